@@ -1,0 +1,6 @@
+#include "log.h"
+
+int main(void)
+{
+	die("the starter is not implemented yet");
+}
