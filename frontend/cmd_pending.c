@@ -12,9 +12,6 @@
 		return 255;                                                                        \
 	}
 
-PENDING(cmd_pull, "pull")
-PENDING(cmd_run, "run")
 PENDING(cmd_build, "build")
 PENDING(cmd_inspect, "inspect")
-const char usage_pull[] = "", usage_run[] = "", usage_exec[] = "", usage_shell[] = "",
-	   usage_build[] = "", usage_inspect[] = "";
+const char usage_build[] = "", usage_inspect[] = "";

@@ -1,0 +1,453 @@
+/* `singularity run|exec|shell`: turn the command line into a request for the
+ * setuid starter (see starter/ for the protocol), compute the container's
+ * environment (run_env.h), and exec the starter. Nothing privileged happens
+ * here; the starter checks everything again against singularity.conf. */
+#include <errno.h>
+#include <getopt.h>
+#include <pwd.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "build_config.h"
+#include "cleanup.h"
+#include "commands.h"
+#include "log.h"
+#include "pull.h"
+#include "run_env.h"
+
+extern char **environ;
+
+#define RUN_OPTIONS                                                                                \
+        "  -B, --bind SPEC        bind a host path into the container; SPEC is\n"                  \
+        "                         SRC[:DST[:ro|rw]], several may be given separated by\n"          \
+        "                         commas or with repeated -B (also SINGULARITY_BIND)\n"            \
+        "  -c, --contain          use minimal /dev and empty home and /tmp directories\n"          \
+        "                         instead of sharing the host's\n"                                 \
+        "  -C, --containall       contain not only file systems but also PID and IPC\n"            \
+        "                         namespaces and the environment (-c -e -p -i)\n"                  \
+        "  -e, --cleanenv         clean the environment before running the container:\n"           \
+        "                         only TERM and the proxy variables pass, LANG=C\n"                \
+        "      --env KEY=VALUE    set KEY in the container, over the image's value\n"              \
+        "                         (repeatable)\n"                                                  \
+        "      --env-file FILE    read KEY=VALUE lines from FILE, as --env\n"                      \
+        "  -H, --home SRC[:DST]   use SRC as the home directory, mounted at DST (default\n"        \
+        "                         SRC)\n"                                                          \
+        "      --no-home          do not mount the home directory\n"                               \
+        "  -i, --ipc              run the container in a new IPC namespace\n"                      \
+        "      --no-mount LIST    do not mount these (comma-separated): proc, sys, dev,\n"         \
+        "                         home, tmp, cwd\n"                                                \
+        "  -p, --pid              run the container in a new PID namespace\n"                      \
+        "      --pwd DIR          initial working directory inside the container\n"                \
+        "  -w, --writable         open a sandbox directory image read-write\n"                     \
+        "      --writable-tmpfs   make the file system writable through a tmpfs overlay;\n"        \
+        "                         changes are lost when the container exits\n"                     \
+        "  -h, --help             show this help\n"                                                \
+        "\n"                                                                                       \
+        "Environment:\n"                                                                           \
+        "  SINGULARITYENV_KEY=VALUE (or APPTAINERENV_KEY) sets KEY in the container, over\n"       \
+        "  the image's value; --env-file and then --env win over it.\n"                            \
+        "  SINGULARITYENV_PREPEND_PATH / SINGULARITYENV_APPEND_PATH add to the image's\n"          \
+        "  PATH. Each option also reads SINGULARITY_<OPTION> (or APPTAINER_<OPTION>),\n"           \
+        "  e.g. SINGULARITY_BIND, SINGULARITY_CLEANENV=1, SINGULARITY_NO_HOME=1.\n"                \
+        "\n"                                                                                       \
+        "IMAGE is a SIF file, a squashfs or ext3 image (.simg, .img), a sandbox\n"                 \
+        "directory, or docker://REF (pulled into the cache first).\n"
+
+const char usage_run[] =
+    "Usage:\n"
+    "  singularity run [run options...] <image> [args...]\n"
+    "\n"
+    "Description:\n"
+    "  Launch a container and execute its runscript (for Docker images, the\n"
+    "  image's ENTRYPOINT and CMD). args are passed to the runscript.\n"
+    "\n"
+    "Options:\n" RUN_OPTIONS "\n"
+    "Examples:\n"
+    "  $ singularity run ubuntu.sif\n"
+    "  $ singularity run --cleanenv --env FOO=bar docker://alpine:3.19 --help\n"
+    "  $ singularity run -B /data:/mnt:ro analysis.sif /mnt/input.csv\n"
+    "  $ ./ubuntu.sif arg1 arg2        # a SIF file runs itself via run-singularity\n";
+
+const char usage_exec[] =
+    "Usage:\n"
+    "  singularity exec [exec options...] <image> <command> [args...]\n"
+    "\n"
+    "Description:\n"
+    "  Run a command within a container. The command is looked up in the\n"
+    "  container's PATH after the image's environment is applied.\n"
+    "\n"
+    "Options:\n" RUN_OPTIONS "\n"
+    "Examples:\n"
+    "  $ singularity exec ubuntu.sif cat /etc/os-release\n"
+    "  $ singularity exec docker://alpine:3.19 sh -c 'echo $HOME'\n"
+    "  $ singularity exec --containall --bind ./results:/out tools.sif make -C /out\n"
+    "  $ SINGULARITYENV_PREPEND_PATH=/opt/bin singularity exec img.sif mytool\n";
+
+const char usage_shell[] =
+    "Usage:\n"
+    "  singularity shell [shell options...] <image> [shell args...]\n"
+    "\n"
+    "Description:\n"
+    "  Start an interactive shell within a container: $SINGULARITY_SHELL when\n"
+    "  set, else /bin/bash, else /bin/sh.\n"
+    "\n"
+    "Options:\n" RUN_OPTIONS "\n"
+    "Examples:\n"
+    "  $ singularity shell ubuntu.sif\n"
+    "  Singularity> cat /etc/os-release\n"
+    "  $ singularity shell --contain --home /tmp/myhome:/home/me docker://debian\n"
+    "  $ SINGULARITY_SHELL=/bin/zsh singularity shell devtools.sif\n";
+
+/* What the command line asks for; const strings point into argv or the
+ * environment. */
+struct run_request {
+        const char *action; /* "run", "exec", "shell" */
+        struct strv binds, no_mount, env_flag, env_files;
+        bool contain, cleanenv, pid, ipc, no_home, writable, writable_tmpfs;
+        const char *home, *pwd;
+        char *cwd;       /* relative bind and home sources are made absolute against it */
+        char *home_spec; /* --home with SRC absolute, for the starter */
+        char *home_dest; /* HOME inside the container */
+};
+
+static void run_request_free(struct run_request *r)
+{
+        free(r->cwd);
+        free(r->home_spec);
+        free(r->home_dest);
+        strv_free(&r->binds);
+        strv_free(&r->no_mount);
+        strv_free(&r->env_flag);
+        strv_free(&r->env_files);
+}
+
+/* SINGULARITY_<name>, else APPTAINER_<name>, else NULL. */
+static const char *option_env(const char *name)
+{
+        char key[64];
+        const char *v;
+        snprintf(key, sizeof(key), "SINGULARITY_%s", name);
+        v = getenv(key);
+        if (v)
+                return v;
+        snprintf(key, sizeof(key), "APPTAINER_%s", name);
+        return getenv(key);
+}
+
+static bool option_env_bool(const char *name)
+{
+        const char *v = option_env(name);
+        return v && (strcmp(v, "1") == 0 || strcasecmp(v, "true") == 0 ||
+                     strcasecmp(v, "yes") == 0 || strcasecmp(v, "on") == 0);
+}
+
+static int no_mount_parse(const char *list, struct strv *out, sing_err_t *e)
+{
+        static const char *const known[] = {"proc", "sys", "dev", "home", "tmp", "cwd", NULL};
+        _cleanup_free_ char *copy = strdup(list);
+        char *save = NULL;
+        if (!copy)
+                return err_set(e, "out of memory");
+        for (char *it = strtok_r(copy, ",", &save); it; it = strtok_r(NULL, ",", &save)) {
+                const char *const *k = known;
+                while (*k && strcmp(*k, it) != 0)
+                        k++;
+                if (!*k)
+                        return err_set(
+                            e, "--no-mount %s: expected proc, sys, dev, home, tmp or cwd", it);
+                if (strv_push(out, it) < 0)
+                        return err_set(e, "out of memory");
+        }
+        return 0;
+}
+
+static void set_containall(struct run_request *r)
+{
+        r->contain = r->cleanenv = r->pid = r->ipc = true;
+}
+
+/* Defaults from SINGULARITY_<OPTION> variables; flags add to / override. */
+static int options_from_env(struct run_request *r, sing_err_t *e)
+{
+        const char *v;
+        r->contain = option_env_bool("CONTAIN");
+        r->cleanenv = option_env_bool("CLEANENV");
+        r->pid = option_env_bool("PID");
+        r->ipc = option_env_bool("IPC");
+        r->no_home = option_env_bool("NO_HOME");
+        r->writable = option_env_bool("WRITABLE");
+        r->writable_tmpfs = option_env_bool("WRITABLE_TMPFS");
+        if (option_env_bool("CONTAINALL"))
+                set_containall(r);
+        r->home = option_env("HOME");
+        r->pwd = option_env("PWD");
+        if ((v = option_env("BIND")) && bind_list_parse(v, r->cwd, &r->binds, e) < 0)
+                return err_prefix(e, "SINGULARITY_BIND");
+        if ((v = option_env("NO_MOUNT")) && no_mount_parse(v, &r->no_mount, e) < 0)
+                return err_prefix(e, "SINGULARITY_NO_MOUNT");
+        if ((v = option_env("ENV_FILE")) && strv_push(&r->env_files, v) < 0)
+                return err_set(e, "out of memory");
+        return 0;
+}
+
+enum {
+        OPT_ENV = 1000,
+        OPT_ENV_FILE,
+        OPT_NO_HOME,
+        OPT_PWD,
+        OPT_WRITABLE_TMPFS,
+        OPT_NO_MOUNT,
+};
+
+/* Parse options; returns the index of IMAGE, 0 after --help, -1 on error. */
+static int parse_options(int argc, char **argv, struct run_request *r, sing_err_t *e)
+{
+        static const struct option opts[] = {
+            {"bind", required_argument, NULL, 'B'},
+            {"contain", no_argument, NULL, 'c'},
+            {"containall", no_argument, NULL, 'C'},
+            {"cleanenv", no_argument, NULL, 'e'},
+            {"env", required_argument, NULL, OPT_ENV},
+            {"env-file", required_argument, NULL, OPT_ENV_FILE},
+            {"home", required_argument, NULL, 'H'},
+            {"no-home", no_argument, NULL, OPT_NO_HOME},
+            {"ipc", no_argument, NULL, 'i'},
+            {"pid", no_argument, NULL, 'p'},
+            {"pwd", required_argument, NULL, OPT_PWD},
+            {"writable", no_argument, NULL, 'w'},
+            {"writable-tmpfs", no_argument, NULL, OPT_WRITABLE_TMPFS},
+            {"no-mount", required_argument, NULL, OPT_NO_MOUNT},
+            {"help", no_argument, NULL, 'h'},
+            {NULL, 0, NULL, 0},
+        };
+        int opt;
+
+        r->cwd = getcwd(NULL, 0); /* NULL (cwd deleted): sources stay relative */
+        if (options_from_env(r, e) < 0)
+                return -1;
+        /* '+': the first non-option (IMAGE) ends our options; the rest are the
+         * container command's. */
+        while ((opt = getopt_long(argc, argv, "+B:cCeH:ipwh", opts, NULL)) != -1) {
+                switch (opt) {
+                case 'B':
+                        if (bind_list_parse(optarg, r->cwd, &r->binds, e) < 0)
+                                return -1;
+                        break;
+                case 'c':
+                        r->contain = true;
+                        break;
+                case 'C':
+                        set_containall(r);
+                        break;
+                case 'e':
+                        r->cleanenv = true;
+                        break;
+                case OPT_ENV:
+                        if (!strchr(optarg, '='))
+                                return err_set(e, "--env %s: expected KEY=VALUE", optarg);
+                        if (strv_push(&r->env_flag, optarg) < 0)
+                                return err_set(e, "out of memory");
+                        break;
+                case OPT_ENV_FILE:
+                        if (strv_push(&r->env_files, optarg) < 0)
+                                return err_set(e, "out of memory");
+                        break;
+                case 'H':
+                        r->home = optarg;
+                        break;
+                case OPT_NO_HOME:
+                        r->no_home = true;
+                        break;
+                case 'i':
+                        r->ipc = true;
+                        break;
+                case 'p':
+                        r->pid = true;
+                        break;
+                case OPT_PWD:
+                        r->pwd = optarg;
+                        break;
+                case 'w':
+                        r->writable = true;
+                        break;
+                case OPT_WRITABLE_TMPFS:
+                        r->writable_tmpfs = true;
+                        break;
+                case OPT_NO_MOUNT:
+                        if (no_mount_parse(optarg, &r->no_mount, e) < 0)
+                                return -1;
+                        break;
+                case 'h':
+                        return 0;
+                default: /* getopt printed what was wrong */
+                        return err_set(e, "see 'singularity help %s'", r->action);
+                }
+        }
+        if (r->home && r->no_home)
+                return err_set(e, "--home and --no-home cannot be used together");
+        if (r->writable && r->writable_tmpfs)
+                return err_set(e, "--writable and --writable-tmpfs cannot be used together");
+        if (optind >= argc)
+                return err_set(e, "missing IMAGE; see 'singularity help %s'", r->action);
+        if (strcmp(r->action, "exec") == 0 && optind + 1 >= argc)
+                return err_set(e, "exec requires a command after the image");
+        return optind;
+}
+
+/* HOME inside the container: --home's DST (or SRC), else the user's home
+ * from the password database, as the starter mounts it. */
+static int resolve_home(struct run_request *r, sing_err_t *e)
+{
+        const char *dest;
+        struct passwd *pw;
+        if (r->home)
+                return home_spec_parse(r->home, r->cwd, &r->home_spec, &r->home_dest, e);
+        pw = getpwuid(getuid());
+        dest = pw && pw->pw_dir ? pw->pw_dir : getenv("HOME");
+        r->home_dest = strdup(dest ? dest : "/");
+        return r->home_dest ? 0 : err_set(e, "out of memory");
+}
+
+/* The image to hand the starter: docker:// is pulled into the cache, a path
+ * must exist (the starter checks what it is). Absolute, malloc'd. */
+static int resolve_image(const char *image, char **path, sing_err_t *e)
+{
+        if (strncmp(image, "docker://", 9) == 0) {
+                struct pull_opts po = {0};
+                const char *v = option_env("NOHTTPS");
+                po.nohttps = v && *v && strcmp(v, "0") != 0 && strcasecmp(v, "false") != 0;
+                v = option_env("DISABLE_CACHE");
+                po.disable_cache = v && *v && strcmp(v, "0") != 0 && strcasecmp(v, "false") != 0;
+                return pull_to_cache(image, &po, path, e);
+        }
+        if (strstr(image, "://"))
+                return err_set(e, "image %s: only docker:// URIs and local images are supported",
+                               image);
+        *path = realpath(image, NULL);
+        if (!*path)
+                return err_errno(e, "image %s", image);
+        return 0;
+}
+
+static int starter_argv(const struct run_request *r, const char *image, char **args,
+                        struct strv *av, sing_err_t *e)
+{
+        bool ok = strv_push(av, SING_STARTER_PATH) == 0;
+        if (log_get_level() >= LOG_LVL_DEBUG)
+                ok = ok && strv_push(av, "--debug") == 0;
+        ok = ok && strv_push(av, "--action") == 0 && strv_push(av, r->action) == 0 &&
+             strv_push(av, "--image") == 0 && strv_push(av, image) == 0;
+        for (size_t i = 0; i < r->binds.n; i++)
+                ok = ok && strv_push(av, "--bind") == 0 && strv_push(av, r->binds.v[i]) == 0;
+        if (r->contain)
+                ok = ok && strv_push(av, "--contain") == 0;
+        if (r->pid)
+                ok = ok && strv_push(av, "--pid") == 0;
+        if (r->ipc)
+                ok = ok && strv_push(av, "--ipc") == 0;
+        if (r->home_spec)
+                ok = ok && strv_push(av, "--home") == 0 && strv_push(av, r->home_spec) == 0;
+        if (r->no_home)
+                ok = ok && strv_push(av, "--no-home") == 0;
+        if (r->pwd)
+                ok = ok && strv_push(av, "--pwd") == 0 && strv_push(av, r->pwd) == 0;
+        if (r->writable)
+                ok = ok && strv_push(av, "--writable") == 0;
+        if (r->writable_tmpfs)
+                ok = ok && strv_push(av, "--writable-tmpfs") == 0;
+        for (size_t i = 0; i < r->no_mount.n; i++)
+                ok = ok && strv_push(av, "--no-mount") == 0 && strv_push(av, r->no_mount.v[i]) == 0;
+        ok = ok && strv_push(av, "--") == 0;
+        for (; ok && *args; args++)
+                ok = strv_push(av, *args) == 0;
+        return ok ? 0 : err_set(e, "out of memory");
+}
+
+static void log_command(char **av)
+{
+        if (log_get_level() < LOG_LVL_DEBUG)
+                return;
+        _cleanup_free_ char *line = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&line, &len);
+        if (!f)
+                return;
+        for (; *av; av++)
+                fprintf(f, " [%s]", *av);
+        if (fclose(f) == 0)
+                log_debug("running the starter:%s", line);
+}
+
+enum prepare_result { PREPARE_FAILED = -1, PREPARE_HELP_SHOWN, PREPARE_READY };
+
+/* Everything up to the exec: fills env (the starter's environment) and av
+ * (its argv). */
+static enum prepare_result prepare(int argc, char **argv, struct run_request *r,
+                                   struct run_env *env, struct strv *av, sing_err_t *e)
+{
+        _cleanup_free_ char *image = NULL;
+        struct strv env_file_kv = {0};
+        int img_idx = parse_options(argc, argv, r, e);
+        enum prepare_result rc = PREPARE_FAILED;
+
+        if (img_idx < 0)
+                return PREPARE_FAILED;
+        if (img_idx == 0) {
+                fputs(strcmp(r->action, "exec") == 0    ? usage_exec
+                      : strcmp(r->action, "shell") == 0 ? usage_shell
+                                                        : usage_run,
+                      stdout);
+                return PREPARE_HELP_SHOWN;
+        }
+        for (size_t i = 0; i < r->env_files.n; i++)
+                if (env_file_read(r->env_files.v[i], &env_file_kv, e) < 0)
+                        goto out;
+        if (resolve_home(r, e) < 0 || resolve_image(argv[img_idx], &image, e) < 0)
+                goto out;
+        {
+                struct run_env_input in = {
+                    .host_env = environ,
+                    .cleanenv = r->cleanenv,
+                    .shell = strcmp(r->action, "shell") == 0,
+                    .home_dest = r->home_dest,
+                    .image = image,
+                    .env_file = &env_file_kv,
+                    .env_flag = &r->env_flag,
+                };
+                if (run_env_compute(&in, env, e) < 0 || run_env_finish(env, e) < 0)
+                        goto out;
+        }
+        if (starter_argv(r, image, argv + img_idx + 1, av, e) < 0)
+                goto out;
+        rc = PREPARE_READY;
+out:
+        strv_free(&env_file_kv);
+        return rc;
+}
+
+int cmd_run(int argc, char **argv)
+{
+        struct run_request r = {.action = argv[0]};
+        struct run_env env = {0};
+        struct strv av = {0};
+        sing_err_t e = {0};
+        enum prepare_result rc = prepare(argc, argv, &r, &env, &av, &e);
+
+        if (rc == PREPARE_READY) {
+                log_command(av.v);
+                fflush(NULL);
+                execve(SING_STARTER_PATH, av.v, env.pass.v);
+                err_errno(&e, "cannot execute the starter %s", SING_STARTER_PATH);
+                rc = PREPARE_FAILED;
+        }
+        if (rc == PREPARE_FAILED)
+                log_error("%s", e.msg);
+        strv_free(&av);
+        run_env_free(&env);
+        run_request_free(&r);
+        return rc == PREPARE_FAILED ? 255 : 0;
+}

@@ -1,0 +1,25 @@
+/* Where registry credentials come from, first found wins:
+ *   1. SINGULARITY_DOCKER_USERNAME + SINGULARITY_DOCKER_PASSWORD
+ *   2. APPTAINER_DOCKER_USERNAME + APPTAINER_DOCKER_PASSWORD
+ *   3. the Docker config file, $DOCKER_CONFIG/config.json or
+ *      ~/.docker/config.json: its "auths" entry for this registry.
+ * Config entries are matched on host[:port] exactly, so credentials saved for
+ * one registry are never sent to another. Credential helpers ("credsStore",
+ * "credHelpers") and identity tokens are not supported. */
+#ifndef SING_CREDENTIALS_H
+#define SING_CREDENTIALS_H
+
+#include "error.h"
+
+/* registry_display and api_host as in struct image_ref ("index.docker.io" and
+ * "registry-1.docker.io" for Docker Hub, else both host[:port]).
+ * Returns 1 with malloc'd *user and *pass, 0 when nothing applies (both
+ * NULL), or -1 with a message: only one variable of an environment pair set,
+ * an unreadable or malformed config file, an undecodable "auth" value. */
+int credentials_lookup(const char *registry_display, const char *api_host, char **user, char **pass,
+                       sing_err_t *e);
+
+/* Overwrite and free a secret string (NULL is fine). */
+void credentials_free_secret(char *s);
+
+#endif

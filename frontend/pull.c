@@ -1,0 +1,209 @@
+/* The pull pipeline: reference -> manifest -> blobs in the cache -> SIF. */
+#include "pull.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cache.h"
+#include "cleanup.h"
+#include "convert.h"
+#include "digest.h"
+#include "fetch.h"
+#include "http.h"
+#include "log.h"
+#include "reference.h"
+#include "registry.h"
+
+#define CONFIG_MAX_BYTES (16 << 20)
+#define PARALLEL_DOWNLOADS 4
+
+struct pull_ctx {
+	struct image_ref ref;
+	struct cache cache;
+	struct registry reg;
+	struct image_manifest man;
+	bool have_ref, have_cache, have_reg, have_man;
+};
+
+static void pull_ctx_free(struct pull_ctx *p)
+{
+	if (p->have_man)
+		image_manifest_free(&p->man);
+	if (p->have_reg)
+		registry_free(&p->reg);
+	if (p->have_cache)
+		cache_close(&p->cache);
+	if (p->have_ref)
+		ref_free(&p->ref);
+}
+
+static int pull_begin(struct pull_ctx *p, const char *uri, const struct pull_opts *o,
+		      bool disable_cache, sing_err_t *e)
+{
+	_cleanup_free_ char *display = NULL;
+	memset(p, 0, sizeof(*p));
+	http_global_init();
+	if (ref_parse(uri, &p->ref, e) < 0)
+		return -1;
+	p->have_ref = true;
+	display = ref_display(&p->ref);
+	log_info("Docker image path: %s", display ? display : uri);
+	if (cache_open(&p->cache, disable_cache, e) < 0)
+		return -1;
+	p->have_cache = true;
+	if (!p->cache.temporary)
+		log_info("Cache folder set to %s", p->cache.root);
+	if (registry_init(&p->reg, &p->ref, o, e) < 0)
+		return -1;
+	p->have_reg = true;
+	return 0;
+}
+
+/* Blobs of the resolved manifest into the cache, then the SIF at out. */
+static int pull_convert(struct pull_ctx *p, const struct pull_opts *o, const char *out, bool force,
+			sing_err_t *e)
+{
+	size_t n = p->man.nlayers + 1;
+	_cleanup_free_ struct blob_job *jobs = calloc(n, sizeof(*jobs));
+	_cleanup_free_ const char **paths = calloc(n, sizeof(*paths));
+	_cleanup_free_ char *config = NULL;
+	struct squash_settings sq;
+	struct metadata_opts mo = {.mtime = time(NULL)};
+	size_t config_len = 0;
+	int rc = -1;
+	(void)o;
+	if (!jobs || !paths)
+		return err_set(e, "out of memory");
+	jobs[0] = (struct blob_job){.digest = p->man.config.digest,
+				    .size = p->man.config.size,
+				    .what = "config"};
+	for (size_t i = 0; i < p->man.nlayers; i++)
+		jobs[i + 1] = (struct blob_job){.digest = p->man.layers[i].digest,
+						.size = p->man.layers[i].size,
+						.what = "layer"};
+	if (p->man.config.size > CONFIG_MAX_BYTES) {
+		err_set(e, "image config is larger than %d bytes", CONFIG_MAX_BYTES);
+		goto out;
+	}
+	if (fetch_blobs(&p->reg, &p->cache, jobs, n, PARALLEL_DOWNLOADS, e) < 0)
+		goto out;
+	if (read_small_file(jobs[0].path, CONFIG_MAX_BYTES, &config, &config_len, e) < 0)
+		goto out;
+	for (size_t i = 1; i < n; i++)
+		paths[i - 1] = jobs[i].path;
+	squash_settings_default(&sq);
+	rc = convert_layers_to_sif(config, config_len, paths, p->man.nlayers, &mo, &sq, out, force,
+				   e);
+out:
+	for (size_t i = 0; i < n; i++)
+		free(jobs[i].path);
+	return rc;
+}
+
+static const char *want_platform(const struct pull_opts *o)
+{
+	return o->arch && *o->arch ? o->arch : host_goarch();
+}
+
+int pull_to_file(const char *uri, const struct pull_opts *o, const char *out_path, bool force,
+		 sing_err_t *e)
+{
+	struct pull_ctx p;
+	struct stat st;
+	int rc = -1;
+	/* Fail before any network work when the answer is already no. */
+	if (!force && lstat(out_path, &st) == 0)
+		return err_set(e, "image file %s already exists; use --force to overwrite it",
+			       out_path);
+	if (pull_begin(&p, uri, o, o->disable_cache, e) < 0)
+		goto out;
+	if (registry_resolve(&p.reg, p.ref.digest ? p.ref.digest : p.ref.tag, want_platform(o),
+			     &p.man, e) < 0)
+		goto out;
+	p.have_man = true;
+	if (pull_convert(&p, o, out_path, force, e) < 0)
+		goto out;
+	log_info("Digest: %s", p.man.top_digest);
+	if (!p.ref.digest)
+		log_warn("a tag is not reproducible: the image behind %s/%s:%s can change. To "
+			 "pull exactly this image again, use docker://%s/%s@%s",
+			 p.ref.registry, p.ref.repository, p.ref.tag, p.ref.registry,
+			 p.ref.repository, p.man.top_digest);
+	log_debug("%u registry requests", p.reg.requests);
+	rc = 0;
+out:
+	pull_ctx_free(&p);
+	return rc;
+}
+
+/* Cache key: what the reference named, and the platform. */
+static void platform_key(const char *platform, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s", platform);
+	for (char *c = buf; *c; c++)
+		if (*c == '/' || *c == '.')
+			*c = '-';
+}
+
+struct have_ctx {
+	const struct cache *cache;
+	const char *key;
+};
+
+static bool have_sif(const char *top_digest, void *ctx)
+{
+	struct have_ctx *hc = ctx;
+	_cleanup_free_ char *path = cache_sif_path(hc->cache, top_digest, hc->key);
+	struct stat st;
+	return path && stat(path, &st) == 0;
+}
+
+int pull_to_cache(const char *uri, const struct pull_opts *o, char **sif_path, sing_err_t *e)
+{
+	struct pull_ctx p;
+	char key[64];
+	_cleanup_free_ char *path = NULL;
+	struct stat st;
+	int rc = -1;
+	*sif_path = NULL;
+	platform_key(want_platform(o), key, sizeof(key));
+	if (pull_begin(&p, uri, o, false, e) < 0)
+		goto out;
+	/* A pinned digest already converted: no request at all. */
+	if (p.ref.digest) {
+		path = cache_sif_path(&p.cache, p.ref.digest, key);
+		if (path && stat(path, &st) == 0) {
+			log_verbose("using cached image %s", path);
+			*sif_path = steal_ptr(&path);
+			rc = 0;
+			goto out;
+		}
+	}
+	{
+		struct have_ctx hc = {.cache = &p.cache, .key = key};
+		int got = registry_resolve_unless(&p.reg, p.ref.digest ? p.ref.digest : p.ref.tag,
+						  want_platform(o), have_sif, &hc, &p.man, e);
+		if (got < 0)
+			goto out;
+		p.have_man = true;
+		free(path);
+		path = cache_sif_path(&p.cache, p.man.top_digest, key);
+		if (!path) {
+			err_set(e, "out of memory");
+			goto out;
+		}
+		if (got == 1)
+			log_verbose("using cached image %s", path);
+		else if (pull_convert(&p, o, path, true, e) < 0)
+			goto out;
+	}
+	*sif_path = steal_ptr(&path);
+	rc = 0;
+out:
+	pull_ctx_free(&p);
+	return rc;
+}

@@ -1,0 +1,31 @@
+/* Pulling docker:// images: the pipeline from a reference to a SIF file.
+ * cmd_pull (the command) and cmd_run (docker:// images run from the cache)
+ * both go through here. */
+#ifndef SING_PULL_H
+#define SING_PULL_H
+
+#include <stdbool.h>
+
+#include "error.h"
+
+struct pull_opts {
+	const char *arch;   /* --arch, or NULL for the host's */
+	bool nohttps;       /* --nohttps / SINGULARITY_NOHTTPS: plain HTTP to the registry */
+	bool disable_cache; /* --disable-cache / SINGULARITY_DISABLE_CACHE: private temp cache */
+	/* Credentials from a recipe (build issue); NULL: environment, then docker config. */
+	const char *username, *password;
+	bool no_token; /* recipe "Token: no": never ask a token server */
+};
+
+/* Pull `uri` (docker://...) and write a SIF at `out_path` atomically
+ * (temp file in the same directory, renamed at the end). `force` allows
+ * replacing an existing file. */
+int pull_to_file(const char *uri, const struct pull_opts *o, const char *out_path, bool force,
+		 sing_err_t *e);
+
+/* Make sure the cache holds a SIF for `uri` (keyed by manifest digest) and
+ * return its path (malloc'd). A pinned @sha256: reference already converted
+ * makes no network request; a tag makes one manifest request. */
+int pull_to_cache(const char *uri, const struct pull_opts *o, char **sif_path, sing_err_t *e);
+
+#endif

@@ -1,0 +1,579 @@
+#include "run_env.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+
+#include "cleanup.h"
+#include "log.h"
+#include "metadata.h"
+
+/* Singularity's default, used until the image's env sets PATH. */
+#define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+/* --cleanenv keeps only these (Singularity's list). */
+static const char *const clean_keep[] = {
+    "TERM",     "http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "no_proxy",
+    "NO_PROXY", "all_proxy",  "ALL_PROXY",  "ftp_proxy",   "FTP_PROXY",   NULL,
+};
+
+/* Never passed: HOME and PATH are set by us; the rest steer the dynamic
+ * loader with host paths. glibc already deletes them at the setuid starter
+ * for ordinary users; dropping them here makes root behave the same. */
+static const char *const never_pass[] = {
+    "HOME",
+    "PATH",
+    "LD_LIBRARY_PATH",
+    "LD_PRELOAD",
+    "LD_AUDIT",
+    "LD_DEBUG",
+    "LD_DEBUG_OUTPUT",
+    "LD_DYNAMIC_WEAK",
+    "LD_HWCAP_MASK",
+    "LD_ORIGIN_PATH",
+    "LD_PROFILE",
+    "LD_SHOW_AUXV",
+    "LD_USE_LOAD_BIAS",
+    "GCONV_PATH",
+    "GETCONF_DIR",
+    "GLIBC_TUNABLES",
+    "MALLOC_TRACE",
+    NULL,
+};
+
+/* Plain configuration that glibc's secure mode also deletes at the setuid
+ * starter: the script restores them (see run_env.h). */
+static const char *const secure_stripped[] = {
+    "HOSTALIASES", "LOCALDOMAIN",      "LOCPATH", "NIS_PATH", "NLSPATH",
+    "RES_OPTIONS", "RESOLV_HOST_CONF", "TMPDIR",  "TZDIR",    NULL,
+};
+
+/* Script helper variables, unset at the end of the script. */
+#define RESTORE_PREFIX "SING_HOST_"
+#define PREPEND_VAR "SING_USER_DEFINED_PREPEND_PATH"
+#define APPEND_VAR "SING_USER_DEFINED_APPEND_PATH"
+
+static bool in_list(const char *const *list, const char *name)
+{
+        for (; *list; list++)
+                if (strcmp(*list, name) == 0)
+                        return true;
+        return false;
+}
+
+static bool has_prefix(const char *s, const char *prefix)
+{
+        return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+/* ---- string lists ---- */
+
+static int strv_push_take(struct strv *l, char *s)
+{
+        if (!s)
+                return -1;
+        if (l->n + 2 > l->cap) {
+                size_t cap = l->cap ? l->cap * 2 : 16;
+                char **v = realloc(l->v, cap * sizeof(*v));
+                if (!v) {
+                        free(s);
+                        return -1;
+                }
+                l->v = v;
+                l->cap = cap;
+        }
+        l->v[l->n++] = s;
+        l->v[l->n] = NULL;
+        return 0;
+}
+
+int strv_push(struct strv *l, const char *s)
+{
+        return strv_push_take(l, strdup(s));
+}
+
+void strv_free(struct strv *l)
+{
+        for (size_t i = 0; i < l->n; i++)
+                free(l->v[i]);
+        free(l->v);
+        l->v = NULL;
+        l->n = l->cap = 0;
+}
+
+/* Index of key's entry, or -1. */
+static ssize_t kv_find(const struct strv *l, const char *key, size_t klen)
+{
+        for (size_t i = 0; i < l->n; i++)
+                if (strncmp(l->v[i], key, klen) == 0 && l->v[i][klen] == '=')
+                        return (ssize_t)i;
+        return -1;
+}
+
+int kv_set(struct strv *l, const char *key, const char *value)
+{
+        char *s;
+        ssize_t i;
+        if (asprintf(&s, "%s=%s", key, value) < 0)
+                return -1;
+        i = kv_find(l, key, strlen(key));
+        if (i < 0)
+                return strv_push_take(l, s);
+        free(l->v[i]);
+        l->v[i] = s;
+        return 0;
+}
+
+const char *kv_get(const struct strv *l, const char *key)
+{
+        size_t klen = strlen(key);
+        ssize_t i = kv_find(l, key, klen);
+        return i < 0 ? NULL : l->v[i] + klen + 1;
+}
+
+void kv_remove(struct strv *l, const char *key)
+{
+        ssize_t i = kv_find(l, key, strlen(key));
+        if (i < 0)
+                return;
+        free(l->v[i]);
+        memmove(&l->v[i], &l->v[i + 1], (l->n - (size_t)i) * sizeof(char *)); /* with the NULL */
+        l->n--;
+}
+
+bool env_name_valid(const char *name)
+{
+        if (!((*name >= 'A' && *name <= 'Z') || (*name >= 'a' && *name <= 'z') || *name == '_'))
+                return false;
+        for (name++; *name; name++)
+                if (!((*name >= 'A' && *name <= 'Z') || (*name >= 'a' && *name <= 'z') ||
+                      (*name >= '0' && *name <= '9') || *name == '_'))
+                        return false;
+        return true;
+}
+
+/* ---- --env-file ---- */
+
+static bool is_blank(char c)
+{
+        return c == ' ' || c == '\t';
+}
+
+/* Parse the value part of one line (in place) into *value. NULL *err: ok. */
+static void parse_value(char *p, char **value, const char **err)
+{
+        char *out = p, *start = p;
+        *err = NULL;
+        if (*p == '\'') {
+                char *end = strchr(p + 1, '\'');
+                if (!end) {
+                        *err = "unterminated ' quote";
+                        return;
+                }
+                *end = '\0';
+                *value = p + 1;
+                p = end + 1;
+        } else if (*p == '"') {
+                /* Decode in place: the output never outruns the input. */
+                for (p++;; p++) {
+                        if (*p == '\0') {
+                                *err = "unterminated \" quote";
+                                return;
+                        }
+                        if (*p == '"')
+                                break;
+                        if (*p == '\\' && p[1] && strchr("\"\\$`", p[1]))
+                                p++;
+                        *out++ = *p;
+                }
+                *out = '\0';
+                *value = start;
+                p++;
+        } else {
+                size_t n = strlen(p);
+                while (n > 0 && is_blank(p[n - 1]))
+                        n--;
+                p[n] = '\0';
+                *value = p;
+                return;
+        }
+        while (is_blank(*p))
+                p++;
+        if (*p != '\0' && *p != '#')
+                *err = "unexpected text after the closing quote";
+}
+
+int env_file_read(const char *path, struct strv *kv, sing_err_t *e)
+{
+        _cleanup_fclose_ FILE *f = fopen(path, "re");
+        _cleanup_free_ char *line = NULL;
+        size_t cap = 0, lineno = 0;
+        ssize_t len;
+
+        if (!f)
+                return err_errno(e, "env file %s", path);
+        errno = 0;
+        while ((len = getline(&line, &cap, f)) >= 0) {
+                char *p = line, *key, *value = NULL;
+                const char *why;
+                lineno++;
+                while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+                        line[--len] = '\0';
+                while (is_blank(*p))
+                        p++;
+                if (*p == '\0' || *p == '#')
+                        continue;
+                if (strncmp(p, "export", 6) == 0 && is_blank(p[6]))
+                        for (p += 6; is_blank(*p);)
+                                p++;
+                key = p;
+                p = strchr(p, '=');
+                if (!p)
+                        return err_set(e, "%s:%zu: expected KEY=VALUE", path, lineno);
+                *p++ = '\0';
+                if (!env_name_valid(key))
+                        return err_set(e, "%s:%zu: \"%s\" is not a valid variable name", path,
+                                       lineno, key);
+                parse_value(p, &value, &why);
+                if (why)
+                        return err_set(e, "%s:%zu: %s", path, lineno, why);
+                if (kv_set(kv, key, value) < 0)
+                        return err_set(e, "out of memory");
+        }
+        if (ferror(f))
+                return err_errno(e, "reading env file %s", path);
+        return 0;
+}
+
+/* ---- the environment ---- */
+
+static const char *host_get(char *const *env, const char *name)
+{
+        size_t n = strlen(name);
+        for (; env && *env; env++)
+                if (strncmp(*env, name, n) == 0 && (*env)[n] == '=')
+                        return *env + n + 1;
+        return NULL;
+}
+
+/* Record one override. `strict`: a bad name is an error (explicit flags),
+ * else a warning (stray SINGULARITYENV_ variables). */
+static int add_override(struct run_env *out, const char *key, const char *value, const char *source,
+                        bool strict, sing_err_t *e)
+{
+        char **slot = NULL;
+        if (strcmp(key, "PREPEND_PATH") == 0)
+                slot = &out->prepend_path;
+        else if (strcmp(key, "APPEND_PATH") == 0)
+                slot = &out->append_path;
+        if (slot) {
+                free(*slot);
+                *slot = *value ? strdup(value) : NULL;
+                return (*value && !*slot) ? err_set(e, "out of memory") : 0;
+        }
+        if (!env_name_valid(key) || strcmp(key, "HOME") == 0) {
+                const char *why = strcmp(key, "HOME") == 0
+                                      ? "HOME cannot be overridden (use --home)"
+                                      : "not a valid variable name";
+                if (strict)
+                        return err_set(e, "%s \"%s\": %s", source, key, why);
+                log_warn("ignoring %s%s: %s", source, key, why);
+                return 0;
+        }
+        return kv_set(&out->overrides, key, value) < 0 ? err_set(e, "out of memory") : 0;
+}
+
+/* Overrides from the host's APPTAINERENV_X / SINGULARITYENV_X variables. */
+static int prefixed_overrides(const struct run_env_input *in, const char *prefix,
+                              struct run_env *out, sing_err_t *e)
+{
+        size_t plen = strlen(prefix);
+        for (char *const *p = in->host_env; p && *p; p++) {
+                _cleanup_free_ char *key = NULL;
+                const char *eq;
+                if (!has_prefix(*p, prefix) || !(eq = strchr(*p, '=')) || eq == *p + plen)
+                        continue;
+                key = strndup(*p + plen, (size_t)(eq - *p) - plen);
+                if (!key)
+                        return err_set(e, "out of memory");
+                if (add_override(out, key, eq + 1, prefix, false, e) < 0)
+                        return -1;
+        }
+        return 0;
+}
+
+static int flag_overrides(const struct strv *kv, const char *source, struct run_env *out,
+                          sing_err_t *e)
+{
+        for (size_t i = 0; kv && i < kv->n; i++) {
+                _cleanup_free_ char *key = strdup(kv->v[i]);
+                char *eq;
+                if (!key)
+                        return err_set(e, "out of memory");
+                eq = strchr(key, '=');
+                if (!eq)
+                        return err_set(e, "%s \"%s\": expected KEY=VALUE", source, key);
+                *eq = '\0';
+                if (add_override(out, key, eq + 1, source, true, e) < 0)
+                        return -1;
+        }
+        return 0;
+}
+
+/* The frontend's own variables (options, overrides) never pass. */
+static const char *const our_prefixes[] = {
+    "SINGULARITY_", "SINGULARITYENV_", "APPTAINER_", "APPTAINERENV_", NULL,
+};
+
+static bool host_var_passes(const struct run_env_input *in, const struct run_env *out,
+                            const char *name)
+{
+        for (const char *const *p = our_prefixes; *p; p++)
+                if (has_prefix(name, *p))
+                        return false;
+        if (in_list(never_pass, name) || kv_get(&out->overrides, name))
+                return false;
+        if (in->cleanenv && !in_list(clean_keep, name))
+                return false;
+        return kv_get(&out->pass, name) == NULL; /* first of duplicates, as getenv */
+}
+
+static int pass_host_vars(const struct run_env_input *in, struct run_env *out, sing_err_t *e)
+{
+        for (char *const *p = in->host_env; p && *p; p++) {
+                const char *eq = strchr(*p, '=');
+                _cleanup_free_ char *name = NULL;
+                if (!eq || eq == *p)
+                        continue;
+                name = strndup(*p, (size_t)(eq - *p));
+                if (!name)
+                        return err_set(e, "out of memory");
+                if (!host_var_passes(in, out, name))
+                        continue;
+                if (kv_set(&out->pass, name, eq + 1) < 0 ||
+                    (in_list(secure_stripped, name) && kv_set(&out->restore, name, eq + 1) < 0))
+                        return err_set(e, "out of memory");
+        }
+        return 0;
+}
+
+static int set_runtime_vars(const struct run_env_input *in, struct run_env *out, sing_err_t *e)
+{
+        const char *name = NULL;
+        if (in->image) {
+                name = strrchr(in->image, '/');
+                name = name ? name + 1 : in->image;
+        }
+        if ((in->home_dest && kv_set(&out->pass, "HOME", in->home_dest) < 0) ||
+            kv_set(&out->pass, "PATH", DEFAULT_PATH) < 0 ||
+            (in->cleanenv && kv_set(&out->pass, "LANG", "C") < 0) ||
+            (in->image && kv_set(&out->pass, "SINGULARITY_CONTAINER", in->image) < 0) ||
+            (name && kv_set(&out->pass, "SINGULARITY_NAME", name) < 0))
+                return err_set(e, "out of memory");
+        if (in->shell) {
+                const char *sh = host_get(in->host_env, "SINGULARITY_SHELL");
+                if (!sh)
+                        sh = host_get(in->host_env, "APPTAINER_SHELL");
+                if (sh && *sh && kv_set(&out->pass, "SINGULARITY_SHELL", sh) < 0)
+                        return err_set(e, "out of memory");
+        }
+        return 0;
+}
+
+int run_env_compute(const struct run_env_input *in, struct run_env *out, sing_err_t *e)
+{
+        memset(out, 0, sizeof(*out));
+        /* Lowest precedence first: each later source replaces earlier values. */
+        if (prefixed_overrides(in, "APPTAINERENV_", out, e) < 0 ||
+            prefixed_overrides(in, "SINGULARITYENV_", out, e) < 0 ||
+            flag_overrides(in->env_file, "--env-file", out, e) < 0 ||
+            flag_overrides(in->env_flag, "--env", out, e) < 0 || pass_host_vars(in, out, e) < 0 ||
+            set_runtime_vars(in, out, e) < 0) {
+                run_env_free(out);
+                return -1;
+        }
+        return 0;
+}
+
+/* Append printf output to a growing string; frees *s and sets NULL on OOM. */
+static void str_appendf(char **s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void str_appendf(char **s, const char *fmt, ...)
+{
+        _cleanup_free_ char *add = NULL;
+        char *joined;
+        va_list ap;
+        int r;
+        if (!*s)
+                return;
+        va_start(ap, fmt);
+        r = vasprintf(&add, fmt, ap);
+        va_end(ap);
+        if (r < 0 || asprintf(&joined, "%s%s", *s, add) < 0) {
+                free(steal_ptr(s));
+                return;
+        }
+        free(*s);
+        *s = joined;
+}
+
+char *run_env_script(const struct run_env *env)
+{
+        struct strv assign = {0};
+        char *script = NULL;
+        bool ok = true;
+
+        /* Every value goes through metadata_env_script's quoting: the overrides
+         * directly, the rest through helper variables the plain lines below use. */
+        for (size_t i = 0; i < env->overrides.n; i++)
+                ok = ok && strv_push(&assign, env->overrides.v[i]) == 0;
+        for (size_t i = 0; i < env->restore.n; i++) {
+                char *s;
+                ok = ok && asprintf(&s, RESTORE_PREFIX "%s", env->restore.v[i]) >= 0 &&
+                     strv_push_take(&assign, s) == 0;
+        }
+        if (env->prepend_path)
+                ok = ok && kv_set(&assign, PREPEND_VAR, env->prepend_path) == 0;
+        if (env->append_path)
+                ok = ok && kv_set(&assign, APPEND_VAR, env->append_path) == 0;
+        if (ok)
+                script = assign.n ? metadata_env_script(assign.v, assign.n) : strdup("");
+        strv_free(&assign);
+
+        for (size_t i = 0; i < env->restore.n; i++) {
+                int klen = (int)(strchr(env->restore.v[i], '=') - env->restore.v[i]);
+                const char *k = env->restore.v[i];
+                str_appendf(&script,
+                            "[ -n \"${%.*s+x}\" ] || export %.*s=\"$" RESTORE_PREFIX "%.*s\"\n",
+                            klen, k, klen, k, klen, k);
+                str_appendf(&script, "unset " RESTORE_PREFIX "%.*s\n", klen, k);
+        }
+        /* ${PATH:+...}: an empty PATH must not gain an empty entry (= the cwd). */
+        if (env->prepend_path)
+                str_appendf(&script,
+                            "PATH=\"$" PREPEND_VAR "${PATH:+:$PATH}\"\nunset " PREPEND_VAR "\n");
+        if (env->append_path)
+                str_appendf(&script,
+                            "PATH=\"${PATH:+$PATH:}$" APPEND_VAR "\"\nunset " APPEND_VAR "\n");
+        if (env->prepend_path || env->append_path)
+                str_appendf(&script, "export PATH\n");
+        return script;
+}
+
+int run_env_finish(struct run_env *env, sing_err_t *e)
+{
+        _cleanup_free_ char *script = run_env_script(env);
+        if (!script || kv_set(&env->pass, "SINGULARITY_ENV_SCRIPT", script) < 0)
+                return err_set(e, "out of memory");
+        return 0;
+}
+
+void run_env_free(struct run_env *env)
+{
+        strv_free(&env->pass);
+        strv_free(&env->overrides);
+        strv_free(&env->restore);
+        free(env->prepend_path);
+        free(env->append_path);
+        env->prepend_path = env->append_path = NULL;
+}
+
+/* ---- bind and home specs ---- */
+
+/* path made absolute against cwd (malloc'd); "." and a leading "./" are
+ * dropped so the result reads naturally in messages. */
+static char *absolute_from(const char *cwd, const char *path)
+{
+        char *out;
+        if (path[0] == '/' || !cwd)
+                return strdup(path);
+        if (strcmp(path, ".") == 0)
+                return strdup(cwd);
+        if (strncmp(path, "./", 2) == 0)
+                path += 2;
+        if (asprintf(&out, "%s%s%s", cwd, strcmp(cwd, "/") == 0 ? "" : "/", path) < 0)
+                return NULL;
+        return out;
+}
+
+/* Split spec at ':' into at most `max` parts (in place); returns the count,
+ * or max + 1 when there are more. */
+static size_t split_colons(char *spec, char **parts, size_t max)
+{
+        size_t n = 0;
+        for (char *p = spec; p; n++) {
+                if (n == max)
+                        return max + 1;
+                parts[n] = p;
+                p = strchr(p, ':');
+                if (p)
+                        *p++ = '\0';
+        }
+        return n;
+}
+
+/* Validate one SRC[:DST[:ro|rw]] and return it with SRC absolute. */
+static int bind_spec_normalize(const char *spec, const char *cwd, char **out, sing_err_t *e)
+{
+        _cleanup_free_ char *copy = strdup(spec), *src = NULL;
+        char *parts[3];
+        size_t n;
+        if (!copy)
+                return err_set(e, "out of memory");
+        n = split_colons(copy, parts, 3);
+        if (n > 3)
+                return err_set(e, "bind \"%s\": expected SRC[:DST[:ro|rw]]", spec);
+        if (!*parts[0])
+                return err_set(e, "bind \"%s\": empty source path", spec);
+        if (n >= 2 && parts[1][0] != '/')
+                return err_set(e, "bind \"%s\": destination must be an absolute path", spec);
+        if (n == 3 && strcmp(parts[2], "ro") != 0 && strcmp(parts[2], "rw") != 0)
+                return err_set(e, "bind \"%s\": unknown option \"%s\" (expected ro or rw)", spec,
+                               parts[2]);
+        src = absolute_from(cwd, parts[0]);
+        if (!src || asprintf(out, "%s%s%s%s%s", src, n >= 2 ? ":" : "", n >= 2 ? parts[1] : "",
+                             n == 3 ? ":" : "", n == 3 ? parts[2] : "") < 0)
+                return err_set(e, "out of memory");
+        return 0;
+}
+
+int bind_list_parse(const char *list, const char *cwd, struct strv *out, sing_err_t *e)
+{
+        _cleanup_free_ char *copy = strdup(list);
+        char *save = NULL;
+        if (!copy)
+                return err_set(e, "out of memory");
+        for (char *item = strtok_r(copy, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+                char *spec;
+                if (bind_spec_normalize(item, cwd, &spec, e) < 0)
+                        return -1;
+                if (strv_push_take(out, spec) < 0)
+                        return err_set(e, "out of memory");
+        }
+        return 0;
+}
+
+int home_spec_parse(const char *spec, const char *cwd, char **norm, char **dest, sing_err_t *e)
+{
+        _cleanup_free_ char *copy = strdup(spec), *src = NULL;
+        char *parts[2];
+        size_t n;
+        *norm = *dest = NULL;
+        if (!copy)
+                return err_set(e, "out of memory");
+        n = split_colons(copy, parts, 2);
+        if (n > 2 || !*parts[0])
+                return err_set(e, "--home %s: expected SRC[:DST]", spec);
+        if (n == 2 && parts[1][0] != '/')
+                return err_set(e, "--home %s: the home directory inside must be an absolute path",
+                               spec);
+        src = absolute_from(cwd, parts[0]);
+        if (!src || asprintf(norm, "%s%s%s", src, n == 2 ? ":" : "", n == 2 ? parts[1] : "") < 0 ||
+            !(*dest = strdup(n == 2 ? parts[1] : src))) {
+                free(steal_ptr(norm));
+                return err_set(e, "out of memory");
+        }
+        return 0;
+}

@@ -1,0 +1,91 @@
+#include "tempfile.h"
+
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MAX_TEMP 64
+
+static const char *volatile paths[MAX_TEMP];
+static volatile pid_t children[8];
+
+static void on_signal(int sig)
+{
+	for (size_t i = 0; i < sizeof(children) / sizeof(children[0]); i++)
+		if (children[i] > 0)
+			kill(children[i], SIGKILL);
+	for (size_t i = 0; i < MAX_TEMP; i++)
+		if (paths[i])
+			unlink(paths[i]);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+void tempfile_install_handlers(void)
+{
+	static int done;
+	struct sigaction sa;
+	if (done)
+		return;
+	done = 1;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+}
+
+/* Slots are claimed with signals blocked, so the handler never sees a
+ * half-updated table. */
+static void with_signals_blocked(void (*fn)(const void *), const void *arg)
+{
+	sigset_t all, old;
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, &old);
+	fn(arg);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+}
+
+static void do_register(const void *p)
+{
+	for (size_t i = 0; i < MAX_TEMP; i++)
+		if (!paths[i]) {
+			paths[i] = p;
+			return;
+		}
+}
+
+static void do_forget(const void *p)
+{
+	for (size_t i = 0; i < MAX_TEMP; i++)
+		if (paths[i] == p)
+			paths[i] = NULL;
+}
+
+void tempfile_register(const char *path)
+{
+	tempfile_install_handlers();
+	with_signals_blocked(do_register, path);
+}
+
+void tempfile_forget(const char *path)
+{
+	with_signals_blocked(do_forget, path);
+}
+
+void tempfile_register_child(pid_t pid)
+{
+	for (size_t i = 0; i < sizeof(children) / sizeof(children[0]); i++)
+		if (children[i] <= 0) {
+			children[i] = pid;
+			return;
+		}
+}
+
+void tempfile_forget_child(pid_t pid)
+{
+	for (size_t i = 0; i < sizeof(children) / sizeof(children[0]); i++)
+		if (children[i] == pid)
+			children[i] = 0;
+}

@@ -1,0 +1,17 @@
+/* Temp files that must not survive an interrupted command: a signal handler
+ * removes the registered paths and kills the registered child (mksquashfs)
+ * before the process dies, so no partial SIF or blob is ever left behind. */
+#ifndef SING_TEMPFILE_H
+#define SING_TEMPFILE_H
+
+#include <sys/types.h>
+
+/* Install handlers for SIGINT, SIGTERM, SIGHUP (once). */
+void tempfile_install_handlers(void);
+/* Register / forget a path (the string must stay valid while registered). */
+void tempfile_register(const char *path);
+void tempfile_forget(const char *path);
+void tempfile_register_child(pid_t pid);
+void tempfile_forget_child(pid_t pid);
+
+#endif

@@ -1,0 +1,42 @@
+/* Who the user is, acting with the user's file-system rights, and the final
+ * irreversible drop of every privilege before the container process runs. */
+#ifndef STARTER_PRIVILEGES_H
+#define STARTER_PRIVILEGES_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#define MAX_USER_GROUPS 256
+
+struct user_info {
+	uid_t uid;
+	gid_t gid;
+	char *name, *gecos, *home, *shell;
+	int ngroups; /* supplementary groups from getgrouplist, primary included */
+	gid_t groups[MAX_USER_GROUPS];
+	char *group_names[MAX_USER_GROUPS]; /* NULL when the gid has no name */
+};
+
+/* Look up the real uid in the host's user database (never $HOME or $USER).
+ * Must run before any mount: NSS must read the host's files. */
+void user_lookup(struct user_info *u);
+
+/* Switch the file-system ids to the user (and back), so that open() checks
+ * the user's permissions and not root's. Dies if the switch did not take. */
+void fs_as_user(const struct user_info *u);
+void fs_as_root(void);
+
+/* `allow setuid = no`: become the user for good right away, then continue
+ * as an unprivileged starter. */
+void become_user_now(const struct user_info *u);
+
+/* Unprivileged mode: new user namespace mapping the user to itself, plus
+ * the namespaces in `clone_flags` (CLONE_NEWNS, ...). */
+void enter_user_namespace(const struct user_info *u, int clone_flags);
+
+/* Drop every privilege for good (groups, gids, uids, all capability sets
+ * including bounding and ambient, no_new_privs), then re-read each and die
+ * if any did not take. `in_userns`: groups cannot be changed there. */
+void drop_privileges(const struct user_info *u, bool in_userns);
+
+#endif

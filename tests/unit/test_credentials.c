@@ -1,0 +1,157 @@
+/* Credential sources: environment pairs, Docker config "auths" matching
+ * (exact host[:port], Docker Hub aliases), decoding, and refusal of bad input. */
+#include "check.h"
+#include "credentials.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static char dir[] = "/tmp/test_credentials.XXXXXX";
+static char cfg[sizeof(dir) + 32];
+
+static void write_config(const char *json)
+{
+        FILE *f = fopen(cfg, "w");
+        CHECK(f != NULL);
+        if (f) {
+                fputs(json, f);
+                fclose(f);
+        }
+}
+
+/* Expect credentials_lookup to return rc and, when 1, these values. */
+static void expect(int line, const char *reg, const char *api, int rc, const char *u, const char *p)
+{
+        char *user = (char *)"x", *pass = (char *)"x";
+        sing_err_t e = {0};
+        int got = credentials_lookup(reg, api, &user, &pass, &e);
+
+        if (got != rc) {
+                fprintf(stderr, "line %d: rc %d, expected %d (%s)\n", line, got, rc, e.msg);
+                check_failures++;
+        }
+        if (rc == 1 && got == 1) {
+                CHECK_STR(user, u);
+                CHECK_STR(pass, p);
+        } else {
+                CHECK(user == NULL && pass == NULL);
+        }
+        credentials_free_secret(user);
+        credentials_free_secret(pass);
+}
+
+#define HUB "index.docker.io", "registry-1.docker.io"
+
+int main(void)
+{
+        sing_err_t e = {0};
+        char *u, *p;
+
+        CHECK(mkdtemp(dir) != NULL);
+        snprintf(cfg, sizeof(cfg), "%s/config.json", dir);
+        unsetenv("SINGULARITY_DOCKER_USERNAME");
+        unsetenv("SINGULARITY_DOCKER_PASSWORD");
+        unsetenv("APPTAINER_DOCKER_USERNAME");
+        unsetenv("APPTAINER_DOCKER_PASSWORD");
+        setenv("DOCKER_CONFIG", dir, 1);
+
+        /* No config file: nothing found. */
+        expect(__LINE__, HUB, 0, NULL, NULL);
+
+        /* Docker Hub's usual key; "auth" is base64("hubuser:hub:pass"). */
+        write_config("{\"auths\":{\"https://index.docker.io/v1/\":{\"auth\":"
+                     "\"aHVidXNlcjpodWI6cGFzcw==\"}}}");
+        expect(__LINE__, HUB, 1, "hubuser", "hub:pass");
+        expect(__LINE__, "quay.io", "quay.io", 0, NULL, NULL);
+
+        /* Other Docker Hub spellings of the key. */
+        write_config("{\"auths\":{\"docker.io\":{\"username\":\"a\",\"password\":\"b\"}}}");
+        expect(__LINE__, HUB, 1, "a", "b");
+        write_config("{\"auths\":{\"registry-1.docker.io\":{\"auth\":\"dTpw\"}}}");
+        expect(__LINE__, HUB, 1, "u", "p");
+
+        /* Several registries: each gets its own, ports must match exactly. */
+        write_config("{\"auths\":{"
+                     "\"quay.io\":{\"auth\":\"cXVheTpxcA==\"},"
+                     "\"https://ghcr.io/\":{\"auth\":\"Z2g6Z3A=\"},"
+                     "\"http://localhost:5000/v1/\":{\"username\":\"lu\",\"password\":\"lp\"},"
+                     "\"Reg.Example.COM:8443\":{\"auth\":\"cmU6cnA\"},"
+                     "\"evil.example/quay.io\":{\"auth\":\"ZXZpbDpldmls\"},"
+                     "\"https://index.docker.io/v1/\":{}"
+                     "}}");
+        expect(__LINE__, "quay.io", "quay.io", 1, "quay", "qp");
+        expect(__LINE__, "ghcr.io", "ghcr.io", 1, "gh", "gp");
+        expect(__LINE__, "localhost:5000", "localhost:5000", 1, "lu", "lp");
+        expect(__LINE__, "localhost", "localhost", 0, NULL, NULL);
+        expect(__LINE__, "localhost:5001", "localhost:5001", 0, NULL, NULL);
+        expect(__LINE__, "reg.example.com:8443", "reg.example.com:8443", 1, "re", "rp");
+        expect(__LINE__, "reg.example.com", "reg.example.com", 0, NULL, NULL);
+        expect(__LINE__, "quay.io.evil.example", "quay.io.evil.example", 0, NULL, NULL);
+        expect(__LINE__, "evil.example", "evil.example", 1, "evil", "evil");
+        expect(__LINE__, "io", "io", 0, NULL, NULL);
+        /* {} (credential store in use) is "none", not an error. */
+        expect(__LINE__, HUB, 0, NULL, NULL);
+
+        /* Config without auths, and other JSON shapes. */
+        write_config("{\"credsStore\":\"desktop\"}");
+        expect(__LINE__, HUB, 0, NULL, NULL);
+        write_config("{\"auths\":{\"quay.io\":\"notanobject\"}}");
+        expect(__LINE__, "quay.io", "quay.io", 0, NULL, NULL);
+
+        /* Broken input is an error naming the file. */
+        write_config("{\"auths\":{\"quay.io\":{\"auth\":\"!!!\"}}}");
+        expect(__LINE__, "quay.io", "quay.io", -1, NULL, NULL);
+        CHECK(credentials_lookup("quay.io", "quay.io", &u, &p, &e) == -1);
+        CHECK(strstr(e.msg, "config.json") && strstr(e.msg, "base64"));
+        write_config("{\"auths\":{\"quay.io\":{\"auth\":\"bm9jb2xvbg==\"}}}"); /* "nocolon" */
+        expect(__LINE__, "quay.io", "quay.io", -1, NULL, NULL);
+        write_config("{\"auths\":{\"quay.io\":{\"auth\":\"YQB6OmI=\"}}}"); /* "a\0z:b" */
+        expect(__LINE__, "quay.io", "quay.io", -1, NULL, NULL);
+        write_config("{\"auths\": [1,2]}");
+        expect(__LINE__, "quay.io", "quay.io", -1, NULL, NULL);
+        write_config("{\"auths\": {\"quay.io\": {\"auth\": \"cXVheTpxcA==\"}");
+        expect(__LINE__, "quay.io", "quay.io", -1, NULL, NULL);
+        CHECK(credentials_lookup("quay.io", "quay.io", &u, &p, &e) == -1);
+        CHECK(strstr(e.msg, "invalid JSON") != NULL);
+        write_config("[]");
+        expect(__LINE__, "quay.io", "quay.io", -1, NULL, NULL);
+
+        /* Environment wins over the file; SINGULARITY_ over APPTAINER_. */
+        write_config("{\"auths\":{\"quay.io\":{\"auth\":\"cXVheTpxcA==\"}}}");
+        setenv("APPTAINER_DOCKER_USERNAME", "au", 1);
+        setenv("APPTAINER_DOCKER_PASSWORD", "ap", 1);
+        expect(__LINE__, "quay.io", "quay.io", 1, "au", "ap");
+        setenv("SINGULARITY_DOCKER_USERNAME", "su", 1);
+        setenv("SINGULARITY_DOCKER_PASSWORD", "sp", 1);
+        expect(__LINE__, "quay.io", "quay.io", 1, "su", "sp");
+        /* Half a pair is an error naming the missing variable. */
+        unsetenv("SINGULARITY_DOCKER_PASSWORD");
+        CHECK(credentials_lookup("quay.io", "quay.io", &u, &p, &e) == -1);
+        CHECK(strstr(e.msg, "SINGULARITY_DOCKER_PASSWORD") != NULL);
+        unsetenv("SINGULARITY_DOCKER_USERNAME");
+        unsetenv("APPTAINER_DOCKER_USERNAME");
+        expect(__LINE__, "quay.io", "quay.io", -1, NULL, NULL);
+        unsetenv("APPTAINER_DOCKER_PASSWORD");
+        expect(__LINE__, "quay.io", "quay.io", 1, "quay", "qp");
+
+        /* Without DOCKER_CONFIG, $HOME/.docker/config.json. */
+        unsetenv("DOCKER_CONFIG");
+        setenv("HOME", dir, 1);
+        expect(__LINE__, "quay.io", "quay.io", 0, NULL, NULL);
+        {
+                char d2[sizeof(dir) + 16], c2[sizeof(dir) + 32];
+                snprintf(d2, sizeof(d2), "%s/.docker", dir);
+                snprintf(c2, sizeof(c2), "%s/config.json", d2);
+                CHECK(mkdir(d2, 0700) == 0);
+                CHECK(rename(cfg, c2) == 0);
+                expect(__LINE__, "quay.io", "quay.io", 1, "quay", "qp");
+                unlink(c2);
+                rmdir(d2);
+        }
+        unlink(cfg);
+        rmdir(dir);
+        CHECK_DONE();
+}

@@ -1,0 +1,22 @@
+#!/bin/sh
+# Debian 12 packages to build, run and test singularity. Idempotent.
+set -eu
+BUILD="meson ninja-build pkg-config gcc libcurl4-openssl-dev libjson-c-dev libarchive-dev
+libcap-dev libseccomp-dev libssl-dev"
+RUNTIME="squashfs-tools squashfuse fuse3 ca-certificates uidmap"
+TEST="docker-registry siftool umoci skopeo busybox-static python3 python3-pytest python3-jwt
+python3-cryptography apache2-utils openssl zstd tmux util-linux"
+want="$BUILD $RUNTIME"
+[ "${1:-}" = "--test" ] && want="$want $TEST"
+missing=""
+for p in $want; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+		missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+	echo "Installing:$missing"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	# shellcheck disable=SC2086
+	apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi

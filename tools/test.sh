@@ -1,0 +1,23 @@
+#!/bin/sh
+# The whole test suite, as root on Debian 12: dependencies, build, C unit
+# tests (meson test), install into a prefix under /tmp with the starter
+# setuid root, then the integration tests (pytest), which run every
+# user-facing case as a normal user.
+#   sudo tools/test.sh [pytest args...]
+set -eu
+cd "$(dirname "$0")/.."
+tools/deps.sh --test
+PREFIX="${SING_PREFIX:-/tmp/sing-prefix}"
+export SING_PREFIX="$PREFIX"
+rm -rf build-test
+meson setup build-test --prefix="$PREFIX" --sysconfdir="$PREFIX/etc" >/dev/null
+ninja -C build-test
+meson test -C build-test --print-errorlogs
+# /tmp is root-owned and sticky, so a root-owned prefix below it is one the
+# starter accepts and every user can reach.
+rm -rf "$PREFIX"
+meson install -C build-test --quiet
+chmod 755 "$PREFIX"
+status=0
+/usr/bin/python3 -m pytest -ra -p no:cacheprovider tests/integration "$@" || status=$?
+exit $status
