@@ -49,8 +49,9 @@ int err_prefix(sing_err_t *e, const char *fmt, ...)
 		memcpy(e->msg + n, ": ", 2);
 		n += 2;
 		/* Truncation of a long chain of context is fine. */
-		strncpy(e->msg + n, old, sizeof(e->msg) - n - 1);
-		e->msg[sizeof(e->msg) - 1] = '\0';
+		size_t room = sizeof(e->msg) - n - 1, olen = strlen(old);
+		memcpy(e->msg + n, old, olen < room ? olen : room);
+		e->msg[n + (olen < room ? olen : room)] = '\0';
 	}
 	return -1;
 }

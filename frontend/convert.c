@@ -106,11 +106,19 @@ static int squash_into(int fd, const char *tmp, uint64_t offset, const char *con
 		return -1;
 	}
 	rc = layers_merge(layers, nlayers, top, bottom, &sink, e);
-	if (tar_sink_close(&sink, rc == 0 ? e : NULL) < 0)
-		rc = -1;
 	if (rc < 0) {
+		/* Kill mksquashfs before the tar stream ends cleanly, or it would
+		 * build a partial image from what it got. */
+		pid_t pid = proc.pid;
 		squash_abort(&proc);
-		tempfile_forget_child(proc.pid);
+		tar_sink_close(&sink, NULL);
+		tempfile_forget_child(pid);
+		return -1;
+	}
+	if (tar_sink_close(&sink, e) < 0) {
+		pid_t pid = proc.pid;
+		squash_abort(&proc);
+		tempfile_forget_child(pid);
 		return -1;
 	}
 	rc = squash_finish(&proc, fs_size, e);

@@ -19,259 +19,256 @@
 
 /* Directory attributes applied at close, deepest first. */
 struct dir_rec {
-	char *path;
-	mode_t mode;
-	uid_t uid;
-	gid_t gid;
-	struct timespec mtime;
-	unsigned depth;
+        char *path;
+        mode_t mode;
+        uid_t uid;
+        gid_t gid;
+        struct timespec mtime;
+        unsigned depth;
 };
 
 struct dir_sink {
-	int rootfd;
-	bool as_root; /* euid 0: owners are set too */
-	struct dir_rec *dirs;
-	size_t n, cap;
-	char *buf;
+        int rootfd;
+        bool as_root; /* euid 0: owners are set too */
+        struct dir_rec *dirs;
+        size_t n, cap;
+        char *buf;
 };
 
 static void set_xattrs(int fd, struct archive_entry *ae, const char *path)
 {
-	const char *name;
-	const void *value;
-	size_t size;
+        const char *name;
+        const void *value;
+        size_t size;
 
-	if (archive_entry_xattr_reset(ae) == 0)
-		return;
-	while (archive_entry_xattr_next(ae, &name, &value, &size) == ARCHIVE_OK) {
-		/* Unprivileged users cannot set security.* / trusted.*: not fatal. */
-		if (fsetxattr(fd, name, value, size, 0) < 0)
-			log_verbose("%s: could not set xattr %s: %s", path, name, strerror(errno));
-	}
+        if (archive_entry_xattr_reset(ae) == 0)
+                return;
+        while (archive_entry_xattr_next(ae, &name, &value, &size) == ARCHIVE_OK) {
+                /* Unprivileged users cannot set security.* / trusted.*: not fatal. */
+                if (fsetxattr(fd, name, value, size, 0) < 0)
+                        log_verbose("%s: could not set xattr %s: %s", path, name, strerror(errno));
+        }
 }
 
 static int write_all(int fd, const void *p, size_t n)
 {
-	const char *c = p;
-	while (n) {
-		ssize_t w = write(fd, c, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -1;
-		c += w;
-		n -= (size_t)w;
-	}
-	return 0;
+        const char *c = p;
+        while (n) {
+                ssize_t w = write(fd, c, n);
+                if (w < 0 && errno == EINTR)
+                        continue;
+                if (w < 0)
+                        return -1;
+                c += w;
+                n -= (size_t)w;
+        }
+        return 0;
 }
 
-static int copy_data(struct dir_sink *d, int fd, struct archive *from, const void *data,
-		     size_t len, sing_err_t *e)
+static int copy_data(struct dir_sink *d, int fd, struct archive *from, const void *data, size_t len,
+                     sing_err_t *e)
 {
-	if (!from) {
-		if (write_all(fd, data, len) < 0)
-			return err_errno(e, "write");
-		return 0;
-	}
-	for (;;) {
-		la_ssize_t n = archive_read_data(from, d->buf, COPY_CHUNK);
-		if (n < 0)
-			return err_set(e, "reading data: %s", archive_error_string(from));
-		if (n == 0)
-			return 0;
-		if (write_all(fd, d->buf, (size_t)n) < 0)
-			return err_errno(e, "write");
-	}
+        if (!from) {
+                if (write_all(fd, data, len) < 0)
+                        return err_errno(e, "write");
+                return 0;
+        }
+        for (;;) {
+                la_ssize_t n = archive_read_data(from, d->buf, COPY_CHUNK);
+                if (n < 0)
+                        return err_set(e, "reading data: %s", archive_error_string(from));
+                if (n == 0)
+                        return 0;
+                if (write_all(fd, d->buf, (size_t)n) < 0)
+                        return err_errno(e, "write");
+        }
 }
 
 static struct timespec entry_mtime(struct archive_entry *ae)
 {
-	struct timespec ts = {.tv_sec = archive_entry_mtime(ae),
-			      .tv_nsec = archive_entry_mtime_nsec(ae)};
-	return ts;
+        struct timespec ts = {.tv_sec = archive_entry_mtime(ae),
+                              .tv_nsec = archive_entry_mtime_nsec(ae)};
+        return ts;
 }
 
 static int make_file(struct dir_sink *d, struct archive_entry *ae, struct archive *from,
-		     const void *data, size_t len, const char *path, sing_err_t *e)
+                     const void *data, size_t len, const char *path, sing_err_t *e)
 {
-	char last[NAME_MAX + 1];
-	_cleanup_close_ int pfd = safe_open_parent_in_root(d->rootfd, path, true, last);
-	_cleanup_close_ int fd = -1;
-	struct timespec times[2] = {{.tv_nsec = UTIME_OMIT}, entry_mtime(ae)};
+        char last[NAME_MAX + 1];
+        _cleanup_close_ int pfd = safe_open_parent_in_root(d->rootfd, path, true, last);
+        _cleanup_close_ int fd = -1;
+        struct timespec times[2] = {{.tv_nsec = UTIME_OMIT}, entry_mtime(ae)};
 
-	if (pfd < 0)
-		return err_errno(e, "opening parent directory");
-	/* Created owner-writable; the real mode (maybe 000, setuid) comes last. */
-	fd = openat(pfd, last, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return err_errno(e, "creating file");
-	if (copy_data(d, fd, from, data, len, e) < 0)
-		return -1;
-	set_xattrs(fd, ae, path);
-	/* chown before chmod: chown clears setuid/setgid bits */
-	if (d->as_root && fchown(fd, archive_entry_uid(ae), archive_entry_gid(ae)) < 0)
-		return err_errno(e, "chown");
-	if (fchmod(fd, archive_entry_perm(ae) & 07777) < 0)
-		return err_errno(e, "chmod");
-	if (futimens(fd, times) < 0)
-		return err_errno(e, "setting times");
-	return 0;
+        if (pfd < 0)
+                return err_errno(e, "opening parent directory");
+        /* Created owner-writable; the real mode (maybe 000, setuid) comes last. */
+        fd = openat(pfd, last, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd < 0)
+                return err_errno(e, "creating file");
+        if (copy_data(d, fd, from, data, len, e) < 0)
+                return -1;
+        set_xattrs(fd, ae, path);
+        /* chown before chmod: chown clears setuid/setgid bits */
+        if (d->as_root && fchown(fd, archive_entry_uid(ae), archive_entry_gid(ae)) < 0)
+                return err_errno(e, "chown");
+        if (fchmod(fd, archive_entry_perm(ae) & 07777) < 0)
+                return err_errno(e, "chmod");
+        if (futimens(fd, times) < 0)
+                return err_errno(e, "setting times");
+        return 0;
 }
 
 static int make_symlink(struct dir_sink *d, struct archive_entry *ae, const char *path,
-			sing_err_t *e)
+                        sing_err_t *e)
 {
-	char last[NAME_MAX + 1];
-	_cleanup_close_ int pfd = safe_open_parent_in_root(d->rootfd, path, true, last);
-	struct timespec times[2] = {{.tv_nsec = UTIME_OMIT}, entry_mtime(ae)};
-	const char *target = archive_entry_symlink(ae);
+        char last[NAME_MAX + 1];
+        _cleanup_close_ int pfd = safe_open_parent_in_root(d->rootfd, path, true, last);
+        struct timespec times[2] = {{.tv_nsec = UTIME_OMIT}, entry_mtime(ae)};
+        const char *target = archive_entry_symlink(ae);
 
-	if (pfd < 0)
-		return err_errno(e, "opening parent directory");
-	if (symlinkat(target ? target : "", pfd, last) < 0)
-		return err_errno(e, "creating symlink");
-	if (d->as_root &&
-	    fchownat(pfd, last, archive_entry_uid(ae), archive_entry_gid(ae), AT_SYMLINK_NOFOLLOW) <
-		    0)
-		return err_errno(e, "chown");
-	if (utimensat(pfd, last, times, AT_SYMLINK_NOFOLLOW) < 0)
-		return err_errno(e, "setting times");
-	return 0;
+        if (pfd < 0)
+                return err_errno(e, "opening parent directory");
+        if (symlinkat(target ? target : "", pfd, last) < 0)
+                return err_errno(e, "creating symlink");
+        if (d->as_root && fchownat(pfd, last, archive_entry_uid(ae), archive_entry_gid(ae),
+                                   AT_SYMLINK_NOFOLLOW) < 0)
+                return err_errno(e, "chown");
+        if (utimensat(pfd, last, times, AT_SYMLINK_NOFOLLOW) < 0)
+                return err_errno(e, "setting times");
+        return 0;
 }
 
-static int make_hardlink(struct dir_sink *d, const char *target, const char *path,
-			 sing_err_t *e)
+static int make_hardlink(struct dir_sink *d, const char *target, const char *path, sing_err_t *e)
 {
-	char tlast[NAME_MAX + 1], llast[NAME_MAX + 1];
-	_cleanup_close_ int tfd = safe_open_parent_in_root(d->rootfd, target, false, tlast);
-	_cleanup_close_ int lfd = -1;
+        char tlast[NAME_MAX + 1], llast[NAME_MAX + 1];
+        _cleanup_close_ int tfd = safe_open_parent_in_root(d->rootfd, target, false, tlast);
+        _cleanup_close_ int lfd = -1;
 
-	if (tfd < 0)
-		return err_errno(e, "opening hardlink target's directory");
-	lfd = safe_open_parent_in_root(d->rootfd, path, true, llast);
-	if (lfd < 0)
-		return err_errno(e, "opening parent directory");
-	/* no AT_SYMLINK_FOLLOW: a link to a symlink links the symlink itself */
-	if (linkat(tfd, tlast, lfd, llast, 0) < 0)
-		return err_errno(e, "creating hardlink to %s", target);
-	return 0;
+        if (tfd < 0)
+                return err_errno(e, "opening hardlink target's directory");
+        lfd = safe_open_parent_in_root(d->rootfd, path, true, llast);
+        if (lfd < 0)
+                return err_errno(e, "opening parent directory");
+        /* no AT_SYMLINK_FOLLOW: a link to a symlink links the symlink itself */
+        if (linkat(tfd, tlast, lfd, llast, 0) < 0)
+                return err_errno(e, "creating hardlink to %s", target);
+        return 0;
 }
 
 static unsigned path_depth(const char *p)
 {
-	unsigned n = 0;
-	for (; *p; p++)
-		n += *p == '/';
-	return n;
+        unsigned n = 0;
+        for (; *p; p++)
+                n += *p == '/';
+        return n;
 }
 
-static int make_dir(struct dir_sink *d, struct archive_entry *ae, const char *path,
-		    sing_err_t *e)
+static int make_dir(struct dir_sink *d, struct archive_entry *ae, const char *path, sing_err_t *e)
 {
-	_cleanup_close_ int fd = safe_mkdir_p_in_root(d->rootfd, path, 0755);
-	struct dir_rec *r;
+        _cleanup_close_ int fd = safe_mkdir_p_in_root(d->rootfd, path, 0755);
+        struct dir_rec *r;
 
-	if (fd < 0)
-		return err_errno(e, "creating directory");
-	set_xattrs(fd, ae, path);
-	if (d->n == d->cap) {
-		size_t cap = d->cap ? d->cap * 2 : 256;
-		struct dir_rec *v = realloc(d->dirs, cap * sizeof(*v));
-		if (!v)
-			return err_set(e, "out of memory");
-		d->dirs = v;
-		d->cap = cap;
-	}
-	r = &d->dirs[d->n];
-	r->path = strdup(path);
-	if (!r->path)
-		return err_set(e, "out of memory");
-	r->mode = archive_entry_perm(ae) & 07777;
-	r->uid = archive_entry_uid(ae);
-	r->gid = archive_entry_gid(ae);
-	r->mtime = entry_mtime(ae);
-	r->depth = path_depth(path);
-	d->n++;
-	return 0;
+        if (fd < 0)
+                return err_errno(e, "creating directory");
+        set_xattrs(fd, ae, path);
+        if (d->n == d->cap) {
+                size_t cap = d->cap ? d->cap * 2 : 256;
+                struct dir_rec *v = realloc(d->dirs, cap * sizeof(*v));
+                if (!v)
+                        return err_set(e, "out of memory");
+                d->dirs = v;
+                d->cap = cap;
+        }
+        r = &d->dirs[d->n];
+        r->path = strdup(path);
+        if (!r->path)
+                return err_set(e, "out of memory");
+        r->mode = archive_entry_perm(ae) & 07777;
+        r->uid = archive_entry_uid(ae);
+        r->gid = archive_entry_gid(ae);
+        r->mtime = entry_mtime(ae);
+        r->depth = path_depth(path);
+        d->n++;
+        return 0;
 }
 
 static int dir_entry(void *ctx, struct archive_entry *ae, struct archive *from, const void *data,
-		     size_t len, sing_err_t *e)
+                     size_t len, sing_err_t *e)
 {
-	struct dir_sink *d = ctx;
-	const char *path = archive_entry_pathname(ae);
-	const char *hardlink = archive_entry_hardlink(ae);
+        struct dir_sink *d = ctx;
+        const char *path = archive_entry_pathname(ae);
+        const char *hardlink = archive_entry_hardlink(ae);
 
-	if (!path)
-		return err_set(e, "entry without a name");
-	if (hardlink)
-		return make_hardlink(d, hardlink, path, e);
-	switch (archive_entry_filetype(ae)) {
-	case AE_IFREG:
-		return make_file(d, ae, from, data, len, path, e);
-	case AE_IFDIR:
-		return make_dir(d, ae, path, e);
-	case AE_IFLNK:
-		return make_symlink(d, ae, path, e);
-	default:
-		log_verbose("%s: unsupported file type skipped", path);
-		return 0;
-	}
+        if (!path)
+                return err_set(e, "entry without a name");
+        if (hardlink)
+                return make_hardlink(d, hardlink, path, e);
+        switch (archive_entry_filetype(ae)) {
+        case AE_IFREG:
+                return make_file(d, ae, from, data, len, path, e);
+        case AE_IFDIR:
+                return make_dir(d, ae, path, e);
+        case AE_IFLNK:
+                return make_symlink(d, ae, path, e);
+        default:
+                log_verbose("%s: unsupported file type skipped", path);
+                return 0;
+        }
 }
 
 int dir_sink_open(int rootfd, struct merge_sink *out, sing_err_t *e)
 {
-	struct dir_sink *d = calloc(1, sizeof(*d));
+        struct dir_sink *d = calloc(1, sizeof(*d));
 
-	if (!d || !(d->buf = malloc(COPY_CHUNK))) {
-		free(d);
-		return err_set(e, "out of memory");
-	}
-	d->rootfd = fcntl(rootfd, F_DUPFD_CLOEXEC, 3);
-	if (d->rootfd < 0) {
-		err_errno(e, "dup");
-		free(d->buf);
-		free(d);
-		return -1;
-	}
-	d->as_root = geteuid() == 0;
-	out->entry = dir_entry;
-	out->ctx = d;
-	return 0;
+        if (!d || !(d->buf = malloc(COPY_CHUNK))) {
+                free(d);
+                return err_set(e, "out of memory");
+        }
+        d->rootfd = fcntl(rootfd, F_DUPFD_CLOEXEC, 3);
+        if (d->rootfd < 0) {
+                err_errno(e, "dup");
+                free(d->buf);
+                free(d);
+                return -1;
+        }
+        d->as_root = geteuid() == 0;
+        out->entry = dir_entry;
+        out->ctx = d;
+        return 0;
 }
 
 static int by_depth_desc(const void *a, const void *b)
 {
-	const struct dir_rec *x = a, *y = b;
-	return (x->depth < y->depth) - (x->depth > y->depth);
+        const struct dir_rec *x = a, *y = b;
+        return (x->depth < y->depth) - (x->depth > y->depth);
 }
 
 int dir_sink_close(struct merge_sink *s, sing_err_t *e)
 {
-	struct dir_sink *d = s->ctx;
-	int ret = 0;
+        struct dir_sink *d = s->ctx;
+        int ret = 0;
 
-	if (!d)
-		return 0;
-	/* Children before parents, so a 0555 or 000 parent is restricted only
-	 * after everything below it is final. */
-	qsort(d->dirs, d->n, sizeof(*d->dirs), by_depth_desc);
-	for (size_t i = 0; i < d->n; i++) {
-		struct dir_rec *r = &d->dirs[i];
-		struct timespec times[2] = {{.tv_nsec = UTIME_OMIT}, r->mtime};
-		_cleanup_close_ int fd = -1;
-		if (ret == 0) {
-			fd = safe_open_in_root(d->rootfd, r->path, O_RDONLY | O_DIRECTORY, 0);
-			if (fd < 0 || (d->as_root && fchown(fd, r->uid, r->gid) < 0) ||
-			    fchmod(fd, r->mode) < 0 || futimens(fd, times) < 0)
-				ret = err_errno(e, "%s: setting directory attributes", r->path);
-		}
-		free(r->path);
-	}
-	free(d->dirs);
-	close(d->rootfd);
-	free(d->buf);
-	free(d);
-	s->ctx = NULL;
-	return ret;
+        if (!d)
+                return 0;
+        /* Children before parents, so a 0555 or 000 parent is restricted only
+         * after everything below it is final. */
+        qsort(d->dirs, d->n, sizeof(*d->dirs), by_depth_desc);
+        for (size_t i = 0; i < d->n; i++) {
+                struct dir_rec *r = &d->dirs[i];
+                struct timespec times[2] = {{.tv_nsec = UTIME_OMIT}, r->mtime};
+                _cleanup_close_ int fd = -1;
+                if (ret == 0) {
+                        fd = safe_open_in_root(d->rootfd, r->path, O_RDONLY | O_DIRECTORY, 0);
+                        if (fd < 0 || (d->as_root && fchown(fd, r->uid, r->gid) < 0) ||
+                            fchmod(fd, r->mode) < 0 || futimens(fd, times) < 0)
+                                ret = err_errno(e, "%s: setting directory attributes", r->path);
+                }
+                free(r->path);
+        }
+        free(d->dirs);
+        close(d->rootfd);
+        free(d->buf);
+        free(d);
+        s->ctx = NULL;
+        return ret;
 }

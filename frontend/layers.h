@@ -37,19 +37,19 @@
 struct archive;
 struct archive_entry;
 
-#define LAYERS_MAX_PATH 4096                     /* bytes, normalised name, with NUL */
-#define LAYERS_MAX_PATHS 10000000u               /* distinct paths (and entries read) */
-#define LAYERS_MAX_FILE_SIZE (64ull << 30)       /* a bigger tar header is refused */
-#define LAYERS_MAX_LAYERS 60000u                 /* levels are kept in 16 bits */
+#define LAYERS_MAX_PATH 4096               /* bytes, normalised name, with NUL */
+#define LAYERS_MAX_PATHS 10000000u         /* distinct paths (and entries read) */
+#define LAYERS_MAX_FILE_SIZE (64ull << 30) /* a bigger tar header is refused */
+#define LAYERS_MAX_LAYERS 60000u           /* levels are kept in 16 bits */
 
 /* Where merged entries go. `ae` carries the normalised pathname (and
  * hardlink target), type, mode, uid/gid, mtime, symlink target and xattrs.
  * File content is read from `data_from` (archive_read_data) when it is not
  * NULL, else it is `data`/`len` (synthetic entries). Returns 0 or -1. */
 struct merge_sink {
-	int (*entry)(void *ctx, struct archive_entry *ae, struct archive *data_from,
-		     const void *data, size_t len, sing_err_t *e);
-	void *ctx;
+        int (*entry)(void *ctx, struct archive_entry *ae, struct archive *data_from,
+                     const void *data, size_t len, sing_err_t *e);
+        void *ctx;
 };
 
 /* Normalise a tar member name into `out` (LAYERS_MAX_PATH bytes).
@@ -63,6 +63,6 @@ int layers_normalise_path(const char *name, char out[LAYERS_MAX_PATH]);
  * proc, dev, etc/hosts; whiteouts do not remove them, a non-directory
  * parent does). Either list may be NULL. Returns 0 or -1. */
 int layers_merge(const char *const *layer_paths, size_t nlayers, const struct synth_list *top,
-		 const struct synth_list *bottom, const struct merge_sink *sink, sing_err_t *e);
+                 const struct synth_list *bottom, const struct merge_sink *sink, sing_err_t *e);
 
 #endif

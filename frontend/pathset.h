@@ -10,25 +10,25 @@
 /* What the merge knows about one path. Levels: 0 = bottom synthetic
  * entries, 1..n = layers bottom..top, n + 1 = top synthetic entries. */
 struct path_info {
-	uint16_t flags;
-	uint16_t emit_level;  /* level that emitted (or occupied) the path */
-	uint16_t wh_level;    /* a whiteout of this path hides levels below */
-	uint16_t opq_level;   /* an opaque marker hides the children below */
+        uint16_t flags;
+        uint16_t emit_level; /* level that emitted (or occupied) the path */
+        uint16_t wh_level;   /* a whiteout of this path hides levels below */
+        uint16_t opq_level;  /* an opaque marker hides the children below */
 };
 
 struct pathset_slot {
-	const char *key; /* NULL: empty slot */
-	uint32_t hash;
-	struct path_info info;
+        const char *key; /* NULL: empty slot */
+        uint32_t hash;
+        struct path_info info;
 };
 
 struct pathset_block;
 
 struct pathset {
-	struct pathset_slot *slots;
-	size_t cap; /* power of two */
-	size_t count;
-	struct pathset_block *blocks; /* arena holding the keys */
+        struct pathset_slot *slots;
+        size_t cap; /* power of two */
+        size_t count;
+        struct pathset_block *blocks; /* arena holding the keys */
 };
 
 void pathset_init(struct pathset *s);

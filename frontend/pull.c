@@ -63,21 +63,19 @@ static int pull_begin(struct pull_ctx *p, const char *uri, const struct pull_opt
 	return 0;
 }
 
-/* Blobs of the resolved manifest into the cache, then the SIF at out. */
-static int pull_convert(struct pull_ctx *p, const struct pull_opts *o, const char *out, bool force,
-			sing_err_t *e)
+/* Blobs of the resolved manifest into the cache: the config read into
+ * memory, the layer paths (bottom to top) handed out. */
+static int pull_blobs(struct pull_ctx *p, char **config, size_t *config_len, char ***layer_paths,
+		      sing_err_t *e)
 {
 	size_t n = p->man.nlayers + 1;
 	_cleanup_free_ struct blob_job *jobs = calloc(n, sizeof(*jobs));
-	_cleanup_free_ const char **paths = calloc(n, sizeof(*paths));
-	_cleanup_free_ char *config = NULL;
-	struct squash_settings sq;
-	struct metadata_opts mo = {.mtime = time(NULL)};
-	size_t config_len = 0;
+	char **paths = calloc(n, sizeof(*paths));
 	int rc = -1;
-	(void)o;
-	if (!jobs || !paths)
+	if (!jobs || !paths) {
+		free(paths);
 		return err_set(e, "out of memory");
+	}
 	jobs[0] = (struct blob_job){.digest = p->man.config.digest,
 				    .size = p->man.config.size,
 				    .what = "config"};
@@ -91,16 +89,45 @@ static int pull_convert(struct pull_ctx *p, const struct pull_opts *o, const cha
 	}
 	if (fetch_blobs(&p->reg, &p->cache, jobs, n, PARALLEL_DOWNLOADS, e) < 0)
 		goto out;
-	if (read_small_file(jobs[0].path, CONFIG_MAX_BYTES, &config, &config_len, e) < 0)
+	if (read_small_file(jobs[0].path, CONFIG_MAX_BYTES, config, config_len, e) < 0)
 		goto out;
 	for (size_t i = 1; i < n; i++)
-		paths[i - 1] = jobs[i].path;
-	squash_settings_default(&sq);
-	rc = convert_layers_to_sif(config, config_len, paths, p->man.nlayers, &mo, &sq, out, force,
-				   e);
+		paths[i - 1] = steal_ptr(&jobs[i].path);
+	*layer_paths = steal_ptr(&paths);
+	rc = 0;
 out:
 	for (size_t i = 0; i < n; i++)
 		free(jobs[i].path);
+	if (paths)
+		for (size_t i = 0; i < n; i++)
+			free(paths[i]);
+	free(paths);
+	return rc;
+}
+
+static void free_paths(char **paths, size_t n)
+{
+	if (paths)
+		for (size_t i = 0; i < n; i++)
+			free(paths[i]);
+	free(paths);
+}
+
+/* Blobs into the cache, then the SIF at out. */
+static int pull_convert(struct pull_ctx *p, const char *out, bool force, sing_err_t *e)
+{
+	_cleanup_free_ char *config = NULL;
+	char **paths = NULL;
+	struct squash_settings sq;
+	struct metadata_opts mo = {.mtime = time(NULL)};
+	size_t config_len = 0;
+	int rc;
+	if (pull_blobs(p, &config, &config_len, &paths, e) < 0)
+		return -1;
+	squash_settings_default(&sq);
+	rc = convert_layers_to_sif(config, config_len, (const char *const *)paths, p->man.nlayers,
+				   &mo, &sq, out, force, e);
+	free_paths(paths, p->man.nlayers);
 	return rc;
 }
 
@@ -125,7 +152,7 @@ int pull_to_file(const char *uri, const struct pull_opts *o, const char *out_pat
 			     &p.man, e) < 0)
 		goto out;
 	p.have_man = true;
-	if (pull_convert(&p, o, out_path, force, e) < 0)
+	if (pull_convert(&p, out_path, force, e) < 0)
 		goto out;
 	log_info("Digest: %s", p.man.top_digest);
 	if (!p.ref.digest)
@@ -198,7 +225,7 @@ int pull_to_cache(const char *uri, const struct pull_opts *o, char **sif_path, s
 		}
 		if (got == 1)
 			log_verbose("using cached image %s", path);
-		else if (pull_convert(&p, o, path, true, e) < 0)
+		else if (pull_convert(&p, path, true, e) < 0)
 			goto out;
 	}
 	*sif_path = steal_ptr(&path);
@@ -206,4 +233,47 @@ int pull_to_cache(const char *uri, const struct pull_opts *o, char **sif_path, s
 out:
 	pull_ctx_free(&p);
 	return rc;
+}
+
+int pull_fetch(const char *uri, const struct pull_opts *o, struct pulled_image *img,
+	       sing_err_t *e)
+{
+	struct pull_ctx p;
+	int rc = -1;
+	memset(img, 0, sizeof(*img));
+	if (pull_begin(&p, uri, o, o->disable_cache, e) < 0)
+		goto out;
+	if (registry_resolve(&p.reg, p.ref.digest ? p.ref.digest : p.ref.tag, want_platform(o),
+			     &p.man, e) < 0)
+		goto out;
+	p.have_man = true;
+	{
+		size_t len = 0;
+		if (pull_blobs(&p, &img->config_json, &len, &img->layers, e) < 0)
+			goto out;
+		img->config_len = len;
+	}
+	img->nlayers = p.man.nlayers;
+	img->digest = strdup(p.man.top_digest);
+	/* A temporary cache must outlive the context: the caller removes it. */
+	img->cache_root = steal_ptr(&p.cache.root);
+	img->cache_temporary = p.cache.temporary;
+	p.cache.temporary = false;
+	rc = 0;
+out:
+	pull_ctx_free(&p);
+	if (rc < 0)
+		pulled_image_free(img);
+	return rc;
+}
+
+void pulled_image_free(struct pulled_image *img)
+{
+	free(img->config_json);
+	free_paths(img->layers, img->nlayers);
+	free(img->digest);
+	if (img->cache_temporary && img->cache_root)
+		remove_tree(img->cache_root);
+	free(img->cache_root);
+	memset(img, 0, sizeof(*img));
 }

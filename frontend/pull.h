@@ -5,6 +5,7 @@
 #define SING_PULL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "error.h"
 
@@ -27,5 +28,21 @@ int pull_to_file(const char *uri, const struct pull_opts *o, const char *out_pat
  * return its path (malloc'd). A pinned @sha256: reference already converted
  * makes no network request; a tag makes one manifest request. */
 int pull_to_cache(const char *uri, const struct pull_opts *o, char **sif_path, sing_err_t *e);
+
+/* The blobs of an image, fetched into the cache, for stages that want the
+ * layers themselves (build: sandboxes, recipes). */
+struct pulled_image {
+	char *config_json; /* the image config, NUL-terminated */
+	size_t config_len;
+	char **layers; /* blob paths in the cache, bottom to top */
+	size_t nlayers;
+	char *digest; /* what the reference resolved to (index or manifest) */
+	char *cache_root;
+	bool cache_temporary; /* remove cache_root when freed */
+};
+
+int pull_fetch(const char *uri, const struct pull_opts *o, struct pulled_image *img,
+	       sing_err_t *e);
+void pulled_image_free(struct pulled_image *img);
 
 #endif

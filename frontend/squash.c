@@ -23,319 +23,319 @@ extern char **environ;
 #define MAX_ARGS 40
 
 struct args {
-	char *v[MAX_ARGS];
-	int n;
-	char nums[4][32];
+        char *v[MAX_ARGS];
+        int n;
+        char nums[4][32];
 };
 
 static void add(struct args *a, const char *s)
 {
-	if (a->n < MAX_ARGS - 1)
-		a->v[a->n++] = (char *)s;
-	a->v[a->n] = NULL;
+        if (a->n < MAX_ARGS - 1)
+                a->v[a->n++] = (char *)s;
+        a->v[a->n] = NULL;
 }
 
 /* Flags shared by both modes. Checked against `mksquashfs -help` (4.5.1).
  * Times are kept (no -all-time); -no-strip is tar's behaviour and makes no
  * difference for our already normalised names. */
 static void add_common(struct args *a, uint64_t offset, const char *compressor, int level,
-		       int processors)
+                       int processors)
 {
-	snprintf(a->nums[0], sizeof(a->nums[0]), "%" PRIu64, offset);
-	add(a, "-offset");
-	add(a, a->nums[0]);
-	add(a, "-noappend");
-	add(a, "-no-progress");
-	add(a, "-quiet");
-	add(a, "-comp");
-	add(a, compressor && *compressor ? compressor : "zstd");
-	if (level > 0) {
-		snprintf(a->nums[1], sizeof(a->nums[1]), "%d", level);
-		add(a, "-Xcompression-level");
-		add(a, a->nums[1]);
-	}
-	if (processors > 0) {
-		snprintf(a->nums[2], sizeof(a->nums[2]), "%d", processors);
-		add(a, "-processors");
-		add(a, a->nums[2]);
-	}
+        snprintf(a->nums[0], sizeof(a->nums[0]), "%" PRIu64, offset);
+        add(a, "-offset");
+        add(a, a->nums[0]);
+        add(a, "-noappend");
+        add(a, "-no-progress");
+        add(a, "-quiet");
+        add(a, "-comp");
+        add(a, compressor && *compressor ? compressor : "zstd");
+        if (level > 0) {
+                snprintf(a->nums[1], sizeof(a->nums[1]), "%d", level);
+                add(a, "-Xcompression-level");
+                add(a, a->nums[1]);
+        }
+        if (processors > 0) {
+                snprintf(a->nums[2], sizeof(a->nums[2]), "%d", processors);
+                add(a, "-processors");
+                add(a, a->nums[2]);
+        }
 }
 
 static void release(struct squash_proc *p)
 {
-	if (p->fd >= 0)
-		close(p->fd);
-	if (p->logfd >= 0)
-		close(p->logfd);
-	free(p->out_path);
-	free(p->prefix);
-	p->fd = p->logfd = -1;
-	p->pid = -1;
-	p->out_path = p->prefix = NULL;
-	p->prefix_len = 0;
+        if (p->fd >= 0)
+                close(p->fd);
+        if (p->logfd >= 0)
+                close(p->logfd);
+        free(p->out_path);
+        free(p->prefix);
+        p->fd = p->logfd = -1;
+        p->pid = -1;
+        p->out_path = p->prefix = NULL;
+        p->prefix_len = 0;
 }
 
 static void kill_and_reap(struct squash_proc *p)
 {
-	if (p->pid > 0) {
-		kill(p->pid, SIGKILL);
-		while (waitpid(p->pid, NULL, 0) < 0 && errno == EINTR)
-			;
-		p->pid = -1;
-	}
+        if (p->pid > 0) {
+                kill(p->pid, SIGKILL);
+                while (waitpid(p->pid, NULL, 0) < 0 && errno == EINTR)
+                        ;
+                p->pid = -1;
+        }
 }
 
 /* mksquashfs -noappend truncates the output: keep what is before offset. */
 static int save_prefix(struct squash_proc *p, sing_err_t *e)
 {
-	_cleanup_close_ int fd = -1;
-	size_t got = 0;
+        _cleanup_close_ int fd = -1;
+        size_t got = 0;
 
-	if (p->offset == 0)
-		return 0;
-	if (p->offset > SQUASH_MAX_PREFIX)
-		return err_set(e, "squashfs offset %" PRIu64 " is over %u bytes", p->offset,
-			       SQUASH_MAX_PREFIX);
-	fd = open(p->out_path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return errno == ENOENT ? 0 : err_errno(e, "opening %s", p->out_path);
-	p->prefix = malloc((size_t)p->offset);
-	if (!p->prefix)
-		return err_set(e, "out of memory");
-	while (got < p->offset) {
-		ssize_t n = pread(fd, p->prefix + got, (size_t)p->offset - got, (off_t)got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return err_errno(e, "reading %s", p->out_path);
-		if (n == 0)
-			break;
-		got += (size_t)n;
-	}
-	p->prefix_len = got;
-	return 0;
+        if (p->offset == 0)
+                return 0;
+        if (p->offset > SQUASH_MAX_PREFIX)
+                return err_set(e, "squashfs offset %" PRIu64 " is over %u bytes", p->offset,
+                               SQUASH_MAX_PREFIX);
+        fd = open(p->out_path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return errno == ENOENT ? 0 : err_errno(e, "opening %s", p->out_path);
+        p->prefix = malloc((size_t)p->offset);
+        if (!p->prefix)
+                return err_set(e, "out of memory");
+        while (got < p->offset) {
+                ssize_t n = pread(fd, p->prefix + got, (size_t)p->offset - got, (off_t)got);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0)
+                        return err_errno(e, "reading %s", p->out_path);
+                if (n == 0)
+                        break;
+                got += (size_t)n;
+        }
+        p->prefix_len = got;
+        return 0;
 }
 
 static int restore_prefix(struct squash_proc *p, sing_err_t *e)
 {
-	_cleanup_close_ int fd = -1;
-	size_t done = 0;
+        _cleanup_close_ int fd = -1;
+        size_t done = 0;
 
-	if (!p->prefix_len)
-		return 0;
-	fd = open(p->out_path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
-		return err_errno(e, "opening %s", p->out_path);
-	while (done < p->prefix_len) {
-		ssize_t n = pwrite(fd, p->prefix + done, p->prefix_len - done, (off_t)done);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return err_errno(e, "writing %s", p->out_path);
-		done += (size_t)n;
-	}
-	return 0;
+        if (!p->prefix_len)
+                return 0;
+        fd = open(p->out_path, O_WRONLY | O_CLOEXEC);
+        if (fd < 0)
+                return err_errno(e, "opening %s", p->out_path);
+        while (done < p->prefix_len) {
+                ssize_t n = pwrite(fd, p->prefix + done, p->prefix_len - done, (off_t)done);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0)
+                        return err_errno(e, "writing %s", p->out_path);
+                done += (size_t)n;
+        }
+        return 0;
 }
 
 static int spawn(struct args *a, int stdin_fd, struct squash_proc *p, sing_err_t *e)
 {
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t attr;
-	sigset_t none, dfl;
-	int r;
+        posix_spawn_file_actions_t fa;
+        posix_spawnattr_t attr;
+        sigset_t none, dfl;
+        int r;
 
-	p->logfd = memfd_create("mksquashfs-output", MFD_CLOEXEC);
-	if (p->logfd < 0)
-		return err_errno(e, "memfd_create");
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, stdin_fd, 0);
-	posix_spawn_file_actions_adddup2(&fa, p->logfd, 1);
-	posix_spawn_file_actions_adddup2(&fa, p->logfd, 2);
-	posix_spawnattr_init(&attr);
-	sigemptyset(&none);
-	sigemptyset(&dfl);
-	sigaddset(&dfl, SIGPIPE);
-	posix_spawnattr_setsigmask(&attr, &none);
-	posix_spawnattr_setsigdefault(&attr, &dfl);
-	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-	r = posix_spawnp(&p->pid, "mksquashfs", &fa, &attr, a->v, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&attr);
-	if (r != 0) {
-		p->pid = -1;
-		errno = r;
-		if (r == ENOENT)
-			return err_set(e, "mksquashfs not found on PATH (install squashfs-tools)");
-		return err_errno(e, "starting mksquashfs");
-	}
-	if (log_get_level() >= LOG_LVL_DEBUG) {
-		char line[1024] = "";
-		for (int i = 0; i < a->n; i++)
-			snprintf(line + strlen(line), sizeof(line) - strlen(line), " %s", a->v[i]);
-		log_debug("running%s", line);
-	}
-	return 0;
+        p->logfd = memfd_create("mksquashfs-output", MFD_CLOEXEC);
+        if (p->logfd < 0)
+                return err_errno(e, "memfd_create");
+        posix_spawn_file_actions_init(&fa);
+        posix_spawn_file_actions_adddup2(&fa, stdin_fd, 0);
+        posix_spawn_file_actions_adddup2(&fa, p->logfd, 1);
+        posix_spawn_file_actions_adddup2(&fa, p->logfd, 2);
+        posix_spawnattr_init(&attr);
+        sigemptyset(&none);
+        sigemptyset(&dfl);
+        sigaddset(&dfl, SIGPIPE);
+        posix_spawnattr_setsigmask(&attr, &none);
+        posix_spawnattr_setsigdefault(&attr, &dfl);
+        posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+        r = posix_spawnp(&p->pid, "mksquashfs", &fa, &attr, a->v, environ);
+        posix_spawn_file_actions_destroy(&fa);
+        posix_spawnattr_destroy(&attr);
+        if (r != 0) {
+                p->pid = -1;
+                errno = r;
+                if (r == ENOENT)
+                        return err_set(e, "mksquashfs not found on PATH (install squashfs-tools)");
+                return err_errno(e, "starting mksquashfs");
+        }
+        if (log_get_level() >= LOG_LVL_DEBUG) {
+                char line[1024] = "";
+                for (int i = 0; i < a->n; i++)
+                        snprintf(line + strlen(line), sizeof(line) - strlen(line), " %s", a->v[i]);
+                log_debug("running%s", line);
+        }
+        return 0;
 }
 
 static int init_proc(struct squash_proc *p, const char *out_path, uint64_t offset, sing_err_t *e)
 {
-	memset(p, 0, sizeof(*p));
-	p->fd = p->logfd = -1;
-	p->pid = -1;
-	p->offset = offset;
-	p->out_path = strdup(out_path);
-	if (!p->out_path)
-		return err_set(e, "out of memory");
-	if (save_prefix(p, e) < 0) {
-		release(p);
-		return -1;
-	}
-	return 0;
+        memset(p, 0, sizeof(*p));
+        p->fd = p->logfd = -1;
+        p->pid = -1;
+        p->offset = offset;
+        p->out_path = strdup(out_path);
+        if (!p->out_path)
+                return err_set(e, "out of memory");
+        if (save_prefix(p, e) < 0) {
+                release(p);
+                return -1;
+        }
+        return 0;
 }
 
 int squash_start(const char *out_path, uint64_t offset, const char *compressor, int level,
-		 int processors, struct squash_proc *p, sing_err_t *e)
+                 int processors, struct squash_proc *p, sing_err_t *e)
 {
-	struct args a = {.n = 0};
-	int pipefd[2];
+        struct args a = {.n = 0};
+        int pipefd[2];
 
-	if (init_proc(p, out_path, offset, e) < 0)
-		return -1;
-	add(&a, "mksquashfs");
-	add(&a, "-");
-	add(&a, out_path);
-	add(&a, "-tar");
-	add_common(&a, offset, compressor, level, processors);
-	add(&a, "-root-mode");
-	add(&a, "0755");
-	add(&a, "-root-uid");
-	add(&a, "0");
-	add(&a, "-root-gid");
-	add(&a, "0");
-	add(&a, "-no-strip");
+        if (init_proc(p, out_path, offset, e) < 0)
+                return -1;
+        add(&a, "mksquashfs");
+        add(&a, "-");
+        add(&a, out_path);
+        add(&a, "-tar");
+        add_common(&a, offset, compressor, level, processors);
+        add(&a, "-root-mode");
+        add(&a, "0755");
+        add(&a, "-root-uid");
+        add(&a, "0");
+        add(&a, "-root-gid");
+        add(&a, "0");
+        add(&a, "-no-strip");
 
-	if (pipe2(pipefd, O_CLOEXEC) < 0) {
-		err_errno(e, "pipe");
-		release(p);
-		return -1;
-	}
-	/* A dead reader must not kill us: writes then fail with EPIPE. */
-	signal(SIGPIPE, SIG_IGN);
-	if (spawn(&a, pipefd[0], p, e) < 0) {
-		close(pipefd[0]);
-		close(pipefd[1]);
-		release(p);
-		return -1;
-	}
-	close(pipefd[0]);
-	p->fd = pipefd[1];
-	return 0;
+        if (pipe2(pipefd, O_CLOEXEC) < 0) {
+                err_errno(e, "pipe");
+                release(p);
+                return -1;
+        }
+        /* A dead reader must not kill us: writes then fail with EPIPE. */
+        signal(SIGPIPE, SIG_IGN);
+        if (spawn(&a, pipefd[0], p, e) < 0) {
+                close(pipefd[0]);
+                close(pipefd[1]);
+                release(p);
+                return -1;
+        }
+        close(pipefd[0]);
+        p->fd = pipefd[1];
+        return 0;
 }
 
 /* The end of mksquashfs's output, on one line, for an error message. */
 static void output_tail(int logfd, char *buf, size_t sz)
 {
-	off_t end = lseek(logfd, 0, SEEK_END);
-	off_t from = end > (off_t)sz - 1 ? end - ((off_t)sz - 1) : 0;
-	ssize_t n = end > 0 ? pread(logfd, buf, (size_t)(end - from), from) : 0;
-	buf[n > 0 ? n : 0] = '\0';
-	while (n > 0 && isspace((unsigned char)buf[n - 1]))
-		buf[--n] = '\0';
-	for (char *c = buf; *c; c++)
-		if (*c == '\n')
-			*c = ' ';
+        off_t end = lseek(logfd, 0, SEEK_END);
+        off_t from = end > (off_t)sz - 1 ? end - ((off_t)sz - 1) : 0;
+        ssize_t n = end > 0 ? pread(logfd, buf, (size_t)(end - from), from) : 0;
+        buf[n > 0 ? n : 0] = '\0';
+        while (n > 0 && isspace((unsigned char)buf[n - 1]))
+                buf[--n] = '\0';
+        for (char *c = buf; *c; c++)
+                if (*c == '\n')
+                        *c = ' ';
 }
 
 static int measure(struct squash_proc *p, uint64_t *fs_size, sing_err_t *e)
 {
-	_cleanup_close_ int fd = open(p->out_path, O_RDONLY | O_CLOEXEC);
-	unsigned char sb[48];
-	uint64_t used = 0;
-	uint32_t magic = 0;
-	struct stat st;
+        _cleanup_close_ int fd = open(p->out_path, O_RDONLY | O_CLOEXEC);
+        unsigned char sb[48];
+        uint64_t used = 0;
+        uint32_t magic = 0;
+        struct stat st;
 
-	if (fd < 0 || fstat(fd, &st) < 0)
-		return err_errno(e, "opening %s", p->out_path);
-	if (pread(fd, sb, sizeof(sb), (off_t)p->offset) != (ssize_t)sizeof(sb))
-		return err_set(e, "%s: no squashfs superblock at offset %" PRIu64, p->out_path,
-			       p->offset);
-	for (int i = 3; i >= 0; i--)
-		magic = magic << 8 | sb[i];
-	for (int i = 47; i >= 40; i--)
-		used = used << 8 | sb[i];
-	if (magic != SQUASHFS_MAGIC || (uint64_t)st.st_size < p->offset + used)
-		return err_set(e, "%s: bad squashfs superblock at offset %" PRIu64, p->out_path,
-			       p->offset);
-	/* bytes written, including mksquashfs's padding to 4 KiB */
-	*fs_size = (uint64_t)st.st_size - p->offset;
-	return 0;
+        if (fd < 0 || fstat(fd, &st) < 0)
+                return err_errno(e, "opening %s", p->out_path);
+        if (pread(fd, sb, sizeof(sb), (off_t)p->offset) != (ssize_t)sizeof(sb))
+                return err_set(e, "%s: no squashfs superblock at offset %" PRIu64, p->out_path,
+                               p->offset);
+        for (int i = 3; i >= 0; i--)
+                magic = magic << 8 | sb[i];
+        for (int i = 47; i >= 40; i--)
+                used = used << 8 | sb[i];
+        if (magic != SQUASHFS_MAGIC || (uint64_t)st.st_size < p->offset + used)
+                return err_set(e, "%s: bad squashfs superblock at offset %" PRIu64, p->out_path,
+                               p->offset);
+        /* bytes written, including mksquashfs's padding to 4 KiB */
+        *fs_size = (uint64_t)st.st_size - p->offset;
+        return 0;
 }
 
 int squash_finish(struct squash_proc *p, uint64_t *fs_size, sing_err_t *e)
 {
-	int status = 0, ret = -1;
+        int status = 0, ret = -1;
 
-	if (p->fd >= 0) {
-		close(p->fd);
-		p->fd = -1;
-	}
-	if (p->pid <= 0) {
-		err_set(e, "mksquashfs is not running");
-		goto out;
-	}
-	while (waitpid(p->pid, &status, 0) < 0) {
-		if (errno != EINTR) {
-			err_errno(e, "waiting for mksquashfs");
-			kill_and_reap(p);
-			goto out;
-		}
-	}
-	p->pid = -1;
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		char tail[600];
-		output_tail(p->logfd, tail, sizeof(tail));
-		if (WIFSIGNALED(status))
-			err_set(e, "mksquashfs killed by signal %d: %s", WTERMSIG(status), tail);
-		else
-			err_set(e, "mksquashfs failed (exit %d): %s", WEXITSTATUS(status), tail);
-		goto out;
-	}
-	if (restore_prefix(p, e) < 0 || measure(p, fs_size, e) < 0)
-		goto out;
-	ret = 0;
+        if (p->fd >= 0) {
+                close(p->fd);
+                p->fd = -1;
+        }
+        if (p->pid <= 0) {
+                err_set(e, "mksquashfs is not running");
+                goto out;
+        }
+        while (waitpid(p->pid, &status, 0) < 0) {
+                if (errno != EINTR) {
+                        err_errno(e, "waiting for mksquashfs");
+                        kill_and_reap(p);
+                        goto out;
+                }
+        }
+        p->pid = -1;
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+                char tail[600];
+                output_tail(p->logfd, tail, sizeof(tail));
+                if (WIFSIGNALED(status))
+                        err_set(e, "mksquashfs killed by signal %d: %s", WTERMSIG(status), tail);
+                else
+                        err_set(e, "mksquashfs failed (exit %d): %s", WEXITSTATUS(status), tail);
+                goto out;
+        }
+        if (restore_prefix(p, e) < 0 || measure(p, fs_size, e) < 0)
+                goto out;
+        ret = 0;
 out:
-	release(p);
-	return ret;
+        release(p);
+        return ret;
 }
 
 void squash_abort(struct squash_proc *p)
 {
-	kill_and_reap(p);
-	release(p);
+        kill_and_reap(p);
+        release(p);
 }
 
 int squash_dir(const char *dir, const char *out_path, uint64_t offset, const char *compressor,
-	       int level, int processors, uint64_t *fs_size, sing_err_t *e)
+               int level, int processors, uint64_t *fs_size, sing_err_t *e)
 {
-	struct squash_proc p;
-	struct args a = {.n = 0};
-	_cleanup_close_ int devnull = -1;
+        struct squash_proc p;
+        struct args a = {.n = 0};
+        _cleanup_close_ int devnull = -1;
 
-	if (init_proc(&p, out_path, offset, e) < 0)
-		return -1;
-	devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	if (devnull < 0) {
-		err_errno(e, "/dev/null");
-		release(&p);
-		return -1;
-	}
-	add(&a, "mksquashfs");
-	add(&a, dir);
-	add(&a, out_path);
-	add_common(&a, offset, compressor, level, processors);
-	if (spawn(&a, devnull, &p, e) < 0) {
-		release(&p);
-		return -1;
-	}
-	return squash_finish(&p, fs_size, e);
+        if (init_proc(&p, out_path, offset, e) < 0)
+                return -1;
+        devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (devnull < 0) {
+                err_errno(e, "/dev/null");
+                release(&p);
+                return -1;
+        }
+        add(&a, "mksquashfs");
+        add(&a, dir);
+        add(&a, out_path);
+        add_common(&a, offset, compressor, level, processors);
+        if (spawn(&a, devnull, &p, e) < 0) {
+                release(&p);
+                return -1;
+        }
+        return squash_finish(&p, fs_size, e);
 }

@@ -17,13 +17,13 @@
 #define SQUASH_MAX_PREFIX (64u << 20)
 
 struct squash_proc {
-	pid_t pid;      /* the mksquashfs child, or -1 */
-	int fd;         /* write the tar stream here, or -1 */
-	int logfd;      /* memfd holding the child's stdout and stderr */
-	char *out_path;
-	uint64_t offset;
-	char *prefix;   /* saved bytes [0, offset) of the output file */
-	size_t prefix_len;
+        pid_t pid; /* the mksquashfs child, or -1 */
+        int fd;    /* write the tar stream here, or -1 */
+        int logfd; /* memfd holding the child's stdout and stderr */
+        char *out_path;
+        uint64_t offset;
+        char *prefix; /* saved bytes [0, offset) of the output file */
+        size_t prefix_len;
 };
 
 /* Start `mksquashfs - OUT -tar -offset N -noappend ...` with `compressor`
@@ -32,7 +32,7 @@ struct squash_proc {
  * to SIG_IGN in this process, so a dying mksquashfs shows as EPIPE on p->fd.
  * Returns 0 with p->fd and p->pid set, or -1. */
 int squash_start(const char *out_path, uint64_t offset, const char *compressor, int level,
-		 int processors, struct squash_proc *p, sing_err_t *e);
+                 int processors, struct squash_proc *p, sing_err_t *e);
 
 /* Close p->fd, wait for mksquashfs, restore the saved prefix and give the
  * squashfs size (output file size - offset, checked against the
@@ -46,6 +46,6 @@ void squash_abort(struct squash_proc *p);
 /* `mksquashfs DIR OUT -offset N -noappend ...` in one call, keeping the
  * directory's owners and modes. Returns 0 with *fs_size set, or -1. */
 int squash_dir(const char *dir, const char *out_path, uint64_t offset, const char *compressor,
-	       int level, int processors, uint64_t *fs_size, sing_err_t *e);
+               int level, int processors, uint64_t *fs_size, sing_err_t *e);
 
 #endif

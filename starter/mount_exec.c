@@ -65,6 +65,9 @@ static int fs_new(const char *type, const char *source, const char *data, unsign
 	int ok = fs >= 0 && (!data || opts);
 	if (ok && source)
 		ok = fsconfig(fs, FSCONFIG_SET_STRING, "source", source, 0) == 0;
+	/* A read-only superblock too: a read-only loop device refuses rw opens. */
+	if (ok && (attrs & MOUNT_ATTR_RDONLY))
+		ok = fsconfig(fs, FSCONFIG_SET_FLAG, "ro", NULL, 0) == 0;
 	for (char *o = ok && opts ? strtok_r(opts, ",", &save) : NULL; o && ok;
 	     o = strtok_r(NULL, ",", &save)) {
 		char *eq = strchr(o, '=');
@@ -205,6 +208,10 @@ static void do_new_fs(struct run *r, const struct mount_entry *e, const char *ty
 	attach(mnt, dst, e->dest);
 	if (e->op == OP_TMPFS && (e->flags & MP_IN_ROOT))
 		mark_writable(r, mnt);
+	struct mount_attr unbindable = {.propagation = MS_UNBINDABLE};
+	if ((e->flags & MP_UNBINDABLE) &&
+	    mount_setattr(mnt, "", AT_EMPTY_PATH, &unbindable, sizeof(unbindable)) < 0)
+		die_errno("making %s unbindable", e->dest);
 }
 
 /* Unprivileged squashfs: we mount the FUSE device ourselves (we hold

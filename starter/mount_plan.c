@@ -161,11 +161,17 @@ static void plan_image(struct builder *b, const struct plan_input *in, bool over
 {
 	const char *s = in->session;
 	bool writable = in->req->writable;
-	add_owned(b, OP_TMPFS, NULL, dup_or_null(b, s),
-		  fmt(b, "size=%dm,mode=755", in->cfg->sessiondir_max_size), 0);
+	/* The session tmpfs only holds mount points. It is unbindable, so the
+	 * kernel refuses to bind from it or stack an overlay on it: generated
+	 * files and the overlay layers live in a second tmpfs, "data". */
+	add_owned(b, OP_TMPFS, NULL, dup_or_null(b, s), dup_or_null(b, "size=1m,mode=755"),
+		  MP_UNBINDABLE);
 	add_owned(b, OP_MKDIR, NULL, fmt(b, "%s/rootfs", s), NULL, 0);
 	add_owned(b, OP_MKDIR, NULL, fmt(b, "%s/final", s), NULL, 0);
-	add_owned(b, OP_MKDIR, NULL, fmt(b, "%s/files", s), NULL, 0);
+	add_owned(b, OP_MKDIR, NULL, fmt(b, "%s/data", s), NULL, 0);
+	add_owned(b, OP_TMPFS, NULL, fmt(b, "%s/data", s),
+		  fmt(b, "size=%dm,mode=755", in->cfg->sessiondir_max_size), 0);
+	add_owned(b, OP_MKDIR, NULL, fmt(b, "%s/data/files", s), NULL, 0);
 	if (in->image_src == IMGSRC_LOOP)
 		add_owned(b, OP_SQUASHFS_LOOP, dup_or_null(b, in->image_path),
 			  fmt(b, "%s/rootfs", s), NULL, MP_RO);
@@ -175,17 +181,17 @@ static void plan_image(struct builder *b, const struct plan_input *in, bool over
 			  fmt(b, "offset=%llu", (unsigned long long)in->image_offset), MP_RO);
 	else
 		add_owned(b, OP_BIND, dup_or_null(b, in->image_path), fmt(b, "%s/rootfs", s), NULL,
-			  MP_IMAGE_FD | (writable ? 0 : MP_RO));
+			  (in->image_src == IMGSRC_DIR ? MP_IMAGE_FD : 0) | (writable ? 0 : MP_RO));
 	if (overlay) {
 		/* Writable upper layer in the session tmpfs: mount points can be
 		 * created there, and --writable-tmpfs keeps it writable. */
-		add_owned(b, OP_MKDIR, NULL, fmt(b, "%s/upper", s), NULL, 0);
-		add_owned(b, OP_MKDIR, NULL, fmt(b, "%s/work", s), NULL, 0);
+		add_owned(b, OP_MKDIR, NULL, fmt(b, "%s/data/upper", s), NULL, 0);
+		add_owned(b, OP_MKDIR, NULL, fmt(b, "%s/data/work", s), NULL, 0);
 		/* `enable overlay = try` without --writable-tmpfs: the executor
 		 * falls back to a read-only bind of the lower layer. */
 		bool try = in->cfg->enable_overlay == CONFIG_OVERLAY_TRY && !in->req->writable_tmpfs;
 		add_owned(b, OP_OVERLAY, fmt(b, "%s/rootfs", s), fmt(b, "%s/final", s),
-			  fmt(b, "lowerdir=%s/rootfs,upperdir=%s/upper,workdir=%s/work%s", s, s, s,
+			  fmt(b, "lowerdir=%s/rootfs,upperdir=%s/data/upper,workdir=%s/data/work%s", s, s, s,
 			      in->userns ? ",userxattr" : ""),
 			  try ? MP_OPTIONAL : 0);
 	} else {
@@ -259,15 +265,15 @@ static void plan_etc_files(struct builder *b, const struct plan_input *in)
 {
 	const char *s = in->session;
 	if (in->cfg->config_passwd) {
-		add_owned(b, OP_FILE, dup_or_null(b, "/etc/passwd"), fmt(b, "%s/files/passwd", s),
+		add_owned(b, OP_FILE, dup_or_null(b, "/etc/passwd"), fmt(b, "%s/data/files/passwd", s),
 			  dup_or_null(b, "passwd"), 0);
-		add_owned(b, OP_BIND, fmt(b, "%s/files/passwd", s), dup_or_null(b, "/etc/passwd"),
+		add_owned(b, OP_BIND, fmt(b, "%s/data/files/passwd", s), dup_or_null(b, "/etc/passwd"),
 			  NULL, MP_IN_ROOT | MP_RO | MP_OPTIONAL);
 	}
 	if (in->cfg->config_group) {
-		add_owned(b, OP_FILE, dup_or_null(b, "/etc/group"), fmt(b, "%s/files/group", s),
+		add_owned(b, OP_FILE, dup_or_null(b, "/etc/group"), fmt(b, "%s/data/files/group", s),
 			  dup_or_null(b, "group"), 0);
-		add_owned(b, OP_BIND, fmt(b, "%s/files/group", s), dup_or_null(b, "/etc/group"),
+		add_owned(b, OP_BIND, fmt(b, "%s/data/files/group", s), dup_or_null(b, "/etc/group"),
 			  NULL, MP_IN_ROOT | MP_RO | MP_OPTIONAL);
 	}
 	if (in->cfg->config_resolv_conf)
@@ -377,11 +383,12 @@ void mount_plan_print(const struct mount_plan *plan)
 		  plan->root_creatable ? "created in the overlay" : "must exist");
 	for (size_t i = 0; i < plan->n; i++) {
 		const struct mount_entry *e = &plan->entries[i];
-		log_debug("  %2zu %-13s %s%s%s%s%s%s%s%s", i, mount_op_name(e->op),
+		log_debug("  %2zu %-13s %s%s%s%s%s%s%s%s%s", i, mount_op_name(e->op),
 			  e->source ? e->source : "", e->source ? " -> " : "",
 			  (e->flags & MP_IN_ROOT) ? "[root]" : "", e->dest, e->data ? " " : "",
 			  e->data ? e->data : "", (e->flags & MP_RO) ? " ro" : "",
-			  (e->flags & MP_AS_USER) ? " as-user" : "");
+			  (e->flags & MP_AS_USER) ? " as-user" : "",
+			  (e->flags & MP_UNBINDABLE) ? " unbindable" : "");
 	}
 }
 

@@ -37,6 +37,8 @@ enum {
 	MP_AS_USER = 1 << 2,  /* open the source with the user's file-system ids */
 	MP_OPTIONAL = 1 << 3, /* skip (with a message) if source or mount point is missing */
 	MP_IMAGE_FD = 1 << 4, /* source is the opened image fd (sandbox directory) */
+	MP_UNBINDABLE = 1 << 5, /* the staging tmpfs: pruned from every recursive bind of a
+				   host directory above it (/tmp, home...) */
 };
 
 struct mount_entry {
@@ -57,7 +59,8 @@ struct mount_plan {
 enum image_source {
 	IMGSRC_LOOP, /* squashfs via a loop device (privileged) */
 	IMGSRC_FUSE, /* squashfs via squashfuse (user namespace) */
-	IMGSRC_DIR,  /* sandbox directory, or an unsquashfs extraction */
+	IMGSRC_DIR,  /* sandbox directory (the opened image fd) */
+	IMGSRC_EXTRACTED, /* directory that unsquashfs extracted the image to */
 };
 
 struct plan_input {

@@ -326,3 +326,14 @@ def pushed_busybox(registry, busybox):
 @pytest.fixture(scope="session")
 def debian():
     return imagetools.debian_image()
+
+
+@pytest.fixture
+def user_tmp(test_user):
+    """A fresh directory under /tmp owned by the test user (0755), removed after."""
+    import tempfile
+    d = tempfile.mkdtemp(prefix="sing-user-")
+    os.chown(d, test_user.uid, test_user.gid)
+    os.chmod(d, 0o755)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)

@@ -14,13 +14,16 @@ Everything runs on 127.0.0.1 with free ports:
 """
 
 import base64
+import ctypes
 import datetime
 import hashlib
 import http.server
+import ipaddress
 import json
 import os
 import re
 import secrets
+import signal
 import socket
 import ssl
 import subprocess
@@ -36,9 +39,15 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-import ipaddress
 
 REGISTRY_BIN = "/usr/bin/docker-registry"
+
+
+def _die_with_parent():
+    """In the child: get SIGTERM when the test process dies, so a crashed
+    session leaves no registry behind."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def free_port(host="127.0.0.1"):
@@ -376,7 +385,8 @@ class Registry:
         out = open(self.stdout_path, "ab")
         err = open(self.stderr_path, "ab")
         self._proc = subprocess.Popen([REGISTRY_BIN, "serve", self.config_file],
-                                      stdout=out, stderr=err, stdin=subprocess.DEVNULL)
+                                      stdout=out, stderr=err, stdin=subprocess.DEVNULL,
+                                      preexec_fn=_die_with_parent)
         out.close()
         err.close()
         deadline = time.monotonic() + timeout

@@ -1,6 +1,7 @@
 """The fixtures themselves work: registries, token server, image builder,
 fault proxy, test user. No singularity binary needed."""
 
+import base64
 import gzip
 import hashlib
 import http.client
@@ -136,7 +137,7 @@ def test_token_is_a_verifiable_jwt(registry_token):
     assert doc["expires_in"] == ts.expires_in and doc["token"] == doc["access_token"]
     header = jwt.get_unverified_header(doc["token"])
     assert header["alg"] == "RS256"
-    cert = x509.load_der_x509_certificate(__import__("base64").b64decode(header["x5c"][0]))
+    cert = x509.load_der_x509_certificate(base64.b64decode(header["x5c"][0]))
     with open(ts.cert_file, "rb") as f:
         assert cert == x509.load_pem_x509_certificate(f.read())
     claims = jwt.decode(doc["token"], cert.public_key(), algorithms=["RS256"],

@@ -37,6 +37,10 @@ static const struct ok_case ok_cases[] = {
     {"Basic realm=\"b\", Bearer realm=\"https://r/t\",service=\"s\"", AUTH_BEARER, "https://r/t",
      "s", NULL},
     {"Bearer realm=\"https://r/t\", Basic realm=\"b\"", AUTH_BEARER, "https://r/t", NULL, NULL},
+    /* Of two challenges of the same scheme, the first counts. */
+    {"Bearer realm=\"https://first/t\", Bearer realm=\"https://second/t\"", AUTH_BEARER,
+     "https://first/t", NULL, NULL},
+    {"Basic realm=\"one\", Basic realm=\"two\"", AUTH_BASIC, "one", NULL, NULL},
     /* Unknown schemes (with token68 or params) are skipped. */
     {"Negotiate abc123==, Basic realm=\"x\"", AUTH_BASIC, "x", NULL, NULL},
     {"Digest realm=\"d\", nonce=\"n,1\", Basic realm=\"x\"", AUTH_BASIC, "x", NULL, NULL},

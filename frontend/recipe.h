@@ -1,0 +1,88 @@
+/* Definition files (recipes): a header of `Keyword: value` lines, then
+ * %sections whose bodies run until the next %section line.
+ *
+ *   Bootstrap: docker          # or localimage
+ *   From: ubuntu:latest        # text after " #" is a comment
+ *   %post
+ *       apt-get install -y ...
+ *
+ * Header keywords are case-insensitive; a "#" starts a comment at the start
+ * of a line or after whitespace (so a Password may contain "#"). Every
+ * error names FILE:LINE. */
+#ifndef SING_RECIPE_H
+#define SING_RECIPE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "error.h"
+
+enum recipe_bootstrap {
+        BOOTSTRAP_DOCKER,
+        BOOTSTRAP_LOCALIMAGE, /* From: a local SIF, squashfs, .simg or sandbox */
+};
+
+enum recipe_section_id {
+        SEC_SETUP,
+        SEC_FILES,
+        SEC_POST,
+        SEC_ENVIRONMENT,
+        SEC_RUNSCRIPT,
+        SEC_STARTSCRIPT,
+        SEC_TEST,
+        SEC_LABELS,
+        SEC_HELP,
+        SEC_COUNT,
+};
+
+struct recipe_section {
+        bool present;
+        unsigned line; /* of the %name line (first one when repeated) */
+        char *body;    /* lines after it, "\n"-terminated; repeats are appended */
+};
+
+struct recipe {
+        char *path; /* as given, for messages */
+        char *dir;  /* directory of the recipe: %files sources are relative to it */
+        char *redacted; /* the recipe text with Username/Password values replaced */
+        enum recipe_bootstrap bootstrap;
+        char *from, *registry, *namespace_;
+        char *username, *password;
+        bool include_cmd, no_token;
+        struct recipe_section sec[SEC_COUNT];
+};
+
+/* One %files line: a source (maybe a glob) and a destination (NULL: the
+ * same path as the source, inside the container). */
+struct recipe_file {
+        char *src, *dst;
+        unsigned line;
+};
+
+/* One %labels line: KEY VALUE. */
+struct recipe_label {
+        char *key, *value;
+        unsigned line;
+};
+
+/* Parse `text` (`len` bytes; NULs rejected). `path` names the file in
+ * messages and gives the %files base directory. */
+int recipe_parse(const char *text, size_t len, const char *path, struct recipe *r,
+                 sing_err_t *e);
+/* Read and parse a file. */
+int recipe_load(const char *path, struct recipe *r, sing_err_t *e);
+void recipe_free(struct recipe *r);
+
+const char *recipe_section_name(enum recipe_section_id id);
+
+/* docker://[REGISTRY/][NAMESPACE/]FROM (malloc'd). A From that already
+ * names a registry host is used as it is. */
+char *recipe_docker_uri(const struct recipe *r);
+
+/* The %files and %labels entries, with FILE:LINE errors for bad lines. */
+int recipe_files(const struct recipe *r, struct recipe_file **v, size_t *n, sing_err_t *e);
+void recipe_files_free(struct recipe_file *v, size_t n);
+int recipe_labels(const struct recipe *r, struct recipe_label **v, size_t *n, sing_err_t *e);
+void recipe_labels_free(struct recipe_label *v, size_t n);
+
+#endif
