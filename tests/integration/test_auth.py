@@ -1,0 +1,170 @@
+"""Registry authentication and transport security for pull, as a normal user."""
+
+import json
+import os
+import shutil
+
+import pytest
+
+import imagetools
+from conftest import run_as_user, test_user as _unused  # noqa: F401
+
+NOHTTPS = {"SINGULARITY_NOHTTPS": "1"}
+
+
+def pull(singularity, uri, *args, cwd, env=None):
+    return run_as_user([singularity, "pull", "--force", *args, uri], cwd=cwd, env=env or {})
+
+
+def one_error(r, needle):
+    assert r.returncode == 255, r.stderr
+    errors = [l for l in r.stderr.splitlines() if l.startswith("ERROR:")]
+    assert len(errors) == 1 and needle in errors[0], r.stderr
+
+
+@pytest.fixture
+def user_ca(registry_tls, user_tmp, test_user):
+    """The test CA, copied where the test user can read it."""
+    dst = os.path.join(user_tmp, "ca.pem")
+    shutil.copy(registry_tls.ca_file, dst)
+    os.chmod(dst, 0o644)
+    return dst
+
+
+def push_busybox(reg, repo):
+    return imagetools.push_image(reg, repo, "latest", imagetools.busybox_image())
+
+
+def test_tls_with_trusted_ca(singularity, registry_tls, user_ca, user_tmp, unique_repo):
+    push_busybox(registry_tls, unique_repo)
+    uri = f"docker://{registry_tls.hostport}/{unique_repo}:latest"
+    r = pull(singularity, uri, "--name", "a.sif", cwd=user_tmp, env={"SSL_CERT_FILE": user_ca})
+    assert r.returncode == 0, r.stderr
+    capath = os.path.join(user_tmp, "certs")
+    os.mkdir(capath)
+    shutil.copy(user_ca, capath)
+    import subprocess
+    subprocess.run(["openssl", "rehash", capath], check=True)
+    os.chmod(capath, 0o755)
+    r = pull(singularity, uri, "--name", "b.sif", cwd=user_tmp, env={"SSL_CERT_DIR": capath})
+    assert r.returncode == 0, r.stderr
+
+
+def test_tls_untrusted_ca_says_how_to_trust(singularity, registry_tls, user_tmp, unique_repo):
+    push_busybox(registry_tls, unique_repo)
+    r = pull(singularity, f"docker://{registry_tls.hostport}/{unique_repo}:latest",
+             cwd=user_tmp)
+    one_error(r, "not trusted")
+    assert "SSL_CERT_FILE" in r.stderr
+    assert os.listdir(user_tmp) == []
+
+
+def test_plain_http_needs_nohttps(singularity, registry, pushed_busybox, user_tmp):
+    uri = f"docker://{registry.hostport}/library/busybox:latest"
+    r = pull(singularity, uri, cwd=user_tmp)
+    assert r.returncode == 255
+    r = pull(singularity, uri, "--nohttps", cwd=user_tmp)
+    assert r.returncode == 0, r.stderr
+
+
+def test_basic_auth_from_environment(singularity, registry_basic, user_tmp, unique_repo):
+    push_busybox(registry_basic, unique_repo)
+    uri = f"docker://{registry_basic.hostport}/{unique_repo}:latest"
+    user, password = registry_basic.credentials()
+    env = dict(NOHTTPS, SINGULARITY_DOCKER_USERNAME=user, SINGULARITY_DOCKER_PASSWORD=password)
+    r = pull(singularity, uri, cwd=user_tmp, env=env)
+    assert r.returncode == 0, r.stderr
+    env["SINGULARITY_DOCKER_PASSWORD"] = "wrong"
+    r = pull(singularity, uri, "--name", "x.sif", cwd=user_tmp, env=env)
+    one_error(r, f"authentication failed for {registry_basic.hostport}")
+    r = pull(singularity, uri, "--name", "y.sif", cwd=user_tmp, env=NOHTTPS)
+    one_error(r, "authentication required")
+    assert sorted(os.listdir(user_tmp)) == [f"{unique_repo.split('/')[-1]}_latest.sif"]
+
+
+def test_basic_auth_from_docker_config(singularity, registry_basic, user_tmp, unique_repo,
+                                       test_user):
+    push_busybox(registry_basic, unique_repo)
+    user, password = registry_basic.credentials()
+    docker_dir = os.path.join(user_tmp, "docker")
+    os.mkdir(docker_dir)
+    import base64
+    auth = base64.b64encode(f"{user}:{password}".encode()).decode()
+    with open(os.path.join(docker_dir, "config.json"), "w") as f:
+        json.dump({"auths": {registry_basic.hostport: {"auth": auth},
+                             "other.example:5000": {"auth": "eDp5"}}}, f)
+    for p in (docker_dir, os.path.join(docker_dir, "config.json")):
+        os.chown(p, test_user.uid, test_user.gid)
+    os.chmod(docker_dir, 0o700)
+    env = dict(NOHTTPS, DOCKER_CONFIG=docker_dir)
+    r = pull(singularity, f"docker://{registry_basic.hostport}/{unique_repo}:latest",
+             cwd=user_tmp, env=env)
+    assert r.returncode == 0, r.stderr
+    # The environment wins over the config file.
+    env.update(SINGULARITY_DOCKER_USERNAME=user, SINGULARITY_DOCKER_PASSWORD="wrong")
+    r = pull(singularity, f"docker://{registry_basic.hostport}/{unique_repo}:latest",
+             "--name", "z.sif", cwd=user_tmp, env=env)
+    one_error(r, "authentication failed")
+
+
+def test_token_auth(singularity, registry_token, user_tmp, unique_repo):
+    push_busybox(registry_token, unique_repo)
+    ts = registry_token.token_server
+    user, password = registry_token.credentials()
+    uri = f"docker://{registry_token.hostport}/{unique_repo}:latest"
+    ts.reset_counters()
+    env = dict(NOHTTPS, SINGULARITY_DOCKER_USERNAME=user, SINGULARITY_DOCKER_PASSWORD=password)
+    r = pull(singularity, uri, cwd=user_tmp, env=env)
+    assert r.returncode == 0, r.stderr
+    # One token for the whole pull: it is cached per scope.
+    assert ts.tokens_issued == 1, ts.requests
+    assert any(f"repository:{unique_repo}:pull" in q["scopes"] for q in ts.requests)
+    env["SINGULARITY_DOCKER_PASSWORD"] = "wrong"
+    r = pull(singularity, uri, "--name", "bad.sif", cwd=user_tmp, env=env)
+    one_error(r, f"authentication failed for {registry_token.hostport}")
+    assert not os.path.exists(os.path.join(user_tmp, "bad.sif"))
+
+
+def test_token_anonymous_pull(singularity, make_registry, user_tmp, unique_repo):
+    reg = make_registry("token", token_kwargs={"anonymous_pull": True})
+    push_busybox(reg, unique_repo)
+    r = pull(singularity, f"docker://{reg.hostport}/{unique_repo}:latest", cwd=user_tmp,
+             env=NOHTTPS)
+    assert r.returncode == 0, r.stderr
+
+
+def test_token_refreshed_when_expired(singularity, make_registry, make_fault_proxy, user_tmp,
+                                      unique_repo, clean_user_cache):
+    reg = make_registry("token", token_kwargs={"expires_in": 1})
+    img = imagetools.busybox_image(extra_layers=[[imagetools.File("x", b"x")]])
+    pushed = imagetools.push_image(reg, unique_repo, "latest", img)
+    proxy = make_fault_proxy(reg)
+    # Server errors make the pull retry with backoff past the token's life.
+    proxy.fail(500, times=3, pattern=r"/blobs/" + pushed.layer_digests[-1] + "$")
+    user, password = reg.credentials()
+    reg.token_server.reset_counters()
+    env = dict(NOHTTPS, SINGULARITY_DOCKER_USERNAME=user, SINGULARITY_DOCKER_PASSWORD=password)
+    r = pull(singularity, f"docker://{proxy.hostport}/{unique_repo}:latest", cwd=user_tmp,
+             env=env)
+    assert r.returncode == 0, r.stderr
+    assert reg.token_server.tokens_issued >= 2
+
+
+def test_redirect_to_other_host_drops_credentials(singularity, registry_basic, make_fault_proxy,
+                                                  user_tmp, unique_repo, clean_user_cache):
+    push_busybox(registry_basic, unique_repo)
+    proxy = make_fault_proxy(registry_basic)
+    proxy.redirect_blobs()
+    user, password = registry_basic.credentials()
+    env = dict(NOHTTPS, SINGULARITY_DOCKER_USERNAME=user, SINGULARITY_DOCKER_PASSWORD=password)
+    r = run_as_user([singularity, "-d", "pull", f"docker://{proxy.hostport}/{unique_repo}:latest"],
+                    cwd=user_tmp, env=env)
+    assert r.returncode == 0, r.stderr
+    target = proxy.redirect_target
+    assert target.count() >= 2  # config and layer came from the other host
+    for q in target.requests:
+        assert "authorization" not in {k.lower() for k in q["headers"]}, q
+    # The registry itself did get them.
+    assert any("authorization" in {k.lower() for k in q.headers} for q in proxy.requests)
+    # Never printed, not even with --debug.
+    assert password not in r.stderr and password not in r.stdout
