@@ -125,17 +125,18 @@ static void run_request_free(struct run_request *r)
         strv_free(&r->env_files);
 }
 
-/* SINGULARITY_<name>, else APPTAINER_<name>, else NULL. */
+/* SINGULARITY_<name>, else APPTAINER_<name>, else NULL; empty is unset. */
 static const char *option_env(const char *name)
 {
         char key[64];
         const char *v;
         snprintf(key, sizeof(key), "SINGULARITY_%s", name);
         v = getenv(key);
-        if (v)
+        if (v && *v)
                 return v;
         snprintf(key, sizeof(key), "APPTAINER_%s", name);
-        return getenv(key);
+        v = getenv(key);
+        return v && *v ? v : NULL;
 }
 
 static bool option_env_bool(const char *name)

@@ -134,16 +134,6 @@ const char *kv_get(const struct strv *l, const char *key)
         return i < 0 ? NULL : l->v[i] + klen + 1;
 }
 
-void kv_remove(struct strv *l, const char *key)
-{
-        ssize_t i = kv_find(l, key, strlen(key));
-        if (i < 0)
-                return;
-        free(l->v[i]);
-        memmove(&l->v[i], &l->v[i + 1], (l->n - (size_t)i) * sizeof(char *)); /* with the NULL */
-        l->n--;
-}
-
 bool env_name_valid(const char *name)
 {
         if (!((*name >= 'A' && *name <= 'Z') || (*name >= 'a' && *name <= 'z') || *name == '_'))

@@ -46,8 +46,6 @@ void strv_free(struct strv *l);
 int kv_set(struct strv *l, const char *key, const char *value);
 /* The value for key, or NULL. */
 const char *kv_get(const struct strv *l, const char *key);
-/* Remove key's entry if present. */
-void kv_remove(struct strv *l, const char *key);
 
 /* True when name is a shell identifier ([A-Za-z_][A-Za-z0-9_]*). */
 bool env_name_valid(const char *name);

@@ -438,9 +438,8 @@ static void test_kv(void)
         CHECK(l.n == 2);
         CHECK_STR(l.v[0], "A=3");
         CHECK_STR(kv_get(&l, "AB"), "2");
-        kv_remove(&l, "A");
-        CHECK(l.n == 1 && l.v[1] == NULL);
-        CHECK(kv_get(&l, "A") == NULL);
+        CHECK(l.v[2] == NULL);
+        CHECK(kv_get(&l, "B") == NULL);
         CHECK(env_name_valid("_a9") && !env_name_valid("9a") && !env_name_valid("") &&
               !env_name_valid("a.b"));
         strv_free(&l);
