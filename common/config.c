@@ -175,7 +175,7 @@ static int bad_value(sing_err_t *e, const struct pos *at, const char *key, const
         size_t i, n = 0;
 
         for (i = 0; i < len && n < 64; i++)
-                shown[n++] = (v[i] >= 0x20 && v[i] < 0x7f) ? v[i] : '?';
+                shown[n++] = (char)((v[i] >= 0x20 && v[i] < 0x7f) ? v[i] : '?');
         if (i < len) {
                 memcpy(shown + n, "...", 3);
                 n += 3;
@@ -466,7 +466,7 @@ static int parse_line(char *line, struct sing_config *c, struct parse_state *st,
                 char shown[68];
                 size_t n = 0;
                 for (i = 0; key[i] && n < 64; i++)
-                        shown[n++] = (key[i] >= 0x20 && key[i] < 0x7f) ? key[i] : '?';
+                        shown[n++] = (char)((key[i] >= 0x20 && key[i] < 0x7f) ? key[i] : '?');
                 shown[n] = '\0';
                 return err_set(e, "%s:%u: unknown directive \"%s%s\"", at->name, at->line, shown,
                                key[i] ? "..." : "");

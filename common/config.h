@@ -15,7 +15,7 @@
 
 #include "error.h"
 
-#define CONFIG_MAX_FILE_SIZE (1024 * 1024)
+#define CONFIG_MAX_FILE_SIZE (1 << 20) /* 1 MiB; an int, for %d */
 #define CONFIG_MAX_LINE_LEN 4096
 
 enum config_mount_dev {

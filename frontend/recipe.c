@@ -15,10 +15,10 @@
 #define RECIPE_MAX_BYTES (4u << 20)
 
 static const char *const section_names[SEC_COUNT] = {
-    [SEC_SETUP] = "setup",       [SEC_FILES] = "files",
-    [SEC_POST] = "post",         [SEC_ENVIRONMENT] = "environment",
+    [SEC_SETUP] = "setup",         [SEC_FILES] = "files",
+    [SEC_POST] = "post",           [SEC_ENVIRONMENT] = "environment",
     [SEC_RUNSCRIPT] = "runscript", [SEC_STARTSCRIPT] = "startscript",
-    [SEC_TEST] = "test",         [SEC_LABELS] = "labels",
+    [SEC_TEST] = "test",           [SEC_LABELS] = "labels",
     [SEC_HELP] = "help",
 };
 
@@ -237,6 +237,20 @@ static int section_line(struct parser *p, const char *line, unsigned lineno, sin
         return 0;
 }
 
+/* A script section may name its interpreter: "#!" on its first non-blank
+ * line, however indented (recipes are usually indented). Move that line to
+ * the start of the body so it is the script's real first line. */
+static void own_interpreter(char *body)
+{
+        char *p = body, *line;
+        while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+                p++;
+        if (strncmp(p, "#!", 2) != 0)
+                return;
+        line = p;
+        memmove(body, line, strlen(line) + 1);
+}
+
 static int finish(struct parser *p, sing_err_t *e)
 {
         struct recipe *r = p->r;
@@ -256,6 +270,8 @@ static int finish(struct parser *p, sing_err_t *e)
                 r->sec[s].body = p->body[s].s ? steal_ptr(&p->body[s].s) : strdup("");
                 if (!r->sec[s].body)
                         return err_set(e, "out of memory");
+                if (s == SEC_RUNSCRIPT || s == SEC_STARTSCRIPT || s == SEC_TEST)
+                        own_interpreter(r->sec[s].body);
         }
         r->redacted = steal_ptr(&p->redacted.s);
         if (!r->redacted && !(r->redacted = strdup("")))
@@ -298,8 +314,7 @@ int recipe_parse(const char *text, size_t len, const char *path, struct recipe *
                 } else if (p.cur < 0) {
                         if (header_line(&p, line, lineno, e) < 0)
                                 goto out;
-                } else if (buf_str(&p.body[p.cur], line) < 0 ||
-                           buf_str(&p.body[p.cur], "\n") < 0 ||
+                } else if (buf_str(&p.body[p.cur], line) < 0 || buf_str(&p.body[p.cur], "\n") < 0 ||
                            buf_str(&p.redacted, line) < 0 || buf_str(&p.redacted, "\n") < 0) {
                         err_set(e, "out of memory");
                         goto out;

@@ -42,8 +42,8 @@ struct recipe_section {
 };
 
 struct recipe {
-        char *path; /* as given, for messages */
-        char *dir;  /* directory of the recipe: %files sources are relative to it */
+        char *path;     /* as given, for messages */
+        char *dir;      /* directory of the recipe: %files sources are relative to it */
         char *redacted; /* the recipe text with Username/Password values replaced */
         enum recipe_bootstrap bootstrap;
         char *from, *registry, *namespace_;
@@ -67,8 +67,7 @@ struct recipe_label {
 
 /* Parse `text` (`len` bytes; NULs rejected). `path` names the file in
  * messages and gives the %files base directory. */
-int recipe_parse(const char *text, size_t len, const char *path, struct recipe *r,
-                 sing_err_t *e);
+int recipe_parse(const char *text, size_t len, const char *path, struct recipe *r, sing_err_t *e);
 /* Read and parse a file. */
 int recipe_load(const char *path, struct recipe *r, sing_err_t *e);
 void recipe_free(struct recipe *r);

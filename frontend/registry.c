@@ -115,61 +115,56 @@ static int blob_desc_from(json_object *o, struct blob_desc *d, const char *what,
 	return 0;
 }
 
-/* Fetch a manifest or index by tag or digest, checking what came back. */
-static int fetch_document(struct registry *r, const char *name, json_object **doc,
-			  char **media_type, char digest[72], sing_err_t *e)
+/* Fetch a manifest or index by tag or digest, checking what came back. On
+ * success resp holds the body (NUL-terminated, as http_get leaves it). */
+static int fetch_document(struct registry *r, const char *name, struct http_response *resp,
+			  char digest[72], sing_err_t *e)
 {
-	struct http_response resp;
-	const char *mt;
-	if (registry_get(r, "manifests", name, ACCEPT_ALL, MANIFEST_MAX_BYTES, &resp, e) < 0)
+	if (registry_get(r, "manifests", name, ACCEPT_ALL, MANIFEST_MAX_BYTES, resp, e) < 0)
 		return -1;
-	if (resp.status == 404) {
-		http_response_free(&resp);
+	if (resp->status == 404) {
+		http_response_free(resp);
 		if (strncmp(name, "sha256:", 7) == 0)
 			return err_set(e, "manifest %s not found in %s/%s", name, r->display,
 				       r->repository);
 		return err_set(e, "%s/%s:%s not found (unknown repository or tag)", r->display,
 			       r->repository, name);
 	}
-	if (resp.status != 200) {
-		long st = resp.status;
-		http_response_free(&resp);
+	if (resp->status != 200) {
+		long st = resp->status;
+		http_response_free(resp);
 		return err_set(e, "%s answered HTTP %ld for manifest %s", r->display, st, name);
 	}
-	if (sha256_digest_of(resp.body ? resp.body : "", resp.len, digest) < 0) {
-		http_response_free(&resp);
+	if (sha256_digest_of(resp->body ? resp->body : "", resp->len, digest) < 0) {
+		http_response_free(resp);
 		return err_set(e, "cannot hash the manifest");
 	}
 	if (strncmp(name, "sha256:", 7) == 0 && strcmp(name, digest) != 0) {
-		http_response_free(&resp);
+		http_response_free(resp);
 		return err_set(e, "manifest digest mismatch: asked for %s, got %s", name, digest);
 	}
-	if (resp.docker_digest && strncmp(resp.docker_digest, "sha256:", 7) == 0 &&
-	    strcmp(resp.docker_digest, digest) != 0) {
-		http_response_free(&resp);
+	if (resp->docker_digest && strncmp(resp->docker_digest, "sha256:", 7) == 0 &&
+	    strcmp(resp->docker_digest, digest) != 0) {
+		http_response_free(resp);
 		return err_set(e, "manifest digest mismatch: registry says %s, content is %s",
-			       resp.docker_digest, digest);
+			       resp->docker_digest, digest);
 	}
-	*doc = json_tokener_parse(resp.body ? resp.body : "");
-	if (!*doc || !json_object_is_type(*doc, json_type_object)) {
-		json_object_put(*doc);
-		http_response_free(&resp);
-		return err_set(e, "malformed manifest JSON for %s/%s:%s", r->display,
-			       r->repository, name);
-	}
-	/* The document's own mediaType wins over the Content-Type header. */
-	mt = jstr(*doc, "mediaType");
-	if (!mt && resp.content_type) {
-		resp.content_type[strcspn(resp.content_type, ";")] = '\0';
-		mt = resp.content_type;
-	}
-	if (!mt && json_object_object_get_ex(*doc, "manifests", NULL))
-		mt = MT_OCI_INDEX;
-	if (!mt && json_object_object_get_ex(*doc, "layers", NULL))
-		mt = MT_OCI_MANIFEST;
-	*media_type = strdup(mt ? mt : "");
-	http_response_free(&resp);
 	return 0;
+}
+
+/* The document's media type: its own mediaType wins over the Content-Type
+ * header; without either, guess from its keys. malloc'd; NULL when out of
+ * memory. */
+static char *document_media_type(json_object *doc, const char *content_type)
+{
+	const char *mt = jstr(doc, "mediaType");
+	if (!mt && content_type)
+		return strndup(content_type, strcspn(content_type, ";"));
+	if (!mt && json_object_object_get_ex(doc, "manifests", NULL))
+		mt = MT_OCI_INDEX;
+	if (!mt && json_object_object_get_ex(doc, "layers", NULL))
+		mt = MT_OCI_MANIFEST;
+	return strdup(mt ? mt : "");
 }
 
 static void split_platform(const char *platform, char *arch, size_t an, char *variant, size_t vn)
@@ -186,7 +181,7 @@ static void split_platform(const char *platform, char *arch, size_t an, char *va
 	snprintf(variant, vn, "%s", slash ? slash + 1 : "");
 }
 
-static int pick_platform(struct registry *r, json_object *index, const char *platform,
+static int pick_platform(const char *where, json_object *index, const char *platform,
 			 const char **digest, sing_err_t *e)
 {
 	json_object *list, *best = NULL;
@@ -218,9 +213,8 @@ static int pick_platform(struct registry *r, json_object *index, const char *pla
 			best = m;
 	}
 	if (!best)
-		return err_set(e, "no image for linux/%s%s%s in %s/%s; the image offers: %s", arch,
-			       *variant ? "/" : "", variant, r->display, r->repository,
-			       *offered ? offered : "nothing");
+		return err_set(e, "no image for linux/%s%s%s in %s; the image offers: %s", arch,
+			       *variant ? "/" : "", variant, where, *offered ? offered : "nothing");
 	*digest = jstr(best, "digest");
 	if (!*digest || !digest_is_valid(*digest))
 		return err_set(e, "malformed image index: entry without a valid digest");
@@ -267,6 +261,53 @@ static int parse_manifest(json_object *doc, struct image_manifest *m, sing_err_t
 	return 0;
 }
 
+static bool is_index_type(const char *mt)
+{
+	return strcmp(mt, MT_OCI_INDEX) == 0 || strcmp(mt, MT_DOCKER_LIST) == 0;
+}
+
+int registry_parse_document(const char *body, const char *content_type, const char *platform,
+			    const char *where, const char *name, struct image_manifest *m,
+			    char **next_digest, sing_err_t *e)
+{
+	json_object *doc = json_tokener_parse(body);
+	_cleanup_free_ char *mt = NULL;
+	int ret = -1;
+
+	if (!doc || !json_object_is_type(doc, json_type_object)) {
+		err_set(e, "malformed manifest JSON for %s:%s", where, name);
+		goto out;
+	}
+	mt = document_media_type(doc, content_type);
+	if (!mt) {
+		err_set(e, "out of memory");
+		goto out;
+	}
+	if (is_index_type(mt)) {
+		const char *chosen;
+		if (!next_digest) {
+			err_set(e, "image index points to another index; not supported");
+			goto out;
+		}
+		if (pick_platform(where, doc, platform, &chosen, e) < 0)
+			goto out;
+		*next_digest = strdup(chosen);
+		if (!*next_digest)
+			err_set(e, "out of memory");
+		else
+			ret = 1;
+		goto out;
+	}
+	if (strcmp(mt, MT_OCI_MANIFEST) != 0 && strcmp(mt, MT_DOCKER_MANIFEST) != 0) {
+		err_set(e, "unsupported manifest media type \"%s\"", mt);
+		goto out;
+	}
+	ret = parse_manifest(doc, m, e);
+out:
+	json_object_put(doc);
+	return ret;
+}
+
 int registry_resolve(struct registry *r, const char *tag_or_digest, const char *platform,
 		     struct image_manifest *m, sing_err_t *e)
 {
@@ -277,50 +318,46 @@ int registry_resolve_unless(struct registry *r, const char *tag_or_digest, const
 			    bool (*have)(const char *top_digest, void *ctx), void *ctx,
 			    struct image_manifest *m, sing_err_t *e)
 {
-	json_object *doc = NULL;
-	_cleanup_free_ char *mt = NULL;
+	struct http_response resp;
+	_cleanup_free_ char *where = NULL, *chosen = NULL;
 	char digest[72];
+	int r_doc;
+
 	memset(m, 0, sizeof(*m));
-	if (fetch_document(r, tag_or_digest, &doc, &mt, digest, e) < 0)
+	if (asprintf(&where, "%s/%s", r->display, r->repository) < 0) {
+		where = NULL;
+		return err_set(e, "out of memory");
+	}
+	if (fetch_document(r, tag_or_digest, &resp, digest, e) < 0)
 		return -1;
 	m->top_digest = strdup(digest);
 	if (!m->top_digest) {
+		http_response_free(&resp);
 		err_set(e, "out of memory");
 		goto fail;
 	}
 	if (have && have(m->top_digest, ctx)) {
-		json_object_put(doc);
+		http_response_free(&resp);
 		return 1;
 	}
-	if (strcmp(mt, MT_OCI_INDEX) == 0 || strcmp(mt, MT_DOCKER_LIST) == 0) {
-		const char *chosen;
-		_cleanup_free_ char *chosen_copy = NULL;
-		if (pick_platform(r, doc, platform, &chosen, e) < 0)
-			goto fail;
-		chosen_copy = strdup(chosen);
-		json_object_put(doc);
-		doc = NULL;
-		free(mt);
-		mt = NULL;
-		log_verbose("platform manifest %s", chosen_copy);
-		if (fetch_document(r, chosen_copy, &doc, &mt, digest, e) < 0)
-			goto fail;
-		if (strcmp(mt, MT_OCI_INDEX) == 0 || strcmp(mt, MT_DOCKER_LIST) == 0) {
-			err_set(e, "image index points to another index; not supported");
-			goto fail;
-		}
-	}
-	if (strcmp(mt, MT_OCI_MANIFEST) != 0 && strcmp(mt, MT_DOCKER_MANIFEST) != 0) {
-		err_set(e, "unsupported manifest media type \"%s\"", mt);
+	r_doc = registry_parse_document(resp.body ? resp.body : "", resp.content_type, platform,
+					where, tag_or_digest, m, &chosen, e);
+	http_response_free(&resp);
+	if (r_doc < 0)
 		goto fail;
+	if (r_doc == 1) {
+		log_verbose("platform manifest %s", chosen);
+		if (fetch_document(r, chosen, &resp, digest, e) < 0)
+			goto fail;
+		r_doc = registry_parse_document(resp.body ? resp.body : "", resp.content_type,
+						platform, where, chosen, m, NULL, e);
+		http_response_free(&resp);
+		if (r_doc < 0)
+			goto fail;
 	}
 	m->manifest_digest = strdup(digest);
-	if (parse_manifest(doc, m, e) < 0)
-		goto fail;
-	json_object_put(doc);
 	return 0;
 fail:
-	json_object_put(doc);
 	image_manifest_free(m);
 	return -1;
 }

@@ -37,6 +37,19 @@ int registry_resolve_unless(struct registry *r, const char *tag_or_digest, const
 			    struct image_manifest *m, sing_err_t *e);
 void image_manifest_free(struct image_manifest *m);
 
+/* One manifest or index document as a registry sent it, read the way
+ * registry_resolve does (split out so unit tests and fuzzers reach the real
+ * code). body is NUL-terminated; content_type is the Content-Type header or
+ * NULL; where ("registry/repository") and name (tag or digest) are for
+ * messages. Returns:
+ *   0: an image manifest; m->config and m->layers are filled;
+ *   1: an image index; *next_digest (malloc'd) names the manifest for
+ *      `platform`. With next_digest NULL an index is an error instead;
+ *  -1: an error; m may hold part of the layers (image_manifest_free). */
+int registry_parse_document(const char *body, const char *content_type, const char *platform,
+			    const char *where, const char *name, struct image_manifest *m,
+			    char **next_digest, sing_err_t *e);
+
 /* The host's architecture in Go/OCI naming ("amd64", "arm64", ...). */
 const char *host_goarch(void);
 

@@ -9,128 +9,131 @@
 static const char *const actions[] = {"exec", "run", "shell", "test", "start", NULL};
 
 static const struct {
-	const char *name;
-	unsigned bit;
+        const char *name;
+        unsigned bit;
 } no_mount_names[] = {
-	{"proc", NO_MOUNT_PROC}, {"sys", NO_MOUNT_SYS}, {"dev", NO_MOUNT_DEV},
-	{"home", NO_MOUNT_HOME}, {"tmp", NO_MOUNT_TMP}, {"cwd", NO_MOUNT_CWD},
+    {"proc", NO_MOUNT_PROC}, {"sys", NO_MOUNT_SYS}, {"dev", NO_MOUNT_DEV},
+    {"home", NO_MOUNT_HOME}, {"tmp", NO_MOUNT_TMP}, {"cwd", NO_MOUNT_CWD},
 };
 
 int args_parse_bind(const char *spec, struct bind_req *out, sing_err_t *err)
 {
-	char *copy = strdup(spec);
-	char *dst, *mode;
-	if (!copy)
-		return err_set(err, "out of memory");
-	dst = strchr(copy, ':');
-	mode = NULL;
-	if (dst) {
-		*dst++ = '\0';
-		mode = strchr(dst, ':');
-		if (mode)
-			*mode++ = '\0';
-	}
-	out->ro = false;
-	if (mode && strcmp(mode, "ro") == 0)
-		out->ro = true;
-	else if (mode && strcmp(mode, "rw") != 0) {
-		free(copy);
-		return err_set(err, "bind %s: option must be ro or rw", spec);
-	}
-	if (!*copy || (dst && !*dst)) {
-		free(copy);
-		return err_set(err, "bind %s: empty source or destination", spec);
-	}
-	out->src = copy;
-	out->dst = dst ? dst : copy; /* dst points into the same allocation */
-	return 0;
+        char *copy = strdup(spec);
+        char *dst, *mode;
+        if (!copy)
+                return err_set(err, "out of memory");
+        dst = strchr(copy, ':');
+        mode = NULL;
+        if (dst) {
+                *dst++ = '\0';
+                mode = strchr(dst, ':');
+                if (mode)
+                        *mode++ = '\0';
+        }
+        out->ro = false;
+        if (mode && strcmp(mode, "ro") == 0)
+                out->ro = true;
+        else if (mode && strcmp(mode, "rw") != 0) {
+                free(copy);
+                return err_set(err, "bind %s: option must be ro or rw", spec);
+        }
+        if (!*copy || (dst && !*dst)) {
+                free(copy);
+                return err_set(err, "bind %s: empty source or destination", spec);
+        }
+        out->src = copy;
+        out->dst = dst ? dst : copy; /* dst points into the same allocation */
+        return 0;
 }
 
 static int parse_home(const char *spec, struct request *req, sing_err_t *err)
 {
-	char *colon;
-	req->home_src = strdup(spec);
-	if (!req->home_src)
-		return err_set(err, "out of memory");
-	colon = strchr(req->home_src, ':');
-	if (colon)
-		*colon++ = '\0';
-	req->home_dst = colon ? colon : req->home_src;
-	if (req->home_src[0] != '/' || req->home_dst[0] != '/')
-		return err_set(err, "--home %s: paths must be absolute", spec);
-	return 0;
+        char *colon;
+        req->home_src = strdup(spec);
+        if (!req->home_src)
+                return err_set(err, "out of memory");
+        colon = strchr(req->home_src, ':');
+        if (colon)
+                *colon++ = '\0';
+        req->home_dst = colon ? colon : req->home_src;
+        if (req->home_src[0] != '/' || req->home_dst[0] != '/')
+                return err_set(err, "--home %s: paths must be absolute", spec);
+        return 0;
 }
 
 static int parse_no_mount(const char *what, struct request *req, sing_err_t *err)
 {
-	for (size_t i = 0; i < sizeof(no_mount_names) / sizeof(no_mount_names[0]); i++) {
-		if (strcmp(what, no_mount_names[i].name) == 0) {
-			req->no_mount |= no_mount_names[i].bit;
-			return 0;
-		}
-	}
-	return err_set(err, "--no-mount %s: unknown mount (proc|sys|dev|home|tmp|cwd)", what);
+        for (size_t i = 0; i < sizeof(no_mount_names) / sizeof(no_mount_names[0]); i++) {
+                if (strcmp(what, no_mount_names[i].name) == 0) {
+                        req->no_mount |= no_mount_names[i].bit;
+                        return 0;
+                }
+        }
+        return err_set(err, "--no-mount %s: unknown mount (proc|sys|dev|home|tmp|cwd)", what);
 }
 
 int args_parse(int argc, char **argv, struct request *req, sing_err_t *err)
 {
-	int i;
-	memset(req, 0, sizeof(*req));
-	const struct {
-		const char *name;
-		bool *flag;
-	} flags[] = {
-		{"--debug", &req->debug},       {"--contain", &req->contain},
-		{"--pid", &req->pid},           {"--ipc", &req->ipc},
-		{"--no-home", &req->no_home},   {"--writable", &req->writable},
-		{"--writable-tmpfs", &req->writable_tmpfs},
-	};
-	for (i = 1; i < argc && strcmp(argv[i], "--") != 0; i++) {
-		const char *a = argv[i], *val;
-		size_t f;
-		for (f = 0; f < sizeof(flags) / sizeof(flags[0]); f++)
-			if (strcmp(a, flags[f].name) == 0)
-				break;
-		if (f < sizeof(flags) / sizeof(flags[0])) {
-			*flags[f].flag = true;
-			continue;
-		}
-		/* Every other option takes the next argument as its value. */
-		if (i + 1 >= argc)
-			return err_set(err, "%s: unknown option or missing value", a);
-		val = argv[++i];
-		if (strcmp(a, "--action") == 0) {
-			req->action = val;
-		} else if (strcmp(a, "--image") == 0) {
-			req->image = val;
-		} else if (strcmp(a, "--pwd") == 0) {
-			req->pwd = val;
-		} else if (strcmp(a, "--home") == 0) {
-			if (parse_home(val, req, err) < 0)
-				return -1;
-		} else if (strcmp(a, "--no-mount") == 0) {
-			if (parse_no_mount(val, req, err) < 0)
-				return -1;
-		} else if (strcmp(a, "--bind") == 0) {
-			if (req->nbinds == MAX_USER_BINDS)
-				return err_set(err, "too many --bind options (max %d)",
-					       MAX_USER_BINDS);
-			if (args_parse_bind(val, &req->binds[req->nbinds], err) < 0)
-				return -1;
-			req->nbinds++;
-		} else {
-			return err_set(err, "%s: unknown option", a);
-		}
-	}
-	req->args = argv + (i < argc ? i + 1 : i);
-	if (!req->action || !req->image)
-		return err_set(err, "--action and --image are required");
-	for (i = 0; actions[i]; i++)
-		if (strcmp(req->action, actions[i]) == 0)
-			break;
-	if (!actions[i])
-		return err_set(err, "--action %s: unknown action", req->action);
-	if (req->pwd && req->pwd[0] != '/')
-		return err_set(err, "--pwd %s: must be an absolute path", req->pwd);
-	return 0;
+        int i;
+        memset(req, 0, sizeof(*req));
+        const struct {
+                const char *name;
+                bool *flag;
+        } flags[] = {
+            {"--debug", &req->debug},
+            {"--contain", &req->contain},
+            {"--pid", &req->pid},
+            {"--ipc", &req->ipc},
+            {"--no-home", &req->no_home},
+            {"--writable", &req->writable},
+            {"--writable-tmpfs", &req->writable_tmpfs},
+        };
+        for (i = 1; i < argc && strcmp(argv[i], "--") != 0; i++) {
+                const char *a = argv[i], *val;
+                size_t f;
+                for (f = 0; f < sizeof(flags) / sizeof(flags[0]); f++)
+                        if (strcmp(a, flags[f].name) == 0)
+                                break;
+                if (f < sizeof(flags) / sizeof(flags[0])) {
+                        *flags[f].flag = true;
+                        continue;
+                }
+                /* Every other option takes the next argument as its value. */
+                if (i + 1 >= argc)
+                        return err_set(err, "%s: unknown option or missing value", a);
+                val = argv[++i];
+                if (strcmp(a, "--action") == 0) {
+                        req->action = val;
+                } else if (strcmp(a, "--image") == 0) {
+                        req->image = val;
+                } else if (strcmp(a, "--pwd") == 0) {
+                        req->pwd = val;
+                } else if (strcmp(a, "--home") == 0) {
+                        if (parse_home(val, req, err) < 0)
+                                return -1;
+                } else if (strcmp(a, "--no-mount") == 0) {
+                        if (parse_no_mount(val, req, err) < 0)
+                                return -1;
+                } else if (strcmp(a, "--bind") == 0) {
+                        if (req->nbinds == MAX_USER_BINDS)
+                                return err_set(err, "too many --bind options (max %d)",
+                                               MAX_USER_BINDS);
+                        if (args_parse_bind(val, &req->binds[req->nbinds], err) < 0)
+                                return -1;
+                        req->nbinds++;
+                } else {
+                        return err_set(err, "%s: unknown option", a);
+                }
+        }
+        req->args = argv + (i < argc ? i + 1 : i);
+        if (!req->action || !req->image)
+                return err_set(err, "--action and --image are required");
+        for (i = 0; actions[i]; i++)
+                if (strcmp(req->action, actions[i]) == 0)
+                        break;
+        if (!actions[i])
+                return err_set(err, "--action %s: unknown action", req->action);
+        if (req->pwd && req->pwd[0] != '/')
+                return err_set(err, "--pwd %s: must be an absolute path", req->pwd);
+        return 0;
 }

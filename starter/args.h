@@ -11,32 +11,32 @@
 #define MAX_USER_BINDS 64
 
 struct bind_req {
-	char *src;
-	char *dst; /* never NULL: defaults to src */
-	bool ro;
+        char *src;
+        char *dst; /* never NULL: defaults to src */
+        bool ro;
 };
 
 /* Bits of --no-mount. */
 enum no_mount {
-	NO_MOUNT_PROC = 1 << 0,
-	NO_MOUNT_SYS = 1 << 1,
-	NO_MOUNT_DEV = 1 << 2,
-	NO_MOUNT_HOME = 1 << 3,
-	NO_MOUNT_TMP = 1 << 4,
-	NO_MOUNT_CWD = 1 << 5,
+        NO_MOUNT_PROC = 1 << 0,
+        NO_MOUNT_SYS = 1 << 1,
+        NO_MOUNT_DEV = 1 << 2,
+        NO_MOUNT_HOME = 1 << 3,
+        NO_MOUNT_TMP = 1 << 4,
+        NO_MOUNT_CWD = 1 << 5,
 };
 
 struct request {
-	bool debug;
-	const char *action; /* exec|run|shell|test|start */
-	const char *image;
-	struct bind_req binds[MAX_USER_BINDS];
-	size_t nbinds;
-	bool contain, pid, ipc, no_home, writable, writable_tmpfs;
-	char *home_src, *home_dst; /* --home, NULL when absent */
-	const char *pwd;
-	unsigned no_mount; /* enum no_mount bits */
-	char **args;       /* after "--", NULL-terminated */
+        bool debug;
+        const char *action; /* exec|run|shell|test|start */
+        const char *image;
+        struct bind_req binds[MAX_USER_BINDS];
+        size_t nbinds;
+        bool contain, pid, ipc, no_home, writable, writable_tmpfs;
+        char *home_src, *home_dst; /* --home, NULL when absent */
+        const char *pwd;
+        unsigned no_mount; /* enum no_mount bits */
+        char **args;       /* after "--", NULL-terminated */
 };
 
 /* Parse argv into *req (pointers into argv or heap strings). */

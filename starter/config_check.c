@@ -14,75 +14,76 @@
 
 static void refuse_user_namespace(void)
 {
-	unsigned long inside, outside, count;
-	char extra;
-	_cleanup_fclose_ FILE *f = fopen("/proc/self/uid_map", "re");
-	if (!f)
-		die_errno("reading /proc/self/uid_map (is /proc mounted?)");
-	/* The initial namespace maps everything: "0 0 4294967295", one line. */
-	if (fscanf(f, "%lu %lu %lu %c", &inside, &outside, &count, &extra) != 3 || inside != 0 ||
-	    outside != 0 || count != 4294967295UL)
-		die("refusing to run inside a user namespace (/proc/self/uid_map is not the "
-		    "initial one)");
+        unsigned long inside, outside, count;
+        char extra;
+        _cleanup_fclose_ FILE *f = fopen("/proc/self/uid_map", "re");
+        if (!f)
+                die_errno("reading /proc/self/uid_map (is /proc mounted?)");
+        /* The initial namespace maps everything: "0 0 4294967295", one line. */
+        if (fscanf(f, "%lu %lu %lu %c", &inside, &outside, &count, &extra) != 3 || inside != 0 ||
+            outside != 0 || count != 4294967295UL)
+                die("refusing to run inside a user namespace (/proc/self/uid_map is not the "
+                    "initial one)");
 }
 
 void sanitize_process(void)
 {
-	if (close_range(3, ~0U, 0) < 0)
-		die_errno("close_range");
-	for (int fd = 0; fd <= 2; fd++) {
-		if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF)
-			continue;
-		/* open() returns the lowest free fd: this one. */
-		if (open("/dev/null", O_RDWR) != fd)
-			die_errno("opening /dev/null for fd %d", fd);
-	}
-	refuse_user_namespace();
+        if (close_range(3, ~0U, 0) < 0)
+                die_errno("close_range");
+        for (int fd = 0; fd <= 2; fd++) {
+                if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF)
+                        continue;
+                /* open() returns the lowest free fd: this one. */
+                if (open("/dev/null", O_RDWR) != fd)
+                        die_errno("opening /dev/null for fd %d", fd);
+        }
+        refuse_user_namespace();
 }
 
 static void check_owner_mode(const struct stat *st, bool sticky_ok, const char *what,
-			     const char *path, const char *obj)
+                             const char *path, const char *obj)
 {
-	if (st->st_uid != 0)
-		die("%s %s: %s is not owned by root", what, path, obj);
-	if ((st->st_mode & (S_IWGRP | S_IWOTH)) && !(sticky_ok && (st->st_mode & S_ISVTX)))
-		die("%s %s: %s is writable by group or others", what, path, obj);
+        if (st->st_uid != 0)
+                die("%s %s: %s is not owned by root", what, path, obj);
+        if ((st->st_mode & (S_IWGRP | S_IWOTH)) && !(sticky_ok && (st->st_mode & S_ISVTX)))
+                die("%s %s: %s is writable by group or others", what, path, obj);
 }
 
 void require_root_owned(int fd, const char *what, const char *path)
 {
-	char link[64], real[PATH_MAX];
-	struct stat st;
-	ssize_t n;
-	if (fstat(fd, &st) < 0)
-		die_errno("%s %s", what, path);
-	check_owner_mode(&st, false, what, path, path);
-	/* Walk the real path (symlinks resolved by the kernel) up to /. */
-	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
-	n = readlink(link, real, sizeof(real) - 1);
-	if (n <= 0 || real[0] != '/')
-		die("%s %s: cannot resolve its path", what, path);
-	real[n] = '\0';
-	while (strcmp(real, "/") != 0) {
-		char *slash = strrchr(real, '/');
-		slash[slash == real ? 1 : 0] = '\0';
-		if (lstat(real, &st) < 0)
-			die_errno("%s %s: %s", what, path, real);
-		if (!S_ISDIR(st.st_mode))
-			die("%s %s: %s is not a directory", what, path, real);
-		check_owner_mode(&st, true, what, path, real);
-	}
+        char link[64], real[PATH_MAX];
+        struct stat st;
+        ssize_t n;
+        if (fstat(fd, &st) < 0)
+                die_errno("%s %s", what, path);
+        check_owner_mode(&st, false, what, path, path);
+        /* Walk the real path (symlinks resolved by the kernel) up to /. */
+        snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+        n = readlink(link, real, sizeof(real) - 1);
+        if (n <= 0 || real[0] != '/')
+                die("%s %s: cannot resolve its path", what, path);
+        real[n] = '\0';
+        while (strcmp(real, "/") != 0) {
+                char *slash = strrchr(real, '/');
+                slash[slash == real ? 1 : 0] = '\0';
+                if (lstat(real, &st) < 0)
+                        die_errno("%s %s: %s", what, path, real);
+                if (!S_ISDIR(st.st_mode))
+                        die("%s %s: %s is not a directory", what, path, real);
+                check_owner_mode(&st, true, what, path, real);
+        }
 }
 
 void config_load(struct sing_config *cfg, bool privileged)
 {
-	sing_err_t err;
-	_cleanup_close_ int fd = open(SING_CONFIG_PATH, O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC);
-	if (fd < 0)
-		die_errno("config file %s", SING_CONFIG_PATH);
-	if (privileged)
-		require_root_owned(fd, "config file", SING_CONFIG_PATH);
-	config_init_defaults(cfg);
-	if (config_parse_fd(fd, SING_CONFIG_PATH, cfg, &err) < 0)
-		die("%s", err.msg);
+        sing_err_t err;
+        _cleanup_close_ int fd =
+            open(SING_CONFIG_PATH, O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC);
+        if (fd < 0)
+                die_errno("config file %s", SING_CONFIG_PATH);
+        if (privileged)
+                require_root_owned(fd, "config file", SING_CONFIG_PATH);
+        config_init_defaults(cfg);
+        if (config_parse_fd(fd, SING_CONFIG_PATH, cfg, &err) < 0)
+                die("%s", err.msg);
 }

@@ -13,14 +13,14 @@
 #include "privileges.h"
 
 struct opened_image {
-	int fd;
-	char *path; /* resolved from the fd (/proc/self/fd/N) */
-	struct stat st;
-	struct image_info info;
+        int fd;
+        char *path; /* resolved from the fd (/proc/self/fd/N) */
+        struct stat st;
+        struct image_info info;
 };
 
-void image_open_checked(const char *path, const struct sing_config *cfg,
-			const struct user_info *u, bool writable, struct opened_image *img);
+void image_open_checked(const char *path, const struct sing_config *cfg, const struct user_info *u,
+                        bool writable, struct opened_image *img);
 
 /* Unprivileged fallback without FUSE: unsquashfs the image (as the user)
  * into a new private directory. Returns the directory to remove afterwards;

@@ -17,53 +17,53 @@
 
 static int configure(int loopfd, int image_fd, uint64_t offset, uint64_t size, const char *name)
 {
-	struct loop_config cfg;
-	memset(&cfg, 0, sizeof(cfg));
-	cfg.fd = (unsigned)image_fd;
-	cfg.info.lo_offset = offset;
-	cfg.info.lo_sizelimit = size;
-	cfg.info.lo_flags = LO_FLAGS_READ_ONLY | LO_FLAGS_AUTOCLEAR;
-	snprintf((char *)cfg.info.lo_file_name, LO_NAME_SIZE, "%s", name);
-	if (ioctl(loopfd, LOOP_CONFIGURE, &cfg) == 0)
-		return 0;
-	if (errno != EINVAL && errno != ENOTTY)
-		return -1;
-	/* Kernels before 5.8: the two-step attach. */
-	if (ioctl(loopfd, LOOP_SET_FD, image_fd) < 0)
-		return -1;
-	if (ioctl(loopfd, LOOP_SET_STATUS64, &cfg.info) < 0) {
-		int saved = errno;
-		ioctl(loopfd, LOOP_CLR_FD, 0);
-		errno = saved;
-		return -1;
-	}
-	return 0;
+        struct loop_config cfg;
+        memset(&cfg, 0, sizeof(cfg));
+        cfg.fd = (unsigned)image_fd;
+        cfg.info.lo_offset = offset;
+        cfg.info.lo_sizelimit = size;
+        cfg.info.lo_flags = LO_FLAGS_READ_ONLY | LO_FLAGS_AUTOCLEAR;
+        snprintf((char *)cfg.info.lo_file_name, LO_NAME_SIZE, "%s", name);
+        if (ioctl(loopfd, LOOP_CONFIGURE, &cfg) == 0)
+                return 0;
+        if (errno != EINVAL && errno != ENOTTY)
+                return -1;
+        /* Kernels before 5.8: the two-step attach. */
+        if (ioctl(loopfd, LOOP_SET_FD, image_fd) < 0)
+                return -1;
+        if (ioctl(loopfd, LOOP_SET_STATUS64, &cfg.info) < 0) {
+                int saved = errno;
+                ioctl(loopfd, LOOP_CLR_FD, 0);
+                errno = saved;
+                return -1;
+        }
+        return 0;
 }
 
 int loop_attach(int image_fd, uint64_t offset, uint64_t size, const char *name, unsigned max_loops,
-		char devpath[32])
+                char devpath[32])
 {
-	_cleanup_close_ int ctl = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
-	if (ctl < 0)
-		die_errno("opening /dev/loop-control");
-	for (int attempt = 0; attempt < LOOP_ATTEMPTS; attempt++) {
-		int n = ioctl(ctl, LOOP_CTL_GET_FREE);
-		if (n < 0)
-			die_errno("finding a free loop device");
-		if ((unsigned)n >= max_loops)
-			die("no free loop device: all %u allowed by `max loop devices` are in use",
-			    max_loops);
-		snprintf(devpath, 32, "/dev/loop%d", n);
-		_cleanup_close_ int loopfd = open(devpath, O_RDONLY | O_CLOEXEC);
-		if (loopfd < 0)
-			die_errno("opening %s", devpath);
-		if (configure(loopfd, image_fd, offset, size, name) == 0) {
-			log_debug("attached %s to %s (offset %llu, size %llu)", devpath, name,
-				  (unsigned long long)offset, (unsigned long long)size);
-			return steal_fd(&loopfd);
-		}
-		if (errno != EBUSY)
-			die_errno("attaching %s to %s", devpath, name);
-	}
-	die("attaching a loop device: still busy after %d attempts", LOOP_ATTEMPTS);
+        _cleanup_close_ int ctl = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
+        if (ctl < 0)
+                die_errno("opening /dev/loop-control");
+        for (int attempt = 0; attempt < LOOP_ATTEMPTS; attempt++) {
+                int n = ioctl(ctl, LOOP_CTL_GET_FREE);
+                if (n < 0)
+                        die_errno("finding a free loop device");
+                if ((unsigned)n >= max_loops)
+                        die("no free loop device: all %u allowed by `max loop devices` are in use",
+                            max_loops);
+                snprintf(devpath, 32, "/dev/loop%d", n);
+                _cleanup_close_ int loopfd = open(devpath, O_RDONLY | O_CLOEXEC);
+                if (loopfd < 0)
+                        die_errno("opening %s", devpath);
+                if (configure(loopfd, image_fd, offset, size, name) == 0) {
+                        log_debug("attached %s to %s (offset %llu, size %llu)", devpath, name,
+                                  (unsigned long long)offset, (unsigned long long)size);
+                        return steal_fd(&loopfd);
+                }
+                if (errno != EBUSY)
+                        die_errno("attaching %s to %s", devpath, name);
+        }
+        die("attaching a loop device: still busy after %d attempts", LOOP_ATTEMPTS);
 }

@@ -8,6 +8,6 @@
 /* Returns the open loop device fd and writes "/dev/loopN" to devpath.
  * `max_loops`: the config's `max loop devices`. Dies on failure. */
 int loop_attach(int image_fd, uint64_t offset, uint64_t size, const char *name, unsigned max_loops,
-		char devpath[32]);
+                char devpath[32]);
 
 #endif

@@ -60,175 +60,177 @@ static pid_t container_pid;
 
 static void forward_signal(int sig)
 {
-	if (container_pid > 0)
-		kill(container_pid, sig);
+        if (container_pid > 0)
+                kill(container_pid, sig);
 }
 
 /* The parent left behind by --pid (and by an extracted image): no
  * privileges, forwards signals, reports the container's exit status and
  * removes the extraction directory. */
 static __attribute__((noreturn)) void monitor(pid_t child, const struct user_info *u, bool userns,
-					      const char *extract_dir)
+                                              const char *extract_dir)
 {
-	static const int forwarded[] = {SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2, SIGQUIT};
-	struct sigaction sa = {.sa_handler = forward_signal, .sa_flags = SA_RESTART};
-	int status;
-	close_range(3, ~0U, 0); /* image and loop fds belong to the child */
-	drop_privileges(u, userns);
-	container_pid = child;
-	for (size_t i = 0; i < sizeof(forwarded) / sizeof(forwarded[0]); i++)
-		sigaction(forwarded[i], &sa, NULL);
-	while (waitpid(child, &status, 0) < 0)
-		if (errno != EINTR)
-			die_errno("waiting for the container");
-	if (extract_dir)
-		image_remove_extracted(extract_dir);
-	exit(WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status));
+        static const int forwarded[] = {SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2, SIGQUIT};
+        struct sigaction sa = {.sa_handler = forward_signal, .sa_flags = SA_RESTART};
+        int status;
+        close_range(3, ~0U, 0); /* image and loop fds belong to the child */
+        drop_privileges(u, userns);
+        container_pid = child;
+        for (size_t i = 0; i < sizeof(forwarded) / sizeof(forwarded[0]); i++)
+                sigaction(forwarded[i], &sa, NULL);
+        while (waitpid(child, &status, 0) < 0)
+                if (errno != EINTR)
+                        die_errno("waiting for the container");
+        if (extract_dir)
+                image_remove_extracted(extract_dir);
+        exit(WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status));
 }
 
 static void die_with_monitor(pid_t monitor_pid)
 {
-	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || getppid() != monitor_pid)
-		die("the starter's monitor process exited");
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || getppid() != monitor_pid)
+                die("the starter's monitor process exited");
 }
 
 static bool fuse_usable(void)
 {
-	_cleanup_close_ int fd = open("/dev/fuse", O_RDWR | O_CLOEXEC);
-	return fd >= 0 && access(SQUASHFUSE_PATH, X_OK) == 0;
+        _cleanup_close_ int fd = open("/dev/fuse", O_RDWR | O_CLOEXEC);
+        return fd >= 0 && access(SQUASHFUSE_PATH, X_OK) == 0;
 }
 
 /* --pwd, else the host cwd, else home, else /. As the user: after the drop. */
 static void enter_workdir(const struct request *req, const char *cwd, const char *home)
 {
-	if (req->pwd) {
-		if (chdir(req->pwd) < 0)
-			die_errno("--pwd %s", req->pwd);
-	} else if (!(cwd && chdir(cwd) == 0) && chdir(home) < 0 && chdir("/") < 0) {
-		die_errno("chdir /");
-	}
+        if (req->pwd) {
+                if (chdir(req->pwd) < 0)
+                        die_errno("--pwd %s", req->pwd);
+        } else if (!(cwd && chdir(cwd) == 0) && chdir(home) < 0 && chdir("/") < 0) {
+                die_errno("chdir /");
+        }
 }
 
 static __attribute__((noreturn)) void exec_action(const struct request *req,
-						  const struct opened_image *img,
-						  const char *home)
+                                                  const struct opened_image *img, const char *home)
 {
-	char path[64], name[PATH_MAX];
-	size_t nargs = 0;
-	while (req->args[nargs])
-		nargs++;
-	char **argv = calloc(nargs + 2, sizeof(*argv));
-	if (!argv)
-		die("out of memory");
-	snprintf(path, sizeof(path), "/.singularity.d/actions/%s", req->action);
-	snprintf(name, sizeof(name), "%s", req->image);
-	argv[0] = path;
-	memcpy(argv + 1, req->args, nargs * sizeof(*argv));
-	if (setenv("SINGULARITY_CONTAINER", img->path, 1) < 0 ||
-	    setenv("SINGULARITY_NAME", basename(name), 1) < 0 || setenv("HOME", home, 1) < 0)
-		die_errno("setting the container environment");
-	execve(path, argv, environ);
-	die_errno("running %s in the container", path);
+        char path[64], name[PATH_MAX];
+        size_t nargs = 0;
+        while (req->args[nargs])
+                nargs++;
+        char **argv = calloc(nargs + 2, sizeof(*argv));
+        if (!argv)
+                die("out of memory");
+        snprintf(path, sizeof(path), "/.singularity.d/actions/%s", req->action);
+        snprintf(name, sizeof(name), "%s", req->image);
+        argv[0] = path;
+        memcpy(argv + 1, req->args, nargs * sizeof(*argv));
+        if (setenv("SINGULARITY_CONTAINER", img->path, 1) < 0 ||
+            setenv("SINGULARITY_NAME", basename(name), 1) < 0 || setenv("HOME", home, 1) < 0)
+                die_errno("setting the container environment");
+        execve(path, argv, environ);
+        die_errno("running %s in the container", path);
 }
 
 int main(int argc, char **argv)
 {
-	struct request req;
-	struct sing_config cfg;
-	struct user_info user;
-	struct opened_image img;
-	struct mount_plan plan;
-	sing_err_t err;
-	char cwd[PATH_MAX], loopdev[32], fdpath[64];
-	_cleanup_close_ int loopfd = -1;
-	pid_t monitor_pid = -1;
-	_cleanup_free_ char *extract_dir = NULL, *extract_root = NULL;
+        struct request req;
+        struct sing_config cfg;
+        struct user_info user;
+        struct opened_image img;
+        struct mount_plan plan;
+        sing_err_t err;
+        char cwd[PATH_MAX], loopdev[32], fdpath[64];
+        _cleanup_close_ int loopfd = -1;
+        pid_t monitor_pid = -1;
+        _cleanup_free_ char *extract_dir = NULL, *extract_root = NULL;
 
-	sanitize_process();
-	mode_t user_umask = umask(022);
-	if (args_parse(argc, argv, &req, &err) < 0)
-		die("%s", err.msg);
-	if (req.debug)
-		log_set_level(LOG_LVL_DEBUG);
-	bool privileged = geteuid() == 0;
-	config_load(&cfg, privileged);
-	user_lookup(&user);
-	if (privileged && !cfg.allow_setuid && user.uid != 0) {
-		log_verbose("`allow setuid = no`: running unprivileged");
-		become_user_now(&user);
-		privileged = false;
-	}
-	if (privileged) {
-		/* setuid does not change the gid: without this, whatever root
-		 * creates (session, overlay upper) would get the user's group. */
-		if (setegid(0) < 0)
-			die_errno("setegid(0)");
-		_cleanup_close_ int s = open(SING_SESSION_DIR, O_PATH | O_DIRECTORY | O_NOFOLLOW |
-								       O_CLOEXEC);
-		if (s < 0)
-			die_errno("session directory %s", SING_SESSION_DIR);
-		require_root_owned(s, "session directory", SING_SESSION_DIR);
-	}
+        sanitize_process();
+        mode_t user_umask = umask(022);
+        if (args_parse(argc, argv, &req, &err) < 0)
+                die("%s", err.msg);
+        if (req.debug)
+                log_set_level(LOG_LVL_DEBUG);
+        bool privileged = geteuid() == 0;
+        config_load(&cfg, privileged);
+        user_lookup(&user);
+        if (privileged && !cfg.allow_setuid && user.uid != 0) {
+                log_verbose("`allow setuid = no`: running unprivileged");
+                become_user_now(&user);
+                privileged = false;
+        }
+        if (privileged) {
+                /* setuid does not change the gid: without this, whatever root
+                 * creates (session, overlay upper) would get the user's group. */
+                if (setegid(0) < 0)
+                        die_errno("setegid(0)");
+                _cleanup_close_ int s =
+                    open(SING_SESSION_DIR, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (s < 0)
+                        die_errno("session directory %s", SING_SESSION_DIR);
+                require_root_owned(s, "session directory", SING_SESSION_DIR);
+        }
 
-	image_open_checked(req.image, &cfg, &user, req.writable, &img);
-	struct plan_input in = {
-		.cfg = &cfg, .req = &req, .user = &user, .session = SING_SESSION_DIR,
-		.cwd = getcwd(cwd, sizeof(cwd)), .userns = !privileged,
-		.image_offset = img.info.offset};
-	if (img.info.kind == IMAGE_DIR) {
-		in.image_src = IMGSRC_DIR;
-		in.image_path = img.path;
-	} else if (privileged) {
-		loopfd = loop_attach(img.fd, img.info.offset, img.info.size, img.path,
-				     (unsigned)cfg.max_loop_devices, loopdev);
-		in.image_src = IMGSRC_LOOP;
-		in.image_path = loopdev;
-	} else if (fuse_usable()) {
-		snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%d", img.fd);
-		in.image_src = IMGSRC_FUSE;
-		in.image_path = fdpath;
-	} else {
-		extract_dir = image_extract(&img);
-		if (asprintf(&extract_root, "%s/root", extract_dir) < 0)
-			die("out of memory");
-		in.image_src = IMGSRC_EXTRACTED;
-		in.image_path = extract_root;
-	}
-	if (mount_plan_build(&in, &plan, &err) < 0) {
-		if (extract_dir)
-			image_remove_extracted(extract_dir);
-		die("%s", err.msg);
-	}
-	mount_plan_print(&plan);
+        image_open_checked(req.image, &cfg, &user, req.writable, &img);
+        struct plan_input in = {.cfg = &cfg,
+                                .req = &req,
+                                .user = &user,
+                                .session = SING_SESSION_DIR,
+                                .cwd = getcwd(cwd, sizeof(cwd)),
+                                .userns = !privileged,
+                                .image_offset = img.info.offset};
+        if (img.info.kind == IMAGE_DIR) {
+                in.image_src = IMGSRC_DIR;
+                in.image_path = img.path;
+        } else if (privileged) {
+                loopfd = loop_attach(img.fd, img.info.offset, img.info.size, img.path,
+                                     (unsigned)cfg.max_loop_devices, loopdev);
+                in.image_src = IMGSRC_LOOP;
+                in.image_path = loopdev;
+        } else if (fuse_usable()) {
+                snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%d", img.fd);
+                in.image_src = IMGSRC_FUSE;
+                in.image_path = fdpath;
+        } else {
+                extract_dir = image_extract(&img);
+                if (asprintf(&extract_root, "%s/root", extract_dir) < 0)
+                        die("out of memory");
+                in.image_src = IMGSRC_EXTRACTED;
+                in.image_path = extract_root;
+        }
+        if (mount_plan_build(&in, &plan, &err) < 0) {
+                if (extract_dir)
+                        image_remove_extracted(extract_dir);
+                die("%s", err.msg);
+        }
+        mount_plan_print(&plan);
 
-	int ns = CLONE_NEWNS | (req.ipc ? CLONE_NEWIPC : 0) | (req.pid ? CLONE_NEWPID : 0);
-	if (privileged && unshare(ns) < 0)
-		die_errno("creating the container namespaces");
-	if (!privileged)
-		enter_user_namespace(&user, ns);
-	/* Nothing we mount may propagate back to the host. */
-	if (mount(NULL, "/", NULL, MS_REC | (cfg.mount_slave ? MS_SLAVE : MS_PRIVATE), NULL) < 0)
-		die_errno("making / %s", cfg.mount_slave ? "slave" : "private");
-	if (req.pid || extract_dir) {
-		pid_t parent = getpid(), child = fork();
-		if (child < 0)
-			die_errno("fork");
-		if (child > 0)
-			monitor(child, &user, !privileged, extract_dir);
-		/* The container dies with its monitor (set again after the drop,
-		 * which clears it). Outside our pid namespace the parent is 0. */
-		monitor_pid = req.pid ? 0 : parent;
-		die_with_monitor(monitor_pid);
-	}
+        int ns = CLONE_NEWNS | (req.ipc ? CLONE_NEWIPC : 0) | (req.pid ? CLONE_NEWPID : 0);
+        if (privileged && unshare(ns) < 0)
+                die_errno("creating the container namespaces");
+        if (!privileged)
+                enter_user_namespace(&user, ns);
+        /* Nothing we mount may propagate back to the host. */
+        if (mount(NULL, "/", NULL, MS_REC | (cfg.mount_slave ? MS_SLAVE : MS_PRIVATE), NULL) < 0)
+                die_errno("making / %s", cfg.mount_slave ? "slave" : "private");
+        if (req.pid || extract_dir) {
+                pid_t parent = getpid(), child = fork();
+                if (child < 0)
+                        die_errno("fork");
+                if (child > 0)
+                        monitor(child, &user, !privileged, extract_dir);
+                /* The container dies with its monitor (set again after the drop,
+                 * which clears it). Outside our pid namespace the parent is 0. */
+                monitor_pid = req.pid ? 0 : parent;
+                die_with_monitor(monitor_pid);
+        }
 
-	struct exec_context ctx = {.user = &user, .image_fd = img.fd, .userns = !privileged};
-	mount_plan_execute(&plan, &ctx);
-	close(img.fd);
-	enter_container_root(&plan);
-	drop_privileges(&user, !privileged);
-	if (monitor_pid >= 0)
-		die_with_monitor(monitor_pid);
-	enter_workdir(&req, in.cwd, plan.home_dst);
-	umask(user_umask);
-	exec_action(&req, &img, plan.home_dst);
+        struct exec_context ctx = {.user = &user, .image_fd = img.fd, .userns = !privileged};
+        mount_plan_execute(&plan, &ctx);
+        close(img.fd);
+        enter_container_root(&plan);
+        drop_privileges(&user, !privileged);
+        if (monitor_pid >= 0)
+                die_with_monitor(monitor_pid);
+        enter_workdir(&req, in.cwd, plan.home_dst);
+        umask(user_umask);
+        exec_action(&req, &img, plan.home_dst);
 }

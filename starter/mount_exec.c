@@ -26,85 +26,85 @@
 #define MAX_GENERATED_BASE (4 << 20) /* container /etc/passwd or /etc/group */
 
 struct run {
-	const struct mount_plan *plan;
-	const struct exec_context *ctx;
-	int rootfd;
-	/* File systems where missing mount points may be created: the overlay
-	 * root and the tmpfs mounts made by the plan, never a host bind. */
-	bool root_creatable; /* false after an `enable overlay = try` fallback */
-	dev_t writable[MAX_WRITABLE_FS];
-	size_t nwritable;
+        const struct mount_plan *plan;
+        const struct exec_context *ctx;
+        int rootfd;
+        /* File systems where missing mount points may be created: the overlay
+         * root and the tmpfs mounts made by the plan, never a host bind. */
+        bool root_creatable; /* false after an `enable overlay = try` fallback */
+        dev_t writable[MAX_WRITABLE_FS];
+        size_t nwritable;
 };
 
 static void mark_writable(struct run *r, int fd)
 {
-	struct stat st;
-	if (fstat(fd, &st) == 0 && r->nwritable < MAX_WRITABLE_FS)
-		r->writable[r->nwritable++] = st.st_dev;
+        struct stat st;
+        if (fstat(fd, &st) == 0 && r->nwritable < MAX_WRITABLE_FS)
+                r->writable[r->nwritable++] = st.st_dev;
 }
 
 static bool is_writable_fs(const struct run *r, int fd)
 {
-	struct stat st;
-	if (fstat(fd, &st) < 0)
-		return false;
-	for (size_t i = 0; i < r->nwritable; i++)
-		if (r->writable[i] == st.st_dev)
-			return true;
-	return false;
+        struct stat st;
+        if (fstat(fd, &st) < 0)
+                return false;
+        for (size_t i = 0; i < r->nwritable; i++)
+                if (r->writable[i] == st.st_dev)
+                        return true;
+        return false;
 }
 
 /* A new file system through fsopen/fsconfig/fsmount; "k=v,flag" options.
  * Returns a detached mount fd, or -1 with the kernel's message in why. */
-static int fs_new(const char *type, const char *source, const char *data, unsigned attrs,
-		  char *why, size_t whylen)
+static int fs_new(const char *type, const char *source, const char *data, unsigned attrs, char *why,
+                  size_t whylen)
 {
-	_cleanup_close_ int fs = fsopen(type, FSOPEN_CLOEXEC);
-	_cleanup_free_ char *opts = data ? strdup(data) : NULL;
-	char *save = NULL, *msg = why;
-	int ok = fs >= 0 && (!data || opts);
-	if (ok && source)
-		ok = fsconfig(fs, FSCONFIG_SET_STRING, "source", source, 0) == 0;
-	/* A read-only superblock too: a read-only loop device refuses rw opens. */
-	if (ok && (attrs & MOUNT_ATTR_RDONLY))
-		ok = fsconfig(fs, FSCONFIG_SET_FLAG, "ro", NULL, 0) == 0;
-	for (char *o = ok && opts ? strtok_r(opts, ",", &save) : NULL; o && ok;
-	     o = strtok_r(NULL, ",", &save)) {
-		char *eq = strchr(o, '=');
-		if (eq)
-			*eq++ = '\0';
-		ok = fsconfig(fs, eq ? FSCONFIG_SET_STRING : FSCONFIG_SET_FLAG, o, eq, 0) == 0;
-	}
-	if (ok && fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) == 0) {
-		int mnt = fsmount(fs, FSMOUNT_CLOEXEC, attrs);
-		if (mnt >= 0)
-			return mnt;
-	}
-	/* The fs context explains most failures better than errno does. */
-	snprintf(why, whylen, "%s", strerror(errno));
-	if (fs >= 0) {
-		ssize_t n = read(fs, msg, whylen - 1);
-		if (n > 2) {
-			msg[n] = '\0';
-			memmove(msg, msg + 2, (size_t)n - 1); /* drop the "e " prefix */
-		}
-	}
-	return -1;
+        _cleanup_close_ int fs = fsopen(type, FSOPEN_CLOEXEC);
+        _cleanup_free_ char *opts = data ? strdup(data) : NULL;
+        char *save = NULL, *msg = why;
+        int ok = fs >= 0 && (!data || opts);
+        if (ok && source)
+                ok = fsconfig(fs, FSCONFIG_SET_STRING, "source", source, 0) == 0;
+        /* A read-only superblock too: a read-only loop device refuses rw opens. */
+        if (ok && (attrs & MOUNT_ATTR_RDONLY))
+                ok = fsconfig(fs, FSCONFIG_SET_FLAG, "ro", NULL, 0) == 0;
+        for (char *o = ok && opts ? strtok_r(opts, ",", &save) : NULL; o && ok;
+             o = strtok_r(NULL, ",", &save)) {
+                char *eq = strchr(o, '=');
+                if (eq)
+                        *eq++ = '\0';
+                ok = fsconfig(fs, eq ? FSCONFIG_SET_STRING : FSCONFIG_SET_FLAG, o, eq, 0) == 0;
+        }
+        if (ok && fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) == 0) {
+                int mnt = fsmount(fs, FSMOUNT_CLOEXEC, attrs);
+                if (mnt >= 0)
+                        return mnt;
+        }
+        /* The fs context explains most failures better than errno does. */
+        snprintf(why, whylen, "%s", strerror(errno));
+        if (fs >= 0) {
+                ssize_t n = read(fs, msg, whylen - 1);
+                if (n > 2) {
+                        msg[n] = '\0';
+                        memmove(msg, msg + 2, (size_t)n - 1); /* drop the "e " prefix */
+                }
+        }
+        return -1;
 }
 
 static int fs_new_or_die(const char *type, const char *source, const char *data, unsigned attrs)
 {
-	char why[256];
-	int fd = fs_new(type, source, data, attrs, why, sizeof(why));
-	if (fd < 0)
-		die("mounting %s %s: %s", type, source ? source : "", why);
-	return fd;
+        char why[256];
+        int fd = fs_new(type, source, data, attrs, why, sizeof(why));
+        if (fd < 0)
+                die("mounting %s %s: %s", type, source ? source : "", why);
+        return fd;
 }
 
 static void attach(int mnt, int dst, const char *dest)
 {
-	if (move_mount(mnt, "", dst, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
-		die_errno("mounting on %s", dest);
+        if (move_mount(mnt, "", dst, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+                die_errno("mounting on %s", dest);
 }
 
 /* Open a container path; create it (and its parents) when missing and the
@@ -112,106 +112,118 @@ static void attach(int mnt, int dst, const char *dest)
  * is missing and may not be created. */
 static int open_in_root(struct run *r, const char *path, bool dir)
 {
-	int fd = safe_open_in_root(r->rootfd, path, O_PATH, 0);
-	if (fd >= 0 || errno != ENOENT || strcmp(path, "/") == 0)
-		return fd;
-	_cleanup_free_ char *parent = strdup(path);
-	if (!parent)
-		die("out of memory");
-	char *slash = strrchr(parent, '/');
-	const char *name = path + (slash - parent) + 1;
-	slash[slash == parent ? 1 : 0] = '\0';
-	_cleanup_close_ int pfd = open_in_root(r, parent, true);
-	if (pfd < 0)
-		return -1;
-	if (!is_writable_fs(r, pfd)) {
-		errno = ENOENT;
-		return -1;
-	}
-	if (dir) {
-		if (mkdirat(pfd, name, 0755) < 0 && errno != EEXIST)
-			return -1;
-		return openat(pfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-	}
-	fd = openat(pfd, name, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
-	return fd;
+        int fd = safe_open_in_root(r->rootfd, path, O_PATH, 0);
+        if (fd >= 0 || errno != ENOENT || strcmp(path, "/") == 0)
+                return fd;
+        _cleanup_free_ char *parent = strdup(path);
+        if (!parent)
+                die("out of memory");
+        char *slash = strrchr(parent, '/');
+        const char *name = path + (slash - parent) + 1;
+        slash[slash == parent ? 1 : 0] = '\0';
+        _cleanup_close_ int pfd = open_in_root(r, parent, true);
+        if (pfd < 0)
+                return -1;
+        if (!is_writable_fs(r, pfd)) {
+                errno = ENOENT;
+                return -1;
+        }
+        if (dir) {
+                if (mkdirat(pfd, name, 0755) < 0 && errno != EEXIST)
+                        return -1;
+                return openat(pfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+        }
+        fd = openat(pfd, name, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+        return fd;
 }
 
 /* The mount point for e: -1 when an optional entry should be skipped. */
 static int open_dest(struct run *r, const struct mount_entry *e, bool dir)
 {
-	int fd;
-	if (!(e->flags & MP_IN_ROOT)) {
-		fd = open(e->dest, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-		if (fd < 0)
-			die_errno("opening %s", e->dest);
-		return fd;
-	}
-	fd = open_in_root(r, e->dest, dir);
-	if (fd >= 0)
-		return fd;
-	if (errno == ENOENT && (e->flags & MP_OPTIONAL)) {
-		log_verbose("skipping %s: no mount point in the container", e->dest);
-		return -1;
-	}
-	if (errno == ENOENT)
-		die("mount point %s: missing in the container and cannot be created there%s",
-		    e->dest, r->root_creatable ? "" : " (no overlay)");
-	die_errno("mount point %s", e->dest);
+        int fd;
+        if (!(e->flags & MP_IN_ROOT)) {
+                fd = open(e->dest, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+                if (fd < 0)
+                        die_errno("opening %s", e->dest);
+                return fd;
+        }
+        fd = open_in_root(r, e->dest, dir);
+        if (fd >= 0)
+                return fd;
+        /* EACCES: in a user namespace, root-owned image directories stay
+         * read-only to us even in the overlay. */
+        if (errno == ENOENT && (e->flags & MP_OPTIONAL)) {
+                log_verbose("skipping %s: no mount point in the container", e->dest);
+                return -1;
+        }
+        if (errno == EACCES && (e->flags & MP_OPTIONAL)) {
+                log_warn("skipping %s: cannot create its mount point in the container (%s)",
+                         e->dest, strerror(errno));
+                return -1;
+        }
+        if (errno == ENOENT)
+                die("mount point %s: missing in the container and cannot be created there%s",
+                    e->dest, r->root_creatable ? "" : " (no overlay)");
+        die_errno("mount point %s", e->dest);
 }
 
 /* Bind mounts: recursive, nosuid, nodev unless it is a device bind. */
 static void do_bind(struct run *r, const struct mount_entry *e, bool devices)
 {
-	const struct user_info *u = r->ctx->user;
-	_cleanup_close_ int src = -1, dst = -1, tree = -1;
-	struct stat st;
-	if (e->flags & MP_IMAGE_FD) {
-		src = fcntl(r->ctx->image_fd, F_DUPFD_CLOEXEC, 3);
-	} else {
-		if (e->flags & MP_AS_USER)
-			fs_as_user(u);
-		src = open(e->source, O_PATH | O_CLOEXEC);
-		int saved = errno;
-		if (e->flags & MP_AS_USER)
-			fs_as_root();
-		errno = saved;
-	}
-	if (src < 0 && errno == ENOENT && (e->flags & MP_OPTIONAL)) {
-		log_verbose("skipping bind of %s: it does not exist on the host", e->source);
-		return;
-	}
-	if (src < 0 || fstat(src, &st) < 0)
-		die_errno("bind source %s", e->source);
-	dst = open_dest(r, e, S_ISDIR(st.st_mode));
-	if (dst < 0)
-		return;
-	tree = open_tree(src, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | AT_RECURSIVE);
-	if (tree < 0)
-		die_errno("bind source %s", e->source);
-	struct mount_attr attr = {.attr_set = MOUNT_ATTR_NOSUID};
-	if (!devices)
-		attr.attr_set |= MOUNT_ATTR_NODEV;
-	if (e->flags & MP_RO)
-		attr.attr_set |= MOUNT_ATTR_RDONLY;
-	if (mount_setattr(tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof(attr)) < 0)
-		die_errno("setting nosuid,nodev on the bind of %s", e->source);
-	attach(tree, dst, e->dest);
+        const struct user_info *u = r->ctx->user;
+        _cleanup_close_ int src = -1, dst = -1, tree = -1;
+        struct stat st;
+        bool as_user = e->flags & (MP_AS_USER | MP_IMAGE_FD);
+        if (as_user)
+                fs_as_user(u);
+        src = open(e->source, O_PATH | O_CLOEXEC | ((e->flags & MP_IMAGE_FD) ? O_NOFOLLOW : 0));
+        int saved = errno;
+        if (as_user)
+                fs_as_root();
+        errno = saved;
+        if (src < 0 && errno == ENOENT && (e->flags & MP_OPTIONAL)) {
+                log_verbose("skipping bind of %s: it does not exist on the host", e->source);
+                return;
+        }
+        if (src < 0 || fstat(src, &st) < 0)
+                die_errno("bind source %s", e->source);
+        /* The checked image fd belongs to the host mount namespace, which
+         * open_tree() refuses: reopen it here and insist on the same inode. */
+        struct stat checked;
+        if ((e->flags & MP_IMAGE_FD) &&
+            (fstat(r->ctx->image_fd, &checked) < 0 || checked.st_dev != st.st_dev ||
+             checked.st_ino != st.st_ino))
+                die("image %s: replaced while the starter was using it", e->source);
+        dst = open_dest(r, e, S_ISDIR(st.st_mode));
+        if (dst < 0)
+                return;
+        tree =
+            open_tree(src, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | AT_RECURSIVE);
+        if (tree < 0)
+                die_errno("bind source %s", e->source);
+        struct mount_attr attr = {.attr_set = MOUNT_ATTR_NOSUID};
+        if (!devices)
+                attr.attr_set |= MOUNT_ATTR_NODEV;
+        if (e->flags & MP_RO)
+                attr.attr_set |= MOUNT_ATTR_RDONLY;
+        if (mount_setattr(tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof(attr)) < 0)
+                die_errno("setting nosuid,nodev on the bind of %s", e->source);
+        attach(tree, dst, e->dest);
 }
 
 static void do_new_fs(struct run *r, const struct mount_entry *e, const char *type, unsigned attrs)
 {
-	_cleanup_close_ int dst = open_dest(r, e, true);
-	if (dst < 0)
-		return;
-	_cleanup_close_ int mnt = fs_new_or_die(type, e->source ? e->source : type, e->data, attrs);
-	attach(mnt, dst, e->dest);
-	if (e->op == OP_TMPFS && (e->flags & MP_IN_ROOT))
-		mark_writable(r, mnt);
-	struct mount_attr unbindable = {.propagation = MS_UNBINDABLE};
-	if ((e->flags & MP_UNBINDABLE) &&
-	    mount_setattr(mnt, "", AT_EMPTY_PATH, &unbindable, sizeof(unbindable)) < 0)
-		die_errno("making %s unbindable", e->dest);
+        _cleanup_close_ int dst = open_dest(r, e, true);
+        if (dst < 0)
+                return;
+        _cleanup_close_ int mnt = fs_new_or_die(type, e->source ? e->source : type, e->data, attrs);
+        attach(mnt, dst, e->dest);
+        if (e->op == OP_TMPFS && (e->flags & MP_IN_ROOT))
+                mark_writable(r, mnt);
+        struct mount_attr unbindable = {.propagation = MS_UNBINDABLE};
+        if ((e->flags & MP_UNBINDABLE) &&
+            mount_setattr(mnt, "", AT_EMPTY_PATH, &unbindable, sizeof(unbindable)) < 0)
+                die_errno("making %s unbindable", e->dest);
 }
 
 /* Unprivileged squashfs: we mount the FUSE device ourselves (we hold
@@ -219,92 +231,97 @@ static void do_new_fs(struct run *r, const struct mount_entry *e, const char *ty
  * fd to squashfuse as /dev/fd/3, running as the user. It dies with us. */
 static void do_squashfuse(struct run *r, const struct mount_entry *e)
 {
-	const struct user_info *u = r->ctx->user;
-	char opts[128], offset[64];
-	_cleanup_close_ int fuse = open("/dev/fuse", O_RDWR | O_CLOEXEC);
-	if (fuse < 0)
-		die_errno("opening /dev/fuse");
-	snprintf(opts, sizeof(opts), "fd=%d,rootmode=40000,user_id=%u,group_id=%u", fuse,
-		 (unsigned)u->uid, (unsigned)u->gid);
-	_cleanup_close_ int dst = open_dest(r, e, true);
-	_cleanup_close_ int mnt =
-		fs_new_or_die("fuse", "squashfuse", opts, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID |
-								MOUNT_ATTR_NODEV);
-	attach(mnt, dst, e->dest);
-	snprintf(offset, sizeof(offset), "%s,ro", e->data);
-	pid_t parent = getpid(), pid = fork();
-	if (pid < 0)
-		die_errno("fork");
-	if (pid == 0) {
-		int devnull = open("/dev/null", O_RDWR);
-		setsid(); /* terminal signals are for the container, not for us */
-		prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);
-		if (getppid() != parent || devnull < 0 || dup2(devnull, 0) < 0 ||
-		    dup2(devnull, 1) < 0 || dup2(fuse, 3) < 0 || dup2(r->ctx->image_fd, 4) < 0)
-			_exit(127);
-		close_range(5, ~0U, 0);
-		execl(SQUASHFUSE_PATH, "squashfuse", "-f", "-o", offset, "/proc/self/fd/4",
-		      "/dev/fd/3", (char *)NULL);
-		_exit(127);
-	}
-	/* The first access waits for squashfuse to answer (or fails if it died). */
-	struct stat st;
-	if (fstatat(dst, "", &st, AT_EMPTY_PATH) < 0 || stat(e->dest, &st) < 0)
-		die_errno("squashfuse did not serve %s", e->source);
+        const struct user_info *u = r->ctx->user;
+        char opts[128], offset[64];
+        _cleanup_close_ int fuse = open("/dev/fuse", O_RDWR | O_CLOEXEC);
+        if (fuse < 0)
+                die_errno("opening /dev/fuse");
+        snprintf(opts, sizeof(opts), "fd=%d,rootmode=40000,user_id=%u,group_id=%u", fuse,
+                 (unsigned)u->uid, (unsigned)u->gid);
+        _cleanup_close_ int dst = open_dest(r, e, true);
+        _cleanup_close_ int mnt = fs_new_or_die(
+            "fuse", "squashfuse", opts, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV);
+        attach(mnt, dst, e->dest);
+        snprintf(offset, sizeof(offset), "%s,ro", e->data);
+        pid_t parent = getpid(), pid = fork();
+        if (pid < 0)
+                die_errno("fork");
+        if (pid == 0) {
+                /* Move both fds above 4 first: either may already be 3 or 4. */
+                int devnull = open("/dev/null", O_RDWR), f = fcntl(fuse, F_DUPFD, 10),
+                    img = fcntl(r->ctx->image_fd, F_DUPFD, 10);
+                setsid(); /* terminal signals are for the container, not for us */
+                prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);
+                if (getppid() != parent || devnull < 0 || f < 0 || img < 0 ||
+                    dup2(devnull, 0) < 0 || dup2(devnull, 1) < 0 || dup2(f, 3) < 0 ||
+                    dup2(img, 4) < 0)
+                        _exit(127);
+                close_range(5, ~0U, 0);
+                execl(SQUASHFUSE_PATH, "squashfuse", "-f", "-o", offset, "/proc/self/fd/4",
+                      "/dev/fd/3", (char *)NULL);
+                _exit(127);
+        }
+        /* Only squashfuse may hold the device now: if it dies, the connection
+         * aborts, and the first access below fails instead of waiting. */
+        close(steal_fd(&fuse));
+        struct stat st;
+        if (fstatat(dst, "", &st, AT_EMPTY_PATH) < 0 || stat(e->dest, &st) < 0)
+                die_errno("squashfuse did not serve %s", e->source);
 }
 
 static void do_overlay(struct run *r, const struct mount_entry *e)
 {
-	char why[256];
-	_cleanup_close_ int dst = open_dest(r, e, true);
-	_cleanup_close_ int mnt = fs_new("overlay", "overlay", e->data,
-					 MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, why, sizeof(why));
-	if (mnt < 0 && !(e->flags & MP_OPTIONAL))
-		die("mounting the overlay on %s: %s", e->dest, why);
-	if (mnt < 0) {
-		log_verbose("no overlay (%s): the container root stays read-only and its mount "
-			    "points must exist", why);
-		struct mount_entry lower = {
-			.op = OP_BIND, .source = e->source, .dest = e->dest, .flags = MP_RO};
-		r->root_creatable = false;
-		do_bind(r, &lower, false);
-		return;
-	}
-	attach(mnt, dst, e->dest);
+        char why[256];
+        _cleanup_close_ int dst = open_dest(r, e, true);
+        _cleanup_close_ int mnt = fs_new("overlay", "overlay", e->data,
+                                         MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, why, sizeof(why));
+        if (mnt < 0 && !(e->flags & MP_OPTIONAL))
+                die("mounting the overlay on %s: %s", e->dest, why);
+        if (mnt < 0) {
+                log_verbose("no overlay (%s): the container root stays read-only and its mount "
+                            "points must exist",
+                            why);
+                struct mount_entry lower = {
+                    .op = OP_BIND, .source = e->source, .dest = e->dest, .flags = MP_RO};
+                r->root_creatable = false;
+                do_bind(r, &lower, false);
+                return;
+        }
+        attach(mnt, dst, e->dest);
 }
 
 static char *read_container_file(struct run *r, const char *path, size_t *len)
 {
-	struct stat st;
-	char *buf;
-	*len = 0;
-	/* O_NONBLOCK: a FIFO in the image must not hang the starter. */
-	_cleanup_close_ int fd = safe_open_in_root(r->rootfd, path, O_RDONLY | O_NONBLOCK, 0);
-	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > MAX_GENERATED_BASE)
-		return strdup(""); /* no usable file: only our entries */
-	buf = malloc((size_t)st.st_size + 1);
-	if (!buf)
-		return NULL;
-	while (*len < (size_t)st.st_size) {
-		ssize_t n = read(fd, buf + *len, (size_t)st.st_size - *len);
-		if (n <= 0)
-			break;
-		*len += (size_t)n;
-	}
-	buf[*len] = '\0';
-	return buf;
+        struct stat st;
+        char *buf;
+        *len = 0;
+        /* O_NONBLOCK: a FIFO in the image must not hang the starter. */
+        _cleanup_close_ int fd = safe_open_in_root(r->rootfd, path, O_RDONLY | O_NONBLOCK, 0);
+        if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > MAX_GENERATED_BASE)
+                return strdup(""); /* no usable file: only our entries */
+        buf = malloc((size_t)st.st_size + 1);
+        if (!buf)
+                return NULL;
+        while (*len < (size_t)st.st_size) {
+                ssize_t n = read(fd, buf + *len, (size_t)st.st_size - *len);
+                if (n <= 0)
+                        break;
+                *len += (size_t)n;
+        }
+        buf[*len] = '\0';
+        return buf;
 }
 
 /* Does this passwd/group line name `name` (field 0) or `id` (field 2)? */
 static bool line_matches(const char *line, size_t len, const char *name, unsigned id)
 {
-	size_t nl = strlen(name);
-	const char *f = memchr(line, ':', len);
-	if (nl && len > nl && strncmp(line, name, nl) == 0 && line[nl] == ':')
-		return true;
-	if (!f || !(f = memchr(f + 1, ':', len - (size_t)(f + 1 - line))))
-		return false;
-	return strtoul(f + 1, NULL, 10) == id && f[1] >= '0' && f[1] <= '9';
+        size_t nl = strlen(name);
+        const char *f = memchr(line, ':', len);
+        if (nl && len > nl && strncmp(line, name, nl) == 0 && line[nl] == ':')
+                return true;
+        if (!f || !(f = memchr(f + 1, ':', len - (size_t)(f + 1 - line))))
+                return false;
+        return strtoul(f + 1, NULL, 10) == id && f[1] >= '0' && f[1] <= '9';
 }
 
 /* /etc/passwd and /etc/group for the container: its own entries, with the
@@ -312,132 +329,132 @@ static bool line_matches(const char *line, size_t len, const char *name, unsigne
  * entry of the same name or id. */
 static void do_file(struct run *r, const struct mount_entry *e)
 {
-	const struct user_info *u = r->ctx->user;
-	bool passwd = strcmp(e->data, "passwd") == 0;
-	size_t len;
-	_cleanup_free_ char *base = read_container_file(r, e->source, &len);
-	_cleanup_fclose_ FILE *out = NULL;
-	int fd = open(e->dest, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-	if (!base || fd < 0 || !(out = fdopen(fd, "w")))
-		die_errno("generating %s", e->dest);
-	for (char *line = base, *end; line < base + len; line = end + 1) {
-		end = memchr(line, '\n', (size_t)(base + len - line));
-		if (!end)
-			end = base + len;
-		bool drop = passwd ? line_matches(line, (size_t)(end - line), u->name, u->uid)
-				   : false;
-		if (!drop)
-			fprintf(out, "%.*s\n", (int)(end - line), line);
-	}
-	if (passwd)
-		fprintf(out, "%s:x:%u:%u:%s:%s:%s\n", u->name, (unsigned)u->uid, (unsigned)u->gid,
-			u->gecos, r->plan->home_dst, u->shell);
-	for (int i = 0; !passwd && i < u->ngroups; i++) {
-		const char *gname = u->group_names[i];
-		bool present = false;
-		for (char *line = base, *end; gname && line < base + len; line = end + 1) {
-			end = memchr(line, '\n', (size_t)(base + len - line));
-			if (!end)
-				end = base + len;
-			present |= line_matches(line, (size_t)(end - line), gname, u->groups[i]);
-		}
-		if (gname && !present)
-			fprintf(out, "%s:x:%u:%s\n", gname, (unsigned)u->groups[i], u->name);
-	}
-	if (fflush(out) != 0 || ferror(out))
-		die_errno("writing %s", e->dest);
+        const struct user_info *u = r->ctx->user;
+        bool passwd = strcmp(e->data, "passwd") == 0;
+        size_t len;
+        _cleanup_free_ char *base = read_container_file(r, e->source, &len);
+        _cleanup_fclose_ FILE *out = NULL;
+        int fd = open(e->dest, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+        if (!base || fd < 0 || !(out = fdopen(fd, "w")))
+                die_errno("generating %s", e->dest);
+        for (char *line = base, *end; line < base + len; line = end + 1) {
+                end = memchr(line, '\n', (size_t)(base + len - line));
+                if (!end)
+                        end = base + len;
+                bool drop =
+                    passwd ? line_matches(line, (size_t)(end - line), u->name, u->uid) : false;
+                if (!drop)
+                        fprintf(out, "%.*s\n", (int)(end - line), line);
+        }
+        if (passwd)
+                fprintf(out, "%s:x:%u:%u:%s:%s:%s\n", u->name, (unsigned)u->uid, (unsigned)u->gid,
+                        u->gecos, r->plan->home_dst, u->shell);
+        for (int i = 0; !passwd && i < u->ngroups; i++) {
+                const char *gname = u->group_names[i];
+                bool present = false;
+                for (char *line = base, *end; gname && line < base + len; line = end + 1) {
+                        end = memchr(line, '\n', (size_t)(base + len - line));
+                        if (!end)
+                                end = base + len;
+                        present |= line_matches(line, (size_t)(end - line), gname, u->groups[i]);
+                }
+                if (gname && !present)
+                        fprintf(out, "%s:x:%u:%s\n", gname, (unsigned)u->groups[i], u->name);
+        }
+        if (fflush(out) != 0 || ferror(out))
+                die_errno("writing %s", e->dest);
 }
 
 static void do_symlink(struct run *r, const struct mount_entry *e)
 {
-	char last[NAME_MAX + 1];
-	_cleanup_close_ int parent = safe_open_parent_in_root(r->rootfd, e->dest, false, last);
-	if (parent < 0 || !is_writable_fs(r, parent) || symlinkat(e->source, parent, last) < 0)
-		die_errno("creating the symlink %s", e->dest);
+        char last[NAME_MAX + 1];
+        _cleanup_close_ int parent = safe_open_parent_in_root(r->rootfd, e->dest, false, last);
+        if (parent < 0 || !is_writable_fs(r, parent) || symlinkat(e->source, parent, last) < 0)
+                die_errno("creating the symlink %s", e->dest);
 }
 
 static void do_remount_ro(struct run *r, const struct mount_entry *e)
 {
-	_cleanup_close_ int dst = open_dest(r, e, true);
-	struct mount_attr attr = {.attr_set = MOUNT_ATTR_RDONLY};
-	if (mount_setattr(dst, "", AT_EMPTY_PATH, &attr, sizeof(attr)) < 0)
-		die_errno("making %s read-only", e->dest);
+        _cleanup_close_ int dst = open_dest(r, e, true);
+        struct mount_attr attr = {.attr_set = MOUNT_ATTR_RDONLY};
+        if (mount_setattr(dst, "", AT_EMPTY_PATH, &attr, sizeof(attr)) < 0)
+                die_errno("making %s read-only", e->dest);
 }
 
 void mount_plan_execute(const struct mount_plan *plan, const struct exec_context *ctx)
 {
-	struct run r = {
-		.plan = plan, .ctx = ctx, .rootfd = -1, .root_creatable = plan->root_creatable};
-	for (size_t i = 0; i < plan->n; i++) {
-		const struct mount_entry *e = &plan->entries[i];
-		/* The root is ready once the first container path comes up. */
-		if ((e->flags & MP_IN_ROOT) && r.rootfd < 0) {
-			r.rootfd = open(plan->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
-			if (r.rootfd < 0)
-				die_errno("opening the container root %s", plan->root);
-			if (r.root_creatable)
-				mark_writable(&r, r.rootfd);
-		}
-		switch (e->op) {
-		case OP_MKDIR:
-			if (mkdir(e->dest, 0755) < 0)
-				die_errno("creating %s", e->dest);
-			break;
-		case OP_TMPFS:
-			do_new_fs(&r, e, "tmpfs", MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV);
-			break;
-		case OP_SQUASHFS_LOOP:
-			do_new_fs(&r, e, "squashfs",
-				  MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV);
-			break;
-		case OP_SQUASHFS_FUSE:
-			do_squashfuse(&r, e);
-			break;
-		case OP_OVERLAY:
-			do_overlay(&r, e);
-			break;
-		case OP_BIND:
-		case OP_DEV_BIND:
-			do_bind(&r, e, e->op == OP_DEV_BIND);
-			break;
-		case OP_PROC:
-			do_new_fs(&r, e, "proc",
-				  MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
-			break;
-		case OP_SYSFS:
-			do_new_fs(&r, e, "sysfs",
-				  MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV |
-					  MOUNT_ATTR_NOEXEC);
-			break;
-		case OP_DEVPTS:
-			do_new_fs(&r, e, "devpts", MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC);
-			break;
-		case OP_SYMLINK:
-			do_symlink(&r, e);
-			break;
-		case OP_FILE:
-			do_file(&r, e);
-			break;
-		case OP_REMOUNT_RO:
-			do_remount_ro(&r, e);
-			break;
-		}
-	}
-	if (r.rootfd >= 0)
-		close(r.rootfd);
+        struct run r = {
+            .plan = plan, .ctx = ctx, .rootfd = -1, .root_creatable = plan->root_creatable};
+        for (size_t i = 0; i < plan->n; i++) {
+                const struct mount_entry *e = &plan->entries[i];
+                /* The root is ready once the first container path comes up. */
+                if ((e->flags & MP_IN_ROOT) && r.rootfd < 0) {
+                        r.rootfd = open(plan->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+                        if (r.rootfd < 0)
+                                die_errno("opening the container root %s", plan->root);
+                        if (r.root_creatable)
+                                mark_writable(&r, r.rootfd);
+                }
+                switch (e->op) {
+                case OP_MKDIR:
+                        if (mkdir(e->dest, 0755) < 0)
+                                die_errno("creating %s", e->dest);
+                        break;
+                case OP_TMPFS:
+                        do_new_fs(&r, e, "tmpfs", MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV);
+                        break;
+                case OP_SQUASHFS_LOOP:
+                        do_new_fs(&r, e, "squashfs",
+                                  MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV);
+                        break;
+                case OP_SQUASHFS_FUSE:
+                        do_squashfuse(&r, e);
+                        break;
+                case OP_OVERLAY:
+                        do_overlay(&r, e);
+                        break;
+                case OP_BIND:
+                case OP_DEV_BIND:
+                        do_bind(&r, e, e->op == OP_DEV_BIND);
+                        break;
+                case OP_PROC:
+                        do_new_fs(&r, e, "proc",
+                                  MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
+                        break;
+                case OP_SYSFS:
+                        do_new_fs(&r, e, "sysfs",
+                                  MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV |
+                                      MOUNT_ATTR_NOEXEC);
+                        break;
+                case OP_DEVPTS:
+                        do_new_fs(&r, e, "devpts", MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC);
+                        break;
+                case OP_SYMLINK:
+                        do_symlink(&r, e);
+                        break;
+                case OP_FILE:
+                        do_file(&r, e);
+                        break;
+                case OP_REMOUNT_RO:
+                        do_remount_ro(&r, e);
+                        break;
+                }
+        }
+        if (r.rootfd >= 0)
+                close(r.rootfd);
 }
 
 void enter_container_root(const struct mount_plan *plan)
 {
-	_cleanup_close_ int root = open(plan->root, O_DIRECTORY | O_RDONLY | O_CLOEXEC);
-	/* pivot_root(".", "."): the old root ends up stacked on the new one
-	 * and is detached right away; nothing of the host stays reachable. */
-	if (root < 0 || fchdir(root) < 0)
-		die_errno("entering the container root %s", plan->root);
-	if (syscall(SYS_pivot_root, ".", ".") < 0)
-		die_errno("pivot_root into %s", plan->root);
-	if (umount2(".", MNT_DETACH) < 0)
-		die_errno("detaching the host root");
-	if (chdir("/") < 0)
-		die_errno("chdir /");
+        _cleanup_close_ int root = open(plan->root, O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+        /* pivot_root(".", "."): the old root ends up stacked on the new one
+         * and is detached right away; nothing of the host stays reachable. */
+        if (root < 0 || fchdir(root) < 0)
+                die_errno("entering the container root %s", plan->root);
+        if (syscall(SYS_pivot_root, ".", ".") < 0)
+                die_errno("pivot_root into %s", plan->root);
+        if (umount2(".", MNT_DETACH) < 0)
+                die_errno("detaching the host root");
+        if (chdir("/") < 0)
+                die_errno("chdir /");
 }

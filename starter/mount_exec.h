@@ -9,9 +9,9 @@
 #include "privileges.h"
 
 struct exec_context {
-	const struct user_info *user;
-	int image_fd;       /* opened and checked image (file or directory) */
-	bool userns;        /* unprivileged mode */
+        const struct user_info *user;
+        int image_fd; /* opened and checked image (file or directory) */
+        bool userns;  /* unprivileged mode */
 };
 
 void mount_plan_execute(const struct mount_plan *plan, const struct exec_context *ctx);
@@ -19,6 +19,8 @@ void mount_plan_execute(const struct mount_plan *plan, const struct exec_context
 /* pivot_root into plan->root and detach the old root. */
 void enter_container_root(const struct mount_plan *plan);
 
+#ifndef SQUASHFUSE_PATH /* overridable to test the unsquashfs fallback */
 #define SQUASHFUSE_PATH "/usr/bin/squashfuse"
+#endif
 
 #endif

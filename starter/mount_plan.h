@@ -15,64 +15,64 @@
 #include "privileges.h"
 
 enum mount_op {
-	OP_MKDIR,           /* dest: directory created (0755) */
-	OP_TMPFS,           /* data: tmpfs options */
-	OP_SQUASHFS_LOOP,   /* source: /dev/loopN */
-	OP_SQUASHFS_FUSE,   /* source: image fd path, data: "offset=N" (squashfuse) */
-	OP_OVERLAY,         /* data: lowerdir/upperdir/workdir */
-	OP_BIND,            /* recursive bind, nosuid,nodev (+ro with MP_RO) */
-	OP_DEV_BIND,        /* like OP_BIND without nodev: /dev and device nodes */
-	OP_PROC,            /* new procfs (needs a new pid namespace) */
-	OP_SYSFS,           /* new sysfs */
-	OP_DEVPTS,          /* new devpts instance, data: options */
-	OP_SYMLINK,         /* source: link target */
-	OP_FILE,            /* generate dest from the container's source + user entry */
-	OP_REMOUNT_RO,      /* make dest's mount read-only */
+        OP_MKDIR,         /* dest: directory created (0755) */
+        OP_TMPFS,         /* data: tmpfs options */
+        OP_SQUASHFS_LOOP, /* source: /dev/loopN */
+        OP_SQUASHFS_FUSE, /* source: image fd path, data: "offset=N" (squashfuse) */
+        OP_OVERLAY,       /* data: lowerdir/upperdir/workdir */
+        OP_BIND,          /* recursive bind, nosuid,nodev (+ro with MP_RO) */
+        OP_DEV_BIND,      /* like OP_BIND without nodev: /dev and device nodes */
+        OP_PROC,          /* new procfs (needs a new pid namespace) */
+        OP_SYSFS,         /* new sysfs */
+        OP_DEVPTS,        /* new devpts instance, data: options */
+        OP_SYMLINK,       /* source: link target */
+        OP_FILE,          /* generate dest from the container's source + user entry */
+        OP_REMOUNT_RO,    /* make dest's mount read-only */
 };
 
 /* Entry flags. */
 enum {
-	MP_IN_ROOT = 1 << 0,  /* dest is a container path, resolved inside its root */
-	MP_RO = 1 << 1,       /* read-only */
-	MP_AS_USER = 1 << 2,  /* open the source with the user's file-system ids */
-	MP_OPTIONAL = 1 << 3, /* skip (with a message) if source or mount point is missing */
-	MP_IMAGE_FD = 1 << 4, /* source is the opened image fd (sandbox directory) */
-	MP_UNBINDABLE = 1 << 5, /* the staging tmpfs: pruned from every recursive bind of a
-				   host directory above it (/tmp, home...) */
+        MP_IN_ROOT = 1 << 0,    /* dest is a container path, resolved inside its root */
+        MP_RO = 1 << 1,         /* read-only */
+        MP_AS_USER = 1 << 2,    /* open the source with the user's file-system ids */
+        MP_OPTIONAL = 1 << 3,   /* skip (with a message) if source or mount point is missing */
+        MP_IMAGE_FD = 1 << 4,   /* source is the opened image fd (sandbox directory) */
+        MP_UNBINDABLE = 1 << 5, /* the staging tmpfs: pruned from every recursive bind of a
+                                   host directory above it (/tmp, home...) */
 };
 
 struct mount_entry {
-	enum mount_op op;
-	char *source, *dest, *data; /* data: fs options or generated-file kind */
-	unsigned flags;
+        enum mount_op op;
+        char *source, *dest, *data; /* data: fs options or generated-file kind */
+        unsigned flags;
 };
 
 struct mount_plan {
-	struct mount_entry *entries;
-	size_t n, cap;
-	char *root;           /* host path of the assembled container root */
-	bool root_creatable;  /* missing mount points may be made in the root */
-	char *home_dst;       /* the user's home inside the container */
+        struct mount_entry *entries;
+        size_t n, cap;
+        char *root;          /* host path of the assembled container root */
+        bool root_creatable; /* missing mount points may be made in the root */
+        char *home_dst;      /* the user's home inside the container */
 };
 
 /* How the image reaches the staging directory. */
 enum image_source {
-	IMGSRC_LOOP, /* squashfs via a loop device (privileged) */
-	IMGSRC_FUSE, /* squashfs via squashfuse (user namespace) */
-	IMGSRC_DIR,  /* sandbox directory (the opened image fd) */
-	IMGSRC_EXTRACTED, /* directory that unsquashfs extracted the image to */
+        IMGSRC_LOOP,      /* squashfs via a loop device (privileged) */
+        IMGSRC_FUSE,      /* squashfs via squashfuse (user namespace) */
+        IMGSRC_DIR,       /* sandbox directory (the opened image fd) */
+        IMGSRC_EXTRACTED, /* directory that unsquashfs extracted the image to */
 };
 
 struct plan_input {
-	const struct sing_config *cfg;
-	const struct request *req;
-	const struct user_info *user;
-	const char *session; /* the session tmpfs mount point */
-	const char *cwd;     /* host working directory, NULL if unknown */
-	enum image_source image_src;
-	const char *image_path; /* loop device, image fd path or directory */
-	uint64_t image_offset;  /* IMGSRC_FUSE */
-	bool userns;            /* unprivileged mode */
+        const struct sing_config *cfg;
+        const struct request *req;
+        const struct user_info *user;
+        const char *session; /* the session tmpfs mount point */
+        const char *cwd;     /* host working directory, NULL if unknown */
+        enum image_source image_src;
+        const char *image_path; /* loop device, image fd path or directory */
+        uint64_t image_offset;  /* IMGSRC_FUSE */
+        bool userns;            /* unprivileged mode */
 };
 
 int mount_plan_build(const struct plan_input *in, struct mount_plan *plan, sing_err_t *err);

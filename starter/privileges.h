@@ -9,12 +9,12 @@
 #define MAX_USER_GROUPS 256
 
 struct user_info {
-	uid_t uid;
-	gid_t gid;
-	char *name, *gecos, *home, *shell;
-	int ngroups; /* supplementary groups from getgrouplist, primary included */
-	gid_t groups[MAX_USER_GROUPS];
-	char *group_names[MAX_USER_GROUPS]; /* NULL when the gid has no name */
+        uid_t uid;
+        gid_t gid;
+        char *name, *gecos, *home, *shell;
+        int ngroups; /* supplementary groups from getgrouplist, primary included */
+        gid_t groups[MAX_USER_GROUPS];
+        char *group_names[MAX_USER_GROUPS]; /* NULL when the gid has no name */
 };
 
 /* Look up the real uid in the host's user database (never $HOME or $USER).

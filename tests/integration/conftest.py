@@ -337,3 +337,62 @@ def user_tmp(test_user):
     os.chmod(d, 0o755)
     yield d
     shutil.rmtree(d, ignore_errors=True)
+
+
+class SingConfig:
+    """Edit the installed singularity.conf for one test; restored afterwards.
+
+    set(**{"allow setuid": "no"}) replaces (or appends) `key = value` lines;
+    add(key, value) appends one more line (repeatable directives);
+    remove(key) drops every line of a directive."""
+
+    def __init__(self, path):
+        self.path = path
+        with open(path) as f:
+            self.original = f.read()
+
+    def _lines(self):
+        with open(self.path) as f:
+            return f.read().splitlines()
+
+    def _write(self, lines):
+        with open(self.path, "w") as f:
+            f.write("\n".join(lines) + "\n")
+
+    def set(self, **kw):
+        lines = self._lines()
+        for key, value in kw.items():
+            key = key.replace("_", " ")
+            rx = re.compile(r"^\s*" + re.escape(key) + r"\s*=")
+            lines = [l for l in lines if not rx.match(l)]
+            lines.append(f"{key} = {value}")
+        self._write(lines)
+
+    def add(self, key, value):
+        self._write(self._lines() + [f"{key} = {value}"])
+
+    def remove(self, key):
+        rx = re.compile(r"^\s*" + re.escape(key) + r"\s*=")
+        self._write([l for l in self._lines() if not rx.match(l)])
+
+    def restore(self):
+        with open(self.path, "w") as f:
+            f.write(self.original)
+        os.chmod(self.path, 0o644)
+        os.chown(self.path, 0, 0)
+
+
+@pytest.fixture
+def sing_config(prefix):
+    cfg = SingConfig(os.path.join(prefix, "etc", "singularity", "singularity.conf"))
+    yield cfg
+    cfg.restore()
+
+
+@pytest.fixture(params=["setuid", "userns"])
+def run_mode(request, sing_config):
+    """Both runtime modes: the setuid starter, and the unprivileged
+    user-namespace mode (selected by `allow setuid = no`)."""
+    if request.param == "userns":
+        sing_config.set(**{"allow setuid": "no"})
+    return request.param

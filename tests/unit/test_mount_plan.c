@@ -19,397 +19,406 @@ static sing_err_t err;
 
 static void reset(void)
 {
-	config_free(&cfg);
-	config_init_defaults(&cfg);
-	memset(&req, 0, sizeof(req));
-	memset(&user, 0, sizeof(user));
-	user.uid = 1000;
-	user.gid = 1000;
-	user.name = "stest";
-	user.home = "/home/stest";
-	in = (struct plan_input){.cfg = &cfg, .req = &req, .user = &user, .session = SESSION,
-				 .cwd = "/scratch/work", .image_src = IMGSRC_LOOP,
-				 .image_path = "/dev/loop3"};
-	mount_plan_free(&plan);
-	memset(&err, 0, sizeof(err));
+        config_free(&cfg);
+        config_init_defaults(&cfg);
+        memset(&req, 0, sizeof(req));
+        memset(&user, 0, sizeof(user));
+        user.uid = 1000;
+        user.gid = 1000;
+        user.name = "stest";
+        user.home = "/home/stest";
+        in = (struct plan_input){.cfg = &cfg,
+                                 .req = &req,
+                                 .user = &user,
+                                 .session = SESSION,
+                                 .cwd = "/scratch/work",
+                                 .image_src = IMGSRC_LOOP,
+                                 .image_path = "/dev/loop3"};
+        mount_plan_free(&plan);
+        memset(&err, 0, sizeof(err));
 }
 
 static int build(void)
 {
-	mount_plan_free(&plan);
-	return mount_plan_build(&in, &plan, &err);
+        mount_plan_free(&plan);
+        return mount_plan_build(&in, &plan, &err);
 }
 
 /* Index of the first entry with this op and dest, or -1. */
 static int find(enum mount_op op, const char *dest)
 {
-	for (size_t i = 0; i < plan.n; i++)
-		if (plan.entries[i].op == op && strcmp(plan.entries[i].dest, dest) == 0)
-			return (int)i;
-	return -1;
+        for (size_t i = 0; i < plan.n; i++)
+                if (plan.entries[i].op == op && strcmp(plan.entries[i].dest, dest) == 0)
+                        return (int)i;
+        return -1;
 }
 
 static const struct mount_entry *entry(enum mount_op op, const char *dest)
 {
-	int i = find(op, dest);
-	return i < 0 ? NULL : &plan.entries[i];
+        int i = find(op, dest);
+        return i < 0 ? NULL : &plan.entries[i];
 }
 
 static int count_dest(const char *dest)
 {
-	int n = 0;
-	for (size_t i = 0; i < plan.n; i++)
-		n += strcmp(plan.entries[i].dest, dest) == 0;
-	return n;
+        int n = 0;
+        for (size_t i = 0; i < plan.n; i++)
+                n += strcmp(plan.entries[i].dest, dest) == 0;
+        return n;
 }
 
 static void test_default(void)
 {
-	const struct mount_entry *e;
-	reset();
-	CHECK(build() == 0);
-	CHECK_STR(plan.root, SESSION "/final");
-	CHECK(plan.root_creatable);
-	CHECK_STR(plan.home_dst, "/home/stest");
-	/* Session tmpfs first, sized from the config. */
-	CHECK(plan.n > 0 && plan.entries[0].op == OP_TMPFS);
-	/* Unbindable: a recursive bind of /tmp or home must not copy it. */
-	CHECK(plan.n > 0 && (plan.entries[0].flags & MP_UNBINDABLE));
-	e = entry(OP_TMPFS, SESSION "/data");
-	CHECK(e && strstr(e->data, "size=64m") && !(e->flags & MP_UNBINDABLE));
-	CHECK(find(OP_TMPFS, SESSION "/data") < find(OP_MKDIR, SESSION "/data/files"));
-	e = entry(OP_SQUASHFS_LOOP, SESSION "/rootfs");
-	CHECK(e && strcmp(e->source, "/dev/loop3") == 0 && (e->flags & MP_RO));
-	e = entry(OP_OVERLAY, SESSION "/final");
-	CHECK(e && strstr(e->data, "lowerdir=" SESSION "/rootfs") && !strstr(e->data, "userxattr"));
-	CHECK(e && (e->flags & MP_OPTIONAL)); /* default `enable overlay = try` */
-	CHECK(entry(OP_BIND, "/proc") && !entry(OP_PROC, "/proc"));
-	CHECK(entry(OP_SYSFS, "/sys"));
-	e = entry(OP_DEV_BIND, "/dev");
-	CHECK(e && strcmp(e->source, "/dev") == 0);
-	e = entry(OP_BIND, "/home/stest");
-	CHECK(e && strcmp(e->source, "/home/stest") == 0 && (e->flags & MP_AS_USER) &&
-	      (e->flags & MP_IN_ROOT) && !(e->flags & MP_RO));
-	CHECK(entry(OP_BIND, "/tmp") && entry(OP_BIND, "/var/tmp"));
-	CHECK(entry(OP_BIND, "/etc/localtime") && entry(OP_BIND, "/etc/hosts"));
-	/* Config binds are the admin's: opened as root, skipped when missing. */
-	e = entry(OP_BIND, "/etc/hosts");
-	CHECK(e && !(e->flags & MP_AS_USER) && (e->flags & MP_OPTIONAL));
-	e = entry(OP_FILE, SESSION "/data/files/passwd");
-	CHECK(e && strcmp(e->source, "/etc/passwd") == 0 && strcmp(e->data, "passwd") == 0);
-	e = entry(OP_BIND, "/etc/passwd");
-	CHECK(e && strcmp(e->source, SESSION "/data/files/passwd") == 0 && (e->flags & MP_RO));
-	CHECK(find(OP_FILE, SESSION "/data/files/passwd") < find(OP_BIND, "/etc/passwd"));
-	CHECK(entry(OP_BIND, "/etc/group") && entry(OP_BIND, "/etc/resolv.conf"));
-	CHECK(entry(OP_BIND, "/scratch/work"));
-	/* The root is made read-only last. */
-	CHECK(plan.n > 0 && plan.entries[plan.n - 1].op == OP_REMOUNT_RO &&
-	      strcmp(plan.entries[plan.n - 1].dest, "/") == 0);
-	/* Every container mount is resolved inside the root. */
-	for (size_t i = 0; i < plan.n; i++)
-		if (plan.entries[i].dest[0] == '/' && strncmp(plan.entries[i].dest, SESSION, 28))
-			CHECK(plan.entries[i].flags & MP_IN_ROOT);
+        const struct mount_entry *e;
+        reset();
+        CHECK(build() == 0);
+        CHECK_STR(plan.root, SESSION "/final");
+        CHECK(plan.root_creatable);
+        CHECK_STR(plan.home_dst, "/home/stest");
+        /* Session tmpfs first, sized from the config. */
+        CHECK(plan.n > 0 && plan.entries[0].op == OP_TMPFS);
+        /* Unbindable: a recursive bind of /tmp or home must not copy it. */
+        CHECK(plan.n > 0 && (plan.entries[0].flags & MP_UNBINDABLE));
+        e = entry(OP_TMPFS, SESSION "/data");
+        CHECK(e && strstr(e->data, "size=64m") && !(e->flags & MP_UNBINDABLE));
+        CHECK(find(OP_TMPFS, SESSION "/data") < find(OP_MKDIR, SESSION "/data/files"));
+        e = entry(OP_SQUASHFS_LOOP, SESSION "/rootfs");
+        CHECK(e && strcmp(e->source, "/dev/loop3") == 0 && (e->flags & MP_RO));
+        e = entry(OP_OVERLAY, SESSION "/final");
+        CHECK(e && strstr(e->data, "lowerdir=" SESSION "/rootfs") && !strstr(e->data, "userxattr"));
+        CHECK(e && (e->flags & MP_OPTIONAL)); /* default `enable overlay = try` */
+        CHECK(entry(OP_BIND, "/proc") && !entry(OP_PROC, "/proc"));
+        CHECK(entry(OP_SYSFS, "/sys"));
+        e = entry(OP_DEV_BIND, "/dev");
+        CHECK(e && strcmp(e->source, "/dev") == 0);
+        e = entry(OP_BIND, "/home/stest");
+        CHECK(e && strcmp(e->source, "/home/stest") == 0 && (e->flags & MP_AS_USER) &&
+              (e->flags & MP_IN_ROOT) && !(e->flags & MP_RO) && !(e->flags & MP_OPTIONAL));
+        CHECK(entry(OP_BIND, "/tmp") && entry(OP_BIND, "/var/tmp"));
+        CHECK(entry(OP_BIND, "/etc/localtime") && entry(OP_BIND, "/etc/hosts"));
+        /* Config binds are the admin's: opened as root, skipped when missing. */
+        e = entry(OP_BIND, "/etc/hosts");
+        CHECK(e && !(e->flags & MP_AS_USER) && (e->flags & MP_OPTIONAL));
+        e = entry(OP_FILE, SESSION "/data/files/passwd");
+        CHECK(e && strcmp(e->source, "/etc/passwd") == 0 && strcmp(e->data, "passwd") == 0);
+        e = entry(OP_BIND, "/etc/passwd");
+        CHECK(e && strcmp(e->source, SESSION "/data/files/passwd") == 0 && (e->flags & MP_RO));
+        CHECK(find(OP_FILE, SESSION "/data/files/passwd") < find(OP_BIND, "/etc/passwd"));
+        CHECK(entry(OP_BIND, "/etc/group") && entry(OP_BIND, "/etc/resolv.conf"));
+        CHECK(entry(OP_BIND, "/scratch/work"));
+        /* The root is made read-only last. */
+        CHECK(plan.n > 0 && plan.entries[plan.n - 1].op == OP_REMOUNT_RO &&
+              strcmp(plan.entries[plan.n - 1].dest, "/") == 0);
+        /* Every container mount is resolved inside the root. */
+        for (size_t i = 0; i < plan.n; i++)
+                if (plan.entries[i].dest[0] == '/' && strncmp(plan.entries[i].dest, SESSION, 28))
+                        CHECK(plan.entries[i].flags & MP_IN_ROOT);
 }
 
 static void test_contain(void)
 {
-	const struct mount_entry *e;
-	reset();
-	req.contain = true;
-	CHECK(build() == 0);
-	CHECK(!entry(OP_BIND, "/home/stest"));
-	e = entry(OP_TMPFS, "/home/stest");
-	CHECK(e && strstr(e->data, "uid=1000") && strstr(e->data, "mode=700"));
-	CHECK(entry(OP_TMPFS, "/tmp") && entry(OP_TMPFS, "/var/tmp"));
-	CHECK(!entry(OP_BIND, "/tmp"));
-	/* --contain: a minimal /dev instead of the host's. */
-	CHECK(!entry(OP_DEV_BIND, "/dev") && entry(OP_TMPFS, "/dev"));
-	CHECK(entry(OP_DEV_BIND, "/dev/null") && entry(OP_DEV_BIND, "/dev/urandom"));
-	CHECK(find(OP_TMPFS, "/dev") < find(OP_DEV_BIND, "/dev/null"));
-	CHECK(!entry(OP_BIND, "/scratch/work"));
+        const struct mount_entry *e;
+        reset();
+        req.contain = true;
+        CHECK(build() == 0);
+        CHECK(!entry(OP_BIND, "/home/stest"));
+        e = entry(OP_TMPFS, "/home/stest");
+        CHECK(e && strstr(e->data, "uid=1000") && strstr(e->data, "mode=700"));
+        CHECK(entry(OP_TMPFS, "/tmp") && entry(OP_TMPFS, "/var/tmp"));
+        CHECK(!entry(OP_BIND, "/tmp"));
+        /* --contain: a minimal /dev instead of the host's. */
+        CHECK(!entry(OP_DEV_BIND, "/dev") && entry(OP_TMPFS, "/dev"));
+        CHECK(entry(OP_DEV_BIND, "/dev/null") && entry(OP_DEV_BIND, "/dev/urandom"));
+        CHECK(find(OP_TMPFS, "/dev") < find(OP_DEV_BIND, "/dev/null"));
+        CHECK(!entry(OP_BIND, "/scratch/work"));
 }
 
 static void test_home_options(void)
 {
-	reset();
-	req.no_home = true;
-	CHECK(build() == 0);
-	CHECK(count_dest("/home/stest") == 0);
-	CHECK_STR(plan.home_dst, "/home/stest");
+        reset();
+        req.no_home = true;
+        CHECK(build() == 0);
+        CHECK(count_dest("/home/stest") == 0);
+        CHECK_STR(plan.home_dst, "/home/stest");
 
-	reset();
-	cfg.mount_home = false;
-	CHECK(build() == 0);
-	CHECK(count_dest("/home/stest") == 0);
+        reset();
+        cfg.mount_home = false;
+        CHECK(build() == 0);
+        CHECK(count_dest("/home/stest") == 0);
 
-	reset();
-	req.no_mount = NO_MOUNT_HOME;
-	CHECK(build() == 0);
-	CHECK(count_dest("/home/stest") == 0);
+        reset();
+        req.no_mount = NO_MOUNT_HOME;
+        CHECK(build() == 0);
+        CHECK(count_dest("/home/stest") == 0);
 
-	reset();
-	req.home_src = "/data/h";
-	req.home_dst = "/home/me";
-	CHECK(build() == 0);
-	CHECK_STR(plan.home_dst, "/home/me");
-	CHECK(entry(OP_BIND, "/home/me") && strcmp(entry(OP_BIND, "/home/me")->source, "/data/h") == 0);
-	CHECK(count_dest("/home/stest") == 0);
+        reset();
+        req.home_src = "/data/h";
+        req.home_dst = "/home/me";
+        CHECK(build() == 0);
+        CHECK_STR(plan.home_dst, "/home/me");
+        CHECK(entry(OP_BIND, "/home/me") &&
+              strcmp(entry(OP_BIND, "/home/me")->source, "/data/h") == 0);
+        CHECK(count_dest("/home/stest") == 0);
 
-	reset();
-	cfg.user_bind_control = false;
-	req.home_src = "/data/h";
-	req.home_dst = "/data/h";
-	CHECK(build() < 0 && strstr(err.msg, "user bind control"));
+        reset();
+        cfg.user_bind_control = false;
+        req.home_src = "/data/h";
+        req.home_dst = "/data/h";
+        CHECK(build() < 0 && strstr(err.msg, "user bind control"));
 }
 
 static void test_dev_modes(void)
 {
-	reset();
-	cfg.mount_dev = CONFIG_DEV_MINIMAL;
-	CHECK(build() == 0);
-	CHECK(entry(OP_TMPFS, "/dev") && entry(OP_DEVPTS, "/dev/pts"));
-	CHECK(entry(OP_SYMLINK, "/dev/ptmx") && entry(OP_TMPFS, "/dev/shm"));
-	CHECK(strstr(entry(OP_DEVPTS, "/dev/pts")->data, "gid=5"));
-	CHECK(!entry(OP_DEV_BIND, "/dev"));
+        reset();
+        cfg.mount_dev = CONFIG_DEV_MINIMAL;
+        CHECK(build() == 0);
+        CHECK(entry(OP_TMPFS, "/dev") && entry(OP_DEVPTS, "/dev/pts"));
+        CHECK(entry(OP_SYMLINK, "/dev/ptmx") && entry(OP_TMPFS, "/dev/shm"));
+        CHECK(strstr(entry(OP_DEVPTS, "/dev/pts")->data, "gid=5"));
+        CHECK(!entry(OP_DEV_BIND, "/dev"));
 
-	reset();
-	cfg.mount_dev = CONFIG_DEV_MINIMAL;
-	cfg.mount_devpts = false;
-	CHECK(build() == 0);
-	CHECK(!entry(OP_DEVPTS, "/dev/pts") && entry(OP_DEV_BIND, "/dev/null"));
+        reset();
+        cfg.mount_dev = CONFIG_DEV_MINIMAL;
+        cfg.mount_devpts = false;
+        CHECK(build() == 0);
+        CHECK(!entry(OP_DEVPTS, "/dev/pts") && entry(OP_DEV_BIND, "/dev/null"));
 
-	reset();
-	cfg.mount_dev = CONFIG_DEV_NO;
-	CHECK(build() == 0);
-	CHECK(count_dest("/dev") == 0 && count_dest("/dev/null") == 0);
+        reset();
+        cfg.mount_dev = CONFIG_DEV_NO;
+        CHECK(build() == 0);
+        CHECK(count_dest("/dev") == 0 && count_dest("/dev/null") == 0);
 
-	reset();
-	req.no_mount = NO_MOUNT_DEV;
-	CHECK(build() == 0);
-	CHECK(count_dest("/dev") == 0);
+        reset();
+        req.no_mount = NO_MOUNT_DEV;
+        CHECK(build() == 0);
+        CHECK(count_dest("/dev") == 0);
 }
 
 static void test_no_mount(void)
 {
-	reset();
-	req.no_mount = NO_MOUNT_PROC | NO_MOUNT_SYS | NO_MOUNT_TMP | NO_MOUNT_CWD;
-	CHECK(build() == 0);
-	CHECK(count_dest("/proc") == 0 && count_dest("/sys") == 0);
-	CHECK(count_dest("/tmp") == 0 && count_dest("/var/tmp") == 0);
-	CHECK(count_dest("/scratch/work") == 0);
-	CHECK(entry(OP_BIND, "/home/stest"));
+        reset();
+        req.no_mount = NO_MOUNT_PROC | NO_MOUNT_SYS | NO_MOUNT_TMP | NO_MOUNT_CWD;
+        CHECK(build() == 0);
+        CHECK(count_dest("/proc") == 0 && count_dest("/sys") == 0);
+        CHECK(count_dest("/tmp") == 0 && count_dest("/var/tmp") == 0);
+        CHECK(count_dest("/scratch/work") == 0);
+        CHECK(entry(OP_BIND, "/home/stest"));
 
-	reset();
-	cfg.mount_proc = cfg.mount_sys = cfg.mount_tmp = false;
-	cfg.config_passwd = cfg.config_group = cfg.config_resolv_conf = false;
-	CHECK(build() == 0);
-	CHECK(count_dest("/proc") == 0 && count_dest("/sys") == 0 && count_dest("/tmp") == 0);
-	CHECK(count_dest("/etc/passwd") == 0 && count_dest("/etc/group") == 0);
-	CHECK(count_dest("/etc/resolv.conf") == 0);
+        reset();
+        cfg.mount_proc = cfg.mount_sys = cfg.mount_tmp = false;
+        cfg.config_passwd = cfg.config_group = cfg.config_resolv_conf = false;
+        CHECK(build() == 0);
+        CHECK(count_dest("/proc") == 0 && count_dest("/sys") == 0 && count_dest("/tmp") == 0);
+        CHECK(count_dest("/etc/passwd") == 0 && count_dest("/etc/group") == 0);
+        CHECK(count_dest("/etc/resolv.conf") == 0);
 }
 
 static void test_user_binds(void)
 {
-	const struct mount_entry *e;
-	reset();
-	CHECK(args_parse_bind("/data:/mnt/data:ro", &req.binds[0], &err) == 0);
-	CHECK(args_parse_bind("/home/stest/x", &req.binds[1], &err) == 0);
-	req.nbinds = 2;
-	CHECK(build() == 0);
-	e = entry(OP_BIND, "/mnt/data");
-	CHECK(e && strcmp(e->source, "/data") == 0 && (e->flags & MP_RO) &&
-	      (e->flags & MP_AS_USER) && !(e->flags & MP_OPTIONAL));
-	/* A bind under home comes after the home bind. */
-	CHECK(find(OP_BIND, "/home/stest") < find(OP_BIND, "/home/stest/x"));
-	free(req.binds[0].src);
-	free(req.binds[1].src);
+        const struct mount_entry *e;
+        reset();
+        CHECK(args_parse_bind("/data:/mnt/data:ro", &req.binds[0], &err) == 0);
+        CHECK(args_parse_bind("/home/stest/x", &req.binds[1], &err) == 0);
+        req.nbinds = 2;
+        CHECK(build() == 0);
+        e = entry(OP_BIND, "/mnt/data");
+        CHECK(e && strcmp(e->source, "/data") == 0 && (e->flags & MP_RO) &&
+              (e->flags & MP_AS_USER) && !(e->flags & MP_OPTIONAL));
+        /* A bind under home comes after the home bind. */
+        CHECK(find(OP_BIND, "/home/stest") < find(OP_BIND, "/home/stest/x"));
+        free(req.binds[0].src);
+        free(req.binds[1].src);
 
-	reset();
-	cfg.user_bind_control = false;
-	CHECK(args_parse_bind("/data", &req.binds[0], &err) == 0);
-	req.nbinds = 1;
-	CHECK(build() < 0);
-	CHECK(strstr(err.msg, "user bind control") != NULL);
-	free(req.binds[0].src);
+        reset();
+        cfg.user_bind_control = false;
+        CHECK(args_parse_bind("/data", &req.binds[0], &err) == 0);
+        req.nbinds = 1;
+        CHECK(build() < 0);
+        CHECK(strstr(err.msg, "user bind control") != NULL);
+        free(req.binds[0].src);
 
-	reset();
-	CHECK(args_parse_bind("/data:rel/dir", &req.binds[0], &err) == 0);
-	req.nbinds = 1;
-	CHECK(build() < 0 && strstr(err.msg, "absolute"));
-	free(req.binds[0].src);
+        reset();
+        CHECK(args_parse_bind("/data:rel/dir", &req.binds[0], &err) == 0);
+        req.nbinds = 1;
+        CHECK(build() < 0 && strstr(err.msg, "absolute"));
+        free(req.binds[0].src);
 
-	reset();
-	CHECK(args_parse_bind("/data:/a/..", &req.binds[0], &err) == 0);
-	req.nbinds = 1;
-	CHECK(build() < 0);
-	free(req.binds[0].src);
+        reset();
+        CHECK(args_parse_bind("/data:/a/..", &req.binds[0], &err) == 0);
+        req.nbinds = 1;
+        CHECK(build() < 0);
+        free(req.binds[0].src);
 
-	reset();
-	CHECK(args_parse_bind("/data:/x:rx", &req.binds[0], &err) < 0);
-	CHECK(args_parse_bind(":/x", &req.binds[0], &err) < 0);
+        reset();
+        CHECK(args_parse_bind("/data:/x:rx", &req.binds[0], &err) < 0);
+        CHECK(args_parse_bind(":/x", &req.binds[0], &err) < 0);
 }
 
 static void test_namespaces_and_modes(void)
 {
-	const struct mount_entry *e;
-	reset();
-	req.pid = true;
-	CHECK(build() == 0);
-	CHECK(entry(OP_PROC, "/proc") && !entry(OP_BIND, "/proc"));
+        const struct mount_entry *e;
+        reset();
+        req.pid = true;
+        CHECK(build() == 0);
+        CHECK(entry(OP_PROC, "/proc") && !entry(OP_BIND, "/proc"));
 
-	reset();
-	req.pid = true;
-	cfg.allow_pid_ns = false;
-	CHECK(build() < 0 && strstr(err.msg, "PID namespace"));
+        reset();
+        req.pid = true;
+        cfg.allow_pid_ns = false;
+        CHECK(build() < 0 && strstr(err.msg, "PID namespace"));
 
-	reset();
-	in.userns = true;
-	in.image_src = IMGSRC_FUSE;
-	in.image_path = "/proc/self/fd/5";
-	in.image_offset = 4096;
-	cfg.mount_dev = CONFIG_DEV_MINIMAL;
-	CHECK(build() == 0);
-	e = entry(OP_SQUASHFS_FUSE, SESSION "/rootfs");
-	CHECK(e && strcmp(e->data, "offset=4096") == 0);
-	CHECK(!entry(OP_SYSFS, "/sys") && entry(OP_BIND, "/sys"));
-	CHECK(strstr(entry(OP_OVERLAY, SESSION "/final")->data, "userxattr"));
-	CHECK(!strstr(entry(OP_DEVPTS, "/dev/pts")->data, "gid="));
-	CHECK(count_dest(SESSION "/rootfs") == 2); /* MKDIR + mount */
+        reset();
+        in.userns = true;
+        in.image_src = IMGSRC_FUSE;
+        in.image_path = "/proc/self/fd/5";
+        in.image_offset = 4096;
+        cfg.mount_dev = CONFIG_DEV_MINIMAL;
+        CHECK(build() == 0);
+        e = entry(OP_SQUASHFS_FUSE, SESSION "/rootfs");
+        CHECK(e && strcmp(e->data, "offset=4096") == 0);
+        CHECK(!entry(OP_SYSFS, "/sys") && entry(OP_BIND, "/sys"));
+        CHECK(strstr(entry(OP_OVERLAY, SESSION "/final")->data, "userxattr"));
+        CHECK(!strstr(entry(OP_DEVPTS, "/dev/pts")->data, "gid="));
+        CHECK(count_dest(SESSION "/rootfs") == 2); /* MKDIR + mount */
+        CHECK(entry(OP_BIND, "/home/stest") &&
+              (entry(OP_BIND, "/home/stest")->flags & MP_OPTIONAL));
 }
 
 static void test_writable(void)
 {
-	const struct mount_entry *e;
-	reset();
-	req.writable = true;
-	CHECK(build() < 0 && strstr(err.msg, "sandbox"));
+        const struct mount_entry *e;
+        reset();
+        req.writable = true;
+        CHECK(build() < 0 && strstr(err.msg, "sandbox"));
 
-	reset();
-	req.writable = true;
-	in.image_src = IMGSRC_DIR;
-	in.image_path = "/home/stest/sandbox";
-	CHECK(build() == 0);
-	CHECK(!plan.root_creatable && !entry(OP_OVERLAY, SESSION "/final"));
-	e = entry(OP_BIND, SESSION "/rootfs");
-	CHECK(e && (e->flags & MP_IMAGE_FD) && !(e->flags & MP_RO));
-	e = entry(OP_BIND, SESSION "/final");
-	CHECK(e && !(e->flags & MP_RO));
-	CHECK(count_dest("/") == 0); /* no REMOUNT_RO */
+        reset();
+        req.writable = true;
+        in.image_src = IMGSRC_DIR;
+        in.image_path = "/home/stest/sandbox";
+        CHECK(build() == 0);
+        CHECK(!plan.root_creatable && !entry(OP_OVERLAY, SESSION "/final"));
+        e = entry(OP_BIND, SESSION "/rootfs");
+        CHECK(e && (e->flags & MP_IMAGE_FD) && !(e->flags & MP_RO));
+        e = entry(OP_BIND, SESSION "/final");
+        CHECK(e && !(e->flags & MP_RO));
+        CHECK(count_dest("/") == 0); /* no REMOUNT_RO */
 
-	reset();
-	in.image_src = IMGSRC_DIR;
-	in.image_path = "/home/stest/sandbox";
-	CHECK(build() == 0);
-	CHECK((entry(OP_BIND, SESSION "/rootfs")->flags & MP_RO) && entry(OP_REMOUNT_RO, "/"));
+        reset();
+        in.image_src = IMGSRC_DIR;
+        in.image_path = "/home/stest/sandbox";
+        CHECK(build() == 0);
+        CHECK((entry(OP_BIND, SESSION "/rootfs")->flags & MP_RO) && entry(OP_REMOUNT_RO, "/"));
 
-	reset();
-	in.image_src = IMGSRC_EXTRACTED;
-	in.image_path = "/tmp/x/root";
-	CHECK(build() == 0);
-	CHECK(!(entry(OP_BIND, SESSION "/rootfs")->flags & MP_IMAGE_FD));
+        reset();
+        in.image_src = IMGSRC_EXTRACTED;
+        in.image_path = "/tmp/x/root";
+        CHECK(build() == 0);
+        CHECK(!(entry(OP_BIND, SESSION "/rootfs")->flags & MP_IMAGE_FD));
 
-	reset();
-	req.writable_tmpfs = true;
-	CHECK(build() == 0);
-	CHECK(!entry(OP_REMOUNT_RO, "/"));
-	CHECK(!(entry(OP_OVERLAY, SESSION "/final")->flags & MP_OPTIONAL));
+        reset();
+        req.writable_tmpfs = true;
+        CHECK(build() == 0);
+        CHECK(!entry(OP_REMOUNT_RO, "/"));
+        CHECK(!(entry(OP_OVERLAY, SESSION "/final")->flags & MP_OPTIONAL));
 
-	reset();
-	req.writable_tmpfs = true;
-	cfg.enable_overlay = CONFIG_OVERLAY_NO;
-	CHECK(build() < 0 && strstr(err.msg, "overlay"));
+        reset();
+        req.writable_tmpfs = true;
+        cfg.enable_overlay = CONFIG_OVERLAY_NO;
+        CHECK(build() < 0 && strstr(err.msg, "overlay"));
 
-	reset();
-	cfg.enable_overlay = CONFIG_OVERLAY_NO;
-	CHECK(build() == 0);
-	CHECK(!plan.root_creatable && !entry(OP_OVERLAY, SESSION "/final"));
-	e = entry(OP_BIND, SESSION "/final");
-	CHECK(e && (e->flags & MP_RO) && strcmp(e->source, SESSION "/rootfs") == 0);
+        reset();
+        cfg.enable_overlay = CONFIG_OVERLAY_NO;
+        CHECK(build() == 0);
+        CHECK(!plan.root_creatable && !entry(OP_OVERLAY, SESSION "/final"));
+        e = entry(OP_BIND, SESSION "/final");
+        CHECK(e && (e->flags & MP_RO) && strcmp(e->source, SESSION "/rootfs") == 0);
 }
 
 static void test_cwd(void)
 {
-	static const char *const skipped[] = {"/", "/usr/src", "/etc", "/var/lib/x", "/proc/1",
-					      "/home/stest", "/home/stest/proj", "/tmp/build"};
-	for (size_t i = 0; i < sizeof(skipped) / sizeof(skipped[0]); i++) {
-		reset();
-		in.cwd = skipped[i];
-		CHECK(build() == 0);
-		CHECK(find(OP_BIND, skipped[i]) < 0 || strcmp(skipped[i], "/home/stest") == 0);
-		if (strcmp(skipped[i], "/home/stest") == 0)
-			CHECK(count_dest("/home/stest") == 1); /* the home bind only */
-	}
-	reset();
-	in.cwd = "/usrlocal/x"; /* not under /usr */
-	CHECK(build() == 0);
-	CHECK(entry(OP_BIND, "/usrlocal/x"));
-	reset();
-	in.cwd = NULL;
-	CHECK(build() == 0);
+        static const char *const skipped[] = {
+            "/",           "/usr/src",         "/etc",      "/var/lib/x", "/proc/1",
+            "/home/stest", "/home/stest/proj", "/tmp/build"};
+        for (size_t i = 0; i < sizeof(skipped) / sizeof(skipped[0]); i++) {
+                reset();
+                in.cwd = skipped[i];
+                CHECK(build() == 0);
+                CHECK(find(OP_BIND, skipped[i]) < 0 || strcmp(skipped[i], "/home/stest") == 0);
+                if (strcmp(skipped[i], "/home/stest") == 0)
+                        CHECK(count_dest("/home/stest") == 1); /* the home bind only */
+        }
+        reset();
+        in.cwd = "/usrlocal/x"; /* not under /usr */
+        CHECK(build() == 0);
+        CHECK(entry(OP_BIND, "/usrlocal/x"));
+        reset();
+        in.cwd = NULL;
+        CHECK(build() == 0);
 }
 
 static void test_paths(void)
 {
-	char *p;
-	CHECK(path_is_under("/scratch/x", "/scratch"));
-	CHECK(path_is_under("/scratch", "/scratch/"));
-	CHECK(!path_is_under("/scratch2", "/scratch"));
-	CHECK(!path_is_under("/scratch2/x", "/scratch"));
-	CHECK(path_is_under("/anything", "/"));
-	CHECK_STR((p = path_clean("//a/./b/../c/")), "/a/c");
-	free(p);
-	CHECK_STR((p = path_clean("/../..")), "/");
-	free(p);
-	CHECK(path_clean("a/b") == NULL);
+        char *p;
+        CHECK(path_is_under("/scratch/x", "/scratch"));
+        CHECK(path_is_under("/scratch", "/scratch/"));
+        CHECK(!path_is_under("/scratch2", "/scratch"));
+        CHECK(!path_is_under("/scratch2/x", "/scratch"));
+        CHECK(path_is_under("/anything", "/"));
+        CHECK_STR((p = path_clean("//a/./b/../c/")), "/a/c");
+        free(p);
+        CHECK_STR((p = path_clean("/../..")), "/");
+        free(p);
+        CHECK(path_clean("a/b") == NULL);
 }
 
 static void test_args(void)
 {
-	char *argv[] = {"starter", "--debug", "--action", "exec", "--image", "/x.sif", "--bind",
-			"/a:/b:ro", "--bind", "/c", "--contain", "--no-mount", "tmp", "--home",
-			"/h:/home/h", "--pwd", "/w", "--", "ls", "--bind", NULL};
-	int argc = (int)(sizeof(argv) / sizeof(argv[0])) - 1;
-	reset();
-	CHECK(args_parse(argc, argv, &req, &err) == 0);
-	CHECK(req.debug && req.contain && !req.pid);
-	CHECK_STR(req.action, "exec");
-	CHECK_STR(req.image, "/x.sif");
-	CHECK(req.nbinds == 2 && req.binds[0].ro && !req.binds[1].ro);
-	CHECK_STR(req.binds[0].dst, "/b");
-	CHECK_STR(req.binds[1].dst, "/c");
-	CHECK(req.no_mount == NO_MOUNT_TMP);
-	CHECK_STR(req.home_dst, "/home/h");
-	CHECK_STR(req.pwd, "/w");
-	CHECK_STR(req.args[0], "ls");
-	CHECK_STR(req.args[1], "--bind"); /* after "--": the container's */
-	CHECK(req.args[2] == NULL);
+        char *argv[] = {"starter", "--debug",  "--action",   "exec",  "--image",   "/x.sif",
+                        "--bind",  "/a:/b:ro", "--bind",     "/c",    "--contain", "--no-mount",
+                        "tmp",     "--home",   "/h:/home/h", "--pwd", "/w",        "--",
+                        "ls",      "--bind",   NULL};
+        int argc = (int)(sizeof(argv) / sizeof(argv[0])) - 1;
+        reset();
+        CHECK(args_parse(argc, argv, &req, &err) == 0);
+        CHECK(req.debug && req.contain && !req.pid);
+        CHECK_STR(req.action, "exec");
+        CHECK_STR(req.image, "/x.sif");
+        CHECK(req.nbinds == 2 && req.binds[0].ro && !req.binds[1].ro);
+        CHECK_STR(req.binds[0].dst, "/b");
+        CHECK_STR(req.binds[1].dst, "/c");
+        CHECK(req.no_mount == NO_MOUNT_TMP);
+        CHECK_STR(req.home_dst, "/home/h");
+        CHECK_STR(req.pwd, "/w");
+        CHECK_STR(req.args[0], "ls");
+        CHECK_STR(req.args[1], "--bind"); /* after "--": the container's */
+        CHECK(req.args[2] == NULL);
 
-	char *bad1[] = {"starter", "--action", "exec", "--image", "/x", "--frob", NULL};
-	CHECK(args_parse(6, bad1, &req, &err) < 0 && strstr(err.msg, "--frob"));
-	char *bad2[] = {"starter", "--action", "boot", "--image", "/x", NULL};
-	CHECK(args_parse(5, bad2, &req, &err) < 0);
-	char *bad3[] = {"starter", "--action", "exec", "--image", "/x", "--no-mount", "etc", NULL};
-	CHECK(args_parse(7, bad3, &req, &err) < 0);
-	char *bad4[] = {"starter", "--action", "exec", NULL};
-	CHECK(args_parse(3, bad4, &req, &err) < 0);
-	char *bad5[] = {"starter", "--action", "exec", "--image", NULL};
-	CHECK(args_parse(4, bad5, &req, &err) < 0);
+        char *bad1[] = {"starter", "--action", "exec", "--image", "/x", "--frob", NULL};
+        CHECK(args_parse(6, bad1, &req, &err) < 0 && strstr(err.msg, "--frob"));
+        char *bad2[] = {"starter", "--action", "boot", "--image", "/x", NULL};
+        CHECK(args_parse(5, bad2, &req, &err) < 0);
+        char *bad3[] = {"starter", "--action", "exec", "--image", "/x", "--no-mount", "etc", NULL};
+        CHECK(args_parse(7, bad3, &req, &err) < 0);
+        char *bad4[] = {"starter", "--action", "exec", NULL};
+        CHECK(args_parse(3, bad4, &req, &err) < 0);
+        char *bad5[] = {"starter", "--action", "exec", "--image", NULL};
+        CHECK(args_parse(4, bad5, &req, &err) < 0);
 }
 
 int main(void)
 {
-	test_default();
-	test_contain();
-	test_home_options();
-	test_dev_modes();
-	test_no_mount();
-	test_user_binds();
-	test_namespaces_and_modes();
-	test_writable();
-	test_cwd();
-	test_paths();
-	test_args();
-	mount_plan_free(&plan);
-	config_free(&cfg);
-	CHECK_DONE();
+        test_default();
+        test_contain();
+        test_home_options();
+        test_dev_modes();
+        test_no_mount();
+        test_user_binds();
+        test_namespaces_and_modes();
+        test_writable();
+        test_cwd();
+        test_paths();
+        test_args();
+        mount_plan_free(&plan);
+        config_free(&cfg);
+        CHECK_DONE();
 }

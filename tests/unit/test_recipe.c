@@ -133,7 +133,7 @@ static void test_bad(void)
         bad("Bootstrap: docker\nFrom: a\n%post\necho\n%apprun foo\necho\n",
             "/defs/my.def:5: unknown section %apprun");
         bad("Bootstrap: docker\nFrom: a\nfrom: b\n", "/defs/my.def:3: header keyword From given "
-                                                    "twice (first at line 2)");
+                                                     "twice (first at line 2)");
         bad("From: a\n", "/defs/my.def:1: no Bootstrap");
         bad("Bootstrap: docker\nFrom a\n", "/defs/my.def:2: expected 'Keyword: value'");
         bad("Bootstrap: docker\nFrom: a\nIncludeCmd: maybe\n", "/defs/my.def:3: IncludeCmd must");

@@ -1,0 +1,224 @@
+"""Measuring helpers for the bench: the bench user, timed commands, a
+sampler for peak RSS / disk of a whole process tree, and summary stats.
+
+Everything user-facing runs as the unprivileged user ``singbench`` (created
+on demand) through setpriv, like a real user on a login node.
+"""
+import json
+import os
+import pwd
+import statistics
+import subprocess
+import threading
+import time
+
+USER = "singbench"
+HERE = os.path.dirname(os.path.abspath(__file__))
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+class CommandFailed(RuntimeError):
+    pass
+
+
+def ensure_user():
+    """Create singbench with a home if missing; return its passwd entry."""
+    try:
+        pw = pwd.getpwnam(USER)
+    except KeyError:
+        subprocess.run(["useradd", "-m", "-s", "/bin/bash", USER], check=True,
+                       capture_output=True)
+        pw = pwd.getpwnam(USER)
+    for path, start in (("/etc/subuid", 300000), ("/etc/subgid", 300000)):
+        text = open(path).read() if os.path.exists(path) else ""
+        if not any(l.split(":")[0] == USER for l in text.splitlines()):
+            with open(path, "a") as f:
+                f.write(f"{USER}:{start}:65536\n")
+    return pw
+
+
+def user_env(prefix, extra=None):
+    pw = ensure_user()
+    env = {"HOME": pw.pw_dir, "USER": USER, "LOGNAME": USER, "LANG": "C.UTF-8",
+           "PATH": f"{prefix}/bin:/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin"}
+    env.update(extra or {})
+    return env
+
+
+def as_user(args):
+    return ["setpriv", f"--reuid={USER}", f"--regid={USER}", "--init-groups", "--"] + list(args)
+
+
+def chown_user(path):
+    pw = ensure_user()
+    os.chown(path, pw.pw_uid, pw.pw_gid)
+
+
+def make_user_dir(path):
+    os.makedirs(path, exist_ok=True)
+    chown_user(path)
+    return path
+
+
+def drop_caches(enabled):
+    """sync + drop the page cache (so a pull reads blobs from disk)."""
+    if not enabled:
+        return
+    os.sync()
+    with open("/proc/sys/vm/drop_caches", "w") as f:
+        f.write("3\n")
+
+
+def drop_caches_allowed():
+    try:
+        drop_caches(True)
+        return True
+    except OSError:
+        return False
+
+
+def run(args, env=None, cwd=None, user=True, prefix=None, check=True, timeout=3600,
+        preexec=None):
+    """Run a command (as the bench user unless user=False); return
+    (seconds, rusage of the tree, CompletedProcess-like stdout/stderr)."""
+    cmd = as_user(args) if user else list(args)
+    if env is None and user:
+        env = user_env(prefix)
+    t0 = time.perf_counter()
+    p = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, preexec_fn=preexec)
+    out, err = p.communicate(timeout=timeout)
+    secs = time.perf_counter() - t0
+    # communicate() reaped it; children rusage of this process is cumulative,
+    # so callers needing CPU use run_sampled instead.
+    if check and p.returncode != 0:
+        raise CommandFailed(f"{' '.join(map(str, args))} exited {p.returncode}: "
+                            + err.decode(errors="replace")[-800:])
+    return secs, p.returncode, out.decode(errors="replace"), err.decode(errors="replace")
+
+
+def _children_map():
+    kids = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        ppid = int(stat[stat.rfind(")") + 2:].split()[1])
+        kids.setdefault(ppid, []).append(int(name))
+    return kids
+
+
+def _tree_rss(root):
+    kids = _children_map()
+    total, todo = 0, [root]
+    while todo:
+        pid = todo.pop()
+        try:
+            with open(f"/proc/{pid}/statm") as f:
+                total += int(f.read().split()[1]) * PAGE
+        except OSError:
+            pass
+        todo.extend(kids.get(pid, []))
+    return total
+
+
+def dir_bytes(paths):
+    """Disk blocks used under paths (files counted once per inode)."""
+    seen, total = set(), 0
+    todo = [p for p in paths if os.path.lexists(p)]
+    while todo:
+        p = todo.pop()
+        try:
+            st = os.lstat(p)
+        except OSError:
+            continue
+        if (st.st_dev, st.st_ino) in seen:
+            continue
+        seen.add((st.st_dev, st.st_ino))
+        total += st.st_blocks * 512
+        if os.path.isdir(p) and not os.path.islink(p):
+            try:
+                todo.extend(os.path.join(p, n) for n in os.listdir(p))
+            except OSError:
+                pass
+    return total
+
+
+def run_sampled(args, env, disk_paths=(), interval=0.05):
+    """Run as the bench user while sampling every `interval` s: the summed
+    RSS of the whole process tree and the disk used under disk_paths.
+    Returns a dict: secs, peak_rss, max_rss_one (largest single process,
+    from wait4), cpu (user+sys s of the tree), disk_before, disk_peak,
+    disk_after."""
+    before = dir_bytes(disk_paths)
+    peak = {"rss": 0, "disk": before}
+    t0 = time.perf_counter()
+    p = subprocess.Popen(as_user(args), env=env, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.PIPE)
+    done = threading.Event()
+
+    def sampler():
+        while not done.is_set():
+            peak["rss"] = max(peak["rss"], _tree_rss(p.pid))
+            peak["disk"] = max(peak["disk"], dir_bytes(disk_paths))
+            done.wait(interval)
+
+    th = threading.Thread(target=sampler, daemon=True)
+    th.start()
+    err = p.stderr.read()
+    _, status, ru = os.wait4(p.pid, 0)
+    secs = time.perf_counter() - t0
+    p.returncode = os.waitstatus_to_exitcode(status)
+    done.set()
+    th.join()
+    if p.returncode != 0:
+        raise CommandFailed(f"{' '.join(args)} exited {p.returncode}: "
+                            + err.decode(errors="replace")[-800:])
+    after = dir_bytes(disk_paths)
+    return {"secs": secs, "peak_rss": peak["rss"], "max_rss_one": ru.ru_maxrss * 1024,
+            "cpu": ru.ru_utime + ru.ru_stime, "disk_before": before,
+            "disk_peak": max(peak["disk"], after), "disk_after": after}
+
+
+def spawn_times(args, count, env, cwd=None, nofile=None):
+    """Wall seconds of `count` back-to-back start-ups of args, as the bench
+    user (bench/spawn_timer.py). nofile: RLIMIT_NOFILE soft+hard to set."""
+    cmd = as_user(["/usr/bin/python3", os.path.join(HERE, "spawn_timer.py"), str(count)]
+                  + list(args))
+    if nofile:
+        cmd = ["prlimit", f"--nofile={nofile}:{nofile}", "--"] + cmd
+    p = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, timeout=900)
+    try:
+        data = json.loads(p.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        data = {"error": f"exit {p.returncode}"}
+    if isinstance(data, dict):
+        raise CommandFailed(f"{data['error']}: {p.stderr.strip()[-600:]}")
+    return data
+
+
+class Stat:
+    """Median / min / max of samples (seconds unless unit says otherwise)."""
+
+    def __init__(self, samples, unit="s"):
+        self.samples = list(samples)
+        self.unit = unit
+
+    @property
+    def median(self):
+        return statistics.median(self.samples)
+
+    @property
+    def min(self):
+        return min(self.samples)
+
+    @property
+    def max(self):
+        return max(self.samples)
+
+    def __len__(self):
+        return len(self.samples)

@@ -1,0 +1,317 @@
+"""The bench rows: each function measures one thing N times and returns a
+measure.Stat (or a dict of them). A row that cannot run raises NA."""
+import glob
+import os
+import shutil
+import subprocess
+import time
+
+import measure
+from measure import Stat, run, drop_caches
+
+SQUASH_OURS = ["-comp", "zstd", "-Xcompression-level", "3", "-processors", str(os.cpu_count())]
+
+
+class NA(Exception):
+    """A row that cannot be measured here; str() is the reason."""
+
+
+class Ctx:
+    """What the rows share: prefix, work dir, registries, drop flag, N."""
+
+    def __init__(self, prefix, work, reg, reg_tls, runs, drop, startups):
+        self.prefix, self.work, self.reg, self.reg_tls = prefix, work, reg, reg_tls
+        self.runs, self.drop, self.startups = runs, drop, startups
+        self.cache = os.path.join(work, "cache")
+        self.tmp = measure.make_user_dir(os.path.join(work, "tmp"))
+        self.out = measure.make_user_dir(os.path.join(work, "out"))
+
+    def env(self, **extra):
+        e = {"SINGULARITY_CACHEDIR": self.cache, "SINGULARITY_NOHTTPS": "1",
+             "TMPDIR": self.tmp}
+        e.update(extra)
+        return measure.user_env(self.prefix, e)
+
+    def sing(self):
+        return os.path.join(self.prefix, "bin", "singularity")
+
+    def empty_cache(self):
+        shutil.rmtree(self.cache, ignore_errors=True)
+        measure.make_user_dir(self.cache)
+
+    def registry_requests(self, reg=None):
+        time.sleep(0.3)  # let the registry flush its access log
+        return (reg or self.reg).requests()
+
+
+def ref(reg, repo, tag="latest"):
+    return f"{reg.hostport}/{repo}:{tag}"
+
+
+# -- our pulls ------------------------------------------------------------
+
+def pull_cold(c, repo, name):
+    out = os.path.join(c.out, name + ".sif")
+    times = []
+    for _ in range(c.runs):
+        c.empty_cache()
+        if os.path.exists(out):
+            os.unlink(out)
+        drop_caches(c.drop)
+        t, *_ = run([c.sing(), "pull", "--name", out, "docker://" + ref(c.reg, repo)],
+                    env=c.env(), cwd=c.out)
+        times.append(t)
+    return Stat(times), out
+
+
+def pull_warm(c, repo, name):
+    """Blobs already in the cache (from pull_cold), no SIF anywhere."""
+    out = os.path.join(c.out, name + "-warm.sif")
+    times = []
+    for _ in range(c.runs):
+        for f in glob.glob(os.path.join(c.cache, "sif", "*")):
+            os.unlink(f)
+        if os.path.exists(out):
+            os.unlink(out)
+        drop_caches(c.drop)
+        t, *_ = run([c.sing(), "pull", "--name", out, "docker://" + ref(c.reg, repo)],
+                    env=c.env(), cwd=c.out)
+        times.append(t)
+    os.unlink(out)
+    return Stat(times)
+
+
+def pull_https(c, repo, name):
+    """Cold pull over TLS (same registry storage), to compare with ch-image
+    which only speaks HTTPS."""
+    if c.reg_tls is None:
+        raise NA("no HTTPS registry")
+    out = os.path.join(c.out, name + "-tls.sif")
+    times = []
+    for _ in range(c.runs):
+        c.empty_cache()
+        if os.path.exists(out):
+            os.unlink(out)
+        drop_caches(c.drop)
+        env = c.env(SSL_CERT_FILE=c.reg_tls.ca_file)
+        del env["SINGULARITY_NOHTTPS"]
+        t, *_ = run([c.sing(), "pull", "--name", out, "docker://" + ref(c.reg_tls, repo)],
+                    env=env, cwd=c.out)
+        times.append(t)
+    os.unlink(out)
+    return Stat(times)
+
+
+def pull_resources(c, repo, name, runs):
+    """Cold pulls sampled for peak RSS (whole tree), disk and CPU."""
+    out = os.path.join(c.out, name + "-res.sif")
+    res = []
+    for _ in range(runs):
+        c.empty_cache()
+        if os.path.exists(out):
+            os.unlink(out)
+        drop_caches(c.drop)
+        res.append(measure.run_sampled(
+            [c.sing(), "pull", "--name", out, "docker://" + ref(c.reg, repo)], c.env(),
+            disk_paths=[c.cache, c.out, c.tmp]))
+    os.unlink(out)
+    pick = lambda k: Stat([r[k] for r in res], unit="B")  # noqa: E731
+    return {"secs": Stat([r["secs"] for r in res]), "peak_rss": pick("peak_rss"),
+            "max_rss_one": pick("max_rss_one"),
+            "temp_disk": Stat([r["disk_peak"] - r["disk_after"] for r in res], unit="B"),
+            "disk_growth_peak": Stat([r["disk_peak"] - r["disk_before"] for r in res], unit="B"),
+            "cpu_busy": Stat([r["cpu"] / r["secs"] for r in res], unit="cores")}
+
+
+def concurrent_pulls(c, repo, n=8):
+    """n simultaneous pulls of one image into one empty cache: wall time of
+    the whole group and the blob GETs the registry served."""
+    times, gets = [], []
+    for _ in range(c.runs):
+        c.empty_cache()
+        outs = [os.path.join(c.out, f"conc{i}.sif") for i in range(n)]
+        for o in outs:
+            if os.path.exists(o):
+                os.unlink(o)
+        drop_caches(c.drop)
+        before = len(c.registry_requests())
+        t0 = time.perf_counter()
+        procs = [subprocess.Popen(measure.as_user([c.sing(), "pull", "--name", o,
+                                                   "docker://" + ref(c.reg, repo)]),
+                                  env=c.env(), cwd=c.out, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.PIPE) for o in outs]
+        errs = [p.communicate()[1] for p in procs]
+        times.append(time.perf_counter() - t0)
+        bad = [e for p, e in zip(procs, errs) if p.returncode != 0]
+        if bad:
+            raise measure.CommandFailed(f"{len(bad)}/{n} concurrent pulls failed: "
+                                        + bad[0].decode(errors="replace")[-500:])
+        reqs = c.registry_requests()[before:]
+        gets.append(sum(1 for m, p, s in reqs if m == "GET" and "/blobs/" in p and s < 300))
+        for o in outs:
+            os.unlink(o)
+    return Stat(times), Stat(gets, unit="GETs")
+
+
+# -- start-up -------------------------------------------------------------
+
+def startup(c, args, cwd=None, nofile=None, env=None):
+    t = measure.spawn_times(args, c.startups, env or c.env(), cwd=cwd or c.out, nofile=nofile)
+    return Stat(t)
+
+
+def run_cache_hit(c, repo, digest):
+    """`run docker://REF@digest` and `:tag` with the SIF in the cache, and
+    the cached SIF run directly; registry requests per invocation."""
+    by_digest = "docker://" + f"{c.reg.hostport}/{repo}@{digest}"
+    by_tag = "docker://" + ref(c.reg, repo)
+    run([c.sing(), "run", by_digest], env=c.env())  # converts once into the cache
+    sifs = glob.glob(os.path.join(c.cache, "sif", digest.split(":")[1] + "*.sif"))
+    if not sifs:
+        raise NA(f"no cached SIF for {digest} in {c.cache}/sif")
+    out = {}
+    for key, target in (("digest", by_digest), ("tag", by_tag), ("sif", sifs[0])):
+        before = len(c.registry_requests())
+        out[key] = startup(c, [c.sing(), "run", target])
+        reqs = c.registry_requests()[before:]
+        out[key + "_requests"] = len(reqs) / len(out[key])
+        out[key + "_manifest_requests"] = sum(1 for _, p, _ in reqs if "/manifests/" in p) / len(out[key])
+    return out
+
+
+def nofile_limit(want=1 << 20):
+    """RLIMIT_NOFILE to test with: `want`, or the hard limit when this
+    process cannot raise it (no CAP_SYS_RESOURCE in a container)."""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, want))
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard if hard >= want else want))
+        return want
+    except (ValueError, OSError):
+        return hard
+
+
+def many_files_dir(c, n=100_000):
+    d = os.path.join(c.work, "manyfiles")
+    if not os.path.isdir(d) or len(os.listdir(d)) < n:
+        os.makedirs(d, exist_ok=True)
+        for i in range(n):
+            open(os.path.join(d, f"f{i:06d}"), "w").close()
+    return d
+
+
+# -- floor and peers ------------------------------------------------------
+
+def registry_blob(reg, digest):
+    hexd = digest.split(":")[1]
+    return os.path.join(reg.directory, "data", "docker", "registry", "v2", "blobs", "sha256",
+                        hexd[:2], hexd, "data")
+
+
+def floor(c, img, tree):
+    """Decompress every layer (pigz -dc > /dev/null, all layers in parallel)
+    and mksquashfs the final unpacked tree with our settings. `tree` is made
+    once by extracting the layers in order (no whiteouts in bench images)."""
+    blobs = [registry_blob(c.reg, l.digest) for l in img.layers]
+    if not os.path.isdir(tree):
+        os.makedirs(tree + ".part", exist_ok=True)
+        for b in blobs:
+            subprocess.run(["tar", "-xzf", b, "-C", tree + ".part", "--same-owner",
+                            "--numeric-owner", "--xattrs", "--xattrs-include=*"], check=True)
+        os.rename(tree + ".part", tree)
+    dec, sq = [], []
+    sqfs = os.path.join(c.work, "floor.sqfs")
+    for _ in range(c.runs):
+        drop_caches(c.drop)
+        t0 = time.perf_counter()
+        procs = [subprocess.Popen(["pigz", "-dc", b], stdout=subprocess.DEVNULL) for b in blobs]
+        if any(p.wait() for p in procs):
+            raise measure.CommandFailed("pigz -dc failed")
+        dec.append(time.perf_counter() - t0)
+        t, *_ = run(["mksquashfs", tree, sqfs, "-noappend", "-quiet", "-no-progress"]
+                    + SQUASH_OURS, user=False)
+        sq.append(t)
+    size = os.path.getsize(sqfs)
+    os.unlink(sqfs)
+    return {"decompress": Stat(dec), "squash": Stat(sq),
+            "total": Stat([a + b for a, b in zip(dec, sq)]), "size": size}
+
+
+def skopeo_pipeline(c, repo):
+    """skopeo copy + umoci unpack --rootless + mksquashfs (defaults, and
+    zstd 3), as the bench user; per run all three stages, both squashes of
+    the same unpacked tree."""
+    for tool in ("skopeo", "umoci"):
+        if not shutil.which(tool):
+            raise NA(f"{tool} not installed")
+    st = {k: [] for k in ("skopeo", "umoci", "mksq_default", "mksq_zstd")}
+    sizes = {}
+    base = os.path.join(c.work, "skopeo")
+    for _ in range(c.runs):
+        shutil.rmtree(base, ignore_errors=True)
+        measure.make_user_dir(base)
+        oci, bundle = os.path.join(base, "oci"), os.path.join(base, "bundle")
+        drop_caches(c.drop)
+        env = measure.user_env(c.prefix, {"TMPDIR": c.tmp})
+        t, *_ = run(["skopeo", "copy", "--src-tls-verify=false", "docker://" + ref(c.reg, repo),
+                     "oci:" + oci + ":latest"], env=env)
+        st["skopeo"].append(t)
+        t, *_ = run(["umoci", "unpack", "--rootless", "--image", oci + ":latest", bundle], env=env)
+        st["umoci"].append(t)
+        for key, flags in (("mksq_default", []), ("mksq_zstd", SQUASH_OURS[:4])):
+            out = os.path.join(base, key + ".sqfs")
+            t, *_ = run(["mksquashfs", os.path.join(bundle, "rootfs"), out, "-noappend",
+                         "-quiet", "-no-progress"] + flags, env=env)
+            st[key].append(t)
+            sizes[key] = os.path.getsize(out)
+    r = {k: Stat(v) for k, v in st.items()}
+    pre = [a + b for a, b in zip(st["skopeo"], st["umoci"])]
+    r["total_default"] = Stat([p + m for p, m in zip(pre, st["mksq_default"])])
+    r["total_zstd"] = Stat([p + m for p, m in zip(pre, st["mksq_zstd"])])
+    r["sizes"] = sizes
+    return r
+
+
+def ch_image_pipeline(c, repo):
+    """ch-image pull + ch-convert -o squash, cold (storage emptied). ch-image
+    0.31 only speaks HTTPS, so it talks to the TLS registry (same storage)
+    with --tls-no-verify."""
+    if not shutil.which("ch-image") or not shutil.which("ch-convert"):
+        raise NA("ch-image/ch-convert not installed")
+    if c.reg_tls is None:
+        raise NA("no HTTPS registry")
+    pull, conv = [], []
+    storage = os.path.join(c.work, "ch", "storage")
+    measure.make_user_dir(os.path.dirname(storage))
+    name = ref(c.reg_tls, repo)
+    env = measure.user_env(c.prefix, {
+        "CH_IMAGE_STORAGE": storage, "TMPDIR": c.tmp, "PATH": "/usr/bin:/bin:/usr/sbin:/sbin",
+        "GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@localhost",
+        "GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "bench@localhost"})
+    size = 0
+    for _ in range(c.runs):
+        shutil.rmtree(storage, ignore_errors=True)
+        out = os.path.join(c.work, "ch", "out.sqfs")
+        if os.path.exists(out):
+            os.unlink(out)
+        drop_caches(c.drop)
+        t, *_ = run(["ch-image", "pull", "--tls-no-verify", name], env=env)
+        pull.append(t)
+        t, *_ = run(["ch-convert", "-i", "ch-image", "-o", "squash", name, out], env=env)
+        conv.append(t)
+        size = os.path.getsize(out)
+    return {"pull": Stat(pull), "convert": Stat(conv),
+            "total": Stat([a + b for a, b in zip(pull, conv)]), "size": size}
+
+
+def ch_run(c, tree):
+    if not shutil.which("ch-run"):
+        raise NA("ch-run not installed")
+    return startup(c, ["ch-run", tree, "--", "/bin/true"])
+
+
+def sif_size(path):
+    return os.path.getsize(path)
+
+

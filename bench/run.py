@@ -1,0 +1,355 @@
+"""Issue 5's benchmark: pull-and-convert and start-up of our singularity
+against skopeo+umoci+mksquashfs, ch-image+ch-convert, ch-run and the floor,
+in one run on this machine. Run as root: bench/run.sh [--smoke] [--runs N].
+Writes bench/results/latest.md (smoke: bench/results/smoke.md)."""
+import argparse
+import os
+import shutil
+import sys
+import time
+import traceback
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
+
+import bench_images  # noqa: E402
+import imagetools  # noqa: E402
+import measure  # noqa: E402
+import registry as registry_mod  # noqa: E402
+import report  # noqa: E402
+import rows  # noqa: E402
+import setup_env  # noqa: E402
+from report import cells, ratio, table, Target  # noqa: E402
+
+WORK = "/tmp/sing-bench-work"
+REG_DIR = os.path.join(bench_images.CACHE, "registry")
+
+
+class Results:
+    """Row results by key; a failed or impossible row is kept as "n/a: why"."""
+
+    def __init__(self):
+        self.r, self.failures = {}, []
+
+    def measure(self, key, fn, *args, ours=True):
+        t0 = time.monotonic()
+        print(f"bench: {key} ...", end="", flush=True)
+        try:
+            self.r[key] = fn(*args)
+            print(f" {time.monotonic() - t0:.1f}s", flush=True)
+        except rows.NA as e:
+            self.r[key] = f"n/a: {e}"
+            print(f" n/a: {e}", flush=True)
+        except Exception as e:  # noqa: BLE001 - report and continue
+            self.r[key] = f"n/a: failed: {str(e).splitlines()[0][:160] if str(e) else type(e).__name__}"
+            print(" FAILED\n" + traceback.format_exc(limit=3), flush=True)
+            if ours:
+                self.failures.append(key)
+        return self.r[key]
+
+    def get(self, key, sub=None):
+        v = self.r.get(key, "n/a: not run")
+        if sub is not None and isinstance(v, dict):
+            return v.get(sub, "n/a")
+        return v
+
+
+def start_registries(with_tls):
+    reg = registry_mod.Registry(REG_DIR, "http").start()
+    tls = None
+    if with_tls:
+        tls_dir = os.path.join(WORK, "registry-tls")
+        os.makedirs(tls_dir, exist_ok=True)
+        if not os.path.lexists(os.path.join(tls_dir, "data")):
+            os.symlink(os.path.join(REG_DIR, "data"), os.path.join(tls_dir, "data"))
+        tls = registry_mod.Registry(tls_dir, "https").start()
+    return reg, tls
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--smoke", action="store_true",
+                    help="tiny image, one run of each row, no peer installs (CI)")
+    ap.add_argument("--runs", type=int, default=5, help="runs per row (default 5)")
+    a = ap.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("bench: run as root (it installs packages, a setuid starter, drops caches)")
+    runs = 1 if a.smoke else a.runs
+    startups = 3 if a.smoke else 10 * runs
+    t_start = time.monotonic()
+
+    def phase(what):
+        print(f"bench: [{time.monotonic() - t_start:6.1f}s] {what}", flush=True)
+
+    phase("packages")
+    missing_peers = setup_env.install_packages(with_peers=not a.smoke)
+    phase("building and installing into " + setup_env.PREFIX)
+    prefix = setup_env.build_and_install()
+    measure.ensure_user()
+    if os.path.exists("/dev/fuse"):
+        os.chmod("/dev/fuse", 0o666)
+    drop = measure.drop_caches_allowed()
+    shutil.rmtree(WORK, ignore_errors=True)
+    measure.make_user_dir(WORK)
+
+    phase("images")
+    if a.smoke:
+        images = {"small": ("bench/tiny", bench_images.tiny_image())}
+    else:
+        images = {"small": ("bench/debian", bench_images.debian_image()),
+                  "big": ("bench/big", bench_images.big_image())}
+    reg, reg_tls = start_registries(with_tls=bool(shutil.which("ch-image")))
+    try:
+        for name, (repo, img) in images.items():
+            print(f"bench: pushing {repo} ({len(img.layers)} layers)", flush=True)
+            imagetools.push_image(reg, repo, "latest", img)
+        phase("rows")
+        c = rows.Ctx(prefix, WORK, reg, reg_tls, runs, drop, startups)
+        res = Results()
+        run_rows(res, c, images, a.smoke)
+    finally:
+        reg.stop()
+        if reg_tls:
+            reg_tls.stop()
+    text = render(res, images, c, a, missing_peers, drop, time.monotonic() - t_start)
+    os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
+    out = os.path.join(HERE, "results", "smoke.md" if a.smoke else "latest.md")
+    with open(out, "w") as f:
+        f.write(text)
+    print("\n" + text)
+    print(f"bench: written to {out}")
+    if res.failures:
+        print("bench: FAILED rows of ours: " + ", ".join(res.failures))
+        return 1
+    return 0
+
+
+def run_rows(res, c, images, smoke):
+    repo, img = images["small"]
+    sif = None
+    if isinstance(res.measure("pull_cold", rows.pull_cold, c, repo, "small"), tuple):
+        res.r["pull_cold"], sif = res.r["pull_cold"]
+    res.measure("pull_warm", rows.pull_warm, c, repo, "small")
+    res.measure("pull_cold_tls", rows.pull_https, c, repo, "small")
+    res.measure("res_small", rows.pull_resources, c, repo, "small", 1 if smoke else 2)
+    tree = os.path.join(c.work, "floor-tree")
+    res.measure("floor", rows.floor, c, img, tree)
+    res.measure("skopeo", rows.skopeo_pipeline, c, repo, ours=False)
+    res.measure("ch_image", rows.ch_image_pipeline, c, repo, ours=False)
+    res.measure("concurrent", rows.concurrent_pulls, c, repo)
+    if isinstance(res.get("concurrent"), tuple):
+        res.r["concurrent"], res.r["concurrent_gets"] = res.r["concurrent"]
+    # Start-up.
+    if sif:
+        res.measure("exec_setuid", rows.startup, c, [c.sing(), "exec", sif, "/bin/true"])
+        res.measure("exec_100k", lambda: rows.startup(
+            c, [c.sing(), "exec", sif, "/bin/true"], cwd=rows.many_files_dir(c)))
+        res.r["nofile"] = rows.nofile_limit()
+        res.measure("exec_nofile", rows.startup, c, [c.sing(), "exec", sif, "/bin/true"],
+                    None, res.r["nofile"])
+
+        def unpriv():
+            with setup_env.Unprivileged(c.prefix):
+                return rows.startup(c, [c.sing(), "exec", sif, "/bin/true"])
+        res.measure("exec_unpriv", unpriv)
+        res.measure("run_hit", rows.run_cache_hit, c, repo, img.manifest_digest)
+    res.measure("ch_run", rows.ch_run, c, tree, ours=False)
+    if "big" in images:
+        brepo, bimg = images["big"]
+        res.measure("res_big", rows.pull_resources, c, brepo, "big", min(c.runs, 3))
+        bsif = os.path.join(c.out, "big.sif")
+        res.measure("big_pull_for_exec", lambda: measure.run(
+            [c.sing(), "pull", "--force", "--name", bsif, "docker://" + rows.ref(c.reg, brepo)],
+            env=c.env()))
+        res.measure("exec_big", rows.startup, c, [c.sing(), "exec", bsif, "/bin/true"])
+
+
+def render(res, images, c, a, missing_peers, drop, elapsed):
+    g = res.get
+    small_repo, small_img = images["small"]
+    unpacked = bench_images.unpacked_size(small_img)
+    comp = sum(l.size for l in small_img.layers)
+    L = []
+    L.append(f"# Benchmark results{' (smoke)' if a.smoke else ''}\n")
+    v = setup_env.tool_versions()
+    L.append(f"Machine: {v['cpu']}, {v['cores']} cores, kernel {v['kernel']}; "
+             f"{v['mksquashfs'].split('(')[0].strip()}; skopeo {v['skopeo'].split()[-1]}; "
+             f"umoci {v['umoci'].split()[-1]}; {v['ch-run']}. "
+             f"Runs per row: {c.runs} (start-up rows: {c.startups} invocations). "
+             f"Page cache dropped (`sync; echo 3 > /proc/sys/vm/drop_caches`) before every "
+             f"pull-type run: {'yes' if drop else 'NO (not allowed here)'}. "
+             f"Bench wall time {elapsed / 60:.1f} min.\n")
+    L.append(f"Image `{small_repo}`: {len(small_img.layers)} layers, {comp / 2**20:.0f} MiB "
+             f"compressed (gzip), {unpacked / 2**20:.0f} MiB unpacked (tar bytes).")
+    if "big" in images:
+        brepo, bimg = images["big"]
+        L.append(f" Image `{brepo}`: {len(bimg.layers)} layers, "
+                 f"{sum(l.size for l in bimg.layers) / 2**20:.0f} MiB compressed, "
+                 f"{bench_images.unpacked_size(bimg) / 2**20:.0f} MiB unpacked.")
+    if missing_peers:
+        L.append(f"\nPeers not installed: {', '.join(missing_peers)}.")
+    L.append("")
+
+    floor = g("floor", "total")
+    sk, ch = g("skopeo"), g("ch_image")
+    sk_d = sk["total_default"] if isinstance(sk, dict) else sk
+    sk_z = sk["total_zstd"] if isinstance(sk, dict) else sk
+    ch_t = ch["total"] if isinstance(ch, dict) else ch
+    cold = g("pull_cold")
+
+    def prow(name, stat, peer_cols=True):
+        r = [name] + cells(stat) + [ratio(stat, floor)]
+        if peer_cols:
+            r += [ratio(cold, stat) if stat is not cold else "-"]
+        return r
+
+    L.append(f"## Pull to a squashfs image (`{small_repo}`), wall time\n")
+    pr = [prow("**ours: cold pull -> SIF** (empty cache)", cold),
+          prow("ours: warm pull (blobs cached, no SIF)", g("pull_warm")),
+          prow("ours: cold pull over HTTPS (as ch-image)", g("pull_cold_tls")),
+          prow("floor: decompress all layers (pigz -dc, in parallel)", g("floor", "decompress")),
+          prow("floor: mksquashfs final tree, zstd 3, all cores", g("floor", "squash")),
+          prow("**floor total**", floor),
+          prow("skopeo copy", g("skopeo", "skopeo")),
+          prow("umoci unpack --rootless", g("skopeo", "umoci")),
+          prow("mksquashfs defaults (gzip)", g("skopeo", "mksq_default")),
+          prow("mksquashfs -comp zstd -Xcompression-level 3", g("skopeo", "mksq_zstd")),
+          prow("**skopeo+umoci+mksquashfs defaults**", sk_d),
+          prow("**skopeo+umoci+mksquashfs zstd 3**", sk_z),
+          prow("ch-image pull (HTTPS, --tls-no-verify)", g("ch_image", "pull")),
+          prow("ch-convert -o squash (gzip, -b 64K)", g("ch_image", "convert")),
+          prow("**ch-image pull + ch-convert**", ch_t)]
+    L.append(table(["row", "median", "min", "max", "n", "÷ floor", "ours cold ÷ row"], pr))
+    sizes = []
+    if sif_size_ok(c):
+        sizes.append(f"our SIF {os.path.getsize(os.path.join(c.out, 'small.sif')) / 2**20:.1f} MiB")
+    if isinstance(g("floor"), dict):
+        sizes.append(f"floor squashfs {g('floor')['size'] / 2**20:.1f} MiB")
+    if isinstance(sk, dict):
+        sizes.append(f"mksquashfs defaults {sk['sizes']['mksq_default'] / 2**20:.1f} MiB, "
+                     f"zstd 3 {sk['sizes']['mksq_zstd'] / 2**20:.1f} MiB")
+    if isinstance(ch, dict):
+        sizes.append(f"ch-convert {ch['size'] / 2**20:.1f} MiB")
+    L.append("\nOutput sizes: " + "; ".join(sizes) + ".\n")
+
+    L.append("## Start-up (`/bin/true`), wall time per invocation\n")
+    chr_ = g("ch_run")
+    rh = g("run_hit")
+    rh_get = (lambda k: rh[k]) if isinstance(rh, dict) else (lambda k: rh)
+    st = [("**exec SIF, setuid mode**", g("exec_setuid")),
+          ("exec SIF, setuid, 1.5 GB image", g("exec_big")),
+          ("exec SIF, setuid, cwd with 100k files", g("exec_100k")),
+          (f"exec SIF, setuid, RLIMIT_NOFILE {g('nofile')}" + ("" if g("nofile") == 1 << 20 else
+           " (hard limit here; 1M needs CAP_SYS_RESOURCE, absent in this container)"),
+           g("exec_nofile")),
+          ("**exec SIF, unprivileged (userns + squashfuse)**", g("exec_unpriv")),
+          ("run docker://REF@sha256 (cache hit)", rh_get("digest")),
+          ("run docker://REF:tag (cache hit)", rh_get("tag")),
+          ("run CACHED.sif directly", rh_get("sif")),
+          ("**ch-run DIR /bin/true** (peer)", chr_)]
+    L.append(table(["row", "median", "min", "max", "n", "÷ ch-run", "÷ exec setuid"],
+                   [[n] + cells(s, "ms") + [ratio(s, chr_), ratio(s, g("exec_setuid"))]
+                    for n, s in st]))
+    if isinstance(rh, dict):
+        L.append(f"\nRegistry requests per cache-hit run: by digest {rh['digest_requests']:.1f} "
+                 f"(manifests {rh['digest_manifest_requests']:.1f}); by tag "
+                 f"{rh['tag_requests']:.1f} (manifests {rh['tag_manifest_requests']:.1f}).\n")
+
+    L.append("## Resources of a cold pull (sampled every 50 ms)\n")
+    rr = []
+    for key, label in (("res_small", small_repo), ("res_big", "bench/big")):
+        r = g(key)
+        if isinstance(r, str):
+            if key == "res_big" and "big" not in images:
+                continue
+            rr.append([label, r, "", "", ""])
+            continue
+        rr.append([label, " / ".join(cells(r["secs"])[:3]), " / ".join(cells(r["peak_rss"])[:3]),
+                   " / ".join(cells(r["max_rss_one"])[:3]), " / ".join(cells(r["temp_disk"])[:3]),
+                   " / ".join(cells(r["cpu_busy"])[:3]), str(len(r["secs"]))])
+    L.append(table(["image", "wall (med / min / max)", "peak RSS, whole tree (sum)",
+                    "largest process RSS", "temp disk (peak - final)", "cores busy (cpu/wall)",
+                    "n"], rr))
+    L.append("\nTemp disk counts cache, output dir and TMPDIR; the final SIF and cached blobs "
+             "are not temporary.\n")
+
+    L.append("## 8 concurrent pulls of one image into one empty cache\n")
+    conc, gets = g("concurrent"), g("concurrent_gets")
+    nblobs = len(small_img.layers) + 1
+    L.append(table(["row", "median", "min", "max", "n", "÷ single cold pull"],
+                   [["8 pulls, wall until all done"] + cells(conc) + [ratio(conc, cold)],
+                    [f"blob GETs served (image has {nblobs} blobs)"] + cells(gets) + [""]]))
+    L.append("")
+
+    L.append("## Targets (issue 5)\n")
+    L.append(table(["target", "measured", "limit", "verdict"], [t.row() for t in targets(res, images, floor, sk_z, cold, chr_, nblobs)]))
+    L.append("")
+    return "\n".join(L) + "\n"
+
+
+def sif_size_ok(c):
+    return os.path.exists(os.path.join(c.out, "small.sif"))
+
+
+def med(x):
+    return x if isinstance(x, str) else x.median
+
+
+def _r(a, b):
+    if isinstance(a, str) or isinstance(b, str):
+        return a if isinstance(a, str) else b
+    return a.median / b.median
+
+
+def targets(res, images, floor, sk_z, cold, chr_, nblobs):
+    g = res.get
+    T = [Target("cold pull ÷ floor", _r(cold, floor), 1.5, "x"),
+         Target("cold pull ÷ skopeo+umoci+mksquashfs zstd 3", _r(cold, sk_z), 0.5, "x"),
+         Target("warm pull ÷ floor", _r(g("pull_warm"), floor), 1.2, "x")]
+    rh = g("run_hit")
+    if isinstance(rh, dict):
+        T.append(Target("run @digest: registry requests", rh["digest_requests"], 0, ""))
+        T.append(Target("run @digest − run SIF (ms)",
+                        (rh["digest"].median - rh["sif"].median) * 1000, 20, " ms"))
+        T.append(Target("run :tag: manifest requests", rh["tag_manifest_requests"], 1, ""))
+        T.append(Target("run :tag: all registry requests", rh["tag_requests"], 1, ""))
+    else:
+        T.append(Target("run docker:// cache hit", rh, 0))
+    es = g("exec_setuid")
+    T.append(Target("exec setuid ÷ ch-run", _r(es, chr_), 3, "x"))
+    for key, label in (("exec_big", "1.5 GB image"), ("exec_100k", "100k files in cwd"),
+                       ("exec_nofile", f"RLIMIT_NOFILE {g('nofile')}")):
+        if key == "exec_big" and "big" not in images:
+            continue
+        v = g(key)
+        # "No growth": within 10% or 1 ms of the 300 MB median, whichever is larger.
+        if isinstance(v, str) or isinstance(es, str):
+            T.append(Target(f"exec growth, {label}", v if isinstance(v, str) else es, 0))
+        else:
+            T.append(Target(f"exec growth, {label} (ms over base; limit max(1 ms, 10%))",
+                            (v.median - es.median) * 1000, max(1.0, es.median * 100), " ms"))
+    eu = g("exec_unpriv")
+    T.append(Target("exec unprivileged (ms)", med(eu) * 1000 if not isinstance(eu, str) else eu,
+                    35, " ms"))
+    rb = g("res_big")
+    if "big" in images:
+        if isinstance(rb, dict):
+            T.append(Target("1.5 GB pull: peak RSS, whole tree (MiB)", rb["peak_rss"].median / 2**20, 100, " MiB"))
+            big_unpacked = bench_images.unpacked_size(images["big"][1])
+            T.append(Target("1.5 GB pull: temp disk ÷ unpacked size",
+                            rb["temp_disk"].median / big_unpacked, 1, "x"))
+            T.append(Target("1.5 GB pull: idle core share (1 − cpu/wall/cores)",
+                            1 - rb["cpu_busy"].median / (os.cpu_count() or 2), 0.5, "x"))
+        else:
+            T.append(Target("1.5 GB pull resources", rb, 0))
+    conc = g("concurrent")
+    T.append(Target("8 concurrent pulls ÷ single pull", _r(conc, cold), 1.5, "x"))
+    gets = g("concurrent_gets")
+    T.append(Target("8 concurrent pulls: blob GETs ÷ blobs",
+                    gets if isinstance(gets, str) else gets.max / nblobs, 1, "x"))
+    return T
+
+
+if __name__ == "__main__":
+    sys.exit(main())

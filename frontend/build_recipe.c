@@ -1,0 +1,236 @@
+/* What a recipe puts into the sandbox besides %post's work: %files, and the
+ * /.singularity.d files (%environment, %runscript, %startscript, %test,
+ * %help, labels, the recipe itself with its credentials redacted). */
+#include "build_recipe.h"
+
+#include <errno.h>
+#include <glob.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "build.h"
+#include "build_config.h"
+#include "cleanup.h"
+#include "log.h"
+#include "registry.h"
+
+#define LABELS_MAX_BYTES (1u << 20)
+
+/* glob(3) errors for one pattern; a pattern without a match is an error. */
+static int copy_one(const struct recipe *r, int rootfd, const struct recipe_file *f, sing_err_t *e)
+{
+        _cleanup_free_ char *pattern = NULL;
+        glob_t g;
+        int rc = 0;
+        size_t dirlen = strlen(r->dir);
+
+        if (f->src[0] == '/')
+                pattern = strdup(f->src);
+        else if (asprintf(&pattern, "%s/%s", r->dir, f->src) < 0)
+                pattern = NULL;
+        if (!pattern)
+                return err_set(e, "out of memory");
+        int g_rc = glob(pattern, GLOB_NOSORT | GLOB_BRACE | GLOB_TILDE, NULL, &g);
+        if (g_rc == GLOB_NOMATCH)
+                return err_set(e, "%s:%u: %%files source %s does not exist", r->path, f->line,
+                               f->src);
+        if (g_rc != 0)
+                return err_set(e, "%s:%u: %%files source %s: cannot expand it", r->path, f->line,
+                               f->src);
+        for (size_t i = 0; i < g.gl_pathc && rc == 0; i++) {
+                const char *match = g.gl_pathv[i];
+                _cleanup_free_ char *dst = NULL;
+                if (f->dst && g.gl_pathc > 1 && f->dst[strlen(f->dst) - 1] != '/') {
+                        /* Several matches: the destination is a directory. */
+                        if (asprintf(&dst, "%s/", f->dst) < 0)
+                                dst = NULL;
+                } else if (f->dst) {
+                        dst = strdup(f->dst);
+                } else if (f->src[0] == '/') {
+                        dst = strdup(match);
+                } else {
+                        /* Relative source: the same relative path under / */
+                        dst = strdup(match + dirlen + 1);
+                }
+                if (!dst) {
+                        rc = err_set(e, "out of memory");
+                        break;
+                }
+                if (sandbox_copy_in(rootfd, match, dst, e) < 0)
+                        rc = err_prefix(e, "%s:%u: %%files", r->path, f->line);
+        }
+        globfree(&g);
+        return rc;
+}
+
+int recipe_copy_files(const struct recipe *r, int rootfd, sing_err_t *e)
+{
+        struct recipe_file *files = NULL;
+        size_t n = 0;
+        int rc = 0;
+        if (recipe_files(r, &files, &n, e) < 0)
+                return -1;
+        if (n)
+                log_info("Copying %%files...");
+        for (size_t i = 0; i < n && rc == 0; i++)
+                rc = copy_one(r, rootfd, &files[i], e);
+        recipe_files_free(files, n);
+        return rc;
+}
+
+int recipe_check_files(const struct recipe *r, sing_err_t *e)
+{
+        struct recipe_file *files = NULL;
+        size_t n = 0;
+        int rc = 0;
+        if (recipe_files(r, &files, &n, e) < 0)
+                return -1;
+        for (size_t i = 0; i < n && rc == 0; i++) {
+                _cleanup_free_ char *pattern = NULL;
+                glob_t g;
+                if (files[i].src[0] == '/')
+                        pattern = strdup(files[i].src);
+                else if (asprintf(&pattern, "%s/%s", r->dir, files[i].src) < 0)
+                        pattern = NULL;
+                if (!pattern) {
+                        rc = err_set(e, "out of memory");
+                        break;
+                }
+                if (glob(pattern, GLOB_NOSORT | GLOB_BRACE | GLOB_TILDE, NULL, &g) != 0)
+                        rc = err_set(e, "%s:%u: %%files source %s does not exist", r->path,
+                                     files[i].line, files[i].src);
+                else
+                        globfree(&g);
+        }
+        recipe_files_free(files, n);
+        return rc;
+}
+
+/* A script file: the section body, with #!/bin/sh unless it has its own. */
+static int write_script(int rootfd, const char *path, const char *body, sing_err_t *e)
+{
+        _cleanup_free_ char *text = NULL;
+        size_t n = strlen(body);
+        bool own = strncmp(body, "#!", 2) == 0;
+        if (asprintf(&text, "%s%s%s", own ? "" : "#!/bin/sh\n", body,
+                     n && body[n - 1] == '\n' ? "" : "\n") < 0)
+                return err_set(e, "out of memory");
+        return sandbox_write_file(rootfd, path, text, strlen(text), 0755, e);
+}
+
+static void build_date(char *buf, size_t len)
+{
+        time_t now = time(NULL);
+        struct tm tm;
+        gmtime_r(&now, &tm);
+        /* Singularity's format: Monday_1_January_2024_10:02:03_UTC */
+        strftime(buf, len, "%A_%-d_%B_%Y_%-H:%M:%S_UTC", &tm);
+}
+
+static int set_label(json_object *o, const char *k, const char *v, sing_err_t *e)
+{
+        json_object *s = json_object_new_string(v);
+        if (!s || json_object_object_add(o, k, s) < 0) {
+                json_object_put(s);
+                return err_set(e, "out of memory");
+        }
+        return 0;
+}
+
+/* labels.json: what the image has (Docker labels), then %labels, then the
+ * build labels. Returns the new text in *out. */
+static int make_labels(const struct recipe *r, int rootfd, char **out, sing_err_t *e)
+{
+        _cleanup_free_ char *old = NULL;
+        size_t oldlen;
+        struct recipe_label *labels = NULL;
+        size_t n = 0;
+        json_object *o = NULL;
+        char date[128];
+        int rc = -1;
+
+        if (sandbox_read_file(rootfd, ".singularity.d/labels.json", LABELS_MAX_BYTES, &old, &oldlen,
+                              e) < 0)
+                return -1;
+        if (old)
+                o = json_tokener_parse(old);
+        if (o && !json_object_is_type(o, json_type_object)) {
+                json_object_put(o);
+                o = NULL;
+        }
+        if (!o && old)
+                log_warn("the image's /.singularity.d/labels.json is not a JSON object; "
+                         "replacing it");
+        if (!o && !(o = json_object_new_object()))
+                return err_set(e, "out of memory");
+        if (recipe_labels(r, &labels, &n, e) < 0)
+                goto out;
+        for (size_t i = 0; i < n; i++)
+                if (set_label(o, labels[i].key, labels[i].value, e) < 0)
+                        goto out;
+        build_date(date, sizeof(date));
+        if (set_label(o, "org.label-schema.schema-version", "1.0", e) < 0 ||
+            set_label(o, "org.label-schema.build-arch", host_goarch(), e) < 0 ||
+            set_label(o, "org.label-schema.build-date", date, e) < 0 ||
+            set_label(o, "org.label-schema.usage.singularity.version", SING_VERSION, e) < 0 ||
+            set_label(o, "org.label-schema.usage.singularity.deffile.bootstrap",
+                      r->bootstrap == BOOTSTRAP_DOCKER ? "docker" : "localimage", e) < 0 ||
+            set_label(o, "org.label-schema.usage.singularity.deffile.from", r->from, e) < 0)
+                goto out;
+        if (r->sec[SEC_HELP].present &&
+            (set_label(o, "org.label-schema.usage", "/.singularity.d/runscript.help", e) < 0 ||
+             set_label(o, "org.label-schema.usage.singularity.runscript.help",
+                       "/.singularity.d/runscript.help", e) < 0))
+                goto out;
+        const char *s = json_object_to_json_string_ext(
+            o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE);
+        if (!s || asprintf(out, "%s\n", s) < 0) {
+                err_set(e, "out of memory");
+                goto out;
+        }
+        rc = 0;
+out:
+        recipe_labels_free(labels, n);
+        json_object_put(o);
+        return rc;
+}
+
+int recipe_write_metadata(const struct recipe *r, int rootfd, bool write_runscript, sing_err_t *e)
+{
+        _cleanup_free_ char *labels = NULL;
+        const struct recipe_section *s = r->sec;
+
+        if (s[SEC_ENVIRONMENT].present) {
+                _cleanup_free_ char *env = NULL;
+                if (asprintf(&env, "#!/bin/sh\n# %%environment from the definition file\n%s",
+                             s[SEC_ENVIRONMENT].body) < 0)
+                        return err_set(e, "out of memory");
+                if (sandbox_write_file(rootfd, ".singularity.d/env/90-environment.sh", env,
+                                       strlen(env), 0755, e) < 0)
+                        return -1;
+        }
+        if (write_runscript && s[SEC_RUNSCRIPT].present &&
+            write_script(rootfd, ".singularity.d/runscript", s[SEC_RUNSCRIPT].body, e) < 0)
+                return -1;
+        if (s[SEC_STARTSCRIPT].present &&
+            write_script(rootfd, ".singularity.d/startscript", s[SEC_STARTSCRIPT].body, e) < 0)
+                return -1;
+        if (s[SEC_TEST].present &&
+            write_script(rootfd, ".singularity.d/test", s[SEC_TEST].body, e) < 0)
+                return -1;
+        if (s[SEC_HELP].present &&
+            sandbox_write_file(rootfd, ".singularity.d/runscript.help", s[SEC_HELP].body,
+                               strlen(s[SEC_HELP].body), 0644, e) < 0)
+                return -1;
+        if (sandbox_write_file(rootfd, ".singularity.d/Singularity", r->redacted,
+                               strlen(r->redacted), 0644, e) < 0)
+                return -1;
+        if (make_labels(r, rootfd, &labels, e) < 0)
+                return -1;
+        return sandbox_write_file(rootfd, ".singularity.d/labels.json", labels, strlen(labels),
+                                  0644, e);
+}

@@ -1,0 +1,21 @@
+/* Applying a parsed recipe to a sandbox (everything but running scripts). */
+#ifndef SING_BUILD_RECIPE_H
+#define SING_BUILD_RECIPE_H
+
+#include <stdbool.h>
+
+#include "error.h"
+#include "recipe.h"
+
+/* Every %files source matches something (checked before any download). */
+int recipe_check_files(const struct recipe *r, sing_err_t *e);
+/* Copy the %files entries into the sandbox open at rootfd. */
+int recipe_copy_files(const struct recipe *r, int rootfd, sing_err_t *e);
+/* Write /.singularity.d/env/90-environment.sh, startscript, test,
+ * runscript.help, Singularity (redacted recipe) and labels.json (merged
+ * with the image's labels and the build labels); the runscript too when
+ * write_runscript (a localimage base: the docker path makes it earlier with
+ * the runscript precedence rules). */
+int recipe_write_metadata(const struct recipe *r, int rootfd, bool write_runscript, sing_err_t *e);
+
+#endif

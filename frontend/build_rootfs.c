@@ -1,0 +1,149 @@
+/* Filling a sandbox directory: from pulled layers (layer merge into a
+ * directory sink), from a squashfs-based image (unsquashfs), or from another
+ * sandbox (cp -a). */
+#include "build.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "dir_sink.h"
+#include "image.h"
+#include "layers.h"
+#include "log.h"
+#include "tempfile.h"
+
+extern char **environ;
+
+/* The last line of a command's output, for an error message. */
+static void last_line(int fd, char *buf, size_t sz)
+{
+        off_t end = lseek(fd, 0, SEEK_END);
+        off_t from = end > (off_t)sz - 1 ? end - ((off_t)sz - 1) : 0;
+        ssize_t n = end > 0 ? pread(fd, buf, (size_t)(end - from), from) : 0;
+        buf[n > 0 ? n : 0] = '\0';
+        while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
+                buf[--n] = '\0';
+        char *nl = strrchr(buf, '\n');
+        if (nl)
+                memmove(buf, nl + 1, strlen(nl + 1) + 1);
+}
+
+int run_command(char *const argv[], int out_fd, sing_err_t *e)
+{
+        _cleanup_close_ int logfd = memfd_create("command-output", MFD_CLOEXEC);
+        _cleanup_close_ int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+        posix_spawn_file_actions_t fa;
+        pid_t pid;
+        int r, status;
+
+        if (logfd < 0 || devnull < 0)
+                return err_errno(e, "running %s", argv[0]);
+        posix_spawn_file_actions_init(&fa);
+        posix_spawn_file_actions_adddup2(&fa, devnull, 0);
+        posix_spawn_file_actions_adddup2(&fa, out_fd >= 0 ? out_fd : logfd, 1);
+        posix_spawn_file_actions_adddup2(&fa, logfd, 2);
+        r = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
+        posix_spawn_file_actions_destroy(&fa);
+        if (r != 0) {
+                errno = r;
+                return err_errno(e, "cannot run %s", argv[0]);
+        }
+        tempfile_register_child(pid);
+        while (waitpid(pid, &status, 0) < 0)
+                if (errno != EINTR) {
+                        tempfile_forget_child(pid);
+                        return err_errno(e, "waiting for %s", argv[0]);
+                }
+        tempfile_forget_child(pid);
+        if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+                return 0;
+        char tail[512];
+        last_line(logfd, tail, sizeof(tail));
+        if (WIFSIGNALED(status))
+                return err_set(e, "%s killed by signal %d", argv[0], WTERMSIG(status));
+        return err_set(e, "%s failed (exit status %d)%s%s", argv[0], WEXITSTATUS(status),
+                       *tail ? ": " : "", tail);
+}
+
+int rootfs_from_layers(const char *rootfs, const struct pulled_image *img,
+                       const struct metadata_opts *mo, sing_err_t *e)
+{
+        struct synth_list top = {0}, bottom = {0};
+        _cleanup_close_ int rootfd = -1;
+        struct merge_sink sink;
+        int rc = -1;
+
+        if (metadata_from_oci_config(img->config_json, img->config_len, mo, &top, &bottom, e) < 0) {
+                err_prefix(e, "image config");
+                goto out;
+        }
+        if (mkdir(rootfs, 0755) < 0) {
+                err_errno(e, "cannot create %s", rootfs);
+                goto out;
+        }
+        rootfd = open(rootfs, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+        if (rootfd < 0) {
+                err_errno(e, "cannot open %s", rootfs);
+                goto out;
+        }
+        if (dir_sink_open(rootfd, &sink, e) < 0)
+                goto out;
+        log_info("Extracting %zu layer(s)...", img->nlayers);
+        rc = layers_merge((const char *const *)img->layers, img->nlayers, &top, &bottom, &sink, e);
+        if (dir_sink_close(&sink, rc == 0 ? e : NULL) < 0)
+                rc = -1;
+out:
+        synth_list_free(&top);
+        synth_list_free(&bottom);
+        return rc;
+}
+
+int rootfs_from_image(const char *image, const char *rootfs, sing_err_t *e)
+{
+        _cleanup_close_ int fd = open(image, O_RDONLY | O_CLOEXEC);
+        struct image_info info;
+        char off[32];
+
+        if (fd < 0)
+                return err_errno(e, "cannot open %s", image);
+        if (image_probe_fd(fd, &info, e) < 0)
+                return err_prefix(e, "%s", image);
+        if (info.kind == IMAGE_DIR)
+                return rootfs_from_dir(image, rootfs, e);
+        snprintf(off, sizeof(off), "%" PRIu64, info.offset);
+        /* Read the image through our descriptor: the checked file is the one
+         * extracted. -f: rootfs does not exist; unsquashfs creates it. */
+        char src[64];
+        snprintf(src, sizeof(src), "/proc/self/fd/%d", fd);
+        if (fcntl(fd, F_SETFD, 0) < 0)
+                return err_errno(e, "fcntl");
+        char *argv[] = {"unsquashfs", "-n", "-q", "-d", (char *)rootfs, "-o", off, src, NULL};
+        log_info("Extracting %s image %s...", image_kind_name(info.kind), image);
+        if (run_command(argv, -1, e) < 0)
+                return err_prefix(e, "extracting %s", image);
+        return 0;
+}
+
+int rootfs_from_dir(const char *dir, const char *rootfs, sing_err_t *e)
+{
+        _cleanup_free_ char *src = NULL;
+        if (asprintf(&src, "%s/.", dir) < 0)
+                return err_set(e, "out of memory");
+        if (mkdir(rootfs, 0755) < 0)
+                return err_errno(e, "cannot create %s", rootfs);
+        char *argv[] = {"cp", "-a", "--no-target-directory", src, (char *)rootfs, NULL};
+        log_info("Copying sandbox %s...", dir);
+        if (run_command(argv, -1, e) < 0)
+                return err_prefix(e, "copying %s", dir);
+        return 0;
+}

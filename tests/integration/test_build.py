@@ -1,0 +1,591 @@
+"""singularity build (issue 4): every source/output combination, recipes
+(Bootstrap docker and localimage), the runscript precedence rules, recipe
+credentials, --fakeroot owners, bad recipes and --force.
+
+SIF helpers (also used by test_inspect.py) read descriptors and the
+squashfs partition with unsquashfs, so nothing needs mounting."""
+
+import json
+import os
+import pathlib
+import shutil
+import stat
+import struct
+import subprocess
+import tempfile
+import textwrap
+
+import pytest
+
+import imagetools
+from imagetools import Dir, File
+
+# --------------------------------------------------------------------------
+# SIF helpers
+DEFFILE, LABELS, PARTITION, GENERICJSON = 0x4001, 0x4003, 0x4004, 0x4006
+
+
+def descriptors(path):
+    """[(datatype, offset, size, parttype)] of the used descriptors."""
+    with open(path, "rb") as f:
+        head = f.read(128)
+        assert head[32:41] == b"SIF_MAGIC", f"{path} is not a SIF"
+        dtotal = struct.unpack_from("<q", head, 88)[0]
+        descoff = struct.unpack_from("<q", head, 96)[0]
+        f.seek(descoff)
+        table = f.read(dtotal * 585)
+    out = []
+    for i in range(dtotal):
+        d = table[i * 585:(i + 1) * 585]
+        datatype, used = struct.unpack_from("<iB", d, 0)
+        if not used:
+            continue
+        offset, size = struct.unpack_from("<qq", d, 17)
+        parttype = struct.unpack_from("<i", d, 205)[0] if datatype == PARTITION else 0
+        out.append((datatype, offset, size, parttype))
+    return out
+
+
+def partition_offset(path):
+    for datatype, offset, _size, parttype in descriptors(path):
+        if datatype == PARTITION and parttype == 2:
+            return offset
+    raise AssertionError(f"{path}: no primary partition")
+
+
+def object_data(path, datatype):
+    """The first object of that type, or None."""
+    for dt, offset, size, _ in descriptors(path):
+        if dt == datatype:
+            with open(path, "rb") as f:
+                f.seek(offset)
+                return f.read(size)
+    return None
+
+
+def squashfs_cat(path, inner, offset=None):
+    """Content of a file in the image's squashfs (bytes), or None."""
+    if offset is None:
+        offset = partition_offset(path)
+    r = subprocess.run(["unsquashfs", "-cat", "-o", str(offset), path, inner],
+                       capture_output=True)
+    return r.stdout if r.returncode == 0 else None
+
+
+def squashfs_list(path, offset=None):
+    """{path: (mode_string, uid, gid)} from unsquashfs -lln."""
+    if offset is None:
+        offset = partition_offset(path)
+    r = subprocess.run(["unsquashfs", "-lln", "-o", str(offset), path],
+                       check=True, capture_output=True, text=True)
+    entries = {}
+    for line in r.stdout.splitlines():
+        parts = line.split()
+        if len(parts) < 6 or "/" not in parts[1]:
+            continue
+        uid, gid = parts[1].split("/")
+        name = line[line.index("squashfs-root"):].split(" -> ")[0]
+        entries[name[len("squashfs-root"):] or "/"] = (parts[0], int(uid), int(gid))
+    return entries
+
+
+# --------------------------------------------------------------------------
+# Running the command
+
+
+def sing(singularity, *args, **kw):
+    return subprocess.run([singularity, *map(str, args)], capture_output=True, text=True,
+                          timeout=kw.pop("timeout", 300), **kw)
+
+
+def ok(r):
+    assert r.returncode == 0, f"exit {r.returncode}\nstdout: {r.stdout}\nstderr: {r.stderr}"
+    return r
+
+
+def failed(r):
+    assert r.returncode == 255, f"exit {r.returncode}\nstdout: {r.stdout}\nstderr: {r.stderr}"
+    return r.stderr
+
+
+def write_recipe(path, text):
+    path.write_text(textwrap.dedent(text).lstrip())
+    return path
+
+
+def chroot_run(rootfs, *args):
+    """Run a command in a sandbox with chroot (the runtime is not needed)."""
+    r = subprocess.run(["chroot", str(rootfs), *args], capture_output=True, text=True,
+                       timeout=60)
+    return r
+
+
+def all_bytes_under(path):
+    """Every file's bytes (and every name) under a directory, for greps."""
+    chunks = []
+    for root, dirs, files in os.walk(path):
+        for name in dirs + files:
+            full = os.path.join(root, name)
+            chunks.append(full.encode())
+            if os.path.isfile(full) and not os.path.islink(full):
+                with open(full, "rb") as f:
+                    chunks.append(f.read())
+    return b"\n".join(chunks)
+
+
+def leftovers(directory, keep):
+    """Entries of directory other than those in keep (temp files, OUT)."""
+    return sorted(set(os.listdir(directory)) - set(keep))
+
+
+# --------------------------------------------------------------------------
+# Images in the plain-HTTP registry
+
+ENV = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "FROM_DOCKER=yes"]
+
+
+def push(registry, repo, **config):
+    img = imagetools.busybox_image(
+        extra_layers=[[Dir("opt"), File("opt/hello.txt", "hello from the image\n"),
+                       File("opt/owned", "x", uid=1000, gid=1000)]],
+        **config)
+    imagetools.push_image(registry, repo, "latest", img)
+    return f"{registry.hostport}/{repo}:latest"
+
+
+@pytest.fixture(scope="module")
+def images(registry):
+    """name -> "host:port/repo:latest" for images with each runscript shape."""
+    return {
+        "cmd": push(registry, "build/cmd", env=ENV, cmd=["/bin/echo", "from-cmd"],
+                    labels={"org.example.docker": "docker-label"}),
+        "entrypoint": push(registry, "build/entrypoint", env=ENV,
+                           entrypoint=["/bin/echo", "from-entrypoint"], cmd=["default-arg"]),
+        "none": push(registry, "build/none", env=ENV, cmd=[]),
+    }
+
+
+@pytest.fixture(scope="module")
+def docker_sif(singularity, images, tmp_path_factory):
+    out = tmp_path_factory.mktemp("docker-sif") / "image.sif"
+    ok(sing(singularity, "build", "--nohttps", out, "docker://" + images["cmd"]))
+    return out
+
+
+FULL_RECIPE = """\
+    Bootstrap: docker
+    From: {ref}   # comment after the reference
+    IncludeCmd: no
+
+    %setup
+        echo setup-ran > "$SINGULARITY_ROOTFS/setup-marker"
+
+    %files
+        data/*.txt /data/
+        single.conf /etc/single.conf
+
+    %post
+        echo "post ran as $(id -u)" > /post-marker
+        test -e /proc/self/status
+        test -e /dev/null
+        test -s /etc/resolv.conf || test -e /etc/resolv.conf
+        cat /data/a.txt >> /post-marker
+
+    %environment
+        export RECIPE_VAR=from-recipe
+
+    %runscript
+        echo "runscript says $*"
+
+    %startscript
+        echo started
+
+    %test
+        test -e /post-marker
+
+    %labels
+        Maintainer Jane Doe
+        Version 2.1
+
+    %help
+        This image says hello.
+"""
+
+
+def make_recipe_dir(tmp_path, ref):
+    d = tmp_path / "recipe"
+    (d / "data").mkdir(parents=True)
+    (d / "data" / "a.txt").write_text("file a\n")
+    (d / "data" / "b.txt").write_text("file b\n")
+    (d / "single.conf").write_text("single=1\n")
+    return write_recipe(d / "full.def", FULL_RECIPE.format(ref=ref))
+
+
+def check_recipe_tree(read):
+    """read(path) -> bytes or None, for a sandbox or a SIF."""
+    assert read("/setup-marker") == b"setup-ran\n"
+    assert read("/data/a.txt") == b"file a\n"
+    assert read("/data/b.txt") == b"file b\n"
+    assert read("/etc/single.conf") == b"single=1\n"
+    assert read("/post-marker") == b"post ran as 0\nfile a\n"
+    assert read("/opt/hello.txt") == b"hello from the image\n"
+    assert b"export RECIPE_VAR=from-recipe" in read("/.singularity.d/env/90-environment.sh")
+    assert b"FROM_DOCKER" in read("/.singularity.d/env/10-docker2singularity.sh")
+    assert b'echo "runscript says $*"' in read("/.singularity.d/runscript")
+    assert b"echo started" in read("/.singularity.d/startscript")
+    assert b"test -e /post-marker" in read("/.singularity.d/test")
+    assert b"This image says hello." in read("/.singularity.d/runscript.help")
+    deffile = read("/.singularity.d/Singularity")
+    assert b"Bootstrap: docker" in deffile and b"%post" in deffile
+    labels = json.loads(read("/.singularity.d/labels.json"))
+    assert labels["Maintainer"] == "Jane Doe"
+    assert labels["Version"] == "2.1"
+    assert labels["org.example.docker"] == "docker-label"
+    assert labels["org.label-schema.usage.singularity.version"]
+    assert labels["org.label-schema.build-date"]
+    assert labels["org.label-schema.usage.singularity.deffile.bootstrap"] == "docker"
+    return labels
+
+
+# --------------------------------------------------------------------------
+# Source/output combinations
+
+
+def test_docker_to_sif(docker_sif):
+    assert squashfs_cat(str(docker_sif), "/opt/hello.txt") == b"hello from the image\n"
+    assert b"from-cmd" in squashfs_cat(str(docker_sif), "/.singularity.d/runscript")
+    assert object_data(str(docker_sif), GENERICJSON) is not None
+    owners = squashfs_list(str(docker_sif))
+    assert owners["/opt/owned"][1:] == (1000, 1000)
+    assert owners["/bin/busybox"][1:] == (0, 0)
+
+
+def test_docker_to_sandbox(singularity, images, tmp_path):
+    out = tmp_path / "sandbox"
+    ok(sing(singularity, "build", "--nohttps", "--sandbox", out, "docker://" + images["cmd"]))
+    assert (out / "opt" / "hello.txt").read_text() == "hello from the image\n"
+    assert os.stat(out / "opt" / "owned").st_uid == 1000  # built as root: owners kept
+    assert os.access(out / ".singularity.d" / "runscript", os.X_OK)
+    assert stat.S_IMODE(os.stat(out).st_mode) == 0o755
+    assert chroot_run(out, "/bin/cat", "/opt/hello.txt").stdout == "hello from the image\n"
+    assert leftovers(tmp_path, ["sandbox"]) == []
+
+
+def test_recipe_to_sif(singularity, images, tmp_path):
+    recipe = make_recipe_dir(tmp_path, images["cmd"])
+    out = tmp_path / "out.sif"
+    r = ok(sing(singularity, "build", "--nohttps", out, recipe))
+    assert "%test" in r.stderr or "test" in r.stderr
+    check_recipe_tree(lambda p: squashfs_cat(str(out), p))
+    assert b"%post" in object_data(str(out), DEFFILE)
+    labels = json.loads(object_data(str(out), LABELS))
+    assert labels["Maintainer"] == "Jane Doe"
+    assert leftovers(tmp_path, ["recipe", "out.sif"]) == []
+
+
+def test_recipe_to_sandbox(singularity, images, tmp_path):
+    recipe = make_recipe_dir(tmp_path, images["cmd"])
+    out = tmp_path / "sb"
+
+    def read(p):
+        try:
+            return (out / p.lstrip("/")).read_bytes()
+        except FileNotFoundError:
+            return None
+
+    ok(sing(singularity, "build", "--nohttps", "--sandbox", out, recipe))
+    check_recipe_tree(read)
+    r = chroot_run(out, "/.singularity.d/runscript", "a", "b")
+    assert r.stdout == "runscript says a b\n"
+    assert leftovers(tmp_path, ["recipe", "sb"]) == []
+
+
+def test_sandbox_to_sif_and_back(singularity, images, tmp_path):
+    sandbox = tmp_path / "sb"
+    ok(sing(singularity, "build", "--nohttps", "--sandbox", sandbox, "docker://" + images["cmd"]))
+    (sandbox / "opt" / "added").write_text("added in the sandbox\n")
+    sif = tmp_path / "from-sandbox.sif"
+    ok(sing(singularity, "build", sif, sandbox))
+    assert squashfs_cat(str(sif), "/opt/added") == b"added in the sandbox\n"
+    assert squashfs_list(str(sif))["/opt/owned"][1:] == (1000, 1000)
+    assert object_data(str(sif), LABELS) is not None
+
+    back = tmp_path / "back"
+    ok(sing(singularity, "build", "--sandbox", back, sif))
+    assert (back / "opt" / "added").read_text() == "added in the sandbox\n"
+    assert os.stat(back / "opt" / "owned").st_uid == 1000
+    assert chroot_run(back, "/bin/cat", "/opt/hello.txt").returncode == 0
+    assert leftovers(tmp_path, ["sb", "from-sandbox.sif", "back"]) == []
+
+
+def test_sif_to_sif(singularity, docker_sif, tmp_path):
+    out = tmp_path / "copy.sif"
+    ok(sing(singularity, "build", out, docker_sif))
+    assert squashfs_cat(str(out), "/opt/hello.txt") == b"hello from the image\n"
+
+
+def test_localimage_recipe(singularity, docker_sif, tmp_path):
+    recipe = write_recipe(tmp_path / "local.def", f"""
+        Bootstrap: localimage
+        From: {docker_sif}
+
+        %post
+            echo local > /local-marker
+
+        %runscript
+            #!/bin/sh
+            echo local runscript
+    """)
+    out = tmp_path / "local.sif"
+    ok(sing(singularity, "build", out, recipe))
+    assert squashfs_cat(str(out), "/local-marker") == b"local\n"
+    runscript = squashfs_cat(str(out), "/.singularity.d/runscript")
+    assert runscript.startswith(b"#!/bin/sh\n") and b"echo local runscript" in runscript
+    assert runscript.count(b"#!") == 1  # its own (indented) #! line, not a second one
+    labels = json.loads(squashfs_cat(str(out), "/.singularity.d/labels.json"))
+    assert labels["org.example.docker"] == "docker-label"  # the base's labels stay
+    assert labels["org.label-schema.usage.singularity.deffile.bootstrap"] == "localimage"
+
+
+# --------------------------------------------------------------------------
+# Runscript precedence (docker-builds.md, "What gets used as the runscript?")
+
+
+def build_runscript_sandbox(singularity, tmp_path, ref, header="", sections=""):
+    recipe = write_recipe(tmp_path / "r.def", f"Bootstrap: docker\nFrom: {ref}\n{header}\n{sections}")
+    out = tmp_path / "sb"
+    ok(sing(singularity, "build", "--nohttps", "--sandbox", out, recipe))
+    return out
+
+
+def test_runscript_rule1_recipe_runscript_wins(singularity, images, tmp_path):
+    out = build_runscript_sandbox(singularity, tmp_path, images["entrypoint"], "IncludeCmd: yes",
+                                  "%runscript\n    echo recipe wins \"$@\"\n")
+    assert chroot_run(out, "/.singularity.d/runscript", "x").stdout == "recipe wins x\n"
+
+
+def test_runscript_rule2_entrypoint_with_cmd_defaults(singularity, images, tmp_path):
+    out = build_runscript_sandbox(singularity, tmp_path, images["entrypoint"])
+    assert chroot_run(out, "/.singularity.d/runscript").stdout == "from-entrypoint default-arg\n"
+    assert chroot_run(out, "/.singularity.d/runscript", "given").stdout == "from-entrypoint given\n"
+
+
+def test_runscript_rule3_includecmd_uses_cmd(singularity, images, tmp_path):
+    out = build_runscript_sandbox(singularity, tmp_path, images["entrypoint"], "IncludeCmd: yes")
+    # The entrypoint image's CMD is ["default-arg"]: run it with PATH.
+    script = (out / ".singularity.d" / "runscript").read_text()
+    assert "default-arg" in script and "from-entrypoint" not in script
+    # No ENTRYPOINT at all: CMD is the runscript.
+    out2 = build_runscript_sandbox(singularity, tmp_path / "x", images["cmd"]) \
+        if (tmp_path / "x").mkdir() is None else None
+    assert chroot_run(out2, "/.singularity.d/runscript").stdout == "from-cmd\n"
+
+
+def test_runscript_rule4_shell(singularity, images, tmp_path):
+    out = build_runscript_sandbox(singularity, tmp_path, images["none"])
+    r = chroot_run(out, "/.singularity.d/runscript", "-c", "echo shell-ran")
+    assert r.stdout == "shell-ran\n"
+
+
+# --------------------------------------------------------------------------
+# Credentials
+
+
+def test_recipe_credentials(singularity, registry_basic, tmp_path):
+    img = imagetools.busybox_image()
+    imagetools.push_image(registry_basic, "private/app", "v1", img,
+                          username=registry_basic.username, password=registry_basic.password)
+    base = f"""
+        Bootstrap: docker
+        Registry: {registry_basic.hostport}
+        Namespace: private
+        From: app:v1
+        Token: no
+    """
+    # Without credentials the registry refuses.
+    anon = write_recipe(tmp_path / "anon.def", base)
+    err = failed(sing(singularity, "build", "--nohttps", "--disable-cache",
+                      tmp_path / "anon.sif", anon))
+    assert not (tmp_path / "anon.sif").exists()
+    assert "401" in err or "auth" in err.lower() or "denied" in err.lower()
+
+    recipe = write_recipe(tmp_path / "creds.def", base + f"""
+        Username: {registry_basic.username}
+        Password: {registry_basic.password}
+        %labels
+            Owner me
+    """)
+    sif = tmp_path / "creds.sif"
+    ok(sing(singularity, "build", "--nohttps", "--disable-cache", sif, recipe))
+    pw = registry_basic.password.encode()
+    data = sif.read_bytes()
+    assert pw not in data
+    assert b"Password: <redacted>" in object_data(str(sif), DEFFILE)
+
+    sandbox = tmp_path / "creds-sb"
+    ok(sing(singularity, "build", "--nohttps", "--disable-cache", "--sandbox", sandbox, recipe))
+    assert pw not in all_bytes_under(sandbox)
+    assert (sandbox / ".singularity.d" / "Singularity").exists()
+
+
+# --------------------------------------------------------------------------
+# Unprivileged builds
+
+
+@pytest.fixture
+def user_dir(test_user):
+    """An empty directory the test user owns (pytest's tmp_path is root-only)."""
+    d = tempfile.mkdtemp(prefix="sing-build-user-")
+    os.chmod(d, 0o755)
+    d = pathlib.Path(d) / "user"
+    d.mkdir()
+    os.chown(d, test_user.uid, test_user.gid)
+    yield d
+    shutil.rmtree(d.parent, ignore_errors=True)
+
+
+def user_write(test_user, path, text):
+    path.write_text(textwrap.dedent(text).lstrip())
+    os.chown(path, test_user.uid, test_user.gid)
+    return path
+
+
+def test_fakeroot_chown_kept_in_sif(singularity, images, user_dir, test_user, run_as_user,
+                                    clean_user_cache):
+    recipe = user_write(test_user, user_dir / "fr.def", f"""
+        Bootstrap: docker
+        From: {images['cmd']}
+
+        %post
+            touch /owned-by-1234
+            chown 1234:1234 /owned-by-1234
+            mkdir /dir-5678 && chown 5678:5678 /dir-5678
+            echo "post uid $(id -u)" > /who
+    """)
+    out = user_dir / "fr.sif"
+    r = run_as_user([singularity, "build", "--nohttps", "--fakeroot", out, recipe])
+    assert r.returncode == 0, r.stderr
+    owners = squashfs_list(str(out))
+    assert owners["/owned-by-1234"][1:] == (1234, 1234)
+    assert owners["/dir-5678"][1:] == (5678, 5678)
+    assert owners["/bin/busybox"][1:] == (0, 0)
+    assert owners["/opt/owned"][1:] == (1000, 1000)
+    assert squashfs_cat(str(out), "/who") == b"post uid 0\n"
+    assert os.stat(out).st_uid == test_user.uid
+    assert leftovers(user_dir, ["fr.def", "fr.sif"]) == []
+
+
+def test_user_without_fakeroot_refused_before_download(singularity, user_dir, test_user,
+                                                       run_as_user):
+    recipe = user_write(test_user, user_dir / "p.def", """
+        Bootstrap: docker
+        From: 127.0.0.1:1/nowhere/image:latest
+
+        %post
+            true
+    """)
+    r = run_as_user([singularity, "build", "--nohttps", user_dir / "p.sif", recipe])
+    assert r.returncode == 255
+    assert "--fakeroot" in r.stderr and "%post" in r.stderr
+    assert "nowhere" not in r.stderr  # refused before contacting the registry
+    assert leftovers(user_dir, ["p.def"]) == []
+
+
+def test_user_docker_to_sandbox_and_sif(singularity, images, user_dir, test_user, run_as_user,
+                                        clean_user_cache):
+    sb = user_dir / "sb"
+    r = run_as_user([singularity, "build", "--nohttps", "--sandbox", sb, "docker://" + images["cmd"]])
+    assert r.returncode == 0, r.stderr
+    assert os.stat(sb).st_uid == test_user.uid
+    assert os.stat(sb / "opt" / "hello.txt").st_uid == test_user.uid
+    sif = user_dir / "sb.sif"
+    r = run_as_user([singularity, "build", sif, sb])
+    assert r.returncode == 0, r.stderr
+    # The user's files become root's in the image.
+    assert squashfs_list(str(sif))["/opt/hello.txt"][1:] == (0, 0)
+    # A recipe without %post / %setup needs no privileges; %test runs.
+    recipe = user_write(test_user, user_dir / "nopost.def", f"""
+        Bootstrap: localimage
+        From: {sif}
+        %labels
+            Who user
+        %test
+            test -e /opt/hello.txt
+    """)
+    out = user_dir / "nopost.sif"
+    r = run_as_user([singularity, "build", out, recipe])
+    assert r.returncode == 0, r.stderr
+    assert json.loads(object_data(str(out), LABELS))["Who"] == "user"
+
+
+# --------------------------------------------------------------------------
+# Bad recipes
+
+
+BAD = {
+    "unknown-bootstrap": ("Bootstrap: yum\nFrom: x\n", "bad.def:1: unknown Bootstrap"),
+    "missing-from": ("# hi\nBootstrap: docker\n%post\n  true\n", "bad.def:2: Bootstrap docker needs a From"),
+    "unknown-section": ("Bootstrap: docker\nFrom: {ref}\n%post\n true\n%bogus\n", "bad.def:5: unknown section %bogus"),
+    "keyword-twice": ("Bootstrap: docker\nFrom: {ref}\nFROM: other\n", "bad.def:3: header keyword From given twice"),
+    "missing-files-source": ("Bootstrap: docker\nFrom: {ref}\n%files\n  nothere.txt /x\n", "bad.def:4: %files source nothere.txt does not exist"),
+    "post-fails": ("Bootstrap: docker\nFrom: {ref}\n%post\n  touch /partial\n  exit 3\n", "%post script failed with exit status 3"),
+    "test-fails": ("Bootstrap: docker\nFrom: {ref}\n%test\n  exit 4\n", "%test script failed with exit status 4"),
+}
+
+
+@pytest.mark.parametrize("sandbox", [False, True], ids=["sif", "sandbox"])
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_bad_recipe(singularity, images, tmp_path, case, sandbox):
+    text, want = BAD[case]
+    recipe = tmp_path / "bad.def"
+    recipe.write_text(text.format(ref=images["cmd"]))
+    out = tmp_path / "out"
+    args = ["build", "--nohttps"] + (["--sandbox"] if sandbox else []) + [out, recipe]
+    err = failed(sing(singularity, *args))
+    assert want in err
+    assert len([l for l in err.splitlines() if l.startswith("ERROR")]) == 1, err
+    assert not os.path.lexists(out)
+    assert leftovers(tmp_path, ["bad.def"]) == []
+
+
+def test_unreadable_recipe(singularity, user_dir, test_user, run_as_user):
+    recipe = user_write(test_user, user_dir / "secret.def", "Bootstrap: docker\nFrom: x\n")
+    os.chmod(recipe, 0)
+    r = run_as_user([singularity, "build", user_dir / "o.sif", recipe])
+    assert r.returncode == 255
+    assert "secret.def" in r.stderr and "Permission denied" in r.stderr
+    assert leftovers(user_dir, ["secret.def"]) == []
+
+
+def test_notest_skips_failing_test(singularity, images, tmp_path):
+    recipe = write_recipe(tmp_path / "t.def", f"""
+        Bootstrap: docker
+        From: {images['cmd']}
+        %test
+            exit 1
+    """)
+    ok(sing(singularity, "build", "--nohttps", "--notest", tmp_path / "t.sif", recipe))
+
+
+# --------------------------------------------------------------------------
+# --force
+
+
+def test_force(singularity, images, docker_sif, tmp_path):
+    out = tmp_path / "exists.sif"
+    out.write_text("old")
+    err = failed(sing(singularity, "build", "--nohttps", out, "docker://" + images["cmd"]))
+    assert "already exists" in err and "--force" in err
+    assert out.read_text() == "old"
+    ok(sing(singularity, "build", "--force", "--nohttps", out, "docker://" + images["cmd"]))
+    assert squashfs_cat(str(out), "/opt/hello.txt") == b"hello from the image\n"
+
+    sb = tmp_path / "sb"
+    sb.mkdir()
+    (sb / "old-file").write_text("old")
+    err = failed(sing(singularity, "build", "--sandbox", sb, docker_sif))
+    assert "already exists" in err
+    ok(sing(singularity, "build", "-F", "--sandbox", sb, docker_sif))
+    assert not (sb / "old-file").exists()
+    assert (sb / "opt" / "hello.txt").exists()
+    assert leftovers(tmp_path, ["exists.sif", "sb"]) == []

@@ -1,0 +1,338 @@
+"""run, exec and shell as a normal user, in both runtime modes."""
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+import imagetools
+import siftools
+from conftest import ensure_user, run_as_user, user_env
+from imagetools import File, Hardlink
+
+ENV_VALUES = {
+    "QUOTES": "it's \"quoted\"",
+    "DOLLAR": "$HOME ${PATH} $(id)",
+    "BACKSLASH": "a\\b\\\\c\\n",
+    "BACKTICK": "`id` done",
+    "SPACES": "  lead and trail  ",
+    "NEWLINE": "line1\nline2\n",
+    "EMPTY": "",
+}
+
+
+def run_image():
+    extra = [
+        File("etc/marker", b"run-test-image\n"),
+        # A setuid-root busybox: runs as the user in the container (nosuid).
+        File("suid/id", open("/bin/busybox", "rb").read(), mode=0o4755),
+    ]
+    env = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+           "IMAGEVAR=from-image", "OVERRIDE=image"]
+    env += [f"{k}={v}" for k, v in ENV_VALUES.items()]
+    return imagetools.busybox_image(extra_layers=[extra], env=env,
+                                    entrypoint=["/bin/echo", "entry:"], cmd=["default"])
+
+
+@pytest.fixture(scope="session")
+def images(registry, tmp_path_factory):
+    """SIF, plain squashfs, .simg and sandbox of one image, readable by the user."""
+    user = ensure_user()
+    img = run_image()
+    pushed = imagetools.push_image(registry, "test/runimage", "latest", img)
+    d = tempfile.mkdtemp(prefix="sing-run-images-")
+    os.chmod(d, 0o755)
+    os.chown(d, user.uid, user.gid)
+    r = run_as_user(["singularity", "pull", "--nohttps", "--name", "img.sif",
+                     f"docker://{registry.hostport}/test/runimage:latest"], cwd=d)
+    assert r.returncode == 0, r.stderr
+    sif = os.path.join(d, "img.sif")
+    part = siftools.partition(sif)
+    with open(sif, "rb") as f:
+        f.seek(part["offset"])
+        sq = f.read(part["size"])
+    with open(os.path.join(d, "img.sqfs"), "wb") as f:
+        f.write(sq)
+    with open(os.path.join(d, "img.simg"), "wb") as f:
+        f.write(b"#!/usr/bin/env run-singularity\n" + sq)
+    sandbox = os.path.join(d, "sandbox")
+    siftools.extract(sif, sandbox)
+    yield dict(dir=d, sif=sif, squashfs=os.path.join(d, "img.sqfs"),
+               simg=os.path.join(d, "img.simg"), sandbox=sandbox, pushed=pushed,
+               registry=registry)
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def sing(*args, env=None, cwd=None, **kw):
+    return run_as_user(["singularity", *args], env=env, cwd=cwd, **kw)
+
+
+def mounts_snapshot():
+    with open("/proc/self/mountinfo") as f:
+        mounts = f.read()
+    loops = subprocess.run(["losetup", "-a"], capture_output=True, text=True).stdout
+    return mounts, loops
+
+
+@pytest.fixture
+def no_leftovers():
+    before = mounts_snapshot()
+    yield
+    for _ in range(50):
+        if mounts_snapshot() == before:
+            break
+        time.sleep(0.1)
+    after = mounts_snapshot()
+    assert after[0] == before[0], "mounts left behind"
+    assert after[1] == before[1], "loop devices left behind"
+
+
+def test_exec_runs_as_the_user_without_privileges(images, run_mode, test_user, no_leftovers):
+    r = sing("exec", images["sif"], "cat", "/proc/self/status")
+    assert r.returncode == 0, r.stderr
+    status = dict(l.split(":", 1) for l in r.stdout.splitlines() if ":" in l)
+    assert status["Uid"].split() == [str(test_user.uid)] * 4
+    assert status["Gid"].split() == [str(test_user.gid)] * 4
+    for cap in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"):
+        assert int(status[cap].strip(), 16) == 0, (cap, status[cap])
+    assert status["NoNewPrivs"].strip() == "1"
+    r = sing("exec", images["sif"], "/suid/id", "-u")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == str(test_user.uid)
+    r = sing("exec", images["sif"], "cat", "/etc/marker")
+    assert r.stdout == "run-test-image\n"
+
+
+@pytest.mark.parametrize("kind", ["sif", "squashfs", "simg", "sandbox"])
+def test_image_kinds(images, kind, run_mode, no_leftovers):
+    r = sing("exec", images[kind], "cat", "/etc/marker")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "run-test-image\n"
+
+
+def test_exit_status_and_missing_command(images, run_mode):
+    r = sing("exec", images["sif"], "sh", "-c", "exit 7")
+    assert r.returncode == 7, r.stderr
+    r = sing("exec", images["sif"], "sh", "-c", "kill -TERM $$")
+    assert r.returncode in (-signal.SIGTERM, 128 + signal.SIGTERM), r.returncode
+    r = sing("exec", images["sif"], "no-such-command", "x")
+    assert r.returncode == 127, r.stderr
+    assert "no-such-command" in r.stderr
+
+
+def test_run_uses_runscript_with_exact_arguments(images, run_mode):
+    r = sing("run", images["sif"])
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "entry: default\n"
+    r = sing("run", images["sif"], "a  b", "c'd", 'e"f')
+    assert r.stdout == "entry: a  b c'd e\"f\n"
+
+
+def test_launch_line_runs_the_image(images):
+    r = run_as_user([images["sif"], "x  y"], cwd=images["dir"])
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "entry: x  y\n"
+
+
+def test_environment(images, run_mode):
+    def getenv(name, *opts, env=None):
+        r = sing("exec", *opts, images["sif"], "sh", "-c", f'printf %s "${name}"', env=env)
+        assert r.returncode == 0, r.stderr
+        return r.stdout
+
+    assert getenv("IMAGEVAR") == "from-image"
+    assert getenv("HOSTVAR", env={"HOSTVAR": "host"}) == "host"
+    assert getenv("HOSTVAR", "--cleanenv", env={"HOSTVAR": "host"}) == ""
+    assert getenv("OVERRIDE", env={"SINGULARITYENV_OVERRIDE": "mine"}) == "mine"
+    assert getenv("OVERRIDE", env={"APPTAINERENV_OVERRIDE": "apptainer"}) == "apptainer"
+    assert getenv("OVERRIDE", "--env", "OVERRIDE=flag") == "flag"
+    assert getenv("PATH", env={"SINGULARITYENV_PREPEND_PATH": "/pre",
+                               "SINGULARITYENV_APPEND_PATH": "/post"}).startswith("/pre:")
+    assert getenv("PATH", env={"SINGULARITYENV_APPEND_PATH": "/post"}).endswith(":/post")
+    assert getenv("SINGULARITY_CONTAINER") == images["sif"]
+    assert getenv("SINGULARITY_NAME") == "img.sif"
+    for key, value in ENV_VALUES.items():
+        assert getenv(key) == value, key
+    tricky = "a'b\"c $x `y` \\z\nnext"
+    assert getenv("TRICKY", env={"SINGULARITYENV_TRICKY": tricky}) == tricky
+
+
+def test_env_file(images, user_tmp):
+    path = os.path.join(user_tmp, "env")
+    with open(path, "w") as f:
+        f.write("# comment\nFROMFILE=yes\nQUOTED=\"a b\"\n")
+    r = sing("exec", "--env-file", path, images["sif"], "sh", "-c",
+             'printf "%s|%s" "$FROMFILE" "$QUOTED"')
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "yes|a b"
+
+
+def test_home_cwd_and_tmp(images, run_mode, test_user, user_tmp):
+    marker = os.path.join(test_user.home, "home-marker")
+    run_as_user(["sh", "-c", f"echo home > {marker}"], check=True)
+    tmpfile = os.path.join("/tmp", f"sing-tmp-marker-{os.getpid()}")
+    run_as_user(["sh", "-c", f"echo tmp > {tmpfile}"], check=True)
+    run_as_user(["sh", "-c", f"echo cwd > {user_tmp}/cwd-marker"], check=True)
+    try:
+        r = sing("exec", images["sif"], "sh", "-c",
+                 f'cat "$HOME/home-marker" {tmpfile} cwd-marker; pwd; echo $HOME',
+                 cwd=user_tmp)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout == f"home\ntmp\ncwd\n{user_tmp}\n{test_user.home}\n"
+        r = sing("exec", "--contain", images["sif"], "sh", "-c",
+                 f'ls "$HOME"; cat {tmpfile} 2>/dev/null || echo no-tmp', cwd=user_tmp)
+        assert r.returncode == 0, r.stderr
+        assert "home-marker" not in r.stdout and "no-tmp" in r.stdout
+        r = sing("exec", "--no-home", images["sif"], "sh", "-c",
+                 "cat $HOME/home-marker 2>/dev/null || echo no-home", cwd="/")
+        assert "no-home" in r.stdout
+        r = sing("exec", "--pwd", "/etc", images["sif"], "pwd")
+        assert r.stdout == "/etc\n"
+    finally:
+        os.unlink(marker)
+        os.unlink(tmpfile)
+
+
+def test_binds(images, run_mode, user_tmp):
+    src = os.path.join(user_tmp, "data")
+    run_as_user(["mkdir", src], check=True)
+    run_as_user(["sh", "-c", f"echo bound > {src}/f"], check=True)
+    r = sing("exec", "-B", f"{src}:/mnt/data", images["sif"], "cat", "/mnt/data/f")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "bound\n"
+    r = sing("exec", "-B", f"{src}:/mnt/data:ro", images["sif"], "sh", "-c",
+             "echo x > /mnt/data/g")
+    assert r.returncode != 0
+    assert not os.path.exists(os.path.join(src, "g"))
+    r = sing("exec", images["sif"], "cat", "/opt/f", env={"SINGULARITY_BIND": f"{src}:/opt"})
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "bound\n"
+
+
+def test_pid_namespace(images, run_mode):
+    r = sing("exec", "--pid", images["sif"], "sh", "-c", "echo $$")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() in ("1", "2")
+
+
+def test_run_docker_uri_uses_the_cache(images, make_fault_proxy, clean_user_cache):
+    reg = images["registry"]
+    proxy = make_fault_proxy(reg)
+    uri = f"docker://{proxy.hostport}/test/runimage:latest"
+    env = {"SINGULARITY_NOHTTPS": "1"}
+    r = sing("run", uri, "first", env=env)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "entry: first\n"
+    proxy.reset()
+    r = sing("run", uri, "second", env=env)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "entry: second\n"
+    assert proxy.count(r"/manifests/") == 1, proxy.requests
+    assert proxy.count(r"/blobs/") == 0, proxy.requests
+    digest = images["pushed"].manifest_digest
+    pinned = f"docker://{proxy.hostport}/test/runimage@{digest}"
+    r = sing("run", pinned, "third", env=env)
+    assert r.returncode == 0, r.stderr
+    proxy.reset()
+    r = sing("run", pinned, "fourth", env=env)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "entry: fourth\n"
+    assert proxy.requests == []
+
+
+def test_killed_container_leaves_nothing(images, run_mode, no_leftovers):
+    p = subprocess.Popen(["setpriv", "--reuid=singtest", "--regid=singtest", "--init-groups",
+                          "singularity", "exec", images["sif"], "sleep", "60"],
+                         env=user_env(), cwd="/")
+    time.sleep(1.0)
+    p.send_signal(signal.SIGKILL)
+    p.wait(timeout=10)
+    # Anything the container started is gone with its namespaces.
+    subprocess.run(["pkill", "-KILL", "-u", "singtest", "sleep"])
+    subprocess.run(["pkill", "-KILL", "-u", "singtest", "squashfuse"])
+
+
+def test_interactive_shell_in_tmux(images, run_mode):
+    session = f"singtest{os.getpid()}"
+    cmd = (f"setpriv --reuid=singtest --regid=singtest --init-groups env -i HOME=/home/singtest "
+           f"PATH={os.path.dirname(shutil.which('singularity') or '')}:"
+           f"{user_env()['PATH']} TERM=xterm singularity shell {images['sif']}")
+    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "120", "-y", "30", cmd],
+                   check=True)
+    try:
+        screen = ""
+        for _ in range(100):
+            screen = subprocess.run(["tmux", "capture-pane", "-p", "-t", session],
+                                    capture_output=True, text=True).stdout
+            if "Singularity>" in screen:
+                break
+            time.sleep(0.1)
+        assert "Singularity>" in screen, screen
+        subprocess.run(["tmux", "send-keys", "-t", session, "echo $((6*7)); id -u", "Enter"],
+                       check=True)
+        for _ in range(50):
+            screen = subprocess.run(["tmux", "capture-pane", "-p", "-t", session],
+                                    capture_output=True, text=True).stdout
+            if re.search(r"^42$", screen, re.M):
+                break
+            time.sleep(0.1)
+        assert re.search(r"^42$", screen, re.M), screen
+        assert re.search(rf"^{ensure_user().uid}$", screen, re.M), screen
+        subprocess.run(["tmux", "send-keys", "-t", session, "exit", "Enter"], check=True)
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+
+
+# ---- bad input ---------------------------------------------------------------
+
+def one_error(r, needle):
+    assert r.returncode == 255, (r.returncode, r.stderr)
+    errors = [l for l in r.stderr.splitlines() if l.startswith("ERROR:")]
+    assert len(errors) == 1, r.stderr
+    assert needle.lower() in errors[0].lower(), r.stderr
+
+
+def test_bad_images(images, user_tmp, run_mode, no_leftovers):
+    one_error(sing("exec", os.path.join(user_tmp, "nope.sif"), "true"), "no such file")
+    junk = os.path.join(user_tmp, "junk.sif")
+    with open(junk, "wb") as f:
+        f.write(os.urandom(65536))
+    one_error(sing("exec", junk, "true"), "not a")
+    trunc = os.path.join(user_tmp, "trunc.sif")
+    with open(images["sif"], "rb") as src, open(trunc, "wb") as dst:
+        dst.write(src.read(40000))
+    one_error(sing("exec", trunc, "true"), "SIF")
+    secret = os.path.join(user_tmp, "secret.sif")
+    shutil.copy(images["sif"], secret)
+    os.chown(secret, 0, 0)
+    os.chmod(secret, 0o600)
+    one_error(sing("exec", secret, "true"), "permission denied")
+
+
+def test_bad_bind_source(images, run_mode, no_leftovers):
+    one_error(sing("exec", "-B", "/no/such/dir:/mnt", images["sif"], "true"), "/no/such/dir")
+    one_error(sing("exec", "-B", "/root:/mnt", images["sif"], "true"), "/root")
+
+
+def test_user_binds_forbidden_by_config(images, sing_config, user_tmp):
+    sing_config.set(**{"user bind control": "no"})
+    one_error(sing("exec", "-B", f"{user_tmp}:/mnt", images["sif"], "true"), "bind")
+
+
+def test_config_must_be_root_owned(images, sing_config, test_user):
+    path = sing_config.path
+    os.chown(path, test_user.uid, 0)
+    try:
+        one_error(sing("exec", images["sif"], "true"), path)
+    finally:
+        os.chown(path, 0, 0)
+    os.chmod(path, 0o666)
+    try:
+        one_error(sing("exec", images["sif"], "true"), path)
+    finally:
+        os.chmod(path, 0o644)
