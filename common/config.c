@@ -2,6 +2,7 @@
  * (file and line sizes), no allocation proportional to anything but the
  * file, every value checked against a table of directives. */
 #include "config.h"
+#include "fileio.h"
 
 #include "cleanup.h"
 
@@ -476,39 +477,11 @@ static int parse_line(char *line, struct sing_config *c, struct parse_state *st,
 /* Read all of fd into a NUL-terminated buffer, at most CONFIG_MAX_FILE_SIZE. */
 static int read_all(int fd, const char *name, char **out, size_t *len, sing_err_t *e)
 {
-        _cleanup_free_ char *buf = NULL;
-        size_t cap = 0, n = 0;
-
-        for (;;) {
-                ssize_t r;
-                if (n == cap) {
-                        char *nb;
-                        if (cap > CONFIG_MAX_FILE_SIZE)
-                                return err_set(e, "%s: larger than %d bytes", name,
-                                               CONFIG_MAX_FILE_SIZE);
-                        cap = cap ? cap * 2 : 16384;
-                        if (cap > CONFIG_MAX_FILE_SIZE + 1)
-                                cap = CONFIG_MAX_FILE_SIZE + 1;
-                        nb = realloc(buf, cap + 1);
-                        if (!nb)
-                                return err_errno(e, "reading %s", name);
-                        buf = nb;
-                }
-                r = read(fd, buf + n, cap - n);
-                if (r < 0 && errno == EINTR)
-                        continue;
-                if (r < 0)
-                        return err_errno(e, "reading %s", name);
-                if (r == 0)
-                        break;
-                n += (size_t)r;
-        }
-        if (n > CONFIG_MAX_FILE_SIZE)
+        if (read_all_bounded(fd, CONFIG_MAX_FILE_SIZE, out, len) == 0)
+                return 0;
+        if (errno == EFBIG)
                 return err_set(e, "%s: larger than %d bytes", name, CONFIG_MAX_FILE_SIZE);
-        buf[n] = '\0';
-        *len = n;
-        *out = steal_ptr(&buf);
-        return 0;
+        return err_errno(e, "reading %s", name);
 }
 
 static int parse_buffer(char *buf, size_t len, const char *name, struct sing_config *c,

@@ -14,22 +14,9 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "fileio.h"
 #include "log.h"
 #include "safepath.h"
-
-static int write_all(int fd, const char *p, size_t n)
-{
-        while (n) {
-                ssize_t w = write(fd, p, n);
-                if (w < 0 && errno == EINTR)
-                        continue;
-                if (w < 0)
-                        return -1;
-                p += w;
-                n -= (size_t)w;
-        }
-        return 0;
-}
 
 int sandbox_write_file(int rootfd, const char *path, const void *data, size_t len, mode_t mode,
                        sing_err_t *e)
@@ -57,9 +44,7 @@ int sandbox_read_file(int rootfd, const char *path, size_t max, char **data, siz
                       sing_err_t *e)
 {
         _cleanup_close_ int fd = safe_open_in_root(rootfd, path, O_RDONLY, 0);
-        _cleanup_free_ char *buf = NULL;
         struct stat st;
-        size_t got = 0;
 
         *data = NULL;
         *len = 0;
@@ -72,23 +57,11 @@ int sandbox_read_file(int rootfd, const char *path, size_t max, char **data, siz
                 return err_errno(e, "cannot stat /%s", path);
         if (!S_ISREG(st.st_mode))
                 return 0;
-        if ((size_t)st.st_size > max)
-                return err_set(e, "/%s is larger than %zu bytes", path, max);
-        if (!(buf = malloc((size_t)st.st_size + 1)))
-                return err_set(e, "out of memory");
-        while (got < (size_t)st.st_size) {
-                ssize_t r = read(fd, buf + got, (size_t)st.st_size - got);
-                if (r < 0 && errno == EINTR)
-                        continue;
-                if (r < 0)
-                        return err_errno(e, "cannot read /%s", path);
-                if (r == 0)
-                        break;
-                got += (size_t)r;
+        if (read_all_bounded(fd, max, data, len) < 0) {
+                if (errno == EFBIG)
+                        return err_set(e, "/%s is larger than %zu bytes", path, max);
+                return err_errno(e, "cannot read /%s", path);
         }
-        buf[got] = '\0';
-        *data = steal_ptr(&buf);
-        *len = got;
         return 0;
 }
 

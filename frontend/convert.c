@@ -14,6 +14,7 @@
 #include "cache.h"
 #include "cleanup.h"
 #include "config.h"
+#include "fileio.h"
 #include "layers.h"
 #include "log.h"
 #include "registry.h"
@@ -46,32 +47,13 @@ void squash_settings_default(struct squash_settings *s)
 int read_small_file(const char *path, size_t max, char **data, size_t *len, sing_err_t *e)
 {
 	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-	_cleanup_free_ char *buf = NULL;
-	struct stat st;
-	size_t got = 0;
 	if (fd < 0)
 		return err_errno(e, "cannot open %s", path);
-	if (fstat(fd, &st) < 0)
-		return err_errno(e, "cannot stat %s", path);
-	if (st.st_size < 0 || (size_t)st.st_size > max)
+	if (read_all_bounded(fd, max, data, len) == 0)
+		return 0;
+	if (errno == EFBIG)
 		return err_set(e, "%s is larger than %zu bytes", path, max);
-	buf = malloc((size_t)st.st_size + 1);
-	if (!buf)
-		return err_set(e, "out of memory");
-	while (got < (size_t)st.st_size) {
-		ssize_t r = read(fd, buf + got, (size_t)st.st_size - got);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return err_errno(e, "cannot read %s", path);
-		if (r == 0)
-			break;
-		got += (size_t)r;
-	}
-	buf[got] = '\0';
-	*data = steal_ptr(&buf);
-	*len = got;
-	return 0;
+	return err_errno(e, "cannot read %s", path);
 }
 
 /* The SIF's architecture: the image's, else the host's. */

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "fileio.h"
 #include "log.h"
 #include "safepath.h"
 
@@ -48,21 +49,6 @@ static void set_xattrs(int fd, struct archive_entry *ae, const char *path)
                 if (fsetxattr(fd, name, value, size, 0) < 0)
                         log_verbose("%s: could not set xattr %s: %s", path, name, strerror(errno));
         }
-}
-
-static int write_all(int fd, const void *p, size_t n)
-{
-        const char *c = p;
-        while (n) {
-                ssize_t w = write(fd, c, n);
-                if (w < 0 && errno == EINTR)
-                        continue;
-                if (w < 0)
-                        return -1;
-                c += w;
-                n -= (size_t)w;
-        }
-        return 0;
 }
 
 static int copy_data(struct dir_sink *d, int fd, struct archive *from, const void *data, size_t len,

@@ -13,6 +13,7 @@
 
 #include "cleanup.h"
 #include "digest.h"
+#include "fileio.h"
 #include "http.h"
 #include "log.h"
 #include "tempfile.h"
@@ -83,15 +84,9 @@ static size_t write_cb(char *buf, size_t size, size_t n, void *userdata)
 		x->overflow = true;
 		return 0;
 	}
-	for (size_t off = 0; off < len;) {
-		ssize_t w = write(x->fd, buf + off, len - off);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			x->io_errno = errno;
-			return 0;
-		}
-		off += (size_t)w;
+	if (write_all(x->fd, buf, len) < 0) {
+		x->io_errno = errno;
+		return 0;
 	}
 	EVP_DigestUpdate(x->md, buf, len);
 	x->done += (int64_t)len;

@@ -42,8 +42,9 @@ static void pull_ctx_free(struct pull_ctx *p)
 }
 
 static int pull_begin(struct pull_ctx *p, const char *uri, const struct pull_opts *o,
-		      bool disable_cache, sing_err_t *e)
+		      bool disable_cache, bool announce, sing_err_t *e)
 {
+	void (*say)(const char *, ...) = announce ? log_info : log_verbose;
 	_cleanup_free_ char *display = NULL;
 	memset(p, 0, sizeof(*p));
 	http_global_init();
@@ -51,12 +52,12 @@ static int pull_begin(struct pull_ctx *p, const char *uri, const struct pull_opt
 		return -1;
 	p->have_ref = true;
 	display = ref_display(&p->ref);
-	log_info("Docker image path: %s", display ? display : uri);
+	say("Docker image path: %s", display ? display : uri);
 	if (cache_open(&p->cache, disable_cache, e) < 0)
 		return -1;
 	p->have_cache = true;
 	if (!p->cache.temporary)
-		log_info("Cache folder set to %s", p->cache.root);
+		say("Cache folder set to %s", p->cache.root);
 	if (registry_init(&p->reg, &p->ref, o, e) < 0)
 		return -1;
 	p->have_reg = true;
@@ -146,7 +147,7 @@ int pull_to_file(const char *uri, const struct pull_opts *o, const char *out_pat
 	if (!force && lstat(out_path, &st) == 0)
 		return err_set(e, "image file %s already exists; use --force to overwrite it",
 			       out_path);
-	if (pull_begin(&p, uri, o, o->disable_cache, e) < 0)
+	if (pull_begin(&p, uri, o, o->disable_cache, true, e) < 0)
 		goto out;
 	if (registry_resolve(&p.reg, p.ref.digest ? p.ref.digest : p.ref.tag, want_platform(o),
 			     &p.man, e) < 0)
@@ -198,13 +199,13 @@ int pull_to_cache(const char *uri, const struct pull_opts *o, char **sif_path, s
 	int rc = -1;
 	*sif_path = NULL;
 	platform_key(want_platform(o), key, sizeof(key));
-	if (pull_begin(&p, uri, o, false, e) < 0)
+	if (pull_begin(&p, uri, o, false, false, e) < 0)
 		goto out;
 	/* A pinned digest already converted: no request at all. */
 	if (p.ref.digest) {
 		path = cache_sif_path(&p.cache, p.ref.digest, key);
 		if (path && stat(path, &st) == 0) {
-			log_verbose("using cached image %s", path);
+			log_info("Using cached SIF image");
 			*sif_path = steal_ptr(&path);
 			rc = 0;
 			goto out;
@@ -224,7 +225,7 @@ int pull_to_cache(const char *uri, const struct pull_opts *o, char **sif_path, s
 			goto out;
 		}
 		if (got == 1)
-			log_verbose("using cached image %s", path);
+			log_info("Using cached SIF image");
 		else if (pull_convert(&p, path, true, e) < 0)
 			goto out;
 	}
@@ -241,7 +242,7 @@ int pull_fetch(const char *uri, const struct pull_opts *o, struct pulled_image *
 	struct pull_ctx p;
 	int rc = -1;
 	memset(img, 0, sizeof(*img));
-	if (pull_begin(&p, uri, o, o->disable_cache, e) < 0)
+	if (pull_begin(&p, uri, o, o->disable_cache, true, e) < 0)
 		goto out;
 	if (registry_resolve(&p.reg, p.ref.digest ? p.ref.digest : p.ref.tag, want_platform(o),
 			     &p.man, e) < 0)
