@@ -269,6 +269,44 @@ static int xfer_done(struct registry *r, struct xfer *x, CURLcode rc, sing_err_t
 	return err_set(e, "%s answered HTTP %ld for blob %s", r->display, status, x->job->digest);
 }
 
+/* One progress line for all transfers, on a terminal only, at most 10
+ * times a second; batch jobs and logs get the per-blob messages alone. */
+struct progress {
+	bool on;
+	int64_t total;
+	struct timespec last;
+};
+
+static void progress_init(struct progress *p, struct blob_job **jobs, size_t n)
+{
+	memset(p, 0, sizeof(*p));
+	p->on = isatty(STDERR_FILENO) && log_get_level() >= LOG_LVL_INFO &&
+		log_get_level() < LOG_LVL_DEBUG;
+	for (size_t i = 0; i < n; i++)
+		p->total += jobs[i]->size;
+}
+
+static void progress_show(struct progress *p, const struct xfer *xs, size_t n, int64_t done,
+			  bool final)
+{
+	struct timespec now;
+	char a[32], b[32];
+	if (!p->on || p->total <= 0)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (!final && (now.tv_sec - p->last.tv_sec) * 1000000000L +
+				      (now.tv_nsec - p->last.tv_nsec) <
+			      100000000L)
+		return;
+	p->last = now;
+	for (size_t i = 0; i < n; i++)
+		done += xs[i].job ? xs[i].done : 0;
+	human(done, a, sizeof(a));
+	human(p->total, b, sizeof(b));
+	fprintf(stderr, "\r  %s / %s (%d%%)\033[K%s", a, b, (int)(done * 100 / p->total),
+		final ? "\n" : "");
+}
+
 /* Download the given jobs (all known to be missing and locked by us). */
 static int download(struct registry *r, const struct cache *c, struct blob_job **jobs, size_t n,
 		    int *lockfds, int parallel, sing_err_t *e)
@@ -276,7 +314,10 @@ static int download(struct registry *r, const struct cache *c, struct blob_job *
 	CURLM *m = curl_multi_init();
 	struct xfer *xs = calloc(n ? n : 1, sizeof(*xs));
 	size_t next = 0, active = 0;
+	struct progress prog;
+	int64_t finished = 0;
 	int rc = 0;
+	progress_init(&prog, jobs, n);
 	if (!m || !xs) {
 		curl_multi_cleanup(m);
 		free(xs);
@@ -321,12 +362,18 @@ static int download(struct registry *r, const struct cache *c, struct blob_job *
 				curl_multi_add_handle(m, x->h);
 				continue;
 			}
+			finished += x->done;
 			xfer_free(x); /* unlocks */
 			active--;
 		}
-		if (rc == 0 && active > 0)
+		if (rc == 0 && active > 0) {
 			curl_multi_poll(m, NULL, 0, 1000, NULL);
+			/* Freed transfers are counted in `finished`. */
+			progress_show(&prog, xs, n, finished, false);
+		}
 	}
+	if (rc == 0 && n > 0)
+		progress_show(&prog, xs, 0, prog.total, true);
 	for (size_t i = 0; i < n; i++) {
 		if (xs[i].h)
 			curl_multi_remove_handle(m, xs[i].h);

@@ -55,6 +55,7 @@ def test_pull_default_name_and_messages(singularity, registry, pushed_busybox, u
     assert pushed_busybox.manifest_digest in r.stderr
     assert "@sha256:" in r.stderr  # how to pin it
     assert_clean_dir(user_tmp, {"busybox_latest.sif"})
+    assert "\r" not in r.stderr  # no progress bar when stderr is not a terminal
     # The reference implementation accepts what we wrote.
     h = subprocess.run(["siftool", "header", sif], capture_output=True, text=True)
     assert h.returncode == 0, h.stderr
@@ -73,6 +74,15 @@ def test_pull_default_name_and_messages(singularity, registry, pushed_busybox, u
     # The cache is private and the user's.
     st = os.stat(user_cache_dir())
     assert st.st_mode & 0o777 == 0o700 and st.st_uid != 0
+
+
+def test_progress_bar_on_a_terminal(singularity, registry, pushed_busybox, user_tmp,
+                                     clean_user_cache):
+    uri = f"docker://{registry.hostport}/library/busybox:latest"
+    r = run_as_user(["script", "-qec", f"{singularity} pull --nohttps {uri}", "/dev/null"],
+                    cwd=user_tmp)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "(100%)" in r.stdout and "\r" in r.stdout
 
 
 def test_pull_name_force_and_pullfolder(singularity, registry, pushed_busybox, user_tmp):
