@@ -216,6 +216,15 @@ static void put_runscript(FILE *f, json_object *entrypoint, json_object *cmd,
         if (cmd) {
                 fputs("if [ $# -eq 0 ]; then\n\tset --", f);
                 put_quoted_array(f, cmd);
+                if (!entrypoint) {
+                        /* Replacing CMD with arguments that start with an
+                         * option could never run (no command is named
+                         * "-c"): they are options for CMD, as in
+                         * `singularity run docker://python:3 -c '...'`. */
+                        fputs("\nelif [ \"${1#-}\" != \"$1\" ]; then\n\tset --", f);
+                        put_quoted_array(f, cmd);
+                        fputs(" \"$@\"", f);
+                }
                 fputs("\nfi\n", f);
         }
         fputs("exec", f);

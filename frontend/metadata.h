@@ -31,7 +31,10 @@ struct metadata_opts {
  *      arguments replace Cmd;
  *   3. Entrypoint set: exec Entrypoint followed by Cmd, or by run's
  *      arguments when any are given;
- *   4. Cmd set: exec Cmd, or run's arguments instead when any are given;
+ *   4. Cmd set: exec Cmd, or run's arguments instead when any are given
+ *      (when the first argument is an option, "-c", it cannot be a command:
+ *      the arguments are then appended to Cmd, so that
+ *      `run docker://python:3 -c 'print(42)'` runs python3 -c ...);
  *   5. neither: the container's shell (/bin/bash if present, else /bin/sh)
  *      with run's arguments.
  * On error returns -1 with e filled; entries already appended stay in the

@@ -33,6 +33,7 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
+#include <mntent.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -96,6 +97,24 @@ static bool fuse_usable(void)
 {
         _cleanup_close_ int fd = open("/dev/fuse", O_RDWR | O_CLOEXEC);
         return fd >= 0 && access(SQUASHFUSE_PATH, X_OK) == 0;
+}
+
+/* `mount hostfs`: the host's mount points, read before any namespace. */
+static char **host_mount_points(void)
+{
+        _cleanup_fclose_ FILE *f = setmntent("/proc/self/mounts", "re");
+        char **list = calloc(1, sizeof(*list));
+        size_t n = 0;
+        for (struct mntent *m; list && f && (m = getmntent(f)); n++) {
+                char **grown = realloc(list, (n + 2) * sizeof(*list));
+                if (!grown || !(grown[n] = strdup(m->mnt_dir)))
+                        die("out of memory");
+                list = grown;
+                list[n + 1] = NULL;
+        }
+        if (!list || !f)
+                die_errno("reading the host's mount table");
+        return list;
 }
 
 /* --pwd, else the host cwd, else home, else /. As the user: after the drop. */
@@ -176,7 +195,8 @@ int main(int argc, char **argv)
                                 .session = SING_SESSION_DIR,
                                 .cwd = getcwd(cwd, sizeof(cwd)),
                                 .userns = !privileged,
-                                .image_offset = img.info.offset};
+                                .image_offset = img.info.offset,
+                                .host_mounts = cfg.mount_hostfs ? host_mount_points() : NULL};
         if (img.info.kind == IMAGE_DIR) {
                 in.image_src = IMGSRC_DIR;
                 in.image_path = img.path;

@@ -148,6 +148,12 @@ static int open_dest(struct run *r, const struct mount_entry *e, bool dir)
                 return fd;
         }
         fd = open_in_root(r, e->dest, dir);
+        struct stat st, root;
+        /* An image symlink such as ../../.. may lead to the root itself: a
+         * mount there would replace the whole container. */
+        if (fd >= 0 && strcmp(e->dest, "/") != 0 && fstat(fd, &st) == 0 &&
+            fstat(r->rootfd, &root) == 0 && st.st_dev == root.st_dev && st.st_ino == root.st_ino)
+                die("mount point %s: resolves to the container root", e->dest);
         if (fd >= 0)
                 return fd;
         /* EACCES: in a user namespace, root-owned image directories stay
@@ -181,12 +187,20 @@ static void do_bind(struct run *r, const struct mount_entry *e, bool devices)
         if (as_user)
                 fs_as_root();
         errno = saved;
-        if (src < 0 && errno == ENOENT && (e->flags & MP_OPTIONAL)) {
-                log_verbose("skipping bind of %s: it does not exist on the host", e->source);
+        /* An O_PATH open needs no permission on the source itself: check the
+         * user's access too (real ids, as access(2) does). */
+        if (src < 0 || fstat(src, &st) < 0 ||
+            ((e->flags & MP_AS_USER) &&
+             faccessat(src, "", S_ISDIR(st.st_mode) ? R_OK | X_OK : R_OK, AT_EMPTY_PATH) < 0)) {
+                if (!(e->flags & MP_OPTIONAL))
+                        die_errno("bind source %s", e->source);
+                if (errno == ENOENT)
+                        log_verbose("skipping bind of %s: it does not exist on the host",
+                                    e->source);
+                else
+                        log_warn("skipping bind of %s: %s", e->source, strerror(errno));
                 return;
         }
-        if (src < 0 || fstat(src, &st) < 0)
-                die_errno("bind source %s", e->source);
         /* The checked image fd belongs to the host mount namespace, which
          * open_tree() refuses: reopen it here and insist on the same inode. */
         struct stat checked;
@@ -269,10 +283,51 @@ static void do_squashfuse(struct run *r, const struct mount_entry *e)
                 die_errno("squashfuse did not serve %s", e->source);
 }
 
+/* In a user namespace the image's root-owned directories stay read-only
+ * to us in the overlay, so a missing mount point (/home/USER, /mnt/x) could
+ * not be made there. Its parent directories are made in the upper layer
+ * first, where we own them: a directory in both layers takes the upper's
+ * owner. Only where the image has a real directory or nothing: an image
+ * symlink is never shadowed (the walk stops there). */
+static void prepare_mount_points(const struct run *r, const char *lower)
+{
+        _cleanup_close_ int lowerfd = open(lower, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        _cleanup_close_ int upperfd = open(r->plan->upper, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (lowerfd < 0 || upperfd < 0)
+                die_errno("opening the overlay layers");
+        for (size_t i = 0; i < r->plan->n; i++) {
+                const struct mount_entry *e = &r->plan->entries[i];
+                char path[PATH_MAX];
+                _cleanup_close_ int dest = -1;
+                if (!(e->flags & MP_IN_ROOT) ||
+                    (dest = safe_open_in_root(lowerfd, e->dest, O_PATH, 0)) >= 0 ||
+                    snprintf(path, sizeof(path), "%s", e->dest) >= (int)sizeof(path))
+                        continue;
+                for (char *slash = strchr(path + 1, '/'); slash; slash = strchr(slash + 1, '/')) {
+                        struct stat st = {.st_mode = S_IFDIR | 0755};
+                        *slash = '\0';
+                        int fd = safe_open_in_root(lowerfd, path, O_PATH | O_NOFOLLOW, 0);
+                        bool ok =
+                            fd >= 0 ? fstat(fd, &st) == 0 && S_ISDIR(st.st_mode) : errno == ENOENT;
+                        if (fd >= 0)
+                                close(fd);
+                        if (!ok)
+                                break;
+                        /* fchmodat: the image's mode, not the umask's. */
+                        if ((mkdirat(upperfd, path + 1, 0700) < 0 && errno != EEXIST) ||
+                            fchmodat(upperfd, path + 1, st.st_mode & 07777, 0) < 0)
+                                die_errno("creating the mount point %s in the overlay", path);
+                        *slash = '/';
+                }
+        }
+}
+
 static void do_overlay(struct run *r, const struct mount_entry *e)
 {
         char why[256];
         _cleanup_close_ int dst = open_dest(r, e, true);
+        if (r->ctx->userns && r->plan->upper)
+                prepare_mount_points(r, e->source);
         _cleanup_close_ int mnt = fs_new("overlay", "overlay", e->data,
                                          MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, why, sizeof(why));
         if (mnt < 0 && !(e->flags & MP_OPTIONAL))

@@ -192,7 +192,8 @@ static void plan_image(struct builder *b, const struct plan_input *in, bool over
         if (overlay) {
                 /* Writable upper layer in the session tmpfs: mount points can be
                  * created there, and --writable-tmpfs keeps it writable. */
-                add_owned(b, OP_MKDIR, NULL, fmt(b, "%s/data/upper", s), NULL, 0);
+                b->plan->upper = fmt(b, "%s/data/upper", s);
+                add(b, OP_MKDIR, NULL, b->plan->upper, NULL, 0);
                 add_owned(b, OP_MKDIR, NULL, fmt(b, "%s/data/work", s), NULL, 0);
                 /* `enable overlay = try` without --writable-tmpfs: the executor
                  * falls back to a read-only bind of the lower layer. */
@@ -246,20 +247,17 @@ static void plan_home_tmp(struct builder *b, const struct plan_input *in)
 {
         const struct request *req = in->req;
         const struct user_info *u = in->user;
-        /* In a user namespace a root-owned /home in the image cannot get a
-         * mount point: skip the home mount with a warning rather than fail. */
-        unsigned home_flags = MP_IN_ROOT | (in->userns ? MP_OPTIONAL : 0);
         if (!req->no_home && in->cfg->mount_home && !(req->no_mount & NO_MOUNT_HOME)) {
                 if (req->home_src)
                         add(b, OP_BIND, req->home_src, b->plan->home_dst, NULL,
-                            home_flags | MP_AS_USER);
+                            MP_IN_ROOT | MP_AS_USER);
                 else if (req->contain)
                         add_owned(b, OP_TMPFS, NULL, dup_or_null(b, b->plan->home_dst),
                                   fmt(b, "uid=%u,gid=%u,mode=700,size=%dm", (unsigned)u->uid,
                                       (unsigned)u->gid, in->cfg->sessiondir_max_size),
-                                  home_flags);
+                                  MP_IN_ROOT);
                 else
-                        add(b, OP_BIND, u->home, b->plan->home_dst, NULL, home_flags | MP_AS_USER);
+                        add(b, OP_BIND, u->home, b->plan->home_dst, NULL, MP_IN_ROOT | MP_AS_USER);
         }
         if (!in->cfg->mount_tmp || (req->no_mount & NO_MOUNT_TMP))
                 return;
@@ -375,6 +373,13 @@ int mount_plan_build(const struct plan_input *in, struct mount_plan *plan, sing_
         plan_dev(&b, in);
         plan_home_tmp(&b, in);
         plan_etc_files(&b, in);
+        /* `mount hostfs`: host mounts outside the system directories, opened as
+         * the user (skipped when the user cannot read them). */
+        for (size_t i = 0; in->host_mounts && in->host_mounts[i]; i++)
+                if (!is_system_dir(in->host_mounts[i]) &&
+                    !path_already_bound(plan, in->host_mounts[i]))
+                        add(&b, OP_BIND, in->host_mounts[i], in->host_mounts[i], NULL,
+                            MP_IN_ROOT | MP_AS_USER | MP_OPTIONAL);
         if (plan_binds(&b, in, err) < 0) {
                 mount_plan_free(plan);
                 return -1;
@@ -416,5 +421,6 @@ void mount_plan_free(struct mount_plan *plan)
         free(plan->entries);
         free(plan->root);
         free(plan->home_dst);
+        free(plan->upper);
         memset(plan, 0, sizeof(*plan));
 }

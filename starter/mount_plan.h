@@ -53,6 +53,7 @@ struct mount_plan {
         char *root;          /* host path of the assembled container root */
         bool root_creatable; /* missing mount points may be made in the root */
         char *home_dst;      /* the user's home inside the container */
+        char *upper;         /* host path of the overlay's upper dir, NULL without overlay */
 };
 
 /* How the image reaches the staging directory. */
@@ -73,6 +74,7 @@ struct plan_input {
         const char *image_path; /* loop device, image fd path or directory */
         uint64_t image_offset;  /* IMGSRC_FUSE */
         bool userns;            /* unprivileged mode */
+        char **host_mounts;     /* `mount hostfs`: the host's mount points, or NULL */
 };
 
 int mount_plan_build(const struct plan_input *in, struct mount_plan *plan, sing_err_t *err);

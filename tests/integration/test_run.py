@@ -278,7 +278,9 @@ def test_interactive_shell_in_tmux(images, run_mode):
         for _ in range(50):
             screen = subprocess.run(["tmux", "capture-pane", "-p", "-t", session],
                                     capture_output=True, text=True).stdout
-            if re.search(r"^42$", screen, re.M):
+            # Both lines: the second may be drawn a moment after the first.
+            if re.search(r"^42$", screen, re.M) and \
+                    re.search(rf"^{ensure_user().uid}$", screen, re.M):
                 break
             time.sleep(0.1)
         assert re.search(r"^42$", screen, re.M), screen

@@ -325,6 +325,10 @@ static void test_runscripts(void)
         const char *cmd_only[] = {"/usr/bin/printf", "<%s>", "c d", NULL};
         char *args2[] = {"/usr/bin/printf", "{%s}", "z 'z'", NULL};
         check_runscript("cmd", NULL, cmd_only, false, "<c d>", args2, "{z 'z'}");
+        /* CMD alone and arguments starting with an option: options for CMD. */
+        const char *cmd_sh[] = {"/bin/sh", NULL};
+        char *args_opt[] = {"-c", "printf '<%s>' \"$0\" \"$1\"", "a b", "c'd", NULL};
+        check_runscript("cmd_opt", NULL, cmd_sh, false, "", args_opt, "<a b><c'd>");
 
         /* IncludeCmd with both: CMD is the runscript, ENTRYPOINT ignored. */
         const char *ep_false[] = {"/bin/false", NULL};

@@ -281,7 +281,8 @@ static void test_namespaces_and_modes(void)
         CHECK(!strstr(entry(OP_DEVPTS, "/dev/pts")->data, "gid="));
         CHECK(count_dest(SESSION "/rootfs") == 2); /* MKDIR + mount */
         CHECK(entry(OP_BIND, "/home/stest") &&
-              (entry(OP_BIND, "/home/stest")->flags & MP_OPTIONAL));
+              !(entry(OP_BIND, "/home/stest")->flags & MP_OPTIONAL));
+        CHECK(plan.upper && strcmp(plan.upper, SESSION "/data/upper") == 0);
 }
 
 static void test_writable(void)
@@ -356,6 +357,19 @@ static void test_cwd(void)
         CHECK(build() == 0);
 }
 
+static void test_hostfs(void)
+{
+        char *mounts[] = {"/", "/proc", "/srv/data", "/tmp/x", "/srv/data", NULL};
+        reset();
+        in.host_mounts = mounts;
+        CHECK(build() == 0);
+        const struct mount_entry *e = entry(OP_BIND, "/srv/data");
+        CHECK(e && (e->flags & MP_AS_USER) && (e->flags & MP_OPTIONAL));
+        CHECK(count_dest("/srv/data") == 1);                      /* listed twice, bound once */
+        CHECK(!entry(OP_BIND, "/") && !entry(OP_BIND, "/tmp/x")); /* system, under /tmp */
+        CHECK(count_dest("/proc") == 1);                          /* only the plan's own /proc */
+}
+
 static void test_paths(void)
 {
         char *p;
@@ -416,6 +430,7 @@ int main(void)
         test_namespaces_and_modes();
         test_writable();
         test_cwd();
+        test_hostfs();
         test_paths();
         test_args();
         mount_plan_free(&plan);
