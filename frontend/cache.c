@@ -8,12 +8,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/ioctl.h>
+#include <linux/fs.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "cleanup.h"
 #include "digest.h"
+#include "fileio.h"
 #include "log.h"
+#include "tempfile.h"
 
 static const char *home_dir(void)
 {
@@ -188,4 +192,74 @@ int cache_lock(const struct cache *c, const char *name, bool wait, int *fd, sing
 	}
 	*fd = steal_fd(&lfd);
 	return 1;
+}
+
+/* Bytes from in to out: copy_file_range, falling back to read/write where
+ * the kernel cannot copy between these files. */
+static int copy_fd(int in, int out)
+{
+	char buf[1 << 16];
+	for (;;) {
+		ssize_t n = copy_file_range(in, NULL, out, NULL, 1 << 30, 0);
+		if (n > 0)
+			continue;
+		if (n == 0)
+			return 0;
+		if (errno == EINTR)
+			continue;
+		if (errno != EXDEV && errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP)
+			return -1;
+		break;
+	}
+	for (;;) {
+		ssize_t n = read(in, buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return (int)n;
+		if (write_all(out, buf, (size_t)n) < 0)
+			return -1;
+	}
+}
+
+int copy_file_atomic(const char *src, const char *dst, bool force, sing_err_t *e)
+{
+	_cleanup_close_ int in = open(src, O_RDONLY | O_CLOEXEC);
+	_cleanup_close_ int out = -1;
+	_cleanup_free_ char *tmp = cache_temp_path(dst);
+	mode_t um;
+	int rc = -1;
+	if (in < 0)
+		return err_errno(e, "cannot open %s", src);
+	if (!tmp)
+		return err_set(e, "out of memory");
+	out = mkostemp(tmp, O_CLOEXEC);
+	if (out < 0)
+		return err_errno(e, "cannot create a file in the directory of %s", dst);
+	tempfile_register(tmp);
+	um = umask(0);
+	umask(um);
+	if (ioctl(out, FICLONE, in) < 0 && copy_fd(in, out) < 0) {
+		err_errno(e, "cannot copy %s to %s", src, dst);
+		goto out;
+	}
+	if (fchmod(out, 0777 & ~um) < 0 || close(out) < 0) {
+		out = -1;
+		err_errno(e, "cannot write %s", dst);
+		goto out;
+	}
+	out = -1;
+	if (renameat2(AT_FDCWD, tmp, AT_FDCWD, dst, force ? 0 : RENAME_NOREPLACE) < 0) {
+		if (errno == EEXIST)
+			err_set(e, "image file %s already exists; use --force to overwrite it", dst);
+		else
+			err_errno(e, "cannot create %s", dst);
+		goto out;
+	}
+	rc = 0;
+out:
+	if (rc < 0)
+		unlink(tmp);
+	tempfile_forget(tmp);
+	return rc;
 }

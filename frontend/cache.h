@@ -29,6 +29,11 @@ char *cache_temp_path(const char *final);
  * process holds it. Returns 1 and *fd when locked; closing fd unlocks. */
 int cache_lock(const struct cache *c, const char *name, bool wait, int *fd, sing_err_t *e);
 
+/* Copy src to dst atomically (temp file beside dst, then rename; without
+ * force an existing dst is an error). A reflink where the file system can,
+ * else an in-kernel copy. The copy gets mode 0777 & ~umask, like a SIF. */
+int copy_file_atomic(const char *src, const char *dst, bool force, sing_err_t *e);
+
 /* Remove a directory tree without following symlinks. */
 int remove_tree(const char *path);
 

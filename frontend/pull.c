@@ -137,9 +137,53 @@ static const char *want_platform(const struct pull_opts *o)
 	return o->arch && *o->arch ? o->arch : host_goarch();
 }
 
+/* Cache key: what the reference named, and the platform. */
+static void platform_key(const char *platform, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s", platform);
+	for (char *c = buf; *c; c++)
+		if (*c == '/' || *c == '.')
+			*c = '-';
+}
+
+/* One conversion of an image per cache at a time: concurrent pulls (and
+ * runs) of one image wait for the first and take its SIF from the cache,
+ * instead of each squashing the same layers. */
+static int lock_image(struct pull_ctx *p, const char *key, int *fd, sing_err_t *e)
+{
+	char name[128];
+	snprintf(name, sizeof(name), "sif-%s-%s", digest_hex(p->man.top_digest), key);
+	return cache_lock(&p->cache, name, true, fd, e) < 0 ? -1 : 0;
+}
+
+/* The SIF at out: copied from the cache when converted before, else
+ * converted and then kept in the cache for the next pull or run. */
+static int pull_through_cache(struct pull_ctx *p, const char *key, const char *out, bool force,
+			      sing_err_t *e)
+{
+	_cleanup_free_ char *cached = cache_sif_path(&p->cache, p->man.top_digest, key);
+	_cleanup_close_ int lockfd = -1;
+	struct stat st;
+	sing_err_t ce;
+	if (!cached)
+		return err_set(e, "out of memory");
+	if (lock_image(p, key, &lockfd, e) < 0)
+		return -1;
+	if (stat(cached, &st) == 0) {
+		log_info("Using cached SIF image");
+		return copy_file_atomic(cached, out, force, e);
+	}
+	if (pull_convert(p, out, force, e) < 0)
+		return -1;
+	if (copy_file_atomic(out, cached, true, &ce) < 0)
+		log_warn("not keeping the image in the cache: %s", ce.msg);
+	return 0;
+}
+
 int pull_to_file(const char *uri, const struct pull_opts *o, const char *out_path, bool force,
 		 sing_err_t *e)
 {
+	char key[64];
 	struct pull_ctx p;
 	struct stat st;
 	int rc = -1;
@@ -153,7 +197,9 @@ int pull_to_file(const char *uri, const struct pull_opts *o, const char *out_pat
 			     &p.man, e) < 0)
 		goto out;
 	p.have_man = true;
-	if (pull_convert(&p, out_path, force, e) < 0)
+	platform_key(want_platform(o), key, sizeof(key));
+	if (p.cache.temporary ? pull_convert(&p, out_path, force, e) < 0
+			      : pull_through_cache(&p, key, out_path, force, e) < 0)
 		goto out;
 	log_info("Digest: %s", p.man.top_digest);
 	if (!p.ref.digest)
@@ -166,15 +212,6 @@ int pull_to_file(const char *uri, const struct pull_opts *o, const char *out_pat
 out:
 	pull_ctx_free(&p);
 	return rc;
-}
-
-/* Cache key: what the reference named, and the platform. */
-static void platform_key(const char *platform, char *buf, size_t len)
-{
-	snprintf(buf, len, "%s", platform);
-	for (char *c = buf; *c; c++)
-		if (*c == '/' || *c == '.')
-			*c = '-';
 }
 
 struct have_ctx {
@@ -224,10 +261,18 @@ int pull_to_cache(const char *uri, const struct pull_opts *o, char **sif_path, s
 			err_set(e, "out of memory");
 			goto out;
 		}
-		if (got == 1)
+		if (got == 1) {
 			log_info("Using cached SIF image");
-		else if (pull_convert(&p, path, true, e) < 0)
-			goto out;
+		} else {
+			_cleanup_close_ int lockfd = -1;
+			if (lock_image(&p, key, &lockfd, e) < 0)
+				goto out;
+			/* Another run may have converted it while we waited. */
+			if (stat(path, &st) == 0)
+				log_info("Using cached SIF image");
+			else if (pull_convert(&p, path, true, e) < 0)
+				goto out;
+		}
 	}
 	*sif_path = steal_ptr(&path);
 	rc = 0;

@@ -1,8 +1,10 @@
 """singularity pull docker://..., run as a normal user against real registries."""
 
+import filecmp
 import glob
 import json
 import os
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -176,7 +178,15 @@ def test_cached_blobs_are_not_fetched_again(singularity, registry, make_fault_pr
     r = pull(singularity, uri, "--name", "two.sif", cwd=user_tmp)
     assert r.returncode == 0, r.stderr
     assert proxy.count(r"/blobs/", method="GET") == blobs
-    assert "Using cached layer" in r.stderr
+    assert "Using cached SIF image" in r.stderr
+    # Without the converted SIF in the cache, the cached blobs are used.
+    shutil.rmtree(os.path.join(user_cache_dir(), "sif"))
+    r = pull(singularity, uri, "--name", "three.sif", cwd=user_tmp)
+    assert r.returncode == 0, r.stderr
+    assert proxy.count(r"/blobs/", method="GET") == blobs
+    assert "Using cached layer" in r.stderr and "Creating SIF file" in r.stderr
+    assert filecmp.cmp(os.path.join(user_tmp, "one.sif"), os.path.join(user_tmp, "two.sif"),
+                       shallow=False)
 
 
 def test_disable_cache_leaves_nothing(singularity, registry, pushed_busybox, user_tmp,
@@ -209,9 +219,13 @@ def test_concurrent_pulls_download_each_blob_once(singularity, registry, make_fa
         from conftest import user_env
         procs.append(subprocess.Popen(cmd, cwd=user_tmp, env=user_env(NOHTTPS),
                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    conversions = 0
     for p in procs:
         out, err = p.communicate(timeout=300)
         assert p.returncode == 0, err
+        conversions += "Creating SIF file" in err
+    # One pull converts; the others wait for it and copy its result.
+    assert conversions == 1
     counts = proxy.counts_by_path()
     for d in list(pushed.layer_digests) + [pushed.config_digest]:
         path = f"/v2/{unique_repo}/blobs/{d}"
