@@ -73,7 +73,7 @@ static const char *image_arch_code(const char *config_json)
 static int squash_into(int fd, const char *tmp, uint64_t offset, const char *const *layers,
 		       size_t nlayers, const struct synth_list *top,
 		       const struct synth_list *bottom, const struct squash_settings *sq,
-		       uint64_t *fs_size, sing_err_t *e)
+		       const struct layer_wait *w, uint64_t *fs_size, sing_err_t *e)
 {
 	struct squash_proc proc;
 	struct merge_sink sink;
@@ -87,7 +87,7 @@ static int squash_into(int fd, const char *tmp, uint64_t offset, const char *con
 		tempfile_forget_child(proc.pid);
 		return -1;
 	}
-	rc = layers_merge(layers, nlayers, top, bottom, &sink, e);
+	rc = layers_merge_waiting(layers, nlayers, top, bottom, &sink, w, e);
 	if (rc < 0) {
 		/* Kill mksquashfs before the tar stream ends cleanly, or it would
 		 * build a partial image from what it got. */
@@ -112,6 +112,16 @@ int convert_layers_to_sif(const char *config_json, size_t config_len, const char
 			  size_t nlayers, const struct metadata_opts *mo,
 			  const struct squash_settings *sq, const char *out_path, bool force,
 			  sing_err_t *e)
+{
+	return convert_layers_to_sif_waiting(config_json, config_len, layers, nlayers, mo, sq,
+					     NULL, out_path, force, e);
+}
+
+int convert_layers_to_sif_waiting(const char *config_json, size_t config_len,
+				  const char *const *layers, size_t nlayers,
+				  const struct metadata_opts *mo, const struct squash_settings *sq,
+				  const struct layer_wait *w, const char *out_path, bool force,
+				  sing_err_t *e)
 {
 	struct synth_list top = {0}, bottom = {0};
 	struct sif_object objs[1] = {
@@ -145,7 +155,7 @@ int convert_layers_to_sif(const char *config_json, size_t config_len, const char
 	}
 	offset = sif_partition_offset(objs, 1);
 	log_info("Creating SIF file...");
-	if (squash_into(fd, tmp, offset, layers, nlayers, &top, &bottom, sq, &fs_size, e) < 0)
+	if (squash_into(fd, tmp, offset, layers, nlayers, &top, &bottom, sq, w, &fs_size, e) < 0)
 		goto out_unlink;
 	/* mksquashfs may have replaced the file: write the header through a
 	 * fresh descriptor of what is at the temp path now. */

@@ -9,6 +9,7 @@
 #include <stddef.h>
 
 #include "error.h"
+#include "layers.h"
 #include "metadata.h"
 
 struct squash_settings {
@@ -27,6 +28,12 @@ int convert_layers_to_sif(const char *config_json, size_t config_len, const char
 			  size_t nlayers, const struct metadata_opts *mo,
 			  const struct squash_settings *sq, const char *out_path, bool force,
 			  sing_err_t *e);
+/* Same, reading each layer only once w says it is complete (w may be NULL). */
+int convert_layers_to_sif_waiting(const char *config_json, size_t config_len,
+				  const char *const *layers, size_t nlayers,
+				  const struct metadata_opts *mo, const struct squash_settings *sq,
+				  const struct layer_wait *w, const char *out_path, bool force,
+				  sing_err_t *e);
 
 /* Read a whole (small) file; fails above max bytes. */
 int read_small_file(const char *path, size_t max, char **data, size_t *len, sing_err_t *e);

@@ -308,8 +308,16 @@ static void progress_show(struct progress *p, const struct xfer *xs, size_t n, i
 }
 
 /* Download the given jobs (all known to be missing and locked by us). */
+static void announce(const struct fetch_hooks *h, const struct blob_job *base,
+		     const struct blob_job *job)
+{
+	if (h && h->ready)
+		h->ready(h->ctx, (size_t)(job - base));
+}
+
 static int download(struct registry *r, const struct cache *c, struct blob_job **jobs, size_t n,
-		    int *lockfds, int parallel, sing_err_t *e)
+		    int *lockfds, int parallel, const struct fetch_hooks *h,
+		    const struct blob_job *base, sing_err_t *e)
 {
 	CURLM *m = curl_multi_init();
 	struct xfer *xs = calloc(n ? n : 1, sizeof(*xs));
@@ -328,6 +336,10 @@ static int download(struct registry *r, const struct cache *c, struct blob_job *
 	while (rc == 0 && (next < n || active > 0)) {
 		int running, left;
 		CURLMsg *msg;
+		if (h && h->cancelled && h->cancelled(h->ctx)) {
+			rc = err_set(e, "download cancelled");
+			break;
+		}
 		while (next < n && active < (size_t)parallel) {
 			if (xfer_start(r, c, &xs[next], jobs[next], e) < 0) {
 				rc = -1;
@@ -363,6 +375,7 @@ static int download(struct registry *r, const struct cache *c, struct blob_job *
 				continue;
 			}
 			finished += x->done;
+			announce(h, base, x->job);
 			xfer_free(x); /* unlocks */
 			active--;
 		}
@@ -387,6 +400,12 @@ static int download(struct registry *r, const struct cache *c, struct blob_job *
 int fetch_blobs(struct registry *r, const struct cache *c, struct blob_job *jobs, size_t n,
 		int parallel, sing_err_t *e)
 {
+	return fetch_blobs_hooked(r, c, jobs, n, parallel, NULL, e);
+}
+
+int fetch_blobs_hooked(struct registry *r, const struct cache *c, struct blob_job *jobs, size_t n,
+		       int parallel, const struct fetch_hooks *h, sing_err_t *e)
+{
 	_cleanup_free_ struct blob_job **mine = calloc(n ? n : 1, sizeof(*mine));
 	_cleanup_free_ struct blob_job **theirs = calloc(n ? n : 1, sizeof(*theirs));
 	_cleanup_free_ int *lockfds = calloc(n ? n : 1, sizeof(int));
@@ -405,6 +424,7 @@ int fetch_blobs(struct registry *r, const struct cache *c, struct blob_job *jobs
 		if (file_present(jobs[i].path, jobs[i].size)) {
 			jobs[i].was_cached = true;
 			log_info("Using cached %s %s", jobs[i].what, jobs[i].digest);
+			announce(h, jobs, &jobs[i]);
 			continue;
 		}
 		got = cache_lock(c, digest_hex(jobs[i].digest), false, &fd, e);
@@ -418,12 +438,13 @@ int fetch_blobs(struct registry *r, const struct cache *c, struct blob_job *jobs
 			close(fd);
 			jobs[i].was_cached = true;
 			log_info("Using cached %s %s", jobs[i].what, jobs[i].digest);
+			announce(h, jobs, &jobs[i]);
 			continue;
 		}
 		lockfds[nmine] = fd;
 		mine[nmine++] = &jobs[i];
 	}
-	if (download(r, c, mine, nmine, lockfds, parallel, e) < 0)
+	if (download(r, c, mine, nmine, lockfds, parallel, h, jobs, e) < 0)
 		goto out;
 	/* Blobs another pull is fetching: wait for its lock, then take what it
 	 * stored, or fetch it ourselves if it failed. */
@@ -436,9 +457,10 @@ int fetch_blobs(struct registry *r, const struct cache *c, struct blob_job *jobs
 			close(fd);
 			theirs[i]->was_cached = true;
 			log_info("Using cached %s %s", theirs[i]->what, theirs[i]->digest);
+			announce(h, jobs, theirs[i]);
 			continue;
 		}
-		if (download(r, c, &theirs[i], 1, &fd, 1, e) < 0)
+		if (download(r, c, &theirs[i], 1, &fd, 1, h, jobs, e) < 0)
 			goto out;
 	}
 	rc = 0;

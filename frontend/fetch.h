@@ -22,4 +22,16 @@ struct blob_job {
 int fetch_blobs(struct registry *r, const struct cache *c, struct blob_job *jobs, size_t n,
 		int parallel, sing_err_t *e);
 
+/* For a caller that uses blobs while others still download (from another
+ * thread): ready(ctx, i) once jobs[i].path is complete; cancelled(ctx)
+ * polled between transfers, true to stop early (an error). */
+struct fetch_hooks {
+	void (*ready)(void *ctx, size_t index);
+	bool (*cancelled)(void *ctx);
+	void *ctx;
+};
+
+int fetch_blobs_hooked(struct registry *r, const struct cache *c, struct blob_job *jobs, size_t n,
+		       int parallel, const struct fetch_hooks *h, sing_err_t *e);
+
 #endif

@@ -443,6 +443,13 @@ static int emit_implied_dirs(struct merge *m, sing_err_t *e)
 int layers_merge(const char *const *layer_paths, size_t nlayers, const struct synth_list *top,
                  const struct synth_list *bottom, const struct merge_sink *sink, sing_err_t *e)
 {
+        return layers_merge_waiting(layer_paths, nlayers, top, bottom, sink, NULL, e);
+}
+
+int layers_merge_waiting(const char *const *layer_paths, size_t nlayers,
+                         const struct synth_list *top, const struct synth_list *bottom,
+                         const struct merge_sink *sink, const struct layer_wait *w, sing_err_t *e)
+{
         struct merge m = {.sink = sink};
         int ret = -1;
 
@@ -457,6 +464,8 @@ int layers_merge(const char *const *layer_paths, size_t nlayers, const struct sy
         for (size_t i = nlayers; i-- > 0;) {
                 m.level = (unsigned)i + 1;
                 m.layer = base_name(layer_paths[i]);
+                if (w && w->wait(w->ctx, i, e) < 0)
+                        goto out;
                 log_verbose("merging layer %zu/%zu %s", nlayers - i, nlayers, m.layer);
                 if (merge_layer(&m, layer_paths[i], e) < 0)
                         goto out;

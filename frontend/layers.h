@@ -65,4 +65,17 @@ int layers_normalise_path(const char *name, char out[LAYERS_MAX_PATH]);
 int layers_merge(const char *const *layer_paths, size_t nlayers, const struct synth_list *top,
                  const struct synth_list *bottom, const struct merge_sink *sink, sing_err_t *e);
 
+/* Called before a layer is read (top layer first), so that a caller can
+ * merge layers while lower ones are still downloading: it returns once
+ * layer_paths[index] is complete, or -1 with e filled. */
+struct layer_wait {
+        int (*wait)(void *ctx, size_t index, sing_err_t *e);
+        void *ctx;
+};
+
+/* layers_merge, waiting for each layer with w (NULL: all present). */
+int layers_merge_waiting(const char *const *layer_paths, size_t nlayers,
+                         const struct synth_list *top, const struct synth_list *bottom,
+                         const struct merge_sink *sink, const struct layer_wait *w, sing_err_t *e);
+
 #endif

@@ -14,6 +14,7 @@
 #include "digest.h"
 #include "fetch.h"
 #include "http.h"
+#include "layer_feed.h"
 #include "log.h"
 #include "reference.h"
 #include "registry.h"
@@ -114,21 +115,61 @@ static void free_paths(char **paths, size_t n)
 	free(paths);
 }
 
-/* Blobs into the cache, then the SIF at out. */
+/* The config first (the metadata comes from it), then the layers in a
+ * background thread while the merge squashes them top-down, so that
+ * conversion overlaps the download. */
 static int pull_convert(struct pull_ctx *p, const char *out, bool force, sing_err_t *e)
 {
+	size_t n = p->man.nlayers;
+	struct blob_job cfg = {.digest = p->man.config.digest,
+			       .size = p->man.config.size,
+			       .what = "config"};
+	_cleanup_free_ struct blob_job *jobs = calloc(n ? n : 1, sizeof(*jobs));
+	_cleanup_free_ char **paths = calloc(n ? n : 1, sizeof(*paths));
 	_cleanup_free_ char *config = NULL;
-	char **paths = NULL;
+	struct layer_feed *feed = NULL;
 	struct squash_settings sq;
 	struct metadata_opts mo = {.mtime = time(NULL)};
+	struct layer_wait w;
 	size_t config_len = 0;
-	int rc;
-	if (pull_blobs(p, &config, &config_len, &paths, e) < 0)
-		return -1;
+	int rc = -1;
+	sing_err_t fe;
+
+	if (!jobs || !paths)
+		return err_set(e, "out of memory");
+	if (p->man.config.size > CONFIG_MAX_BYTES)
+		return err_set(e, "image config is larger than %d bytes", CONFIG_MAX_BYTES);
+	if (fetch_blobs(&p->reg, &p->cache, &cfg, 1, 1, e) < 0 ||
+	    read_small_file(cfg.path, CONFIG_MAX_BYTES, &config, &config_len, e) < 0)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		jobs[i] = (struct blob_job){.digest = p->man.layers[i].digest,
+					    .size = p->man.layers[i].size,
+					    .what = "layer"};
+		/* Where each blob will be, known before it is there. */
+		if (!(paths[i] = cache_blob_path(&p->cache, jobs[i].digest))) {
+			err_set(e, "out of memory");
+			goto out;
+		}
+	}
+	if (layer_feed_start(&feed, &p->reg, &p->cache, jobs, n, PARALLEL_DOWNLOADS, e) < 0)
+		goto out;
+	w = layer_feed_waiter(feed);
 	squash_settings_default(&sq);
-	rc = convert_layers_to_sif(config, config_len, (const char *const *)paths, p->man.nlayers,
-				   &mo, &sq, out, force, e);
-	free_paths(paths, p->man.nlayers);
+	rc = convert_layers_to_sif_waiting(config, config_len, (const char *const *)paths, n, &mo,
+					   &sq, &w, out, force, e);
+	/* A failed conversion abandons the downloads; its error is the one
+	 * reported (it is the download's when a layer never came). */
+	if (layer_feed_finish(feed, rc < 0, &fe) < 0 && rc == 0) {
+		*e = fe;
+		rc = -1;
+	}
+out:
+	free(cfg.path);
+	for (size_t i = 0; i < n; i++) {
+		free(jobs[i].path);
+		free(paths[i]);
+	}
 	return rc;
 }
 

@@ -1,5 +1,6 @@
 #include "tempfile.h"
 
+#include <pthread.h>
 #include <signal.h>
 #include <string.h>
 #include <unistd.h>
@@ -37,14 +38,19 @@ void tempfile_install_handlers(void)
 }
 
 /* Slots are claimed with signals blocked, so the handler never sees a
- * half-updated table. */
+ * half-updated table, and under a lock, as the download thread registers
+ * its temp blobs while the main thread registers the output. */
+static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
+
 static void with_signals_blocked(void (*fn)(const void *), const void *arg)
 {
 	sigset_t all, old;
 	sigfillset(&all);
-	sigprocmask(SIG_BLOCK, &all, &old);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	pthread_mutex_lock(&table_lock);
 	fn(arg);
-	sigprocmask(SIG_SETMASK, &old, NULL);
+	pthread_mutex_unlock(&table_lock);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
 static void do_register(const void *p)
