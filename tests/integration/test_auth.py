@@ -168,3 +168,58 @@ def test_redirect_to_other_host_drops_credentials(singularity, registry_basic, m
     assert any("authorization" in {k.lower() for k in q.headers} for q in proxy.requests)
     # Never printed, not even with --debug.
     assert password not in r.stderr and password not in r.stdout
+
+
+class _ForwardProxy:
+    """A minimal plain-HTTP forward proxy that records the absolute URLs it
+    is asked for (a client honouring http_proxy sends them)."""
+
+    def __init__(self):
+        import http.server
+        import threading
+        import urllib.request
+        seen = self.seen = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def do_GET(self):
+                seen.append(self.path)
+                headers = {k: v for k, v in self.headers.items()
+                           if k.lower() not in ("proxy-connection", "connection", "host")}
+                req = urllib.request.Request(self.path, headers=headers)
+                opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+                try:
+                    resp = opener.open(req)
+                    status, body, rh = resp.status, resp.read(), resp.headers
+                except urllib.error.HTTPError as err:
+                    status, body, rh = err.code, err.read(), err.headers
+                self.send_response(status)
+                for k, v in rh.items():
+                    if k.lower() not in ("transfer-encoding", "connection", "content-length"):
+                        self.send_header(k, v)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+
+
+def test_http_proxy_from_environment(singularity, registry, pushed_busybox, user_tmp,
+                                     clean_user_cache):
+    proxy = _ForwardProxy()
+    try:
+        r = pull(singularity, f"docker://{registry.hostport}/library/busybox:latest",
+                 cwd=user_tmp, env=dict(NOHTTPS, http_proxy=proxy.url))
+        assert r.returncode == 0, r.stderr
+        assert any(u.startswith(f"http://{registry.hostport}/v2/library/busybox/manifests/")
+                   for u in proxy.seen), proxy.seen
+        assert any("/blobs/sha256:" in u for u in proxy.seen), proxy.seen
+    finally:
+        proxy.stop()
