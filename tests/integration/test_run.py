@@ -338,3 +338,61 @@ def test_config_must_be_root_owned(images, sing_config, test_user):
         one_error(sing("exec", images["sif"], "true"), path)
     finally:
         os.chmod(path, 0o644)
+
+
+def test_stdin_and_signals_are_forwarded(images, run_mode):
+    r = sing("exec", images["sif"], "cat", input="piped through\n")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "piped through\n"
+    script = ('trap "echo got-usr1; exit 3" USR1; trap "echo got-hup; exit 4" HUP; '
+              'echo ready; while :; do sleep 0.05; done')
+    for opts in ([], ["--pid"]):
+        for sig, word, code in ((signal.SIGUSR1, "got-usr1", 3), (signal.SIGHUP, "got-hup", 4)):
+            p = subprocess.Popen(["setpriv", "--reuid=singtest", "--regid=singtest",
+                                  "--init-groups", "singularity", "exec", *opts, images["sif"],
+                                  "sh", "-c", script],
+                                 env=user_env(), cwd="/", stdout=subprocess.PIPE, text=True)
+            assert p.stdout.readline() == "ready\n"
+            p.send_signal(sig)
+            out, _ = p.communicate(timeout=20)
+            assert word in out, (opts, sig, out)
+            assert p.returncode == code, (opts, sig, p.returncode)
+
+
+def test_containall_isolates(images, run_mode, test_user):
+    marker = os.path.join(test_user.home, "containall-marker")
+    run_as_user(["sh", "-c", f"echo x > {marker}"], check=True)
+    try:
+        r = sing("exec", "--containall", images["sif"], "sh", "-c",
+                 'echo "pid=$$"; ls "$HOME"; printf "host=%s\\n" "$HOSTVAR"; '
+                 'ls /dev | wc -l',
+                 env={"HOSTVAR": "leak"})
+        assert r.returncode == 0, r.stderr
+        lines = r.stdout.splitlines()
+        assert lines[0] in ("pid=1", "pid=2"), lines
+        assert "containall-marker" not in r.stdout
+        assert "host=" in lines and "host=leak" not in lines
+        assert int(lines[-1]) < 20  # a minimal /dev
+        r = sing("exec", "--ipc", images["sif"], "true")
+        assert r.returncode == 0, r.stderr
+    finally:
+        os.unlink(marker)
+
+
+def test_writable_sandbox_then_sif(images, run_mode, user_tmp, registry):
+    sandbox = os.path.join(user_tmp, "sb")
+    r = run_as_user(["singularity", "build", "--sandbox", sandbox, images["sif"]], cwd=user_tmp)
+    assert r.returncode == 0, r.stderr
+    r = sing("exec", "--writable", sandbox, "sh", "-c", "echo added > /added-file")
+    assert r.returncode == 0, r.stderr
+    with open(os.path.join(sandbox, "added-file")) as f:
+        assert f.read() == "added\n"
+    r = run_as_user(["singularity", "build", os.path.join(user_tmp, "sb.sif"), sandbox],
+                    cwd=user_tmp)
+    assert r.returncode == 0, r.stderr
+    r = sing("exec", os.path.join(user_tmp, "sb.sif"), "cat", "/added-file")
+    assert r.stdout == "added\n", r.stderr
+    # Without --writable the image stays read-only.
+    r = sing("exec", sandbox, "sh", "-c", "echo x > /other-file")
+    assert r.returncode != 0
+    assert not os.path.exists(os.path.join(sandbox, "other-file"))
