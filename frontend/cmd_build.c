@@ -336,7 +336,7 @@ static int build_pipeline(void *arg, sing_err_t *e)
                                              (const char *const *)b->img.layers, b->img.nlayers,
                                              &mo, &sq, b->out, b->force, e);
         }
-        if (!(b->tmpdir = make_build_dir(b->out, e)))
+        if (!b->tmpdir && !(b->tmpdir = make_build_dir(b->out, e)))
                 return -1;
         if (b->kind == SRC_DIR && !b->sandbox) {
                 /* sandbox -> SIF: squash the directory as it is. */
@@ -436,8 +436,16 @@ int cmd_build(int argc, char **argv)
                         goto out;
                 b.have_img = true;
         }
-        if (b.fakeroot ? userns_run_fakeroot(build_pipeline, &b, &e) < 0
-                       : build_pipeline(&b, &e) < 0)
+        /* The temp dir is made here, before a --fakeroot build forks into its
+         * user namespace, so that this process can remove it if interrupted. */
+        if (!(b.tmpdir = make_build_dir(b.out, &e)))
+                goto out;
+        tempfile_register_dir(b.tmpdir);
+        int built = b.fakeroot ? userns_run_fakeroot(build_pipeline, &b, &e)
+                               : build_pipeline(&b, &e);
+        remove_tree(b.tmpdir);
+        tempfile_forget_dir(b.tmpdir);
+        if (built < 0)
                 goto out;
         log_info("Build complete: %s", b.out);
         rc = 0;

@@ -3,11 +3,14 @@
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
+#include <errno.h>
 
 #define MAX_TEMP 64
 
 static const char *volatile paths[MAX_TEMP];
+static const char *volatile dirs[8];
 static volatile pid_t children[8];
 
 static void on_signal(int sig)
@@ -18,6 +21,17 @@ static void on_signal(int sig)
 	for (size_t i = 0; i < MAX_TEMP; i++)
 		if (paths[i])
 			unlink(paths[i]);
+	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		pid_t pid;
+		if (!dirs[i] || (pid = fork()) < 0)
+			continue;
+		if (pid == 0) {
+			execl("/bin/rm", "rm", "-rf", "--", dirs[i], (char *)NULL);
+			_exit(127);
+		}
+		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+			;
+	}
 	signal(sig, SIG_DFL);
 	raise(sig);
 }
@@ -78,6 +92,33 @@ void tempfile_register(const char *path)
 void tempfile_forget(const char *path)
 {
 	with_signals_blocked(do_forget, path);
+}
+
+static void do_register_dir(const void *p)
+{
+	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++)
+		if (!dirs[i]) {
+			dirs[i] = p;
+			return;
+		}
+}
+
+static void do_forget_dir(const void *p)
+{
+	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++)
+		if (dirs[i] == p)
+			dirs[i] = NULL;
+}
+
+void tempfile_register_dir(const char *path)
+{
+	tempfile_install_handlers();
+	with_signals_blocked(do_register_dir, path);
+}
+
+void tempfile_forget_dir(const char *path)
+{
+	with_signals_blocked(do_forget_dir, path);
 }
 
 void tempfile_register_child(pid_t pid)

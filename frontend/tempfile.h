@@ -11,6 +11,10 @@ void tempfile_install_handlers(void);
 /* Register / forget a path (the string must stay valid while registered). */
 void tempfile_register(const char *path);
 void tempfile_forget(const char *path);
+/* A temp directory, removed with its contents (rm -rf in a child: fork and
+ * exec are safe in a signal handler, a tree walk is not). */
+void tempfile_register_dir(const char *path);
+void tempfile_forget_dir(const char *path);
 void tempfile_register_child(pid_t pid);
 void tempfile_forget_child(pid_t pid);
 
