@@ -620,3 +620,74 @@ def test_interrupted_build_leaves_nothing(singularity, images, user_dir, test_us
     p.communicate(timeout=60)
     assert p.returncode != 0
     assert leftovers(user_dir, ["slow.def"]) == []
+
+
+# --------------------------------------------------------------------------
+# As a normal user, end to end with the runtime
+
+
+USER_RECIPE = """\
+    Bootstrap: docker
+    From: {ref}
+
+    %files
+        data.txt /opt/data.txt
+
+    %environment
+        export RECIPE_VAR=from-recipe
+
+    %runscript
+        echo "runscript says $*"
+
+    %labels
+        Maintainer Jane Doe
+
+    %help
+        Helpful text.
+"""
+
+
+@pytest.mark.parametrize("runscript_case", ["recipe", "entrypoint", "includecmd", "cmd", "none"])
+def test_user_built_images_run(singularity, images, user_dir, test_user, run_as_user,
+                               runscript_case):
+    """Each runscript rule, built by a normal user and run with `singularity run`."""
+    ref = {"recipe": images["cmd"], "entrypoint": images["entrypoint"],
+           "includecmd": images["entrypoint"], "cmd": images["cmd"],
+           "none": images["none"]}[runscript_case]
+    user_write(test_user, user_dir / "data.txt", "data from the host\n")
+    if runscript_case == "recipe":
+        text = USER_RECIPE.format(ref=ref)
+    else:
+        text = f"Bootstrap: docker\nFrom: {ref}\n"
+        if runscript_case == "includecmd":
+            text += "IncludeCmd: yes\n"
+    recipe = user_write(test_user, user_dir / "u.def", text)
+    out = user_dir / "u.sif"
+    r = run_as_user([singularity, "build", "--nohttps", out, recipe], cwd=str(user_dir))
+    assert r.returncode == 0, r.stderr
+    def run(*args):
+        return run_as_user([singularity, "run", out, *args], cwd=str(user_dir), input="")
+
+    if runscript_case == "recipe":  # 1. %runscript wins
+        assert run("arg one").stdout == "runscript says arg one\n"
+    elif runscript_case == "entrypoint":  # 2. ENTRYPOINT, CMD as default arguments
+        assert run().stdout == "from-entrypoint default-arg\n"
+        assert run("arg one").stdout == "from-entrypoint arg one\n"
+    elif runscript_case == "includecmd":  # 3. IncludeCmd: CMD (["default-arg"]) runs
+        r = run()
+        assert r.returncode == 127 and "default-arg" in r.stderr, r.stderr
+    elif runscript_case == "cmd":  # 3. CMD, replaced by run's arguments
+        assert run().stdout == "from-cmd\n"
+        assert run("/bin/echo", "replaced").stdout == "replaced\n"
+    else:  # 4. the container's shell
+        r = run("-c", "echo shell-ran")
+        assert r.stdout == "shell-ran\n", r.stderr
+    if runscript_case == "recipe":
+        r = run_as_user([singularity, "exec", out, "sh", "-c",
+                         'cat /opt/data.txt; echo "$RECIPE_VAR"'], cwd=str(user_dir))
+        assert r.stdout == "data from the host\nfrom-recipe\n", r.stderr
+        r = run_as_user([singularity, "inspect", "--labels", out])
+        assert "Jane Doe" in r.stdout
+        r = run_as_user([singularity, "inspect", "--helpfile", out])
+        assert "Helpful text." in r.stdout
+    assert leftovers(user_dir, ["u.def", "u.sif", "data.txt"]) == []
