@@ -233,10 +233,14 @@ int copy_file_atomic(const char *src, const char *dst, bool force, sing_err_t *e
 		return err_errno(e, "cannot open %s", src);
 	if (!tmp)
 		return err_set(e, "out of memory");
-	out = mkostemp(tmp, O_CLOEXEC);
-	if (out < 0)
-		return err_errno(e, "cannot create a file in the directory of %s", dst);
+	/* Registered before it exists: a signal right after the create must
+	 * still find it. */
 	tempfile_register(tmp);
+	out = mkostemp(tmp, O_CLOEXEC);
+	if (out < 0) {
+		tempfile_forget(tmp);
+		return err_errno(e, "cannot create a file in the directory of %s", dst);
+	}
 	um = umask(0);
 	umask(um);
 	if (ioctl(out, FICLONE, in) < 0 && copy_fd(in, out) < 0) {

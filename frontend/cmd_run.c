@@ -15,8 +15,8 @@
 #include "build_config.h"
 #include "cleanup.h"
 #include "commands.h"
+#include "image_tool.h"
 #include "log.h"
-#include "pull.h"
 #include "run_env.h"
 
 extern char **environ;
@@ -313,18 +313,13 @@ static int resolve_home(struct run_request *r, sing_err_t *e)
         return r->home_dest ? 0 : err_set(e, "out of memory");
 }
 
-/* The image to hand the starter: docker:// is pulled into the cache, a path
- * must exist (the starter checks what it is). Absolute, malloc'd. */
+/* The image to hand the starter: docker:// is pulled into the cache (by the
+ * image tool, which reads SINGULARITY_NOHTTPS and _DISABLE_CACHE itself), a
+ * path must exist (the starter checks what it is). Absolute, malloc'd. */
 static int resolve_image(const char *image, char **path, sing_err_t *e)
 {
-        if (strncmp(image, "docker://", 9) == 0) {
-                struct pull_opts po = {0};
-                const char *v = option_env("NOHTTPS");
-                po.nohttps = v && *v && strcmp(v, "0") != 0 && strcasecmp(v, "false") != 0;
-                v = option_env("DISABLE_CACHE");
-                po.disable_cache = v && *v && strcmp(v, "0") != 0 && strcasecmp(v, "false") != 0;
-                return pull_to_cache(image, &po, path, e);
-        }
+        if (strncmp(image, "docker://", 9) == 0)
+                return image_tool_cache_sif(image, path, e);
         if (strstr(image, "://"))
                 return err_set(e, "image %s: only docker:// URIs and local images are supported",
                                image);
@@ -445,7 +440,7 @@ int cmd_run(int argc, char **argv)
                 err_errno(&e, "cannot execute the starter %s", SING_STARTER_PATH);
                 rc = PREPARE_FAILED;
         }
-        if (rc == PREPARE_FAILED)
+        if (rc == PREPARE_FAILED && e.msg[0]) /* empty: the image tool said why */
                 log_error("%s", e.msg);
         strv_free(&av);
         run_env_free(&env);

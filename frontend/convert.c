@@ -140,12 +140,15 @@ int convert_layers_to_sif_waiting(const char *config_json, size_t config_len,
 		return err_set(e, "out of memory");
 	if (metadata_from_oci_config(config_json, config_len, mo, &top, &bottom, e) < 0)
 		return err_prefix(e, "image config");
+	/* Registered before it exists: a signal right after the create must
+	 * still find it. */
+	tempfile_register(tmp);
 	fd = mkostemp(tmp, O_CLOEXEC);
 	if (fd < 0) {
+		tempfile_forget(tmp);
 		err_errno(e, "cannot create a file in the directory of %s", out_path);
 		goto out_free;
 	}
-	tempfile_register(tmp);
 	/* SIFs are executable ("./image.sif args" runs them), as Singularity's. */
 	um = umask(0);
 	umask(um);

@@ -161,15 +161,16 @@ static int xfer_start(struct registry *r, const struct cache *c, struct xfer *x,
 	x->md = EVP_MD_CTX_new();
 	if (!x->url || !x->tmp || !x->md)
 		return err_set(e, "out of memory");
+	tempfile_register(x->tmp); /* before it exists, for a signal right after */
 	x->fd = mkostemp(x->tmp, O_CLOEXEC);
 	if (x->fd < 0) {
 		err_errno(e, "cannot create %s", x->tmp);
+		tempfile_forget(x->tmp);
 		free(x->tmp);
 		x->tmp = NULL;
 		return -1;
 	}
 	(void)c;
-	tempfile_register(x->tmp);
 	EVP_DigestInit_ex(x->md, EVP_sha256(), NULL);
 	human(job->size, sz, sizeof(sz));
 	log_info("Fetching %s %s (%s)", job->what, job->digest, sz);

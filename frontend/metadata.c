@@ -14,7 +14,7 @@
 #include <json-c/json.h>
 
 #include "cleanup.h"
-#include "log.h"
+#include "shell_quote.h"
 
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -58,83 +58,6 @@ static void text_discard(struct text *t)
         t->buf = NULL;
 }
 
-/* ---- shell quoting: the one place that decides how values are quoted ---- */
-
-/* Single-quote bytes for POSIX sh: nothing is special inside '...' except
- * the closing quote, written as '\'' (close, escaped quote, reopen). */
-static void put_quoted(FILE *f, const char *s, size_t n)
-{
-        fputc('\'', f);
-        for (size_t i = 0; i < n; i++) {
-                if (s[i] == '\'')
-                        fputs("'\\''", f);
-                else
-                        fputc(s[i], f);
-        }
-        fputc('\'', f);
-}
-
-static void put_quoted_str(FILE *f, const char *s)
-{
-        put_quoted(f, s, strlen(s));
-}
-
-static bool is_shell_name(const char *s, size_t n)
-{
-        if (n == 0 ||
-            !(s[0] == '_' || (s[0] >= 'A' && s[0] <= 'Z') || (s[0] >= 'a' && s[0] <= 'z')))
-                return false;
-        for (size_t i = 1; i < n; i++) {
-                char c = s[i];
-                if (!(c == '_' || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-                      (c >= '0' && c <= '9')))
-                        return false;
-        }
-        return true;
-}
-
-/* Write "export KEY='value'\n" for one KEY=VALUE string of len bytes, or
- * warn and write nothing when it cannot be an environment variable. */
-static void put_export(FILE *f, const char *kv, size_t len)
-{
-        const char *eq = memchr(kv, '=', len);
-        if (!eq) {
-                log_warn("ignoring environment entry without '=': %.*s", (int)len, kv);
-                return;
-        }
-        size_t klen = (size_t)(eq - kv);
-        if (klen == 0) {
-                log_warn("ignoring environment entry with an empty name: %.*s", (int)len, kv);
-                return;
-        }
-        if (!is_shell_name(kv, klen)) {
-                log_warn("ignoring environment variable with invalid name: %.*s", (int)klen, kv);
-                return;
-        }
-        if (memchr(kv, '\0', len)) {
-                log_warn("ignoring environment variable %.*s: value contains a NUL byte", (int)klen,
-                         kv);
-                return;
-        }
-        fputs("export ", f);
-        fwrite(kv, 1, klen, f);
-        fputc('=', f);
-        put_quoted(f, eq + 1, len - klen - 1);
-        fputc('\n', f);
-}
-
-char *metadata_env_script(char *const *kv, size_t n)
-{
-        struct text t;
-        if (text_open(&t) < 0)
-                return NULL;
-        for (size_t i = 0; i < n; i++)
-                put_export(t.f, kv[i], strlen(kv[i]));
-        if (text_close(&t) < 0)
-                return NULL;
-        return t.buf;
-}
-
 /* ---- reading the config ---- */
 
 /* Fetch an optional array of strings. Absent, null and [] all give *out =
@@ -168,7 +91,8 @@ static void put_quoted_array(FILE *f, json_object *a)
         for (size_t i = 0; i < n; i++) {
                 json_object *s = json_object_array_get_idx(a, i);
                 fputc(' ', f);
-                put_quoted(f, json_object_get_string(s), (size_t)json_object_get_string_len(s));
+                shell_put_quoted(f, json_object_get_string(s),
+                                 (size_t)json_object_get_string_len(s));
         }
 }
 
@@ -180,7 +104,8 @@ static void put_env_file(FILE *f, json_object *env)
         size_t n = env ? json_object_array_length(env) : 0;
         for (size_t i = 0; i < n; i++) {
                 json_object *s = json_object_array_get_idx(env, i);
-                put_export(f, json_object_get_string(s), (size_t)json_object_get_string_len(s));
+                shell_put_export(f, json_object_get_string(s),
+                                 (size_t)json_object_get_string_len(s));
         }
 }
 
@@ -250,9 +175,9 @@ static void put_late_env(FILE *f, const char *sd)
               "if [ -z \"${LD_LIBRARY_PATH:-}\" ]; then\n"
               "\tLD_LIBRARY_PATH=",
               f);
-        put_quoted_str(f, sd);
+        shell_put_quoted_str(f, sd);
         fputs("/libs\nelse\n\tLD_LIBRARY_PATH=\"$LD_LIBRARY_PATH\":", f);
-        put_quoted_str(f, sd);
+        shell_put_quoted_str(f, sd);
         fputs("/libs\nfi\nexport PS1 LD_LIBRARY_PATH\n", f);
 }
 
@@ -270,7 +195,7 @@ static void put_action_head(FILE *f, const char *sd, const char *pre)
         fputs("sing_load_env() {\n"
               "\tfor sing_env_file in ",
               f);
-        put_quoted_str(f, sd);
+        shell_put_quoted_str(f, sd);
         fputs("/env/*.sh; do\n"
               "\t\tif [ -f \"$sing_env_file\" ]; then\n"
               "\t\t\t. \"$sing_env_file\"\n"
@@ -290,9 +215,9 @@ static void put_action_head(FILE *f, const char *sd, const char *pre)
 static void put_exec_if_present(FILE *f, const char *sd, const char *name)
 {
         fputs("if [ -x ", f);
-        put_quoted_str(f, sd);
+        shell_put_quoted_str(f, sd);
         fprintf(f, "/%s ]; then\n\texec ", name);
-        put_quoted_str(f, sd);
+        shell_put_quoted_str(f, sd);
         fprintf(f, "/%s \"$@\"\nfi\n", name);
 }
 

@@ -42,13 +42,6 @@ struct metadata_opts {
 int metadata_from_oci_config(const char *config_json, size_t len, const struct metadata_opts *o,
                              struct synth_list *top, struct synth_list *bottom, sing_err_t *e);
 
-/* The text for the SINGULARITY_ENV_SCRIPT variable the action scripts eval
- * after the image's env files: one "export KEY='value'" line per KEY=VALUE
- * string, quoted exactly like the image env file. Entries whose key is not a
- * shell identifier are skipped with a warning. Returns a malloc'd string, or
- * NULL when out of memory. */
-char *metadata_env_script(char *const *kv, size_t n);
-
 /* For tests: as metadata_from_oci_config, but the action scripts look for
  * .singularity.d under root_prefix (e.g. a temp dir) instead of "/".
  * root_prefix "" is the real layout. */

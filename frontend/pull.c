@@ -178,15 +178,6 @@ static const char *want_platform(const struct pull_opts *o)
 	return o->arch && *o->arch ? o->arch : host_goarch();
 }
 
-/* Cache key: what the reference named, and the platform. */
-static void platform_key(const char *platform, char *buf, size_t len)
-{
-	snprintf(buf, len, "%s", platform);
-	for (char *c = buf; *c; c++)
-		if (*c == '/' || *c == '.')
-			*c = '-';
-}
-
 /* One conversion of an image per cache at a time: concurrent pulls (and
  * runs) of one image wait for the first and take its SIF from the cache,
  * instead of each squashing the same layers. */
@@ -238,7 +229,7 @@ int pull_to_file(const char *uri, const struct pull_opts *o, const char *out_pat
 			     &p.man, e) < 0)
 		goto out;
 	p.have_man = true;
-	platform_key(want_platform(o), key, sizeof(key));
+	platform_cache_key(want_platform(o), key, sizeof(key));
 	if (p.cache.temporary ? pull_convert(&p, out_path, force, e) < 0
 			      : pull_through_cache(&p, key, out_path, force, e) < 0)
 		goto out;
@@ -276,7 +267,7 @@ int pull_to_cache(const char *uri, const struct pull_opts *o, char **sif_path, s
 	struct stat st;
 	int rc = -1;
 	*sif_path = NULL;
-	platform_key(want_platform(o), key, sizeof(key));
+	platform_cache_key(want_platform(o), key, sizeof(key));
 	if (pull_begin(&p, uri, o, false, false, e) < 0)
 		goto out;
 	/* A pinned digest already converted: no request at all. */

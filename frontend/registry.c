@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/utsname.h>
 
 #include "cleanup.h"
 #include "digest.h"
@@ -34,23 +33,6 @@ static const char *const layer_types[] = {
 	"application/vnd.docker.image.rootfs.diff.tar",
 	NULL,
 };
-
-const char *host_goarch(void)
-{
-	static struct utsname u;
-	static const struct {
-		const char *machine, *goarch;
-	} map[] = {
-		{"x86_64", "amd64"},   {"aarch64", "arm64"}, {"i686", "386"},
-		{"i386", "386"},       {"armv7l", "arm"},    {"armv6l", "arm"},
-		{"ppc64le", "ppc64le"}, {"s390x", "s390x"},  {"riscv64", "riscv64"},
-	};
-	if (uname(&u) == 0)
-		for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
-			if (strcmp(u.machine, map[i].machine) == 0)
-				return map[i].goarch;
-	return "amd64";
-}
 
 int registry_get(struct registry *r, const char *kind, const char *name, const char *accept,
 		 size_t max_body, struct http_response *resp, sing_err_t *e)

@@ -50,7 +50,7 @@ int registry_parse_document(const char *body, const char *content_type, const ch
 			    const char *where, const char *name, struct image_manifest *m,
 			    char **next_digest, sing_err_t *e);
 
-/* The host's architecture in Go/OCI naming ("amd64", "arm64", ...). */
-const char *host_goarch(void);
+/* host_goarch() lives in platform.h (libc only, shared with the light binary). */
+#include "platform.h"
 
 #endif

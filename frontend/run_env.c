@@ -9,7 +9,7 @@
 
 #include "cleanup.h"
 #include "log.h"
-#include "metadata.h"
+#include "shell_quote.h"
 
 /* Singularity's default, used until the image's env sets PATH. */
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -136,13 +136,7 @@ const char *kv_get(const struct strv *l, const char *key)
 
 bool env_name_valid(const char *name)
 {
-        if (!((*name >= 'A' && *name <= 'Z') || (*name >= 'a' && *name <= 'z') || *name == '_'))
-                return false;
-        for (name++; *name; name++)
-                if (!((*name >= 'A' && *name <= 'Z') || (*name >= 'a' && *name <= 'z') ||
-                      (*name >= '0' && *name <= '9') || *name == '_'))
-                        return false;
-        return true;
+        return shell_is_name(name, strlen(name));
 }
 
 /* ---- --env-file ---- */
@@ -415,7 +409,7 @@ char *run_env_script(const struct run_env *env)
         char *script = NULL;
         bool ok = true;
 
-        /* Every value goes through metadata_env_script's quoting: the overrides
+        /* Every value goes through shell_env_script's quoting: the overrides
          * directly, the rest through helper variables the plain lines below use. */
         for (size_t i = 0; i < env->overrides.n; i++)
                 ok = ok && strv_push(&assign, env->overrides.v[i]) == 0;
@@ -429,7 +423,7 @@ char *run_env_script(const struct run_env *env)
         if (env->append_path)
                 ok = ok && kv_set(&assign, APPEND_VAR, env->append_path) == 0;
         if (ok)
-                script = assign.n ? metadata_env_script(assign.v, assign.n) : strdup("");
+                script = assign.n ? shell_env_script(assign.v, assign.n) : strdup("");
         strv_free(&assign);
 
         for (size_t i = 0; i < env->restore.n; i++) {

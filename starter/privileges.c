@@ -38,9 +38,17 @@ void user_lookup(struct user_info *u)
         u->gecos = xstrdup(pw->pw_gecos);
         u->home = xstrdup(pw->pw_dir);
         u->shell = xstrdup(pw->pw_shell);
-        u->ngroups = MAX_USER_GROUPS;
-        if (getgrouplist(u->name, u->gid, u->groups, &u->ngroups) < 0)
-                die("user %s is in more than %d groups", u->name, MAX_USER_GROUPS);
+        /* The caller's own supplementary groups (kernel state, not the group
+         * database): a group the caller has dropped is not given back, and
+         * no NSS module is asked to enumerate every group. */
+        u->ngroups = getgroups(MAX_USER_GROUPS - 1, u->groups);
+        if (u->ngroups < 0)
+                die_errno("reading the supplementary groups (more than %d?)", MAX_USER_GROUPS - 1);
+        bool has_primary = false;
+        for (int i = 0; i < u->ngroups; i++)
+                has_primary |= u->groups[i] == u->gid;
+        if (!has_primary)
+                u->groups[u->ngroups++] = u->gid;
         for (int i = 0; i < u->ngroups; i++) {
                 struct group *gr = getgrgid(u->groups[i]);
                 u->group_names[i] = gr ? xstrdup(gr->gr_name) : NULL;

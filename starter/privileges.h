@@ -12,13 +12,14 @@ struct user_info {
         uid_t uid;
         gid_t gid;
         char *name, *gecos, *home, *shell;
-        int ngroups; /* supplementary groups from getgrouplist, primary included */
+        int ngroups; /* the caller's supplementary groups, primary included */
         gid_t groups[MAX_USER_GROUPS];
         char *group_names[MAX_USER_GROUPS]; /* NULL when the gid has no name */
 };
 
-/* Look up the real uid in the host's user database (never $HOME or $USER).
- * Must run before any mount: NSS must read the host's files. */
+/* Look up the real uid in the host's user database (never $HOME or $USER);
+ * the groups are the caller's current ones (getgroups), named from the
+ * database. Must run before any mount: NSS must read the host's files. */
 void user_lookup(struct user_info *u);
 
 /* Switch the file-system ids to the user (and back), so that open() checks

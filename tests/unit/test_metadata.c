@@ -14,6 +14,7 @@
 #include <json-c/json.h>
 
 #include "metadata.h"
+#include "shell_quote.h"
 
 #define MTIME 1700000000
 
@@ -275,10 +276,10 @@ static void test_env_file(void)
 static void test_env_script(void)
 {
         char *kv[] = {"A=b'c", "1X=y", "E=", "N=l1\nl2"};
-        char *s = metadata_env_script(kv, 4);
+        char *s = shell_env_script(kv, 4);
         CHECK_STR(s, "export A='b'\\''c'\nexport E=''\nexport N='l1\nl2'\n");
         free(s);
-        s = metadata_env_script(NULL, 0);
+        s = shell_env_script(NULL, 0);
         CHECK_STR(s, "");
         free(s);
 }
@@ -418,7 +419,7 @@ static void test_actions(void)
 
         /* SINGULARITY_ENV_SCRIPT wins over the image env, and is gone after. */
         char *over[] = {"FOO=over ride'\n\"", "NEWV=$x `y`", "bad-name=1"};
-        char *script = metadata_env_script(over, 3);
+        char *script = shell_env_script(over, 3);
         char *envvar;
         if (asprintf(&envvar, "SINGULARITY_ENV_SCRIPT=%s", script) < 0)
                 abort();

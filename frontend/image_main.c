@@ -1,0 +1,20 @@
+/* `singularity-image` (installed as SING_IMAGE_TOOL_PATH): the commands
+ * that need the registry client, JSON, archives and crypto. The light
+ * `singularity` execs it with its own argv, so options, messages and exit
+ * statuses are those of `singularity CMD ...`. */
+#include <stddef.h>
+
+#include "commands.h"
+
+static const struct command commands[] = {
+    {"build", cmd_build, usage_build},
+    {"inspect", cmd_inspect, usage_inspect},
+    {"pull", cmd_pull, usage_pull},
+    {"cache-sif", cmd_cache_sif, "Usage: singularity-image cache-sif docker://REF\n"},
+    {NULL, NULL, NULL},
+};
+
+int main(int argc, char **argv)
+{
+        return cli_main(argc, argv, commands, NULL);
+}

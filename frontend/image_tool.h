@@ -1,0 +1,20 @@
+/* The light `singularity` side of the split (see commands.h): how it
+ * reaches SING_IMAGE_TOOL_PATH, the binary holding pull/build/inspect. */
+#ifndef SING_IMAGE_TOOL_H
+#define SING_IMAGE_TOOL_H
+
+#include "error.h"
+
+/* Replace this process with the image tool, same argv. Returns only on
+ * failure (after printing why), with the exit status 255. */
+int image_tool_exec(char **argv);
+
+/* docker:// for run/exec/shell: the cached SIF path (malloc'd). A pinned
+ * reference already in the cache is found here; anything else runs
+ * `singularity-image cache-sif URI` (with our log level), which pulls when
+ * needed and prints the path.
+ * The tool prints its own messages; when it fails, returns -1 with an
+ * empty e->msg (already reported), else -1 with e filled. */
+int image_tool_cache_sif(const char *uri, char **sif_path, sing_err_t *e);
+
+#endif
