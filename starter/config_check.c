@@ -3,7 +3,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -14,14 +16,25 @@
 
 static void refuse_user_namespace(void)
 {
-        unsigned long inside, outside, count;
-        char extra;
-        _cleanup_fclose_ FILE *f = fopen("/proc/self/uid_map", "re");
-        if (!f)
+        char buf[128], *p, *end;
+        unsigned long v[3];
+        _cleanup_close_ int fd = open("/proc/self/uid_map", O_RDONLY | O_CLOEXEC);
+        ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
+        if (n < 0)
                 die_errno("reading /proc/self/uid_map (is /proc mounted?)");
-        /* The initial namespace maps everything: "0 0 4294967295", one line. */
-        if (fscanf(f, "%lu %lu %lu %c", &inside, &outside, &count, &extra) != 3 || inside != 0 ||
-            outside != 0 || count != 4294967295UL)
+        buf[n] = '\0';
+        /* The initial namespace maps everything: "0 0 4294967295", one line;
+         * anything else (an empty map too) is a user namespace. */
+        p = buf;
+        bool ok = true;
+        for (int i = 0; i < 3 && ok; i++, p = end) {
+                errno = 0;
+                v[i] = strtoul(p, &end, 10);
+                ok = end != p && errno == 0;
+        }
+        while (ok && (*p == ' ' || *p == '\n'))
+                p++;
+        if (!ok || v[0] != 0 || v[1] != 0 || v[2] != 4294967295UL || *p != '\0')
                 die("refusing to run inside a user namespace (/proc/self/uid_map is not the "
                     "initial one)");
 }

@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <grp.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -139,43 +140,34 @@ char *image_extract(const struct opened_image *img)
         return r;
 }
 
-/* Depth-first removal below dirfd; directories are made writable first
- * because images often contain read-only ones. */
-static int remove_below(int dirfd)
+/* nftw callbacks: directories are made writable before their contents are
+ * read (images often contain read-only ones), then everything is removed
+ * depth first. nftw, not a recursion of our own: bounded by its fd limit. */
+static int make_writable(const char *path, const struct stat *st, int type, struct FTW *ftw)
 {
-        _cleanup_closedir_ DIR *d = fdopendir(dirfd);
-        struct dirent *de;
-        int rc = 0;
-        if (!d) {
-                close(dirfd);
-                return -1;
-        }
-        while ((de = readdir(d))) {
-                if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-                        continue;
-                struct stat st;
-                bool is_dir = de->d_type == DT_DIR;
-                if (de->d_type == DT_UNKNOWN)
-                        is_dir = fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-                                 S_ISDIR(st.st_mode);
-                if (is_dir) {
-                        /* Make it writable and searchable before going in. */
-                        if (fchmodat(dirfd, de->d_name, 0700, 0) < 0)
-                                rc = -1;
-                        int sub = openat(dirfd, de->d_name,
-                                         O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-                        if (sub < 0 || remove_below(sub) < 0)
-                                rc = -1;
-                }
-                if (unlinkat(dirfd, de->d_name, is_dir ? AT_REMOVEDIR : 0) < 0)
-                        rc = -1;
-        }
-        return rc;
+        (void)st;
+        (void)ftw;
+        if (type == FTW_D || type == FTW_DNR)
+                chmod(path, 0700);
+        return 0;
 }
 
+static bool removed_all = true;
+
+static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+        (void)st;
+        (void)ftw;
+        if ((type == FTW_DP ? rmdir(path) : unlink(path)) < 0)
+                removed_all = false;
+        return 0;
+}
+
+/* Runs as the user (the monitor has dropped privileges). */
 void image_remove_extracted(const char *dir)
 {
-        int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (fd < 0 || remove_below(fd) < 0 || rmdir(dir) < 0)
+        removed_all = true;
+        if (nftw(dir, make_writable, 32, FTW_PHYS) < 0 ||
+            nftw(dir, remove_entry, 32, FTW_DEPTH | FTW_PHYS) < 0 || !removed_all)
                 log_warn("could not remove all of the extracted image in %s", dir);
 }

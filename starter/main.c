@@ -201,7 +201,9 @@ int main(int argc, char **argv)
                 in.image_src = IMGSRC_DIR;
                 in.image_path = img.path;
         } else if (privileged) {
-                loopfd = loop_attach(img.fd, img.info.offset, img.info.size, img.path,
+                /* Held open (closed at exec) so that the auto-clearing loop
+                 * device survives until the squashfs mount holds it. */
+                loopfd = loop_attach(img.fd, img.info.offset, img.info.size, img.path, // NOLINT
                                      (unsigned)cfg.max_loop_devices, loopdev);
                 in.image_src = IMGSRC_LOOP;
                 in.image_path = loopdev;

@@ -60,6 +60,7 @@ static int fs_new(const char *type, const char *source, const char *data, unsign
                   size_t whylen)
 {
         _cleanup_close_ int fs = fsopen(type, FSOPEN_CLOEXEC);
+        /* Freed by the cleanup attribute, which clang's analyzer does not model. */
         _cleanup_free_ char *opts = data ? strdup(data) : NULL;
         char *save = NULL, *msg = why;
         int ok = fs >= 0 && (!data || opts);
@@ -68,6 +69,7 @@ static int fs_new(const char *type, const char *source, const char *data, unsign
         /* A read-only superblock too: a read-only loop device refuses rw opens. */
         if (ok && (attrs & MOUNT_ATTR_RDONLY))
                 ok = fsconfig(fs, FSCONFIG_SET_FLAG, "ro", NULL, 0) == 0;
+        // NOLINTNEXTLINE(clang-analyzer-unix.Malloc): cleanup attribute not modelled
         for (char *o = ok && opts ? strtok_r(opts, ",", &save) : NULL; o && ok;
              o = strtok_r(NULL, ",", &save)) {
                 char *eq = strchr(o, '=');
@@ -109,32 +111,48 @@ static void attach(int mnt, int dst, const char *dest)
 
 /* Open a container path; create it (and its parents) when missing and the
  * parent lies on a file system the plan made writable. -1/ENOENT when it
- * is missing and may not be created. */
+ * is missing and may not be created. Walks down the path: every existing
+ * prefix is resolved inside the root, missing ones are made relative to the
+ * directory fd just opened (never through a symlink). */
 static int open_in_root(struct run *r, const char *path, bool dir)
 {
         int fd = safe_open_in_root(r->rootfd, path, O_PATH, 0);
         if (fd >= 0 || errno != ENOENT || strcmp(path, "/") == 0)
                 return fd;
-        _cleanup_free_ char *parent = strdup(path);
-        if (!parent)
-                die("out of memory");
-        char *slash = strrchr(parent, '/');
-        const char *name = path + (slash - parent) + 1;
-        slash[slash == parent ? 1 : 0] = '\0';
-        _cleanup_close_ int pfd = open_in_root(r, parent, true);
-        if (pfd < 0)
-                return -1;
-        if (!is_writable_fs(r, pfd)) {
-                errno = ENOENT;
+        char buf[PATH_MAX];
+        if (path[0] != '/' || snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf)) {
+                errno = ENAMETOOLONG;
                 return -1;
         }
-        if (dir) {
-                if (mkdirat(pfd, name, 0755) < 0 && errno != EEXIST)
-                        return -1;
-                return openat(pfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+        _cleanup_close_ int parent = safe_open_in_root(r->rootfd, "/", O_PATH, 0);
+        for (char *slash = buf; slash && parent >= 0;) {
+                char *next = strchr(slash + 1, '/');
+                const char *name = slash + 1;
+                if (next)
+                        *next = '\0';
+                int cur = safe_open_in_root(r->rootfd, buf, O_PATH, 0);
+                if (cur < 0 && errno == ENOENT && *name) {
+                        if (!is_writable_fs(r, parent)) {
+                                errno = ENOENT;
+                                return -1;
+                        }
+                        if (next || dir) {
+                                if (mkdirat(parent, name, 0755) < 0 && errno != EEXIST)
+                                        return -1;
+                                cur = openat(parent, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+                        } else {
+                                cur = openat(parent, name,
+                                             O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+                        }
+                }
+                if (cur < 0 || !next)
+                        return cur;
+                close(parent);
+                parent = cur;
+                *next = '/';
+                slash = next;
         }
-        fd = openat(pfd, name, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
-        return fd;
+        return -1;
 }
 
 /* The mount point for e: -1 when an optional entry should be skipped. */
@@ -283,6 +301,16 @@ static void do_squashfuse(struct run *r, const struct mount_entry *e)
                 die_errno("squashfuse did not serve %s", e->source);
 }
 
+
+static bool exists_in(int rootfd, const char *path)
+{
+        int fd = safe_open_in_root(rootfd, path, O_PATH, 0);
+        if (fd < 0)
+                return false;
+        close(fd);
+        return true;
+}
+
 /* In a user namespace the image's root-owned directories stay read-only
  * to us in the overlay, so a missing mount point (/home/USER, /mnt/x) could
  * not be made there. Its parent directories are made in the upper layer
@@ -298,9 +326,7 @@ static void prepare_mount_points(const struct run *r, const char *lower)
         for (size_t i = 0; i < r->plan->n; i++) {
                 const struct mount_entry *e = &r->plan->entries[i];
                 char path[PATH_MAX];
-                _cleanup_close_ int dest = -1;
-                if (!(e->flags & MP_IN_ROOT) ||
-                    (dest = safe_open_in_root(lowerfd, e->dest, O_PATH, 0)) >= 0 ||
+                if (!(e->flags & MP_IN_ROOT) || exists_in(lowerfd, e->dest) ||
                     snprintf(path, sizeof(path), "%s", e->dest) >= (int)sizeof(path))
                         continue;
                 for (char *slash = strchr(path + 1, '/'); slash; slash = strchr(slash + 1, '/')) {
@@ -387,6 +413,7 @@ static void do_file(struct run *r, const struct mount_entry *e)
         const struct user_info *u = r->ctx->user;
         bool passwd = strcmp(e->data, "passwd") == 0;
         size_t len;
+        /* Freed by the cleanup attribute, which clang's analyzer does not model. */
         _cleanup_free_ char *base = read_container_file(r, e->source, &len);
         _cleanup_fclose_ FILE *out = NULL;
         int fd = open(e->dest, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
@@ -416,6 +443,7 @@ static void do_file(struct run *r, const struct mount_entry *e)
                 if (gname && !present)
                         fprintf(out, "%s:x:%u:%s\n", gname, (unsigned)u->groups[i], u->name);
         }
+        // NOLINTNEXTLINE(clang-analyzer-unix.Malloc): cleanup attribute not modelled
         if (fflush(out) != 0 || ferror(out))
                 die_errno("writing %s", e->dest);
 }

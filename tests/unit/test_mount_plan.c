@@ -406,6 +406,11 @@ static void test_args(void)
         CHECK_STR(req.args[0], "ls");
         CHECK_STR(req.args[1], "--bind"); /* after "--": the container's */
         CHECK(req.args[2] == NULL);
+        /* args_parse copies binds and --home; the starter keeps them until
+         * exec, a test frees them. */
+        free(req.binds[0].src);
+        free(req.binds[1].src);
+        free(req.home_src);
 
         char *bad1[] = {"starter", "--action", "exec", "--image", "/x", "--frob", NULL};
         CHECK(args_parse(6, bad1, &req, &err) < 0 && strstr(err.msg, "--frob"));
