@@ -11,28 +11,28 @@
 
 static inline void cleanup_freep(void *p)
 {
-	free(*(void **)p);
+        free(*(void **)p);
 }
 
 static inline void cleanup_closep(int *fd)
 {
-	if (*fd >= 0) {
-		int saved = errno;
-		close(*fd);
-		errno = saved;
-	}
+        if (*fd >= 0) {
+                int saved = errno;
+                close(*fd);
+                errno = saved;
+        }
 }
 
 static inline void cleanup_fclosep(FILE **f)
 {
-	if (*f)
-		fclose(*f);
+        if (*f)
+                fclose(*f);
 }
 
 static inline void cleanup_closedirp(DIR **d)
 {
-	if (*d)
-		closedir(*d);
+        if (*d)
+                closedir(*d);
 }
 
 #define _cleanup_free_ __attribute__((cleanup(cleanup_freep)))
@@ -43,17 +43,17 @@ static inline void cleanup_closedirp(DIR **d)
 /* Hand ownership out of a cleanup variable. */
 static inline void *steal_ptr(void *pp)
 {
-	void **p = pp;
-	void *v = *p;
-	*p = NULL;
-	return v;
+        void **p = pp;
+        void *v = *p;
+        *p = NULL;
+        return v;
 }
 
 static inline int steal_fd(int *fd)
 {
-	int v = *fd;
-	*fd = -1;
-	return v;
+        int v = *fd;
+        *fd = -1;
+        return v;
 }
 
 #endif

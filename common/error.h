@@ -7,8 +7,8 @@
 #include <stdarg.h>
 
 typedef struct sing_err {
-	int code; /* errno, or 0 when not from a system call */
-	char msg[1024];
+        int code; /* errno, or 0 when not from a system call */
+        char msg[1024];
 } sing_err_t;
 
 /* Set the message; returns -1 so callers can `return err_set(...)`. */

@@ -3,11 +3,11 @@
 #define SING_LOG_H
 
 enum log_level {
-	LOG_LVL_ERROR = 0, /* -q: errors only */
-	LOG_LVL_WARN = 1,
-	LOG_LVL_INFO = 2, /* default */
-	LOG_LVL_VERBOSE = 3,
-	LOG_LVL_DEBUG = 4,
+        LOG_LVL_ERROR = 0, /* -q: errors only */
+        LOG_LVL_WARN = 1,
+        LOG_LVL_INFO = 2, /* default */
+        LOG_LVL_VERBOSE = 3,
+        LOG_LVL_DEBUG = 4,
 };
 
 void log_set_level(enum log_level lvl);

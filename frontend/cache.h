@@ -10,8 +10,8 @@
 #include "error.h"
 
 struct cache {
-	char *root;
-	bool temporary; /* --disable-cache: removed by cache_close */
+        char *root;
+        bool temporary; /* --disable-cache: removed by cache_close */
 };
 
 int cache_open(struct cache *c, bool disable, sing_err_t *e);

@@ -441,8 +441,8 @@ int cmd_build(int argc, char **argv)
         if (!(b.tmpdir = make_build_dir(b.out, &e)))
                 goto out;
         tempfile_register_dir(b.tmpdir);
-        int built = b.fakeroot ? userns_run_fakeroot(build_pipeline, &b, &e)
-                               : build_pipeline(&b, &e);
+        int built =
+            b.fakeroot ? userns_run_fakeroot(build_pipeline, &b, &e) : build_pipeline(&b, &e);
         remove_tree(b.tmpdir);
         tempfile_forget_dir(b.tmpdir);
         if (built < 0)

@@ -22,452 +22,450 @@
 #define MAX_REDIRECTS 5
 
 struct xfer {
-	struct blob_job *job;
-	CURL *h;
-	struct curl_slist *hl;
-	char *url;
-	char *tmp; /* temp file beside the final blob */
-	int fd;
-	int lockfd;
-	EVP_MD_CTX *md;
-	int64_t done;      /* bytes written and hashed */
-	bool fresh_body;   /* next body byte is the first of this response */
-	bool overflow;     /* more bytes than the manifest says */
-	int io_errno;      /* write failure */
-	int retries, redirects, auth_tries;
-	struct http_response hdr;
-	char errbuf[CURL_ERROR_SIZE];
+        struct blob_job *job;
+        CURL *h;
+        struct curl_slist *hl;
+        char *url;
+        char *tmp; /* temp file beside the final blob */
+        int fd;
+        int lockfd;
+        EVP_MD_CTX *md;
+        int64_t done;    /* bytes written and hashed */
+        bool fresh_body; /* next body byte is the first of this response */
+        bool overflow;   /* more bytes than the manifest says */
+        int io_errno;    /* write failure */
+        int retries, redirects, auth_tries;
+        struct http_response hdr;
+        char errbuf[CURL_ERROR_SIZE];
 };
 
 static void xfer_free(struct xfer *x)
 {
-	if (x->h)
-		curl_easy_cleanup(x->h);
-	curl_slist_free_all(x->hl);
-	if (x->fd >= 0)
-		close(x->fd);
-	if (x->tmp) {
-		unlink(x->tmp);
-		tempfile_forget(x->tmp);
-		free(x->tmp);
-	}
-	if (x->lockfd >= 0)
-		close(x->lockfd);
-	EVP_MD_CTX_free(x->md);
-	free(x->url);
-	http_response_free(&x->hdr);
-	memset(x, 0, sizeof(*x));
-	x->fd = x->lockfd = -1;
+        if (x->h)
+                curl_easy_cleanup(x->h);
+        curl_slist_free_all(x->hl);
+        if (x->fd >= 0)
+                close(x->fd);
+        if (x->tmp) {
+                unlink(x->tmp);
+                tempfile_forget(x->tmp);
+                free(x->tmp);
+        }
+        if (x->lockfd >= 0)
+                close(x->lockfd);
+        EVP_MD_CTX_free(x->md);
+        free(x->url);
+        http_response_free(&x->hdr);
+        memset(x, 0, sizeof(*x));
+        x->fd = x->lockfd = -1;
 }
 
 static size_t write_cb(char *buf, size_t size, size_t n, void *userdata)
 {
-	struct xfer *x = userdata;
-	size_t len = size * n;
-	long status = 0;
-	curl_easy_getinfo(x->h, CURLINFO_RESPONSE_CODE, &status);
-	if (status != 200 && status != 206)
-		return len; /* an error or redirect body: not blob data */
-	if (x->fresh_body) {
-		x->fresh_body = false;
-		/* A server that ignores our Range sends the whole blob again. */
-		if (status == 200 && x->done > 0) {
-			if (ftruncate(x->fd, 0) < 0 || lseek(x->fd, 0, SEEK_SET) < 0) {
-				x->io_errno = errno;
-				return 0;
-			}
-			EVP_DigestInit_ex(x->md, EVP_sha256(), NULL);
-			x->done = 0;
-		}
-	}
-	if (x->done + (int64_t)len > x->job->size) {
-		x->overflow = true;
-		return 0;
-	}
-	if (write_all(x->fd, buf, len) < 0) {
-		x->io_errno = errno;
-		return 0;
-	}
-	EVP_DigestUpdate(x->md, buf, len);
-	x->done += (int64_t)len;
-	return len;
+        struct xfer *x = userdata;
+        size_t len = size * n;
+        long status = 0;
+        curl_easy_getinfo(x->h, CURLINFO_RESPONSE_CODE, &status);
+        if (status != 200 && status != 206)
+                return len; /* an error or redirect body: not blob data */
+        if (x->fresh_body) {
+                x->fresh_body = false;
+                /* A server that ignores our Range sends the whole blob again. */
+                if (status == 200 && x->done > 0) {
+                        if (ftruncate(x->fd, 0) < 0 || lseek(x->fd, 0, SEEK_SET) < 0) {
+                                x->io_errno = errno;
+                                return 0;
+                        }
+                        EVP_DigestInit_ex(x->md, EVP_sha256(), NULL);
+                        x->done = 0;
+                }
+        }
+        if (x->done + (int64_t)len > x->job->size) {
+                x->overflow = true;
+                return 0;
+        }
+        if (write_all(x->fd, buf, len) < 0) {
+                x->io_errno = errno;
+                return 0;
+        }
+        EVP_DigestUpdate(x->md, buf, len);
+        x->done += (int64_t)len;
+        return len;
 }
 
 /* (Re)arm the easy handle for the next request of this transfer. */
 static int xfer_arm(struct registry *r, struct xfer *x, sing_err_t *e)
 {
-	_cleanup_free_ char *auth = NULL, *host = http_url_host(x->url);
-	char range[64];
-	if (x->h)
-		curl_easy_cleanup(x->h);
-	curl_slist_free_all(x->hl);
-	x->hl = NULL;
-	http_response_free(&x->hdr);
-	x->h = curl_easy_init();
-	if (!x->h)
-		return err_set(e, "cannot initialise libcurl");
-	if (registry_auth_line(r, &auth, e) < 0)
-		return -1;
-	/* The registry's credentials go to the registry only, never to the
-	 * storage host a blob request is redirected to. */
-	if (auth && host && strcasecmp(host, r->host) == 0)
-		x->hl = curl_slist_append(x->hl, auth);
-	if (x->done > 0) {
-		snprintf(range, sizeof(range), "Range: bytes=%lld-", (long long)x->done);
-		x->hl = curl_slist_append(x->hl, range);
-	}
-	http_setup_handle(x->h);
-	/* Blobs are compressed already; no transfer encoding games. */
-	curl_easy_setopt(x->h, CURLOPT_ACCEPT_ENCODING, NULL);
-	curl_easy_setopt(x->h, CURLOPT_URL, x->url);
-	curl_easy_setopt(x->h, CURLOPT_HTTPHEADER, x->hl);
-	curl_easy_setopt(x->h, CURLOPT_HEADERFUNCTION, http_header_cb);
-	curl_easy_setopt(x->h, CURLOPT_HEADERDATA, &x->hdr);
-	curl_easy_setopt(x->h, CURLOPT_WRITEFUNCTION, write_cb);
-	curl_easy_setopt(x->h, CURLOPT_WRITEDATA, x);
-	curl_easy_setopt(x->h, CURLOPT_PRIVATE, x);
-	curl_easy_setopt(x->h, CURLOPT_ERRORBUFFER, x->errbuf);
-	x->errbuf[0] = '\0';
-	x->fresh_body = true;
-	r->requests++;
-	log_debug("GET %s%s%s", x->url, x->hl && auth ? " (authenticated)" : "",
-		  x->done ? " (resuming)" : "");
-	return 0;
+        _cleanup_free_ char *auth = NULL, *host = http_url_host(x->url);
+        char range[64];
+        if (x->h)
+                curl_easy_cleanup(x->h);
+        curl_slist_free_all(x->hl);
+        x->hl = NULL;
+        http_response_free(&x->hdr);
+        x->h = curl_easy_init();
+        if (!x->h)
+                return err_set(e, "cannot initialise libcurl");
+        if (registry_auth_line(r, &auth, e) < 0)
+                return -1;
+        /* The registry's credentials go to the registry only, never to the
+         * storage host a blob request is redirected to. */
+        if (auth && host && strcasecmp(host, r->host) == 0)
+                x->hl = curl_slist_append(x->hl, auth);
+        if (x->done > 0) {
+                snprintf(range, sizeof(range), "Range: bytes=%lld-", (long long)x->done);
+                x->hl = curl_slist_append(x->hl, range);
+        }
+        http_setup_handle(x->h);
+        /* Blobs are compressed already; no transfer encoding games. */
+        curl_easy_setopt(x->h, CURLOPT_ACCEPT_ENCODING, NULL);
+        curl_easy_setopt(x->h, CURLOPT_URL, x->url);
+        curl_easy_setopt(x->h, CURLOPT_HTTPHEADER, x->hl);
+        curl_easy_setopt(x->h, CURLOPT_HEADERFUNCTION, http_header_cb);
+        curl_easy_setopt(x->h, CURLOPT_HEADERDATA, &x->hdr);
+        curl_easy_setopt(x->h, CURLOPT_WRITEFUNCTION, write_cb);
+        curl_easy_setopt(x->h, CURLOPT_WRITEDATA, x);
+        curl_easy_setopt(x->h, CURLOPT_PRIVATE, x);
+        curl_easy_setopt(x->h, CURLOPT_ERRORBUFFER, x->errbuf);
+        x->errbuf[0] = '\0';
+        x->fresh_body = true;
+        r->requests++;
+        log_debug("GET %s%s%s", x->url, x->hl && auth ? " (authenticated)" : "",
+                  x->done ? " (resuming)" : "");
+        return 0;
 }
 
 static bool file_present(const char *path, int64_t size)
 {
-	struct stat st;
-	return stat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == size;
+        struct stat st;
+        return stat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == size;
 }
 
 static void human(int64_t n, char *buf, size_t len)
 {
-	if (n >= 1 << 20)
-		snprintf(buf, len, "%.1f MiB", (double)n / (1 << 20));
-	else
-		snprintf(buf, len, "%.1f KiB", (double)n / 1024);
+        if (n >= 1 << 20)
+                snprintf(buf, len, "%.1f MiB", (double)n / (1 << 20));
+        else
+                snprintf(buf, len, "%.1f KiB", (double)n / 1024);
 }
 
 static int xfer_start(struct registry *r, const struct cache *c, struct xfer *x,
-		      struct blob_job *job, sing_err_t *e)
+                      struct blob_job *job, sing_err_t *e)
 {
-	char sz[32];
-	memset(x, 0, sizeof(*x));
-	x->fd = x->lockfd = -1;
-	x->job = job;
-	x->url = registry_url(r, "blobs", job->digest);
-	x->tmp = cache_temp_path(job->path);
-	x->md = EVP_MD_CTX_new();
-	if (!x->url || !x->tmp || !x->md)
-		return err_set(e, "out of memory");
-	tempfile_register(x->tmp); /* before it exists, for a signal right after */
-	x->fd = mkostemp(x->tmp, O_CLOEXEC);
-	if (x->fd < 0) {
-		err_errno(e, "cannot create %s", x->tmp);
-		tempfile_forget(x->tmp);
-		free(x->tmp);
-		x->tmp = NULL;
-		return -1;
-	}
-	(void)c;
-	EVP_DigestInit_ex(x->md, EVP_sha256(), NULL);
-	human(job->size, sz, sizeof(sz));
-	log_info("Fetching %s %s (%s)", job->what, job->digest, sz);
-	return xfer_arm(r, x, e);
+        char sz[32];
+        memset(x, 0, sizeof(*x));
+        x->fd = x->lockfd = -1;
+        x->job = job;
+        x->url = registry_url(r, "blobs", job->digest);
+        x->tmp = cache_temp_path(job->path);
+        x->md = EVP_MD_CTX_new();
+        if (!x->url || !x->tmp || !x->md)
+                return err_set(e, "out of memory");
+        tempfile_register(x->tmp); /* before it exists, for a signal right after */
+        x->fd = mkostemp(x->tmp, O_CLOEXEC);
+        if (x->fd < 0) {
+                err_errno(e, "cannot create %s", x->tmp);
+                tempfile_forget(x->tmp);
+                free(x->tmp);
+                x->tmp = NULL;
+                return -1;
+        }
+        (void)c;
+        EVP_DigestInit_ex(x->md, EVP_sha256(), NULL);
+        human(job->size, sz, sizeof(sz));
+        log_info("Fetching %s %s (%s)", job->what, job->digest, sz);
+        return xfer_arm(r, x, e);
 }
 
 static int xfer_finish(struct xfer *x, sing_err_t *e)
 {
-	unsigned char md[32];
-	unsigned int mdlen = 0;
-	char got[72];
-	EVP_DigestFinal_ex(x->md, md, &mdlen);
-	memcpy(got, "sha256:", 7);
-	for (int i = 0; i < 32; i++)
-		snprintf(got + 7 + 2 * i, 3, "%02x", md[i]);
-	if (x->done != x->job->size)
-		return err_set(e, "blob %s: got %lld bytes, expected %lld", x->job->digest,
-			       (long long)x->done, (long long)x->job->size);
-	if (strcmp(got, x->job->digest) != 0)
-		return err_set(e, "blob digest mismatch: expected %s, got %s", x->job->digest,
-			       got);
-	if (close(x->fd) < 0) {
-		x->fd = -1;
-		return err_errno(e, "writing blob %s", x->job->digest);
-	}
-	x->fd = -1;
-	if (rename(x->tmp, x->job->path) < 0)
-		return err_errno(e, "cannot store blob %s", x->job->path);
-	tempfile_forget(x->tmp);
-	free(x->tmp);
-	x->tmp = NULL;
-	return 0;
+        unsigned char md[32];
+        unsigned int mdlen = 0;
+        char got[72];
+        EVP_DigestFinal_ex(x->md, md, &mdlen);
+        memcpy(got, "sha256:", 7);
+        for (int i = 0; i < 32; i++)
+                snprintf(got + 7 + 2 * i, 3, "%02x", md[i]);
+        if (x->done != x->job->size)
+                return err_set(e, "blob %s: got %lld bytes, expected %lld", x->job->digest,
+                               (long long)x->done, (long long)x->job->size);
+        if (strcmp(got, x->job->digest) != 0)
+                return err_set(e, "blob digest mismatch: expected %s, got %s", x->job->digest, got);
+        if (close(x->fd) < 0) {
+                x->fd = -1;
+                return err_errno(e, "writing blob %s", x->job->digest);
+        }
+        x->fd = -1;
+        if (rename(x->tmp, x->job->path) < 0)
+                return err_errno(e, "cannot store blob %s", x->job->path);
+        tempfile_forget(x->tmp);
+        free(x->tmp);
+        x->tmp = NULL;
+        return 0;
 }
 
 static void backoff(int retries)
 {
-	struct timespec ts = {0, 250L * 1000 * 1000};
-	for (int i = 1; i < retries && ts.tv_sec < 4; i++) {
-		ts.tv_nsec *= 2;
-		if (ts.tv_nsec >= 1000L * 1000 * 1000) {
-			ts.tv_sec += ts.tv_nsec / (1000L * 1000 * 1000);
-			ts.tv_nsec %= 1000L * 1000 * 1000;
-		}
-	}
-	nanosleep(&ts, NULL);
+        struct timespec ts = {0, 250L * 1000 * 1000};
+        for (int i = 1; i < retries && ts.tv_sec < 4; i++) {
+                ts.tv_nsec *= 2;
+                if (ts.tv_nsec >= 1000L * 1000 * 1000) {
+                        ts.tv_sec += ts.tv_nsec / (1000L * 1000 * 1000);
+                        ts.tv_nsec %= 1000L * 1000 * 1000;
+                }
+        }
+        nanosleep(&ts, NULL);
 }
 
 /* Decide what a finished request means: done, retry, or failure.
  * Returns 1 when the transfer must be re-armed, 0 when complete, -1 on error. */
 static int xfer_done(struct registry *r, struct xfer *x, CURLcode rc, sing_err_t *e)
 {
-	long status = 0;
-	curl_easy_getinfo(x->h, CURLINFO_RESPONSE_CODE, &status);
-	if (x->overflow)
-		return err_set(e, "blob %s is larger than the %lld bytes the manifest says",
-			       x->job->digest, (long long)x->job->size);
-	if (x->io_errno) {
-		errno = x->io_errno;
-		return err_errno(e, "writing blob %s to the cache", x->job->digest);
-	}
-	if (rc == CURLE_OK && (status == 200 || status == 206))
-		return xfer_finish(x, e) < 0 ? -1 : 0;
-	if (rc != CURLE_OK) {
-		/* A dropped connection: resume where we are. */
-		if (++x->retries > MAX_RETRIES)
-			return http_curl_error(e, rc, x->url, x->errbuf);
-		log_warn("download of %s interrupted at %lld bytes (%s); resuming",
-			 x->job->digest, (long long)x->done,
-			 x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc));
-		backoff(x->retries);
-		return 1;
-	}
-	if (status == 401) {
-		if (registry_authenticate(r, x->hdr.www_authenticate, x->auth_tries++ > 0, e) < 0)
-			return -1;
-		return 1;
-	}
-	if ((status == 301 || status == 302 || status == 303 || status == 307 || status == 308) &&
-	    x->hdr.location) {
-		char *next;
-		if (++x->redirects > MAX_REDIRECTS)
-			return err_set(e, "too many redirects for blob %s", x->job->digest);
-		next = http_resolve_location(x->url, x->hdr.location);
-		if (!next)
-			return err_set(e, "bad redirect for blob %s", x->job->digest);
-		free(x->url);
-		x->url = next;
-		return 1;
-	}
-	if (status == 404)
-		return err_set(e, "blob %s not found in %s/%s", x->job->digest, r->display,
-			       r->repository);
-	if (status >= 500 && ++x->retries <= MAX_RETRIES) {
-		backoff(x->retries);
-		return 1;
-	}
-	return err_set(e, "%s answered HTTP %ld for blob %s", r->display, status, x->job->digest);
+        long status = 0;
+        curl_easy_getinfo(x->h, CURLINFO_RESPONSE_CODE, &status);
+        if (x->overflow)
+                return err_set(e, "blob %s is larger than the %lld bytes the manifest says",
+                               x->job->digest, (long long)x->job->size);
+        if (x->io_errno) {
+                errno = x->io_errno;
+                return err_errno(e, "writing blob %s to the cache", x->job->digest);
+        }
+        if (rc == CURLE_OK && (status == 200 || status == 206))
+                return xfer_finish(x, e) < 0 ? -1 : 0;
+        if (rc != CURLE_OK) {
+                /* A dropped connection: resume where we are. */
+                if (++x->retries > MAX_RETRIES)
+                        return http_curl_error(e, rc, x->url, x->errbuf);
+                log_warn("download of %s interrupted at %lld bytes (%s); resuming", x->job->digest,
+                         (long long)x->done, x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc));
+                backoff(x->retries);
+                return 1;
+        }
+        if (status == 401) {
+                if (registry_authenticate(r, x->hdr.www_authenticate, x->auth_tries++ > 0, e) < 0)
+                        return -1;
+                return 1;
+        }
+        if ((status == 301 || status == 302 || status == 303 || status == 307 || status == 308) &&
+            x->hdr.location) {
+                char *next;
+                if (++x->redirects > MAX_REDIRECTS)
+                        return err_set(e, "too many redirects for blob %s", x->job->digest);
+                next = http_resolve_location(x->url, x->hdr.location);
+                if (!next)
+                        return err_set(e, "bad redirect for blob %s", x->job->digest);
+                free(x->url);
+                x->url = next;
+                return 1;
+        }
+        if (status == 404)
+                return err_set(e, "blob %s not found in %s/%s", x->job->digest, r->display,
+                               r->repository);
+        if (status >= 500 && ++x->retries <= MAX_RETRIES) {
+                backoff(x->retries);
+                return 1;
+        }
+        return err_set(e, "%s answered HTTP %ld for blob %s", r->display, status, x->job->digest);
 }
 
 /* One progress line for all transfers, on a terminal only, at most 10
  * times a second; batch jobs and logs get the per-blob messages alone. */
 struct progress {
-	bool on;
-	int64_t total;
-	struct timespec last;
+        bool on;
+        int64_t total;
+        struct timespec last;
 };
 
 static void progress_init(struct progress *p, struct blob_job **jobs, size_t n)
 {
-	memset(p, 0, sizeof(*p));
-	p->on = isatty(STDERR_FILENO) && log_get_level() >= LOG_LVL_INFO &&
-		log_get_level() < LOG_LVL_DEBUG;
-	for (size_t i = 0; i < n; i++)
-		p->total += jobs[i]->size;
+        memset(p, 0, sizeof(*p));
+        p->on = isatty(STDERR_FILENO) && log_get_level() >= LOG_LVL_INFO &&
+                log_get_level() < LOG_LVL_DEBUG;
+        for (size_t i = 0; i < n; i++)
+                p->total += jobs[i]->size;
 }
 
 static void progress_show(struct progress *p, const struct xfer *xs, size_t n, int64_t done,
-			  bool final)
+                          bool final)
 {
-	struct timespec now;
-	char a[32], b[32];
-	if (!p->on || p->total <= 0)
-		return;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	if (!final && (now.tv_sec - p->last.tv_sec) * 1000000000L +
-				      (now.tv_nsec - p->last.tv_nsec) <
-			      100000000L)
-		return;
-	p->last = now;
-	for (size_t i = 0; i < n; i++)
-		done += xs[i].job ? xs[i].done : 0;
-	human(done, a, sizeof(a));
-	human(p->total, b, sizeof(b));
-	fprintf(stderr, "\r  %s / %s (%d%%)\033[K%s", a, b, (int)(done * 100 / p->total),
-		final ? "\n" : "");
+        struct timespec now;
+        char a[32], b[32];
+        if (!p->on || p->total <= 0)
+                return;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (!final &&
+            (now.tv_sec - p->last.tv_sec) * 1000000000L + (now.tv_nsec - p->last.tv_nsec) <
+                100000000L)
+                return;
+        p->last = now;
+        for (size_t i = 0; i < n; i++)
+                done += xs[i].job ? xs[i].done : 0;
+        human(done, a, sizeof(a));
+        human(p->total, b, sizeof(b));
+        fprintf(stderr, "\r  %s / %s (%d%%)\033[K%s", a, b, (int)(done * 100 / p->total),
+                final ? "\n" : "");
 }
 
 /* Download the given jobs (all known to be missing and locked by us). */
 static void announce(const struct fetch_hooks *h, const struct blob_job *base,
-		     const struct blob_job *job)
+                     const struct blob_job *job)
 {
-	if (h && h->ready)
-		h->ready(h->ctx, (size_t)(job - base));
+        if (h && h->ready)
+                h->ready(h->ctx, (size_t)(job - base));
 }
 
 static int download(struct registry *r, const struct cache *c, struct blob_job **jobs, size_t n,
-		    int *lockfds, int parallel, const struct fetch_hooks *h,
-		    const struct blob_job *base, sing_err_t *e)
+                    int *lockfds, int parallel, const struct fetch_hooks *h,
+                    const struct blob_job *base, sing_err_t *e)
 {
-	CURLM *m = curl_multi_init();
-	struct xfer *xs = calloc(n ? n : 1, sizeof(*xs));
-	size_t next = 0, active = 0;
-	struct progress prog;
-	int64_t finished = 0;
-	int rc = 0;
-	progress_init(&prog, jobs, n);
-	if (!m || !xs) {
-		curl_multi_cleanup(m);
-		free(xs);
-		return err_set(e, "out of memory");
-	}
-	for (size_t i = 0; i < n; i++)
-		xs[i].fd = xs[i].lockfd = -1;
-	while (rc == 0 && (next < n || active > 0)) {
-		int running, left;
-		CURLMsg *msg;
-		if (h && h->cancelled && h->cancelled(h->ctx)) {
-			rc = err_set(e, "download cancelled");
-			break;
-		}
-		while (next < n && active < (size_t)parallel) {
-			if (xfer_start(r, c, &xs[next], jobs[next], e) < 0) {
-				rc = -1;
-				break;
-			}
-			xs[next].lockfd = lockfds[next];
-			lockfds[next] = -1;
-			curl_multi_add_handle(m, xs[next].h);
-			next++;
-			active++;
-		}
-		if (rc < 0)
-			break;
-		curl_multi_perform(m, &running);
-		while ((msg = curl_multi_info_read(m, &left))) {
-			struct xfer *x;
-			int st;
-			if (msg->msg != CURLMSG_DONE)
-				continue;
-			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
-			curl_multi_remove_handle(m, msg->easy_handle);
-			st = xfer_done(r, x, msg->data.result, e);
-			if (st < 0) {
-				rc = -1;
-				break;
-			}
-			if (st == 1) {
-				if (xfer_arm(r, x, e) < 0) {
-					rc = -1;
-					break;
-				}
-				curl_multi_add_handle(m, x->h);
-				continue;
-			}
-			finished += x->done;
-			announce(h, base, x->job);
-			xfer_free(x); /* unlocks */
-			active--;
-		}
-		if (rc == 0 && active > 0) {
-			curl_multi_poll(m, NULL, 0, 1000, NULL);
-			/* Freed transfers are counted in `finished`. */
-			progress_show(&prog, xs, n, finished, false);
-		}
-	}
-	if (rc == 0 && n > 0)
-		progress_show(&prog, xs, 0, prog.total, true);
-	for (size_t i = 0; i < n; i++) {
-		if (xs[i].h)
-			curl_multi_remove_handle(m, xs[i].h);
-		xfer_free(&xs[i]); /* removes partial temp files */
-	}
-	curl_multi_cleanup(m);
-	free(xs);
-	return rc;
+        CURLM *m = curl_multi_init();
+        struct xfer *xs = calloc(n ? n : 1, sizeof(*xs));
+        size_t next = 0, active = 0;
+        struct progress prog;
+        int64_t finished = 0;
+        int rc = 0;
+        progress_init(&prog, jobs, n);
+        if (!m || !xs) {
+                curl_multi_cleanup(m);
+                free(xs);
+                return err_set(e, "out of memory");
+        }
+        for (size_t i = 0; i < n; i++)
+                xs[i].fd = xs[i].lockfd = -1;
+        while (rc == 0 && (next < n || active > 0)) {
+                int running, left;
+                CURLMsg *msg;
+                if (h && h->cancelled && h->cancelled(h->ctx)) {
+                        rc = err_set(e, "download cancelled");
+                        break;
+                }
+                while (next < n && active < (size_t)parallel) {
+                        if (xfer_start(r, c, &xs[next], jobs[next], e) < 0) {
+                                rc = -1;
+                                break;
+                        }
+                        xs[next].lockfd = lockfds[next];
+                        lockfds[next] = -1;
+                        curl_multi_add_handle(m, xs[next].h);
+                        next++;
+                        active++;
+                }
+                if (rc < 0)
+                        break;
+                curl_multi_perform(m, &running);
+                while ((msg = curl_multi_info_read(m, &left))) {
+                        struct xfer *x;
+                        int st;
+                        if (msg->msg != CURLMSG_DONE)
+                                continue;
+                        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
+                        curl_multi_remove_handle(m, msg->easy_handle);
+                        st = xfer_done(r, x, msg->data.result, e);
+                        if (st < 0) {
+                                rc = -1;
+                                break;
+                        }
+                        if (st == 1) {
+                                if (xfer_arm(r, x, e) < 0) {
+                                        rc = -1;
+                                        break;
+                                }
+                                curl_multi_add_handle(m, x->h);
+                                continue;
+                        }
+                        finished += x->done;
+                        announce(h, base, x->job);
+                        xfer_free(x); /* unlocks */
+                        active--;
+                }
+                if (rc == 0 && active > 0) {
+                        curl_multi_poll(m, NULL, 0, 1000, NULL);
+                        /* Freed transfers are counted in `finished`. */
+                        progress_show(&prog, xs, n, finished, false);
+                }
+        }
+        if (rc == 0 && n > 0)
+                progress_show(&prog, xs, 0, prog.total, true);
+        for (size_t i = 0; i < n; i++) {
+                if (xs[i].h)
+                        curl_multi_remove_handle(m, xs[i].h);
+                xfer_free(&xs[i]); /* removes partial temp files */
+        }
+        curl_multi_cleanup(m);
+        free(xs);
+        return rc;
 }
 
 int fetch_blobs(struct registry *r, const struct cache *c, struct blob_job *jobs, size_t n,
-		int parallel, sing_err_t *e)
+                int parallel, sing_err_t *e)
 {
-	return fetch_blobs_hooked(r, c, jobs, n, parallel, NULL, e);
+        return fetch_blobs_hooked(r, c, jobs, n, parallel, NULL, e);
 }
 
 int fetch_blobs_hooked(struct registry *r, const struct cache *c, struct blob_job *jobs, size_t n,
-		       int parallel, const struct fetch_hooks *h, sing_err_t *e)
+                       int parallel, const struct fetch_hooks *h, sing_err_t *e)
 {
-	_cleanup_free_ struct blob_job **mine = calloc(n ? n : 1, sizeof(*mine));
-	_cleanup_free_ struct blob_job **theirs = calloc(n ? n : 1, sizeof(*theirs));
-	_cleanup_free_ int *lockfds = calloc(n ? n : 1, sizeof(int));
-	size_t nmine = 0, ntheirs = 0;
-	int rc = -1;
-	if (!mine || !theirs || !lockfds)
-		return err_set(e, "out of memory");
-	for (size_t i = 0; i < n; i++) {
-		int fd, got;
-		if (!digest_is_valid(jobs[i].digest))
-			return err_set(e, "invalid blob digest \"%s\"", jobs[i].digest);
-		free(jobs[i].path);
-		jobs[i].path = cache_blob_path(c, jobs[i].digest);
-		if (!jobs[i].path)
-			return err_set(e, "out of memory");
-		if (file_present(jobs[i].path, jobs[i].size)) {
-			jobs[i].was_cached = true;
-			log_info("Using cached %s %s", jobs[i].what, jobs[i].digest);
-			announce(h, jobs, &jobs[i]);
-			continue;
-		}
-		got = cache_lock(c, digest_hex(jobs[i].digest), false, &fd, e);
-		if (got < 0)
-			goto out;
-		if (got == 0) {
-			theirs[ntheirs++] = &jobs[i];
-			continue;
-		}
-		if (file_present(jobs[i].path, jobs[i].size)) {
-			close(fd);
-			jobs[i].was_cached = true;
-			log_info("Using cached %s %s", jobs[i].what, jobs[i].digest);
-			announce(h, jobs, &jobs[i]);
-			continue;
-		}
-		lockfds[nmine] = fd;
-		mine[nmine++] = &jobs[i];
-	}
-	if (download(r, c, mine, nmine, lockfds, parallel, h, jobs, e) < 0)
-		goto out;
-	/* Blobs another pull is fetching: wait for its lock, then take what it
-	 * stored, or fetch it ourselves if it failed. */
-	for (size_t i = 0; i < ntheirs; i++) {
-		int fd;
-		log_verbose("waiting for another pull to fetch %s", theirs[i]->digest);
-		if (cache_lock(c, digest_hex(theirs[i]->digest), true, &fd, e) < 0)
-			goto out;
-		if (file_present(theirs[i]->path, theirs[i]->size)) {
-			close(fd);
-			theirs[i]->was_cached = true;
-			log_info("Using cached %s %s", theirs[i]->what, theirs[i]->digest);
-			announce(h, jobs, theirs[i]);
-			continue;
-		}
-		if (download(r, c, &theirs[i], 1, &fd, 1, h, jobs, e) < 0)
-			goto out;
-	}
-	rc = 0;
+        _cleanup_free_ struct blob_job **mine = calloc(n ? n : 1, sizeof(*mine));
+        _cleanup_free_ struct blob_job **theirs = calloc(n ? n : 1, sizeof(*theirs));
+        _cleanup_free_ int *lockfds = calloc(n ? n : 1, sizeof(int));
+        size_t nmine = 0, ntheirs = 0;
+        int rc = -1;
+        if (!mine || !theirs || !lockfds)
+                return err_set(e, "out of memory");
+        for (size_t i = 0; i < n; i++) {
+                int fd, got;
+                if (!digest_is_valid(jobs[i].digest))
+                        return err_set(e, "invalid blob digest \"%s\"", jobs[i].digest);
+                free(jobs[i].path);
+                jobs[i].path = cache_blob_path(c, jobs[i].digest);
+                if (!jobs[i].path)
+                        return err_set(e, "out of memory");
+                if (file_present(jobs[i].path, jobs[i].size)) {
+                        jobs[i].was_cached = true;
+                        log_info("Using cached %s %s", jobs[i].what, jobs[i].digest);
+                        announce(h, jobs, &jobs[i]);
+                        continue;
+                }
+                got = cache_lock(c, digest_hex(jobs[i].digest), false, &fd, e);
+                if (got < 0)
+                        goto out;
+                if (got == 0) {
+                        theirs[ntheirs++] = &jobs[i];
+                        continue;
+                }
+                if (file_present(jobs[i].path, jobs[i].size)) {
+                        close(fd);
+                        jobs[i].was_cached = true;
+                        log_info("Using cached %s %s", jobs[i].what, jobs[i].digest);
+                        announce(h, jobs, &jobs[i]);
+                        continue;
+                }
+                lockfds[nmine] = fd;
+                mine[nmine++] = &jobs[i];
+        }
+        if (download(r, c, mine, nmine, lockfds, parallel, h, jobs, e) < 0)
+                goto out;
+        /* Blobs another pull is fetching: wait for its lock, then take what it
+         * stored, or fetch it ourselves if it failed. */
+        for (size_t i = 0; i < ntheirs; i++) {
+                int fd;
+                log_verbose("waiting for another pull to fetch %s", theirs[i]->digest);
+                if (cache_lock(c, digest_hex(theirs[i]->digest), true, &fd, e) < 0)
+                        goto out;
+                if (file_present(theirs[i]->path, theirs[i]->size)) {
+                        close(fd);
+                        theirs[i]->was_cached = true;
+                        log_info("Using cached %s %s", theirs[i]->what, theirs[i]->digest);
+                        announce(h, jobs, theirs[i]);
+                        continue;
+                }
+                if (download(r, c, &theirs[i], 1, &fd, 1, h, jobs, e) < 0)
+                        goto out;
+        }
+        rc = 0;
 out:
-	for (size_t i = 0; i < nmine; i++)
-		if (lockfds[i] >= 0)
-			close(lockfds[i]);
-	return rc;
+        for (size_t i = 0; i < nmine; i++)
+                if (lockfds[i] >= 0)
+                        close(lockfds[i]);
+        return rc;
 }

@@ -12,14 +12,14 @@
 #include "error.h"
 
 struct http_response {
-	long status;
-	char *body; /* NUL-terminated for convenience; len excludes the NUL */
-	size_t len;
-	char *content_type;
-	char *www_authenticate;
-	char *location;
-	char *docker_digest; /* Docker-Content-Digest */
-	char *effective_url; /* after redirects */
+        long status;
+        char *body; /* NUL-terminated for convenience; len excludes the NUL */
+        size_t len;
+        char *content_type;
+        char *www_authenticate;
+        char *location;
+        char *docker_digest; /* Docker-Content-Digest */
+        char *effective_url; /* after redirects */
 };
 
 /* Call once before any request (curl_global_init). */
@@ -38,7 +38,7 @@ size_t http_header_cb(char *buf, size_t size, size_t n, void *userdata);
  * larger than max_body fail. Transport errors fill e; HTTP errors do not (the
  * caller looks at r->status). */
 int http_get(const char *url, const char *const *headers, const char *auth, const char *auth_host,
-	     size_t max_body, struct http_response *r, sing_err_t *e);
+             size_t max_body, struct http_response *r, sing_err_t *e);
 
 void http_response_free(struct http_response *r);
 

@@ -16,7 +16,7 @@ struct layer_feed;
 /* Start fetching jobs[0..n) (the layers, bottom to top). The registry
  * session belongs to the feed's thread until layer_feed_finish. */
 int layer_feed_start(struct layer_feed **f, struct registry *r, const struct cache *c,
-		     struct blob_job *jobs, size_t n, int parallel, sing_err_t *e);
+                     struct blob_job *jobs, size_t n, int parallel, sing_err_t *e);
 
 /* A waiter for layers_merge_waiting: returns when jobs[i] is in the cache,
  * or fails with the download's error. */

@@ -23,96 +23,95 @@
 #define PARALLEL_DOWNLOADS 4
 
 struct pull_ctx {
-	struct image_ref ref;
-	struct cache cache;
-	struct registry reg;
-	struct image_manifest man;
-	bool have_ref, have_cache, have_reg, have_man;
+        struct image_ref ref;
+        struct cache cache;
+        struct registry reg;
+        struct image_manifest man;
+        bool have_ref, have_cache, have_reg, have_man;
 };
 
 static void pull_ctx_free(struct pull_ctx *p)
 {
-	if (p->have_man)
-		image_manifest_free(&p->man);
-	if (p->have_reg)
-		registry_free(&p->reg);
-	if (p->have_cache)
-		cache_close(&p->cache);
-	if (p->have_ref)
-		ref_free(&p->ref);
+        if (p->have_man)
+                image_manifest_free(&p->man);
+        if (p->have_reg)
+                registry_free(&p->reg);
+        if (p->have_cache)
+                cache_close(&p->cache);
+        if (p->have_ref)
+                ref_free(&p->ref);
 }
 
 static int pull_begin(struct pull_ctx *p, const char *uri, const struct pull_opts *o,
-		      bool disable_cache, bool announce, sing_err_t *e)
+                      bool disable_cache, bool announce, sing_err_t *e)
 {
-	void (*say)(const char *, ...) = announce ? log_info : log_verbose;
-	_cleanup_free_ char *display = NULL;
-	memset(p, 0, sizeof(*p));
-	http_global_init();
-	if (ref_parse(uri, &p->ref, e) < 0)
-		return -1;
-	p->have_ref = true;
-	display = ref_display(&p->ref);
-	say("Docker image path: %s", display ? display : uri);
-	if (cache_open(&p->cache, disable_cache, e) < 0)
-		return -1;
-	p->have_cache = true;
-	if (!p->cache.temporary)
-		say("Cache folder set to %s", p->cache.root);
-	if (registry_init(&p->reg, &p->ref, o, e) < 0)
-		return -1;
-	p->have_reg = true;
-	return 0;
+        void (*say)(const char *, ...) = announce ? log_info : log_verbose;
+        _cleanup_free_ char *display = NULL;
+        memset(p, 0, sizeof(*p));
+        http_global_init();
+        if (ref_parse(uri, &p->ref, e) < 0)
+                return -1;
+        p->have_ref = true;
+        display = ref_display(&p->ref);
+        say("Docker image path: %s", display ? display : uri);
+        if (cache_open(&p->cache, disable_cache, e) < 0)
+                return -1;
+        p->have_cache = true;
+        if (!p->cache.temporary)
+                say("Cache folder set to %s", p->cache.root);
+        if (registry_init(&p->reg, &p->ref, o, e) < 0)
+                return -1;
+        p->have_reg = true;
+        return 0;
 }
 
 /* Blobs of the resolved manifest into the cache: the config read into
  * memory, the layer paths (bottom to top) handed out. */
 static int pull_blobs(struct pull_ctx *p, char **config, size_t *config_len, char ***layer_paths,
-		      sing_err_t *e)
+                      sing_err_t *e)
 {
-	size_t n = p->man.nlayers + 1;
-	_cleanup_free_ struct blob_job *jobs = calloc(n, sizeof(*jobs));
-	char **paths = calloc(n, sizeof(*paths));
-	int rc = -1;
-	if (!jobs || !paths) {
-		free(paths);
-		return err_set(e, "out of memory");
-	}
-	jobs[0] = (struct blob_job){.digest = p->man.config.digest,
-				    .size = p->man.config.size,
-				    .what = "config"};
-	for (size_t i = 0; i < p->man.nlayers; i++)
-		jobs[i + 1] = (struct blob_job){.digest = p->man.layers[i].digest,
-						.size = p->man.layers[i].size,
-						.what = "layer"};
-	if (p->man.config.size > CONFIG_MAX_BYTES) {
-		err_set(e, "image config is larger than %d bytes", CONFIG_MAX_BYTES);
-		goto out;
-	}
-	if (fetch_blobs(&p->reg, &p->cache, jobs, n, PARALLEL_DOWNLOADS, e) < 0)
-		goto out;
-	if (read_small_file(jobs[0].path, CONFIG_MAX_BYTES, config, config_len, e) < 0)
-		goto out;
-	for (size_t i = 1; i < n; i++)
-		paths[i - 1] = steal_ptr(&jobs[i].path);
-	*layer_paths = steal_ptr(&paths);
-	rc = 0;
+        size_t n = p->man.nlayers + 1;
+        _cleanup_free_ struct blob_job *jobs = calloc(n, sizeof(*jobs));
+        char **paths = calloc(n, sizeof(*paths));
+        int rc = -1;
+        if (!jobs || !paths) {
+                free(paths);
+                return err_set(e, "out of memory");
+        }
+        jobs[0] = (struct blob_job){
+            .digest = p->man.config.digest, .size = p->man.config.size, .what = "config"};
+        for (size_t i = 0; i < p->man.nlayers; i++)
+                jobs[i + 1] = (struct blob_job){.digest = p->man.layers[i].digest,
+                                                .size = p->man.layers[i].size,
+                                                .what = "layer"};
+        if (p->man.config.size > CONFIG_MAX_BYTES) {
+                err_set(e, "image config is larger than %d bytes", CONFIG_MAX_BYTES);
+                goto out;
+        }
+        if (fetch_blobs(&p->reg, &p->cache, jobs, n, PARALLEL_DOWNLOADS, e) < 0)
+                goto out;
+        if (read_small_file(jobs[0].path, CONFIG_MAX_BYTES, config, config_len, e) < 0)
+                goto out;
+        for (size_t i = 1; i < n; i++)
+                paths[i - 1] = steal_ptr(&jobs[i].path);
+        *layer_paths = steal_ptr(&paths);
+        rc = 0;
 out:
-	for (size_t i = 0; i < n; i++)
-		free(jobs[i].path);
-	if (paths)
-		for (size_t i = 0; i < n; i++)
-			free(paths[i]);
-	free(paths);
-	return rc;
+        for (size_t i = 0; i < n; i++)
+                free(jobs[i].path);
+        if (paths)
+                for (size_t i = 0; i < n; i++)
+                        free(paths[i]);
+        free(paths);
+        return rc;
 }
 
 static void free_paths(char **paths, size_t n)
 {
-	if (paths)
-		for (size_t i = 0; i < n; i++)
-			free(paths[i]);
-	free(paths);
+        if (paths)
+                for (size_t i = 0; i < n; i++)
+                        free(paths[i]);
+        free(paths);
 }
 
 /* The config first (the metadata comes from it), then the layers in a
@@ -120,62 +119,61 @@ static void free_paths(char **paths, size_t n)
  * conversion overlaps the download. */
 static int pull_convert(struct pull_ctx *p, const char *out, bool force, sing_err_t *e)
 {
-	size_t n = p->man.nlayers;
-	struct blob_job cfg = {.digest = p->man.config.digest,
-			       .size = p->man.config.size,
-			       .what = "config"};
-	_cleanup_free_ struct blob_job *jobs = calloc(n ? n : 1, sizeof(*jobs));
-	_cleanup_free_ char **paths = calloc(n ? n : 1, sizeof(*paths));
-	_cleanup_free_ char *config = NULL;
-	struct layer_feed *feed = NULL;
-	struct squash_settings sq;
-	struct metadata_opts mo = {.mtime = time(NULL)};
-	struct layer_wait w;
-	size_t config_len = 0;
-	int rc = -1;
-	sing_err_t fe;
+        size_t n = p->man.nlayers;
+        struct blob_job cfg = {
+            .digest = p->man.config.digest, .size = p->man.config.size, .what = "config"};
+        _cleanup_free_ struct blob_job *jobs = calloc(n ? n : 1, sizeof(*jobs));
+        _cleanup_free_ char **paths = calloc(n ? n : 1, sizeof(*paths));
+        _cleanup_free_ char *config = NULL;
+        struct layer_feed *feed = NULL;
+        struct squash_settings sq;
+        struct metadata_opts mo = {.mtime = time(NULL)};
+        struct layer_wait w;
+        size_t config_len = 0;
+        int rc = -1;
+        sing_err_t fe;
 
-	if (!jobs || !paths)
-		return err_set(e, "out of memory");
-	if (p->man.config.size > CONFIG_MAX_BYTES)
-		return err_set(e, "image config is larger than %d bytes", CONFIG_MAX_BYTES);
-	if (fetch_blobs(&p->reg, &p->cache, &cfg, 1, 1, e) < 0 ||
-	    read_small_file(cfg.path, CONFIG_MAX_BYTES, &config, &config_len, e) < 0)
-		goto out;
-	for (size_t i = 0; i < n; i++) {
-		jobs[i] = (struct blob_job){.digest = p->man.layers[i].digest,
-					    .size = p->man.layers[i].size,
-					    .what = "layer"};
-		/* Where each blob will be, known before it is there. */
-		if (!(paths[i] = cache_blob_path(&p->cache, jobs[i].digest))) {
-			err_set(e, "out of memory");
-			goto out;
-		}
-	}
-	if (layer_feed_start(&feed, &p->reg, &p->cache, jobs, n, PARALLEL_DOWNLOADS, e) < 0)
-		goto out;
-	w = layer_feed_waiter(feed);
-	squash_settings_default(&sq);
-	rc = convert_layers_to_sif_waiting(config, config_len, (const char *const *)paths, n, &mo,
-					   &sq, &w, out, force, e);
-	/* A failed conversion abandons the downloads; its error is the one
-	 * reported (it is the download's when a layer never came). */
-	if (layer_feed_finish(feed, rc < 0, &fe) < 0 && rc == 0) {
-		*e = fe;
-		rc = -1;
-	}
+        if (!jobs || !paths)
+                return err_set(e, "out of memory");
+        if (p->man.config.size > CONFIG_MAX_BYTES)
+                return err_set(e, "image config is larger than %d bytes", CONFIG_MAX_BYTES);
+        if (fetch_blobs(&p->reg, &p->cache, &cfg, 1, 1, e) < 0 ||
+            read_small_file(cfg.path, CONFIG_MAX_BYTES, &config, &config_len, e) < 0)
+                goto out;
+        for (size_t i = 0; i < n; i++) {
+                jobs[i] = (struct blob_job){.digest = p->man.layers[i].digest,
+                                            .size = p->man.layers[i].size,
+                                            .what = "layer"};
+                /* Where each blob will be, known before it is there. */
+                if (!(paths[i] = cache_blob_path(&p->cache, jobs[i].digest))) {
+                        err_set(e, "out of memory");
+                        goto out;
+                }
+        }
+        if (layer_feed_start(&feed, &p->reg, &p->cache, jobs, n, PARALLEL_DOWNLOADS, e) < 0)
+                goto out;
+        w = layer_feed_waiter(feed);
+        squash_settings_default(&sq);
+        rc = convert_layers_to_sif_waiting(config, config_len, (const char *const *)paths, n, &mo,
+                                           &sq, &w, out, force, e);
+        /* A failed conversion abandons the downloads; its error is the one
+         * reported (it is the download's when a layer never came). */
+        if (layer_feed_finish(feed, rc < 0, &fe) < 0 && rc == 0) {
+                *e = fe;
+                rc = -1;
+        }
 out:
-	free(cfg.path);
-	for (size_t i = 0; i < n; i++) {
-		free(jobs[i].path);
-		free(paths[i]);
-	}
-	return rc;
+        free(cfg.path);
+        for (size_t i = 0; i < n; i++) {
+                free(jobs[i].path);
+                free(paths[i]);
+        }
+        return rc;
 }
 
 static const char *want_platform(const struct pull_opts *o)
 {
-	return o->arch && *o->arch ? o->arch : host_goarch();
+        return o->arch && *o->arch ? o->arch : host_goarch();
 }
 
 /* One conversion of an image per cache at a time: concurrent pulls (and
@@ -183,175 +181,174 @@ static const char *want_platform(const struct pull_opts *o)
  * instead of each squashing the same layers. */
 static int lock_image(struct pull_ctx *p, const char *key, int *fd, sing_err_t *e)
 {
-	char name[128];
-	snprintf(name, sizeof(name), "sif-%s-%s", digest_hex(p->man.top_digest), key);
-	return cache_lock(&p->cache, name, true, fd, e) < 0 ? -1 : 0;
+        char name[128];
+        snprintf(name, sizeof(name), "sif-%s-%s", digest_hex(p->man.top_digest), key);
+        return cache_lock(&p->cache, name, true, fd, e) < 0 ? -1 : 0;
 }
 
 /* The SIF at out: copied from the cache when converted before, else
  * converted and then kept in the cache for the next pull or run. */
 static int pull_through_cache(struct pull_ctx *p, const char *key, const char *out, bool force,
-			      sing_err_t *e)
+                              sing_err_t *e)
 {
-	_cleanup_free_ char *cached = cache_sif_path(&p->cache, p->man.top_digest, key);
-	_cleanup_close_ int lockfd = -1;
-	struct stat st;
-	sing_err_t ce;
-	if (!cached)
-		return err_set(e, "out of memory");
-	if (lock_image(p, key, &lockfd, e) < 0)
-		return -1;
-	if (stat(cached, &st) == 0) {
-		log_info("Using cached SIF image");
-		return copy_file_atomic(cached, out, force, e);
-	}
-	if (pull_convert(p, out, force, e) < 0)
-		return -1;
-	if (copy_file_atomic(out, cached, true, &ce) < 0)
-		log_warn("not keeping the image in the cache: %s", ce.msg);
-	return 0;
+        _cleanup_free_ char *cached = cache_sif_path(&p->cache, p->man.top_digest, key);
+        _cleanup_close_ int lockfd = -1;
+        struct stat st;
+        sing_err_t ce;
+        if (!cached)
+                return err_set(e, "out of memory");
+        if (lock_image(p, key, &lockfd, e) < 0)
+                return -1;
+        if (stat(cached, &st) == 0) {
+                log_info("Using cached SIF image");
+                return copy_file_atomic(cached, out, force, e);
+        }
+        if (pull_convert(p, out, force, e) < 0)
+                return -1;
+        if (copy_file_atomic(out, cached, true, &ce) < 0)
+                log_warn("not keeping the image in the cache: %s", ce.msg);
+        return 0;
 }
 
 int pull_to_file(const char *uri, const struct pull_opts *o, const char *out_path, bool force,
-		 sing_err_t *e)
+                 sing_err_t *e)
 {
-	char key[64];
-	struct pull_ctx p;
-	struct stat st;
-	int rc = -1;
-	/* Fail before any network work when the answer is already no. */
-	if (!force && lstat(out_path, &st) == 0)
-		return err_set(e, "image file %s already exists; use --force to overwrite it",
-			       out_path);
-	if (pull_begin(&p, uri, o, o->disable_cache, true, e) < 0)
-		goto out;
-	if (registry_resolve(&p.reg, p.ref.digest ? p.ref.digest : p.ref.tag, want_platform(o),
-			     &p.man, e) < 0)
-		goto out;
-	p.have_man = true;
-	platform_cache_key(want_platform(o), key, sizeof(key));
-	if (p.cache.temporary ? pull_convert(&p, out_path, force, e) < 0
-			      : pull_through_cache(&p, key, out_path, force, e) < 0)
-		goto out;
-	log_info("Digest: %s", p.man.top_digest);
-	if (!p.ref.digest)
-		log_warn("a tag is not reproducible: the image behind %s/%s:%s can change. To "
-			 "pull exactly this image again, use docker://%s/%s@%s",
-			 p.ref.registry, p.ref.repository, p.ref.tag, p.ref.registry,
-			 p.ref.repository, p.man.top_digest);
-	log_debug("%u registry requests", p.reg.requests);
-	rc = 0;
+        char key[64];
+        struct pull_ctx p;
+        struct stat st;
+        int rc = -1;
+        /* Fail before any network work when the answer is already no. */
+        if (!force && lstat(out_path, &st) == 0)
+                return err_set(e, "image file %s already exists; use --force to overwrite it",
+                               out_path);
+        if (pull_begin(&p, uri, o, o->disable_cache, true, e) < 0)
+                goto out;
+        if (registry_resolve(&p.reg, p.ref.digest ? p.ref.digest : p.ref.tag, want_platform(o),
+                             &p.man, e) < 0)
+                goto out;
+        p.have_man = true;
+        platform_cache_key(want_platform(o), key, sizeof(key));
+        if (p.cache.temporary ? pull_convert(&p, out_path, force, e) < 0
+                              : pull_through_cache(&p, key, out_path, force, e) < 0)
+                goto out;
+        log_info("Digest: %s", p.man.top_digest);
+        if (!p.ref.digest)
+                log_warn("a tag is not reproducible: the image behind %s/%s:%s can change. To "
+                         "pull exactly this image again, use docker://%s/%s@%s",
+                         p.ref.registry, p.ref.repository, p.ref.tag, p.ref.registry,
+                         p.ref.repository, p.man.top_digest);
+        log_debug("%u registry requests", p.reg.requests);
+        rc = 0;
 out:
-	pull_ctx_free(&p);
-	return rc;
+        pull_ctx_free(&p);
+        return rc;
 }
 
 struct have_ctx {
-	const struct cache *cache;
-	const char *key;
+        const struct cache *cache;
+        const char *key;
 };
 
 static bool have_sif(const char *top_digest, void *ctx)
 {
-	struct have_ctx *hc = ctx;
-	_cleanup_free_ char *path = cache_sif_path(hc->cache, top_digest, hc->key);
-	struct stat st;
-	return path && stat(path, &st) == 0;
+        struct have_ctx *hc = ctx;
+        _cleanup_free_ char *path = cache_sif_path(hc->cache, top_digest, hc->key);
+        struct stat st;
+        return path && stat(path, &st) == 0;
 }
 
 int pull_to_cache(const char *uri, const struct pull_opts *o, char **sif_path, sing_err_t *e)
 {
-	struct pull_ctx p;
-	char key[64];
-	_cleanup_free_ char *path = NULL;
-	struct stat st;
-	int rc = -1;
-	*sif_path = NULL;
-	platform_cache_key(want_platform(o), key, sizeof(key));
-	if (pull_begin(&p, uri, o, false, false, e) < 0)
-		goto out;
-	/* A pinned digest already converted: no request at all. */
-	if (p.ref.digest) {
-		path = cache_sif_path(&p.cache, p.ref.digest, key);
-		if (path && stat(path, &st) == 0) {
-			log_info("Using cached SIF image");
-			*sif_path = steal_ptr(&path);
-			rc = 0;
-			goto out;
-		}
-	}
-	{
-		struct have_ctx hc = {.cache = &p.cache, .key = key};
-		int got = registry_resolve_unless(&p.reg, p.ref.digest ? p.ref.digest : p.ref.tag,
-						  want_platform(o), have_sif, &hc, &p.man, e);
-		if (got < 0)
-			goto out;
-		p.have_man = true;
-		free(path);
-		path = cache_sif_path(&p.cache, p.man.top_digest, key);
-		if (!path) {
-			err_set(e, "out of memory");
-			goto out;
-		}
-		if (got == 1) {
-			log_info("Using cached SIF image");
-		} else {
-			_cleanup_close_ int lockfd = -1;
-			if (lock_image(&p, key, &lockfd, e) < 0)
-				goto out;
-			/* Another run may have converted it while we waited. */
-			if (stat(path, &st) == 0)
-				log_info("Using cached SIF image");
-			else if (pull_convert(&p, path, true, e) < 0)
-				goto out;
-		}
-	}
-	*sif_path = steal_ptr(&path);
-	rc = 0;
+        struct pull_ctx p;
+        char key[64];
+        _cleanup_free_ char *path = NULL;
+        struct stat st;
+        int rc = -1;
+        *sif_path = NULL;
+        platform_cache_key(want_platform(o), key, sizeof(key));
+        if (pull_begin(&p, uri, o, false, false, e) < 0)
+                goto out;
+        /* A pinned digest already converted: no request at all. */
+        if (p.ref.digest) {
+                path = cache_sif_path(&p.cache, p.ref.digest, key);
+                if (path && stat(path, &st) == 0) {
+                        log_info("Using cached SIF image");
+                        *sif_path = steal_ptr(&path);
+                        rc = 0;
+                        goto out;
+                }
+        }
+        {
+                struct have_ctx hc = {.cache = &p.cache, .key = key};
+                int got = registry_resolve_unless(&p.reg, p.ref.digest ? p.ref.digest : p.ref.tag,
+                                                  want_platform(o), have_sif, &hc, &p.man, e);
+                if (got < 0)
+                        goto out;
+                p.have_man = true;
+                free(path);
+                path = cache_sif_path(&p.cache, p.man.top_digest, key);
+                if (!path) {
+                        err_set(e, "out of memory");
+                        goto out;
+                }
+                if (got == 1) {
+                        log_info("Using cached SIF image");
+                } else {
+                        _cleanup_close_ int lockfd = -1;
+                        if (lock_image(&p, key, &lockfd, e) < 0)
+                                goto out;
+                        /* Another run may have converted it while we waited. */
+                        if (stat(path, &st) == 0)
+                                log_info("Using cached SIF image");
+                        else if (pull_convert(&p, path, true, e) < 0)
+                                goto out;
+                }
+        }
+        *sif_path = steal_ptr(&path);
+        rc = 0;
 out:
-	pull_ctx_free(&p);
-	return rc;
+        pull_ctx_free(&p);
+        return rc;
 }
 
-int pull_fetch(const char *uri, const struct pull_opts *o, struct pulled_image *img,
-	       sing_err_t *e)
+int pull_fetch(const char *uri, const struct pull_opts *o, struct pulled_image *img, sing_err_t *e)
 {
-	struct pull_ctx p;
-	int rc = -1;
-	memset(img, 0, sizeof(*img));
-	if (pull_begin(&p, uri, o, o->disable_cache, true, e) < 0)
-		goto out;
-	if (registry_resolve(&p.reg, p.ref.digest ? p.ref.digest : p.ref.tag, want_platform(o),
-			     &p.man, e) < 0)
-		goto out;
-	p.have_man = true;
-	{
-		size_t len = 0;
-		if (pull_blobs(&p, &img->config_json, &len, &img->layers, e) < 0)
-			goto out;
-		img->config_len = len;
-	}
-	img->nlayers = p.man.nlayers;
-	img->digest = strdup(p.man.top_digest);
-	/* A temporary cache must outlive the context: the caller removes it. */
-	img->cache_root = steal_ptr(&p.cache.root);
-	img->cache_temporary = p.cache.temporary;
-	p.cache.temporary = false;
-	rc = 0;
+        struct pull_ctx p;
+        int rc = -1;
+        memset(img, 0, sizeof(*img));
+        if (pull_begin(&p, uri, o, o->disable_cache, true, e) < 0)
+                goto out;
+        if (registry_resolve(&p.reg, p.ref.digest ? p.ref.digest : p.ref.tag, want_platform(o),
+                             &p.man, e) < 0)
+                goto out;
+        p.have_man = true;
+        {
+                size_t len = 0;
+                if (pull_blobs(&p, &img->config_json, &len, &img->layers, e) < 0)
+                        goto out;
+                img->config_len = len;
+        }
+        img->nlayers = p.man.nlayers;
+        img->digest = strdup(p.man.top_digest);
+        /* A temporary cache must outlive the context: the caller removes it. */
+        img->cache_root = steal_ptr(&p.cache.root);
+        img->cache_temporary = p.cache.temporary;
+        p.cache.temporary = false;
+        rc = 0;
 out:
-	pull_ctx_free(&p);
-	if (rc < 0)
-		pulled_image_free(img);
-	return rc;
+        pull_ctx_free(&p);
+        if (rc < 0)
+                pulled_image_free(img);
+        return rc;
 }
 
 void pulled_image_free(struct pulled_image *img)
 {
-	free(img->config_json);
-	free_paths(img->layers, img->nlayers);
-	free(img->digest);
-	if (img->cache_temporary && img->cache_root)
-		remove_tree(img->cache_root);
-	free(img->cache_root);
-	memset(img, 0, sizeof(*img));
+        free(img->config_json);
+        free_paths(img->layers, img->nlayers);
+        free(img->digest);
+        if (img->cache_temporary && img->cache_root)
+                remove_tree(img->cache_root);
+        free(img->cache_root);
+        memset(img, 0, sizeof(*img));
 }

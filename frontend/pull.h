@@ -10,19 +10,19 @@
 #include "error.h"
 
 struct pull_opts {
-	const char *arch;   /* --arch, or NULL for the host's */
-	bool nohttps;       /* --nohttps / SINGULARITY_NOHTTPS: plain HTTP to the registry */
-	bool disable_cache; /* --disable-cache / SINGULARITY_DISABLE_CACHE: private temp cache */
-	/* Credentials from a recipe (build issue); NULL: environment, then docker config. */
-	const char *username, *password;
-	bool no_token; /* recipe "Token: no": never ask a token server */
+        const char *arch;   /* --arch, or NULL for the host's */
+        bool nohttps;       /* --nohttps / SINGULARITY_NOHTTPS: plain HTTP to the registry */
+        bool disable_cache; /* --disable-cache / SINGULARITY_DISABLE_CACHE: private temp cache */
+        /* Credentials from a recipe (build issue); NULL: environment, then docker config. */
+        const char *username, *password;
+        bool no_token; /* recipe "Token: no": never ask a token server */
 };
 
 /* Pull `uri` (docker://...) and write a SIF at `out_path` atomically
  * (temp file in the same directory, renamed at the end). `force` allows
  * replacing an existing file. */
 int pull_to_file(const char *uri, const struct pull_opts *o, const char *out_path, bool force,
-		 sing_err_t *e);
+                 sing_err_t *e);
 
 /* Make sure the cache holds a SIF for `uri` (keyed by manifest digest) and
  * return its path (malloc'd). A pinned @sha256: reference already converted
@@ -32,17 +32,16 @@ int pull_to_cache(const char *uri, const struct pull_opts *o, char **sif_path, s
 /* The blobs of an image, fetched into the cache, for stages that want the
  * layers themselves (build: sandboxes, recipes). */
 struct pulled_image {
-	char *config_json; /* the image config, NUL-terminated */
-	size_t config_len;
-	char **layers; /* blob paths in the cache, bottom to top */
-	size_t nlayers;
-	char *digest; /* what the reference resolved to (index or manifest) */
-	char *cache_root;
-	bool cache_temporary; /* remove cache_root when freed */
+        char *config_json; /* the image config, NUL-terminated */
+        size_t config_len;
+        char **layers; /* blob paths in the cache, bottom to top */
+        size_t nlayers;
+        char *digest; /* what the reference resolved to (index or manifest) */
+        char *cache_root;
+        bool cache_temporary; /* remove cache_root when freed */
 };
 
-int pull_fetch(const char *uri, const struct pull_opts *o, struct pulled_image *img,
-	       sing_err_t *e);
+int pull_fetch(const char *uri, const struct pull_opts *o, struct pulled_image *img, sing_err_t *e);
 void pulled_image_free(struct pulled_image *img);
 
 #endif

@@ -9,32 +9,32 @@
 #include "http.h"
 
 struct blob_desc {
-	char *digest;
-	int64_t size;
-	char *media_type;
+        char *digest;
+        int64_t size;
+        char *media_type;
 };
 
 struct image_manifest {
-	char *top_digest;      /* digest of what the tag (or pinned digest) named: index or manifest */
-	char *manifest_digest; /* the platform's image manifest */
-	struct blob_desc config;
-	struct blob_desc *layers;
-	size_t nlayers;
+        char *top_digest; /* digest of what the tag (or pinned digest) named: index or manifest */
+        char *manifest_digest; /* the platform's image manifest */
+        struct blob_desc config;
+        struct blob_desc *layers;
+        size_t nlayers;
 };
 
 /* GET /v2/<repo>/<kind>/<name>, answering a 401 once by authenticating. */
 int registry_get(struct registry *r, const char *kind, const char *name, const char *accept,
-		 size_t max_body, struct http_response *resp, sing_err_t *e);
+                 size_t max_body, struct http_response *resp, sing_err_t *e);
 
 /* Resolve a tag or digest to one image manifest for `platform`
  * ("amd64", "arm64/v8", or NULL for the host's). */
 int registry_resolve(struct registry *r, const char *tag_or_digest, const char *platform,
-		     struct image_manifest *m, sing_err_t *e);
+                     struct image_manifest *m, sing_err_t *e);
 /* Same, but first ask `have(top_digest, ctx)`: when it answers true, stop
  * after the first request and return 1 with only m->top_digest set. */
 int registry_resolve_unless(struct registry *r, const char *tag_or_digest, const char *platform,
-			    bool (*have)(const char *top_digest, void *ctx), void *ctx,
-			    struct image_manifest *m, sing_err_t *e);
+                            bool (*have)(const char *top_digest, void *ctx), void *ctx,
+                            struct image_manifest *m, sing_err_t *e);
 void image_manifest_free(struct image_manifest *m);
 
 /* One manifest or index document as a registry sent it, read the way
@@ -47,8 +47,8 @@ void image_manifest_free(struct image_manifest *m);
  *      `platform`. With next_digest NULL an index is an error instead;
  *  -1: an error; m may hold part of the layers (image_manifest_free). */
 int registry_parse_document(const char *body, const char *content_type, const char *platform,
-			    const char *where, const char *name, struct image_manifest *m,
-			    char **next_digest, sing_err_t *e);
+                            const char *where, const char *name, struct image_manifest *m,
+                            char **next_digest, sing_err_t *e);
 
 /* host_goarch() lives in platform.h (libc only, shared with the light binary). */
 #include "platform.h"

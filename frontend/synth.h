@@ -10,25 +10,25 @@
 #include <sys/types.h>
 
 struct synth_entry {
-	char *path;   /* relative to the root, no leading '/', e.g. ".singularity.d/runscript" */
-	mode_t mode;  /* file type and permission bits: S_IFREG|0755, S_IFDIR|0755, S_IFLNK|0777 */
-	uid_t uid;
-	gid_t gid;
-	int64_t mtime;
-	char *data;   /* S_IFREG content (may contain NULs), else NULL */
-	size_t len;
-	char *link;   /* S_IFLNK target, else NULL */
+        char *path;  /* relative to the root, no leading '/', e.g. ".singularity.d/runscript" */
+        mode_t mode; /* file type and permission bits: S_IFREG|0755, S_IFDIR|0755, S_IFLNK|0777 */
+        uid_t uid;
+        gid_t gid;
+        int64_t mtime;
+        char *data; /* S_IFREG content (may contain NULs), else NULL */
+        size_t len;
+        char *link; /* S_IFLNK target, else NULL */
 };
 
 struct synth_list {
-	struct synth_entry *v;
-	size_t n, cap;
+        struct synth_entry *v;
+        size_t n, cap;
 };
 
 /* Append a copy of the given fields (strings and data are duplicated).
  * Returns 0, or -1 on allocation failure. */
 int synth_add(struct synth_list *l, const char *path, mode_t mode, const void *data, size_t len,
-	      const char *link);
+              const char *link);
 void synth_list_free(struct synth_list *l);
 
 #endif

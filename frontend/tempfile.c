@@ -15,40 +15,40 @@ static volatile pid_t children[8];
 
 static void on_signal(int sig)
 {
-	for (size_t i = 0; i < sizeof(children) / sizeof(children[0]); i++)
-		if (children[i] > 0)
-			kill(children[i], SIGKILL);
-	for (size_t i = 0; i < MAX_TEMP; i++)
-		if (paths[i])
-			unlink(paths[i]);
-	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
-		pid_t pid;
-		if (!dirs[i] || (pid = fork()) < 0)
-			continue;
-		if (pid == 0) {
-			execl("/bin/rm", "rm", "-rf", "--", dirs[i], (char *)NULL);
-			_exit(127);
-		}
-		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-			;
-	}
-	signal(sig, SIG_DFL);
-	raise(sig);
+        for (size_t i = 0; i < sizeof(children) / sizeof(children[0]); i++)
+                if (children[i] > 0)
+                        kill(children[i], SIGKILL);
+        for (size_t i = 0; i < MAX_TEMP; i++)
+                if (paths[i])
+                        unlink(paths[i]);
+        for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+                pid_t pid;
+                if (!dirs[i] || (pid = fork()) < 0)
+                        continue;
+                if (pid == 0) {
+                        execl("/bin/rm", "rm", "-rf", "--", dirs[i], (char *)NULL);
+                        _exit(127);
+                }
+                while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+                        ;
+        }
+        signal(sig, SIG_DFL);
+        raise(sig);
 }
 
 void tempfile_install_handlers(void)
 {
-	static int done;
-	struct sigaction sa;
-	if (done)
-		return;
-	done = 1;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
+        static int done;
+        struct sigaction sa;
+        if (done)
+                return;
+        done = 1;
+        memset(&sa, 0, sizeof(sa));
+        sa.sa_handler = on_signal;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGINT, &sa, NULL);
+        sigaction(SIGTERM, &sa, NULL);
+        sigaction(SIGHUP, &sa, NULL);
 }
 
 /* Slots are claimed with signals blocked, so the handler never sees a
@@ -58,81 +58,81 @@ static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void with_signals_blocked(void (*fn)(const void *), const void *arg)
 {
-	sigset_t all, old;
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	pthread_mutex_lock(&table_lock);
-	fn(arg);
-	pthread_mutex_unlock(&table_lock);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+        sigset_t all, old;
+        sigfillset(&all);
+        pthread_sigmask(SIG_BLOCK, &all, &old);
+        pthread_mutex_lock(&table_lock);
+        fn(arg);
+        pthread_mutex_unlock(&table_lock);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
 static void do_register(const void *p)
 {
-	for (size_t i = 0; i < MAX_TEMP; i++)
-		if (!paths[i]) {
-			paths[i] = p;
-			return;
-		}
+        for (size_t i = 0; i < MAX_TEMP; i++)
+                if (!paths[i]) {
+                        paths[i] = p;
+                        return;
+                }
 }
 
 static void do_forget(const void *p)
 {
-	for (size_t i = 0; i < MAX_TEMP; i++)
-		if (paths[i] == p)
-			paths[i] = NULL;
+        for (size_t i = 0; i < MAX_TEMP; i++)
+                if (paths[i] == p)
+                        paths[i] = NULL;
 }
 
 void tempfile_register(const char *path)
 {
-	tempfile_install_handlers();
-	with_signals_blocked(do_register, path);
+        tempfile_install_handlers();
+        with_signals_blocked(do_register, path);
 }
 
 void tempfile_forget(const char *path)
 {
-	with_signals_blocked(do_forget, path);
+        with_signals_blocked(do_forget, path);
 }
 
 static void do_register_dir(const void *p)
 {
-	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++)
-		if (!dirs[i]) {
-			dirs[i] = p;
-			return;
-		}
+        for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++)
+                if (!dirs[i]) {
+                        dirs[i] = p;
+                        return;
+                }
 }
 
 static void do_forget_dir(const void *p)
 {
-	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++)
-		if (dirs[i] == p)
-			dirs[i] = NULL;
+        for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++)
+                if (dirs[i] == p)
+                        dirs[i] = NULL;
 }
 
 void tempfile_register_dir(const char *path)
 {
-	tempfile_install_handlers();
-	with_signals_blocked(do_register_dir, path);
+        tempfile_install_handlers();
+        with_signals_blocked(do_register_dir, path);
 }
 
 void tempfile_forget_dir(const char *path)
 {
-	with_signals_blocked(do_forget_dir, path);
+        with_signals_blocked(do_forget_dir, path);
 }
 
 void tempfile_register_child(pid_t pid)
 {
-	for (size_t i = 0; i < sizeof(children) / sizeof(children[0]); i++)
-		if (children[i] <= 0) {
-			children[i] = pid;
-			return;
-		}
+        for (size_t i = 0; i < sizeof(children) / sizeof(children[0]); i++)
+                if (children[i] <= 0) {
+                        children[i] = pid;
+                        return;
+                }
 }
 
 void tempfile_forget_child(pid_t pid)
 {
-	for (size_t i = 0; i < sizeof(children) / sizeof(children[0]); i++)
-		if (children[i] == pid)
-			children[i] = 0;
+        for (size_t i = 0; i < sizeof(children) / sizeof(children[0]); i++)
+                if (children[i] == pid)
+                        children[i] = 0;
 }

@@ -301,7 +301,6 @@ static void do_squashfuse(struct run *r, const struct mount_entry *e)
                 die_errno("squashfuse did not serve %s", e->source);
 }
 
-
 static bool exists_in(int rootfd, const char *path)
 {
         int fd = safe_open_in_root(rootfd, path, O_PATH, 0);

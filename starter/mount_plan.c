@@ -259,8 +259,7 @@ static void plan_home_tmp(struct builder *b, const struct plan_input *in)
                 else /* Without an overlay (--writable) a missing home is skipped,
                       * as Apptainer does, rather than failing the run. */
                         add(b, OP_BIND, u->home, b->plan->home_dst, NULL,
-                            MP_IN_ROOT | MP_AS_USER |
-                                (b->plan->root_creatable ? 0 : MP_OPTIONAL));
+                            MP_IN_ROOT | MP_AS_USER | (b->plan->root_creatable ? 0 : MP_OPTIONAL));
         }
         if (!in->cfg->mount_tmp || (req->no_mount & NO_MOUNT_TMP))
                 return;
