@@ -5,7 +5,7 @@ import shutil
 import subprocess
 
 SRC = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-BUILD = "/tmp/build-bench"
+BUILD = os.path.join(SRC, "build-bench")  # per tree: never a stale build of another checkout
 PREFIX = "/tmp/sing-prefix-bench"
 
 # command -> Debian package. Needed by our own rows, then the peers.

@@ -11,7 +11,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 SRC=$(pwd)
-BUILD="${FUZZ_BUILD:-/tmp/build-fuzz}"
+BUILD="${FUZZ_BUILD:-$PWD/build-fuzz}"
 WORK="${FUZZ_WORK:-/tmp/sing-fuzz}"
 ALL="reference auth_header manifest sif config layers recipe"
 

@@ -9,7 +9,7 @@
 # Prints each finding, then one line per check; exit 1 if any check failed.
 set -eu
 cd "$(dirname "$0")/.."
-BUILD="${LINT_BUILD:-/tmp/build-lint}"
+BUILD="${LINT_BUILD:-$PWD/build-lint}"
 checks="${*:-tidy cppcheck format}"
 failed=""
 

@@ -5,7 +5,7 @@
 #   tools/sanitize.sh [meson test args...]
 set -eu
 cd "$(dirname "$0")/.."
-BUILD="${SANITIZE_BUILD:-/tmp/build-sanitize}"
+BUILD="${SANITIZE_BUILD:-$PWD/build-sanitize}"
 if [ ! -f "$BUILD/build.ninja" ]; then
         CC="${CC:-gcc}" meson setup "$BUILD" . -Db_sanitize=address,undefined \
                 -Dc_args=-fno-sanitize-recover=undefined -Dc_link_args=-fno-sanitize-recover=undefined \

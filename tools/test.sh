@@ -13,6 +13,11 @@ rm -rf build-test
 meson setup build-test --prefix="$PREFIX" --sysconfdir="$PREFIX/etc" >/dev/null
 ninja -C build-test
 meson test -C build-test --print-errorlogs
+# The same unit tests under ASan + UBSan, every fuzz harness over its
+# committed corpus, and the static checks (clang-tidy, cppcheck, format).
+tools/sanitize.sh
+tools/fuzz.sh --regress
+tools/lint.sh
 # /tmp is root-owned and sticky, so a root-owned prefix below it is one the
 # starter accepts and every user can reach.
 rm -rf "$PREFIX"
@@ -20,4 +25,7 @@ meson install -C build-test --quiet
 chmod 755 "$PREFIX"
 status=0
 /usr/bin/python3 -m pytest -ra -p no:cacheprovider tests/integration "$@" || status=$?
+# The benchmark in smoke mode (tiny image, one run): it keeps working.
+# Timings are printed, never asserted.
+bench/run.sh --smoke || status=$?
 exit $status
