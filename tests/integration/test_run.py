@@ -4,6 +4,7 @@ import os
 import re
 import shutil
 import signal
+import struct
 import subprocess
 import tempfile
 import time
@@ -396,3 +397,38 @@ def test_writable_sandbox_then_sif(images, run_mode, user_tmp, registry):
     r = sing("exec", sandbox, "sh", "-c", "echo x > /other-file")
     assert r.returncode != 0
     assert not os.path.exists(os.path.join(sandbox, "other-file"))
+
+
+def test_sif_made_by_siftool(images, user_tmp, run_mode, no_leftovers):
+    """A SIF written by the reference tool runs; one with no primary system
+    partition, or with two, is refused with a clear line."""
+    def make(name, parttypes):
+        path = os.path.join(user_tmp, name)
+        subprocess.run(["siftool", "new", path], check=True, capture_output=True)
+        for pt in parttypes:
+            subprocess.run(["siftool", "add", "--datatype", "4", "--parttype", str(pt),
+                            "--partfs", "1", "--partarch", "2", path, images["squashfs"]],
+                           check=True, capture_output=True)
+        os.chmod(path, 0o644)
+        return path
+
+    good = make("ref.sif", [2])
+    r = sing("exec", good, "cat", "/etc/marker")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "run-test-image\n"
+    one_error(sing("exec", make("none.sif", [3]), "true"), "no primary")
+    # siftool refuses a second primary partition: add a plain system one and
+    # turn it into a second primary in the descriptor (partition type field).
+    two = make("two.sif", [2, 1])
+    with open(two, "r+b") as f:
+        head = f.read(128)
+        total, descoff = struct.unpack_from("<qq", head, 88)
+        for i in range(total):
+            base = descoff + i * siftools.DESC_SIZE
+            f.seek(base)
+            d = f.read(siftools.DESC_SIZE)
+            if d[4] == 1 and struct.unpack_from("<i", d, 0)[0] == 0x4004 and \
+                    struct.unpack_from("<i", d, 205)[0] == 1:
+                f.seek(base + 205)
+                f.write(struct.pack("<i", 2))
+    one_error(sing("exec", two, "true"), "2 primary")
