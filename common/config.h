@@ -77,7 +77,8 @@ struct sing_config {
 void config_init_defaults(struct sing_config *c);
 
 /* Read the configuration from fd (not closed). name is used in messages
- * ("FILE:LINE: ..."). c's previous content is not freed: on return it holds
+ * ("FILE:LINE: ..."). c need not be initialised, and its previous content
+ * is not freed (do not call config_init_defaults first): on return it holds
  * the defaults overridden by the file (0), or just the defaults (-1, with a
  * message); either way release it with config_free(). */
 int config_parse_fd(int fd, const char *name, struct sing_config *c, sing_err_t *e);

@@ -30,9 +30,9 @@ void squash_settings_default(struct squash_settings *s)
         memset(s, 0, sizeof(*s));
         snprintf(s->compressor, sizeof(s->compressor), "zstd");
         s->level = 3;
-        config_init_defaults(&cfg);
         /* The frontend only reads compression settings here; a missing or broken
-         * config falls back to the defaults (the starter is the strict reader). */
+         * config falls back to the defaults (the starter is the strict reader).
+         * The parser fills cfg itself, defaults first. */
         if (config_parse_file(SING_CONFIG_PATH, &cfg, &e) == 0) {
                 const char *name = config_compressor_name(cfg.squashfs_compressor);
                 if (name)

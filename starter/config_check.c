@@ -96,7 +96,7 @@ void config_load(struct sing_config *cfg, bool privileged)
                 die_errno("config file %s", SING_CONFIG_PATH);
         if (privileged)
                 require_root_owned(fd, "config file", SING_CONFIG_PATH);
-        config_init_defaults(cfg);
+        /* The parser fills cfg itself, defaults first. */
         if (config_parse_fd(fd, SING_CONFIG_PATH, cfg, &err) < 0)
                 die("%s", err.msg);
 }

@@ -26,4 +26,6 @@ chmod 755 "$PREFIX"
 # The benchmark in smoke mode (tiny image, one run): it keeps working.
 # Timings are printed, never asserted.
 bench/run.sh --smoke
+# The unprivileged tools' integration tests under ASan + UBSan.
+tools/sanitize-integration.sh
 exec /usr/bin/python3 -m pytest -ra -p no:cacheprovider tests/integration "$@"
