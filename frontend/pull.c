@@ -176,6 +176,18 @@ static const char *want_platform(const struct pull_opts *o)
         return o->arch && *o->arch ? o->arch : host_goarch();
 }
 
+/* Session, cache and the platform's manifest for uri. */
+static int pull_resolve(struct pull_ctx *p, const char *uri, const struct pull_opts *o,
+                        sing_err_t *e)
+{
+        if (pull_begin(p, uri, o, o->disable_cache, true, e) < 0 ||
+            registry_resolve(&p->reg, p->ref.digest ? p->ref.digest : p->ref.tag,
+                             want_platform(o), &p->man, e) < 0)
+                return -1;
+        p->have_man = true;
+        return 0;
+}
+
 /* One conversion of an image per cache at a time: concurrent pulls (and
  * runs) of one image wait for the first and take its SIF from the cache,
  * instead of each squashing the same layers. */
@@ -221,12 +233,8 @@ int pull_to_file(const char *uri, const struct pull_opts *o, const char *out_pat
         if (!force && lstat(out_path, &st) == 0)
                 return err_set(e, "image file %s already exists; use --force to overwrite it",
                                out_path);
-        if (pull_begin(&p, uri, o, o->disable_cache, true, e) < 0)
+        if (pull_resolve(&p, uri, o, e) < 0)
                 goto out;
-        if (registry_resolve(&p.reg, p.ref.digest ? p.ref.digest : p.ref.tag, want_platform(o),
-                             &p.man, e) < 0)
-                goto out;
-        p.have_man = true;
         platform_cache_key(want_platform(o), key, sizeof(key));
         if (p.cache.temporary ? pull_convert(&p, out_path, force, e) < 0
                               : pull_through_cache(&p, key, out_path, force, e) < 0)
@@ -316,12 +324,8 @@ int pull_fetch(const char *uri, const struct pull_opts *o, struct pulled_image *
         struct pull_ctx p;
         int rc = -1;
         memset(img, 0, sizeof(*img));
-        if (pull_begin(&p, uri, o, o->disable_cache, true, e) < 0)
+        if (pull_resolve(&p, uri, o, e) < 0)
                 goto out;
-        if (registry_resolve(&p.reg, p.ref.digest ? p.ref.digest : p.ref.tag, want_platform(o),
-                             &p.man, e) < 0)
-                goto out;
-        p.have_man = true;
         {
                 size_t len = 0;
                 if (pull_blobs(&p, &img->config_json, &len, &img->layers, e) < 0)
