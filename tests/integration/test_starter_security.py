@@ -2,6 +2,7 @@
 the normal user and expects the safe outcome."""
 
 import os
+import re
 import shutil
 import signal
 import stat
@@ -550,3 +551,21 @@ def test_killing_any_process_leaves_nothing(lab, run_mode, user_tmp, victim):
     assert our_loops(lab["good"]) == []
     assert subprocess.run(["pgrep", "-u", "singtest", "-f", CONTAINER_LOOP],
                           capture_output=True, text=True).stdout.strip() == ""
+
+
+def test_starter_is_hardened(prefix):
+    """PIE, full RELRO (BIND_NOW + GNU_RELRO), stack protector and fortified
+    libc calls; setuid root; linked with libc and libcap only."""
+    import subprocess as sp
+    starter = os.path.join(prefix, "libexec", "singularity", "starter")
+    st = os.stat(starter)
+    assert st.st_uid == 0 and st.st_mode & 0o4000
+    dyn = sp.run(["readelf", "-d", "-W", starter], capture_output=True, text=True).stdout
+    assert "BIND_NOW" in dyn and "PIE" in dyn
+    assert "GNU_RELRO" in sp.run(["readelf", "-l", "-W", starter], capture_output=True,
+                                 text=True).stdout
+    syms = sp.run(["nm", "-D", starter], capture_output=True, text=True).stdout
+    assert "__stack_chk_fail" in syms
+    assert re.search(r"__\w+printf_chk", syms), syms  # _FORTIFY_SOURCE
+    needed = re.findall(r"NEEDED.*\[(.+)\]", dyn)
+    assert sorted(needed) == ["libc.so.6", "libcap.so.2"], needed
