@@ -58,7 +58,7 @@ int layers_normalise_path(const char *name, char out[LAYERS_MAX_PATH])
                         errno = EINVAL;
                         return -1;
                 }
-                if (o + (o ? 1 : 0) + len >= LAYERS_MAX_PATH) {
+                if (len > LAYERS_MAX_NAME || o + (o ? 1 : 0) + len >= LAYERS_MAX_PATH) {
                         errno = ENAMETOOLONG;
                         return -1;
                 }
@@ -226,16 +226,35 @@ static bool wh_component_in(const char *p, size_t len)
         return false;
 }
 
+static size_t longest_component(const char *p)
+{
+        size_t best = 0;
+        for (;;) {
+                size_t len = strcspn(p, "/");
+                if (len > best)
+                        best = len;
+                if (!p[len])
+                        return best;
+                p += len + 1;
+        }
+}
+
 static int normalise_or_reject(struct merge *m, const char *what, const char *name,
                                char out[LAYERS_MAX_PATH], sing_err_t *e)
 {
         int r = layers_normalise_path(name, out);
         if (r < 0 && errno == EINVAL)
-                return err_set(e, "%s: %s \"%s\" has a '..' component; refusing the image",
+                return err_set(e, "%s: %s \"%.200s\" has a '..' component; refusing the image",
                                m->layer, what, name);
+        if (r < 0 && longest_component(name) > LAYERS_MAX_NAME)
+                return err_set(e,
+                               "%s: %s \"%.200s...\" has a name longer than %d bytes; refusing "
+                               "the image",
+                               m->layer, what, name, LAYERS_MAX_NAME);
         if (r < 0)
-                return err_set(e, "%s: %s \"%.200s...\" is longer than %d bytes", m->layer, what,
-                               name, LAYERS_MAX_PATH - 1);
+                return err_set(e,
+                               "%s: %s \"%.200s...\" is longer than %d bytes; refusing the image",
+                               m->layer, what, name, LAYERS_MAX_PATH - 1);
         return r;
 }
 
@@ -268,12 +287,6 @@ static int handle_entry(struct merge *m, struct archive *a, struct archive_entry
                 log_warn("%s: %s: entry under a whiteout-named directory skipped", m->layer, norm);
                 return 0;
         }
-
-        if (archive_entry_size_is_set(ae) &&
-            (archive_entry_size(ae) < 0 || (uint64_t)archive_entry_size(ae) > LAYERS_MAX_FILE_SIZE))
-                return err_set(
-                    e, "%s: %s: size %lld is over the %llu GiB limit; refusing the image", m->layer,
-                    norm, (long long)archive_entry_size(ae), LAYERS_MAX_FILE_SIZE >> 30);
 
         if (hardlink) {
                 r = normalise_or_reject(m, "hardlink target", hardlink, target, e);
@@ -318,14 +331,44 @@ static const char *base_name(const char *path)
         return s ? s + 1 : path;
 }
 
+/* Before an entry's data is read: refuse a file over LAYERS_MAX_FILE_SIZE,
+ * and a layer whose files add up to more than its bomb limit (layers.h).
+ * Every entry counts, also those skipped: their data is decompressed too. */
+static int check_size(struct merge *m, struct archive_entry *ae, uint64_t *data, uint64_t limit,
+                      uint64_t compressed, sing_err_t *e)
+{
+        const char *name = archive_entry_pathname(ae);
+        la_int64_t size = archive_entry_size_is_set(ae) ? archive_entry_size(ae) : 0;
+
+        if (size < 0 || (uint64_t)size > LAYERS_MAX_FILE_SIZE)
+                return err_set(
+                    e, "%s: %.200s: size %lld is over the %llu GiB limit; refusing the image",
+                    m->layer, name ? name : "", (long long)size, LAYERS_MAX_FILE_SIZE >> 30);
+        *data += (uint64_t)size;
+        if (*data > limit)
+                return err_set(e,
+                               "%s: %.200s: more than %llu MiB of files from %llu KiB compressed "
+                               "(over %ux): likely a decompression bomb; refusing the image",
+                               m->layer, name ? name : "", (unsigned long long)(limit >> 20),
+                               (unsigned long long)(compressed >> 10), LAYERS_MAX_RATIO);
+        return 0;
+}
+
 static int merge_layer(struct merge *m, const char *path, sing_err_t *e)
 {
         struct archive *a = archive_read_new();
         struct archive_entry *ae;
+        struct stat st;
+        uint64_t data = 0, limit;
         int r, ret = -1;
 
         if (!a)
                 return err_set(e, "reading %s: out of memory", path);
+        if (stat(path, &st) < 0) {
+                archive_read_free(a);
+                return err_errno(e, "opening layer %s", path);
+        }
+        limit = (uint64_t)st.st_size * LAYERS_MAX_RATIO + LAYERS_RATIO_SLACK;
         archive_read_support_filter_all(a);
         archive_read_support_format_tar(a);
         archive_read_support_format_gnutar(a);
@@ -337,6 +380,8 @@ static int merge_layer(struct merge *m, const char *path, sing_err_t *e)
         while ((r = archive_read_next_header(a, &ae)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
                 if (r == ARCHIVE_WARN)
                         log_debug("%s: %s", m->layer, archive_error_string(a));
+                if (check_size(m, ae, &data, limit, (uint64_t)st.st_size, e) < 0)
+                        goto out;
                 if (++m->entries > LAYERS_MAX_PATHS) {
                         err_set(e, "%s: more than %u entries in the image", m->layer,
                                 LAYERS_MAX_PATHS);

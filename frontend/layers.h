@@ -21,7 +21,8 @@
  *    would be right for it: the data was already passed over;
  *  - device nodes, fifos and sockets are skipped (they still shadow lower
  *    layers); the root entry "." is skipped (mksquashfs flags set it);
- *  - a name with a ".." component, longer than LAYERS_MAX_PATH, or a file
+ *  - a name with a ".." component, longer than LAYERS_MAX_PATH or with a
+ *    component longer than LAYERS_MAX_NAME (no file system takes it), or a file
  *    claiming more than LAYERS_MAX_FILE_SIZE bytes rejects the whole image.
  * Names are normalised: leading "/" and "./" stripped, "//" and "/./"
  * collapsed, trailing "/" dropped. */
@@ -38,9 +39,30 @@ struct archive;
 struct archive_entry;
 
 #define LAYERS_MAX_PATH 4096               /* bytes, normalised name, with NUL */
+#define LAYERS_MAX_NAME 255                /* bytes in one component (NAME_MAX) */
 #define LAYERS_MAX_PATHS 10000000u         /* distinct paths (and entries read) */
 #define LAYERS_MAX_FILE_SIZE (64ull << 30) /* a bigger tar header is refused */
 #define LAYERS_MAX_LAYERS 60000u           /* levels are kept in 16 bits */
+
+/* Decompression bombs. The files of a layer (the sizes its tar headers
+ * declare, summed over every entry read, including those skipped) may not
+ * pass
+ *     LAYERS_MAX_RATIO x (the layer's compressed size) + LAYERS_RATIO_SLACK;
+ * the header that goes past it refuses the image ("... likely a
+ * decompression bomb") before its data is decompressed, so nothing of it
+ * reaches the output. Real layers compress 2-20x (binaries, text); only long
+ * runs of zeros go past 200x (gzip reaches ~1000x on them, zstd far more),
+ * and the slack lets a small layer still carry one such file of tens of MiB.
+ * Tar headers are not counted: a layer of a million empty files (better than
+ * 200x with zstd) is not a bomb; their number has its own limit,
+ * LAYERS_MAX_PATHS. With the layer sizes fixed by the manifest (and verified
+ * on download) this bounds an image too: its files add up to at most the
+ * sum of its layers' limits.
+ * Limitation: a legitimate layer made mostly of a non-sparse zero-filled
+ * file bigger than the slack is refused too (a sparse file counts with its
+ * holes: the sandbox writes them out). */
+#define LAYERS_MAX_RATIO 200u
+#define LAYERS_RATIO_SLACK (64ull << 20)
 
 /* Where merged entries go. `ae` carries the normalised pathname (and
  * hardlink target), type, mode, uid/gid, mtime, symlink target and xattrs.
@@ -54,7 +76,7 @@ struct merge_sink {
 
 /* Normalise a tar member name into `out` (LAYERS_MAX_PATH bytes).
  * Returns 0, 1 when the name is the root itself (""), or -1 with errno
- * EINVAL (a ".." component) or ENAMETOOLONG. */
+ * EINVAL (a ".." component) or ENAMETOOLONG (the name or a component). */
 int layers_normalise_path(const char *name, char out[LAYERS_MAX_PATH]);
 
 /* Merge `layer_paths` (blob files, bottom..top order) into `sink`. `top`

@@ -26,7 +26,11 @@ static void on_signal(int sig)
                 if (!dirs[i] || (pid = fork()) < 0)
                         continue;
                 if (pid == 0) {
-                        execl("/bin/rm", "rm", "-rf", "--", dirs[i], (char *)NULL);
+                        /* Image directories may be read-only (0555, 000): make
+                         * ours writable first, or rm cannot empty them. */
+                        execl("/bin/sh", "sh", "-c",
+                              "chmod -R u+rwX -- \"$1\" 2>/dev/null; exec rm -rf -- \"$1\"", "sh",
+                              dirs[i], (char *)NULL);
                         _exit(127);
                 }
                 while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)

@@ -298,6 +298,13 @@ static void test_normalise(void)
         memset(big, 'a', sizeof(big) - 1);
         big[sizeof(big) - 1] = '\0';
         CHECK(layers_normalise_path(big, out) < 0 && errno == ENAMETOOLONG);
+        /* One component over NAME_MAX (255 bytes) is refused too. */
+        char longname[300];
+        memset(longname, 'n', sizeof(longname) - 1);
+        longname[sizeof(longname) - 1] = '\0';
+        CHECK(layers_normalise_path(longname, out) < 0 && errno == ENAMETOOLONG);
+        longname[255] = '\0';
+        CHECK(layers_normalise_path(longname, out) == 0);
 }
 
 static void test_tar_sink(void)
