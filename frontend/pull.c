@@ -181,8 +181,8 @@ static int pull_resolve(struct pull_ctx *p, const char *uri, const struct pull_o
                         sing_err_t *e)
 {
         if (pull_begin(p, uri, o, o->disable_cache, true, e) < 0 ||
-            registry_resolve(&p->reg, p->ref.digest ? p->ref.digest : p->ref.tag,
-                             want_platform(o), &p->man, e) < 0)
+            registry_resolve(&p->reg, p->ref.digest ? p->ref.digest : p->ref.tag, want_platform(o),
+                             &p->man, e) < 0)
                 return -1;
         p->have_man = true;
         return 0;
