@@ -79,9 +79,14 @@ static int squash_into(int fd, const char *tmp, uint64_t offset, const char *con
         struct merge_sink sink;
         int rc;
         (void)fd;
-        if (squash_start(tmp, offset, sq->compressor, sq->level, sq->processors, &proc, e) < 0)
+        sigset_t old;
+        tempfile_block_signals(&old);
+        if (squash_start(tmp, offset, sq->compressor, sq->level, sq->processors, &proc, e) < 0) {
+                tempfile_restore_signals(&old);
                 return -1;
+        }
         tempfile_register_child(proc.pid);
+        tempfile_restore_signals(&old);
         if (tar_sink_open(proc.fd, &sink, e) < 0) {
                 squash_abort(&proc);
                 tempfile_forget_child(proc.pid);

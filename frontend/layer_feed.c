@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tempfile.h"
+
 struct layer_feed {
         pthread_t thread;
         pthread_mutex_t mu;
@@ -89,7 +91,14 @@ int layer_feed_start(struct layer_feed **out, struct registry *r, const struct c
         f->jobs = jobs;
         f->n = n;
         f->parallel = parallel;
-        if (pthread_create(&f->thread, NULL, run, f) != 0) {
+        /* The download thread never takes SIGINT/SIGTERM/SIGHUP: their handler
+         * must run on the main thread, which it stops, and not beside it
+         * while it creates the temp files the handler removes. */
+        sigset_t old;
+        tempfile_block_signals(&old);
+        int created = pthread_create(&f->thread, NULL, run, f);
+        tempfile_restore_signals(&old);
+        if (created != 0) {
                 free(f->ready);
                 free(f);
                 return err_set(e, "cannot start the download thread");

@@ -15,9 +15,14 @@ static volatile pid_t children[8];
 
 static void on_signal(int sig)
 {
+        /* Children first, and reaped: a dying mksquashfs must not re-create
+         * the file we are about to remove. */
         for (size_t i = 0; i < sizeof(children) / sizeof(children[0]); i++)
-                if (children[i] > 0)
+                if (children[i] > 0) {
                         kill(children[i], SIGKILL);
+                        while (waitpid(children[i], NULL, 0) < 0 && errno == EINTR)
+                                ;
+                }
         for (size_t i = 0; i < MAX_TEMP; i++)
                 if (paths[i])
                         unlink(paths[i]);
@@ -123,6 +128,21 @@ void tempfile_register_dir(const char *path)
 void tempfile_forget_dir(const char *path)
 {
         with_signals_blocked(do_forget_dir, path);
+}
+
+void tempfile_block_signals(sigset_t *old)
+{
+        sigset_t set;
+        sigemptyset(&set);
+        sigaddset(&set, SIGINT);
+        sigaddset(&set, SIGTERM);
+        sigaddset(&set, SIGHUP);
+        pthread_sigmask(SIG_BLOCK, &set, old);
+}
+
+void tempfile_restore_signals(const sigset_t *old)
+{
+        pthread_sigmask(SIG_SETMASK, old, NULL);
 }
 
 void tempfile_register_child(pid_t pid)

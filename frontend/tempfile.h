@@ -4,6 +4,7 @@
 #ifndef SING_TEMPFILE_H
 #define SING_TEMPFILE_H
 
+#include <signal.h>
 #include <sys/types.h>
 
 /* Install handlers for SIGINT, SIGTERM, SIGHUP (once). */
@@ -15,6 +16,10 @@ void tempfile_forget(const char *path);
  * exec are safe in a signal handler, a tree walk is not). */
 void tempfile_register_dir(const char *path);
 void tempfile_forget_dir(const char *path);
+/* Hold SIGINT/SIGTERM/SIGHUP between starting a child and registering it,
+ * so an interrupt cannot fall in between. */
+void tempfile_block_signals(sigset_t *old);
+void tempfile_restore_signals(const sigset_t *old);
 void tempfile_register_child(pid_t pid);
 void tempfile_forget_child(pid_t pid);
 
