@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/types.h>
 
+#include "bind_spec.h"
 #include "cleanup.h"
 #include "log.h"
 #include "shell_quote.h"
@@ -498,29 +499,24 @@ static size_t split_colons(char *spec, char **parts, size_t max)
         return n;
 }
 
-/* Validate one SRC[:DST[:ro|rw]] and return it with SRC absolute. */
+/* Validate one SRC[:DST[:ro|rw]] (the starter's parser, common/bind_spec.c)
+ * and return it with SRC absolute. */
 static int bind_spec_normalize(const char *spec, const char *cwd, char **out, sing_err_t *e)
 {
-        _cleanup_free_ char *copy = strdup(spec), *src = NULL;
-        char *parts[3];
-        size_t n;
-        if (!copy)
-                return err_set(e, "out of memory");
-        n = split_colons(copy, parts, 3);
-        if (n > 3)
-                return err_set(e, "bind \"%s\": expected SRC[:DST[:ro|rw]]", spec);
-        if (!*parts[0])
-                return err_set(e, "bind \"%s\": empty source path", spec);
-        if (n >= 2 && parts[1][0] != '/')
-                return err_set(e, "bind \"%s\": destination must be an absolute path", spec);
-        if (n == 3 && strcmp(parts[2], "ro") != 0 && strcmp(parts[2], "rw") != 0)
-                return err_set(e, "bind \"%s\": unknown option \"%s\" (expected ro or rw)", spec,
-                               parts[2]);
-        src = absolute_from(cwd, parts[0]);
-        if (!src || asprintf(out, "%s%s%s%s%s", src, n >= 2 ? ":" : "", n >= 2 ? parts[1] : "",
-                             n == 3 ? ":" : "", n == 3 ? parts[2] : "") < 0)
-                return err_set(e, "out of memory");
-        return 0;
+        struct bind_spec b;
+        _cleanup_free_ char *src = NULL;
+        int rc = 0;
+        if (bind_spec_parse(spec, &b, e) < 0)
+                return err_prefix(e, "bind \"%s\"", spec);
+        if (b.dst != b.src && b.dst[0] != '/')
+                rc = err_set(e, "bind \"%s\": destination must be an absolute path", spec);
+        else if (!(src = absolute_from(cwd, b.src)) ||
+                 /* ro needs a DST field, so ":ro" always follows one. */
+                 asprintf(out, "%s%s%s%s", src, b.dst != b.src ? ":" : "",
+                          b.dst != b.src ? b.dst : "", b.ro ? ":ro" : "") < 0)
+                rc = err_set(e, "out of memory");
+        free(b.src);
+        return rc;
 }
 
 int bind_list_parse(const char *list, const char *cwd, struct strv *out, sing_err_t *e)

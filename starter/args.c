@@ -16,36 +16,6 @@ static const struct {
     {"home", NO_MOUNT_HOME}, {"tmp", NO_MOUNT_TMP}, {"cwd", NO_MOUNT_CWD},
 };
 
-int args_parse_bind(const char *spec, struct bind_req *out, sing_err_t *err)
-{
-        char *copy = strdup(spec);
-        char *dst, *mode;
-        if (!copy)
-                return err_set(err, "out of memory");
-        dst = strchr(copy, ':');
-        mode = NULL;
-        if (dst) {
-                *dst++ = '\0';
-                mode = strchr(dst, ':');
-                if (mode)
-                        *mode++ = '\0';
-        }
-        out->ro = false;
-        if (mode && strcmp(mode, "ro") == 0)
-                out->ro = true;
-        else if (mode && strcmp(mode, "rw") != 0) {
-                free(copy);
-                return err_set(err, "bind %s: option must be ro or rw", spec);
-        }
-        if (!*copy || (dst && !*dst)) {
-                free(copy);
-                return err_set(err, "bind %s: empty source or destination", spec);
-        }
-        out->src = copy;
-        out->dst = dst ? dst : copy; /* dst points into the same allocation */
-        return 0;
-}
-
 static int parse_home(const char *spec, struct request *req, sing_err_t *err)
 {
         char *colon;
@@ -118,7 +88,7 @@ int args_parse(int argc, char **argv, struct request *req, sing_err_t *err)
                         if (req->nbinds == MAX_USER_BINDS)
                                 return err_set(err, "too many --bind options (max %d)",
                                                MAX_USER_BINDS);
-                        if (args_parse_bind(val, &req->binds[req->nbinds], err) < 0)
+                        if (bind_spec_parse(val, &req->binds[req->nbinds], err) < 0)
                                 return -1;
                         req->nbinds++;
                 } else {

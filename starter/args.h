@@ -6,15 +6,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "bind_spec.h"
 #include "error.h"
 
 #define MAX_USER_BINDS 64
-
-struct bind_req {
-        char *src;
-        char *dst; /* never NULL: defaults to src */
-        bool ro;
-};
 
 /* Bits of --no-mount. */
 enum no_mount {
@@ -30,7 +25,7 @@ struct request {
         bool debug;
         const char *action; /* exec|run|shell|test|start */
         const char *image;
-        struct bind_req binds[MAX_USER_BINDS];
+        struct bind_spec binds[MAX_USER_BINDS];
         size_t nbinds;
         bool contain, pid, ipc, no_home, writable, writable_tmpfs;
         char *home_src, *home_dst; /* --home, NULL when absent */
@@ -41,7 +36,5 @@ struct request {
 
 /* Parse argv into *req (pointers into argv or heap strings). */
 int args_parse(int argc, char **argv, struct request *req, sing_err_t *err);
-/* Split "SRC[:DST[:ro|rw]]" (exposed for the unit test). */
-int args_parse_bind(const char *spec, struct bind_req *out, sing_err_t *err);
 
 #endif

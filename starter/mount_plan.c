@@ -299,8 +299,8 @@ static int plan_binds(struct builder *b, const struct plan_input *in, sing_err_t
 {
         const struct sing_config *cfg = in->cfg;
         for (size_t i = 0; cfg->bind_path && cfg->bind_path[i]; i++) {
-                struct bind_req br;
-                if (args_parse_bind(cfg->bind_path[i], &br, err) < 0)
+                struct bind_spec br;
+                if (bind_spec_parse(cfg->bind_path[i], &br, err) < 0)
                         return err_prefix(err, "config `bind path`");
                 char *dst = path_clean(br.dst);
                 if (dst)
@@ -313,7 +313,7 @@ static int plan_binds(struct builder *b, const struct plan_input *in, sing_err_t
                 free(dst);
         }
         for (size_t i = 0; i < in->req->nbinds; i++) {
-                const struct bind_req *br = &in->req->binds[i];
+                const struct bind_spec *br = &in->req->binds[i];
                 char *dst = path_clean(br->dst);
                 if (!dst || strcmp(dst, "/") == 0) {
                         free(dst);

@@ -217,8 +217,8 @@ static void test_user_binds(void)
 {
         const struct mount_entry *e;
         reset();
-        CHECK(args_parse_bind("/data:/mnt/data:ro", &req.binds[0], &err) == 0);
-        CHECK(args_parse_bind("/home/stest/x", &req.binds[1], &err) == 0);
+        CHECK(bind_spec_parse("/data:/mnt/data:ro", &req.binds[0], &err) == 0);
+        CHECK(bind_spec_parse("/home/stest/x", &req.binds[1], &err) == 0);
         req.nbinds = 2;
         CHECK(build() == 0);
         e = entry(OP_BIND, "/mnt/data");
@@ -231,27 +231,27 @@ static void test_user_binds(void)
 
         reset();
         cfg.user_bind_control = false;
-        CHECK(args_parse_bind("/data", &req.binds[0], &err) == 0);
+        CHECK(bind_spec_parse("/data", &req.binds[0], &err) == 0);
         req.nbinds = 1;
         CHECK(build() < 0);
         CHECK(strstr(err.msg, "user bind control") != NULL);
         free(req.binds[0].src);
 
         reset();
-        CHECK(args_parse_bind("/data:rel/dir", &req.binds[0], &err) == 0);
+        CHECK(bind_spec_parse("/data:rel/dir", &req.binds[0], &err) == 0);
         req.nbinds = 1;
         CHECK(build() < 0 && strstr(err.msg, "absolute"));
         free(req.binds[0].src);
 
         reset();
-        CHECK(args_parse_bind("/data:/a/..", &req.binds[0], &err) == 0);
+        CHECK(bind_spec_parse("/data:/a/..", &req.binds[0], &err) == 0);
         req.nbinds = 1;
         CHECK(build() < 0);
         free(req.binds[0].src);
 
         reset();
-        CHECK(args_parse_bind("/data:/x:rx", &req.binds[0], &err) < 0);
-        CHECK(args_parse_bind(":/x", &req.binds[0], &err) < 0);
+        CHECK(bind_spec_parse("/data:/x:rx", &req.binds[0], &err) < 0);
+        CHECK(bind_spec_parse(":/x", &req.binds[0], &err) < 0);
 }
 
 static void test_namespaces_and_modes(void)
