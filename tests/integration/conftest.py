@@ -71,7 +71,9 @@ import faultproxy
 import imagetools
 import registry as registry_mod
 
-USER = "singtest"
+# SING_TEST_USER / SING_TEST_USER2 let parallel runs use their own users.
+USER = os.environ.get("SING_TEST_USER", "singtest")
+USER2 = os.environ.get("SING_TEST_USER2", USER + "2")
 DEFAULT_PREFIX = "/tmp/sing-prefix"
 
 UserInfo = collections.namedtuple("UserInfo", "name uid gid home")

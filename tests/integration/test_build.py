@@ -19,6 +19,7 @@ import pytest
 
 import imagetools
 from imagetools import Dir, File
+from conftest import USER
 
 # --------------------------------------------------------------------------
 # SIF helpers
@@ -606,7 +607,7 @@ def test_interrupted_build_leaves_nothing(singularity, images, user_dir, test_us
             sleep 30
     """)
     out = user_dir / "slow.sif"
-    p = subprocess.Popen(["setpriv", "--reuid=singtest", "--regid=singtest", "--init-groups",
+    p = subprocess.Popen(["setpriv", f"--reuid={USER}", f"--regid={USER}", "--init-groups",
                           singularity, "build", "--nohttps", "--fakeroot", str(out), str(recipe)],
                          cwd=str(user_dir), env=user_env(), stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from conftest import ensure_user, run_as_user, user_env
+from conftest import USER, ensure_user, run_as_user, user_env
 from test_run import images, no_leftovers, one_error, sing  # noqa: F401 (fixtures)
 
 
@@ -70,7 +70,7 @@ def test_allow_pid_ns(images, run_mode, sing_config):
                                       ("config group", "/etc/group")])
 def test_config_passwd_group(images, run_mode, sing_config, key, path):
     # The image's files have neither the user nor the user's group.
-    script = f"grep -c ^singtest: {path} || true"
+    script = f"grep -c ^{USER}: {path} || true"
     assert out(images["sif"], script).strip() == "1"
     assert "root:x:0:" in out(images["sif"], f"cat {path}")  # the image's entries stay
     sing_config.set(**{key: "no"})
@@ -153,7 +153,7 @@ def in_private_mount_ns(script):
 
 def user_cmd(*args):
     env = " ".join(f"{k}='{v}'" for k, v in user_env().items())
-    return (f"cd / && env -i {env} setpriv --reuid=singtest --regid=singtest --init-groups "
+    return (f"cd / && env -i {env} setpriv --reuid={USER} --regid={USER} --init-groups "
             + " ".join(f"'{a}'" for a in args))
 
 
@@ -275,7 +275,7 @@ def test_sessiondir_max_size(images, run_mode, sing_config):
 def test_limit_container_owners_groups(images, run_mode, sing_config, test_user):
     # The images are owned by the user (pulled as the user).
     for key, other, own in (("limit container owners", "root", test_user.name),
-                            ("limit container groups", "root", "singtest")):
+                            ("limit container groups", "root", USER)):
         sing_config.set(**{key: other})
         one_error(sing("exec", images["sif"], "true"), key)
         sing_config.set(**{key: f"{other}, {own}"})

@@ -22,7 +22,7 @@ import pytest
 from cryptography import x509
 
 import imagetools as it
-from conftest import empty_user_cache, singularity_path, user_cache_dir
+from conftest import USER, empty_user_cache, singularity_path, user_cache_dir
 from registry import RegistryClient, RegistryError
 
 CHROOT = shutil.which("chroot") or "/usr/sbin/chroot"
@@ -448,19 +448,19 @@ def test_run_as_user(run_as_user, test_user, prefix):
     assert res.returncode == 0 and int(res.stdout) == test_user.uid
     res = run_as_user(["env"], env={"EXTRA": "1"})
     env = dict(line.split("=", 1) for line in res.stdout.splitlines())
-    assert env["HOME"] == test_user.home == "/home/singtest"
-    assert env["USER"] == "singtest" and env["EXTRA"] == "1" and env["LANG"] == "C.UTF-8"
+    assert env["HOME"] == test_user.home == f"/home/{USER}"
+    assert env["USER"] == USER and env["EXTRA"] == "1" and env["LANG"] == "C.UTF-8"
     assert env["PATH"].split(":")[0] == os.path.join(prefix, "bin")
     assert "PYTEST_CURRENT_TEST" not in env
     assert run_as_user(["pwd"]).stdout.strip() == test_user.home
     assert run_as_user(["cat"], input="piped").stdout == "piped"
     for f in ("/etc/subuid", "/etc/subgid"):
-        assert any(line.startswith("singtest:") for line in open(f))
+        assert any(line.startswith(f"{USER}:") for line in open(f))
 
 
 def test_user_cache_is_emptied(run_as_user, test_user):
     cache = empty_user_cache()
-    assert cache == user_cache_dir() == "/home/singtest/.singularity/cache"
+    assert cache == user_cache_dir() == f"/home/{USER}/.singularity/cache"
     assert run_as_user(["touch", os.path.join(cache, "leftover")]).returncode == 0
     empty_user_cache()
     assert os.listdir(cache) == [] and os.stat(cache).st_uid == test_user.uid

@@ -31,12 +31,11 @@ import pytest
 
 import faultproxy
 import imagetools
-from conftest import run_as_user
+from conftest import USER, USER2, run_as_user
 from imagetools import File, Image, Layer
 from test_build import squashfs_cat, squashfs_list
 
 NOHTTPS = {"SINGULARITY_NOHTTPS": "1"}
-USER2 = "singtest2"
 MTIME = imagetools.MTIME
 
 
@@ -95,7 +94,7 @@ def assert_private_from_user2(d):
     """d is a 0700 directory of the test user that singtest2 can neither list
     nor plant a file in."""
     st = os.lstat(d)
-    user = pwd.getpwnam("singtest")
+    user = pwd.getpwnam(USER)
     assert stat.S_ISDIR(st.st_mode), d
     assert st.st_uid == user.pw_uid, (d, st.st_uid)
     assert st.st_mode & 0o777 == 0o700, (d, oct(st.st_mode))

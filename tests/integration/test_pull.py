@@ -14,7 +14,7 @@ import pytest
 
 import imagetools
 import siftools
-from conftest import run_as_user, user_cache_dir
+from conftest import USER, run_as_user, user_cache_dir
 from imagetools import Dir, File, Hardlink, Layer, Image, Opaque, Symlink, Whiteout
 
 NOHTTPS = {"SINGULARITY_NOHTTPS": "1"}
@@ -214,7 +214,7 @@ def test_concurrent_pulls_download_each_blob_once(singularity, registry, make_fa
     uri = f"docker://{proxy.hostport}/{unique_repo}:t"
     procs = []
     for i in range(8):
-        cmd = ["setpriv", "--reuid=singtest", "--regid=singtest", "--init-groups",
+        cmd = ["setpriv", f"--reuid={USER}", f"--regid={USER}", "--init-groups",
                singularity, "pull", "--name", f"p{i}.sif", uri]
         from conftest import user_env
         procs.append(subprocess.Popen(cmd, cwd=user_tmp, env=user_env(NOHTTPS),
@@ -460,7 +460,7 @@ def test_sigterm_during_pull_leaves_nothing(singularity, registry, unique_repo, 
                                                   for i in range(12)]])
     imagetools.push_image(registry, unique_repo, "sig", img)
     from conftest import user_env
-    cmd = ["setpriv", "--reuid=singtest", "--regid=singtest", "--init-groups",
+    cmd = ["setpriv", f"--reuid={USER}", f"--regid={USER}", "--init-groups",
            singularity, "pull", "--name", "s.sif",
            f"docker://{registry.hostport}/{unique_repo}:sig"]
     for sig in (signal.SIGTERM, signal.SIGINT):

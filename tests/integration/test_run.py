@@ -13,7 +13,7 @@ import pytest
 
 import imagetools
 import siftools
-from conftest import ensure_user, run_as_user, user_env
+from conftest import USER, ensure_user, run_as_user, user_env
 from imagetools import File, Hardlink
 
 ENV_VALUES = {
@@ -247,20 +247,20 @@ def test_run_docker_uri_uses_the_cache(images, make_fault_proxy, clean_user_cach
 
 
 def test_killed_container_leaves_nothing(images, run_mode, no_leftovers):
-    p = subprocess.Popen(["setpriv", "--reuid=singtest", "--regid=singtest", "--init-groups",
+    p = subprocess.Popen(["setpriv", f"--reuid={USER}", f"--regid={USER}", "--init-groups",
                           "singularity", "exec", images["sif"], "sleep", "60"],
                          env=user_env(), cwd="/")
     time.sleep(1.0)
     p.send_signal(signal.SIGKILL)
     p.wait(timeout=10)
     # Anything the container started is gone with its namespaces.
-    subprocess.run(["pkill", "-KILL", "-u", "singtest", "sleep"])
-    subprocess.run(["pkill", "-KILL", "-u", "singtest", "squashfuse"])
+    subprocess.run(["pkill", "-KILL", "-u", USER, "sleep"])
+    subprocess.run(["pkill", "-KILL", "-u", USER, "squashfuse"])
 
 
 def test_interactive_shell_in_tmux(images, run_mode):
-    session = f"singtest{os.getpid()}"
-    cmd = (f"setpriv --reuid=singtest --regid=singtest --init-groups env -i HOME=/home/singtest "
+    session = f"{USER}{os.getpid()}"
+    cmd = (f"setpriv --reuid={USER} --regid={USER} --init-groups env -i HOME=/home/{USER} "
            f"PATH={os.path.dirname(shutil.which('singularity') or '')}:"
            f"{user_env()['PATH']} TERM=xterm singularity shell {images['sif']}")
     subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "120", "-y", "30", cmd],
@@ -349,7 +349,7 @@ def test_stdin_and_signals_are_forwarded(images, run_mode):
               'echo ready; while :; do sleep 0.05; done')
     for opts in ([], ["--pid"]):
         for sig, word, code in ((signal.SIGUSR1, "got-usr1", 3), (signal.SIGHUP, "got-hup", 4)):
-            p = subprocess.Popen(["setpriv", "--reuid=singtest", "--regid=singtest",
+            p = subprocess.Popen(["setpriv", f"--reuid={USER}", f"--regid={USER}",
                                   "--init-groups", "singularity", "exec", *opts, images["sif"],
                                   "sh", "-c", script],
                                  env=user_env(), cwd="/", stdout=subprocess.PIPE, text=True)

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import ensure_user, install_prefix, run_as_user
+from conftest import USER, ensure_user, install_prefix, run_as_user
 from test_run import images, no_leftovers, one_error, sing  # noqa: F401 (fixtures)
 
 STARTER_REL = "libexec/singularity/starter"
@@ -478,7 +478,7 @@ def our_loops(image):
 def test_container_mounts_stay_in_the_container(lab, run_mode, user_tmp):
     before = our_mounts()
     ready = os.path.join(user_tmp, "ready")
-    p = subprocess.Popen(["setpriv", "--reuid=singtest", "--regid=singtest", "--init-groups",
+    p = subprocess.Popen(["setpriv", f"--reuid={USER}", f"--regid={USER}", "--init-groups",
                           starter(), "--action", "exec", "--image", lab["good"], "--",
                           "/bin/sh", "-c", f"touch {ready}; sleep 3"], cwd="/")
     try:
@@ -501,7 +501,7 @@ CONTAINER_LOOP = "while /bin/cat /etc/marker >/dev/null; do sleep 0.2; done"
 
 def start_container(lab, user_tmp, *opts):
     ready = os.path.join(user_tmp, f"ready-{time.monotonic_ns()}")
-    p = subprocess.Popen(["setpriv", "--reuid=singtest", "--regid=singtest", "--init-groups",
+    p = subprocess.Popen(["setpriv", f"--reuid={USER}", f"--regid={USER}", "--init-groups",
                           starter(), *opts, "--action", "exec", "--image", lab["good"], "--",
                           "/bin/sh", "-c", f"touch {ready}; {CONTAINER_LOOP}"], cwd="/")
     for _ in range(200):
@@ -530,7 +530,7 @@ def test_killing_any_process_leaves_nothing(lab, run_mode, user_tmp, victim):
         target = [c for c in children(p.pid)
                   if open(f"/proc/{c}/comm").read().strip() != "squashfuse"][0]
     else:
-        out = subprocess.run(["pgrep", "-x", "squashfuse", "-u", "singtest"],
+        out = subprocess.run(["pgrep", "-x", "squashfuse", "-u", USER],
                              capture_output=True, text=True).stdout.split()
         mine = [int(x) for x in out if int(x) in children(p.pid) or
                 any(int(x) in children(c) for c in children(p.pid))]
@@ -549,7 +549,7 @@ def test_killing_any_process_leaves_nothing(lab, run_mode, user_tmp, victim):
         time.sleep(0.1)
     assert our_mounts() == before
     assert our_loops(lab["good"]) == []
-    assert subprocess.run(["pgrep", "-u", "singtest", "-f", CONTAINER_LOOP],
+    assert subprocess.run(["pgrep", "-u", USER, "-f", CONTAINER_LOOP],
                           capture_output=True, text=True).stdout.strip() == ""
 
 
