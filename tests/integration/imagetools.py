@@ -485,7 +485,9 @@ def _installed_packages():
 
     for line in out.splitlines():
         name, version, status, pre, dep, prov = (line.split("\t") + [""] * 6)[:6]
-        if not status.startswith("ii") or name in pkgs:
+        # Installed, or installed with dpkg triggers pending (t/W: a concurrent
+        # apt-get run leaves libc-bin so for a while).
+        if len(status) < 2 or status[1] not in "itW" or name in pkgs:
             continue
         pkgs[name] = (version, names(pre) + names(dep))
         for group in names(prov):
