@@ -25,7 +25,11 @@ static const struct {
 };
 
 static const char usage_help[] = "Usage: singularity help [COMMAND]\n";
-static const char usage_version[] = "Usage: singularity version\n";
+static const char usage_version[] =
+    "Usage: singularity version\n\n"
+    "Prints the Singularity command-line level this program implements\n"
+    "(" SING_CLI_LEVEL "), the number workflow engines compare against. This\n"
+    "program's own release (" SING_VERSION ") is shown by 'singularity help'.\n";
 
 static bool listed(const char *name)
 {
@@ -45,21 +49,28 @@ static const struct command *find(const struct command *table, const char *name)
 
 static void usage_global(FILE *out)
 {
-        fprintf(out, "Usage:\n  singularity [global options...] <command> [options...]\n\n"
-                     "Global options:\n"
-                     "  -d, --debug     print debugging information\n"
-                     "  -q, --quiet     only print errors\n"
-                     "  -v, --verbose   print additional information\n"
-                     "      --version   print the version and exit\n\n"
-                     "Commands:\n");
+        fprintf(out,
+                "singularity " SING_VERSION ", implementing the Singularity " SING_CLI_LEVEL
+                " command line\n\n"
+                "Usage:\n  singularity [global options...] <command> [options...]\n\n"
+                "Global options:\n"
+                "  -d, --debug     print debugging information\n"
+                "  -q, --quiet     only print errors\n"
+                "  -s, --silent    only print errors (as --quiet)\n"
+                "  -v, --verbose   print additional information\n"
+                "      --nocolor   print messages without color (they have none)\n"
+                "      --version   print \"singularity version " SING_CLI_LEVEL "\" and exit\n\n"
+                "Commands:\n");
         for (size_t i = 0; i < sizeof(listing) / sizeof(listing[0]); i++)
                 fprintf(out, "  %-9s %s\n", listing[i].name, listing[i].summary);
         fprintf(out, "\nRun 'singularity help <command>' for a command's options.\n");
 }
 
-static int cmd_version(void)
+/* `--version` as Singularity 3.x prints it (snakemake takes the last word,
+ * cwltool matches "NAME version X.Y.Z"); `version` prints the bare number. */
+static int cmd_version(bool bare)
 {
-        printf("singularity version %s\n", SING_VERSION);
+        printf(bare ? "%s\n" : "singularity version %s\n", SING_CLI_LEVEL);
         return 0;
 }
 
@@ -99,7 +110,8 @@ int cli_main(int argc, char **argv, const struct command *table, int (*handoff)(
         static const struct option opts[] = {
             {"debug", no_argument, NULL, 'd'},   {"quiet", no_argument, NULL, 'q'},
             {"verbose", no_argument, NULL, 'v'}, {"version", no_argument, NULL, 'V'},
-            {"help", no_argument, NULL, 'h'},    {NULL, 0, NULL, 0},
+            {"help", no_argument, NULL, 'h'},    {"silent", no_argument, NULL, 's'},
+            {"nocolor", no_argument, NULL, 'N'}, {NULL, 0, NULL, 0},
         };
         const struct command *c;
         const char *name;
@@ -107,20 +119,23 @@ int cli_main(int argc, char **argv, const struct command *table, int (*handoff)(
 
         /* '+': stop at the command name; its options are its own. Nothing is
          * permuted, so argv stays as given for a hand-off. */
-        while ((opt = getopt_long(argc, argv, "+dqvh", opts, NULL)) != -1) {
+        while ((opt = getopt_long(argc, argv, "+dqsvh", opts, NULL)) != -1) {
                 switch (opt) {
                 case 'd':
                         log_set_level(LOG_LVL_DEBUG);
                         break;
                 case 'q':
+                case 's':
                         log_set_level(LOG_LVL_ERROR);
+                        break;
+                case 'N': /* our messages carry no color codes */
                         break;
                 case 'v':
                         if (log_get_level() < LOG_LVL_VERBOSE)
                                 log_set_level(LOG_LVL_VERBOSE);
                         break;
                 case 'V':
-                        return cmd_version();
+                        return cmd_version(false);
                 case 'h':
                         usage_global(stdout);
                         return 0;
@@ -140,7 +155,7 @@ int cli_main(int argc, char **argv, const struct command *table, int (*handoff)(
         if (strcmp(name, "help") == 0)
                 return cmd_help(argc - ci, argv + ci, argv, table, handoff);
         if (strcmp(name, "version") == 0)
-                return cmd_version();
+                return cmd_version(true);
         c = find(table, name);
         if (c)
                 return c->fn(argc - ci, argv + ci);

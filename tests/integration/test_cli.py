@@ -30,11 +30,44 @@ def test_light_binary_needs_only_libc(prefix):
     assert "libcurl.so.4" in needed_libs(tool)
 
 
-@pytest.mark.parametrize("args", [["--version"], ["version"]])
-def test_version(singularity, args):
-    r = run_as_user([singularity] + args)
+def test_version_strings(singularity):
+    r = run_as_user([singularity, "--version"])
     assert r.returncode == 0, r.stderr
-    assert re.fullmatch(r"singularity version \d+\.\d+\.\d+\n", r.stdout)
+    m = re.fullmatch(r"singularity version (\d+)\.(\d+)\.\d+\n", r.stdout)
+    assert m and (int(m[1]), int(m[2])) >= (3, 5), r.stdout  # cwltool gates on 3.1/3.4/3.5
+    bare = run_as_user([singularity, "version"])
+    assert bare.returncode == 0 and bare.stdout == r.stdout.split()[-1] + "\n"
+    # The project's own release stays visible in the help.
+    assert re.search(r"^singularity \d+\.\d+\.\d+, implementing the Singularity "
+                     + re.escape(bare.stdout.strip()), run_as_user([singularity, "help"]).stdout)
+
+
+CLIENT_CHECKS = {
+    # cwltool 3.1's own parser and gates (it takes its 2.x code path otherwise).
+    "cwltool": "import cwltool.singularity as s; "
+               "assert s.is_version_3_4_or_newer() and not s.is_version_2_6(), s.get_version()",
+    # snakemake's check(): `singularity --version`, last word, >= 2.4.1.
+    "snakemake": "from snakemake.deployment.singularity import Singularity; "
+                 "s = Singularity(); s.check(); print(s.version)",
+}
+
+
+@pytest.mark.parametrize("client", sorted(CLIENT_CHECKS))
+def test_workflow_clients_accept_the_version(singularity, client):
+    try:
+        __import__(client)
+    except ImportError:
+        pytest.skip(f"Debian package {client} is not installed")
+    r = run_as_user(["/usr/bin/python3", "-c", CLIENT_CHECKS[client]])
+    assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.parametrize("flag", ["-s", "--silent", "-q", "--nocolor"])
+def test_global_flags_clients_pass(singularity, flag):
+    r = run_as_user([singularity, flag, "version"])
+    assert r.returncode == 0, r.stderr
+    quiet = run_as_user([singularity, flag, "exec", "/nonexistent.sif", "true"])
+    assert quiet.returncode == 255 and "nonexistent" in quiet.stderr
 
 
 def test_help_lists_every_command(singularity):
