@@ -38,10 +38,16 @@ extern char **environ;
         "                         SRC)\n"                                                          \
         "      --no-home          do not mount the home directory\n"                               \
         "  -i, --ipc              run the container in a new IPC namespace\n"                      \
+        "  -n, --net              run the container in a new network namespace (with\n"            \
+        "                         --network none: only the loopback interface, up)\n"              \
+        "      --network NAME     the network for --net; only \"none\" is supported\n"             \
         "      --no-mount LIST    do not mount these (comma-separated): proc, sys, dev,\n"         \
         "                         home, tmp, cwd\n"                                                \
         "  -p, --pid              run the container in a new PID namespace\n"                      \
         "      --pwd DIR          initial working directory inside the container\n"                \
+        "      --cwd DIR          the same as --pwd\n"                                             \
+        "  -u, --userns           run in a user namespace (unprivileged mode) even when\n"         \
+        "                         the starter is installed setuid root\n"                          \
         "  -w, --writable         open a sandbox directory image read-write\n"                     \
         "      --writable-tmpfs   make the file system writable through a tmpfs overlay;\n"        \
         "                         changes are lost when the container exits\n"                     \
@@ -107,8 +113,8 @@ const char usage_shell[] =
 struct run_request {
         const char *action; /* "run", "exec", "shell" */
         struct strv binds, no_mount, env_flag, env_files;
-        bool contain, cleanenv, pid, ipc, no_home, writable, writable_tmpfs;
-        const char *home, *pwd;
+        bool contain, cleanenv, pid, ipc, net, userns, no_home, writable, writable_tmpfs;
+        const char *home, *pwd, *network;
         char *cwd;       /* relative bind and home sources are made absolute against it */
         char *home_spec; /* --home with SRC absolute, for the starter */
         char *home_dest; /* HOME inside the container */
@@ -179,6 +185,9 @@ static int options_from_env(struct run_request *r, sing_err_t *e)
         r->cleanenv = option_env_bool("CLEANENV");
         r->pid = option_env_bool("PID");
         r->ipc = option_env_bool("IPC");
+        r->net = option_env_bool("NET");
+        r->userns = option_env_bool("USERNS");
+        r->network = option_env("NETWORK");
         r->no_home = option_env_bool("NO_HOME");
         r->writable = option_env_bool("WRITABLE");
         r->writable_tmpfs = option_env_bool("WRITABLE_TMPFS");
@@ -202,7 +211,26 @@ enum {
         OPT_PWD,
         OPT_WRITABLE_TMPFS,
         OPT_NO_MOUNT,
+        OPT_NETWORK,
+        OPT_NETWORK_ARGS,
 };
+
+/* --net: a network namespace; of Apptainer's networks only "none" (lo up,
+ * no other interface) exists here, and it is the one normal users get. */
+static int check_network(struct run_request *r, sing_err_t *e)
+{
+        if (r->network && !r->net)
+                r->net = true; /* --network names the --net network */
+        if (!r->net)
+                return 0;
+        if (!r->network)
+                return err_set(e, "--net: the default network (bridge) is not supported; use "
+                                  "--net --network none");
+        if (strcmp(r->network, "none") != 0)
+                return err_set(e, "--network %s: not supported; the only network is \"none\"",
+                               r->network);
+        return 0;
+}
 
 /* Parse options; returns the index of IMAGE, 0 after --help, -1 on error. */
 static int parse_options(int argc, char **argv, struct run_request *r, sing_err_t *e)
@@ -219,6 +247,11 @@ static int parse_options(int argc, char **argv, struct run_request *r, sing_err_
             {"ipc", no_argument, NULL, 'i'},
             {"pid", no_argument, NULL, 'p'},
             {"pwd", required_argument, NULL, OPT_PWD},
+            {"cwd", required_argument, NULL, OPT_PWD},
+            {"net", no_argument, NULL, 'n'},
+            {"network", required_argument, NULL, OPT_NETWORK},
+            {"network-args", required_argument, NULL, OPT_NETWORK_ARGS},
+            {"userns", no_argument, NULL, 'u'},
             {"writable", no_argument, NULL, 'w'},
             {"writable-tmpfs", no_argument, NULL, OPT_WRITABLE_TMPFS},
             {"no-mount", required_argument, NULL, OPT_NO_MOUNT},
@@ -232,7 +265,7 @@ static int parse_options(int argc, char **argv, struct run_request *r, sing_err_
                 return -1;
         /* '+': the first non-option (IMAGE) ends our options; the rest are the
          * container command's. */
-        while ((opt = getopt_long(argc, argv, "+B:cCeH:ipwh", opts, NULL)) != -1) {
+        while ((opt = getopt_long(argc, argv, "+B:cCeH:inpuwh", opts, NULL)) != -1) {
                 switch (opt) {
                 case 'B':
                         if (bind_list_parse(optarg, r->cwd, &r->binds, e) < 0)
@@ -269,6 +302,20 @@ static int parse_options(int argc, char **argv, struct run_request *r, sing_err_
                 case 'p':
                         r->pid = true;
                         break;
+                case 'n':
+                        r->net = true;
+                        break;
+                case OPT_NETWORK:
+                        r->network = optarg;
+                        break;
+                case OPT_NETWORK_ARGS:
+                        return err_set(e,
+                                       "--network-args %s: not supported (the only network, "
+                                       "\"none\", takes no arguments)",
+                                       optarg);
+                case 'u':
+                        r->userns = true;
+                        break;
                 case OPT_PWD:
                         r->pwd = optarg;
                         break;
@@ -290,6 +337,8 @@ static int parse_options(int argc, char **argv, struct run_request *r, sing_err_
         }
         if (r->home && r->no_home)
                 return err_set(e, "--home and --no-home cannot be used together");
+        if (check_network(r, e) < 0)
+                return -1;
         if (r->writable && r->writable_tmpfs)
                 return err_set(e, "--writable and --writable-tmpfs cannot be used together");
         if (optind >= argc)
@@ -345,6 +394,10 @@ static int starter_argv(const struct run_request *r, const char *image, char **a
                 ok = ok && strv_push(av, "--pid") == 0;
         if (r->ipc)
                 ok = ok && strv_push(av, "--ipc") == 0;
+        if (r->net)
+                ok = ok && strv_push(av, "--net") == 0;
+        if (r->userns)
+                ok = ok && strv_push(av, "--userns") == 0;
         if (r->home_spec)
                 ok = ok && strv_push(av, "--home") == 0 && strv_push(av, r->home_spec) == 0;
         if (r->no_home)

@@ -54,6 +54,8 @@ int args_parse(int argc, char **argv, struct request *req, sing_err_t *err)
             {"--contain", &req->contain},
             {"--pid", &req->pid},
             {"--ipc", &req->ipc},
+            {"--net", &req->net},       /* a network namespace with only lo */
+            {"--userns", &req->userns}, /* user-namespace mode even when setuid */
             {"--no-home", &req->no_home},
             {"--writable", &req->writable},
             {"--writable-tmpfs", &req->writable_tmpfs},

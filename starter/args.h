@@ -27,7 +27,7 @@ struct request {
         const char *image;
         struct bind_spec binds[MAX_USER_BINDS];
         size_t nbinds;
-        bool contain, pid, ipc, no_home, writable, writable_tmpfs;
+        bool contain, pid, ipc, net, userns, no_home, writable, writable_tmpfs;
         char *home_src, *home_dst; /* --home, NULL when absent */
         const char *pwd;
         unsigned no_mount; /* enum no_mount bits */

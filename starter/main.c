@@ -3,7 +3,8 @@
  * Protocol (called by the frontend's run/exec/shell/test/start):
  *
  *   starter [--debug] --action exec|run|shell|test|start --image PATH
- *           [--bind SRC[:DST[:ro|rw]]]... [--contain] [--pid] [--ipc]
+ *           [--bind SRC[:DST[:ro|rw]]]... [--contain] [--pid] [--ipc] [--net]
+ *           [--userns]
  *           [--home SRC[:DST]] [--no-home] [--pwd DIR] [--writable]
  *           [--writable-tmpfs] [--no-mount proc|sys|dev|home|tmp|cwd]...
  *           -- ARGS...
@@ -53,6 +54,7 @@
 #include "loop.h"
 #include "mount_exec.h"
 #include "mount_plan.h"
+#include "net.h"
 #include "privileges.h"
 
 extern char **environ;
@@ -171,8 +173,9 @@ int main(int argc, char **argv)
         bool privileged = geteuid() == 0;
         config_load(&cfg, privileged);
         user_lookup(&user);
-        if (privileged && !cfg.allow_setuid && user.uid != 0) {
-                log_verbose("`allow setuid = no`: running unprivileged");
+        if (privileged && (!cfg.allow_setuid || req.userns) && user.uid != 0) {
+                log_verbose("%s: running unprivileged",
+                            req.userns ? "--userns" : "`allow setuid = no`");
                 become_user_now(&user);
                 privileged = false;
         }
@@ -225,11 +228,14 @@ int main(int argc, char **argv)
         }
         mount_plan_print(&plan);
 
-        int ns = CLONE_NEWNS | (req.ipc ? CLONE_NEWIPC : 0) | (req.pid ? CLONE_NEWPID : 0);
+        int ns = CLONE_NEWNS | (req.ipc ? CLONE_NEWIPC : 0) | (req.pid ? CLONE_NEWPID : 0) |
+                 (req.net ? CLONE_NEWNET : 0);
         if (privileged && unshare(ns) < 0)
                 die_errno("creating the container namespaces");
         if (!privileged)
                 enter_user_namespace(&user, ns);
+        if (req.net)
+                net_loopback_up();
         /* Nothing we mount may propagate back to the host. */
         if (mount(NULL, "/", NULL, MS_REC | (cfg.mount_slave ? MS_SLAVE : MS_PRIVATE), NULL) < 0)
                 die_errno("making / %s", cfg.mount_slave ? "slave" : "private");

@@ -432,3 +432,72 @@ def test_sif_made_by_siftool(images, user_tmp, run_mode, no_leftovers):
                 f.seek(base + 205)
                 f.write(struct.pack("<i", 2))
     one_error(sing("exec", two, "true"), "2 primary")
+
+
+def test_net_none_has_only_loopback(images, run_mode):
+    """--net --network none (what cwltool passes for tools without
+    NetworkAccess): only lo, and it is up; the host's loopback services are
+    out of reach."""
+    import socket
+    import threading
+    host = socket.socket()
+    host.bind(("127.0.0.1", 0))
+    host.listen(4)
+    port = host.getsockname()[1]
+
+    def serve():  # answer and hang up, so that a client that got here ends
+        while True:
+            try:
+                conn, _ = host.accept()
+            except OSError:
+                return
+            conn.sendall(b"hello\n")
+            conn.close()
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        probe = (f"cat /proc/net/dev | tail -n +3 | cut -d: -f1 | tr -d ' '; "
+                 f"if nc -w 2 127.0.0.1 {port} </dev/null | grep -q hello; then echo host-reached; fi; "
+                 "(echo pong | nc -l -p 5555 >/dev/null &); sleep 0.3; "
+                 "nc -w 2 127.0.0.1 5555 </dev/null | grep -q pong && echo lo-up")
+        r = sing("exec", "--net", "--network", "none", images["sif"], "sh", "-c", probe,
+                 timeout=60)
+        assert r.returncode == 0, r.stderr
+        lines = r.stdout.split()
+        assert lines[0] == "lo" and "lo-up" in lines, r.stdout
+        assert "host-reached" not in lines and lines.count("lo") == 1, r.stdout
+        # Without --net the host's loopback listener is reachable.
+        r = sing("exec", images["sif"], "sh", "-c",
+                 f"nc -w 2 127.0.0.1 {port} </dev/null | grep -q hello && echo host-reached",
+                 timeout=60)
+        assert "host-reached" in r.stdout, r.stderr
+    finally:
+        host.shutdown(socket.SHUT_RDWR)
+        host.close()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--net"], "use --net --network none"),
+    (["--net", "--network", "bridge"], "--network bridge: not supported"),
+    (["--network-args", "portmap=80:80/tcp"], "--network-args"),
+])
+def test_other_networks_are_refused_clearly(images, args, message):
+    r = sing("exec", *args, images["sif"], "true")
+    assert r.returncode == 255 and message in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+def test_userns_flag_forces_the_unprivileged_mode(images, test_user):
+    """-u/--userns with the setuid starter: a user namespace, no loop device
+    (cwltool probes for it with `exec --userns`)."""
+    for flag in ("-u", "--userns"):
+        r = sing("exec", flag, images["sif"], "cat", "/proc/self/uid_map")
+        assert r.returncode == 0, r.stderr
+        fields = r.stdout.split()
+        assert fields[:3] == [str(test_user.uid), str(test_user.uid), "1"], r.stdout
+    r = sing("exec", images["sif"], "cat", "/proc/self/uid_map")
+    assert r.stdout.split()[:3] == ["0", "0", "4294967295"], r.stdout
+
+
+def test_cwd_is_an_alias_of_pwd(images):
+    r = sing("exec", "--cwd", "/etc", images["sif"], "pwd")
+    assert r.returncode == 0 and r.stdout == "/etc\n", r.stderr
