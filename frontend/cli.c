@@ -20,7 +20,9 @@ static const struct {
     {"inspect", "Show metadata for an image"},
     {"pull", "Pull an image from a URI"},
     {"run", "Run the user-defined default command within a container"},
+    {"run-help", "Show the user-defined help for an image"},
     {"shell", "Run a shell within a container"},
+    {"test", "Run the user-defined tests within a container"},
     {"version", "Show the version"},
 };
 
@@ -62,7 +64,7 @@ static void usage_global(FILE *out)
                 "      --version   print \"singularity version " SING_CLI_LEVEL "\" and exit\n\n"
                 "Commands:\n");
         for (size_t i = 0; i < sizeof(listing) / sizeof(listing[0]); i++)
-                fprintf(out, "  %-9s %s\n", listing[i].name, listing[i].summary);
+                fprintf(out, "  %-10s %s\n", listing[i].name, listing[i].summary);
         fprintf(out, "\nRun 'singularity help <command>' for a command's options.\n");
 }
 

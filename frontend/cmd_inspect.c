@@ -267,6 +267,26 @@ static void print_labels(json_object *labels)
         }
 }
 
+const char usage_run_help[] = "Usage: singularity run-help IMAGE\n"
+                              "\n"
+                              "Show the image's help text (the %help section of its definition\n"
+                              "file), as `inspect --helpfile` does.\n";
+
+int cmd_run_help(int argc, char **argv)
+{
+        if (argc == 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
+                fputs(usage_run_help, stdout);
+                return 0;
+        }
+        if (argc != 2 || argv[1][0] == '-') {
+                log_error("run-help takes one image; see 'singularity help run-help'");
+                return 255;
+        }
+        char *inspect_argv[] = {"inspect", "--helpfile", argv[1], NULL};
+        optind = 1;
+        return cmd_inspect(3, inspect_argv);
+}
+
 int cmd_inspect(int argc, char **argv)
 {
         static const struct option opts[] = {

@@ -108,6 +108,18 @@ const char usage_shell[] =
     "  $ singularity shell --contain --home /tmp/myhome:/home/me docker://debian\n"
     "  $ SINGULARITY_SHELL=/bin/zsh singularity shell devtools.sif\n";
 
+const char usage_test[] =
+    "Usage:\n"
+    "  singularity test [test options...] <image>\n"
+    "\n"
+    "Description:\n"
+    "  Run the image's test script (the %test section of its definition file)\n"
+    "  within a container.\n"
+    "\n"
+    "Options:\n" RUN_OPTIONS "\n"
+    "Examples:\n"
+    "  $ singularity test analysis.sif\n";
+
 /* What the command line asks for; const strings point into argv or the
  * environment. */
 struct run_request {
@@ -448,6 +460,7 @@ static enum prepare_result prepare(int argc, char **argv, struct run_request *r,
         if (img_idx == 0) {
                 fputs(strcmp(r->action, "exec") == 0    ? usage_exec
                       : strcmp(r->action, "shell") == 0 ? usage_shell
+                      : strcmp(r->action, "test") == 0  ? usage_test
                                                         : usage_run,
                       stdout);
                 return PREPARE_HELP_SHOWN;

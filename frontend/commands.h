@@ -23,14 +23,15 @@ struct command {
 int cli_main(int argc, char **argv, const struct command *table, int (*handoff)(char **argv));
 
 int cmd_pull(int argc, char **argv);
-int cmd_run(int argc, char **argv); /* run, exec and shell (argv[0] says which) */
+int cmd_run(int argc, char **argv); /* run, exec, shell and test (argv[0] says which) */
 int cmd_build(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
+int cmd_run_help(int argc, char **argv); /* inspect --helpfile */
 /* Hidden: `singularity-image cache-sif docker://REF` makes sure the cache
  * holds a SIF for REF and prints its path on stdout (messages on stderr). */
 int cmd_cache_sif(int argc, char **argv);
 
-extern const char usage_pull[], usage_run[], usage_exec[], usage_shell[], usage_build[],
-    usage_inspect[];
+extern const char usage_pull[], usage_run[], usage_exec[], usage_shell[], usage_test[],
+    usage_build[], usage_inspect[], usage_run_help[];
 
 #endif

@@ -8,10 +8,8 @@
 #include "image_tool.h"
 
 static const struct command commands[] = {
-    {"exec", cmd_run, usage_exec},
-    {"run", cmd_run, usage_run},
-    {"shell", cmd_run, usage_shell},
-    {NULL, NULL, NULL},
+    {"exec", cmd_run, usage_exec}, {"run", cmd_run, usage_run}, {"shell", cmd_run, usage_shell},
+    {"test", cmd_run, usage_test}, {NULL, NULL, NULL},
 };
 
 int main(int argc, char **argv)

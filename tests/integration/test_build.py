@@ -640,6 +640,10 @@ USER_RECIPE = """\
     %runscript
         echo "runscript says $*"
 
+    %test
+        echo "test sees $RECIPE_VAR"
+        exit "${{TEST_STATUS:-0}}"
+
     %labels
         Maintainer Jane Doe
 
@@ -691,4 +695,10 @@ def test_user_built_images_run(singularity, images, user_dir, test_user, run_as_
         assert "Jane Doe" in r.stdout
         r = run_as_user([singularity, "inspect", "--helpfile", out])
         assert "Helpful text." in r.stdout
+        r = run_as_user([singularity, "run-help", out])
+        assert r.returncode == 0 and "Helpful text." in r.stdout, r.stderr
+        r = run_as_user([singularity, "test", out], cwd=str(user_dir))
+        assert r.returncode == 0 and r.stdout == "test sees from-recipe\n", r.stderr
+        r = run_as_user([singularity, "test", out], cwd=str(user_dir), env={"TEST_STATUS": "3"})
+        assert r.returncode == 3, r.stderr
     assert leftovers(user_dir, ["u.def", "u.sif", "data.txt"]) == []

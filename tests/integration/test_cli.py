@@ -11,7 +11,8 @@ import pytest
 
 from conftest import run_as_user
 
-LISTED = ["build", "exec", "help", "inspect", "pull", "run", "shell", "version"]
+LISTED = ["build", "exec", "help", "inspect", "pull", "run", "run-help", "shell", "test",
+          "version"]
 
 
 def needed_libs(path):
@@ -74,7 +75,7 @@ def test_help_lists_every_command(singularity):
     for args in (["help"], ["--help"]):
         r = run_as_user([singularity] + args)
         assert r.returncode == 0, r.stderr
-        listed = re.findall(r"^  (\w+) ", r.stdout.split("Commands:\n", 1)[1], re.M)
+        listed = re.findall(r"^  ([\w-]+) ", r.stdout.split("Commands:\n", 1)[1], re.M)
         assert listed == LISTED
 
 
