@@ -17,6 +17,7 @@
 #include "commands.h"
 #include "image_tool.h"
 #include "log.h"
+#include "no_mount.h"
 #include "run_env.h"
 
 extern char **environ;
@@ -42,7 +43,8 @@ extern char **environ;
         "                         --network none: only the loopback interface, up)\n"              \
         "      --network NAME     the network for --net; only \"none\" is supported\n"             \
         "      --no-mount LIST    do not mount these (comma-separated): proc, sys, dev,\n"         \
-        "                         home, tmp, cwd\n"                                                \
+        "                         devpts, home, tmp, cwd, hostfs, bind-paths (every\n"             \
+        "                         `bind path` of the config) or /DEST (one of them)\n"             \
         "  -p, --pid              run the container in a new PID namespace\n"                      \
         "      --pwd DIR          initial working directory inside the container\n"                \
         "      --cwd DIR          the same as --pwd\n"                                             \
@@ -164,20 +166,18 @@ static bool option_env_bool(const char *name)
                      strcasecmp(v, "yes") == 0 || strcasecmp(v, "on") == 0);
 }
 
+/* Checked here with the starter's own table, so a typo fails before any
+ * image is pulled. */
 static int no_mount_parse(const char *list, struct strv *out, sing_err_t *e)
 {
-        static const char *const known[] = {"proc", "sys", "dev", "home", "tmp", "cwd", NULL};
         _cleanup_free_ char *copy = strdup(list);
         char *save = NULL;
+        unsigned bits = 0;
         if (!copy)
                 return err_set(e, "out of memory");
         for (char *it = strtok_r(copy, ",", &save); it; it = strtok_r(NULL, ",", &save)) {
-                const char *const *k = known;
-                while (*k && strcmp(*k, it) != 0)
-                        k++;
-                if (!*k)
-                        return err_set(
-                            e, "--no-mount %s: expected proc, sys, dev, home, tmp or cwd", it);
+                if (no_mount_item(it, &bits, e) < 0)
+                        return -1;
                 if (strv_push(out, it) < 0)
                         return err_set(e, "out of memory");
         }

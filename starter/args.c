@@ -8,14 +8,6 @@
 
 static const char *const actions[] = {"exec", "run", "shell", "test", "start", NULL};
 
-static const struct {
-        const char *name;
-        unsigned bit;
-} no_mount_names[] = {
-    {"proc", NO_MOUNT_PROC}, {"sys", NO_MOUNT_SYS}, {"dev", NO_MOUNT_DEV},
-    {"home", NO_MOUNT_HOME}, {"tmp", NO_MOUNT_TMP}, {"cwd", NO_MOUNT_CWD},
-};
-
 static int parse_home(const char *spec, struct request *req, sing_err_t *err)
 {
         char *colon;
@@ -33,13 +25,13 @@ static int parse_home(const char *spec, struct request *req, sing_err_t *err)
 
 static int parse_no_mount(const char *what, struct request *req, sing_err_t *err)
 {
-        for (size_t i = 0; i < sizeof(no_mount_names) / sizeof(no_mount_names[0]); i++) {
-                if (strcmp(what, no_mount_names[i].name) == 0) {
-                        req->no_mount |= no_mount_names[i].bit;
-                        return 0;
-                }
-        }
-        return err_set(err, "--no-mount %s: unknown mount (proc|sys|dev|home|tmp|cwd)", what);
+        int r = no_mount_item(what, &req->no_mount, err);
+        if (r <= 0)
+                return r;
+        if (req->n_no_mount_paths == MAX_NO_MOUNT_PATHS)
+                return err_set(err, "too many --no-mount paths (max %d)", MAX_NO_MOUNT_PATHS);
+        req->no_mount_paths[req->n_no_mount_paths++] = what;
+        return 0;
 }
 
 int args_parse(int argc, char **argv, struct request *req, sing_err_t *err)

@@ -8,18 +8,10 @@
 
 #include "bind_spec.h"
 #include "error.h"
+#include "no_mount.h"
 
 #define MAX_USER_BINDS 64
-
-/* Bits of --no-mount. */
-enum no_mount {
-        NO_MOUNT_PROC = 1 << 0,
-        NO_MOUNT_SYS = 1 << 1,
-        NO_MOUNT_DEV = 1 << 2,
-        NO_MOUNT_HOME = 1 << 3,
-        NO_MOUNT_TMP = 1 << 4,
-        NO_MOUNT_CWD = 1 << 5,
-};
+#define MAX_NO_MOUNT_PATHS 16
 
 struct request {
         bool debug;
@@ -31,7 +23,10 @@ struct request {
         char *home_src, *home_dst; /* --home, NULL when absent */
         const char *pwd;
         unsigned no_mount; /* enum no_mount bits */
-        char **args;       /* after "--", NULL-terminated */
+        /* --no-mount /DEST: `bind path` entries skipped by destination */
+        const char *no_mount_paths[MAX_NO_MOUNT_PATHS];
+        size_t n_no_mount_paths;
+        char **args; /* after "--", NULL-terminated */
 };
 
 /* Parse argv into *req (pointers into argv or heap strings). */

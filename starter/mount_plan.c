@@ -232,7 +232,7 @@ static void plan_dev(struct builder *b, const struct plan_input *in)
         add(b, OP_SYMLINK, "/proc/self/fd/0", "/dev/stdin", NULL, MP_IN_ROOT);
         add(b, OP_SYMLINK, "/proc/self/fd/1", "/dev/stdout", NULL, MP_IN_ROOT);
         add(b, OP_SYMLINK, "/proc/self/fd/2", "/dev/stderr", NULL, MP_IN_ROOT);
-        if (in->cfg->mount_devpts) {
+        if (in->cfg->mount_devpts && !(in->req->no_mount & NO_MOUNT_DEVPTS)) {
                 /* gid 5 (tty) is not mapped in a user namespace. */
                 add(b, OP_DEVPTS, NULL, "/dev/pts",
                     in->userns ? "newinstance,ptmxmode=0666,mode=0620"
@@ -293,17 +293,34 @@ static void plan_etc_files(struct builder *b, const struct plan_input *in)
                     MP_IN_ROOT | MP_RO | MP_OPTIONAL);
 }
 
+/* --no-mount /DEST: compared after cleaning both paths. */
+static bool no_mount_names_path(const struct request *req, const char *dst)
+{
+        for (size_t i = 0; i < req->n_no_mount_paths; i++) {
+                char *p = path_clean(req->no_mount_paths[i]);
+                bool same = p && strcmp(p, dst) == 0;
+                free(p);
+                if (same)
+                        return true;
+        }
+        return false;
+}
+
 /* Config `bind path` entries (admin-chosen: opened as root) and the user's
  * --bind entries (opened as the user). */
 static int plan_binds(struct builder *b, const struct plan_input *in, sing_err_t *err)
 {
         const struct sing_config *cfg = in->cfg;
-        for (size_t i = 0; cfg->bind_path && cfg->bind_path[i]; i++) {
+        bool all_off = in->req->no_mount & NO_MOUNT_BIND_PATHS;
+        for (size_t i = 0; !all_off && cfg->bind_path && cfg->bind_path[i]; i++) {
                 struct bind_spec br;
                 if (bind_spec_parse(cfg->bind_path[i], &br, err) < 0)
                         return err_prefix(err, "config `bind path`");
                 char *dst = path_clean(br.dst);
-                if (dst)
+                if (dst && no_mount_names_path(in->req, dst))
+                        log_verbose("--no-mount %s: skipping `bind path` %s", dst,
+                                    cfg->bind_path[i]);
+                else if (dst)
                         add(b, OP_BIND, br.src, dst, NULL,
                             MP_IN_ROOT | MP_OPTIONAL | (br.ro ? MP_RO : 0));
                 free(br.src);
@@ -377,7 +394,8 @@ int mount_plan_build(const struct plan_input *in, struct mount_plan *plan, sing_
         plan_etc_files(&b, in);
         /* `mount hostfs`: host mounts outside the system directories, opened as
          * the user (skipped when the user cannot read them). */
-        for (size_t i = 0; in->host_mounts && in->host_mounts[i]; i++)
+        for (size_t i = 0;
+             in->host_mounts && !(req->no_mount & NO_MOUNT_HOSTFS) && in->host_mounts[i]; i++)
                 if (!is_system_dir(in->host_mounts[i]) &&
                     !path_already_bound(plan, in->host_mounts[i]))
                         add(&b, OP_BIND, in->host_mounts[i], in->host_mounts[i], NULL,

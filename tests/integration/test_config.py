@@ -171,6 +171,9 @@ def test_mount_hostfs(images, run_mode, sing_config):
         r = in_private_mount_ns(script)
         assert r.returncode == 0, r.stderr
         assert r.stdout == "hostfs\n"
+        r = in_private_mount_ns(script.replace("'exec'", "'exec' '--no-mount' 'hostfs'"))
+        assert r.returncode == 0, r.stderr
+        assert r.stdout == "absent\n"
     finally:
         os.rmdir(mnt)
 
@@ -326,3 +329,22 @@ def test_bad_config_line(images, run_mode, sing_config, no_leftovers, key, value
     r = sing("exec", images["sif"], "true")
     one_error(r, needle)
     assert f"{sing_config.path}:{nlines}:" in r.stderr, r.stderr  # file:line of the bad line
+
+
+def test_no_mount_names_every_apptainer_mount(images, run_mode, sing_config, user_tmp):
+    """--no-mount takes Apptainer's names: bind-paths (all `bind path`
+    entries), /DEST (one of them), devpts, hostfs, and an unknown name is one
+    clear error."""
+    run_as_user(["sh", "-c", f"echo one > {user_tmp}/f"], check=True)
+    sing_config.add("bind path", f"{user_tmp}:/mnt/one")
+    sing_config.add("bind path", f"{user_tmp}:/mnt/two")
+    script = ("for d in one two; do cat /mnt/$d/f 2>/dev/null || echo no-$d; done; "
+              "test -e /dev/pts/ptmx && echo devpts || echo no-devpts")
+    assert out(images["sif"], script, "-c", cwd="/") == "one\none\ndevpts\n"
+    assert out(images["sif"], script, "-c", "--no-mount", "bind-paths", cwd="/") == \
+        "no-one\nno-two\ndevpts\n"
+    assert out(images["sif"], script, "-c", "--no-mount", "/mnt/two/", cwd="/") == \
+        "one\nno-two\ndevpts\n"
+    assert out(images["sif"], script, "-c", "--no-mount", "devpts,tmp", cwd="/") == \
+        "one\none\nno-devpts\n"
+    one_error(sh(images["sif"], "true", "--no-mount", "proc,nosuch"), "--no-mount nosuch")
