@@ -26,6 +26,8 @@ extern char **environ;
         "  -B, --bind SPEC        bind a host path into the container; SPEC is\n"                  \
         "                         SRC[:DST[:ro|rw]], several may be given separated by\n"          \
         "                         commas or with repeated -B (also SINGULARITY_BIND)\n"            \
+        "                         (a backslash escapes : and , in paths)\n"                        \
+        "      --mount SPEC       type=bind,src=SRC,dst=DST[,ro]: a bind, Docker's way\n"          \
         "  -c, --contain          use minimal /dev and empty home and /tmp directories\n"          \
         "                         instead of sharing the host's\n"                                 \
         "  -C, --containall       contain not only file systems but also PID and IPC\n"            \
@@ -225,6 +227,7 @@ enum {
         OPT_NO_MOUNT,
         OPT_NETWORK,
         OPT_NETWORK_ARGS,
+        OPT_MOUNT,
 };
 
 /* --net: a network namespace; of Apptainer's networks only "none" (lo up,
@@ -249,6 +252,7 @@ static int parse_options(int argc, char **argv, struct run_request *r, sing_err_
 {
         static const struct option opts[] = {
             {"bind", required_argument, NULL, 'B'},
+            {"mount", required_argument, NULL, OPT_MOUNT},
             {"contain", no_argument, NULL, 'c'},
             {"containall", no_argument, NULL, 'C'},
             {"cleanenv", no_argument, NULL, 'e'},
@@ -281,6 +285,10 @@ static int parse_options(int argc, char **argv, struct run_request *r, sing_err_
                 switch (opt) {
                 case 'B':
                         if (bind_list_parse(optarg, r->cwd, &r->binds, e) < 0)
+                                return -1;
+                        break;
+                case OPT_MOUNT:
+                        if (mount_spec_parse(optarg, r->cwd, &r->binds, e) < 0)
                                 return -1;
                         break;
                 case 'c':

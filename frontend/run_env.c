@@ -511,9 +511,7 @@ static int bind_spec_normalize(const char *spec, const char *cwd, char **out, si
         if (b.dst != b.src && b.dst[0] != '/')
                 rc = err_set(e, "bind \"%s\": destination must be an absolute path", spec);
         else if (!(src = absolute_from(cwd, b.src)) ||
-                 /* ro needs a DST field, so ":ro" always follows one. */
-                 asprintf(out, "%s%s%s%s", src, b.dst != b.src ? ":" : "",
-                          b.dst != b.src ? b.dst : "", b.ro ? ":ro" : "") < 0)
+                 !(*out = bind_spec_format(src, b.dst != b.src ? b.dst : NULL, b.ro)))
                 rc = err_set(e, "out of memory");
         free(b.src);
         return rc;
@@ -522,16 +520,58 @@ static int bind_spec_normalize(const char *spec, const char *cwd, char **out, si
 int bind_list_parse(const char *list, const char *cwd, struct strv *out, sing_err_t *e)
 {
         _cleanup_free_ char *copy = strdup(list);
-        char *save = NULL;
+        char *cursor = copy;
         if (!copy)
                 return err_set(e, "out of memory");
-        for (char *item = strtok_r(copy, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+        for (char *item; (item = bind_list_next(&cursor));) {
                 char *spec;
+                if (!*item)
+                        continue; /* "a,,b" or a trailing comma */
                 if (bind_spec_normalize(item, cwd, &spec, e) < 0)
                         return -1;
                 if (strv_push_take(out, spec) < 0)
                         return err_set(e, "out of memory");
         }
+        return 0;
+}
+
+/* --mount type=bind,src=SRC,dst=DST[,ro]: Docker's long form of a bind, as
+ * Apptainer takes it (source/target spellings too, readonly as ro). */
+int mount_spec_parse(const char *spec, const char *cwd, struct strv *out, sing_err_t *e)
+{
+        _cleanup_free_ char *copy = strdup(spec), *src_abs = NULL;
+        char *cursor = copy, *src = NULL, *dst = NULL;
+        bool ro = false, bind = false;
+        if (!copy)
+                return err_set(e, "out of memory");
+        for (char *item; (item = bind_list_next(&cursor));) {
+                char *eq = strchr(item, '=');
+                const char *key = item, *val = eq ? eq + 1 : NULL;
+                if (eq)
+                        *eq = '\0';
+                if (strcmp(key, "type") == 0 && val)
+                        bind = strcmp(val, "bind") == 0;
+                else if ((strcmp(key, "src") == 0 || strcmp(key, "source") == 0) && val)
+                        src = (char *)val;
+                else if ((strcmp(key, "dst") == 0 || strcmp(key, "destination") == 0 ||
+                          strcmp(key, "target") == 0) &&
+                         val)
+                        dst = (char *)val;
+                else if ((strcmp(key, "ro") == 0 || strcmp(key, "readonly") == 0) &&
+                         (!val || strcmp(val, "true") == 0))
+                        ro = true;
+                else
+                        return err_set(e, "--mount %s: unknown or incomplete field \"%s\"", spec,
+                                       key);
+        }
+        if (!bind)
+                return err_set(e, "--mount %s: only type=bind is supported", spec);
+        if (!src || !*src || !dst || dst[0] != '/')
+                return err_set(e, "--mount %s: needs src= and an absolute dst=", spec);
+        src_abs = absolute_from(cwd, src);
+        char *norm = src_abs ? bind_spec_format(src_abs, dst, ro) : NULL;
+        if (!norm || strv_push_take(out, norm) < 0)
+                return err_set(e, "out of memory");
         return 0;
 }
 

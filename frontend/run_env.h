@@ -96,6 +96,8 @@ void run_env_free(struct run_env *env);
  * against cwd (NULL: left as is). Empty items are skipped. DST, when given,
  * must be absolute (it defaults to SRC). */
 int bind_list_parse(const char *list, const char *cwd, struct strv *out, sing_err_t *e);
+/* One --mount type=bind,src=..,dst=..[,ro] appended to out as a bind spec. */
+int mount_spec_parse(const char *spec, const char *cwd, struct strv *out, sing_err_t *e);
 
 /* Validate a --home SRC[:DST]: *norm is the spec with SRC made absolute
  * against cwd (for the starter), *dest the home directory inside the

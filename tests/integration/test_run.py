@@ -501,3 +501,26 @@ def test_userns_flag_forces_the_unprivileged_mode(images, test_user):
 def test_cwd_is_an_alias_of_pwd(images):
     r = sing("exec", "--cwd", "/etc", images["sif"], "pwd")
     assert r.returncode == 0 and r.stdout == "/etc\n", r.stderr
+
+
+def test_mount_option_and_escaped_bind_specs(images, user_tmp):
+    """--mount type=bind,src=,dst=[,ro] and `\\:` / `\\,` in -B paths."""
+    odd = os.path.join(user_tmp, "a:b,c")
+    run_as_user(["sh", "-c", f"mkdir '{odd}' && echo odd > '{odd}/f'"], check=True)
+    esc = odd.replace(":", "\\:").replace(",", "\\,")
+    r = sing("exec", "-B", f"{esc}:/mnt/x\\:y:ro,{user_tmp}:/mnt/plain", images["sif"], "sh",
+             "-c", "cat '/mnt/x:y/f' /mnt/plain/a:b,c/f; touch '/mnt/x:y/g' 2>/dev/null || "
+             "echo read-only")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "odd\nodd\nread-only\n", r.stdout
+    r = sing("exec", "--mount", f"type=bind,source={user_tmp},target=/mnt/m,readonly",
+             images["sif"], "sh", "-c", "cat '/mnt/m/a:b,c/f'; touch /mnt/m/g || echo ro")
+    assert r.returncode == 0 and r.stdout == "odd\nro\n", (r.stdout, r.stderr)
+    r = sing("exec", "--mount", f"type=bind,src={user_tmp},dst=/mnt/m", images["sif"], "sh",
+             "-c", "touch /mnt/m/g && echo rw")
+    assert r.returncode == 0 and r.stdout == "rw\n", r.stderr
+    for bad, msg in ((f"type=volume,src={user_tmp},dst=/m", "only type=bind"),
+                     (f"type=bind,src={user_tmp}", "absolute dst="),
+                     (f"type=bind,src={user_tmp},dst=/m,propagation=x", "propagation")):
+        r = sing("exec", "--mount", bad, images["sif"], "true")
+        assert r.returncode == 255 and msg in r.stderr, r.stderr
