@@ -273,7 +273,7 @@ static int merge_to_tar(const char *const *l, size_t n, const char *out, sing_er
         int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644), r;
         if (fd < 0 || tar_sink_open(fd, &sink, e) < 0)
                 return -1;
-        r = layers_merge(l, n, &top, &bottom, &sink, e);
+        r = layers_merge(l, n, &top, &bottom, NULL, &sink, e);
         if (tar_sink_close(&sink, r < 0 ? NULL : e) < 0)
                 r = -1;
         close(fd);
@@ -375,7 +375,7 @@ static void test_dir_sink(void)
         mkdir(root, 0755);
         rootfd = open(root, O_RDONLY | O_DIRECTORY);
         CHECK(rootfd >= 0 && dir_sink_open(rootfd, &sink, &e) == 0);
-        r = layers_merge(layers, 4, &top, &bottom, &sink, &e);
+        r = layers_merge(layers, 4, &top, &bottom, NULL, &sink, &e);
         CHECK(r == 0);
         if (r < 0)
                 fprintf(stderr, "merge: %s\n", e.msg);
@@ -509,7 +509,7 @@ static void test_squash(void)
                 return;
         }
         CHECK(tar_sink_open(p.fd, &sink, &e) == 0);
-        r = layers_merge(layers, 4, &top, &bottom, &sink, &e);
+        r = layers_merge(layers, 4, &top, &bottom, NULL, &sink, &e);
         CHECK(r == 0);
         CHECK(tar_sink_close(&sink, &e) == 0);
         if (r < 0) {
