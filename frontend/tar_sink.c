@@ -14,9 +14,8 @@ struct tar_sink {
         char *zeros; /* ZERO_CHUNK bytes */
 };
 
-/* Zeros for [from, to): holes of the sparse map cost nothing (libarchive
- * skips them); zero blocks inside data regions go to mksquashfs, which
- * stores them as sparse blocks. */
+/* Zeros for [from, to) (holes and zero blocks): mksquashfs stores them as
+ * sparse blocks. */
 static int write_zeros(struct tar_sink *t, int64_t from, int64_t to, sing_err_t *e)
 {
         while (from < to) {
@@ -58,8 +57,11 @@ static int tar_entry(void *ctx, struct archive_entry *ae, struct merge_data *dat
 
         /* Numeric owners only: names would be mapped through this host's
          * passwd by whoever reads the stream. Other times, ACLs and file
-         * flags are not part of the image's squashfs. The sparse map is kept
-         * (mksquashfs reads it): a 60 GB hole is not written out. */
+         * flags are not part of the image's squashfs. Sparse files go as
+         * plain files: the holes are written as zeros, which mksquashfs
+         * stores as sparse blocks (a sparse map written by libarchive's pax
+         * writer is misread by mksquashfs 4.5.1). A huge hole costs CPU
+         * time, not space. */
         archive_entry_set_uname(ae, NULL);
         archive_entry_set_gname(ae, NULL);
         archive_entry_unset_atime(ae);
@@ -67,10 +69,9 @@ static int tar_entry(void *ctx, struct archive_entry *ae, struct merge_data *dat
         archive_entry_unset_birthtime(ae);
         archive_entry_acl_clear(ae);
         archive_entry_set_fflags(ae, 0, 0);
-        if (!has_data) {
-                archive_entry_sparse_clear(ae);
+        archive_entry_sparse_clear(ae);
+        if (!has_data)
                 archive_entry_set_size(ae, 0);
-        }
 
         r = archive_write_header(t->w, ae);
         if (r == ARCHIVE_WARN)
