@@ -580,6 +580,15 @@ static int handle_entry(struct merge *m, struct archive *a, struct archive_entry
                 return err_prefix(e, "%s: %s", m->layer, norm);
 
         v = place(m, norm, is_dir, true, &level_of);
+        if (v == V_CONFLICT && type == AE_IFLNK && !hardlink) {
+                /* Limitation: top-down, the upper entries are already out. */
+                log_warn("%s: %s: symlink to \"%s\" replaced by a directory: an upper layer put "
+                         "files under it, which umoci/Docker would have written through the "
+                         "link",
+                         m->layer, norm,
+                         archive_entry_symlink(ae) ? archive_entry_symlink(ae) : "");
+                v = V_SHADOWED;
+        }
         if (v != V_EMIT) {
                 report_skip(m, v, norm, level_of);
                 if (v == V_SHADOWED)

@@ -298,8 +298,8 @@ int squash_start(const char *out_path, uint64_t offset, const char *compressor, 
         }
         /* A dead reader must not kill us: writes then fail with EPIPE. */
         signal(SIGPIPE, SIG_IGN);
-        if ((geteuid() == 0 ? spawn(&a, pipefd[0], p, e)
-                            : spawn_in_userns(&a, pipefd[0], p, e)) < 0) {
+        if ((geteuid() == 0 ? spawn(&a, pipefd[0], p, e) : spawn_in_userns(&a, pipefd[0], p, e)) <
+            0) {
                 close(pipefd[0]);
                 close(pipefd[1]);
                 release(p);
