@@ -66,6 +66,7 @@ static const struct directive directives[] = {
     {"allow container dir", K_BOOL, F(allow_container_dir), 0, 0, NULL},
     {"squashfs compressor", K_CHOICE, F(squashfs_compressor), 0, 0, comp_choices},
     {"squashfs compression level", K_NUMBER, F(squashfs_compression_level), 1, 22, NULL},
+    {"max layer expansion", K_NUMBER, F(max_layer_expansion), 1, 1000000000, NULL},
 };
 
 #define N_DIRECTIVES (sizeof(directives) / sizeof(directives[0]))
@@ -146,6 +147,7 @@ void config_init_defaults(struct sing_config *c)
         c->allow_container_dir = true;
         c->squashfs_compressor = CONFIG_COMP_ZSTD;
         c->squashfs_compression_level = comp_levels[CONFIG_COMP_ZSTD].def;
+        c->max_layer_expansion = 200;
         c->bind_path = list_new();
         if (!c->bind_path || list_add(&c->bind_path, "/etc/localtime", 14) < 0 ||
             list_add(&c->bind_path, "/etc/hosts", 10) < 0)

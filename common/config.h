@@ -70,6 +70,8 @@ struct sing_config {
         int squashfs_compressor;        /* squashfs compressor = zstd (enum config_compressor) */
         int squashfs_compression_level; /* squashfs compression level: default 3 for zstd, 9
                                            gzip, 8 lzo; 0 for xz and lz4 (no level) */
+        int max_layer_expansion;        /* max layer expansion = 200 (stored bytes per
+                                           compressed byte of a layer, for pull/build) */
 };
 
 /* Fill c with the defaults above (c's previous content is not freed). Aborts

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "convert.h"
 #include "dir_sink.h"
 #include "image.h"
 #include "layers.h"
@@ -99,7 +100,11 @@ int rootfs_from_layers(const char *rootfs, const struct pulled_image *img,
         if (dir_sink_open(rootfd, &sink, e) < 0)
                 goto out;
         log_info("Extracting %zu layer(s)...", img->nlayers);
-        rc = layers_merge((const char *const *)img->layers, img->nlayers, &top, &bottom, &sink, e);
+        struct squash_settings sq;
+        squash_settings_default(&sq); /* "max layer expansion" is read with them */
+        struct merge_opts mopts = {.max_expansion = sq.max_expansion};
+        rc = layers_merge((const char *const *)img->layers, img->nlayers, &top, &bottom, &mopts,
+                          &sink, e);
         if (dir_sink_close(&sink, rc == 0 ? e : NULL) < 0)
                 rc = -1;
 out:

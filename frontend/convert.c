@@ -30,6 +30,7 @@ void squash_settings_default(struct squash_settings *s)
         memset(s, 0, sizeof(*s));
         snprintf(s->compressor, sizeof(s->compressor), "zstd");
         s->level = 3;
+        s->max_expansion = LAYERS_DEFAULT_EXPANSION;
         /* The frontend only reads compression settings here; a missing or broken
          * config falls back to the defaults (the starter is the strict reader).
          * The parser fills cfg itself, defaults first. */
@@ -38,6 +39,7 @@ void squash_settings_default(struct squash_settings *s)
                 if (name)
                         snprintf(s->compressor, sizeof(s->compressor), "%s", name);
                 s->level = cfg.squashfs_compression_level;
+                s->max_expansion = (unsigned)cfg.max_layer_expansion;
         } else {
                 log_debug("using default squashfs settings: %s", e.msg);
         }
@@ -92,7 +94,8 @@ static int squash_into(int fd, const char *tmp, uint64_t offset, const char *con
                 tempfile_forget_child(proc.pid);
                 return -1;
         }
-        rc = layers_merge_waiting(layers, nlayers, top, bottom, &sink, w, e);
+        struct merge_opts mopts = {.max_expansion = sq->max_expansion};
+        rc = layers_merge_waiting(layers, nlayers, top, bottom, &mopts, &sink, w, e);
         if (rc < 0) {
                 /* Kill mksquashfs before the tar stream ends cleanly, or it would
                  * build a partial image from what it got. */

@@ -13,9 +13,10 @@
 #include "metadata.h"
 
 struct squash_settings {
-        char compressor[16]; /* zstd, gzip, xz, ... */
-        int level;           /* 0: the compressor's default */
-        int processors;      /* 0: all */
+        char compressor[16];    /* zstd, gzip, xz, ... */
+        int level;              /* 0: the compressor's default */
+        int processors;         /* 0: all */
+        unsigned max_expansion; /* "max layer expansion" (layers.h) */
 };
 
 /* From singularity.conf (squashfs compressor / level), overridden by

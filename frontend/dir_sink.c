@@ -16,8 +16,6 @@
 #include "log.h"
 #include "safepath.h"
 
-#define COPY_CHUNK (1u << 20)
-
 /* Directory attributes applied at close, deepest first. */
 struct dir_rec {
         char *path;
@@ -33,7 +31,6 @@ struct dir_sink {
         bool as_root; /* euid 0: owners are set too */
         struct dir_rec *dirs;
         size_t n, cap;
-        char *buf;
 };
 
 static void set_xattrs(int fd, struct archive_entry *ae, const char *path)
@@ -51,23 +48,23 @@ static void set_xattrs(int fd, struct archive_entry *ae, const char *path)
         }
 }
 
-static int copy_data(struct dir_sink *d, int fd, struct archive *from, const void *data, size_t len,
-                     sing_err_t *e)
+/* Pieces at their offsets; the gaps (holes, zero blocks) stay holes. */
+static int copy_data(int fd, struct archive_entry *ae, struct merge_data *data, sing_err_t *e)
 {
-        if (!from) {
-                if (write_all(fd, data, len) < 0)
-                        return err_errno(e, "write");
-                return 0;
-        }
-        for (;;) {
-                la_ssize_t n = archive_read_data(from, d->buf, COPY_CHUNK);
-                if (n < 0)
-                        return err_set(e, "reading data: %s", archive_error_string(from));
-                if (n == 0)
-                        return 0;
-                if (write_all(fd, d->buf, (size_t)n) < 0)
+        const void *buf;
+        size_t len;
+        int64_t off;
+        int r;
+
+        while ((r = merge_data_next(data, &buf, &len, &off, e)) == 1) {
+                if (lseek(fd, (off_t)off, SEEK_SET) < 0 || write_all(fd, buf, len) < 0)
                         return err_errno(e, "write");
         }
+        if (r < 0)
+                return -1;
+        if (ftruncate(fd, (off_t)archive_entry_size(ae)) < 0)
+                return err_errno(e, "write");
+        return 0;
 }
 
 static struct timespec entry_mtime(struct archive_entry *ae)
@@ -77,8 +74,8 @@ static struct timespec entry_mtime(struct archive_entry *ae)
         return ts;
 }
 
-static int make_file(struct dir_sink *d, struct archive_entry *ae, struct archive *from,
-                     const void *data, size_t len, const char *path, sing_err_t *e)
+static int make_file(struct dir_sink *d, struct archive_entry *ae, struct merge_data *data,
+                     const char *path, sing_err_t *e)
 {
         char last[NAME_MAX + 1];
         _cleanup_close_ int pfd = safe_open_parent_in_root(d->rootfd, path, true, last);
@@ -91,7 +88,7 @@ static int make_file(struct dir_sink *d, struct archive_entry *ae, struct archiv
         fd = openat(pfd, last, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (fd < 0)
                 return err_errno(e, "creating file");
-        if (copy_data(d, fd, from, data, len, e) < 0)
+        if (copy_data(fd, ae, data, e) < 0)
                 return -1;
         set_xattrs(fd, ae, path);
         /* chown before chmod: chown clears setuid/setgid bits */
@@ -178,8 +175,7 @@ static int make_dir(struct dir_sink *d, struct archive_entry *ae, const char *pa
         return 0;
 }
 
-static int dir_entry(void *ctx, struct archive_entry *ae, struct archive *from, const void *data,
-                     size_t len, sing_err_t *e)
+static int dir_entry(void *ctx, struct archive_entry *ae, struct merge_data *data, sing_err_t *e)
 {
         struct dir_sink *d = ctx;
         const char *path = archive_entry_pathname(ae);
@@ -191,7 +187,7 @@ static int dir_entry(void *ctx, struct archive_entry *ae, struct archive *from, 
                 return make_hardlink(d, hardlink, path, e);
         switch (archive_entry_filetype(ae)) {
         case AE_IFREG:
-                return make_file(d, ae, from, data, len, path, e);
+                return make_file(d, ae, data, path, e);
         case AE_IFDIR:
                 return make_dir(d, ae, path, e);
         case AE_IFLNK:
@@ -206,14 +202,12 @@ int dir_sink_open(int rootfd, struct merge_sink *out, sing_err_t *e)
 {
         struct dir_sink *d = calloc(1, sizeof(*d));
 
-        if (!d || !(d->buf = malloc(COPY_CHUNK))) {
-                free(d);
+        if (!d) {
                 return err_set(e, "out of memory");
         }
         d->rootfd = fcntl(rootfd, F_DUPFD_CLOEXEC, 3);
         if (d->rootfd < 0) {
                 err_errno(e, "dup");
-                free(d->buf);
                 free(d);
                 return -1;
         }
@@ -253,7 +247,6 @@ int dir_sink_close(struct merge_sink *s, sing_err_t *e)
         }
         free(d->dirs);
         close(d->rootfd);
-        free(d->buf);
         free(d);
         s->ctx = NULL;
         return ret;

@@ -9,6 +9,8 @@
 #include <sys/stat.h>
 
 #include "cleanup.h"
+#include "layer_data.h"
+#include "layer_reader.h"
 #include "log.h"
 #include "pathset.h"
 
@@ -17,10 +19,21 @@
 #define PF_NONDIR 0x02       /* ... and it is not a directory */
 #define PF_SKIPPED 0x04      /* ... but it was not emitted (device, bad link) */
 #define PF_HAS_CHILDREN 0x08 /* something below this path was emitted */
+#define PF_PENDING 0x10      /* a hardlink waiting for its lower target */
+#define PF_LINK_TARGET 0x20  /* ... whose target is this path */
 
 #define WH_PREFIX ".wh."
 #define WH_OPAQUE ".wh..wh..opq"
 #define WH_META ".wh..wh."
+
+/* A hardlink to a file of a lower layer, waiting for that file. */
+struct pending_link {
+        char *link;            /* its path, reserved at `level` */
+        char *target;          /* the path it names below `level` */
+        uint16_t level;        /* resolved by an entry of a lower level */
+        uint16_t hidden_below; /* ... of this level or above (a whiteout between) */
+        bool done;
+};
 
 struct merge {
         struct pathset set;
@@ -28,6 +41,10 @@ struct merge {
         size_t entries;
         const char *layer; /* name for messages */
         unsigned level;
+        unsigned max_expansion;
+        struct data_budget budget; /* of the layer being read */
+        struct pending_link *links;
+        size_t nlinks, cap_links, open_links;
 };
 
 enum verdict {
@@ -175,6 +192,21 @@ static void report_skip(struct merge *m, enum verdict v, const char *p, unsigned
         }
 }
 
+/* A whiteout of p[0..len) (itself too when `self`, else only what is below
+ * it) at this level: waiting links above it cannot take lower targets. */
+static void hide_link_targets(struct merge *m, const char *p, size_t len, bool self)
+{
+        for (size_t i = 0; i < m->nlinks && m->open_links; i++) {
+                struct pending_link *l = &m->links[i];
+                const char *t = l->target;
+                bool under =
+                    len == 0 ? !self
+                             : !strncmp(t, p, len) && (t[len] == '/' || (self && t[len] == '\0'));
+                if (!l->done && l->level > m->level && under && l->hidden_below < m->level)
+                        l->hidden_below = (uint16_t)m->level;
+        }
+}
+
 /* `.wh.NAME` and `.wh..wh..opq`: remember what lower levels must not show. */
 static int record_whiteout(struct merge *m, const char *norm, const char *base, sing_err_t *e)
 {
@@ -187,6 +219,7 @@ static int record_whiteout(struct merge *m, const char *norm, const char *base, 
                         return -1;
                 if (pi->opq_level < m->level)
                         pi->opq_level = (uint16_t)m->level;
+                hide_link_targets(m, norm, parent_len, false);
                 return 0;
         }
         if (!strncmp(base, WH_META, strlen(WH_META))) {
@@ -210,6 +243,7 @@ static int record_whiteout(struct merge *m, const char *norm, const char *base, 
                         return -1;
                 if (pi->wh_level < m->level)
                         pi->wh_level = (uint16_t)m->level;
+                hide_link_targets(m, hidden, (size_t)n, true);
         }
         return 0;
 }
@@ -258,17 +292,258 @@ static int normalise_or_reject(struct merge *m, const char *what, const char *na
         return r;
 }
 
+/* Emit an entry whose content is read from `data` (NULL: none). */
+static int emit(struct merge *m, struct archive_entry *ae, struct merge_data *data, sing_err_t *e)
+{
+        struct merge_data none;
+        if (!data) {
+                merge_data_from_memory(&none, NULL, 0);
+                data = &none;
+        }
+        return m->sink->entry(m->sink->ctx, ae, data, e);
+}
+
+static int emit_hardlink(struct merge *m, const char *link, const char *target, sing_err_t *e)
+{
+        struct archive_entry *ae = archive_entry_new();
+        int r;
+        if (!ae)
+                return err_set(e, "merging layers: out of memory");
+        archive_entry_copy_pathname(ae, link);
+        archive_entry_copy_hardlink(ae, target);
+        archive_entry_set_filetype(ae, AE_IFREG);
+        archive_entry_set_perm(ae, 0644);
+        archive_entry_set_size(ae, 0);
+        r = emit(m, ae, NULL, e);
+        archive_entry_free(ae);
+        if (r < 0)
+                return err_prefix(e, "%s", link);
+        return 0;
+}
+
+static struct pending_link *link_of(struct merge *m, const char *link)
+{
+        for (size_t i = 0; i < m->nlinks; i++)
+                if (!m->links[i].done && !strcmp(m->links[i].link, link))
+                        return &m->links[i];
+        return NULL;
+}
+
+static int mark_target(struct merge *m, const char *target, sing_err_t *e)
+{
+        struct path_info *pi = put(m, target, strlen(target), e);
+        if (!pi)
+                return -1;
+        pi->flags |= PF_LINK_TARGET;
+        return 0;
+}
+
+/* `link` (this level) names `target`, which only lower layers can provide. */
+static int add_pending(struct merge *m, const char *link, const char *target, sing_err_t *e)
+{
+        struct pending_link *l;
+        struct path_info *pi;
+
+        if (m->nlinks == m->cap_links) {
+                size_t cap = m->cap_links ? m->cap_links * 2 : 16;
+                struct pending_link *v = realloc(m->links, cap * sizeof(*v));
+                if (!v)
+                        return err_set(e, "merging layers: out of memory");
+                m->links = v;
+                m->cap_links = cap;
+        }
+        l = &m->links[m->nlinks];
+        *l = (struct pending_link){
+            .link = strdup(link), .target = strdup(target), .level = (uint16_t)m->level};
+        if (!l->link || !l->target) {
+                free(l->link);
+                free(l->target);
+                return err_set(e, "merging layers: out of memory");
+        }
+        m->nlinks++;
+        m->open_links++;
+        if (mark_target(m, target, e) < 0 || take(m, link, false, false, e) < 0)
+                return -1;
+        pi = pathset_get(&m->set, link, strlen(link));
+        pi->flags |= PF_PENDING;
+        log_debug("%s: %s: hardlink to \"%s\" of a lower layer", m->layer, link, target);
+        return 0;
+}
+
+static void link_done(struct merge *m, struct pending_link *l)
+{
+        struct path_info *pi = pathset_get(&m->set, l->link, strlen(l->link));
+        if (pi)
+                pi->flags &= (uint16_t)~PF_PENDING;
+        l->done = true;
+        m->open_links--;
+}
+
+static void drop_link(struct merge *m, struct pending_link *l, const char *why)
+{
+        log_warn("%s: hardlink to \"%s\": %s, entry skipped", l->link, l->target, why);
+        link_done(m, l);
+        struct path_info *pi = pathset_get(&m->set, l->link, strlen(l->link));
+        if (pi)
+                pi->flags |= PF_SKIPPED;
+}
+
+/* Does the entry being read (`norm`, this level) resolve pending link i? */
+static bool resolves(const struct merge *m, const struct pending_link *l, const char *norm)
+{
+        return !l->done && l->level > m->level && m->level >= l->hidden_below &&
+               !strcmp(l->target, norm);
+}
+
+/* Links waiting for `norm`, which is a hardlink of this level to `to`:
+ * they wait for (or link to) what `to` is. */
+static int retarget_links(struct merge *m, const char *norm, const char *to, sing_err_t *e)
+{
+        struct path_info *t = pathset_get(&m->set, to, strlen(to));
+        struct pending_link *via = NULL;
+        bool emitted_here =
+            t && t->emit_level == m->level &&
+            (t->flags & (PF_OCCUPIED | PF_NONDIR | PF_SKIPPED)) == (PF_OCCUPIED | PF_NONDIR);
+
+        if (emitted_here && (t->flags & PF_PENDING))
+                via = link_of(m, to);
+        for (size_t i = 0; i < m->nlinks; i++) {
+                struct pending_link *l = &m->links[i];
+                if (!resolves(m, l, norm))
+                        continue;
+                if (via) {
+                        char *nt = strdup(via->target);
+                        if (!nt)
+                                return err_set(e, "merging layers: out of memory");
+                        free(l->target);
+                        l->target = nt;
+                        l->level = via->level;
+                        l->hidden_below = 0;
+                } else if (emitted_here) {
+                        if (emit_hardlink(m, l->link, to, e) < 0)
+                                return -1;
+                        link_done(m, l);
+                } else if (t && (t->flags & PF_OCCUPIED) && t->seen_level == m->level) {
+                        drop_link(m, l, "its target was replaced by an upper layer");
+                } else {
+                        char *nt = strdup(to);
+                        if (!nt)
+                                return err_set(e, "merging layers: out of memory");
+                        free(l->target);
+                        l->target = nt;
+                        l->level = (uint16_t)m->level;
+                        l->hidden_below = 0;
+                        if (mark_target(m, to, e) < 0)
+                                return -1;
+                }
+        }
+        return 0;
+}
+
+/* The lower entry `ae` at `norm` that links of upper layers wait for. When
+ * `emitted`, it went to the sink: link to it; else the first link gets its
+ * content (read from `data`) and the others link to that. */
+static int resolve_links(struct merge *m, struct archive_entry *ae, struct merge_data *data,
+                         const char *norm, bool emitted, sing_err_t *e)
+{
+        mode_t type = archive_entry_filetype(ae);
+        const char *first = NULL;
+
+        for (size_t i = 0; i < m->nlinks; i++) {
+                struct pending_link *l = &m->links[i];
+                if (!resolves(m, l, norm))
+                        continue;
+                if (type != AE_IFREG && type != AE_IFLNK) {
+                        drop_link(m, l, "not a regular file or symlink");
+                        continue;
+                }
+                if (emitted || first) {
+                        if (emit_hardlink(m, l->link, emitted ? norm : first, e) < 0)
+                                return -1;
+                } else {
+                        archive_entry_copy_pathname(ae, l->link);
+                        if (emit(m, ae, data, e) < 0)
+                                return err_prefix(e, "%s: %s", m->layer, l->link);
+                        first = l->link;
+                }
+                link_done(m, l);
+        }
+        return 0;
+}
+
+static bool waited_for(struct merge *m, const char *norm)
+{
+        struct path_info *pi;
+        if (!m->open_links)
+                return false;
+        pi = pathset_get(&m->set, norm, strlen(norm));
+        if (!pi || !(pi->flags & PF_LINK_TARGET))
+                return false;
+        for (size_t i = 0; i < m->nlinks; i++)
+                if (resolves(m, &m->links[i], norm))
+                        return true;
+        return false;
+}
+
+static void note_passed_over(struct merge *m, const char *norm)
+{
+        struct path_info *pi = pathset_get(&m->set, norm, strlen(norm));
+        if (pi)
+                pi->seen_level = (uint16_t)m->level;
+}
+
+/* A hardlink entry `norm` -> `target` that may be emitted (place said so). */
+static int handle_hardlink(struct merge *m, struct archive_entry *ae, struct merge_data *data,
+                           const char *norm, const char *target, sing_err_t *e)
+{
+        struct path_info *t = pathset_get(&m->set, target, strlen(target));
+
+        if (!strcmp(target, norm)) {
+                log_warn("%s: %s: hardlink to itself, entry skipped", m->layer, norm);
+                return take(m, norm, false, true, e);
+        }
+        if (t && (t->flags & PF_OCCUPIED) && t->emit_level == m->level) {
+                if ((t->flags & (PF_NONDIR | PF_SKIPPED)) != PF_NONDIR) {
+                        log_warn("%s: %s: hardlink to \"%s\", which this layer did not provide "
+                                 "(a directory, or skipped), entry skipped",
+                                 m->layer, norm, target);
+                        return take(m, norm, false, true, e);
+                }
+                if (t->flags & PF_PENDING) { /* a link to a waiting link */
+                        struct pending_link *via = link_of(m, target);
+                        char *to = via ? strdup(via->target) : NULL;
+                        int r = to ? add_pending(m, norm, to, e)
+                                   : err_set(e, "merging layers: out of memory");
+                        free(to);
+                        return r;
+                }
+                archive_entry_copy_hardlink(ae, target);
+                archive_entry_copy_pathname(ae, norm);
+                if (emit(m, ae, data, e) < 0)
+                        return err_prefix(e, "%s: %s", m->layer, norm);
+                return take(m, norm, false, false, e);
+        }
+        if (t && (t->flags & PF_OCCUPIED) && t->seen_level == m->level) {
+                log_warn("%s: %s: hardlink to \"%s\", which an upper layer replaced or "
+                         "removed, entry skipped",
+                         m->layer, norm, target);
+                return take(m, norm, false, true, e);
+        }
+        return add_pending(m, norm, target, e);
+}
+
 static int handle_entry(struct merge *m, struct archive *a, struct archive_entry *ae, sing_err_t *e)
 {
         char norm[LAYERS_MAX_PATH], target[LAYERS_MAX_PATH];
         const char *name = archive_entry_pathname(ae);
         const char *hardlink = archive_entry_hardlink(ae);
         mode_t type = archive_entry_filetype(ae);
+        struct merge_data data;
         const char *base;
         unsigned level_of = 0;
         enum verdict v;
-        bool is_dir;
-        int r;
+        bool is_dir, waited;
+        int r, ret = -1;
 
         if (!name)
                 return err_set(e, "%s: an entry has no name", m->layer);
@@ -292,37 +567,57 @@ static int handle_entry(struct merge *m, struct archive *a, struct archive_entry
                 r = normalise_or_reject(m, "hardlink target", hardlink, target, e);
                 if (r < 0)
                         return -1;
+                if (r == 1) {
+                        log_warn("%s: %s: hardlink to the root, entry skipped", m->layer, norm);
+                        return 0;
+                }
         }
         is_dir = !hardlink && type == AE_IFDIR;
+        waited = waited_for(m, norm);
+        if (waited && hardlink && retarget_links(m, norm, target, e) < 0)
+                return -1;
+        if (merge_data_from_archive(&data, a, ae, &m->budget, e) < 0)
+                return err_prefix(e, "%s: %s", m->layer, norm);
 
         v = place(m, norm, is_dir, true, &level_of);
+        if (v == V_CONFLICT && type == AE_IFLNK && !hardlink) {
+                /* Limitation: top-down, the upper entries are already out. */
+                log_warn("%s: %s: symlink to \"%s\" replaced by a directory: an upper layer put "
+                         "files under it, which umoci/Docker would have written through the "
+                         "link",
+                         m->layer, norm,
+                         archive_entry_symlink(ae) ? archive_entry_symlink(ae) : "");
+                v = V_SHADOWED;
+        }
         if (v != V_EMIT) {
                 report_skip(m, v, norm, level_of);
-                return 0;
+                if (v == V_SHADOWED)
+                        note_passed_over(m, norm);
+                ret = waited && !hardlink ? resolve_links(m, ae, &data, norm, false, e) : 0;
+                goto out;
         }
-
         if (hardlink) {
-                struct path_info *t = r == 1 ? NULL : pathset_get(&m->set, target, strlen(target));
-                bool ok = t &&
-                          (t->flags & (PF_OCCUPIED | PF_NONDIR | PF_SKIPPED)) ==
-                              (PF_OCCUPIED | PF_NONDIR) &&
-                          t->emit_level == m->level && strcmp(target, norm) != 0;
-                if (!ok) {
-                        log_warn("%s: %s: hardlink to \"%s\", which this layer did not provide "
-                                 "(replaced, removed or skipped), entry skipped",
-                                 m->layer, norm, target);
-                        return take(m, norm, false, true, e);
-                }
-                archive_entry_copy_hardlink(ae, target);
-        } else if (type != AE_IFREG && type != AE_IFDIR && type != AE_IFLNK) {
-                log_verbose("%s: %s: device node, fifo or socket skipped", m->layer, norm);
-                return take(m, norm, false, true, e);
+                ret = handle_hardlink(m, ae, &data, norm, target, e);
+                goto out;
         }
-
+        if (type != AE_IFREG && type != AE_IFDIR && type != AE_IFLNK) {
+                log_verbose("%s: %s: device node, fifo or socket skipped", m->layer, norm);
+                ret = take(m, norm, false, true, e);
+                if (ret == 0 && waited)
+                        ret = resolve_links(m, ae, &data, norm, false, e);
+                goto out;
+        }
         archive_entry_copy_pathname(ae, norm);
-        if (m->sink->entry(m->sink->ctx, ae, a, NULL, 0, e) < 0)
-                return err_prefix(e, "%s: %s", m->layer, norm);
-        return take(m, norm, is_dir, false, e);
+        if (emit(m, ae, &data, e) < 0) {
+                err_prefix(e, "%s: %s", m->layer, norm);
+                goto out;
+        }
+        ret = take(m, norm, is_dir, false, e);
+        if (ret == 0 && waited)
+                ret = resolve_links(m, ae, &data, norm, true, e);
+out:
+        merge_data_release(&data);
+        return ret;
 }
 
 static const char *base_name(const char *path)
@@ -331,11 +626,9 @@ static const char *base_name(const char *path)
         return s ? s + 1 : path;
 }
 
-/* Before an entry's data is read: refuse a file over LAYERS_MAX_FILE_SIZE,
- * and a layer whose files add up to more than its bomb limit (layers.h).
- * Every entry counts, also those skipped: their data is decompressed too. */
-static int check_size(struct merge *m, struct archive_entry *ae, uint64_t *data, uint64_t limit,
-                      uint64_t compressed, sing_err_t *e)
+/* Before an entry's data is read: refuse a file over LAYERS_MAX_FILE_SIZE
+ * (what the data may then really cost is bounded by the layer's budget). */
+static int check_size(struct merge *m, struct archive_entry *ae, sing_err_t *e)
 {
         const char *name = archive_entry_pathname(ae);
         la_int64_t size = archive_entry_size_is_set(ae) ? archive_entry_size(ae) : 0;
@@ -344,59 +637,39 @@ static int check_size(struct merge *m, struct archive_entry *ae, uint64_t *data,
                 return err_set(
                     e, "%s: %.200s: size %lld is over the %llu GiB limit; refusing the image",
                     m->layer, name ? name : "", (long long)size, LAYERS_MAX_FILE_SIZE >> 30);
-        *data += (uint64_t)size;
-        if (*data > limit)
-                return err_set(e,
-                               "%s: %.200s: more than %llu MiB of files from %llu KiB compressed "
-                               "(over %ux): likely a decompression bomb; refusing the image",
-                               m->layer, name ? name : "", (unsigned long long)(limit >> 20),
-                               (unsigned long long)(compressed >> 10), LAYERS_MAX_RATIO);
         return 0;
 }
 
 static int merge_layer(struct merge *m, const char *path, sing_err_t *e)
 {
-        struct archive *a = archive_read_new();
+        struct layer_reader *r;
         struct archive_entry *ae;
         struct stat st;
-        uint64_t data = 0, limit;
-        int r, ret = -1;
+        int rc, ret = -1;
 
-        if (!a)
-                return err_set(e, "reading %s: out of memory", path);
-        if (stat(path, &st) < 0) {
-                archive_read_free(a);
+        if (stat(path, &st) < 0)
                 return err_errno(e, "opening layer %s", path);
-        }
-        limit = (uint64_t)st.st_size * LAYERS_MAX_RATIO + LAYERS_RATIO_SLACK;
-        archive_read_support_filter_all(a);
-        archive_read_support_format_tar(a);
-        archive_read_support_format_gnutar(a);
-        archive_read_support_format_empty(a);
-        if (archive_read_open_filename(a, path, 1 << 20) != ARCHIVE_OK) {
-                err_set(e, "opening layer %s: %s", path, archive_error_string(a));
-                goto out;
-        }
-        while ((r = archive_read_next_header(a, &ae)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
-                if (r == ARCHIVE_WARN)
-                        log_debug("%s: %s", m->layer, archive_error_string(a));
-                if (check_size(m, ae, &data, limit, (uint64_t)st.st_size, e) < 0)
+        m->budget = (struct data_budget){.limit = (uint64_t)st.st_size * m->max_expansion +
+                                                  LAYERS_RATIO_SLACK,
+                                         .compressed = (uint64_t)st.st_size,
+                                         .ratio = m->max_expansion};
+        r = layer_reader_open(path, e);
+        if (!r)
+                return -1;
+        while ((rc = layer_reader_next(r, &ae, e)) == 1) {
+                if (check_size(m, ae, e) < 0)
                         goto out;
                 if (++m->entries > LAYERS_MAX_PATHS) {
                         err_set(e, "%s: more than %u entries in the image", m->layer,
                                 LAYERS_MAX_PATHS);
                         goto out;
                 }
-                if (handle_entry(m, a, ae, e) < 0)
+                if (handle_entry(m, layer_reader_archive(r), ae, e) < 0)
                         goto out;
         }
-        if (r != ARCHIVE_EOF) {
-                err_set(e, "reading layer %s: %s", path, archive_error_string(a));
-                goto out;
-        }
-        ret = 0;
+        ret = rc;
 out:
-        archive_read_free(a);
+        layer_reader_free(r);
         return ret;
 }
 
@@ -443,8 +716,10 @@ static int merge_synth(struct merge *m, const struct synth_list *l, bool obey_wh
                 archive_entry_set_size(ae, type == S_IFREG ? (la_int64_t)s->len : 0);
                 if (type == S_IFLNK)
                         archive_entry_copy_symlink(ae, s->link ? s->link : "");
-                if (m->sink->entry(m->sink->ctx, ae, NULL, type == S_IFREG ? s->data : NULL,
-                                   type == S_IFREG ? s->len : 0, e) < 0) {
+                struct merge_data data;
+                merge_data_from_memory(&data, type == S_IFREG ? s->data : NULL,
+                                       type == S_IFREG ? s->len : 0);
+                if (emit(m, ae, &data, e) < 0) {
                         ret = err_prefix(e, "%s", norm);
                         break;
                 }
@@ -478,7 +753,7 @@ static int emit_implied_dirs(struct merge *m, sing_err_t *e)
                 archive_entry_set_uid(ae, 0);
                 archive_entry_set_gid(ae, 0);
                 archive_entry_set_mtime(ae, now, 0);
-                if (m->sink->entry(m->sink->ctx, ae, NULL, NULL, 0, e) < 0)
+                if (emit(m, ae, NULL, e) < 0)
                         ret = err_prefix(e, "%s", slot->key);
         }
         archive_entry_free(ae);
@@ -486,20 +761,38 @@ static int emit_implied_dirs(struct merge *m, sing_err_t *e)
 }
 
 int layers_merge(const char *const *layer_paths, size_t nlayers, const struct synth_list *top,
-                 const struct synth_list *bottom, const struct merge_sink *sink, sing_err_t *e)
+                 const struct synth_list *bottom, const struct merge_opts *opts,
+                 const struct merge_sink *sink, sing_err_t *e)
 {
-        return layers_merge_waiting(layer_paths, nlayers, top, bottom, sink, NULL, e);
+        return layers_merge_waiting(layer_paths, nlayers, top, bottom, opts, sink, NULL, e);
+}
+
+static void free_links(struct merge *m)
+{
+        for (size_t i = 0; i < m->nlinks; i++) {
+                struct pending_link *l = &m->links[i];
+                if (!l->done)
+                        log_warn("%s: hardlink to \"%s\", which no lower layer provides, entry "
+                                 "skipped",
+                                 l->link, l->target);
+                free(l->link);
+                free(l->target);
+        }
+        free(m->links);
 }
 
 int layers_merge_waiting(const char *const *layer_paths, size_t nlayers,
                          const struct synth_list *top, const struct synth_list *bottom,
-                         const struct merge_sink *sink, const struct layer_wait *w, sing_err_t *e)
+                         const struct merge_opts *opts, const struct merge_sink *sink,
+                         const struct layer_wait *w, sing_err_t *e)
 {
         struct merge m = {.sink = sink};
         int ret = -1;
 
         if (nlayers > LAYERS_MAX_LAYERS)
                 return err_set(e, "image has %zu layers, more than %u", nlayers, LAYERS_MAX_LAYERS);
+        m.max_expansion =
+            opts && opts->max_expansion ? opts->max_expansion : LAYERS_DEFAULT_EXPANSION;
         pathset_init(&m.set);
 
         m.level = (unsigned)nlayers + 1;
@@ -523,6 +816,11 @@ int layers_merge_waiting(const char *const *layer_paths, size_t nlayers,
                 goto out;
         ret = 0;
 out:
+        if (ret < 0)
+                m.open_links = 0; /* no warnings about an image that is refused */
+        for (size_t i = 0; ret < 0 && i < m.nlinks; i++)
+                m.links[i].done = true;
+        free_links(&m);
         pathset_free(&m.set);
         return ret;
 }

@@ -14,6 +14,7 @@ struct path_info {
         uint16_t emit_level; /* level that emitted (or occupied) the path */
         uint16_t wh_level;   /* a whiteout of this path hides levels below */
         uint16_t opq_level;  /* an opaque marker hides the children below */
+        uint16_t seen_level; /* a shadowed entry of this level was passed over */
 };
 
 struct pathset_slot {

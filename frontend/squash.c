@@ -6,9 +6,11 @@
 #include <inttypes.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -183,6 +185,79 @@ static int spawn(struct args *a, int stdin_fd, struct squash_proc *p, sing_err_t
         return 0;
 }
 
+/* mksquashfs on PATH, as posix_spawnp would find it. */
+static int find_on_path(const char *name, char *out, size_t sz)
+{
+        const char *path = getenv("PATH");
+        if (!path || !*path)
+                path = "/usr/local/bin:/usr/bin:/bin";
+        while (*path) {
+                size_t len = strcspn(path, ":");
+                int n = snprintf(out, sz, "%.*s/%s", (int)len, path, name);
+                if (len && n > 0 && (size_t)n < sz && access(out, X_OK) == 0)
+                        return 0;
+                path += len + (path[len] == ':');
+        }
+        return -1;
+}
+
+static bool write_proc_file(const char *path, const char *text)
+{
+        int fd = open(path, O_WRONLY | O_CLOEXEC);
+        bool ok = fd >= 0 && write(fd, text, strlen(text)) == (ssize_t)strlen(text);
+        if (fd >= 0)
+                close(fd);
+        return ok;
+}
+
+/* mksquashfs -tar makes the root directory owned by whoever runs it and
+ * ignores -root-uid/-root-gid in tar mode (squashfs-tools 4.5.1; "./"
+ * entries and pseudo definitions do not help either). An unprivileged
+ * puller runs it in a new user namespace where it is uid/gid 0, so "/" is
+ * 0:0 in the image; the owners it writes come from the tar headers, and
+ * the output file stays the puller's. Without user namespaces, "/" is the
+ * puller's, with a warning. Only async-signal-safe calls after fork(): the
+ * download thread may hold locks. */
+static int spawn_in_userns(struct args *a, int stdin_fd, struct squash_proc *p, sing_err_t *e)
+{
+        char exe[4096], uid_map[64], gid_map[64];
+        sigset_t none;
+        pid_t pid;
+
+        if (find_on_path("mksquashfs", exe, sizeof(exe)) < 0)
+                return err_set(e, "mksquashfs not found on PATH (install squashfs-tools)");
+        snprintf(uid_map, sizeof(uid_map), "0 %u 1\n", (unsigned)geteuid());
+        snprintf(gid_map, sizeof(gid_map), "0 %u 1\n", (unsigned)getegid());
+        p->logfd = memfd_create("mksquashfs-output", MFD_CLOEXEC);
+        if (p->logfd < 0)
+                return err_errno(e, "memfd_create");
+        sigemptyset(&none);
+        pid = fork();
+        if (pid < 0)
+                return err_errno(e, "starting mksquashfs");
+        if (pid == 0) {
+                static const char warn[] = "cannot create a user namespace: / of the image is "
+                                           "owned by the puller\n";
+                if (dup2(stdin_fd, 0) < 0 || dup2(p->logfd, 1) < 0 || dup2(p->logfd, 2) < 0)
+                        _exit(127);
+                signal(SIGPIPE, SIG_DFL);
+                sigprocmask(SIG_SETMASK, &none, NULL);
+                if (unshare(CLONE_NEWUSER) == 0) {
+                        if (!write_proc_file("/proc/self/setgroups", "deny") ||
+                            !write_proc_file("/proc/self/uid_map", uid_map) ||
+                            !write_proc_file("/proc/self/gid_map", gid_map))
+                                _exit(126);
+                } else if (write(2, warn, sizeof(warn) - 1) < 0) {
+                        _exit(127);
+                }
+                execve(exe, a->v, environ);
+                _exit(127);
+        }
+        p->pid = pid;
+        log_debug("running mksquashfs -tar as root of a user namespace");
+        return 0;
+}
+
 static int init_proc(struct squash_proc *p, const char *out_path, uint64_t offset, sing_err_t *e)
 {
         memset(p, 0, sizeof(*p));
@@ -214,10 +289,6 @@ int squash_start(const char *out_path, uint64_t offset, const char *compressor, 
         add_common(&a, offset, compressor, level, processors);
         add(&a, "-root-mode");
         add(&a, "0755");
-        add(&a, "-root-uid");
-        add(&a, "0");
-        add(&a, "-root-gid");
-        add(&a, "0");
         add(&a, "-no-strip");
 
         if (pipe2(pipefd, O_CLOEXEC) < 0) {
@@ -227,7 +298,8 @@ int squash_start(const char *out_path, uint64_t offset, const char *compressor, 
         }
         /* A dead reader must not kill us: writes then fail with EPIPE. */
         signal(SIGPIPE, SIG_IGN);
-        if (spawn(&a, pipefd[0], p, e) < 0) {
+        if ((geteuid() == 0 ? spawn(&a, pipefd[0], p, e) : spawn_in_userns(&a, pipefd[0], p, e)) <
+            0) {
                 close(pipefd[0]);
                 close(pipefd[1]);
                 release(p);

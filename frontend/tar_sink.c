@@ -7,53 +7,61 @@
 
 #include "log.h"
 
-#define COPY_CHUNK (1u << 20)
+#define ZERO_CHUNK (1u << 20)
 
 struct tar_sink {
         struct archive *w;
-        char *buf;
+        char *zeros; /* ZERO_CHUNK bytes */
 };
 
-static int copy_data(struct tar_sink *t, struct archive_entry *ae, struct archive *from,
-                     const void *data, size_t len, sing_err_t *e)
+/* Zeros for [from, to) (holes and zero blocks): mksquashfs stores them as
+ * sparse blocks. */
+static int write_zeros(struct tar_sink *t, int64_t from, int64_t to, sing_err_t *e)
 {
-        la_int64_t want = archive_entry_size(ae), done = 0;
-
-        if (!from) {
-                if ((la_int64_t)len != want)
-                        return err_set(e, "synthetic data size mismatch");
-                if (len && archive_write_data(t->w, data, len) != (la_ssize_t)len)
+        while (from < to) {
+                size_t n = to - from > ZERO_CHUNK ? ZERO_CHUNK : (size_t)(to - from);
+                if (archive_write_data(t->w, t->zeros, n) != (la_ssize_t)n)
                         return err_set(e, "writing tar stream: %s", archive_error_string(t->w));
-                return 0;
+                from += (int64_t)n;
         }
-        for (;;) {
-                la_ssize_t n = archive_read_data(from, t->buf, COPY_CHUNK);
-                if (n < 0)
-                        return err_set(e, "reading data: %s", archive_error_string(from));
-                if (n == 0)
-                        break;
-                if (done + n > want)
-                        return err_set(e, "more data than the header said");
-                if (archive_write_data(t->w, t->buf, (size_t)n) != n)
-                        return err_set(e, "writing tar stream: %s", archive_error_string(t->w));
-                done += n;
-        }
-        if (done != want)
-                return err_set(e, "truncated data (%lld of %lld bytes)", (long long)done,
-                               (long long)want);
         return 0;
 }
 
-static int tar_entry(void *ctx, struct archive_entry *ae, struct archive *from, const void *data,
-                     size_t len, sing_err_t *e)
+static int copy_data(struct tar_sink *t, struct archive_entry *ae, struct merge_data *data,
+                     sing_err_t *e)
+{
+        int64_t size = archive_entry_size(ae), pos = 0, off;
+        const void *buf;
+        size_t len;
+        int r;
+
+        while ((r = merge_data_next(data, &buf, &len, &off, e)) == 1) {
+                if (off + (int64_t)len > size)
+                        return err_set(e, "more data than the header said");
+                if (write_zeros(t, pos, off, e) < 0)
+                        return -1;
+                if (archive_write_data(t->w, buf, len) != (la_ssize_t)len)
+                        return err_set(e, "writing tar stream: %s", archive_error_string(t->w));
+                pos = off + (int64_t)len;
+        }
+        if (r < 0)
+                return -1;
+        return write_zeros(t, pos, size, e);
+}
+
+static int tar_entry(void *ctx, struct archive_entry *ae, struct merge_data *data, sing_err_t *e)
 {
         struct tar_sink *t = ctx;
         bool has_data = !archive_entry_hardlink(ae) && archive_entry_filetype(ae) == AE_IFREG;
         int r;
 
         /* Numeric owners only: names would be mapped through this host's
-         * passwd by whoever reads the stream. Other times, ACLs, file flags
-         * and sparse maps are not part of the image's squashfs. */
+         * passwd by whoever reads the stream. Other times, ACLs and file
+         * flags are not part of the image's squashfs. Sparse files go as
+         * plain files: the holes are written as zeros, which mksquashfs
+         * stores as sparse blocks (a sparse map written by libarchive's pax
+         * writer is misread by mksquashfs 4.5.1). A huge hole costs CPU
+         * time, not space. */
         archive_entry_set_uname(ae, NULL);
         archive_entry_set_gname(ae, NULL);
         archive_entry_unset_atime(ae);
@@ -70,7 +78,7 @@ static int tar_entry(void *ctx, struct archive_entry *ae, struct archive *from, 
                 log_debug("%s: %s", archive_entry_pathname(ae), archive_error_string(t->w));
         else if (r != ARCHIVE_OK)
                 return err_set(e, "writing tar header: %s", archive_error_string(t->w));
-        if (has_data && copy_data(t, ae, from, data, len, e) < 0)
+        if (has_data && copy_data(t, ae, data, e) < 0)
                 return -1;
         if (archive_write_finish_entry(t->w) != ARCHIVE_OK)
                 return err_set(e, "writing tar stream: %s", archive_error_string(t->w));
@@ -81,9 +89,9 @@ int tar_sink_open(int fd, struct merge_sink *out, sing_err_t *e)
 {
         struct tar_sink *t = calloc(1, sizeof(*t));
 
-        if (!t || !(t->buf = malloc(COPY_CHUNK)) || !(t->w = archive_write_new())) {
+        if (!t || !(t->zeros = calloc(1, ZERO_CHUNK)) || !(t->w = archive_write_new())) {
                 if (t)
-                        free(t->buf);
+                        free(t->zeros);
                 free(t);
                 return err_set(e, "tar stream: out of memory");
         }
@@ -93,7 +101,7 @@ int tar_sink_open(int fd, struct merge_sink *out, sing_err_t *e)
             archive_write_open_fd(t->w, fd) != ARCHIVE_OK) {
                 err_set(e, "starting tar stream: %s", archive_error_string(t->w));
                 archive_write_free(t->w);
-                free(t->buf);
+                free(t->zeros);
                 free(t);
                 return -1;
         }
@@ -112,7 +120,7 @@ int tar_sink_close(struct merge_sink *s, sing_err_t *e)
         if (archive_write_close(t->w) != ARCHIVE_OK)
                 ret = err_set(e, "finishing tar stream: %s", archive_error_string(t->w));
         archive_write_free(t->w);
-        free(t->buf);
+        free(t->zeros);
         free(t);
         s->ctx = NULL;
         return ret;

@@ -6,7 +6,7 @@ libcap-dev libseccomp-dev libssl-dev"
 RUNTIME="squashfs-tools squashfuse fuse3 ca-certificates uidmap"
 TEST="docker-registry siftool umoci skopeo busybox-static python3 python3-pytest python3-jwt
 python3-cryptography apache2-utils openssl zstd tmux util-linux
-clang libclang-rt-14-dev clang-tidy clang-format cppcheck pigz
+clang libclang-rt-14-dev clang-tidy clang-format cppcheck pigz golang-1.19-src
 cwltool snakemake toil"
 want="$BUILD $RUNTIME"
 [ "${1:-}" = "--test" ] && want="$want $TEST"

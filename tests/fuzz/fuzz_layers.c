@@ -67,15 +67,12 @@ static void check_name(const char *p, const char *what, bool whiteout_ok)
         FUZZ_ASSERT(strlen(p) < LAYERS_MAX_PATH, "%s longer than LAYERS_MAX_PATH", what);
 }
 
-static int sink_entry(void *ctx, struct archive_entry *ae, struct archive *data_from,
-                      const void *data, size_t len, sing_err_t *e)
+static int sink_entry(void *ctx, struct archive_entry *ae, struct merge_data *data, sing_err_t *e)
 {
         struct sink_state *s = ctx;
         const char *p = archive_entry_pathname(ae), *hl = archive_entry_hardlink(ae);
         mode_t type = archive_entry_filetype(ae);
 
-        (void)data;
-        (void)len;
         check_name(p, "entry", false);
         FUZZ_ASSERT(!find(s, p, strlen(p)), "\"%s\" emitted twice", p);
         if (hl) {
@@ -87,13 +84,19 @@ static int sink_entry(void *ctx, struct archive_entry *ae, struct archive *data_
                 FUZZ_ASSERT(type == AE_IFREG || type == AE_IFDIR || type == AE_IFLNK,
                             "\"%s\" has type %o", p, (unsigned)type);
         }
-        if (data_from) {
-                char buf[4096];
-                la_ssize_t n;
-                while ((n = archive_read_data(data_from, buf, sizeof(buf))) > 0)
-                        ;
-                if (n < 0)
-                        return err_set(e, "reading data: %s", archive_error_string(data_from));
+        {
+                const void *buf;
+                size_t len;
+                int64_t off, end = 0;
+                int r;
+                while ((r = merge_data_next(data, &buf, &len, &off, e)) == 1) {
+                        FUZZ_ASSERT(off >= end && len > 0, "\"%s\": piece at %lld after %lld", p,
+                                    (long long)off, (long long)end);
+                        end = off + (int64_t)len;
+                }
+                if (r < 0)
+                        return -1;
+                FUZZ_ASSERT(end <= archive_entry_size(ae), "\"%s\": data past its size", p);
         }
         if (s->n == s->cap) {
                 s->cap = s->cap ? 2 * s->cap : 64;
@@ -236,7 +239,7 @@ static void merge(int *fds, size_t n)
             synth_add(&bottom, "proc", S_IFDIR | 0755, NULL, 0, NULL) < 0 ||
             synth_add(&bottom, "etc/hosts", S_IFREG | 0644, NULL, 0, NULL) < 0)
                 abort();
-        if (layers_merge(paths, n, &top, &bottom, &sink, &e) == 0)
+        if (layers_merge(paths, n, &top, &bottom, NULL, &sink, &e) == 0)
                 check_parents(&st);
         else
                 FUZZ_ASSERT(e.msg[0], "failure without a message");

@@ -21,6 +21,7 @@
 #include "layers.h"
 #include "log.h"
 #include "squash.h"
+#include "tar_check.h"
 #include "tar_sink.h"
 
 static char tmp[] = "/tmp/test_layers.XXXXXX";
@@ -273,7 +274,7 @@ static int merge_to_tar(const char *const *l, size_t n, const char *out, sing_er
         int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644), r;
         if (fd < 0 || tar_sink_open(fd, &sink, e) < 0)
                 return -1;
-        r = layers_merge(l, n, &top, &bottom, &sink, e);
+        r = layers_merge(l, n, &top, &bottom, NULL, &sink, e);
         if (tar_sink_close(&sink, r < 0 ? NULL : e) < 0)
                 r = -1;
         close(fd);
@@ -375,7 +376,7 @@ static void test_dir_sink(void)
         mkdir(root, 0755);
         rootfd = open(root, O_RDONLY | O_DIRECTORY);
         CHECK(rootfd >= 0 && dir_sink_open(rootfd, &sink, &e) == 0);
-        r = layers_merge(layers, 4, &top, &bottom, &sink, &e);
+        r = layers_merge(layers, 4, &top, &bottom, NULL, &sink, &e);
         CHECK(r == 0);
         if (r < 0)
                 fprintf(stderr, "merge: %s\n", e.msg);
@@ -509,7 +510,7 @@ static void test_squash(void)
                 return;
         }
         CHECK(tar_sink_open(p.fd, &sink, &e) == 0);
-        r = layers_merge(layers, 4, &top, &bottom, &sink, &e);
+        r = layers_merge(layers, 4, &top, &bottom, NULL, &sink, &e);
         CHECK(r == 0);
         CHECK(tar_sink_close(&sink, &e) == 0);
         if (r < 0) {
@@ -578,6 +579,73 @@ static void test_squash_dir(void)
                 fprintf(stderr, "squash_dir: %s\n", e.msg);
 }
 
+/* One ustar header block of `type` with `size`, checksum set. */
+static void header_block(unsigned char b[512], char type, size_t size)
+{
+        unsigned sum = 0;
+        memset(b, 0, 512);
+        memcpy(b, "PaxHeader/x", 11);
+        snprintf((char *)b + 100, 8, "%07o", 0644);
+        snprintf((char *)b + 124, 12, "%011zo", size);
+        b[156] = (unsigned char)type;
+        memcpy(b + 257,
+               "ustar\0"
+               "00",
+               8);
+        memset(b + 148, ' ', 8);
+        for (int i = 0; i < 512; i++)
+                sum += b[i];
+        snprintf((char *)b + 148, 8, "%06o", sum);
+}
+
+/* Feed a pax header with `records` (then a file entry): 0 or -1. */
+static int check_pax(const char *records, size_t len)
+{
+        unsigned char buf[512 * 6] = {0};
+        struct tar_check *c = tar_check_new();
+        sing_err_t e;
+        int r;
+        header_block(buf, 'x', len);
+        memcpy(buf + 512, records, len);
+        header_block(buf + 1024, '0', 0);
+        r = tar_check_feed(c, buf, sizeof(buf), &e);
+        tar_check_free(c);
+        return r;
+}
+
+static void test_tar_check(void)
+{
+        static const char ok[] = "20 path=a/long/name\n13 mtime=1.5\n";
+        static const char bad_nl[] = "20 path=a/long/nameX";
+        static const char no_eq[] = "12 pathXabc\n";
+        static const char nul_path[] = "12 path=a\0b\n";
+        static const char nul_key[] = "22 SCHILY.xattr.a\0b=1\n";
+        static const char bad_mtime[] = "13 mtime=1.x\n";
+        static const char bad_uid[] = "10 uid=1a\n";
+        static const char empty_uid[] = "7 uid=\n";
+        unsigned char two[1024];
+        struct tar_check *c;
+        sing_err_t e;
+
+        CHECK(check_pax(ok, sizeof(ok) - 1) == 0);
+        CHECK(check_pax(bad_nl, sizeof(bad_nl) - 1) < 0);
+        CHECK(check_pax(no_eq, sizeof(no_eq) - 1) < 0);
+        CHECK(check_pax(nul_path, sizeof(nul_path) - 1) < 0);
+        CHECK(check_pax(nul_key, sizeof(nul_key) - 1) < 0);
+        CHECK(check_pax(ok, sizeof(ok) - 2) < 0);
+        CHECK(check_pax(bad_mtime, sizeof(bad_mtime) - 1) < 0);
+        CHECK(check_pax(bad_uid, sizeof(bad_uid) - 1) < 0);
+        CHECK(check_pax(empty_uid, sizeof(empty_uid) - 1) == 0);
+        /* a pax header and then nothing: an empty archive to Go */
+        c = tar_check_new();
+        header_block(two, 'x', 12);
+        memset(two + 512, 0, 512);
+        memcpy(two + 512, "12 path=abc\n", 12);
+        CHECK(tar_check_feed(c, two, sizeof(two), &e) == 0);
+        CHECK(tar_check_ended_after_extension(c));
+        tar_check_free(c);
+}
+
 int main(void)
 {
         char cmd[600];
@@ -589,6 +657,7 @@ int main(void)
         }
         make_inputs();
         test_normalise();
+        test_tar_check();
         test_tar_sink();
         test_dir_sink();
         {

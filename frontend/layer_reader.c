@@ -1,0 +1,144 @@
+#include "layer_reader.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <errno.h>
+#include <stdlib.h>
+
+#include "log.h"
+#include "tar_check.h"
+
+#define READ_BLOCK (1 << 20)
+
+struct layer_reader {
+        struct archive *raw; /* decompression only */
+        struct archive *tar; /* entries, fed from raw through feed() */
+        struct tar_check *check;
+        const char *path;
+        sing_err_t err; /* set when check or raw failed */
+        bool failed;
+        bool raw_eof;
+};
+
+const char *layer_error_string(struct archive *a, const char *fallback)
+{
+        const char *s = a ? archive_error_string(a) : NULL;
+        return s && *s ? s : fallback;
+}
+
+/* libarchive's read callback: the next decompressed block, checked. */
+static la_ssize_t feed(struct archive *a, void *ctx, const void **buf)
+{
+        struct layer_reader *r = ctx;
+        size_t len = 0;
+        la_int64_t off;
+        int rc;
+
+        if (r->failed)
+                return -1;
+        if (r->raw_eof)
+                return 0;
+        rc = archive_read_data_block(r->raw, buf, &len, &off);
+        if (rc == ARCHIVE_EOF) {
+                r->raw_eof = true;
+                return 0;
+        }
+        if (rc < ARCHIVE_WARN) {
+                err_set(&r->err, "%s",
+                        layer_error_string(r->raw, "damaged or truncated compressed data"));
+                r->failed = true;
+                archive_set_error(a, EIO, "%s", r->err.msg);
+                return -1;
+        }
+        if (tar_check_feed(r->check, *buf, len, &r->err) < 0) {
+                r->failed = true;
+                archive_set_error(a, EINVAL, "%s", r->err.msg);
+                return -1;
+        }
+        return (la_ssize_t)len;
+}
+
+void layer_reader_free(struct layer_reader *r)
+{
+        if (!r)
+                return;
+        if (r->tar)
+                archive_read_free(r->tar);
+        if (r->raw)
+                archive_read_free(r->raw);
+        tar_check_free(r->check);
+        free(r);
+}
+
+struct layer_reader *layer_reader_open(const char *path, sing_err_t *e)
+{
+        struct layer_reader *r = calloc(1, sizeof(*r));
+        struct archive_entry *raw_entry;
+        int rc;
+
+        if (!r || !(r->check = tar_check_new()) || !(r->raw = archive_read_new()) ||
+            !(r->tar = archive_read_new())) {
+                layer_reader_free(r);
+                err_set(e, "reading %s: out of memory", path);
+                return NULL;
+        }
+        r->path = path;
+        archive_read_support_filter_all(r->raw);
+        archive_read_support_format_raw(r->raw);
+        archive_read_support_format_empty(r->raw);
+        if (archive_read_open_filename(r->raw, path, READ_BLOCK) != ARCHIVE_OK) {
+                err_set(e, "opening layer %s: %s", path,
+                        layer_error_string(r->raw, "cannot read it"));
+                layer_reader_free(r);
+                return NULL;
+        }
+        rc = archive_read_next_header(r->raw, &raw_entry);
+        if (rc == ARCHIVE_EOF)
+                r->raw_eof = true; /* an empty blob: an empty layer */
+        else if (rc < ARCHIVE_WARN) {
+                err_set(e, "opening layer %s: %s", path,
+                        layer_error_string(r->raw, "damaged compressed data"));
+                layer_reader_free(r);
+                return NULL;
+        }
+        archive_read_support_format_tar(r->tar);
+        archive_read_support_format_gnutar(r->tar);
+        archive_read_support_format_empty(r->tar);
+        if (archive_read_open(r->tar, r, NULL, feed, NULL) != ARCHIVE_OK) {
+                if (r->failed)
+                        err_set(e, "opening layer %s: %s", path, r->err.msg);
+                else
+                        err_set(e, "opening layer %s: %s", path,
+                                layer_error_string(r->tar, "not a tar archive"));
+                layer_reader_free(r);
+                return NULL;
+        }
+        return r;
+}
+
+struct archive *layer_reader_archive(struct layer_reader *r)
+{
+        return r->tar;
+}
+
+int layer_reader_next(struct layer_reader *r, struct archive_entry **ae, sing_err_t *e)
+{
+        int rc = archive_read_next_header(r->tar, ae);
+
+        if (rc == ARCHIVE_OK)
+                return 1;
+        if (rc == ARCHIVE_WARN) {
+                log_debug("%s: %s", r->path, layer_error_string(r->tar, "warning"));
+                return 1;
+        }
+        if (rc == ARCHIVE_EOF)
+                return 0;
+        if (r->failed)
+                return err_set(e, "reading layer %s: %s", r->path, r->err.msg);
+        /* Extension headers and then the end of the stream: an empty
+         * archive to Go and GNU tar; libarchive says "damaged". */
+        if (r->raw_eof && tar_check_ended_after_extension(r->check))
+                return 0;
+        return err_set(e, "reading layer %s: %s", r->path,
+                       layer_error_string(r->tar, "damaged or truncated tar archive"));
+}
