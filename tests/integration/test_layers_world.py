@@ -426,3 +426,23 @@ def test_root_dir_owned_by_root(singularity, registry, unique_repo, user_tmp, tm
     ours, root = sif_tree(os.path.join(user_tmp, "r.sif"), str(tmp_path / "sif"))
     assert root == (0o755, 0, 0)
     assert ours["x"][2:4] == (5, 6)
+
+
+def test_upper_files_under_a_lower_dir_symlink_warn(singularity, registry, unique_repo,
+                                                    user_tmp):
+    """Known limit of the top-down merge: an upper layer writing bin/hello
+    over a lower bin -> usr/bin cannot be written through the link (the
+    upper entries are out before the link is read). The pull says so,
+    naming the link, instead of silently losing /bin's contents."""
+    layers = [
+        Layer([Dir("usr"), Dir("usr/bin"), File("usr/bin/sh", b"sh\n", mode=0o755),
+               Symlink("bin", "usr/bin")]),
+        # No "bin" entry of its own: a layer with one would replace the link.
+        Layer([File("bin/hello", b"hello\n", mode=0o755)]),
+    ]
+    uri, _ = push(registry, unique_repo, layers)
+    r = pull(singularity, uri, "s.sif", user_tmp)
+    assert r.returncode == 0, r.stderr
+    warnings = [l for l in r.stderr.splitlines() if l.startswith("WARNING") and "bin" in l
+                and "usr/bin" in l]
+    assert len(warnings) == 1, r.stderr
