@@ -569,3 +569,296 @@ def test_starter_is_hardened(prefix):
     assert re.search(r"__\w+printf_chk", syms), syms  # _FORTIFY_SOURCE
     needed = re.findall(r"NEEDED.*\[(.+)\]", dyn)
     assert sorted(needed) == ["libc.so.6", "libcap.so.2"], needed
+
+
+# ---- issue 9: what the starter reads as root, and where it mounts -------------
+
+SESSION_REL = "var/singularity/mnt/session"
+
+
+def session_dir():
+    return os.path.join(install_prefix(), SESSION_REL)
+
+
+def user2():
+    from test_image_security import ensure_user2
+    return ensure_user2()
+
+
+@pytest.fixture(scope="module")
+def victim():
+    """Private files of the second user (0600, in /tmp and /dev/shm) and the
+    host's /etc/shadow: none of them may ever reach the first user."""
+    pw = user2()
+    secret = f"VICTIM-SECRET-{os.getpid()}-{time.monotonic_ns()}"
+    files = {}
+    for where in ("/tmp", "/dev/shm"):
+        path = os.path.join(where, f"sing-victim-{os.getpid()}")
+        write(path, f"{secret}:x:4242:\n", 0o600)
+        os.chown(path, pw.pw_uid, pw.pw_gid)
+        files[where] = path
+    with open("/etc/shadow") as f:
+        shadow = [l for l in f.read().splitlines() if l.strip()]
+    yield dict(secret=secret, tmp=files["/tmp"], shm=files["/dev/shm"], shadow=shadow)
+    for path in files.values():
+        os.unlink(path)
+
+
+def leaked(victim, text):
+    return victim["secret"] in text or any(l in text.splitlines() for l in victim["shadow"])
+
+
+# (file replaced by a symlink, its target in the container, starter options)
+LEAK_CASES = {
+    "group-tmp": ("etc/group", lambda v: v["tmp"], ()),
+    "passwd-tmp-relative": ("etc/passwd", lambda v: "../" + v["tmp"].lstrip("/"), ()),
+    "passwd-devshm": ("etc/passwd", lambda v: v["shm"], ()),
+    "group-hostroot-shadow": ("etc/group", lambda v: "/hostroot/etc/shadow",
+                              ("--home", "/:/hostroot")),
+}
+
+
+def hostile_rootfs(lab, dest, link, target):
+    root = os.path.join(lab["work"], dest)
+    if os.path.exists(root):
+        shutil.rmtree(root)
+    shutil.copytree(os.path.join(lab["work"], "rootfs"), root, symlinks=True)
+    os.unlink(os.path.join(root, link))
+    os.symlink(target, os.path.join(root, link))
+    return root
+
+
+def hostile_image(lab, kind, name, link, target):
+    root = hostile_rootfs(lab, f"hostile-{name}-{kind}", link, target)
+    if kind == "sandbox":
+        return root
+    out = os.path.join(lab["work"], f"hostile-{name}.{kind}")
+    if kind == "squashfs":
+        return squash(root, out)
+    r = subprocess.run([os.path.join(install_prefix(), "bin", "singularity"), "build", "-F",
+                        out, root + "/"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    os.chmod(out, 0o644)
+    return out
+
+
+@pytest.mark.parametrize("kind", ["sif", "squashfs", "sandbox"])
+@pytest.mark.parametrize("case", sorted(LEAK_CASES))
+def test_image_symlinks_do_not_read_host_files(lab, victim, kind, case):
+    """The container's /etc/passwd and /etc/group are built from the image's
+    copies: an image whose copy is a symlink into a host bind (/tmp, /dev,
+    --home /:/hostroot) gets an empty base, never the host file."""
+    link, target, opts = LEAK_CASES[case]
+    image = hostile_image(lab, kind, case, link, target(victim))
+    r = run_starter(image, "/bin/cat", "/" + link, opts=opts, cwd="/")
+    assert not leaked(victim, r.stdout + r.stderr), r.stdout
+    assert r.returncode == 0, r.stderr
+    assert f"{USER}:" in r.stdout  # our own entry is still there
+
+
+def test_image_symlinks_with_user_bind_control_off(lab, victim, sing_config):
+    sing_config.set(**{"user bind control": "no"})
+    image = hostile_image(lab, "squashfs", "ubc", "etc/group", victim["tmp"])
+    r = sing("exec", image, "cat", "/etc/group", cwd="/")
+    assert not leaked(victim, r.stdout + r.stderr), r.stdout
+    assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.parametrize("link", ["etc/group", "etc/passwd"])
+def test_writable_sandbox_symlinks_do_not_read_host_files(lab, victim, test_user, link):
+    """A sandbox the user owns and runs --writable: its /etc files are read
+    with the user's rights and never through a mount of the host."""
+    root = hostile_rootfs(lab, "hostile-writable", link, victim["tmp"])
+    subprocess.run(["chown", "-hR", f"{test_user.uid}:{test_user.gid}", root], check=True)
+    r = run_starter(root, "/bin/cat", "/" + link, opts=("--writable",), cwd="/")
+    assert not leaked(victim, r.stdout + r.stderr), r.stdout
+    assert r.returncode == 0, r.stderr
+    # A directory link into another user's 0700 directory: same outcome.
+    private = tempfile.mkdtemp(prefix="sing-victim-dir-")
+    write(os.path.join(private, os.path.basename(link)), victim["secret"] + ":x:1:\n")
+    os.chown(private, user2().pw_uid, user2().pw_gid)
+    os.chmod(private, 0o700)
+    try:
+        etc = os.path.join(root, "etc")
+        shutil.move(etc, etc + ".real")
+        os.symlink(private, etc)
+        r = run_starter(root, "/bin/cat", "/" + link, opts=("--writable",), cwd="/")
+        assert not leaked(victim, r.stdout + r.stderr), r.stdout
+    finally:
+        shutil.rmtree(private)
+
+
+def user_namespace_holder(user_tmp, script):
+    """A process of the user in its own user + mount namespace, running
+    `script` (sh) and then sleeping; returns (Popen, pid of the sleeper)."""
+    ready = os.path.join(user_tmp, f"ns-ready-{time.monotonic_ns()}")
+    p = subprocess.Popen(["setpriv", f"--reuid={USER}", f"--regid={USER}", "--init-groups",
+                          "unshare", "-Urm", "sh", "-c",
+                          f"{script} && echo $$ > {ready}.tmp && mv {ready}.tmp {ready} && "
+                          f"exec sleep 120"], cwd="/")
+    for _ in range(200):
+        if os.path.exists(ready):
+            return p, int(open(ready).read())
+        if p.poll() is not None:
+            pytest.fail("the namespace holder failed")
+        time.sleep(0.05)
+    p.kill()
+    pytest.fail("the namespace holder did not start")
+
+
+def test_limit_container_paths_through_proc_magic_links(lab, sing_config, user_tmp):
+    """A tmpfs over the allowed directory in the user's own mount namespace,
+    with the user's image in it, reached through /proc/PID/root or cwd."""
+    scratch = os.path.join(lab["work"], "scratch")
+    sing_config.set(**{"limit container paths": scratch})
+    p, pid = user_namespace_holder(
+        user_tmp, f"mount -t tmpfs none {scratch} && cp {lab['bad']} {scratch}/good.sqfs && "
+                  f"cd {scratch}")
+    link = os.path.join(user_tmp, "via-link.sqfs")
+    os.symlink(f"/proc/{pid}/root{scratch}/good.sqfs", link)
+    try:
+        for path in (f"/proc/{pid}/root{scratch}/good.sqfs", f"/proc/{pid}/cwd/good.sqfs",
+                     link):
+            r = run_starter(path, "/bin/cat", "/etc/marker", cwd="/")
+            one_error(r, "image")
+            assert "bad" not in r.stdout, path
+        # The allowed image itself still runs.
+        r = run_starter(lab["good"], "/bin/cat", "/etc/marker", cwd="/")
+        assert r.returncode == 0 and r.stdout == "good\n", r.stderr
+    finally:
+        p.kill()
+        p.wait()
+
+
+@pytest.mark.parametrize("limit", ["owners", "groups"])
+def test_owner_limits_refuse_images_on_fuse(lab, sing_config, user_tmp, limit):
+    """FUSE reports whatever owner its server likes: an image (or sandbox)
+    served by FUSE never passes `limit container owners|groups`."""
+    outer_root = os.path.join(lab["work"], f"fuse-outer-{limit}")
+    os.makedirs(outer_root, exist_ok=True)
+    shutil.copy(lab["bad"], os.path.join(outer_root, "inner.sqfs"))
+    if not os.path.exists(os.path.join(outer_root, "sb")):
+        shutil.copytree(os.path.join(lab["work"], "rootfs"), os.path.join(outer_root, "sb"),
+                        symlinks=True)
+    outer = squash(outer_root, os.path.join(lab["work"], f"fuse-outer-{limit}.sqfs"))
+    mnt = os.path.join(user_tmp, "fuse")
+    os.mkdir(mnt)
+    # allow_other: what `user_allow_other` in /etc/fuse.conf lets a user do.
+    subprocess.run(["squashfuse", "-o", "allow_other", outer, mnt], check=True)
+    try:
+        sing_config.set(**{f"limit container {limit}": "root"})
+        for image in ("inner.sqfs", "sb"):
+            r = run_starter(os.path.join(mnt, image), "/bin/cat", "/etc/marker", cwd="/")
+            one_error(r, "FUSE")
+            assert "bad" not in r.stdout
+        r = run_starter(lab["good"], "/bin/cat", "/etc/marker", cwd="/")
+        assert r.returncode == 0 and r.stdout == "good\n", r.stderr
+    finally:
+        subprocess.run(["umount", "-l", mnt])
+
+
+def test_owner_limits_refuse_writable_images(lab, sing_config):
+    """`limit container owners = root` trusts root's images: a root-owned
+    directory or file that others can write into (/var/tmp) is not one."""
+    sing_config.set(**{"limit container owners": "root"})
+    work = lab["work"]
+    outer = os.path.join(work, "owners")
+    sb = os.path.join(outer, "sb")
+    if not os.path.exists(sb):
+        shutil.copytree(os.path.join(work, "rootfs"), sb, symlinks=True)
+    shared = os.path.join(work, "owners-shared.sqfs")
+    shutil.copy(lab["good"], shared)
+    try:
+        for d_mode, p_mode in ((0o777, 0o755), (0o1777, 0o755), (0o775, 0o755),
+                               (0o755, 0o777), (0o755, 0o757)):
+            os.chmod(sb, d_mode)
+            os.chmod(outer, p_mode)
+            r = run_starter(sb, "/bin/cat", "/etc/marker", cwd="/")
+            one_error(r, "writable by group or others")
+        for mode in (0o666, 0o664):
+            os.chmod(shared, mode)
+            one_error(run_starter(shared, "/bin/true", cwd="/"), "writable by group or others")
+        # Root-owned, not writable by others, in a sticky or a plain parent: runs.
+        for p_mode in (0o1777, 0o755):
+            os.chmod(sb, 0o755)
+            os.chmod(outer, p_mode)
+            r = run_starter(sb, "/bin/cat", "/etc/marker", cwd="/")
+            assert r.returncode == 0, r.stderr
+        os.chmod(shared, 0o644)
+        r = run_starter(shared, "/bin/cat", "/etc/marker", cwd="/")
+        assert r.returncode == 0 and r.stdout == "good\n", r.stderr
+    finally:
+        os.chmod(outer, 0o755)
+
+
+ROOT_DESTS = ["/", "/.", "//", "/mnt/..", "/./mnt/../"]
+
+
+@pytest.mark.parametrize("dest", ROOT_DESTS)
+def test_no_home_or_bind_replaces_the_container_root(lab, user_tmp, dest):
+    fake = os.path.join(user_tmp, "fakeroot")
+    os.makedirs(os.path.join(fake, "etc"))
+    write(os.path.join(fake, "etc", "marker"), "fake\n")
+    for opts in (("--home", f"{fake}:{dest}"), ("--bind", f"{fake}:{dest}")):
+        r = run_starter(lab["good"], "/bin/cat", "/etc/marker", opts=opts, cwd="/")
+        one_error(r, "container root")
+        assert "fake" not in r.stdout
+    r = sing("exec", lab["good"], "cat", "/etc/marker", cwd="/",
+             env={"SINGULARITY_BIND": f"{fake}:{dest}"})
+    one_error(r, "container root")
+
+
+def test_own_home_cannot_replace_the_root_without_bind_control(lab, sing_config, test_user):
+    """With `user bind control = no` the user's own home is still allowed as
+    --home, but not onto / (nor onto an image symlink leading there)."""
+    sing_config.set(**{"user bind control": "no"})
+    for dest in ("/", "//.", "/mnt/uplink"):
+        r = run_starter(lab["probe"], "/bin/true", opts=("--home", f"{test_user.home}:{dest}"),
+                        cwd="/")
+        one_error(r, "container root")
+
+
+def test_config_bind_path_cannot_replace_the_root(lab, sing_config, user_tmp):
+    for spec in (f"{user_tmp}:/", f"{user_tmp}:/mnt/.."):
+        sing_config.restore()
+        sing_config.add("bind path", spec)
+        r = run_starter(lab["good"], "/bin/true", cwd="/")
+        one_error(r, "container root")
+
+
+SESSION_SOURCES = ["data/upper", "data/work", "data/files", "data", "rootfs", "final"]
+
+
+@pytest.mark.parametrize("inner", SESSION_SOURCES)
+def test_session_internals_are_not_bind_sources(lab, user_tmp, inner):
+    src = os.path.join(session_dir(), inner)
+    link = os.path.join(user_tmp, "session-link")
+    os.symlink(src, link)
+    for spec in (f"{src}:/mnt/x", f"{link}:/mnt/x", f"{session_dir()}/./{inner}/:/mnt/x"):
+        r = run_starter(lab["good"], "/bin/ls", "/mnt/x", opts=("--bind", spec), cwd="/")
+        one_error(r, "session")
+
+
+def test_starter_fds_are_not_bind_sources(lab):
+    """/proc/self/fd/N names the starter's own descriptors (image, loop
+    device, container root): magic links are refused as bind sources."""
+    for n in range(3, 8):
+        r = run_starter(lab["good"], "/bin/ls", "/mnt/x",
+                        opts=("--bind", f"/proc/self/fd/{n}:/mnt/x"), cwd="/")
+        assert r.returncode == 255, (n, r.stdout, r.stderr)
+
+
+def test_config_fifo_does_not_hang(sing_config, lab):
+    path = sing_config.path
+    os.rename(path, path + ".real")
+    try:
+        os.mkfifo(path, 0o644)
+        try:
+            r = run_starter(lab["good"], "/bin/true", cwd="/", timeout=30)
+        except subprocess.TimeoutExpired:
+            pytest.fail("the starter hung on a FIFO at the config path")
+        one_error(r, "not a regular file")
+    finally:
+        if os.path.lexists(path):
+            os.unlink(path)
+        os.rename(path + ".real", path)
