@@ -532,19 +532,28 @@ int config_parse_fd(int fd, const char *name, struct sing_config *c, sing_err_t 
         return 0;
 }
 
-int config_parse_file(const char *path, struct sing_config *c, sing_err_t *e)
+int config_open(const char *path, bool nofollow, sing_err_t *e)
 {
-        _cleanup_close_ int fd = -1;
         struct stat st;
-
-        config_init_defaults(c);
-        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        /* O_NONBLOCK: a FIFO planted at the path must not hang the reader
+         * (the starter runs setuid); the type is checked right after. */
+        int fd =
+            open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC | (nofollow ? O_NOFOLLOW : 0));
         if (fd < 0)
                 return err_errno(e, "opening %s", path);
-        if (fstat(fd, &st) < 0)
-                return err_errno(e, "reading %s", path);
-        if (!S_ISREG(st.st_mode))
+        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+                close(fd);
                 return err_set(e, "%s: not a regular file", path);
+        }
+        return fd;
+}
+
+int config_parse_file(const char *path, struct sing_config *c, sing_err_t *e)
+{
+        config_init_defaults(c);
+        _cleanup_close_ int fd = config_open(path, false, e);
+        if (fd < 0)
+                return -1;
         config_free(c);
         return config_parse_fd(fd, path, c, e);
 }

@@ -85,6 +85,11 @@ void config_init_defaults(struct sing_config *c);
  * message); either way release it with config_free(). */
 int config_parse_fd(int fd, const char *name, struct sing_config *c, sing_err_t *e);
 
+/* Open a config file for reading: O_NONBLOCK (a FIFO cannot hang us),
+ * O_NOFOLLOW when asked, and only a regular file. Returns an fd, or -1 with
+ * a message. */
+int config_open(const char *path, bool nofollow, sing_err_t *e);
+
 /* Open path (a regular file) and parse it as config_parse_fd() does. */
 int config_parse_file(const char *path, struct sing_config *c, sing_err_t *e);
 

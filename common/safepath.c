@@ -19,17 +19,18 @@ void safepath_force_fallback(bool on)
 }
 
 /* The kernel does the confinement itself; returns -1/ENOSYS where it can't. */
-static int open_with_openat2(int rootfd, const char *path, int flags, mode_t mode)
+static int openat2_with(int dirfd, const char *path, int flags, mode_t mode,
+                        unsigned long long resolve)
 {
         struct open_how how = {
             .flags = (unsigned long long)(flags | O_CLOEXEC),
             .mode = (flags & (O_CREAT | O_TMPFILE)) ? mode : 0,
-            .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+            .resolve = resolve,
         };
         int fd;
         /* EAGAIN: a concurrent rename raced with ".." resolution; try again. */
         for (int tries = 0; tries < 32; tries++) {
-                fd = (int)syscall(SYS_openat2, rootfd, path, &how, sizeof(how));
+                fd = (int)syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
                 if (fd >= 0 || errno != EAGAIN)
                         return fd;
         }
@@ -234,11 +235,51 @@ static int open_by_walking(int rootfd, const char *path, int flags, mode_t mode)
 int safe_open_in_root(int rootfd, const char *path, int flags, mode_t mode)
 {
         if (!force_fallback) {
-                int fd = open_with_openat2(rootfd, path, flags, mode);
+                int fd = openat2_with(rootfd, path, flags, mode,
+                                      RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);
                 if (fd >= 0 || errno != ENOSYS)
                         return fd;
         }
         return open_by_walking(rootfd, path, flags, mode);
+}
+
+int safe_open_in_mount(int rootfd, const char *path, int flags)
+{
+        struct stat root, st;
+        int fd = -1;
+        if (!force_fallback) {
+                fd = openat2_with(rootfd, path, flags, 0,
+                                  RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV);
+                if (fd >= 0 || errno != ENOSYS)
+                        return fd;
+        }
+        fd = open_by_walking(rootfd, path, flags, 0);
+        if (fd >= 0 &&
+            (fstat(fd, &st) < 0 || fstat(rootfd, &root) < 0 || st.st_dev != root.st_dev)) {
+                close(fd);
+                errno = EXDEV;
+                return -1;
+        }
+        return fd;
+}
+
+int safe_open_no_magiclinks(const char *path, int flags)
+{
+        if (!force_fallback) {
+                int fd = openat2_with(AT_FDCWD, path, flags, 0, RESOLVE_NO_MAGICLINKS);
+                if (fd >= 0 || errno != ENOSYS)
+                        return fd;
+        }
+        /* Best effort only: a symlink to /proc still gets through here. */
+        const char *p = path;
+        while (p[0] == '/' && p[1] == '/')
+                p++;
+        if (strncmp(p, "/proc/", 6) == 0 || strcmp(p, "/proc") == 0 ||
+            strncmp(p, "/dev/fd/", 8) == 0) {
+                errno = EPERM;
+                return -1;
+        }
+        return open(path, flags | O_CLOEXEC);
 }
 
 int safe_mkdir_p_in_root(int rootfd, const char *path, mode_t mode)

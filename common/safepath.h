@@ -20,6 +20,18 @@
  * O_NOFOLLOW. O_CLOEXEC is always added. Returns an fd, or -1 with errno. */
 int safe_open_in_root(int rootfd, const char *path, int flags, mode_t mode);
 
+/* Like safe_open_in_root(), and never leaving the mount of `rootfd` either
+ * (RESOLVE_NO_XDEV): for reading files of one file system (an image) when
+ * other mounts are stacked inside it. Without openat2(2) the walk is used
+ * and the result must be on the same device as the root (EXDEV). */
+int safe_open_in_mount(int rootfd, const char *path, int flags);
+
+/* open(2) of a host path that refuses magic links (/proc/PID/root, cwd,
+ * fd/N) anywhere in it (openat2 RESOLVE_NO_MAGICLINKS; ELOOP). Without
+ * openat2(2), a path that lexically starts with /proc or /dev/fd is
+ * refused instead (EPERM). O_CLOEXEC is always added. */
+int safe_open_no_magiclinks(const char *path, int flags);
+
 /* Create `path` and its missing parents inside the root (like mkdir -p) with
  * `mode` for the new ones. Returns an O_RDONLY | O_DIRECTORY fd of the
  * directory (usable with *at() calls and fchmod/fchown), or -1 with errno. */

@@ -53,24 +53,28 @@ void sanitize_process(void)
         refuse_user_namespace();
 }
 
-static void check_owner_mode(const struct stat *st, bool sticky_ok, const char *what,
-                             const char *path, const char *obj)
+/* What may write to the object: `writers` is the set of mode bits that
+ * must be clear (a root-owned sticky parent is fine where sticky_ok). */
+static void check_owner_mode(const struct stat *st, bool need_root, mode_t writers, bool sticky_ok,
+                             const char *what, const char *path, const char *obj)
 {
-        if (st->st_uid != 0)
+        if (need_root && st->st_uid != 0)
                 die("%s %s: %s is not owned by root", what, path, obj);
-        if ((st->st_mode & (S_IWGRP | S_IWOTH)) && !(sticky_ok && (st->st_mode & S_ISVTX)))
-                die("%s %s: %s is writable by group or others", what, path, obj);
+        if ((st->st_mode & writers) && !(sticky_ok && st->st_uid == 0 && (st->st_mode & S_ISVTX)))
+                die("%s %s: %s is writable by %s", what, path, obj,
+                    writers & S_IWGRP ? "group or others" : "others");
 }
 
-void require_root_owned(int fd, const char *what, const char *path)
+/* The object behind fd, then its real path (resolved by the kernel) up to /. */
+static void check_object_and_parents(int fd, bool need_root, mode_t writers, const char *what,
+                                     const char *path)
 {
         char link[64], real[PATH_MAX];
         struct stat st;
         ssize_t n;
         if (fstat(fd, &st) < 0)
                 die_errno("%s %s", what, path);
-        check_owner_mode(&st, false, what, path, path);
-        /* Walk the real path (symlinks resolved by the kernel) up to /. */
+        check_owner_mode(&st, need_root, writers, false, what, path, path);
         snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
         n = readlink(link, real, sizeof(real) - 1);
         if (n <= 0 || real[0] != '/')
@@ -83,17 +87,27 @@ void require_root_owned(int fd, const char *what, const char *path)
                         die_errno("%s %s: %s", what, path, real);
                 if (!S_ISDIR(st.st_mode))
                         die("%s %s: %s is not a directory", what, path, real);
-                check_owner_mode(&st, true, what, path, real);
+                check_owner_mode(&st, need_root, writers, true, what, path, real);
         }
+}
+
+void require_root_owned(int fd, const char *what, const char *path)
+{
+        check_object_and_parents(fd, true, S_IWGRP | S_IWOTH, what, path);
+}
+
+void require_not_writable(int fd, mode_t writers, const char *what, const char *path)
+{
+        check_object_and_parents(fd, false, writers, what, path);
 }
 
 void config_load(struct sing_config *cfg, bool privileged)
 {
         sing_err_t err;
-        _cleanup_close_ int fd =
-            open(SING_CONFIG_PATH, O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC);
+        /* Not a symlink, not a FIFO or device: the file itself, checked next. */
+        _cleanup_close_ int fd = config_open(SING_CONFIG_PATH, true, &err);
         if (fd < 0)
-                die_errno("config file %s", SING_CONFIG_PATH);
+                die("config file: %s", err.msg);
         if (privileged)
                 require_root_owned(fd, "config file", SING_CONFIG_PATH);
         /* The parser fills cfg itself, defaults first. */

@@ -5,6 +5,7 @@
 #define STARTER_CONFIG_CHECK_H
 
 #include <stdbool.h>
+#include <sys/types.h>
 
 #include "config.h"
 
@@ -16,6 +17,11 @@ void sanitize_process(void);
  * root and not writable by group or others, and so is every directory
  * above it up to / (a root-owned sticky directory such as /tmp is fine). */
 void require_root_owned(int fd, const char *what, const char *path);
+
+/* The same walk without the owner test: none of the `writers` mode bits
+ * (S_IWGRP, S_IWOTH) on the object, nor on a directory above it unless that
+ * one is root-owned and sticky. */
+void require_not_writable(int fd, mode_t writers, const char *what, const char *path);
 
 /* Read the compiled-in config file (SING_CONFIG_PATH); `privileged`: it
  * must pass require_root_owned() too. */

@@ -9,12 +9,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "config_check.h"
 #include "log.h"
 #include "mount_plan.h"
+#include "safepath.h"
 
 static bool kind_allowed(const struct sing_config *cfg, enum image_kind kind, const char **key)
 {
@@ -31,6 +34,56 @@ static bool kind_allowed(const struct sing_config *cfg, enum image_kind kind, co
                 return cfg->allow_container_dir;
         }
         return false;
+}
+
+/* The type of the file system holding fd, from the starter's own
+ * /proc/self/mountinfo; NULL when that mount is not in our mount namespace
+ * (a path through another namespace, such as a user's private tmpfs). */
+static char *mount_fstype(int fd)
+{
+        struct statx stx;
+        char *line = NULL, *type = NULL;
+        size_t cap = 0;
+        if (statx(fd, "", AT_EMPTY_PATH, STATX_MNT_ID, &stx) < 0 || !(stx.stx_mask & STATX_MNT_ID))
+                die_errno("finding the mount of the image");
+        _cleanup_fclose_ FILE *f = fopen("/proc/self/mountinfo", "re");
+        if (!f)
+                die_errno("reading /proc/self/mountinfo");
+        /* "ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS [OPTIONAL...] - TYPE SOURCE SUPER" */
+        while (!type && getline(&line, &cap, f) > 0) {
+                char *sep = strstr(line, " - ");
+                unsigned long long id;
+                if (sscanf(line, "%llu ", &id) == 1 && id == stx.stx_mnt_id && sep) {
+                        sep += 3;
+                        type = strndup(sep, strcspn(sep, " \n"));
+                        if (!type)
+                                die("out of memory");
+                }
+        }
+        free(line);
+        return type;
+}
+
+/* Where the image lives: in our mount namespace (always), and, when the
+ * admin trusts only some owners or groups, on a file system whose owners
+ * mean something (not FUSE, whose server reports any owner) and where no
+ * one else could have written it. */
+static void check_location(const struct sing_config *cfg, const struct opened_image *img)
+{
+        _cleanup_free_ char *type = mount_fstype(img->fd);
+        if (!type)
+                die("image %s: its file system is not mounted in the starter's mount namespace",
+                    img->path);
+        if (!cfg->limit_container_owners && !cfg->limit_container_groups)
+                return;
+        if (strcmp(type, "fuse") == 0 || strncmp(type, "fuse.", 5) == 0 ||
+            strcmp(type, "fuseblk") == 0)
+                die("image %s: on a FUSE file system (%s), whose owners cannot satisfy `limit "
+                    "container owners` or `limit container groups`",
+                    img->path, type);
+        /* Owners trusted: nobody else may write. Groups trusted: the group may. */
+        require_not_writable(img->fd, cfg->limit_container_owners ? S_IWGRP | S_IWOTH : S_IWOTH,
+                             "image", img->path);
 }
 
 /* `limit container owners|groups|paths`: NULL list means no limit. */
@@ -70,10 +123,14 @@ void image_open_checked(const char *path, const struct sing_config *cfg, const s
         /* With the user's rights: root must not open what the user cannot.
          * O_NONBLOCK so that a FIFO cannot hang us; the type is checked next. */
         fs_as_user(u);
-        img->fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+        /* No magic links: /proc/PID/root would reach another mount namespace,
+         * where the allowed path may hold anything. */
+        img->fd = safe_open_no_magiclinks(path, O_RDONLY | O_NONBLOCK | O_NOCTTY);
         int saved = errno;
         fs_as_root();
         errno = saved;
+        if (img->fd < 0 && errno == ELOOP)
+                die("image %s: a symlink loop or a /proc magic link in the path (refused)", path);
         if (img->fd < 0 || fstat(img->fd, &img->st) < 0)
                 die_errno("image %s", path);
         if (!S_ISREG(img->st.st_mode) && !S_ISDIR(img->st.st_mode))
@@ -91,8 +148,10 @@ void image_open_checked(const char *path, const struct sing_config *cfg, const s
         if (!kind_allowed(cfg, img->info.kind, &key))
                 die("image %s: %s images are disabled by the administrator (%s = no)", path,
                     image_kind_name(img->info.kind), key);
-        if (u->uid != 0) /* as in Singularity, the limits do not apply to root */
+        if (u->uid != 0) { /* as in Singularity, the limits do not apply to root */
+                check_location(cfg, img);
                 check_limits(cfg, img);
+        }
         if (writable && img->info.kind != IMAGE_DIR)
                 die("image %s: --writable needs a sandbox directory", path);
         if (writable && img->st.st_uid != u->uid)

@@ -113,10 +113,34 @@ static void attach(int mnt, int dst, const char *dest)
  * parent lies on a file system the plan made writable. -1/ENOENT when it
  * is missing and may not be created. Walks down the path: every existing
  * prefix is resolved inside the root, missing ones are made relative to the
- * directory fd just opened (never through a symlink). */
+ * directory fd just opened (never through a symlink). Resolution runs with
+ * the user's file-system ids: a mount point behind a host directory the
+ * user cannot search (another user's 0700 directory in /tmp) is neither
+ * found nor probed. Only the creation, on the plan's own writable file
+ * systems, is done as root (image directories there are root's). */
+static int resolve_as_user(struct run *r, const char *path)
+{
+        fs_as_user(r->ctx->user);
+        int fd = safe_open_in_root(r->rootfd, path, O_PATH, 0);
+        int saved = errno;
+        fs_as_root();
+        errno = saved;
+        return fd;
+}
+
+static int create_in(int parent, const char *name, bool dir)
+{
+        if (dir) {
+                if (mkdirat(parent, name, 0755) < 0 && errno != EEXIST)
+                        return -1;
+                return openat(parent, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+        }
+        return openat(parent, name, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+}
+
 static int open_in_root(struct run *r, const char *path, bool dir)
 {
-        int fd = safe_open_in_root(r->rootfd, path, O_PATH, 0);
+        int fd = resolve_as_user(r, path);
         if (fd >= 0 || errno != ENOENT || strcmp(path, "/") == 0)
                 return fd;
         char buf[PATH_MAX];
@@ -124,26 +148,19 @@ static int open_in_root(struct run *r, const char *path, bool dir)
                 errno = ENAMETOOLONG;
                 return -1;
         }
-        _cleanup_close_ int parent = safe_open_in_root(r->rootfd, "/", O_PATH, 0);
+        _cleanup_close_ int parent = resolve_as_user(r, "/");
         for (char *slash = buf; slash && parent >= 0;) {
                 char *next = strchr(slash + 1, '/');
                 const char *name = slash + 1;
                 if (next)
                         *next = '\0';
-                int cur = safe_open_in_root(r->rootfd, buf, O_PATH, 0);
+                int cur = resolve_as_user(r, buf);
                 if (cur < 0 && errno == ENOENT && *name) {
                         if (!is_writable_fs(r, parent)) {
                                 errno = ENOENT;
                                 return -1;
                         }
-                        if (next || dir) {
-                                if (mkdirat(parent, name, 0755) < 0 && errno != EEXIST)
-                                        return -1;
-                                cur = openat(parent, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-                        } else {
-                                cur = openat(parent, name,
-                                             O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
-                        }
+                        cur = create_in(parent, name, next || dir);
                 }
                 if (cur < 0 || !next)
                         return cur;
@@ -167,10 +184,12 @@ static int open_dest(struct run *r, const struct mount_entry *e, bool dir)
         }
         fd = open_in_root(r, e->dest, dir);
         struct stat st, root;
-        /* An image symlink such as ../../.. may lead to the root itself: a
-         * mount there would replace the whole container. */
-        if (fd >= 0 && strcmp(e->dest, "/") != 0 && fstat(fd, &st) == 0 &&
-            fstat(r->rootfd, &root) == 0 && st.st_dev == root.st_dev && st.st_ino == root.st_ino)
+        /* Whatever the path says (/., /a/.., an image symlink such as
+         * ../../..), a mount on the root itself would replace the whole
+         * container: only the final read-only remount may name it. */
+        if (fd >= 0 && e->op != OP_REMOUNT_RO &&
+            (fstat(fd, &st) < 0 || fstat(r->rootfd, &root) < 0 ||
+             (st.st_dev == root.st_dev && st.st_ino == root.st_ino)))
                 die("mount point %s: resolves to the container root", e->dest);
         if (fd >= 0)
                 return fd;
@@ -191,6 +210,21 @@ static int open_dest(struct run *r, const struct mount_entry *e, bool dir)
         die_errno("mount point %s", e->dest);
 }
 
+/* What a user's source really is, once opened: never the session's
+ * internals (overlay layers, the raw image mount, generated files), even
+ * when reached through a symlink. */
+static void refuse_session_source(const struct run *r, int src, const char *source)
+{
+        char link[64], real[PATH_MAX];
+        snprintf(link, sizeof(link), "/proc/self/fd/%d", src);
+        ssize_t n = readlink(link, real, sizeof(real) - 1);
+        if (n <= 0 || real[0] != '/')
+                die("bind source %s: cannot resolve its path", source);
+        real[n] = '\0';
+        if (path_is_under(real, r->plan->session))
+                die("bind source %s: inside the starter's session directory", source);
+}
+
 /* Bind mounts: recursive, nosuid, nodev unless it is a device bind. */
 static void do_bind(struct run *r, const struct mount_entry *e, bool devices)
 {
@@ -200,7 +234,13 @@ static void do_bind(struct run *r, const struct mount_entry *e, bool devices)
         bool as_user = e->flags & (MP_AS_USER | MP_IMAGE_FD);
         if (as_user)
                 fs_as_user(u);
-        src = open(e->source, O_PATH | O_CLOEXEC | ((e->flags & MP_IMAGE_FD) ? O_NOFOLLOW : 0));
+        /* The user's sources never through a magic link: /proc/self/fd/N
+         * would be one of our own descriptors (image, loop device, root). */
+        if (e->flags & MP_AS_USER)
+                src = safe_open_no_magiclinks(e->source, O_PATH);
+        else
+                src = open(e->source,
+                           O_PATH | O_CLOEXEC | ((e->flags & MP_IMAGE_FD) ? O_NOFOLLOW : 0));
         int saved = errno;
         if (as_user)
                 fs_as_root();
@@ -219,6 +259,8 @@ static void do_bind(struct run *r, const struct mount_entry *e, bool devices)
                         log_warn("skipping bind of %s: %s", e->source, strerror(errno));
                 return;
         }
+        if (e->flags & MP_AS_USER)
+                refuse_session_source(r, src, e->source);
         /* The checked image fd belongs to the host mount namespace, which
          * open_tree() refuses: reopen it here and insist on the same inode. */
         struct stat checked;
@@ -370,13 +412,25 @@ static void do_overlay(struct run *r, const struct mount_entry *e)
         attach(mnt, dst, e->dest);
 }
 
+/* The image's own copy of a file (its /etc/passwd): read from the image's
+ * mount, never from the assembled root where host directories (/tmp, /dev,
+ * home, binds) are mounted, without crossing any mount (RESOLVE_NO_XDEV),
+ * and with the user's file-system ids (a sandbox is the user's to change
+ * while we read it). Anything else than a regular file the user may read
+ * there gives an empty base: no error tells the user what was refused. */
 static char *read_container_file(struct run *r, const char *path, size_t *len)
 {
         struct stat st;
         char *buf;
         *len = 0;
+        _cleanup_close_ int image =
+            open(r->plan->image_root, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (image < 0)
+                die_errno("opening the image mount %s", r->plan->image_root);
+        fs_as_user(r->ctx->user);
         /* O_NONBLOCK: a FIFO in the image must not hang the starter. */
-        _cleanup_close_ int fd = safe_open_in_root(r->rootfd, path, O_RDONLY | O_NONBLOCK, 0);
+        _cleanup_close_ int fd = safe_open_in_mount(image, path, O_RDONLY | O_NONBLOCK | O_NOCTTY);
+        fs_as_root();
         if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > MAX_GENERATED_BASE)
                 return strdup(""); /* no usable file: only our entries */
         buf = malloc((size_t)st.st_size + 1);

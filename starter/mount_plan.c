@@ -173,7 +173,10 @@ static void plan_image(struct builder *b, const struct plan_input *in, bool over
          * files and the overlay layers live in a second tmpfs, "data". */
         add_owned(b, OP_TMPFS, NULL, dup_or_null(b, s), dup_or_null(b, "size=1m,mode=755"),
                   MP_UNBINDABLE);
-        add_owned(b, OP_MKDIR, NULL, fmt(b, "%s/rootfs", s), NULL, 0);
+        /* The image's own mount: its files are read from here, never from
+         * the assembled root with host directories bound into it. */
+        b->plan->image_root = fmt(b, "%s/rootfs", s);
+        add(b, OP_MKDIR, NULL, b->plan->image_root, NULL, 0);
         add_owned(b, OP_MKDIR, NULL, fmt(b, "%s/final", s), NULL, 0);
         add_owned(b, OP_MKDIR, NULL, fmt(b, "%s/data", s), NULL, 0);
         add_owned(b, OP_TMPFS, NULL, fmt(b, "%s/data", s),
@@ -247,7 +250,8 @@ static void plan_home_tmp(struct builder *b, const struct plan_input *in)
 {
         const struct request *req = in->req;
         const struct user_info *u = in->user;
-        if (!req->no_home && in->cfg->mount_home && !(req->no_mount & NO_MOUNT_HOME)) {
+        if (!req->no_home && in->cfg->mount_home && !(req->no_mount & NO_MOUNT_HOME) &&
+            strcmp(b->plan->home_dst, "/") != 0) {
                 if (req->home_src)
                         add(b, OP_BIND, req->home_src, b->plan->home_dst, NULL,
                             MP_IN_ROOT | MP_AS_USER);
@@ -306,6 +310,17 @@ static bool no_mount_names_path(const struct request *req, const char *dst)
         return false;
 }
 
+/* A user-given source naming the session's internals (overlay layers, the
+ * raw image mount, generated files): refused here by its name, and by what
+ * it resolves to when it is opened (mount_exec.c). */
+static bool in_session(const struct plan_input *in, const char *src)
+{
+        char *clean = path_clean(src);
+        bool inside = clean && path_is_under(clean, in->session);
+        free(clean);
+        return inside;
+}
+
 /* Config `bind path` entries (admin-chosen: opened as root) and the user's
  * --bind entries (opened as the user). */
 static int plan_binds(struct builder *b, const struct plan_input *in, sing_err_t *err)
@@ -317,30 +332,38 @@ static int plan_binds(struct builder *b, const struct plan_input *in, sing_err_t
                 if (bind_spec_parse(cfg->bind_path[i], &br, err) < 0)
                         return err_prefix(err, "config `bind path`");
                 char *dst = path_clean(br.dst);
-                if (dst && no_mount_names_path(in->req, dst))
+                bool absolute = dst != NULL, root = dst && strcmp(dst, "/") == 0;
+                if (absolute && !root && no_mount_names_path(in->req, dst))
                         log_verbose("--no-mount %s: skipping `bind path` %s", dst,
                                     cfg->bind_path[i]);
-                else if (dst)
+                else if (absolute && !root)
                         add(b, OP_BIND, br.src, dst, NULL,
                             MP_IN_ROOT | MP_OPTIONAL | (br.ro ? MP_RO : 0));
                 free(br.src);
-                if (!dst)
+                free(dst);
+                if (!absolute)
                         return err_set(err, "config `bind path` %s: not an absolute path",
                                        cfg->bind_path[i]);
-                free(dst);
+                if (root)
+                        return err_set(err,
+                                       "config `bind path` %s: the destination is the container "
+                                       "root",
+                                       cfg->bind_path[i]);
         }
         for (size_t i = 0; i < in->req->nbinds; i++) {
                 const struct bind_spec *br = &in->req->binds[i];
                 char *dst = path_clean(br->dst);
-                if (!dst || strcmp(dst, "/") == 0) {
-                        free(dst);
-                        return err_set(err,
-                                       "--bind %s:%s: destination must be an absolute path "
-                                       "other than /",
-                                       br->src, br->dst);
-                }
-                add(b, OP_BIND, br->src, dst, NULL, MP_IN_ROOT | MP_AS_USER | (br->ro ? MP_RO : 0));
+                const char *why = !dst ? "the destination is not an absolute path"
+                                  : strcmp(dst, "/") == 0 ? "the destination is the container root"
+                                  : in_session(in, br->src)
+                                      ? "the source is inside the starter's session directory"
+                                      : NULL;
+                if (!why)
+                        add(b, OP_BIND, br->src, dst, NULL,
+                            MP_IN_ROOT | MP_AS_USER | (br->ro ? MP_RO : 0));
                 free(dst);
+                if (why)
+                        return err_set(err, "--bind %s:%s: %s", br->src, br->dst, why);
         }
         return 0;
 }
@@ -353,6 +376,9 @@ static int check_request(const struct plan_input *in, bool overlay, sing_err_t *
         if (req->home_src && strcmp(req->home_src, in->user->home) != 0 &&
             !in->cfg->user_bind_control)
                 return err_set(err, "--home %s: user bind control is disabled by the administrator",
+                               req->home_src);
+        if (req->home_src && in_session(in, req->home_src))
+                return err_set(err, "--home %s: inside the starter's session directory",
                                req->home_src);
         if (req->pid && !in->cfg->allow_pid_ns)
                 return err_set(err, "--pid: the PID namespace is disabled by the administrator");
@@ -381,6 +407,14 @@ int mount_plan_build(const struct plan_input *in, struct mount_plan *plan, sing_
                 return err_set(err, "home directory %s is not an absolute path",
                                req->home_dst ? req->home_dst : in->user->home);
         }
+        /* --home SRC:/ would replace the whole container with SRC. A home of /
+         * in the user database is simply not mounted. */
+        if (req->home_src && strcmp(plan->home_dst, "/") == 0) {
+                mount_plan_free(plan);
+                return err_set(err, "--home %s: the destination %s is the container root",
+                               req->home_src, req->home_dst ? req->home_dst : plan->home_dst);
+        }
+        plan->session = fmt(&b, "%s", in->session);
         plan_image(&b, in, overlay);
         if (in->cfg->mount_proc && !(req->no_mount & NO_MOUNT_PROC))
                 add(&b, req->pid ? OP_PROC : OP_BIND, req->pid ? NULL : "/proc", "/proc", NULL,
@@ -442,5 +476,7 @@ void mount_plan_free(struct mount_plan *plan)
         free(plan->root);
         free(plan->home_dst);
         free(plan->upper);
+        free(plan->session);
+        free(plan->image_root);
         memset(plan, 0, sizeof(*plan));
 }

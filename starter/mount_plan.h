@@ -50,7 +50,9 @@ struct mount_entry {
 struct mount_plan {
         struct mount_entry *entries;
         size_t n, cap;
+        char *session;       /* the session directory: no user bind source in it */
         char *root;          /* host path of the assembled container root */
+        char *image_root;    /* host path where the image itself is mounted */
         bool root_creatable; /* missing mount points may be made in the root */
         char *home_dst;      /* the user's home inside the container */
         char *upper;         /* host path of the overlay's upper dir, NULL without overlay */

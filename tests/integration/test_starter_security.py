@@ -819,7 +819,8 @@ def test_own_home_cannot_replace_the_root_without_bind_control(lab, sing_config,
 
 
 def test_config_bind_path_cannot_replace_the_root(lab, sing_config, user_tmp):
-    for spec in (f"{user_tmp}:/", f"{user_tmp}:/mnt/.."):
+    # (The parser already refuses "." and ".." components in `bind path`.)
+    for spec in (f"{user_tmp}:/", f"{user_tmp}://"):
         sing_config.restore()
         sing_config.add("bind path", spec)
         r = run_starter(lab["good"], "/bin/true", cwd="/")
