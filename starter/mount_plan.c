@@ -439,7 +439,8 @@ int mount_plan_build(const struct plan_input *in, struct mount_plan *plan, sing_
                 return -1;
         }
         if (in->cwd && !req->contain && !(req->no_mount & NO_MOUNT_CWD) &&
-            !is_system_dir(in->cwd) && !path_already_bound(plan, in->cwd))
+            !is_system_dir(in->cwd) && !in_session(in, in->cwd) &&
+            !path_already_bound(plan, in->cwd))
                 add(&b, OP_BIND, in->cwd, in->cwd, NULL, MP_IN_ROOT | MP_AS_USER | MP_OPTIONAL);
         if (overlay && !req->writable_tmpfs)
                 add(&b, OP_REMOUNT_RO, NULL, "/", NULL, MP_IN_ROOT);

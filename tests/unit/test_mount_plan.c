@@ -424,6 +424,61 @@ static void test_args(void)
         CHECK(args_parse(4, bad5, &req, &err) < 0);
 }
 
+/* Issue 9: nothing may be mounted on the container root, and the session's
+ * internals are never a user's bind source. */
+static void test_root_and_session(void)
+{
+        static const char *const roots[] = {"/", "/.", "//", "/a/..", "/./b/../", NULL};
+        for (int i = 0; roots[i]; i++) {
+                reset();
+                req.home_src = "/data/h";
+                req.home_dst = (char *)roots[i];
+                CHECK(build() < 0 && strstr(err.msg, "container root"));
+                reset();
+                cfg.user_bind_control = false; /* the user's own home too */
+                req.home_src = "/home/stest";
+                req.home_dst = (char *)roots[i];
+                CHECK(build() < 0 && strstr(err.msg, "container root"));
+                reset();
+                req.binds[0] = (struct bind_spec){.src = "/data", .dst = (char *)roots[i]};
+                req.nbinds = 1;
+                CHECK(build() < 0 && strstr(err.msg, "container root"));
+        }
+        /* A home of / in the user database: no home mount, no error. */
+        reset();
+        user.home = "/";
+        CHECK(build() == 0);
+        CHECK(!entry(OP_BIND, "/") && !entry(OP_TMPFS, "/"));
+
+        reset();
+        char *bind_root[] = {"/srv:/", NULL}, **saved = cfg.bind_path;
+        cfg.bind_path = bind_root;
+        CHECK(build() < 0 && strstr(err.msg, "container root"));
+        cfg.bind_path = saved;
+
+        static const char *const inside[] = {SESSION,
+                                             SESSION "/data/upper",
+                                             SESSION "/rootfs/",
+                                             SESSION "/./final",
+                                             "/var//singularity/mnt/session/x",
+                                             NULL};
+        for (int i = 0; inside[i]; i++) {
+                reset();
+                req.binds[0] = (struct bind_spec){.src = (char *)inside[i], .dst = "/mnt"};
+                req.nbinds = 1;
+                CHECK(build() < 0 && strstr(err.msg, "session"));
+                reset();
+                req.home_src = (char *)inside[i];
+                CHECK(build() < 0 && strstr(err.msg, "session"));
+        }
+        reset();
+        req.binds[0] = (struct bind_spec){.src = SESSION "2/x", .dst = "/mnt"};
+        req.nbinds = 1;
+        CHECK(build() == 0);
+        CHECK_STR(plan.image_root, SESSION "/rootfs");
+        CHECK_STR(plan.session, SESSION);
+}
+
 int main(void)
 {
         test_default();
@@ -438,6 +493,7 @@ int main(void)
         test_hostfs();
         test_paths();
         test_args();
+        test_root_and_session();
         mount_plan_free(&plan);
         config_free(&cfg);
         CHECK_DONE();

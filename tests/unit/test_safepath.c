@@ -70,6 +70,29 @@ static void run_checks(int rootfd)
         /* The file outside the root (base/etc-outside) is never reached. */
         CHECK_STR(read_in_root(rootfd, "escape", buf, sizeof(buf)), "");
 
+        /* safe_open_in_mount: the same confinement, and no other mount. */
+        fd = safe_open_in_mount(rootfd, "abs/passwd", O_RDONLY);
+        CHECK(fd >= 0 && read(fd, buf, 6) == 6 && memcmp(buf, "inside", 6) == 0);
+        if (fd >= 0)
+                close(fd);
+        CHECK(safe_open_in_mount(rootfd, "escape", O_RDONLY) < 0);
+        {
+                int slash = open("/", O_PATH | O_DIRECTORY);
+                errno = 0;
+                CHECK(safe_open_in_mount(slash, "proc/self/status", O_RDONLY) < 0 &&
+                      errno == EXDEV);
+                close(slash);
+        }
+        /* safe_open_no_magiclinks: /proc/PID/fd, root, cwd never followed. */
+        CHECK(safe_open_no_magiclinks("/proc/self/fd/0", O_PATH) < 0);
+        CHECK(safe_open_no_magiclinks("/proc/self/root/tmp", O_PATH) < 0);
+        CHECK(safe_open_no_magiclinks("//proc/self/cwd", O_PATH) < 0);
+        CHECK(safe_open_no_magiclinks("/dev/fd/0", O_PATH) < 0);
+        fd = safe_open_no_magiclinks(root, O_PATH | O_DIRECTORY);
+        CHECK(fd >= 0);
+        if (fd >= 0)
+                close(fd);
+
         /* Loops end with ELOOP. */
         errno = 0;
         CHECK(safe_open_in_root(rootfd, "loop1", O_RDONLY, 0) < 0 && errno == ELOOP);
