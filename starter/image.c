@@ -37,31 +37,31 @@ static bool kind_allowed(const struct sing_config *cfg, enum image_kind kind, co
 }
 
 /* The type of the file system holding fd, from the starter's own
- * /proc/self/mountinfo; NULL when that mount is not in our mount namespace
+ * /proc/self/mountinfo; false when that mount is not in our mount namespace
  * (a path through another namespace, such as a user's private tmpfs). */
-static char *mount_fstype(int fd)
+static bool mount_fstype(int fd, char type[64])
 {
         struct statx stx;
-        char *line = NULL, *type = NULL;
+        char *line = NULL;
         size_t cap = 0;
+        bool found = false;
         if (statx(fd, "", AT_EMPTY_PATH, STATX_MNT_ID, &stx) < 0 || !(stx.stx_mask & STATX_MNT_ID))
                 die_errno("finding the mount of the image");
         _cleanup_fclose_ FILE *f = fopen("/proc/self/mountinfo", "re");
         if (!f)
                 die_errno("reading /proc/self/mountinfo");
         /* "ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS [OPTIONAL...] - TYPE SOURCE SUPER" */
-        while (!type && getline(&line, &cap, f) > 0) {
-                char *sep = strstr(line, " - ");
-                unsigned long long id;
-                if (sscanf(line, "%llu ", &id) == 1 && id == stx.stx_mnt_id && sep) {
+        while (!found && getline(&line, &cap, f) > 0) {
+                char *sep = strstr(line, " - "), *end;
+                unsigned long long id = strtoull(line, &end, 10);
+                if (end != line && *end == ' ' && id == stx.stx_mnt_id && sep) {
                         sep += 3;
-                        type = strndup(sep, strcspn(sep, " \n"));
-                        if (!type)
-                                die("out of memory");
+                        snprintf(type, 64, "%.*s", (int)strcspn(sep, " \n"), sep);
+                        found = true;
                 }
         }
         free(line);
-        return type;
+        return found;
 }
 
 /* Where the image lives: in our mount namespace (always), and, when the
@@ -70,8 +70,8 @@ static char *mount_fstype(int fd)
  * one else could have written it. */
 static void check_location(const struct sing_config *cfg, const struct opened_image *img)
 {
-        _cleanup_free_ char *type = mount_fstype(img->fd);
-        if (!type)
+        char type[64];
+        if (!mount_fstype(img->fd, type))
                 die("image %s: its file system is not mounted in the starter's mount namespace",
                     img->path);
         if (!cfg->limit_container_owners && !cfg->limit_container_groups)
