@@ -688,6 +688,67 @@ def test_writable_sandbox_symlinks_do_not_read_host_files(lab, victim, test_user
         shutil.rmtree(private)
 
 
+def test_writable_sandbox_flipping_etc_reads_nothing_private(lab, victim, test_user):
+    """The sandbox's owner flips its /etc between the real directory and a
+    symlink into another user's 0700 directory (reached through the /tmp
+    bind) while the starter reads /etc/group: whichever state it sees, it
+    reads as the user, so the private file never appears."""
+    root = hostile_rootfs(lab, "hostile-flip", "etc/group", "group.real")
+    shutil.copy(os.path.join(lab["work"], "rootfs", "etc", "group"),
+                os.path.join(root, "etc", "group.real"))
+    subprocess.run(["chown", "-hR", f"{test_user.uid}:{test_user.gid}", root], check=True)
+    private = tempfile.mkdtemp(prefix="sing-victim-dir-")
+    write(os.path.join(private, "group"), victim["secret"] + ":x:1:\n")
+    write(os.path.join(private, "group.real"), victim["secret"] + ":x:1:\n")
+    os.chown(private, user2().pw_uid, user2().pw_gid)
+    os.chmod(private, 0o700)
+    etc, real, tmp = (os.path.join(root, n) for n in ("etc", "etc.real", "etc.tmp"))
+    os.rename(etc, real)
+    os.symlink("etc.real", etc)
+    stop = threading.Event()
+
+    def flipper():
+        targets = ("etc.real", private)
+        i = 0
+        while not stop.is_set():
+            os.symlink(targets[i % 2], tmp)
+            os.rename(tmp, etc)
+            i += 1
+
+    t = threading.Thread(target=flipper)
+    t.start()
+    try:
+        script = (f"i=0; while [ $i -lt 40 ]; do {starter()} --writable --action exec "
+                  f"--image {root} -- /bin/cat /etc/group 2>&1; i=$((i+1)); done")
+        for _ in range(3):
+            r = run_as_user(["sh", "-c", script], cwd="/")
+            assert victim["secret"] not in r.stdout, "another user's file was read"
+    finally:
+        stop.set()
+        t.join()
+        shutil.rmtree(private)
+
+
+def test_mount_points_behind_private_directories_are_not_probed(lab, user_tmp):
+    """A destination inside another user's 0700 directory (seen through the
+    /tmp bind) is resolved with the user's rights: refused the same way
+    whether or not the name exists there, so nothing is learnt about it."""
+    private = tempfile.mkdtemp(prefix="sing-victim-dir-")
+    os.mkdir(os.path.join(private, "exists"))
+    os.chown(private, user2().pw_uid, user2().pw_gid)
+    os.chmod(private, 0o700)
+    try:
+        errors = []
+        for name in ("exists", "missing"):
+            r = run_starter(lab["good"], "/bin/true",
+                            opts=("--bind", f"{user_tmp}:{private}/{name}"), cwd="/")
+            one_error(r, "permission denied")
+            errors.append(r.stderr.replace(name, "NAME"))
+        assert errors[0] == errors[1], errors
+    finally:
+        shutil.rmtree(private)
+
+
 def user_namespace_holder(user_tmp, script):
     """A process of the user in its own user + mount namespace, running
     `script` (sh) and then sleeping; returns (Popen, pid of the sleeper)."""
