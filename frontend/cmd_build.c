@@ -28,6 +28,7 @@
 #include "pull.h"
 #include "recipe.h"
 #include "sif.h"
+#include "source.h"
 #include "tempfile.h"
 
 #define META_MAX_BYTES (4u << 20)
@@ -63,20 +64,23 @@ const char usage_build[] =
     "  singularity build --fakeroot tools.sif tools.def\n"
     "  singularity build final.sif ubuntu/\n";
 
-enum source_kind { SRC_DOCKER, SRC_IMAGE, SRC_DIR, SRC_RECIPE };
+/* SRC_LAYERS: docker://, docker-archive:, oci:, oci-archive: (source.h). */
+enum build_src_kind { SRC_LAYERS, SRC_HTTP, SRC_IMAGE, SRC_DIR, SRC_RECIPE };
 
 struct build {
         const char *out;
         bool force, sandbox, fakeroot, notest;
-        enum source_kind kind;
+        enum build_src_kind kind;
         const char *src;
         struct pull_opts po;
         struct recipe rec;
         bool have_recipe;
-        /* What the rootfs comes from: docker (img) or a local image/dir (base). */
-        bool from_docker;
-        char *docker_uri;
+        /* What the rootfs comes from: layers (lsrc -> img) or a local image/dir (base). */
+        bool from_layers;
+        struct source lsrc;
+        bool have_lsrc;
         const char *base;
+        char *downloaded; /* an http(s) SIF fetched into tmpdir */
         struct pulled_image img;
         bool have_img;
         /* Temp space beside OUT. */
@@ -84,11 +88,13 @@ struct build {
         bool rootfs_is_source; /* sandbox -> SIF: squash the source directly */
 };
 
-static const char *src_kind_name(enum source_kind k)
+static const char *src_kind_name(enum build_src_kind k)
 {
         switch (k) {
-        case SRC_DOCKER:
-                return "docker";
+        case SRC_LAYERS:
+                return "image layers";
+        case SRC_HTTP:
+                return "web server";
         case SRC_IMAGE:
                 return "image";
         case SRC_DIR:
@@ -98,18 +104,24 @@ static const char *src_kind_name(enum source_kind k)
         }
 }
 
-/* SRC: docker://, a directory, an image file, else a definition file. */
+/* SRC: a source URI (source.h), a directory, an image file, else a
+ * definition file. */
 static int classify_source(struct build *b, sing_err_t *e)
 {
         struct stat st;
-        if (!strncmp(b->src, "docker://", 9)) {
-                b->kind = SRC_DOCKER;
+        if (source_is_uri(b->src)) {
+                if (source_parse(b->src, &b->lsrc, e) < 0)
+                        return -1;
+                b->have_lsrc = true;
+                b->kind = b->lsrc.kind == SOURCE_HTTP ? SRC_HTTP : SRC_LAYERS;
+                b->from_layers = b->kind == SRC_LAYERS;
                 return 0;
         }
         if (strstr(b->src, "://"))
                 return err_set(e,
-                               "unsupported source \"%s\": use docker://, an image, a sandbox "
-                               "directory or a definition file",
+                               "unsupported source \"%s\": use docker://, docker-archive:, "
+                               "oci:, oci-archive:, http(s)://, an image, a sandbox directory or "
+                               "a definition file",
                                b->src);
         if (stat(b->src, &st) < 0)
                 return err_errno(e, "%s", b->src);
@@ -147,24 +159,31 @@ static int prepare(struct build *b, sing_err_t *e)
                 b->have_recipe = true;
                 if (recipe_check_files(&b->rec, e) < 0)
                         return -1;
-                if (b->rec.bootstrap == BOOTSTRAP_DOCKER) {
-                        b->from_docker = true;
-                        b->docker_uri = recipe_docker_uri(&b->rec);
-                        if (!b->docker_uri)
+                if (b->rec.bootstrap != BOOTSTRAP_LOCALIMAGE) {
+                        _cleanup_free_ char *uri =
+                            b->rec.bootstrap == BOOTSTRAP_DOCKER
+                                ? recipe_docker_uri(&b->rec)
+                                : source_uri_for_bootstrap(
+                                      (enum source_kind)source_kind_for_bootstrap(
+                                          recipe_bootstrap_name(b->rec.bootstrap)),
+                                      b->rec.from);
+                        if (!uri)
                                 return err_set(e, "out of memory");
+                        if (source_parse(uri, &b->lsrc, e) < 0)
+                                return err_prefix(e, "%s: From", b->rec.path);
+                        b->have_lsrc = true;
+                        b->from_layers = true;
                         b->po.username = b->rec.username;
                         b->po.password = b->rec.password;
                         b->po.no_token = b->rec.no_token;
+                        if (b->rec.registry_http)
+                                b->po.nohttps = true;
                 } else {
                         b->base = b->rec.from;
                         if (stat(b->base, &st) < 0)
                                 return err_errno(e, "%s:localimage From %s", b->rec.path, b->base);
                 }
-        } else if (b->kind == SRC_DOCKER) {
-                b->from_docker = true;
-                if (!(b->docker_uri = strdup(b->src)))
-                        return err_set(e, "out of memory");
-        } else {
+        } else if (b->kind == SRC_IMAGE || b->kind == SRC_DIR) {
                 b->base = b->src;
         }
         if (!b->force && lstat(b->out, &st) == 0)
@@ -256,7 +275,7 @@ static int as_root(userns_fn fn, struct build *b, sing_err_t *e)
 
 static int fill_rootfs(struct build *b, sing_err_t *e)
 {
-        if (b->from_docker) {
+        if (b->from_layers) {
                 const struct recipe_section *rs =
                     b->have_recipe ? &b->rec.sec[SEC_RUNSCRIPT] : NULL;
                 struct metadata_opts mo = {
@@ -327,8 +346,8 @@ static int build_pipeline(void *arg, sing_err_t *e)
         struct build *b = arg;
         int rc = -1;
 
-        /* docker -> SIF: one streaming pass, no sandbox on disk. */
-        if (b->kind == SRC_DOCKER && !b->sandbox) {
+        /* layers -> SIF: one streaming pass, no sandbox on disk. */
+        if (b->kind == SRC_LAYERS && !b->sandbox) {
                 struct squash_settings sq;
                 struct metadata_opts mo = {.mtime = time(NULL)};
                 squash_settings_default(&sq);
@@ -365,8 +384,10 @@ static void build_free(struct build *b)
         if (b->have_recipe)
                 recipe_free(&b->rec);
         if (b->have_img)
-                pulled_image_free(&b->img);
-        free(b->docker_uri);
+                source_image_free(&b->img);
+        if (b->have_lsrc)
+                source_free(&b->lsrc);
+        free(b->downloaded);
         free(b->tmpdir);
         free(b->rootfs);
         free(b->tmpsif);
@@ -431,8 +452,16 @@ int cmd_build(int argc, char **argv)
         if (prepare(&b, &e) < 0)
                 goto out;
         log_verbose("building %s from %s %s", b.out, src_kind_name(b.kind), b.src);
-        if (b.from_docker) {
-                if (pull_fetch(b.docker_uri, &b.po, &b.img, &e) < 0)
+        /* A SIF from a web server, as it is: nothing to rebuild. */
+        if (b.kind == SRC_HTTP && !b.sandbox) {
+                if (source_http_download(&b.lsrc, b.out, b.force, &e) < 0)
+                        goto out;
+                log_info("Build complete: %s", b.out);
+                rc = 0;
+                goto out;
+        }
+        if (b.from_layers) {
+                if (source_fetch(&b.lsrc, &b.po, b.out, &b.img, &e) < 0)
                         goto out;
                 b.have_img = true;
         }
@@ -441,6 +470,19 @@ int cmd_build(int argc, char **argv)
         if (!(b.tmpdir = make_build_dir(b.out, &e)))
                 goto out;
         tempfile_register_dir(b.tmpdir);
+        if (b.kind == SRC_HTTP) {
+                if (asprintf(&b.downloaded, "%s/download.sif", b.tmpdir) < 0) {
+                        b.downloaded = NULL;
+                        err_set(&e, "out of memory");
+                } else if (source_http_download(&b.lsrc, b.downloaded, false, &e) == 0) {
+                        b.base = b.downloaded;
+                }
+                if (!b.base) {
+                        remove_tree(b.tmpdir);
+                        tempfile_forget_dir(b.tmpdir);
+                        goto out;
+                }
+        }
         int built =
             b.fakeroot ? userns_run_fakeroot(build_pipeline, &b, &e) : build_pipeline(&b, &e);
         remove_tree(b.tmpdir);

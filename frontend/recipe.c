@@ -166,16 +166,15 @@ static int header_line(struct parser *p, char *raw, unsigned lineno, sing_err_t 
         bool flag;
         switch (k) {
         case KEY_BOOTSTRAP:
-                if (!strcasecmp(value, "docker"))
-                        r->bootstrap = BOOTSTRAP_DOCKER;
-                else if (!strcasecmp(value, "localimage"))
-                        r->bootstrap = BOOTSTRAP_LOCALIMAGE;
-                else
-                        return err_set(e,
-                                       "%s:%u: unknown Bootstrap \"%s\" (supported: docker, "
-                                       "localimage)",
-                                       p->path, lineno, value);
-                return 0;
+                for (int b = 0; b <= BOOTSTRAP_OCI_ARCHIVE; b++)
+                        if (!strcasecmp(value, recipe_bootstrap_name(b))) {
+                                r->bootstrap = b;
+                                return 0;
+                        }
+                return err_set(e,
+                               "%s:%u: unknown Bootstrap \"%s\" (supported: docker, "
+                               "docker-archive, oci, oci-archive, localimage)",
+                               p->path, lineno, value);
         case KEY_INCLUDECMD:
         case KEY_TOKEN:
                 if (parse_bool(value, &flag) < 0)
@@ -191,6 +190,7 @@ static int header_line(struct parser *p, char *raw, unsigned lineno, sing_err_t 
                 break;
         case KEY_REGISTRY:
                 dest = &r->registry;
+                r->registry_http = !strncasecmp(value, "http://", 7);
                 break;
         case KEY_NAMESPACE:
                 dest = &r->namespace_;
@@ -258,12 +258,11 @@ static int finish(struct parser *p, sing_err_t *e)
                 return err_set(e, "%s:1: no Bootstrap keyword in the header", p->path);
         if (!r->from)
                 return err_set(e, "%s:%u: Bootstrap %s needs a From keyword", p->path,
-                               p->seen_line[KEY_BOOTSTRAP],
-                               r->bootstrap == BOOTSTRAP_DOCKER ? "docker" : "localimage");
-        if (r->bootstrap == BOOTSTRAP_LOCALIMAGE &&
+                               p->seen_line[KEY_BOOTSTRAP], recipe_bootstrap_name(r->bootstrap));
+        if (r->bootstrap != BOOTSTRAP_DOCKER &&
             (r->registry || r->namespace_ || r->username || r->password))
-                log_warn("%s: Registry, Namespace and credentials are ignored for localimage",
-                         p->path);
+                log_warn("%s: Registry, Namespace and credentials are ignored for %s", p->path,
+                         recipe_bootstrap_name(r->bootstrap));
         for (int s = 0; s < SEC_COUNT; s++) {
                 if (!r->sec[s].present)
                         continue;
@@ -359,15 +358,38 @@ void recipe_free(struct recipe *r)
         memset(r, 0, sizeof(*r));
 }
 
+const char *recipe_bootstrap_name(enum recipe_bootstrap b)
+{
+        switch (b) {
+        case BOOTSTRAP_DOCKER:
+                return "docker";
+        case BOOTSTRAP_LOCALIMAGE:
+                return "localimage";
+        case BOOTSTRAP_DOCKER_ARCHIVE:
+                return "docker-archive";
+        case BOOTSTRAP_OCI:
+                return "oci";
+        case BOOTSTRAP_OCI_ARCHIVE:
+                return "oci-archive";
+        }
+        return "?";
+}
+
 char *recipe_docker_uri(const struct recipe *r)
 {
-        const char *from = r->from;
+        const char *from = r->from, *reg = r->registry;
+        size_t reglen = reg ? strlen(reg) : 0;
         char *uri = NULL;
         if (!strncmp(from, "docker://", 9))
                 from += 9;
-        if (asprintf(&uri, "docker://%s%s%s%s%s", r->registry ? r->registry : "",
-                     r->registry ? "/" : "", r->namespace_ ? r->namespace_ : "",
-                     r->namespace_ ? "/" : "", from) < 0)
+        if (reg && !strncmp(reg, "https://", 8))
+                reg += 8, reglen -= 8;
+        else if (reg && !strncmp(reg, "http://", 7))
+                reg += 7, reglen -= 7;
+        while (reglen > 0 && reg[reglen - 1] == '/')
+                reglen--;
+        if (asprintf(&uri, "docker://%.*s%s%s%s%s", (int)reglen, reg ? reg : "", reglen ? "/" : "",
+                     r->namespace_ ? r->namespace_ : "", r->namespace_ ? "/" : "", from) < 0)
                 return NULL;
         return uri;
 }

@@ -19,8 +19,14 @@
 
 enum recipe_bootstrap {
         BOOTSTRAP_DOCKER,
-        BOOTSTRAP_LOCALIMAGE, /* From: a local SIF, squashfs, .simg or sandbox */
+        BOOTSTRAP_LOCALIMAGE,     /* From: a local SIF, squashfs, .simg or sandbox */
+        BOOTSTRAP_DOCKER_ARCHIVE, /* From: FILE[:TAG], a `docker save` tarball */
+        BOOTSTRAP_OCI,            /* From: DIR[:TAG], an OCI image layout */
+        BOOTSTRAP_OCI_ARCHIVE,    /* From: FILE[:TAG], a tarball of one */
 };
+
+/* "docker", "localimage", ... */
+const char *recipe_bootstrap_name(enum recipe_bootstrap b);
 
 enum recipe_section_id {
         SEC_SETUP,
@@ -47,6 +53,7 @@ struct recipe {
         char *redacted; /* the recipe text with Username/Password values replaced */
         enum recipe_bootstrap bootstrap;
         char *from, *registry, *namespace_;
+        bool registry_http; /* Registry: http://...: plain HTTP */
         char *username, *password;
         bool include_cmd, no_token;
         struct recipe_section sec[SEC_COUNT];
@@ -75,7 +82,8 @@ void recipe_free(struct recipe *r);
 const char *recipe_section_name(enum recipe_section_id id);
 
 /* docker://[REGISTRY/][NAMESPACE/]FROM (malloc'd). A From that already
- * names a registry host is used as it is. */
+ * names a registry host is used as it is. A scheme in front of Registry
+ * ("https://index.docker.io/") is dropped, as Apptainer does. */
 char *recipe_docker_uri(const struct recipe *r);
 
 /* The %files and %labels entries, with FILE:LINE errors for bad lines. */
