@@ -82,10 +82,16 @@ static int split_path_tag(const char *rest, struct source *s, sing_err_t *e)
                 }
                 c++;
         }
-        /* Name the file as the user most likely meant it. */
-        c = strchr(rest, ':');
-        return err_set(e, "%s: %.*s: no such file or directory", s->uri,
-                       c ? (int)(c - rest) : (int)strlen(rest), rest);
+        /* Name the file as the user most likely meant it: up to the first ':'. */
+        {
+                c = strchr(rest, ':');
+                _cleanup_free_ char *p = c ? strndup(rest, (size_t)(c - rest)) : strdup(rest);
+                if (!p)
+                        return err_set(e, "out of memory");
+                if (stat(p, &st) == 0)
+                        errno = ENOENT;
+                return err_errno(e, "%s: %s", s->uri, p);
+        }
 }
 
 int source_parse(const char *uri, struct source *s, sing_err_t *e)
