@@ -6,6 +6,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
+#include <stdbool.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -113,11 +115,76 @@ out:
         return rc;
 }
 
+/* Real root (not root of a user namespace): the only one that may create
+ * device nodes and set security.* / trusted.* xattrs. */
+static bool real_root(void)
+{
+        _cleanup_fclose_ FILE *f = NULL;
+        unsigned long inside, outside, count;
+        if (geteuid() != 0)
+                return false;
+        f = fopen("/proc/self/uid_map", "re");
+        return f && fscanf(f, "%lu %lu %lu", &inside, &outside, &count) == 3 && inside == 0 &&
+               outside == 0 && count == 4294967295ul;
+}
+
+/* The path in one `unsquashfs -lls -d ""` line: after "YYYY-MM-DD HH:MM ". */
+static const char *listed_path(const char *line)
+{
+        for (const char *p = line; (p = strchr(p, '-')); p++) {
+                if (p - line < 5 || strlen(p) < 13)
+                        continue;
+                const char *d = p - 4;
+                if (d[0] >= '0' && d[0] <= '9' && p[3] == '-' && p[6] == ' ' && p[9] == ':' &&
+                    p[12] == ' ')
+                        return p + 13;
+        }
+        return NULL;
+}
+
+/* Device nodes of the squashfs (which only real root can make) into an
+ * exclude list for unsquashfs: they are skipped, as in pulls. */
+static int device_excludes(const char *src, const char *off, int exclfd, size_t *n, sing_err_t *e)
+{
+        _cleanup_close_ int listfd = memfd_create("squashfs-listing", MFD_CLOEXEC);
+        _cleanup_fclose_ FILE *f = NULL;
+        char *argv[] = {"unsquashfs", "-lls", "-d", "", "-o", (char *)off, (char *)src, NULL};
+        char line[LINE_MAX];
+        *n = 0;
+        if (listfd < 0)
+                return err_errno(e, "memfd_create");
+        if (run_command(argv, listfd, e) < 0)
+                return err_prefix(e, "listing %s", src);
+        int dupfd = dup(listfd);
+        if (dupfd < 0 || !(f = fdopen(dupfd, "r"))) {
+                if (dupfd >= 0)
+                        close(dupfd);
+                return err_errno(e, "reading the listing of %s", src);
+        }
+        rewind(f);
+        while (fgets(line, sizeof(line), f)) {
+                const char *path;
+                if (line[0] != 'c' && line[0] != 'b')
+                        continue;
+                line[strcspn(line, "\n")] = '\0';
+                if (!(path = listed_path(line)) || *path != '/')
+                        return err_set(e, "%s: cannot read the listing line \"%.200s\"", src, line);
+                if (dprintf(exclfd, "%s\n", path + 1) < 0)
+                        return err_errno(e, "writing the exclude list");
+                log_verbose("%s: device node skipped (only root can create it)", path);
+                (*n)++;
+        }
+        return 0;
+}
+
 int rootfs_from_image(const char *image, const char *rootfs, sing_err_t *e)
 {
         _cleanup_close_ int fd = open(image, O_RDONLY | O_CLOEXEC);
+        _cleanup_close_ int exclfd = -1;
         struct image_info info;
-        char off[32];
+        char off[32], src[64], excl[64];
+        bool root = real_root();
+        size_t ndev = 0;
 
         if (fd < 0)
                 return err_errno(e, "cannot open %s", image);
@@ -128,12 +195,34 @@ int rootfs_from_image(const char *image, const char *rootfs, sing_err_t *e)
         snprintf(off, sizeof(off), "%" PRIu64, info.offset);
         /* Read the image through our descriptor: the checked file is the one
          * extracted. -f: rootfs does not exist; unsquashfs creates it. */
-        char src[64];
         snprintf(src, sizeof(src), "/proc/self/fd/%d", fd);
         if (fcntl(fd, F_SETFD, 0) < 0)
                 return err_errno(e, "fcntl");
-        char *argv[] = {"unsquashfs", "-n", "-q", "-d", (char *)rootfs, "-o", off, src, NULL};
+        char *argv[16] = {"unsquashfs", "-n", "-q", "-d", (char *)rootfs, "-o", off};
+        size_t a = 7;
+        if (!root) {
+                /* Without real root, device nodes cannot be made and only
+                 * user.* xattrs can be set (security.selinux, trusted.*
+                 * would fail the extraction). */
+                exclfd = memfd_create("squashfs-excludes", 0);
+                if (exclfd < 0)
+                        return err_errno(e, "memfd_create");
+                if (device_excludes(src, off, exclfd, &ndev, e) < 0)
+                        return -1;
+                snprintf(excl, sizeof(excl), "/proc/self/fd/%d", exclfd);
+                argv[a++] = "-user-xattrs";
+                if (ndev) {
+                        argv[a++] = "-exclude-file";
+                        argv[a++] = excl;
+                }
+        }
+        argv[a++] = src;
+        argv[a] = NULL;
         log_info("Extracting %s image %s...", image_kind_name(info.kind), image);
+        if (!root)
+                log_info("Not running as root: only user.* xattrs are extracted (security.* and "
+                         "trusted.* ones are dropped)%s",
+                         ndev ? "; device nodes are skipped, as in pulls" : "");
         if (run_command(argv, -1, e) < 0)
                 return err_prefix(e, "extracting %s", image);
         return 0;

@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <json-c/json.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,6 +71,7 @@ enum build_src_kind { SRC_LAYERS, SRC_HTTP, SRC_IMAGE, SRC_DIR, SRC_RECIPE };
 struct build {
         const char *out;
         bool force, sandbox, fakeroot, notest;
+        bool userns_self; /* %post without subordinate ids: only our own ids mapped */
         enum build_src_kind kind;
         const char *src;
         struct pull_opts po;
@@ -147,6 +149,53 @@ static bool needs_root(const struct recipe *r)
         return r->sec[SEC_POST].present || r->sec[SEC_SETUP].present;
 }
 
+/* Is `prog` an executable on PATH? */
+static bool on_path(const char *prog)
+{
+        const char *path = getenv("PATH");
+        _cleanup_free_ char *copy = strdup(path && *path ? path : "/usr/bin:/bin");
+        char *save = NULL;
+        if (!copy)
+                return false;
+        for (char *d = strtok_r(copy, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
+                _cleanup_free_ char *p = NULL;
+                if (asprintf(&p, "%s/%s", d, prog) >= 0 && access(p, X_OK) == 0)
+                        return true;
+        }
+        return false;
+}
+
+/* A normal user's recipe with %post, without --fakeroot: as Apptainer 1.1+,
+ * --fakeroot by itself when the user has subordinate ids (and the uidmap
+ * helpers), else root of a user namespace mapping only the user's own ids.
+ * %setup runs on the host: only root (or an explicit --fakeroot) runs it. */
+static int choose_unprivileged_mode(struct build *b, sing_err_t *e)
+{
+        struct passwd *pw = getpwuid(getuid());
+        unsigned long s, c;
+        sing_err_t ignored;
+        if (b->rec.sec[SEC_SETUP].present)
+                return err_set(e,
+                               "%s has %%setup, which runs on the host as root: build it as root, "
+                               "or with an explicit --fakeroot",
+                               b->src);
+        if (subid_range("/etc/subuid", pw ? pw->pw_name : NULL, getuid(), &s, &c, &ignored) == 0 &&
+            subid_range("/etc/subgid", pw ? pw->pw_name : NULL, getgid(), &s, &c, &ignored) == 0 &&
+            on_path("newuidmap") && on_path("newgidmap")) {
+                log_info("%%post needs root: building with --fakeroot (your /etc/subuid and "
+                         "/etc/subgid ranges)");
+                b->fakeroot = true;
+                return 0;
+        }
+        log_warn("%%post needs root and you have no /etc/subuid and /etc/subgid ranges (or no "
+                 "newuidmap): building as root of a user namespace that maps only your own ids. "
+                 "%%post cannot chown files to other users or groups there (package managers "
+                 "that do will fail) and files of other owners in the image become yours; ask "
+                 "for subordinate ids for a full --fakeroot build");
+        b->userns_self = true;
+        return 0;
+}
+
 /* All the checks that need no download. */
 static int prepare(struct build *b, sing_err_t *e)
 {
@@ -188,10 +237,9 @@ static int prepare(struct build *b, sing_err_t *e)
         }
         if (!b->force && lstat(b->out, &st) == 0)
                 return err_set(e, "%s already exists; use --force to overwrite it", b->out);
-        if (b->have_recipe && needs_root(&b->rec) && geteuid() != 0 && !b->fakeroot)
-                return err_set(e,
-                               "%s has %s: building it needs root; run as root or add --fakeroot",
-                               b->src, b->rec.sec[SEC_POST].present ? "%post" : "%setup");
+        if (b->have_recipe && needs_root(&b->rec) && geteuid() != 0 && !b->fakeroot &&
+            choose_unprivileged_mode(b, e) < 0)
+                return -1;
         if (b->fakeroot && geteuid() == 0) {
                 log_verbose("--fakeroot ignored: already root");
                 b->fakeroot = false;
@@ -483,8 +531,9 @@ int cmd_build(int argc, char **argv)
                         goto out;
                 }
         }
-        int built =
-            b.fakeroot ? userns_run_fakeroot(build_pipeline, &b, &e) : build_pipeline(&b, &e);
+        int built = b.fakeroot      ? userns_run_fakeroot(build_pipeline, &b, &e)
+                    : b.userns_self ? userns_run_self(build_pipeline, &b, &e)
+                                    : build_pipeline(&b, &e);
         remove_tree(b.tmpdir);
         tempfile_forget_dir(b.tmpdir);
         if (built < 0)

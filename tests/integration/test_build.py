@@ -476,20 +476,162 @@ def test_fakeroot_chown_kept_in_sif(singularity, images, user_dir, test_user, ru
     assert leftovers(user_dir, ["fr.def", "fr.sif"]) == []
 
 
-def test_user_without_fakeroot_refused_before_download(singularity, user_dir, test_user,
-                                                       run_as_user):
+def test_user_setup_refused_before_download(singularity, user_dir, test_user, run_as_user):
     recipe = user_write(test_user, user_dir / "p.def", """
         Bootstrap: docker
         From: 127.0.0.1:1/nowhere/image:latest
 
+        %setup
+            true
         %post
             true
     """)
     r = run_as_user([singularity, "build", "--nohttps", user_dir / "p.sif", recipe])
     assert r.returncode == 255
-    assert "--fakeroot" in r.stderr and "%post" in r.stderr
+    errors = [l for l in r.stderr.splitlines() if l.startswith("ERROR")]
+    assert len(errors) == 1 and "%setup" in errors[0] and "root" in errors[0], r.stderr
     assert "nowhere" not in r.stderr  # refused before contacting the registry
     assert leftovers(user_dir, ["p.def"]) == []
+
+
+# --------------------------------------------------------------------------
+# Unprivileged builds (issue 13): %post switches to --fakeroot by itself, or
+# to a namespace mapping only the user's ids; images with device nodes and
+# security.* / trusted.* xattrs rebuilt by a normal user.
+
+
+@pytest.fixture(scope="module")
+def local_layout():
+    """An OCI layout of busybox with a marker, readable by every user."""
+    d = tempfile.mkdtemp(prefix="sing-build-layout-")
+    os.chmod(d, 0o755)
+    img = imagetools.busybox_image(extra_layers=[[File("marker", "layout"),
+                                                  File("etc/owned", "x", uid=1000, gid=1000)]])
+    imagetools.write_oci_layout(img, os.path.join(d, "l"), tag="v1")
+    for root, dirs, files in os.walk(d):
+        for n in dirs:
+            os.chmod(os.path.join(root, n), 0o755)
+        for n in files:
+            os.chmod(os.path.join(root, n), 0o644)
+    yield "oci:" + os.path.join(d, "l") + ":v1"
+    shutil.rmtree(d, ignore_errors=True)
+
+
+POST_RECIPE = """
+    Bootstrap: oci
+    From: {src}
+
+    %post
+        echo "uid $(id -u)" > /who
+        touch /chowned
+        if chown 1234:1234 /chowned 2>/dev/null; then echo yes; else echo no; fi > /chown-ok
+"""
+
+
+def test_user_post_switches_to_fakeroot(singularity, user_dir, test_user, run_as_user,
+                                        local_layout):
+    recipe = user_write(test_user, user_dir / "p.def", POST_RECIPE.format(src=local_layout[4:]))
+    out = user_dir / "p.sif"
+    r = run_as_user([singularity, "build", out, recipe])
+    assert r.returncode == 0, r.stderr
+    assert "building with --fakeroot" in r.stderr
+    assert squashfs_cat(str(out), "/who") == b"uid 0\n"
+    assert squashfs_cat(str(out), "/chown-ok") == b"yes\n"
+    owners = squashfs_list(str(out))
+    assert owners["/chowned"][1:] == (1234, 1234)
+    assert owners["/etc/owned"][1:] == (1000, 1000)
+    assert leftovers(user_dir, ["p.def", "p.sif"]) == []
+
+
+def _user_without_subids():
+    """USER + "-nosub" (created when missing, never given subordinate ids),
+    or skip when an administrator gave it some."""
+    import pwd
+    USER2 = USER + "-nosub"
+    try:
+        pw = pwd.getpwnam(USER2)
+    except KeyError:
+        subprocess.run(["useradd", "-m", "-d", f"/home/{USER2}", "-s", "/bin/bash",
+                        "-K", "SUB_UID_COUNT=0", "-K", "SUB_GID_COUNT=0", USER2],
+                       check=True, capture_output=True)
+        pw = pwd.getpwnam(USER2)
+    for f in ("/etc/subuid", "/etc/subgid"):
+        with open(f) as fh:
+            if any(line.split(":")[0] in (USER2, str(pw.pw_uid)) for line in fh):
+                pytest.skip(f"{USER2} has subordinate ids in {f}")
+    return pw
+
+
+def test_user_post_without_subids_uses_own_id_namespace(singularity, user_dir, local_layout):
+    pw = _user_without_subids()
+    d = pathlib.Path(tempfile.mkdtemp(prefix="sing-build-nosub-"))
+    os.chown(d, pw.pw_uid, pw.pw_gid)
+    try:
+        recipe = d / "p.def"
+        recipe.write_text(textwrap.dedent(POST_RECIPE.format(src=local_layout[4:])).lstrip())
+        out = d / "p.sif"
+        env = {"HOME": pw.pw_dir, "USER": pw.pw_name, "PATH": os.environ["PATH"]}
+        r = subprocess.run(["setpriv", f"--reuid={pw.pw_uid}", f"--regid={pw.pw_gid}",
+                            "--init-groups", singularity, "build", str(out), str(recipe)],
+                           env=env, cwd=str(d), capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stderr
+        assert "maps only your own ids" in r.stderr and "cannot chown" in r.stderr
+        assert squashfs_cat(str(out), "/who") == b"uid 0\n"
+        assert squashfs_cat(str(out), "/chown-ok") == b"no\n"
+        assert "files and directories are owned by you" in r.stderr  # /etc/owned (1000)
+        assert leftovers(d, ["p.def", "p.sif"]) == []
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def hostile_attrs_images(singularity, local_layout):
+    """A SIF and a plain squashfs (made by root) with a device node and
+    security.selinux / trusted.* / user.* xattrs on /etc/hostname."""
+    d = pathlib.Path(tempfile.mkdtemp(prefix="sing-build-attrs-"))
+    os.chmod(d, 0o755)
+    root = d / "root"
+    ok(sing(singularity, "build", "--sandbox", root, local_layout))
+    os.mknod(root / "dev" / "null2", 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    f = str(root / "etc" / "hostname")
+    try:
+        os.setxattr(f, "security.selinux", b"system_u:object_r:etc_t:s0")
+        os.setxattr(f, "trusted.note", b"1")
+        os.setxattr(f, "user.keep", b"yes")
+    except OSError as exc:
+        pytest.skip(f"cannot set xattrs here: {exc}")
+    subprocess.run(["mksquashfs", str(root), str(d / "img.sqfs"), "-quiet", "-no-progress"],
+                   check=True, capture_output=True)
+    ok(sing(singularity, "build", d / "img.sif", root))
+    for n in ("img.sqfs", "img.sif"):
+        os.chmod(d / n, 0o644)
+    yield {"sif": d / "img.sif", "squashfs": d / "img.sqfs"}
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.mark.parametrize("kind", ["sif", "squashfs"])
+def test_user_rebuilds_image_with_devices_and_xattrs(singularity, user_dir, test_user,
+                                                     run_as_user, hostile_attrs_images, kind):
+    src = hostile_attrs_images[kind]
+    box = user_dir / "box"
+    r = run_as_user([singularity, "build", "--sandbox", box, src])
+    assert r.returncode == 0, r.stderr
+    assert "security.* and trusted.*" in r.stderr and "device nodes are skipped" in r.stderr
+    assert not os.path.lexists(box / "dev" / "null2")
+    assert os.listxattr(box / "etc" / "hostname") == ["user.keep"]
+    assert (box / "marker").read_text() == "layout"
+    # A recipe on top of it, with %post (fakeroot by itself).
+    recipe = user_write(test_user, user_dir / "r.def", f"""
+        Bootstrap: localimage
+        From: {src}
+        %post
+            echo rebuilt > /rebuilt
+    """)
+    out = user_dir / "r.sif"
+    r = run_as_user([singularity, "build", out, recipe])
+    assert r.returncode == 0, r.stderr
+    assert squashfs_cat(str(out), "/rebuilt") == b"rebuilt\n"
+    assert squashfs_cat(str(out), "/marker") == b"layout"
 
 
 def test_user_docker_to_sandbox_and_sif(singularity, images, user_dir, test_user, run_as_user,
