@@ -28,6 +28,7 @@
 #include "log.h"
 #include "pull.h"
 #include "recipe.h"
+#include "recipe_args.h"
 #include "sif.h"
 #include "source.h"
 #include "tempfile.h"
@@ -49,6 +50,8 @@ const char usage_build[] =
     "      --fakeroot      run the build as root of a user namespace (uses\n"
     "                      /etc/subuid and /etc/subgid): %post as a normal user\n"
     "  -T, --notest        skip the %test section\n"
+    "      --build-arg KEY=VALUE  value of {{ KEY }} in the definition file\n"
+    "      --build-arg-file FILE  KEY=VALUE lines, for the same\n"
     "      --arch ARCH     architecture to pull for docker:// sources\n"
     "      --nohttps       use plain HTTP to talk to the registry\n"
     "      --disable-cache do not use or fill the cache\n"
@@ -71,7 +74,8 @@ enum build_src_kind { SRC_LAYERS, SRC_HTTP, SRC_IMAGE, SRC_DIR, SRC_RECIPE };
 struct build {
         const char *out;
         bool force, sandbox, fakeroot, notest;
-        bool userns_self; /* %post without subordinate ids: only our own ids mapped */
+        bool userns_self;       /* %post without subordinate ids: only our own ids mapped */
+        struct build_args args; /* --build-arg, --build-arg-file */
         enum build_src_kind kind;
         const char *src;
         struct pull_opts po;
@@ -203,7 +207,7 @@ static int prepare(struct build *b, sing_err_t *e)
         if (classify_source(b, e) < 0)
                 return -1;
         if (b->kind == SRC_RECIPE) {
-                if (recipe_load(b->src, &b->rec, e) < 0)
+                if (recipe_load_with_args(b->src, &b->args, &b->rec, e) < 0)
                         return -1;
                 b->have_recipe = true;
                 if (recipe_check_files(&b->rec, e) < 0)
@@ -436,6 +440,7 @@ static void build_free(struct build *b)
         if (b->have_lsrc)
                 source_free(&b->lsrc);
         free(b->downloaded);
+        build_args_free(&b->args);
         free(b->tmpdir);
         free(b->rootfs);
         free(b->tmpsif);
@@ -448,6 +453,8 @@ int cmd_build(int argc, char **argv)
             {"sandbox", no_argument, NULL, 's'},
             {"fakeroot", no_argument, NULL, 'f'},
             {"notest", no_argument, NULL, 'T'},
+            {"build-arg", required_argument, NULL, 'A'},
+            {"build-arg-file", required_argument, NULL, 'B'},
             {"arch", required_argument, NULL, 'a'},
             {"nohttps", no_argument, NULL, 'H'},
             {"disable-cache", no_argument, NULL, 'D'},
@@ -471,6 +478,14 @@ int cmd_build(int argc, char **argv)
                         break;
                 case 'T':
                         b.notest = true;
+                        break;
+                case 'A':
+                        if (build_args_add(&b.args, optarg, "--build-arg", &e) < 0)
+                                goto out;
+                        break;
+                case 'B':
+                        if (build_args_add_file(&b.args, optarg, &e) < 0)
+                                goto out;
                         break;
                 case 'a':
                         b.po.arch = optarg;

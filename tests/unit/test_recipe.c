@@ -5,6 +5,7 @@
 
 #include "check.h"
 #include "recipe.h"
+#include "recipe_args.h"
 
 static int parse(const char *text, struct recipe *r, sing_err_t *e)
 {
@@ -165,8 +166,58 @@ static void test_unreadable(void)
         CHECK(strstr(e.msg, "/nonexistent/dir/x.def") != NULL);
 }
 
+static char *expand(const char *text, struct build_args *a, sing_err_t *e)
+{
+        char *out = NULL;
+        size_t len = 0;
+        if (recipe_expand_args(text, strlen(text), "/defs/a.def", a, &out, &len, e) < 0)
+                return NULL;
+        CHECK(len == strlen(out));
+        return out;
+}
+
+static void test_build_args(void)
+{
+        const char *text = "Bootstrap: docker\n"
+                           "From: busybox:{{ VERSION }}\n"
+                           "%arguments\n"
+                           "  VERSION=1.36\n"
+                           "  # a comment\n"
+                           "  WHO = world \n"
+                           "%post\n"
+                           "  echo {{WHO}} {{ VERSION}} {{ not a key }} {{\n";
+        struct build_args a = {0};
+        sing_err_t e;
+        char *out = expand(text, &a, &e);
+        /* Defaults; %arguments blanked; line numbers kept; odd braces kept. */
+        CHECK_STR(out, "Bootstrap: docker\nFrom: busybox:1.36\n\n\n\n\n%post\n"
+                       "  echo world 1.36 {{ not a key }} {{\n");
+        free(out);
+        /* --build-arg wins over the default; a later value wins. */
+        CHECK(build_args_add(&a, "VERSION=1.35", "--build-arg", &e) == 0);
+        CHECK(build_args_add(&a, " VERSION = 1.37 ", "--build-arg", &e) == 0);
+        CHECK(build_args_add(&a, "UNUSED=x", "--build-arg", &e) == 0);
+        out = expand(text, &a, &e);
+        CHECK(out && strstr(out, "From: busybox:1.37\n") != NULL);
+        free(out);
+        CHECK(a.used[0] && !a.used[1]);
+        build_args_free(&a);
+
+        CHECK(build_args_add(&a, "1X=y", "--build-arg", &e) == -1);
+        CHECK(strstr(e.msg, "--build-arg: \"1X=y\" is not KEY=VALUE") != NULL);
+        CHECK(build_args_add(&a, "novalue", "--build-arg", &e) == -1);
+
+        /* An undefined one names FILE:LINE and the key. */
+        CHECK(expand("Bootstrap: docker\nFrom: x\n%post\n echo {{ MISSING }}\n", &a, &e) == NULL);
+        CHECK(strstr(e.msg, "/defs/a.def:4: build argument \"MISSING\" has no value") != NULL);
+        CHECK(expand("Bootstrap: docker\nFrom: x\n%arguments\n bad line\n", &a, &e) == NULL);
+        CHECK(strstr(e.msg, "/defs/a.def:4: %arguments: \"bad line\"") != NULL);
+        build_args_free(&a);
+}
+
 int main(void)
 {
+        test_build_args();
         test_valid();
         test_minimal();
         test_bad();
