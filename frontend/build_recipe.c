@@ -5,15 +5,19 @@
 
 #include <errno.h>
 #include <glob.h>
+#include <fcntl.h>
+#include <libgen.h>
 #include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "build.h"
 #include "build_config.h"
+#include "safepath.h"
 #include "cleanup.h"
 #include "log.h"
 #include "registry.h"
@@ -78,6 +82,61 @@ int recipe_copy_files(const struct recipe *r, int rootfd, sing_err_t *e)
                 log_info("Copying %%files...");
         for (size_t i = 0; i < n && rc == 0; i++)
                 rc = copy_one(r, rootfd, &files[i], e);
+        recipe_files_free(files, n);
+        return rc;
+}
+
+/* One "%files from" entry: src resolved in the stage root (a symlink there
+ * cannot lead to the host), copied through its /proc/self/fd path. */
+static int copy_from_stage(const struct recipe *r, const struct recipe_file *f, int stagefd,
+                           const char *stage, int rootfd, sing_err_t *e)
+{
+        _cleanup_close_ int fd = safe_open_in_root(stagefd, f->src, O_PATH, 0);
+        _cleanup_close_ int dstdir = -1;
+        _cleanup_free_ char *srccopy = strdup(f->src), *dst = NULL;
+        const char *want = f->dst ? f->dst : f->src, *name;
+        char via[64];
+        size_t wl = strlen(want);
+        if (!srccopy)
+                return err_set(e, "out of memory");
+        if (fd < 0)
+                return err_errno(e, "%s:%u: %%files from %s: %s", r->path, f->line, stage, f->src);
+        while (strlen(srccopy) > 1 && srccopy[strlen(srccopy) - 1] == '/')
+                srccopy[strlen(srccopy) - 1] = '\0';
+        name = basename(srccopy);
+        /* Into a directory: under the source's own name (not the fd's). */
+        if ((wl && want[wl - 1] == '/') ||
+            (dstdir = safe_open_in_root(rootfd, want, O_RDONLY | O_DIRECTORY, 0)) >= 0) {
+                if (asprintf(&dst, "%s%s%s", want, wl && want[wl - 1] == '/' ? "" : "/", name) < 0)
+                        dst = NULL;
+        } else {
+                dst = strdup(want);
+        }
+        if (!dst)
+                return err_set(e, "out of memory");
+        /* cp runs in a child: our descriptor, through our pid. */
+        snprintf(via, sizeof(via), "/proc/%d/fd/%d", (int)getpid(), fd);
+        log_verbose("copying %s:%s to %s", stage, f->src, dst);
+        if (sandbox_copy_in_keep_links(rootfd, via, dst, e) < 0)
+                return err_prefix(e, "%s:%u: %%files from %s", r->path, f->line, stage);
+        return 0;
+}
+
+int recipe_copy_files_from(const struct recipe *r, size_t i, const char *stage_root, int rootfd,
+                           sing_err_t *e)
+{
+        _cleanup_close_ int stagefd = open(stage_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        struct recipe_file *files = NULL;
+        size_t n = 0;
+        int rc = 0;
+        if (stagefd < 0)
+                return err_errno(e, "cannot open %s", stage_root);
+        if (recipe_files_from(r, i, &files, &n, e) < 0)
+                return -1;
+        if (n)
+                log_info("Copying %%files from stage %s...", r->files_from[i].stage);
+        for (size_t k = 0; k < n && rc == 0; k++)
+                rc = copy_from_stage(r, &files[k], stagefd, r->files_from[i].stage, rootfd, e);
         recipe_files_free(files, n);
         return rc;
 }

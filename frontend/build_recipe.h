@@ -11,6 +11,11 @@
 int recipe_check_files(const struct recipe *r, sing_err_t *e);
 /* Copy the %files entries into the sandbox open at rootfd. */
 int recipe_copy_files(const struct recipe *r, int rootfd, sing_err_t *e);
+/* Copy the i-th "%files from STAGE" section's entries from the stage's
+ * root `stage_root` (sources resolved inside it, never leaving it) into the
+ * sandbox open at rootfd. Sources are literal paths (no globs). */
+int recipe_copy_files_from(const struct recipe *r, size_t i, const char *stage_root, int rootfd,
+                           sing_err_t *e);
 /* Write /.singularity.d/env/90-environment.sh, startscript, test,
  * runscript.help, Singularity (redacted recipe) and labels.json (merged
  * with the image's labels and the build labels); the runscript too when

@@ -92,6 +92,10 @@ struct build {
         /* Temp space beside OUT. */
         char *tmpdir, *rootfs, *tmpsif;
         bool rootfs_is_source; /* sandbox -> SIF: squash the source directly */
+        /* Multi-stage recipes: the stages before the last (this one), each
+         * built into a sandbox in tmpdir for "%files from". */
+        struct build *stages;
+        size_t nstages;
 };
 
 static const char *src_kind_name(enum build_src_kind k)
@@ -178,11 +182,12 @@ static int choose_unprivileged_mode(struct build *b, sing_err_t *e)
         struct passwd *pw = getpwuid(getuid());
         unsigned long s, c;
         sing_err_t ignored;
-        if (b->rec.sec[SEC_SETUP].present)
-                return err_set(e,
-                               "%s has %%setup, which runs on the host as root: build it as root, "
-                               "or with an explicit --fakeroot",
-                               b->src);
+        for (size_t i = 0; i <= b->nstages; i++)
+                if ((i < b->nstages ? &b->stages[i].rec : &b->rec)->sec[SEC_SETUP].present)
+                        return err_set(e,
+                                       "%s has %%setup, which runs on the host as root: build it "
+                                       "as root, or with an explicit --fakeroot",
+                                       b->src);
         if (subid_range("/etc/subuid", pw ? pw->pw_name : NULL, getuid(), &s, &c, &ignored) == 0 &&
             subid_range("/etc/subgid", pw ? pw->pw_name : NULL, getgid(), &s, &c, &ignored) == 0 &&
             on_path("newuidmap") && on_path("newgidmap")) {
@@ -200,6 +205,76 @@ static int choose_unprivileged_mode(struct build *b, sing_err_t *e)
         return 0;
 }
 
+/* What a recipe (one stage) builds on, checked before any download. */
+static int recipe_source(struct build *b, sing_err_t *e)
+{
+        struct stat st;
+        if (recipe_check_files(&b->rec, e) < 0)
+                return -1;
+        if (b->rec.bootstrap == BOOTSTRAP_LOCALIMAGE) {
+                b->base = b->rec.from;
+                if (stat(b->base, &st) < 0)
+                        return err_errno(e, "%s:localimage From %s", b->rec.path, b->base);
+                return 0;
+        }
+        _cleanup_free_ char *uri =
+            b->rec.bootstrap == BOOTSTRAP_DOCKER
+                ? recipe_docker_uri(&b->rec)
+                : source_uri_for_bootstrap((enum source_kind)source_kind_for_bootstrap(
+                                               recipe_bootstrap_name(b->rec.bootstrap)),
+                                           b->rec.from);
+        if (!uri)
+                return err_set(e, "out of memory");
+        if (source_parse(uri, &b->lsrc, e) < 0)
+                return err_prefix(e, "%s: From", b->rec.path);
+        b->have_lsrc = true;
+        b->from_layers = true;
+        b->po.username = b->rec.username;
+        b->po.password = b->rec.password;
+        b->po.no_token = b->rec.no_token;
+        if (b->rec.registry_http)
+                b->po.nohttps = true;
+        return 0;
+}
+
+/* The recipe's stages: the last is b's, the others become b->stages. */
+static int load_stages(struct build *b, sing_err_t *e)
+{
+        struct recipe *v = NULL;
+        size_t n = 0;
+        if (recipe_load_stages(b->src, &b->args, &v, &n, e) < 0)
+                return -1;
+        b->rec = v[n - 1];
+        b->have_recipe = true;
+        if (n > 1 && !(b->stages = calloc(n - 1, sizeof(*b->stages)))) {
+                for (size_t i = 0; i < n - 1; i++)
+                        recipe_free(&v[i]);
+                free(v);
+                return err_set(e, "out of memory");
+        }
+        for (size_t i = 0; i + 1 < n; i++) {
+                struct build *st = &b->stages[i];
+                st->rec = v[i];
+                st->have_recipe = true;
+                st->kind = SRC_RECIPE;
+                st->src = b->src;
+                st->po = b->po;
+                st->notest = b->notest;
+                st->sandbox = true;
+        }
+        b->nstages = n - 1;
+        free(v);
+        return 0;
+}
+
+static bool any_needs_root(const struct build *b)
+{
+        for (size_t i = 0; i < b->nstages; i++)
+                if (needs_root(&b->stages[i].rec))
+                        return true;
+        return b->have_recipe && needs_root(&b->rec);
+}
+
 /* All the checks that need no download. */
 static int prepare(struct build *b, sing_err_t *e)
 {
@@ -207,41 +282,19 @@ static int prepare(struct build *b, sing_err_t *e)
         if (classify_source(b, e) < 0)
                 return -1;
         if (b->kind == SRC_RECIPE) {
-                if (recipe_load_with_args(b->src, &b->args, &b->rec, e) < 0)
+                if (load_stages(b, e) < 0)
                         return -1;
-                b->have_recipe = true;
-                if (recipe_check_files(&b->rec, e) < 0)
+                for (size_t i = 0; i < b->nstages; i++)
+                        if (recipe_source(&b->stages[i], e) < 0)
+                                return -1;
+                if (recipe_source(b, e) < 0)
                         return -1;
-                if (b->rec.bootstrap != BOOTSTRAP_LOCALIMAGE) {
-                        _cleanup_free_ char *uri =
-                            b->rec.bootstrap == BOOTSTRAP_DOCKER
-                                ? recipe_docker_uri(&b->rec)
-                                : source_uri_for_bootstrap(
-                                      (enum source_kind)source_kind_for_bootstrap(
-                                          recipe_bootstrap_name(b->rec.bootstrap)),
-                                      b->rec.from);
-                        if (!uri)
-                                return err_set(e, "out of memory");
-                        if (source_parse(uri, &b->lsrc, e) < 0)
-                                return err_prefix(e, "%s: From", b->rec.path);
-                        b->have_lsrc = true;
-                        b->from_layers = true;
-                        b->po.username = b->rec.username;
-                        b->po.password = b->rec.password;
-                        b->po.no_token = b->rec.no_token;
-                        if (b->rec.registry_http)
-                                b->po.nohttps = true;
-                } else {
-                        b->base = b->rec.from;
-                        if (stat(b->base, &st) < 0)
-                                return err_errno(e, "%s:localimage From %s", b->rec.path, b->base);
-                }
         } else if (b->kind == SRC_IMAGE || b->kind == SRC_DIR) {
                 b->base = b->src;
         }
         if (!b->force && lstat(b->out, &st) == 0)
                 return err_set(e, "%s already exists; use --force to overwrite it", b->out);
-        if (b->have_recipe && needs_root(&b->rec) && geteuid() != 0 && !b->fakeroot &&
+        if (any_needs_root(b) && geteuid() != 0 && !b->fakeroot &&
             choose_unprivileged_mode(b, e) < 0)
                 return -1;
         if (b->fakeroot && geteuid() == 0) {
@@ -345,7 +398,16 @@ static int fill_rootfs(struct build *b, sing_err_t *e)
         return rootfs_from_image(b->base, b->rootfs, e);
 }
 
-static int apply_recipe(struct build *b, sing_err_t *e)
+/* "%files from NAME": the sandbox of the stage called NAME. */
+static const char *stage_root(const struct build *top, const char *name)
+{
+        for (size_t i = 0; i < top->nstages; i++)
+                if (top->stages[i].rec.stage && !strcmp(top->stages[i].rec.stage, name))
+                        return top->stages[i].rootfs;
+        return NULL;
+}
+
+static int apply_recipe(struct build *b, const struct build *top, sing_err_t *e)
 {
         const struct recipe *r = &b->rec;
         _cleanup_close_ int rootfd = -1;
@@ -357,6 +419,14 @@ static int apply_recipe(struct build *b, sing_err_t *e)
                 return err_errno(e, "cannot open %s", b->rootfs);
         if (recipe_copy_files(r, rootfd, e) < 0)
                 return -1;
+        for (size_t i = 0; i < r->nfiles_from; i++) {
+                const char *root = stage_root(top, r->files_from[i].stage);
+                if (!root)
+                        return err_set(e, "%s:%u: stage %s was not built", r->path,
+                                       r->files_from[i].sec.line, r->files_from[i].stage);
+                if (recipe_copy_files_from(r, i, root, rootfd, e) < 0)
+                        return -1;
+        }
         if (r->sec[SEC_POST].present &&
             run_script(b->rootfs, "post", r->sec[SEC_POST].body, SCRIPT_IN_ROOTFS, e) < 0)
                 return -1;
@@ -420,9 +490,26 @@ static int build_pipeline(void *arg, sing_err_t *e)
                 err_set(e, "out of memory");
                 goto out;
         }
+        /* Earlier stages first, each into its own sandbox in tmpdir. */
+        for (size_t i = 0; i < b->nstages; i++) {
+                struct build *st = &b->stages[i];
+                if (asprintf(&st->rootfs, "%s/stage-%zu", b->tmpdir, i + 1) < 0) {
+                        st->rootfs = NULL;
+                        err_set(e, "out of memory");
+                        goto out;
+                }
+                st->tmpdir = b->tmpdir;
+                log_info("Building stage %zu/%zu%s%s", i + 1, b->nstages + 1,
+                         st->rec.stage ? ": " : "", st->rec.stage ? st->rec.stage : "");
+                if (fill_rootfs(st, e) < 0 || apply_recipe(st, b, e) < 0)
+                        goto out;
+        }
+        if (b->nstages)
+                log_info("Building the final stage%s%s", b->rec.stage ? ": " : "",
+                         b->rec.stage ? b->rec.stage : "");
         if (!b->rootfs_is_source && fill_rootfs(b, e) < 0)
                 goto out;
-        if (b->have_recipe && apply_recipe(b, e) < 0)
+        if (b->have_recipe && apply_recipe(b, b, e) < 0)
                 goto out;
         rc = make_output(b, e);
 out:
@@ -433,6 +520,11 @@ out:
 
 static void build_free(struct build *b)
 {
+        for (size_t i = 0; i < b->nstages; i++) {
+                b->stages[i].tmpdir = NULL; /* borrowed from b */
+                build_free(&b->stages[i]);
+        }
+        free(b->stages);
         if (b->have_recipe)
                 recipe_free(&b->rec);
         if (b->have_img)
@@ -522,6 +614,14 @@ int cmd_build(int argc, char **argv)
                 log_info("Build complete: %s", b.out);
                 rc = 0;
                 goto out;
+        }
+        for (size_t i = 0; i < b.nstages; i++) {
+                struct build *st = &b.stages[i];
+                if (st->from_layers) {
+                        if (source_fetch(&st->lsrc, &st->po, b.out, &st->img, &e) < 0)
+                                goto out;
+                        st->have_img = true;
+                }
         }
         if (b.from_layers) {
                 if (source_fetch(&b.lsrc, &b.po, b.out, &b.img, &e) < 0)

@@ -37,11 +37,13 @@ enum header_key {
         KEY_TOKEN,
         KEY_USERNAME,
         KEY_PASSWORD,
+        KEY_STAGE,
         KEY_COUNT,
 };
 
 static const char *const key_names[KEY_COUNT] = {
-    "Bootstrap", "From", "Registry", "Namespace", "IncludeCmd", "Token", "Username", "Password",
+    "Bootstrap", "From",     "Registry", "Namespace", "IncludeCmd",
+    "Token",     "Username", "Password", "Stage",
 };
 
 /* Growing text buffer for section bodies and the redacted copy. */
@@ -113,7 +115,8 @@ struct parser {
         unsigned seen_line[KEY_COUNT]; /* 0: not given */
         struct buf body[SEC_COUNT];
         struct buf redacted;
-        int cur; /* current section, or -1 in the header */
+        struct buf *from_body; /* one per r->files_from entry */
+        int cur; /* current section, SEC_COUNT + i for r->files_from[i], or -1 in the header */
 };
 
 static int header_line(struct parser *p, char *raw, unsigned lineno, sing_err_t *e)
@@ -198,12 +201,51 @@ static int header_line(struct parser *p, char *raw, unsigned lineno, sing_err_t 
         case KEY_USERNAME:
                 dest = &r->username;
                 break;
+        case KEY_STAGE:
+                dest = &r->stage;
+                break;
         default:
                 dest = &r->password;
                 break;
         }
         *dest = strdup(value);
         return *dest ? 0 : err_set(e, "out of memory");
+}
+
+/* "%files from STAGE": a section of its own, for that stage. */
+static int files_from_line(struct parser *p, const char *line, const char *name, unsigned lineno,
+                           sing_err_t *e)
+{
+        struct recipe *r = p->r;
+        struct recipe_files_from *v;
+        struct buf *b;
+        _cleanup_free_ char *copy = strdup(name);
+        char *stage;
+        if (!copy)
+                return err_set(e, "out of memory");
+        stage = trim(copy);
+        if (!*stage || strpbrk(stage, " \t"))
+                return err_set(e, "%s:%u: %%files from takes one stage name, got \"%s\"", p->path,
+                               lineno, stage);
+        v = realloc(r->files_from, (r->nfiles_from + 1) * sizeof(*v));
+        if (!v)
+                return err_set(e, "out of memory");
+        r->files_from = v;
+        b = realloc(p->from_body, (r->nfiles_from + 1) * sizeof(*b));
+        if (!b)
+                return err_set(e, "out of memory");
+        p->from_body = b;
+        memset(&b[r->nfiles_from], 0, sizeof(*b));
+        memset(&v[r->nfiles_from], 0, sizeof(*v));
+        if (!(v[r->nfiles_from].stage = strdup(stage)))
+                return err_set(e, "out of memory");
+        v[r->nfiles_from].sec.present = true;
+        v[r->nfiles_from].sec.line = lineno;
+        p->cur = SEC_COUNT + (int)r->nfiles_from;
+        r->nfiles_from++;
+        if (buf_str(&p->redacted, line) < 0 || buf_str(&p->redacted, "\n") < 0)
+                return err_set(e, "out of memory");
+        return 0;
 }
 
 /* "%name [args]" at the start of a line opens a section. */
@@ -223,6 +265,9 @@ static int section_line(struct parser *p, const char *line, unsigned lineno, sin
                 const char *args = line + 1 + n;
                 while (*args == ' ' || *args == '\t')
                         args++;
+                if (s == SEC_FILES && !strncasecmp(args, "from", 4) &&
+                    (args[4] == ' ' || args[4] == '\t'))
+                        return files_from_line(p, line, args + 5, lineno, e);
                 if (*args)
                         log_warn("%s:%u: arguments of %%%s ignored: %s", p->path, lineno,
                                  section_names[s], args);
@@ -272,6 +317,12 @@ static int finish(struct parser *p, sing_err_t *e)
                 if (s == SEC_RUNSCRIPT || s == SEC_STARTSCRIPT || s == SEC_TEST)
                         own_interpreter(r->sec[s].body);
         }
+        for (size_t i = 0; i < r->nfiles_from; i++) {
+                r->files_from[i].sec.body =
+                    p->from_body[i].s ? steal_ptr(&p->from_body[i].s) : strdup("");
+                if (!r->files_from[i].sec.body)
+                        return err_set(e, "out of memory");
+        }
         r->redacted = steal_ptr(&p->redacted.s);
         if (!r->redacted && !(r->redacted = strdup("")))
                 return err_set(e, "out of memory");
@@ -313,7 +364,12 @@ int recipe_parse(const char *text, size_t len, const char *path, struct recipe *
                 } else if (p.cur < 0) {
                         if (header_line(&p, line, lineno, e) < 0)
                                 goto out;
-                } else if (buf_str(&p.body[p.cur], line) < 0 || buf_str(&p.body[p.cur], "\n") < 0 ||
+                } else if (buf_str(p.cur >= SEC_COUNT ? &p.from_body[p.cur - SEC_COUNT]
+                                                      : &p.body[p.cur],
+                                   line) < 0 ||
+                           buf_str(p.cur >= SEC_COUNT ? &p.from_body[p.cur - SEC_COUNT]
+                                                      : &p.body[p.cur],
+                                   "\n") < 0 ||
                            buf_str(&p.redacted, line) < 0 || buf_str(&p.redacted, "\n") < 0) {
                         err_set(e, "out of memory");
                         goto out;
@@ -323,6 +379,9 @@ int recipe_parse(const char *text, size_t len, const char *path, struct recipe *
 out:
         for (int i = 0; i < SEC_COUNT; i++)
                 free(p.body[i].s);
+        for (size_t i = 0; p.from_body && i < r->nfiles_from; i++)
+                free(p.from_body[i].s);
+        free(p.from_body);
         free(p.redacted.s);
         if (rc < 0)
                 recipe_free(r);
@@ -355,6 +414,12 @@ void recipe_free(struct recipe *r)
         }
         for (int i = 0; i < SEC_COUNT; i++)
                 free(r->sec[i].body);
+        for (size_t i = 0; i < r->nfiles_from; i++) {
+                free(r->files_from[i].stage);
+                free(r->files_from[i].sec.body);
+        }
+        free(r->files_from);
+        free(r->stage);
         memset(r, 0, sizeof(*r));
 }
 
@@ -398,10 +463,8 @@ char *recipe_docker_uri(const struct recipe *r)
  * other line split into its first word and the (trimmed) rest. */
 typedef int (*line_fn)(void *ctx, char *first, char *rest, unsigned line, sing_err_t *e);
 
-static int each_line(const struct recipe *r, enum recipe_section_id id, line_fn fn, void *ctx,
-                     sing_err_t *e)
+static int each_line_of(const struct recipe_section *sec, line_fn fn, void *ctx, sing_err_t *e)
 {
-        const struct recipe_section *sec = &r->sec[id];
         _cleanup_free_ char *copy = NULL;
         char *save = NULL, *line;
         unsigned lineno = sec->line;
@@ -429,6 +492,12 @@ static int each_line(const struct recipe *r, enum recipe_section_id id, line_fn 
                         return -1;
         }
         return 0;
+}
+
+static int each_line(const struct recipe *r, enum recipe_section_id id, line_fn fn, void *ctx,
+                     sing_err_t *e)
+{
+        return each_line_of(&r->sec[id], fn, ctx, e);
 }
 
 struct files_ctx {
@@ -464,6 +533,21 @@ int recipe_files(const struct recipe *r, struct recipe_file **v, size_t *n, sing
 {
         struct files_ctx c = {.r = r};
         if (each_line(r, SEC_FILES, add_file, &c, e) < 0) {
+                recipe_files_free(c.v, c.n);
+                return -1;
+        }
+        *v = c.v;
+        *n = c.n;
+        return 0;
+}
+
+int recipe_files_from(const struct recipe *r, size_t i, struct recipe_file **v, size_t *n,
+                      sing_err_t *e)
+{
+        struct files_ctx c = {.r = r};
+        if (i >= r->nfiles_from)
+                return err_set(e, "no %%files from section %zu", i);
+        if (each_line_of(&r->files_from[i].sec, add_file, &c, e) < 0) {
                 recipe_files_free(c.v, c.n);
                 return -1;
         }

@@ -47,6 +47,12 @@ struct recipe_section {
         char *body;    /* lines after it, "\n"-terminated; repeats are appended */
 };
 
+/* "%files from STAGE": files copied from an earlier stage's root. */
+struct recipe_files_from {
+        char *stage;
+        struct recipe_section sec;
+};
+
 struct recipe {
         char *path;     /* as given, for messages */
         char *dir;      /* directory of the recipe: %files sources are relative to it */
@@ -56,7 +62,10 @@ struct recipe {
         bool registry_http; /* Registry: http://...: plain HTTP */
         char *username, *password;
         bool include_cmd, no_token;
+        char *stage; /* "Stage: NAME" (multi-stage builds), or NULL */
         struct recipe_section sec[SEC_COUNT];
+        struct recipe_files_from *files_from; /* each "%files from STAGE" section */
+        size_t nfiles_from;
 };
 
 /* One %files line: a source (maybe a glob) and a destination (NULL: the
@@ -88,6 +97,9 @@ char *recipe_docker_uri(const struct recipe *r);
 
 /* The %files and %labels entries, with FILE:LINE errors for bad lines. */
 int recipe_files(const struct recipe *r, struct recipe_file **v, size_t *n, sing_err_t *e);
+/* The same for the i-th "%files from STAGE" section. */
+int recipe_files_from(const struct recipe *r, size_t i, struct recipe_file **v, size_t *n,
+                      sing_err_t *e);
 void recipe_files_free(struct recipe_file *v, size_t n);
 int recipe_labels(const struct recipe *r, struct recipe_label **v, size_t *n, sing_err_t *e);
 void recipe_labels_free(struct recipe_label *v, size_t n);

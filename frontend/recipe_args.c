@@ -311,3 +311,113 @@ int recipe_load_with_args(const char *path, struct build_args *a, struct recipe 
                 return -1;
         return recipe_parse(expanded, elen, path, r, e);
 }
+
+/* Does the line start with "Bootstrap:" (any case, blanks before)? */
+static bool bootstrap_line(const char *s, size_t n)
+{
+        size_t i = 0, k = strlen("bootstrap");
+        while (i < n && (s[i] == ' ' || s[i] == '\t'))
+                i++;
+        if (n - i < k || strncasecmp(s + i, "bootstrap", k) != 0)
+                return false;
+        i += k;
+        while (i < n && (s[i] == ' ' || s[i] == '\t'))
+                i++;
+        return i < n && s[i] == ':';
+}
+
+void recipe_stages_free(struct recipe *v, size_t n)
+{
+        for (size_t i = 0; v && i < n; i++)
+                recipe_free(&v[i]);
+        free(v);
+}
+
+static int check_stages(const struct recipe *v, size_t n, sing_err_t *e)
+{
+        for (size_t i = 0; i < n; i++) {
+                for (size_t j = 0; v[i].stage && j < i; j++)
+                        if (v[j].stage && !strcmp(v[i].stage, v[j].stage))
+                                return err_set(e, "%s: two stages are called \"%s\"", v[i].path,
+                                               v[i].stage);
+                for (size_t f = 0; f < v[i].nfiles_from; f++) {
+                        const struct recipe_files_from *ff = &v[i].files_from[f];
+                        bool found = false;
+                        for (size_t j = 0; j < i && !found; j++)
+                                found = v[j].stage && !strcmp(v[j].stage, ff->stage);
+                        if (!found)
+                                return err_set(e,
+                                               "%s:%u: %%files from %s: no earlier stage is "
+                                               "called \"%s\" (name one with Stage: %s)",
+                                               v[i].path, ff->sec.line, ff->stage, ff->stage,
+                                               ff->stage);
+                }
+        }
+        return 0;
+}
+
+int recipe_parse_stages(const char *text, size_t len, const char *path, struct recipe **out,
+                        size_t *n, sing_err_t *e)
+{
+        size_t starts[RECIPE_MAX_STAGES + 1], lines[RECIPE_MAX_STAGES + 1], ns = 0;
+        struct recipe *v = NULL;
+        unsigned lineno = 0;
+        *out = NULL;
+        *n = 0;
+        for (const char *s = text, *end = text + len; s < end;) {
+                const char *nl = memchr(s, '\n', (size_t)(end - s));
+                size_t ln = nl ? (size_t)(nl - s) : (size_t)(end - s);
+                lineno++;
+                /* The first stage also holds what comes before its Bootstrap. */
+                if (bootstrap_line(s, ln) && ns++ > 0) {
+                        if (ns > RECIPE_MAX_STAGES)
+                                return err_set(e, "%s:%u: more than %d stages", path, lineno,
+                                               RECIPE_MAX_STAGES);
+                        starts[ns - 1] = (size_t)(s - text);
+                        lines[ns - 1] = lineno;
+                }
+                s += ln + (nl ? 1 : 0);
+        }
+        if (ns == 0)
+                ns = 1;
+        starts[0] = 0;
+        lines[0] = 1;
+        starts[ns] = len;
+        if (!(v = calloc(ns, sizeof(*v))))
+                return err_set(e, "out of memory");
+        for (size_t i = 0; i < ns; i++) {
+                /* Blank lines in front keep the file's line numbers. */
+                size_t pad = lines[i] - 1, body = starts[i + 1] - starts[i];
+                _cleanup_free_ char *t = malloc(pad + body + 1);
+                if (!t) {
+                        recipe_stages_free(v, i);
+                        return err_set(e, "out of memory");
+                }
+                memset(t, '\n', pad);
+                memcpy(t + pad, text + starts[i], body);
+                t[pad + body] = '\0';
+                if (recipe_parse(t, pad + body, path, &v[i], e) < 0) {
+                        recipe_stages_free(v, i);
+                        return -1;
+                }
+        }
+        if (check_stages(v, ns, e) < 0) {
+                recipe_stages_free(v, ns);
+                return -1;
+        }
+        *out = v;
+        *n = ns;
+        return 0;
+}
+
+int recipe_load_stages(const char *path, struct build_args *a, struct recipe **v, size_t *n,
+                       sing_err_t *e)
+{
+        _cleanup_free_ char *text = NULL, *expanded = NULL;
+        size_t len, elen;
+        if (read_small_file(path, RECIPE_MAX_BYTES, &text, &len, e) < 0)
+                return err_prefix(e, "definition file");
+        if (recipe_expand_args(text, len, path, a, &expanded, &elen, e) < 0)
+                return -1;
+        return recipe_parse_stages(expanded, elen, path, v, n, e);
+}

@@ -1,4 +1,6 @@
-/* Build arguments in definition files (Apptainer 1.2+):
+/* Definition files before the parser: build arguments and stages.
+ *
+ * Build arguments in definition files (Apptainer 1.2+):
  *
  *   %arguments                   defaults, one KEY=VALUE a line
  *       VERSION=1.36
@@ -36,5 +38,16 @@ int recipe_expand_args(const char *text, size_t len, const char *path, struct bu
 
 /* recipe_load with the arguments applied (a may be NULL: none given). */
 int recipe_load_with_args(const char *path, struct build_args *a, struct recipe *r, sing_err_t *e);
+
+/* Multi-stage definition files: every "Bootstrap:" line starts a stage
+ * ("Stage: NAME" names it); the last one is the image built. Each stage is
+ * parsed on its own with the file's line numbers; "%files from NAME" must
+ * name an earlier stage. *v (n entries) is freed with recipe_stages_free. */
+#define RECIPE_MAX_STAGES 32
+int recipe_load_stages(const char *path, struct build_args *a, struct recipe **v, size_t *n,
+                       sing_err_t *e);
+int recipe_parse_stages(const char *text, size_t len, const char *path, struct recipe **v,
+                        size_t *n, sing_err_t *e);
+void recipe_stages_free(struct recipe *v, size_t n);
 
 #endif

@@ -844,3 +844,80 @@ def test_user_built_images_run(singularity, images, user_dir, test_user, run_as_
         r = run_as_user([singularity, "test", out], cwd=str(user_dir), env={"TEST_STATUS": "3"})
         assert r.returncode == 3, r.stderr
     assert leftovers(user_dir, ["u.def", "u.sif", "data.txt"]) == []
+
+
+# --------------------------------------------------------------------------
+# Multi-stage recipes and build arguments (issue 13), by a normal user
+
+
+def test_user_multi_stage_with_build_args(singularity, user_dir, test_user, run_as_user,
+                                          local_layout):
+    layout = local_layout[4:].rsplit(":", 1)[0]
+    recipe = user_write(test_user, user_dir / "ms.def", f"""
+        Bootstrap: oci
+        From: {layout}:v1
+        Stage: build
+
+        %post
+            mkdir -p /out/sub
+            echo "built {{{{ WHAT }}}}" > /out/sub/result
+            ln -s /etc/shadow /out/hostlink
+
+        Bootstrap: oci
+        From: {layout}:{{{{ TAG }}}}
+        Stage: final
+
+        %arguments
+            TAG=v1
+            WHAT=nothing
+
+        %files from build
+            /out/sub/result /result
+            /out /copied/
+
+        %runscript
+            cat /result
+    """)
+    args = user_write(test_user, user_dir / "args.txt", "# from a file\nWHAT = from-file\n")
+    out = user_dir / "ms.sif"
+    r = run_as_user([singularity, "build", "--build-arg-file", args, out, recipe])
+    assert r.returncode == 0, r.stderr
+    assert "Building stage 1/2: build" in r.stderr
+    assert squashfs_cat(str(out), "/result") == b"built from-file\n"
+    owners = squashfs_list(str(out))
+    # A symlink in the stage is copied as a symlink, never resolved on the host.
+    assert owners["/copied/out/hostlink"][0].startswith("l")
+    assert squashfs_cat(str(out), "/copied/out/sub/result") == b"built from-file\n"
+    # --build-arg wins over the file and the default.
+    out2 = user_dir / "ms2.sif"
+    r = run_as_user([singularity, "build", "--build-arg-file", args, "--build-arg",
+                     "WHAT=cli", out2, recipe])
+    assert r.returncode == 0, r.stderr
+    r = run_as_user([singularity, "run", out2])
+    assert r.stdout == "built cli\n", r.stderr
+    assert leftovers(user_dir, ["ms.def", "args.txt", "ms.sif", "ms2.sif"]) == []
+
+
+def test_user_recipe_undefined_argument_and_unknown_stage(singularity, user_dir, test_user,
+                                                          run_as_user, local_layout):
+    recipe = user_write(test_user, user_dir / "u.def", f"""
+        Bootstrap: oci
+        From: {local_layout[4:]}
+        %post
+            echo {{{{ NOPE }}}}
+    """)
+    r = run_as_user([singularity, "build", user_dir / "u.sif", recipe])
+    errors = [l for l in r.stderr.splitlines() if l.startswith("ERROR")]
+    assert r.returncode == 255 and len(errors) == 1, r.stderr
+    assert f"{recipe}:4: build argument \"NOPE\" has no value" in errors[0]
+    recipe = user_write(test_user, user_dir / "s.def", f"""
+        Bootstrap: oci
+        From: {local_layout[4:]}
+        %files from nowhere
+            /etc/hostname /h
+    """)
+    r = run_as_user([singularity, "build", user_dir / "s.sif", recipe])
+    errors = [l for l in r.stderr.splitlines() if l.startswith("ERROR")]
+    assert r.returncode == 255 and len(errors) == 1, r.stderr
+    assert f"{recipe}:3: %files from nowhere: no earlier stage" in errors[0]
+    assert leftovers(user_dir, ["u.def", "s.def"]) == []
