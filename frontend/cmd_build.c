@@ -468,15 +468,6 @@ static int build_pipeline(void *arg, sing_err_t *e)
         struct build *b = arg;
         int rc = -1;
 
-        /* layers -> SIF: one streaming pass, no sandbox on disk. */
-        if (b->kind == SRC_LAYERS && !b->sandbox) {
-                struct squash_settings sq;
-                struct metadata_opts mo = {.mtime = time(NULL)};
-                squash_settings_default(&sq);
-                return convert_layers_to_sif(b->img.config_json, b->img.config_len,
-                                             (const char *const *)b->img.layers, b->img.nlayers,
-                                             &mo, &sq, b->out, b->force, e);
-        }
         if (!b->tmpdir && !(b->tmpdir = make_build_dir(b->out, e)))
                 return -1;
         if (b->kind == SRC_DIR && !b->sandbox) {
@@ -607,9 +598,11 @@ int cmd_build(int argc, char **argv)
         if (prepare(&b, &e) < 0)
                 goto out;
         log_verbose("building %s from %s %s", b.out, src_kind_name(b.kind), b.src);
-        /* A SIF from a web server, as it is: nothing to rebuild. */
-        if (b.kind == SRC_HTTP && !b.sandbox) {
-                if (source_http_download(&b.lsrc, b.out, b.force, &e) < 0)
+        /* An image to a SIF, no recipe: what pull does (for docker:// the
+         * overlapped download/merge/squash and the SIF cache); a SIF from a
+         * web server is taken as it is. */
+        if ((b.kind == SRC_HTTP || b.kind == SRC_LAYERS) && !b.sandbox) {
+                if (pull_source_to_file(&b.lsrc, &b.po, b.out, b.force, &e) < 0)
                         goto out;
                 log_info("Build complete: %s", b.out);
                 rc = 0;

@@ -921,3 +921,23 @@ def test_user_recipe_undefined_argument_and_unknown_stage(singularity, user_dir,
     assert r.returncode == 255 and len(errors) == 1, r.stderr
     assert f"{recipe}:3: %files from nowhere: no earlier stage" in errors[0]
     assert leftovers(user_dir, ["u.def", "s.def"]) == []
+
+
+def test_user_build_docker_goes_through_pull_and_its_sif_cache(singularity, registry,
+                                                               unique_repo, busybox, user_dir,
+                                                               run_as_user, clean_user_cache):
+    imagetools.push_image(registry, unique_repo, "v1", busybox)
+    ref = f"docker://{registry.hostport}/{unique_repo}:v1"
+    blobs = f"/v2/{unique_repo}/blobs/"
+    r = run_as_user([singularity, "build", "--nohttps", user_dir / "a.sif", ref])
+    assert r.returncode == 0, r.stderr
+    fetched = registry.count(blobs, "GET")
+    assert fetched >= 2  # config + layer
+    # The second build takes the SIF the first left in the cache: no blob
+    # request, the same bytes.
+    r = run_as_user([singularity, "build", "--nohttps", user_dir / "b.sif", ref])
+    assert r.returncode == 0, r.stderr
+    assert "Using cached SIF image" in r.stderr
+    assert registry.count(blobs, "GET") == fetched
+    assert (user_dir / "a.sif").read_bytes() == (user_dir / "b.sif").read_bytes()
+    assert leftovers(user_dir, ["a.sif", "b.sif"]) == []
