@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdbool.h>
@@ -228,16 +229,72 @@ int rootfs_from_image(const char *image, const char *rootfs, sing_err_t *e)
         return 0;
 }
 
+/* Checking a copy made without real root (nftw has no context argument;
+ * the frontend walks one tree at a time). */
+static struct {
+        const char *src, *dst;
+        size_t srclen, devices, missing;
+        char first_missing[256];
+} walk;
+
+static int count_device(const char *path, const struct stat *st, int flag, struct FTW *f)
+{
+        (void)path, (void)flag, (void)f;
+        if (S_ISCHR(st->st_mode) || S_ISBLK(st->st_mode))
+                walk.devices++;
+        return 0;
+}
+
+/* Everything but device nodes arrived: same type, and same size for files. */
+static int check_copied(const char *path, const struct stat *st, int flag, struct FTW *f)
+{
+        char dst[PATH_MAX];
+        struct stat dt;
+        (void)f;
+        if (flag != FTW_DNR && flag != FTW_NS &&
+            (S_ISCHR(st->st_mode) || S_ISBLK(st->st_mode) || strlen(path) <= walk.srclen))
+                return 0;
+        int n = snprintf(dst, sizeof(dst), "%s%s", walk.dst, path + walk.srclen);
+        /* A directory we could not read (or stat) was not copied either. */
+        if (flag == FTW_DNR || flag == FTW_NS || n < 0 || (size_t)n >= sizeof(dst) ||
+            lstat(dst, &dt) < 0 || (dt.st_mode & S_IFMT) != (st->st_mode & S_IFMT) ||
+            (S_ISREG(st->st_mode) && dt.st_size != st->st_size)) {
+                if (!walk.missing++)
+                        snprintf(walk.first_missing, sizeof(walk.first_missing), "%s",
+                                 path + walk.srclen);
+        }
+        return 0;
+}
+
 int rootfs_from_dir(const char *dir, const char *rootfs, sing_err_t *e)
 {
         _cleanup_free_ char *src = NULL;
+        sing_err_t cpe;
         if (asprintf(&src, "%s/.", dir) < 0)
                 return err_set(e, "out of memory");
         if (mkdir(rootfs, 0755) < 0)
                 return err_errno(e, "cannot create %s", rootfs);
         char *argv[] = {"cp", "-a", "--no-target-directory", src, (char *)rootfs, NULL};
         log_info("Copying sandbox %s...", dir);
-        if (run_command(argv, -1, e) < 0)
+        if (run_command(argv, -1, &cpe) == 0)
+                return 0;
+        /* Without real root cp cannot make device nodes (xattrs it cannot set
+         * it passes over by itself): that failure alone is accepted, once the
+         * copy is checked to hold everything else, as pulls skip them. */
+        memset(&walk, 0, sizeof(walk));
+        if (real_root() || nftw(dir, count_device, 64, FTW_PHYS) != 0 || walk.devices == 0) {
+                *e = cpe;
                 return err_prefix(e, "copying %s", dir);
+        }
+        walk.src = dir;
+        walk.srclen = strlen(dir);
+        walk.dst = rootfs;
+        if (nftw(dir, check_copied, 64, FTW_PHYS) != 0 || walk.missing) {
+                *e = cpe;
+                return err_prefix(e, "copying %s (%zu entries missing, first %s)", dir,
+                                  walk.missing, walk.first_missing);
+        }
+        log_info("Not running as root: %zu device node(s) of %s skipped, as in pulls", walk.devices,
+                 dir);
         return 0;
 }
