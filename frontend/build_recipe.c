@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "build.h"
+#include "build_epoch.h"
 #include "build_config.h"
 #include "safepath.h"
 #include "cleanup.h"
@@ -183,7 +184,7 @@ static int write_script(int rootfd, const char *path, const char *body, sing_err
 
 static void build_date(char *buf, size_t len)
 {
-        time_t now = time(NULL);
+        time_t now = (time_t)build_now();
         struct tm tm;
         gmtime_r(&now, &tm);
         /* Singularity's format: Monday_1_January_2024_10:02:03_UTC */
@@ -202,7 +203,8 @@ static int set_label(json_object *o, const char *k, const char *v, sing_err_t *e
 
 /* labels.json: what the image has (Docker labels), then %labels, then the
  * build labels. Returns the new text in *out. */
-static int make_labels(const struct recipe *r, int rootfd, char **out, sing_err_t *e)
+static int make_labels(const struct recipe *r, int rootfd, const char *base_name,
+                       const char *base_digest, char **out, sing_err_t *e)
 {
         _cleanup_free_ char *old = NULL;
         size_t oldlen;
@@ -237,8 +239,13 @@ static int make_labels(const struct recipe *r, int rootfd, char **out, sing_err_
             set_label(o, "org.label-schema.build-date", date, e) < 0 ||
             set_label(o, "org.label-schema.usage.singularity.version", SING_VERSION, e) < 0 ||
             set_label(o, "org.label-schema.usage.singularity.deffile.bootstrap",
-                      r->bootstrap == BOOTSTRAP_DOCKER ? "docker" : "localimage", e) < 0 ||
+                      recipe_bootstrap_name(r->bootstrap), e) < 0 ||
             set_label(o, "org.label-schema.usage.singularity.deffile.from", r->from, e) < 0)
+                goto out;
+        /* Where the image came from (OCI's base-image annotations). */
+        if ((base_name && set_label(o, "org.opencontainers.image.base.name", base_name, e) < 0) ||
+            (base_digest &&
+             set_label(o, "org.opencontainers.image.base.digest", base_digest, e) < 0))
                 goto out;
         if (r->sec[SEC_HELP].present &&
             (set_label(o, "org.label-schema.usage", "/.singularity.d/runscript.help", e) < 0 ||
@@ -258,7 +265,8 @@ out:
         return rc;
 }
 
-int recipe_write_metadata(const struct recipe *r, int rootfd, bool write_runscript, sing_err_t *e)
+int recipe_write_metadata(const struct recipe *r, int rootfd, bool write_runscript,
+                          const char *base_name, const char *base_digest, sing_err_t *e)
 {
         _cleanup_free_ char *labels = NULL;
         const struct recipe_section *s = r->sec;
@@ -288,7 +296,7 @@ int recipe_write_metadata(const struct recipe *r, int rootfd, bool write_runscri
         if (sandbox_write_file(rootfd, ".singularity.d/Singularity", r->redacted,
                                strlen(r->redacted), 0644, e) < 0)
                 return -1;
-        if (make_labels(r, rootfd, &labels, e) < 0)
+        if (make_labels(r, rootfd, base_name, base_digest, &labels, e) < 0)
                 return -1;
         return sandbox_write_file(rootfd, ".singularity.d/labels.json", labels, strlen(labels),
                                   0644, e);

@@ -20,7 +20,10 @@ int recipe_copy_files_from(const struct recipe *r, size_t i, const char *stage_r
  * runscript.help, Singularity (redacted recipe) and labels.json (merged
  * with the image's labels and the build labels); the runscript too when
  * write_runscript (a localimage base: the docker path makes it earlier with
- * the runscript precedence rules). */
-int recipe_write_metadata(const struct recipe *r, int rootfd, bool write_runscript, sing_err_t *e);
+ * the runscript precedence rules). base_name / base_digest (may be NULL):
+ * the source the image was built from and what it resolved to, recorded as
+ * the org.opencontainers.image.base.* labels. */
+int recipe_write_metadata(const struct recipe *r, int rootfd, bool write_runscript,
+                          const char *base_name, const char *base_digest, sing_err_t *e);
 
 #endif

@@ -21,6 +21,7 @@
 #include "build.h"
 #include "build_recipe.h"
 #include "cache.h"
+#include "build_epoch.h"
 #include "cleanup.h"
 #include "commands.h"
 #include "convert.h"
@@ -430,7 +431,9 @@ static int apply_recipe(struct build *b, const struct build *top, sing_err_t *e)
         if (r->sec[SEC_POST].present &&
             run_script(b->rootfs, "post", r->sec[SEC_POST].body, SCRIPT_IN_ROOTFS, e) < 0)
                 return -1;
-        if (recipe_write_metadata(r, rootfd, r->bootstrap == BOOTSTRAP_LOCALIMAGE, e) < 0)
+        if (recipe_write_metadata(r, rootfd, r->bootstrap == BOOTSTRAP_LOCALIMAGE,
+                                  b->have_lsrc ? b->lsrc.uri : b->base,
+                                  b->have_img ? b->img.digest : NULL, e) < 0)
                 return -1;
         if (r->sec[SEC_TEST].present) {
                 if (b->notest)
@@ -595,6 +598,8 @@ int cmd_build(int argc, char **argv)
         b.out = argv[optind];
         b.src = argv[optind + 1];
         tempfile_install_handlers();
+        if (build_epoch_from_env(&e) < 0)
+                goto out;
         if (prepare(&b, &e) < 0)
                 goto out;
         log_verbose("building %s from %s %s", b.out, src_kind_name(b.kind), b.src);

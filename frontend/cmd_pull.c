@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "build_epoch.h"
 #include "cleanup.h"
 #include "commands.h"
 #include "log.h"
@@ -165,6 +166,11 @@ int cmd_pull(int argc, char **argv)
                 return 255;
         }
         tempfile_install_handlers();
+        if (build_epoch_from_env(&e) < 0) {
+                log_error("%s", e.msg);
+                source_free(&src);
+                return 255;
+        }
         rc = sandbox ? pull_source_to_sandbox(&src, &o, out, force, &e)
                      : pull_source_to_file(&src, &o, out, force, &e);
         source_free(&src);
