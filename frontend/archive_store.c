@@ -144,12 +144,32 @@ static void member_free(struct store_member *m)
         free(m->link);
 }
 
+/* A compressed archive may not unpack to more than the layers' bomb limit
+ * (layers.h) allows for its size: it is written out to disk. */
+static int check_bomb(struct archive *a, uint64_t total, uint64_t compressed, const char *what,
+                      sing_err_t *e)
+{
+        uint64_t limit = compressed * LAYERS_MAX_RATIO + LAYERS_RATIO_SLACK;
+        if (archive_filter_count(a) <= 1 || total <= limit)
+                return 0;
+        return err_set(e,
+                       "%s: more than %llu MiB from %llu KiB compressed (over %ux): likely a "
+                       "decompression bomb; refusing it",
+                       what, (unsigned long long)(limit >> 20),
+                       (unsigned long long)(compressed >> 10), LAYERS_MAX_RATIO);
+}
+
 static int read_members(struct archive *a, int dirfd, struct archive_store *st, const char *what,
-                        sing_err_t *e)
+                        uint64_t compressed, sing_err_t *e)
 {
         struct archive_entry *ae;
+        uint64_t total = 0;
         int r;
         while ((r = archive_read_next_header(a, &ae)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
+                la_int64_t size = archive_entry_size_is_set(ae) ? archive_entry_size(ae) : 0;
+                total += size > 0 ? (uint64_t)size : 0;
+                if (check_bomb(a, total, compressed, what, e) < 0)
+                        return -1;
                 const char *name = archive_entry_pathname(ae);
                 const char *hard = archive_entry_hardlink(ae);
                 mode_t type = archive_entry_filetype(ae);
@@ -215,10 +235,13 @@ int archive_store_unpack(const char *archive, const char *what, const char *near
         archive_read_support_filter_all(a);
         archive_read_support_format_tar(a);
         archive_read_support_format_gnutar(a);
-        if (archive_read_open_filename(a, archive, 1 << 20) != ARCHIVE_OK)
+        struct stat sb;
+        if (stat(archive, &sb) < 0)
+                err_errno(e, "%s", what);
+        else if (archive_read_open_filename(a, archive, 1 << 20) != ARCHIVE_OK)
                 err_set(e, "%s: %s", what, archive_error_string(a));
         else
-                rc = read_members(a, dirfd, st, what, e);
+                rc = read_members(a, dirfd, st, what, (uint64_t)sb.st_size, e);
         archive_read_free(a);
         if (rc == 0 && st->n == 0)
                 rc = err_set(e, "%s: no files in the archive; not an image archive", what);

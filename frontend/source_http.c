@@ -79,7 +79,9 @@ static int fetch_into(const char *url, int fd, sing_err_t *e)
                 curl_easy_setopt(d.h, CURLOPT_URL, url);
                 curl_easy_setopt(d.h, CURLOPT_FOLLOWLOCATION, 1L);
                 curl_easy_setopt(d.h, CURLOPT_MAXREDIRS, 5L);
-                curl_easy_setopt(d.h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+                /* No downgrade: an https:// URL redirects to https:// only. */
+                curl_easy_setopt(d.h, CURLOPT_REDIR_PROTOCOLS_STR,
+                                 strncmp(url, "https://", 8) ? "http,https" : "https");
                 curl_easy_setopt(d.h, CURLOPT_PROTOCOLS_STR, "http,https");
                 curl_easy_setopt(d.h, CURLOPT_ACCEPT_ENCODING, NULL);
                 curl_easy_setopt(d.h, CURLOPT_WRITEFUNCTION, on_data);

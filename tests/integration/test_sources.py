@@ -490,3 +490,31 @@ def test_pull_http_not_a_sif(run_as_user, singularity, user_tmp, sif_server):
     r = run_as_user([singularity, "pull", "y.sif", url + "/missing.sif"], cwd=user_tmp)
     one_error(r, "HTTP 404")
     assert sorted(os.listdir(user_tmp)) == before
+
+
+def test_compressed_archive_bomb_refused(run_as_user, singularity, user_tmp, test_user):
+    """A small .tar.gz that would unpack to 600 MiB of zeros is refused
+    before anything of it is written out."""
+    import gzip
+
+    class Zeros:
+        def __init__(self, n):
+            self.left = n
+
+        def read(self, k=-1):
+            k = self.left if k < 0 else min(k, self.left)
+            self.left -= k
+            return b"\0" * k
+
+    bomb = os.path.join(user_tmp, "bomb.tar.gz")
+    size = 600 << 20
+    with gzip.open(bomb, "wb", compresslevel=9) as gz:
+        with tarfile.open(fileobj=gz, mode="w|") as t:
+            ti = tarfile.TarInfo("zeros")
+            ti.size = size
+            t.addfile(ti, Zeros(size))
+    assert os.path.getsize(bomb) < 2 << 20
+    user_file(bomb, test_user)
+    r = run_as_user([singularity, "pull", "x.sif", f"docker-archive:{bomb}"], cwd=user_tmp)
+    one_error(r, "decompression bomb")
+    assert_only(user_tmp, ["bomb.tar.gz"])
