@@ -14,6 +14,7 @@
 #include "build.h"
 #include "cache.h"
 #include "cleanup.h"
+#include "convert.h"
 #include "file_digest.h"
 #include "fileio.h"
 #include "layers.h"
@@ -145,30 +146,35 @@ static void member_free(struct store_member *m)
 }
 
 /* A compressed archive may not unpack to more than the layers' bomb limit
- * (layers.h) allows for its size: it is written out to disk. */
-static int check_bomb(struct archive *a, uint64_t total, uint64_t compressed, const char *what,
-                      sing_err_t *e)
+ * (layers.h, "max layer expansion") allows for its size: it is written out
+ * to disk. Declared sizes count, zeros too. */
+static int check_bomb(struct archive *a, uint64_t total, uint64_t compressed, unsigned ratio,
+                      const char *what, sing_err_t *e)
 {
-        uint64_t limit = compressed * LAYERS_MAX_RATIO + LAYERS_RATIO_SLACK;
+        uint64_t limit = compressed * ratio + LAYERS_RATIO_SLACK;
         if (archive_filter_count(a) <= 1 || total <= limit)
                 return 0;
         return err_set(e,
                        "%s: more than %llu MiB from %llu KiB compressed (over %ux): likely a "
                        "decompression bomb; refusing it",
                        what, (unsigned long long)(limit >> 20),
-                       (unsigned long long)(compressed >> 10), LAYERS_MAX_RATIO);
+                       (unsigned long long)(compressed >> 10), ratio);
 }
 
 static int read_members(struct archive *a, int dirfd, struct archive_store *st, const char *what,
                         uint64_t compressed, sing_err_t *e)
 {
         struct archive_entry *ae;
+        struct squash_settings sq;
         uint64_t total = 0;
         int r;
+        squash_settings_default(&sq);
+        if (!sq.max_expansion)
+                sq.max_expansion = LAYERS_DEFAULT_EXPANSION;
         while ((r = archive_read_next_header(a, &ae)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
                 la_int64_t size = archive_entry_size_is_set(ae) ? archive_entry_size(ae) : 0;
                 total += size > 0 ? (uint64_t)size : 0;
-                if (check_bomb(a, total, compressed, what, e) < 0)
+                if (check_bomb(a, total, compressed, sq.max_expansion, what, e) < 0)
                         return -1;
                 const char *name = archive_entry_pathname(ae);
                 const char *hard = archive_entry_hardlink(ae);
