@@ -50,6 +50,9 @@ int sandbox_read_file(int rootfd, const char *path, size_t max, char **data, siz
  * `dst` inside the root. A `dst` that is an existing directory (or ends in
  * "/") receives src under its own name. */
 int sandbox_copy_in(int rootfd, const char *src, const char *dst, sing_err_t *e);
+/* Same, but symlinks below src stay symlinks (src itself is followed): for
+ * copies out of another image's tree ("%files from STAGE"). */
+int sandbox_copy_in_keep_links(int rootfd, const char *src, const char *dst, sing_err_t *e);
 
 /* ---- build_script.c ---- */
 

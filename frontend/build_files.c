@@ -70,22 +70,44 @@ int sandbox_read_file(int rootfd, const char *path, size_t max, char **data, siz
  * resolved directory. Symlinks in the source are followed (as Singularity
  * does for %files); an existing destination is removed, not written
  * through. */
-static int copy_into(int dirfd, const char *name, const char *src, sing_err_t *e)
+/* keep_links: symlinks below src are copied as symlinks (only src itself is
+ * followed), for trees whose links must not be resolved on the host. */
+static int copy_into(int dirfd, const char *name, const char *src, bool keep_links, sing_err_t *e)
 {
         char dst[PATH_MAX];
         int flags = fcntl(dirfd, F_GETFD);
         snprintf(dst, sizeof(dst), "/proc/self/fd/%d/%s", dirfd, name);
         if (flags < 0 || fcntl(dirfd, F_SETFD, flags & ~FD_CLOEXEC) < 0)
                 return err_errno(e, "fcntl");
-        char *argv[] = {
-            "cp", "-L",        "-R", "-f", "--preserve=mode,timestamps", "--remove-destination",
-            "-T", (char *)src, dst,  NULL};
+        char *argv[] = {"cp",
+                        keep_links ? "-H" : "-L",
+                        "-R",
+                        "-f",
+                        keep_links ? "--preserve=mode,timestamps,links"
+                                   : "--preserve=mode,timestamps",
+                        "--remove-destination",
+                        "-T",
+                        (char *)src,
+                        dst,
+                        NULL};
         int rc = run_command(argv, -1, e);
         fcntl(dirfd, F_SETFD, flags);
         return rc;
 }
 
+static int copy_in(int rootfd, const char *src, const char *dst, bool keep_links, sing_err_t *e);
+
 int sandbox_copy_in(int rootfd, const char *src, const char *dst, sing_err_t *e)
+{
+        return copy_in(rootfd, src, dst, false, e);
+}
+
+int sandbox_copy_in_keep_links(int rootfd, const char *src, const char *dst, sing_err_t *e)
+{
+        return copy_in(rootfd, src, dst, true, e);
+}
+
+static int copy_in(int rootfd, const char *src, const char *dst, bool keep_links, sing_err_t *e)
 {
         _cleanup_free_ char *srccopy = strdup(src);
         _cleanup_close_ int dirfd = -1;
@@ -113,11 +135,11 @@ int sandbox_copy_in(int rootfd, const char *src, const char *dst, sing_err_t *e)
                 if (!*base || !strcmp(base, "/") || !strcmp(base, ".") || !strcmp(base, ".."))
                         return err_set(e, "%s: cannot copy to /%s under that name", src, dst);
                 log_verbose("copying %s to /%s%s%s", src, dst, dl ? "/" : "", base);
-                return copy_into(dirfd, base, src, e);
+                return copy_into(dirfd, base, src, keep_links, e);
         }
         dirfd = safe_open_parent_in_root(rootfd, dst, true, last);
         if (dirfd < 0)
                 return err_errno(e, "cannot open the directory of /%s in the sandbox", dst);
         log_verbose("copying %s to /%s", src, dst);
-        return copy_into(dirfd, last, src, e);
+        return copy_into(dirfd, last, src, keep_links, e);
 }

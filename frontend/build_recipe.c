@@ -5,15 +5,20 @@
 
 #include <errno.h>
 #include <glob.h>
+#include <fcntl.h>
+#include <libgen.h>
 #include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "build.h"
+#include "build_epoch.h"
 #include "build_config.h"
+#include "safepath.h"
 #include "cleanup.h"
 #include "log.h"
 #include "registry.h"
@@ -82,6 +87,61 @@ int recipe_copy_files(const struct recipe *r, int rootfd, sing_err_t *e)
         return rc;
 }
 
+/* One "%files from" entry: src resolved in the stage root (a symlink there
+ * cannot lead to the host), copied through its /proc/self/fd path. */
+static int copy_from_stage(const struct recipe *r, const struct recipe_file *f, int stagefd,
+                           const char *stage, int rootfd, sing_err_t *e)
+{
+        _cleanup_close_ int fd = safe_open_in_root(stagefd, f->src, O_PATH, 0);
+        _cleanup_close_ int dstdir = -1;
+        _cleanup_free_ char *srccopy = strdup(f->src), *dst = NULL;
+        const char *want = f->dst ? f->dst : f->src, *name;
+        char via[64];
+        size_t wl = strlen(want);
+        if (!srccopy)
+                return err_set(e, "out of memory");
+        if (fd < 0)
+                return err_errno(e, "%s:%u: %%files from %s: %s", r->path, f->line, stage, f->src);
+        while (strlen(srccopy) > 1 && srccopy[strlen(srccopy) - 1] == '/')
+                srccopy[strlen(srccopy) - 1] = '\0';
+        name = basename(srccopy);
+        /* Into a directory: under the source's own name (not the fd's). */
+        if ((wl && want[wl - 1] == '/') ||
+            (dstdir = safe_open_in_root(rootfd, want, O_RDONLY | O_DIRECTORY, 0)) >= 0) {
+                if (asprintf(&dst, "%s%s%s", want, wl && want[wl - 1] == '/' ? "" : "/", name) < 0)
+                        dst = NULL;
+        } else {
+                dst = strdup(want);
+        }
+        if (!dst)
+                return err_set(e, "out of memory");
+        /* cp runs in a child: our descriptor, through our pid. */
+        snprintf(via, sizeof(via), "/proc/%d/fd/%d", (int)getpid(), fd);
+        log_verbose("copying %s:%s to %s", stage, f->src, dst);
+        if (sandbox_copy_in_keep_links(rootfd, via, dst, e) < 0)
+                return err_prefix(e, "%s:%u: %%files from %s", r->path, f->line, stage);
+        return 0;
+}
+
+int recipe_copy_files_from(const struct recipe *r, size_t i, const char *stage_root, int rootfd,
+                           sing_err_t *e)
+{
+        _cleanup_close_ int stagefd = open(stage_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        struct recipe_file *files = NULL;
+        size_t n = 0;
+        int rc = 0;
+        if (stagefd < 0)
+                return err_errno(e, "cannot open %s", stage_root);
+        if (recipe_files_from(r, i, &files, &n, e) < 0)
+                return -1;
+        if (n)
+                log_info("Copying %%files from stage %s...", r->files_from[i].stage);
+        for (size_t k = 0; k < n && rc == 0; k++)
+                rc = copy_from_stage(r, &files[k], stagefd, r->files_from[i].stage, rootfd, e);
+        recipe_files_free(files, n);
+        return rc;
+}
+
 int recipe_check_files(const struct recipe *r, sing_err_t *e)
 {
         struct recipe_file *files = NULL;
@@ -124,7 +184,7 @@ static int write_script(int rootfd, const char *path, const char *body, sing_err
 
 static void build_date(char *buf, size_t len)
 {
-        time_t now = time(NULL);
+        time_t now = (time_t)build_now();
         struct tm tm;
         gmtime_r(&now, &tm);
         /* Singularity's format: Monday_1_January_2024_10:02:03_UTC */
@@ -143,7 +203,8 @@ static int set_label(json_object *o, const char *k, const char *v, sing_err_t *e
 
 /* labels.json: what the image has (Docker labels), then %labels, then the
  * build labels. Returns the new text in *out. */
-static int make_labels(const struct recipe *r, int rootfd, char **out, sing_err_t *e)
+static int make_labels(const struct recipe *r, int rootfd, const char *base_name,
+                       const char *base_digest, char **out, sing_err_t *e)
 {
         _cleanup_free_ char *old = NULL;
         size_t oldlen;
@@ -178,8 +239,13 @@ static int make_labels(const struct recipe *r, int rootfd, char **out, sing_err_
             set_label(o, "org.label-schema.build-date", date, e) < 0 ||
             set_label(o, "org.label-schema.usage.singularity.version", SING_VERSION, e) < 0 ||
             set_label(o, "org.label-schema.usage.singularity.deffile.bootstrap",
-                      r->bootstrap == BOOTSTRAP_DOCKER ? "docker" : "localimage", e) < 0 ||
+                      recipe_bootstrap_name(r->bootstrap), e) < 0 ||
             set_label(o, "org.label-schema.usage.singularity.deffile.from", r->from, e) < 0)
+                goto out;
+        /* Where the image came from (OCI's base-image annotations). */
+        if ((base_name && set_label(o, "org.opencontainers.image.base.name", base_name, e) < 0) ||
+            (base_digest &&
+             set_label(o, "org.opencontainers.image.base.digest", base_digest, e) < 0))
                 goto out;
         if (r->sec[SEC_HELP].present &&
             (set_label(o, "org.label-schema.usage", "/.singularity.d/runscript.help", e) < 0 ||
@@ -199,7 +265,8 @@ out:
         return rc;
 }
 
-int recipe_write_metadata(const struct recipe *r, int rootfd, bool write_runscript, sing_err_t *e)
+int recipe_write_metadata(const struct recipe *r, int rootfd, bool write_runscript,
+                          const char *base_name, const char *base_digest, sing_err_t *e)
 {
         _cleanup_free_ char *labels = NULL;
         const struct recipe_section *s = r->sec;
@@ -229,7 +296,7 @@ int recipe_write_metadata(const struct recipe *r, int rootfd, bool write_runscri
         if (sandbox_write_file(rootfd, ".singularity.d/Singularity", r->redacted,
                                strlen(r->redacted), 0644, e) < 0)
                 return -1;
-        if (make_labels(r, rootfd, &labels, e) < 0)
+        if (make_labels(r, rootfd, base_name, base_digest, &labels, e) < 0)
                 return -1;
         return sandbox_write_file(rootfd, ".singularity.d/labels.json", labels, strlen(labels),
                                   0644, e);

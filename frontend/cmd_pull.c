@@ -1,25 +1,36 @@
-/* singularity pull [--name FILE] [-F] [--arch ARCH] [--nohttps] [--disable-cache] [FILE]
- * docker://REF */
+/* singularity pull [--name FILE] [--dir DIR] [--sandbox] [-F] [--arch ARCH] [--nohttps]
+ * [--disable-cache] [FILE] SOURCE (source.h: docker://, docker-archive:, oci:,
+ * oci-archive:, http(s)://) */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "build_epoch.h"
 #include "cleanup.h"
 #include "commands.h"
 #include "log.h"
 #include "pull.h"
 #include "reference.h"
+#include "source.h"
+#include "tempfile.h"
 
 const char usage_pull[] =
-    "Usage: singularity pull [options] [OUTPUT] docker://REF\n"
+    "Usage: singularity pull [options] [OUTPUT] SOURCE\n"
     "\n"
-    "Pull an image from a Docker/OCI registry and write it as a SIF file:\n"
-    "<repo>_<tag>.sif in the current directory (or $SINGULARITY_PULLFOLDER),\n"
-    "or OUTPUT / --name.\n"
+    "Pull an image and write it as a SIF file: <repo>_<tag>.sif in the current\n"
+    "directory (or --dir, or $SINGULARITY_PULLFOLDER), or OUTPUT / --name.\n"
+    "SOURCE is one of:\n"
+    "  docker://REF                  an image in a Docker/OCI registry\n"
+    "  docker-archive:FILE[:TAG]     a `docker save` tarball (gzip or not)\n"
+    "  oci-archive:FILE[:TAG]        a tarball of an OCI image layout\n"
+    "  oci:DIR[:TAG]                 an OCI image layout directory\n"
+    "  https://URL, http://URL       a SIF file on a web server\n"
     "\n"
     "Options:\n"
     "      --name FILE       write the image to FILE\n"
+    "      --dir DIR         write the image into DIR\n"
+    "  -s, --sandbox         write a sandbox directory instead of a SIF\n"
     "  -F, --force           overwrite an existing file\n"
     "      --arch ARCH       architecture to pull (amd64, arm64, arm/v7, ...)\n"
     "      --nohttps         use plain HTTP to talk to the registry\n"
@@ -41,10 +52,35 @@ static const char *env2(const char *a, const char *b)
         return v && *v ? v : getenv(b);
 }
 
+/* <repo>_<tag>.sif for docker://, <file>_<tag>.sif for archives, the URL's
+ * file name for http(s); a sandbox drops ".sif". */
+static char *default_name(const struct source *s, bool sandbox, sing_err_t *e)
+{
+        char *name = NULL;
+        if (s->kind == SOURCE_DOCKER) {
+                struct image_ref ref;
+                if (ref_parse(s->uri, &ref, e) < 0)
+                        return NULL;
+                name = ref_default_sif_name(&ref);
+                ref_free(&ref);
+        } else {
+                name = source_default_sif_name(s);
+        }
+        if (!name) {
+                err_set(e, "out of memory");
+                return NULL;
+        }
+        if (sandbox && strlen(name) > 4 && !strcmp(name + strlen(name) - 4, ".sif"))
+                name[strlen(name) - 4] = '\0';
+        return name;
+}
+
 int cmd_pull(int argc, char **argv)
 {
         static const struct option opts[] = {
             {"name", required_argument, NULL, 'n'},
+            {"dir", required_argument, NULL, 'd'},
+            {"sandbox", no_argument, NULL, 's'},
             {"force", no_argument, NULL, 'F'},
             {"arch", required_argument, NULL, 'a'},
             {"nohttps", no_argument, NULL, 'H'},
@@ -53,17 +89,24 @@ int cmd_pull(int argc, char **argv)
             {NULL, 0, NULL, 0},
         };
         struct pull_opts o = {0};
-        const char *name = NULL, *uri, *folder;
+        const char *name = NULL, *uri, *folder, *dir = NULL;
         _cleanup_free_ char *out = NULL, *deflt = NULL;
-        struct image_ref ref;
-        bool force = false;
+        struct source src;
+        bool force = false, sandbox = false;
+        int rc;
         sing_err_t e;
         int opt;
 
-        while ((opt = getopt_long(argc, argv, "+FhU", opts, NULL)) != -1) {
+        while ((opt = getopt_long(argc, argv, "+FhUs", opts, NULL)) != -1) {
                 switch (opt) {
                 case 'n':
                         name = optarg;
+                        break;
+                case 'd':
+                        dir = optarg;
+                        break;
+                case 's':
+                        sandbox = true;
                         break;
                 case 'F':
                         force = true;
@@ -93,19 +136,24 @@ int cmd_pull(int argc, char **argv)
                 return 255;
         }
         uri = argv[optind];
-        if (strncmp(uri, "docker://", 9) != 0) {
-                log_error("unsupported image URI \"%s\": pull supports docker://", uri);
+        if (!source_is_uri(uri)) {
+                log_error("unsupported image URI \"%s\": pull supports docker://, "
+                          "docker-archive:, oci-archive:, oci:, http:// and https://",
+                          uri);
                 return 255;
         }
-        if (ref_parse(uri, &ref, &e) < 0) {
+        if (source_parse(uri, &src, &e) < 0) {
                 log_error("%s", e.msg);
                 return 255;
         }
-        deflt = ref_default_sif_name(&ref);
-        ref_free(&ref);
+        if (!name && !(deflt = default_name(&src, sandbox, &e))) {
+                log_error("%s", e.msg);
+                source_free(&src);
+                return 255;
+        }
         if (!name)
                 name = deflt;
-        folder = env2("SINGULARITY_PULLFOLDER", "APPTAINER_PULLFOLDER");
+        folder = dir ? dir : env2("SINGULARITY_PULLFOLDER", "APPTAINER_PULLFOLDER");
         if (folder && *folder && !strchr(name, '/')) {
                 if (asprintf(&out, "%s/%s", folder, name) < 0)
                         out = NULL;
@@ -114,9 +162,19 @@ int cmd_pull(int argc, char **argv)
         }
         if (!out) {
                 log_error("out of memory");
+                source_free(&src);
                 return 255;
         }
-        if (pull_to_file(uri, &o, out, force, &e) < 0) {
+        tempfile_install_handlers();
+        if (build_epoch_from_env(&e) < 0) {
+                log_error("%s", e.msg);
+                source_free(&src);
+                return 255;
+        }
+        rc = sandbox ? pull_source_to_sandbox(&src, &o, out, force, &e)
+                     : pull_source_to_file(&src, &o, out, force, &e);
+        source_free(&src);
+        if (rc < 0) {
                 log_error("%s", e.msg);
                 return 255;
         }

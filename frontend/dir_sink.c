@@ -28,10 +28,28 @@ struct dir_rec {
 
 struct dir_sink {
         int rootfd;
-        bool as_root; /* euid 0: owners are set too */
+        bool as_root;    /* euid 0: owners are set too */
+        size_t unmapped; /* owners this user namespace has no id for */
         struct dir_rec *dirs;
         size_t n, cap;
 };
+
+/* Set the owner of `last` in pfd (or of pfd itself when last is NULL). As
+ * root of a user namespace that maps only some ids (the caller's own, or a
+ * subuid range too small), an owner with no id there (EINVAL) stays the
+ * caller's: counted, reported once at close. */
+static int set_owner(struct dir_sink *d, int pfd, const char *last, uid_t uid, gid_t gid)
+{
+        if (!d->as_root)
+                return 0;
+        if (fchownat(pfd, last ? last : "", uid, gid, last ? AT_SYMLINK_NOFOLLOW : AT_EMPTY_PATH) ==
+            0)
+                return 0;
+        if (errno != EINVAL)
+                return -1;
+        d->unmapped++;
+        return 0;
+}
 
 static void set_xattrs(int fd, struct archive_entry *ae, const char *path)
 {
@@ -92,7 +110,7 @@ static int make_file(struct dir_sink *d, struct archive_entry *ae, struct merge_
                 return -1;
         set_xattrs(fd, ae, path);
         /* chown before chmod: chown clears setuid/setgid bits */
-        if (d->as_root && fchown(fd, archive_entry_uid(ae), archive_entry_gid(ae)) < 0)
+        if (set_owner(d, fd, NULL, archive_entry_uid(ae), archive_entry_gid(ae)) < 0)
                 return err_errno(e, "chown");
         if (fchmod(fd, archive_entry_perm(ae) & 07777) < 0)
                 return err_errno(e, "chmod");
@@ -113,8 +131,7 @@ static int make_symlink(struct dir_sink *d, struct archive_entry *ae, const char
                 return err_errno(e, "opening parent directory");
         if (symlinkat(target ? target : "", pfd, last) < 0)
                 return err_errno(e, "creating symlink");
-        if (d->as_root && fchownat(pfd, last, archive_entry_uid(ae), archive_entry_gid(ae),
-                                   AT_SYMLINK_NOFOLLOW) < 0)
+        if (set_owner(d, pfd, last, archive_entry_uid(ae), archive_entry_gid(ae)) < 0)
                 return err_errno(e, "chown");
         if (utimensat(pfd, last, times, AT_SYMLINK_NOFOLLOW) < 0)
                 return err_errno(e, "setting times");
@@ -239,12 +256,17 @@ int dir_sink_close(struct merge_sink *s, sing_err_t *e)
                 _cleanup_close_ int fd = -1;
                 if (ret == 0) {
                         fd = safe_open_in_root(d->rootfd, r->path, O_RDONLY | O_DIRECTORY, 0);
-                        if (fd < 0 || (d->as_root && fchown(fd, r->uid, r->gid) < 0) ||
+                        if (fd < 0 || set_owner(d, fd, NULL, r->uid, r->gid) < 0 ||
                             fchmod(fd, r->mode) < 0 || futimens(fd, times) < 0)
                                 ret = err_errno(e, "%s: setting directory attributes", r->path);
                 }
                 free(r->path);
         }
+        if (d->unmapped)
+                log_warn("%zu files and directories are owned by you instead of their image "
+                         "owners: this user namespace has no ids for them (--fakeroot with "
+                         "/etc/subuid and /etc/subgid ranges keeps them)",
+                         d->unmapped);
         free(d->dirs);
         close(d->rootfd);
         free(d);

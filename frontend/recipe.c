@@ -37,11 +37,13 @@ enum header_key {
         KEY_TOKEN,
         KEY_USERNAME,
         KEY_PASSWORD,
+        KEY_STAGE,
         KEY_COUNT,
 };
 
 static const char *const key_names[KEY_COUNT] = {
-    "Bootstrap", "From", "Registry", "Namespace", "IncludeCmd", "Token", "Username", "Password",
+    "Bootstrap", "From",     "Registry", "Namespace", "IncludeCmd",
+    "Token",     "Username", "Password", "Stage",
 };
 
 /* Growing text buffer for section bodies and the redacted copy. */
@@ -113,7 +115,8 @@ struct parser {
         unsigned seen_line[KEY_COUNT]; /* 0: not given */
         struct buf body[SEC_COUNT];
         struct buf redacted;
-        int cur; /* current section, or -1 in the header */
+        struct buf *from_body; /* one per r->files_from entry */
+        int cur; /* current section, SEC_COUNT + i for r->files_from[i], or -1 in the header */
 };
 
 static int header_line(struct parser *p, char *raw, unsigned lineno, sing_err_t *e)
@@ -166,16 +169,15 @@ static int header_line(struct parser *p, char *raw, unsigned lineno, sing_err_t 
         bool flag;
         switch (k) {
         case KEY_BOOTSTRAP:
-                if (!strcasecmp(value, "docker"))
-                        r->bootstrap = BOOTSTRAP_DOCKER;
-                else if (!strcasecmp(value, "localimage"))
-                        r->bootstrap = BOOTSTRAP_LOCALIMAGE;
-                else
-                        return err_set(e,
-                                       "%s:%u: unknown Bootstrap \"%s\" (supported: docker, "
-                                       "localimage)",
-                                       p->path, lineno, value);
-                return 0;
+                for (int b = 0; b <= BOOTSTRAP_OCI_ARCHIVE; b++)
+                        if (!strcasecmp(value, recipe_bootstrap_name(b))) {
+                                r->bootstrap = b;
+                                return 0;
+                        }
+                return err_set(e,
+                               "%s:%u: unknown Bootstrap \"%s\" (supported: docker, "
+                               "docker-archive, oci, oci-archive, localimage)",
+                               p->path, lineno, value);
         case KEY_INCLUDECMD:
         case KEY_TOKEN:
                 if (parse_bool(value, &flag) < 0)
@@ -191,6 +193,7 @@ static int header_line(struct parser *p, char *raw, unsigned lineno, sing_err_t 
                 break;
         case KEY_REGISTRY:
                 dest = &r->registry;
+                r->registry_http = !strncasecmp(value, "http://", 7);
                 break;
         case KEY_NAMESPACE:
                 dest = &r->namespace_;
@@ -198,12 +201,51 @@ static int header_line(struct parser *p, char *raw, unsigned lineno, sing_err_t 
         case KEY_USERNAME:
                 dest = &r->username;
                 break;
+        case KEY_STAGE:
+                dest = &r->stage;
+                break;
         default:
                 dest = &r->password;
                 break;
         }
         *dest = strdup(value);
         return *dest ? 0 : err_set(e, "out of memory");
+}
+
+/* "%files from STAGE": a section of its own, for that stage. */
+static int files_from_line(struct parser *p, const char *line, const char *name, unsigned lineno,
+                           sing_err_t *e)
+{
+        struct recipe *r = p->r;
+        struct recipe_files_from *v;
+        struct buf *b;
+        _cleanup_free_ char *copy = strdup(name);
+        char *stage;
+        if (!copy)
+                return err_set(e, "out of memory");
+        stage = trim(copy);
+        if (!*stage || strpbrk(stage, " \t"))
+                return err_set(e, "%s:%u: %%files from takes one stage name, got \"%s\"", p->path,
+                               lineno, stage);
+        v = realloc(r->files_from, (r->nfiles_from + 1) * sizeof(*v));
+        if (!v)
+                return err_set(e, "out of memory");
+        r->files_from = v;
+        b = realloc(p->from_body, (r->nfiles_from + 1) * sizeof(*b));
+        if (!b)
+                return err_set(e, "out of memory");
+        p->from_body = b;
+        memset(&b[r->nfiles_from], 0, sizeof(*b));
+        memset(&v[r->nfiles_from], 0, sizeof(*v));
+        if (!(v[r->nfiles_from].stage = strdup(stage)))
+                return err_set(e, "out of memory");
+        v[r->nfiles_from].sec.present = true;
+        v[r->nfiles_from].sec.line = lineno;
+        p->cur = SEC_COUNT + (int)r->nfiles_from;
+        r->nfiles_from++;
+        if (buf_str(&p->redacted, line) < 0 || buf_str(&p->redacted, "\n") < 0)
+                return err_set(e, "out of memory");
+        return 0;
 }
 
 /* "%name [args]" at the start of a line opens a section. */
@@ -223,6 +265,9 @@ static int section_line(struct parser *p, const char *line, unsigned lineno, sin
                 const char *args = line + 1 + n;
                 while (*args == ' ' || *args == '\t')
                         args++;
+                if (s == SEC_FILES && !strncasecmp(args, "from", 4) &&
+                    (args[4] == ' ' || args[4] == '\t'))
+                        return files_from_line(p, line, args + 5, lineno, e);
                 if (*args)
                         log_warn("%s:%u: arguments of %%%s ignored: %s", p->path, lineno,
                                  section_names[s], args);
@@ -258,12 +303,11 @@ static int finish(struct parser *p, sing_err_t *e)
                 return err_set(e, "%s:1: no Bootstrap keyword in the header", p->path);
         if (!r->from)
                 return err_set(e, "%s:%u: Bootstrap %s needs a From keyword", p->path,
-                               p->seen_line[KEY_BOOTSTRAP],
-                               r->bootstrap == BOOTSTRAP_DOCKER ? "docker" : "localimage");
-        if (r->bootstrap == BOOTSTRAP_LOCALIMAGE &&
+                               p->seen_line[KEY_BOOTSTRAP], recipe_bootstrap_name(r->bootstrap));
+        if (r->bootstrap != BOOTSTRAP_DOCKER &&
             (r->registry || r->namespace_ || r->username || r->password))
-                log_warn("%s: Registry, Namespace and credentials are ignored for localimage",
-                         p->path);
+                log_warn("%s: Registry, Namespace and credentials are ignored for %s", p->path,
+                         recipe_bootstrap_name(r->bootstrap));
         for (int s = 0; s < SEC_COUNT; s++) {
                 if (!r->sec[s].present)
                         continue;
@@ -272,6 +316,12 @@ static int finish(struct parser *p, sing_err_t *e)
                         return err_set(e, "out of memory");
                 if (s == SEC_RUNSCRIPT || s == SEC_STARTSCRIPT || s == SEC_TEST)
                         own_interpreter(r->sec[s].body);
+        }
+        for (size_t i = 0; i < r->nfiles_from; i++) {
+                r->files_from[i].sec.body =
+                    p->from_body[i].s ? steal_ptr(&p->from_body[i].s) : strdup("");
+                if (!r->files_from[i].sec.body)
+                        return err_set(e, "out of memory");
         }
         r->redacted = steal_ptr(&p->redacted.s);
         if (!r->redacted && !(r->redacted = strdup("")))
@@ -314,7 +364,12 @@ int recipe_parse(const char *text, size_t len, const char *path, struct recipe *
                 } else if (p.cur < 0) {
                         if (header_line(&p, line, lineno, e) < 0)
                                 goto out;
-                } else if (buf_str(&p.body[p.cur], line) < 0 || buf_str(&p.body[p.cur], "\n") < 0 ||
+                } else if (buf_str(p.cur >= SEC_COUNT ? &p.from_body[p.cur - SEC_COUNT]
+                                                      : &p.body[p.cur],
+                                   line) < 0 ||
+                           buf_str(p.cur >= SEC_COUNT ? &p.from_body[p.cur - SEC_COUNT]
+                                                      : &p.body[p.cur],
+                                   "\n") < 0 ||
                            buf_str(&p.redacted, line) < 0 || buf_str(&p.redacted, "\n") < 0) {
                         err_set(e, "out of memory");
                         goto out;
@@ -324,6 +379,9 @@ int recipe_parse(const char *text, size_t len, const char *path, struct recipe *
 out:
         for (int i = 0; i < SEC_COUNT; i++)
                 free(p.body[i].s);
+        for (size_t i = 0; p.from_body && i < r->nfiles_from; i++)
+                free(p.from_body[i].s);
+        free(p.from_body);
         free(p.redacted.s);
         if (rc < 0)
                 recipe_free(r);
@@ -356,18 +414,47 @@ void recipe_free(struct recipe *r)
         }
         for (int i = 0; i < SEC_COUNT; i++)
                 free(r->sec[i].body);
+        for (size_t i = 0; i < r->nfiles_from; i++) {
+                free(r->files_from[i].stage);
+                free(r->files_from[i].sec.body);
+        }
+        free(r->files_from);
+        free(r->stage);
         memset(r, 0, sizeof(*r));
+}
+
+const char *recipe_bootstrap_name(enum recipe_bootstrap b)
+{
+        switch (b) {
+        case BOOTSTRAP_DOCKER:
+                return "docker";
+        case BOOTSTRAP_LOCALIMAGE:
+                return "localimage";
+        case BOOTSTRAP_DOCKER_ARCHIVE:
+                return "docker-archive";
+        case BOOTSTRAP_OCI:
+                return "oci";
+        case BOOTSTRAP_OCI_ARCHIVE:
+                return "oci-archive";
+        }
+        return "?";
 }
 
 char *recipe_docker_uri(const struct recipe *r)
 {
-        const char *from = r->from;
+        const char *from = r->from, *reg = r->registry;
+        size_t reglen = reg ? strlen(reg) : 0;
         char *uri = NULL;
         if (!strncmp(from, "docker://", 9))
                 from += 9;
-        if (asprintf(&uri, "docker://%s%s%s%s%s", r->registry ? r->registry : "",
-                     r->registry ? "/" : "", r->namespace_ ? r->namespace_ : "",
-                     r->namespace_ ? "/" : "", from) < 0)
+        if (reg && !strncmp(reg, "https://", 8))
+                reg += 8, reglen -= 8;
+        else if (reg && !strncmp(reg, "http://", 7))
+                reg += 7, reglen -= 7;
+        while (reglen > 0 && reg[reglen - 1] == '/')
+                reglen--;
+        if (asprintf(&uri, "docker://%.*s%s%s%s%s", (int)reglen, reg ? reg : "", reglen ? "/" : "",
+                     r->namespace_ ? r->namespace_ : "", r->namespace_ ? "/" : "", from) < 0)
                 return NULL;
         return uri;
 }
@@ -376,10 +463,8 @@ char *recipe_docker_uri(const struct recipe *r)
  * other line split into its first word and the (trimmed) rest. */
 typedef int (*line_fn)(void *ctx, char *first, char *rest, unsigned line, sing_err_t *e);
 
-static int each_line(const struct recipe *r, enum recipe_section_id id, line_fn fn, void *ctx,
-                     sing_err_t *e)
+static int each_line_of(const struct recipe_section *sec, line_fn fn, void *ctx, sing_err_t *e)
 {
-        const struct recipe_section *sec = &r->sec[id];
         _cleanup_free_ char *copy = NULL;
         char *save = NULL, *line;
         unsigned lineno = sec->line;
@@ -407,6 +492,12 @@ static int each_line(const struct recipe *r, enum recipe_section_id id, line_fn 
                         return -1;
         }
         return 0;
+}
+
+static int each_line(const struct recipe *r, enum recipe_section_id id, line_fn fn, void *ctx,
+                     sing_err_t *e)
+{
+        return each_line_of(&r->sec[id], fn, ctx, e);
 }
 
 struct files_ctx {
@@ -442,6 +533,21 @@ int recipe_files(const struct recipe *r, struct recipe_file **v, size_t *n, sing
 {
         struct files_ctx c = {.r = r};
         if (each_line(r, SEC_FILES, add_file, &c, e) < 0) {
+                recipe_files_free(c.v, c.n);
+                return -1;
+        }
+        *v = c.v;
+        *n = c.n;
+        return 0;
+}
+
+int recipe_files_from(const struct recipe *r, size_t i, struct recipe_file **v, size_t *n,
+                      sing_err_t *e)
+{
+        struct files_ctx c = {.r = r};
+        if (i >= r->nfiles_from)
+                return err_set(e, "no %%files from section %zu", i);
+        if (each_line_of(&r->files_from[i].sec, add_file, &c, e) < 0) {
                 recipe_files_free(c.v, c.n);
                 return -1;
         }

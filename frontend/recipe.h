@@ -19,8 +19,14 @@
 
 enum recipe_bootstrap {
         BOOTSTRAP_DOCKER,
-        BOOTSTRAP_LOCALIMAGE, /* From: a local SIF, squashfs, .simg or sandbox */
+        BOOTSTRAP_LOCALIMAGE,     /* From: a local SIF, squashfs, .simg or sandbox */
+        BOOTSTRAP_DOCKER_ARCHIVE, /* From: FILE[:TAG], a `docker save` tarball */
+        BOOTSTRAP_OCI,            /* From: DIR[:TAG], an OCI image layout */
+        BOOTSTRAP_OCI_ARCHIVE,    /* From: FILE[:TAG], a tarball of one */
 };
+
+/* "docker", "localimage", ... */
+const char *recipe_bootstrap_name(enum recipe_bootstrap b);
 
 enum recipe_section_id {
         SEC_SETUP,
@@ -41,15 +47,25 @@ struct recipe_section {
         char *body;    /* lines after it, "\n"-terminated; repeats are appended */
 };
 
+/* "%files from STAGE": files copied from an earlier stage's root. */
+struct recipe_files_from {
+        char *stage;
+        struct recipe_section sec;
+};
+
 struct recipe {
         char *path;     /* as given, for messages */
         char *dir;      /* directory of the recipe: %files sources are relative to it */
         char *redacted; /* the recipe text with Username/Password values replaced */
         enum recipe_bootstrap bootstrap;
         char *from, *registry, *namespace_;
+        bool registry_http; /* Registry: http://...: plain HTTP */
         char *username, *password;
         bool include_cmd, no_token;
+        char *stage; /* "Stage: NAME" (multi-stage builds), or NULL */
         struct recipe_section sec[SEC_COUNT];
+        struct recipe_files_from *files_from; /* each "%files from STAGE" section */
+        size_t nfiles_from;
 };
 
 /* One %files line: a source (maybe a glob) and a destination (NULL: the
@@ -75,11 +91,15 @@ void recipe_free(struct recipe *r);
 const char *recipe_section_name(enum recipe_section_id id);
 
 /* docker://[REGISTRY/][NAMESPACE/]FROM (malloc'd). A From that already
- * names a registry host is used as it is. */
+ * names a registry host is used as it is. A scheme in front of Registry
+ * ("https://index.docker.io/") is dropped, as Apptainer does. */
 char *recipe_docker_uri(const struct recipe *r);
 
 /* The %files and %labels entries, with FILE:LINE errors for bad lines. */
 int recipe_files(const struct recipe *r, struct recipe_file **v, size_t *n, sing_err_t *e);
+/* The same for the i-th "%files from STAGE" section. */
+int recipe_files_from(const struct recipe *r, size_t i, struct recipe_file **v, size_t *n,
+                      sing_err_t *e);
 void recipe_files_free(struct recipe_file *v, size_t n);
 int recipe_labels(const struct recipe *r, struct recipe_label **v, size_t *n, sing_err_t *e);
 void recipe_labels_free(struct recipe_label *v, size_t n);

@@ -7,11 +7,13 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <openssl/evp.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "build_epoch.h"
 #include "cleanup.h"
 
 #define TABLE_END ((uint64_t)SIF_WRITE_DESCOFF + (uint64_t)SIF_WRITE_NDESC * SIF_DESCRIPTOR_SIZE)
@@ -40,6 +42,33 @@ uint64_t sif_partition_offset(const struct sif_object *objs, size_t n)
         if (end > INT64_MAX - SIF_PART_ALIGN)
                 return UINT64_MAX;
         return align_up(end, SIF_PART_ALIGN);
+}
+
+/* A reproducible build's UUID: from what the file holds (the objects, the
+ * squashfs superblock and size), shaped as a version 5 (name-based) UUID. */
+static int content_uuid(int fd, const struct sif_object *objs, size_t n, uint64_t part_offset,
+                        uint64_t part_size, uint8_t u[16], sing_err_t *e)
+{
+        unsigned char md[32], super[4096];
+        unsigned int mdlen = 0;
+        EVP_MD_CTX *c = EVP_MD_CTX_new();
+        ssize_t got = pread(fd, super, sizeof(super), (off_t)part_offset);
+        if (!c || got < 0 || !EVP_DigestInit_ex(c, EVP_sha256(), NULL)) {
+                EVP_MD_CTX_free(c);
+                return err_errno(e, "SIF: computing the image's UUID");
+        }
+        for (size_t i = 0; i < n; i++) {
+                EVP_DigestUpdate(c, &objs[i].datatype, sizeof(objs[i].datatype));
+                EVP_DigestUpdate(c, objs[i].data, objs[i].len);
+        }
+        EVP_DigestUpdate(c, &part_size, sizeof(part_size));
+        EVP_DigestUpdate(c, super, (size_t)got);
+        EVP_DigestFinal_ex(c, md, &mdlen);
+        EVP_MD_CTX_free(c);
+        memcpy(u, md, 16);
+        u[6] = (uint8_t)((u[6] & 0x0f) | 0x50);
+        u[8] = (uint8_t)((u[8] & 0x3f) | 0x80);
+        return 0;
 }
 
 static int random_uuid(uint8_t u[16], sing_err_t *e)
@@ -158,14 +187,16 @@ static int check_partition(int fd, uint64_t part_offset, uint64_t part_size, sin
 int sif_finalize(int fd, const struct sif_object *objs, size_t n, uint64_t part_offset,
                  uint64_t part_size, const char *arch_code, sing_err_t *e)
 {
-        int64_t now = (int64_t)time(NULL);
+        int64_t now = build_now();
         uint64_t off = TABLE_END, data_end;
         uint8_t uuid[16];
         unsigned char *h, *d;
         _cleanup_free_ unsigned char *head = NULL;
 
         if (check_args(objs, n, part_offset, part_size, arch_code, e) < 0 ||
-            check_partition(fd, part_offset, part_size, e) < 0 || random_uuid(uuid, e) < 0)
+            check_partition(fd, part_offset, part_size, e) < 0 ||
+            (build_epoch(NULL) ? content_uuid(fd, objs, n, part_offset, part_size, uuid, e)
+                               : random_uuid(uuid, e)) < 0)
                 return -1;
         /* part_offset is the table plus the small objects: a modest buffer. */
         head = calloc(1, (size_t)part_offset);

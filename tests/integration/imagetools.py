@@ -19,6 +19,10 @@ Layer entries (all paths are inside the image, a leading "/" is optional):
     res = push_image(registry_or_client, "repo/name", "tag", img)   # PushResult
     res = push_index(registry_or_client, "repo/name", "tag", idx)   # PushResult
     write_oci_layout(img_or_idx, "/path/dir", tag="latest")  # for umoci/skopeo
+    write_docker_archive([(img, ["name:tag", ...]), ...], "/path/x.tar",
+                         gzip_outer=False, layout="legacy"|"oci", edit=None)
+                         # a `docker save` tarball (legacy: <id>/layer.tar,
+                         # <config hex>.json; oci: Docker 25+ blobs/sha256/)
 
 Ready-made images: busybox_image(...), debian_image() (cached in
 /tmp/sing-test-cache). All output is deterministic: same input, same digests.
@@ -413,6 +417,63 @@ def write_oci_layout(obj, directory, tag="latest"):
     with open(os.path.join(directory, "index.json"), "w") as f:
         json.dump(index, f)
     return directory
+
+
+def write_docker_archive(images, path, gzip_outer=False, layout="legacy", edit=None):
+    """Write a `docker save` tarball of [(Image, [repo tags])].
+
+    Layers are stored uncompressed (as Docker does), named by the diff_id.
+    edit(members, manifest) may change the member dict {name: bytes} and the
+    manifest.json list before they are written (to make broken archives)."""
+    members = {}
+    manifest = []
+    repositories = {}
+    for img, tags in images:
+        if layout == "legacy":
+            cfg_name = img.config_digest.split(":", 1)[1] + ".json"
+        else:
+            cfg_name = "blobs/sha256/" + img.config_digest.split(":", 1)[1]
+        members[cfg_name] = img.config_bytes
+        layer_names = []
+        parent = ""
+        for l in img.layers:
+            diff_hex = l.diff_id.split(":", 1)[1]
+            if layout == "legacy":
+                layer_id = hashlib.sha256((parent + diff_hex).encode()).hexdigest()
+                name = layer_id + "/layer.tar"
+                members[layer_id + "/VERSION"] = b"1.0"
+                members[layer_id + "/json"] = json.dumps({"id": layer_id}).encode()
+                parent = layer_id
+            else:
+                name = "blobs/sha256/" + diff_hex
+            members[name] = l.uncompressed()
+            layer_names.append(name)
+        manifest.append({"Config": cfg_name, "RepoTags": list(tags), "Layers": layer_names})
+        for t in tags:
+            repo, _, tag = t.rpartition(":")
+            repositories.setdefault(repo, {})[tag] = img.config_digest.split(":", 1)[1]
+    if edit:
+        edit(members, manifest)
+    members["manifest.json"] = json.dumps(manifest).encode()
+    members["repositories"] = json.dumps(repositories).encode()
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        dirs = set()
+        for name in sorted(members):
+            d = os.path.dirname(name)
+            while d and d not in dirs:
+                ti = tarfile.TarInfo(d)
+                ti.type, ti.mode, ti.mtime = tarfile.DIRTYPE, 0o755, MTIME
+                tar.addfile(ti)
+                dirs.add(d)
+                d = os.path.dirname(d)
+            ti = tarfile.TarInfo(name)
+            ti.size, ti.mode, ti.mtime = len(members[name]), 0o644, MTIME
+            tar.addfile(ti, io.BytesIO(members[name]))
+    data = buf.getvalue()
+    with open(path, "wb") as f:
+        f.write(compress(data, "gzip") if gzip_outer else data)
+    return path
 
 
 # --------------------------------------------------------------------------

@@ -476,20 +476,171 @@ def test_fakeroot_chown_kept_in_sif(singularity, images, user_dir, test_user, ru
     assert leftovers(user_dir, ["fr.def", "fr.sif"]) == []
 
 
-def test_user_without_fakeroot_refused_before_download(singularity, user_dir, test_user,
-                                                       run_as_user):
+def test_user_setup_refused_before_download(singularity, user_dir, test_user, run_as_user):
     recipe = user_write(test_user, user_dir / "p.def", """
         Bootstrap: docker
         From: 127.0.0.1:1/nowhere/image:latest
 
+        %setup
+            true
         %post
             true
     """)
     r = run_as_user([singularity, "build", "--nohttps", user_dir / "p.sif", recipe])
     assert r.returncode == 255
-    assert "--fakeroot" in r.stderr and "%post" in r.stderr
+    errors = [l for l in r.stderr.splitlines() if l.startswith("ERROR")]
+    assert len(errors) == 1 and "%setup" in errors[0] and "root" in errors[0], r.stderr
     assert "nowhere" not in r.stderr  # refused before contacting the registry
     assert leftovers(user_dir, ["p.def"]) == []
+
+
+# --------------------------------------------------------------------------
+# Unprivileged builds (issue 13): %post switches to --fakeroot by itself, or
+# to a namespace mapping only the user's ids; images with device nodes and
+# security.* / trusted.* xattrs rebuilt by a normal user.
+
+
+@pytest.fixture(scope="module")
+def local_layout():
+    """An OCI layout of busybox with a marker, readable by every user."""
+    d = tempfile.mkdtemp(prefix="sing-build-layout-")
+    os.chmod(d, 0o755)
+    img = imagetools.busybox_image(extra_layers=[[File("marker", "layout"),
+                                                  File("etc/owned", "x", uid=1000, gid=1000)]])
+    imagetools.write_oci_layout(img, os.path.join(d, "l"), tag="v1")
+    for root, dirs, files in os.walk(d):
+        for n in dirs:
+            os.chmod(os.path.join(root, n), 0o755)
+        for n in files:
+            os.chmod(os.path.join(root, n), 0o644)
+    yield "oci:" + os.path.join(d, "l") + ":v1"
+    shutil.rmtree(d, ignore_errors=True)
+
+
+POST_RECIPE = """
+    Bootstrap: oci
+    From: {src}
+
+    %post
+        echo "uid $(id -u)" > /who
+        touch /chowned
+        if chown 1234:1234 /chowned 2>/dev/null; then echo yes; else echo no; fi > /chown-ok
+"""
+
+
+def test_user_post_switches_to_fakeroot(singularity, user_dir, test_user, run_as_user,
+                                        local_layout):
+    recipe = user_write(test_user, user_dir / "p.def", POST_RECIPE.format(src=local_layout[4:]))
+    out = user_dir / "p.sif"
+    r = run_as_user([singularity, "build", out, recipe])
+    assert r.returncode == 0, r.stderr
+    assert "building with --fakeroot" in r.stderr
+    assert squashfs_cat(str(out), "/who") == b"uid 0\n"
+    assert squashfs_cat(str(out), "/chown-ok") == b"yes\n"
+    owners = squashfs_list(str(out))
+    assert owners["/chowned"][1:] == (1234, 1234)
+    assert owners["/etc/owned"][1:] == (1000, 1000)
+    assert leftovers(user_dir, ["p.def", "p.sif"]) == []
+
+
+def _user_without_subids():
+    """USER + "-nosub" (created when missing, never given subordinate ids),
+    or skip when an administrator gave it some."""
+    import pwd
+    USER2 = USER + "-nosub"
+    try:
+        pw = pwd.getpwnam(USER2)
+    except KeyError:
+        subprocess.run(["useradd", "-m", "-d", f"/home/{USER2}", "-s", "/bin/bash",
+                        "-K", "SUB_UID_COUNT=0", "-K", "SUB_GID_COUNT=0", USER2],
+                       check=True, capture_output=True)
+        pw = pwd.getpwnam(USER2)
+    for f in ("/etc/subuid", "/etc/subgid"):
+        with open(f) as fh:
+            if any(line.split(":")[0] in (USER2, str(pw.pw_uid)) for line in fh):
+                pytest.skip(f"{USER2} has subordinate ids in {f}")
+    return pw
+
+
+def test_user_post_without_subids_uses_own_id_namespace(singularity, user_dir, local_layout):
+    pw = _user_without_subids()
+    d = pathlib.Path(tempfile.mkdtemp(prefix="sing-build-nosub-"))
+    os.chown(d, pw.pw_uid, pw.pw_gid)
+    try:
+        recipe = d / "p.def"
+        recipe.write_text(textwrap.dedent(POST_RECIPE.format(src=local_layout[4:])).lstrip())
+        out = d / "p.sif"
+        env = {"HOME": pw.pw_dir, "USER": pw.pw_name, "PATH": os.environ["PATH"]}
+        r = subprocess.run(["setpriv", f"--reuid={pw.pw_uid}", f"--regid={pw.pw_gid}",
+                            "--init-groups", singularity, "build", str(out), str(recipe)],
+                           env=env, cwd=str(d), capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stderr
+        assert "maps only your own ids" in r.stderr and "cannot chown" in r.stderr
+        assert squashfs_cat(str(out), "/who") == b"uid 0\n"
+        assert squashfs_cat(str(out), "/chown-ok") == b"no\n"
+        assert "files and directories are owned by you" in r.stderr  # /etc/owned (1000)
+        assert leftovers(d, ["p.def", "p.sif"]) == []
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def hostile_attrs_images(singularity, local_layout):
+    """A SIF and a plain squashfs (made by root) with a device node and
+    security.selinux / trusted.* / user.* xattrs on /etc/hostname."""
+    d = pathlib.Path(tempfile.mkdtemp(prefix="sing-build-attrs-"))
+    os.chmod(d, 0o755)
+    root = d / "root"
+    ok(sing(singularity, "build", "--sandbox", root, local_layout))
+    os.mknod(root / "dev" / "null2", 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    os.chmod(root / "root", 0o755)  # the sandbox must be readable by the user
+    f = str(root / "etc" / "hostname")
+    try:
+        os.setxattr(f, "security.selinux", b"system_u:object_r:etc_t:s0")
+        os.setxattr(f, "trusted.note", b"1")
+        os.setxattr(f, "user.keep", b"yes")
+    except OSError as exc:
+        pytest.skip(f"cannot set xattrs here: {exc}")
+    subprocess.run(["mksquashfs", str(root), str(d / "img.sqfs"), "-quiet", "-no-progress"],
+                   check=True, capture_output=True)
+    ok(sing(singularity, "build", d / "img.sif", root))
+    for n in ("img.sqfs", "img.sif"):
+        os.chmod(d / n, 0o644)
+    yield {"sif": d / "img.sif", "squashfs": d / "img.sqfs", "sandbox": root}
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.mark.parametrize("kind", ["sif", "squashfs", "sandbox"])
+def test_user_rebuilds_image_with_devices_and_xattrs(singularity, user_dir, test_user,
+                                                     run_as_user, hostile_attrs_images, kind):
+    src = hostile_attrs_images[kind]
+    box = user_dir / "box"
+    r = run_as_user([singularity, "build", "--sandbox", box, src])
+    assert r.returncode == 0, r.stderr
+    if kind == "sandbox":  # cp passes over what it cannot set
+        assert "device node(s) of" in r.stderr and "skipped" in r.stderr
+    else:
+        assert "security.* and trusted.*" in r.stderr and "device nodes are skipped" in r.stderr
+    assert not os.path.lexists(box / "dev" / "null2")
+    attrs = os.listxattr(box / "etc" / "hostname")
+    if kind == "sandbox":
+        # cp -a keeps what the user may set and passes over the rest.
+        assert "user.keep" in attrs and "trusted.note" not in attrs
+    else:
+        assert attrs == ["user.keep"]
+    assert (box / "marker").read_text() == "layout"
+    # A recipe on top of it, with %post (fakeroot by itself).
+    recipe = user_write(test_user, user_dir / "r.def", f"""
+        Bootstrap: localimage
+        From: {src}
+        %post
+            echo rebuilt > /rebuilt
+    """)
+    out = user_dir / "r.sif"
+    r = run_as_user([singularity, "build", out, recipe])
+    assert r.returncode == 0, r.stderr
+    assert squashfs_cat(str(out), "/rebuilt") == b"rebuilt\n"
+    assert squashfs_cat(str(out), "/marker") == b"layout"
 
 
 def test_user_docker_to_sandbox_and_sif(singularity, images, user_dir, test_user, run_as_user,
@@ -702,3 +853,152 @@ def test_user_built_images_run(singularity, images, user_dir, test_user, run_as_
         r = run_as_user([singularity, "test", out], cwd=str(user_dir), env={"TEST_STATUS": "3"})
         assert r.returncode == 3, r.stderr
     assert leftovers(user_dir, ["u.def", "u.sif", "data.txt"]) == []
+
+
+# --------------------------------------------------------------------------
+# Multi-stage recipes and build arguments (issue 13), by a normal user
+
+
+def test_user_multi_stage_with_build_args(singularity, user_dir, test_user, run_as_user,
+                                          local_layout):
+    layout = local_layout[4:].rsplit(":", 1)[0]
+    recipe = user_write(test_user, user_dir / "ms.def", f"""
+        Bootstrap: oci
+        From: {layout}:v1
+        Stage: build
+
+        %post
+            mkdir -p /out/sub
+            echo "built {{{{ WHAT }}}}" > /out/sub/result
+            ln -s /etc/shadow /out/hostlink
+
+        Bootstrap: oci
+        From: {layout}:{{{{ TAG }}}}
+        Stage: final
+
+        %arguments
+            TAG=v1
+            WHAT=nothing
+
+        %files from build
+            /out/sub/result /result
+            /out /copied/
+
+        %runscript
+            cat /result
+    """)
+    args = user_write(test_user, user_dir / "args.txt", "# from a file\nWHAT = from-file\n")
+    out = user_dir / "ms.sif"
+    r = run_as_user([singularity, "build", "--build-arg-file", args, out, recipe])
+    assert r.returncode == 0, r.stderr
+    assert "Building stage 1/2: build" in r.stderr
+    assert squashfs_cat(str(out), "/result") == b"built from-file\n"
+    owners = squashfs_list(str(out))
+    # A symlink in the stage is copied as a symlink, never resolved on the host.
+    assert owners["/copied/out/hostlink"][0].startswith("l")
+    assert squashfs_cat(str(out), "/copied/out/sub/result") == b"built from-file\n"
+    # --build-arg wins over the file and the default.
+    out2 = user_dir / "ms2.sif"
+    r = run_as_user([singularity, "build", "--build-arg-file", args, "--build-arg",
+                     "WHAT=cli", out2, recipe])
+    assert r.returncode == 0, r.stderr
+    r = run_as_user([singularity, "run", out2])
+    assert r.stdout == "built cli\n", r.stderr
+    assert leftovers(user_dir, ["ms.def", "args.txt", "ms.sif", "ms2.sif"]) == []
+
+
+def test_user_recipe_undefined_argument_and_unknown_stage(singularity, user_dir, test_user,
+                                                          run_as_user, local_layout):
+    recipe = user_write(test_user, user_dir / "u.def", f"""
+        Bootstrap: oci
+        From: {local_layout[4:]}
+        %post
+            echo {{{{ NOPE }}}}
+    """)
+    r = run_as_user([singularity, "build", user_dir / "u.sif", recipe])
+    errors = [l for l in r.stderr.splitlines() if l.startswith("ERROR")]
+    assert r.returncode == 255 and len(errors) == 1, r.stderr
+    assert f"{recipe}:4: build argument \"NOPE\" has no value" in errors[0]
+    recipe = user_write(test_user, user_dir / "s.def", f"""
+        Bootstrap: oci
+        From: {local_layout[4:]}
+        %files from nowhere
+            /etc/hostname /h
+    """)
+    r = run_as_user([singularity, "build", user_dir / "s.sif", recipe])
+    errors = [l for l in r.stderr.splitlines() if l.startswith("ERROR")]
+    assert r.returncode == 255 and len(errors) == 1, r.stderr
+    assert f"{recipe}:3: %files from nowhere: no earlier stage" in errors[0]
+    assert leftovers(user_dir, ["u.def", "s.def"]) == []
+
+
+def test_user_build_docker_goes_through_pull_and_its_sif_cache(singularity, registry,
+                                                               unique_repo, busybox, user_dir,
+                                                               run_as_user, clean_user_cache):
+    imagetools.push_image(registry, unique_repo, "v1", busybox)
+    ref = f"docker://{registry.hostport}/{unique_repo}:v1"
+    blobs = f"/v2/{unique_repo}/blobs/"
+    r = run_as_user([singularity, "build", "--nohttps", user_dir / "a.sif", ref])
+    assert r.returncode == 0, r.stderr
+    fetched = registry.count(blobs, "GET")
+    assert fetched >= 2  # config + layer
+    # The second build takes the SIF the first left in the cache: no blob
+    # request, the same bytes.
+    r = run_as_user([singularity, "build", "--nohttps", user_dir / "b.sif", ref])
+    assert r.returncode == 0, r.stderr
+    assert "Using cached SIF image" in r.stderr
+    assert registry.count(blobs, "GET") == fetched
+    assert (user_dir / "a.sif").read_bytes() == (user_dir / "b.sif").read_bytes()
+    assert leftovers(user_dir, ["a.sif", "b.sif"]) == []
+
+
+# --------------------------------------------------------------------------
+# Reproducible builds (issue 13): SOURCE_DATE_EPOCH gives byte-identical SIFs
+
+
+def test_user_source_date_epoch_builds_are_byte_identical(singularity, user_dir, test_user,
+                                                          run_as_user, local_layout):
+    recipe = user_write(test_user, user_dir / "r.def", f"""
+        Bootstrap: oci
+        From: {local_layout[4:]}
+        %post
+            echo hello > /hello
+            mkdir -p /opt/made && touch /opt/made/file
+        %labels
+            Team hpc
+        %environment
+            export X=1
+        %runscript
+            cat /hello
+    """)
+    epoch = {"SOURCE_DATE_EPOCH": "1700000000"}
+    outs = []
+    for name, env in (("a", epoch), ("b", epoch), ("c", None)):
+        out = user_dir / f"{name}.sif"
+        r = run_as_user([singularity, "build", out, recipe], env=env)
+        assert r.returncode == 0, r.stderr
+        outs.append(out.read_bytes())
+    assert outs[0] == outs[1], "two builds with SOURCE_DATE_EPOCH differ"
+    assert outs[0] != outs[2]  # without it: the build time and a random UUID
+    # The header's creation time is the epoch; the SIF says where it came from.
+    assert struct.unpack_from("<q", outs[0], 64)[0] == 1700000000
+    r = run_as_user([singularity, "inspect", user_dir / "a.sif"])
+    assert r.returncode == 0, r.stderr
+    assert "org.opencontainers.image.base.name: " + local_layout in r.stdout
+    layout_dir = local_layout[4:].rsplit(":", 1)[0]
+    with open(os.path.join(layout_dir, "index.json")) as f:
+        digest = json.load(f)["manifests"][0]["digest"]
+    assert "org.opencontainers.image.base.digest: " + digest in r.stdout
+    assert "build-date: Tuesday_14_November_2023_22:13:20_UTC" in r.stdout
+    # A pull is reproducible too.
+    pulls = []
+    for name in ("p1", "p2"):
+        out = user_dir / f"{name}.sif"
+        r = run_as_user([singularity, "pull", out, local_layout], env=epoch)
+        assert r.returncode == 0, r.stderr
+        pulls.append(out.read_bytes())
+    assert pulls[0] == pulls[1]
+    r = run_as_user([singularity, "pull", user_dir / "bad.sif", local_layout],
+                    env={"SOURCE_DATE_EPOCH": "yesterday"})
+    assert r.returncode == 255 and "SOURCE_DATE_EPOCH" in r.stderr
+    assert leftovers(user_dir, ["r.def", "a.sif", "b.sif", "c.sif", "p1.sif", "p2.sif"]) == []

@@ -5,6 +5,7 @@
 
 #include "check.h"
 #include "recipe.h"
+#include "recipe_args.h"
 
 static int parse(const char *text, struct recipe *r, sing_err_t *e)
 {
@@ -165,8 +166,114 @@ static void test_unreadable(void)
         CHECK(strstr(e.msg, "/nonexistent/dir/x.def") != NULL);
 }
 
+static char *expand(const char *text, struct build_args *a, sing_err_t *e)
+{
+        char *out = NULL;
+        size_t len = 0;
+        if (recipe_expand_args(text, strlen(text), "/defs/a.def", a, &out, &len, e) < 0)
+                return NULL;
+        CHECK(len == strlen(out));
+        return out;
+}
+
+static void test_build_args(void)
+{
+        const char *text = "Bootstrap: docker\n"
+                           "From: busybox:{{ VERSION }}\n"
+                           "%arguments\n"
+                           "  VERSION=1.36\n"
+                           "  # a comment\n"
+                           "  WHO = world \n"
+                           "%post\n"
+                           "  echo {{WHO}} {{ VERSION}} {{ not a key }} {{\n";
+        struct build_args a = {0};
+        sing_err_t e;
+        char *out = expand(text, &a, &e);
+        /* Defaults; %arguments blanked; line numbers kept; odd braces kept. */
+        CHECK_STR(out, "Bootstrap: docker\nFrom: busybox:1.36\n\n\n\n\n%post\n"
+                       "  echo world 1.36 {{ not a key }} {{\n");
+        free(out);
+        /* --build-arg wins over the default; a later value wins. */
+        CHECK(build_args_add(&a, "VERSION=1.35", "--build-arg", &e) == 0);
+        CHECK(build_args_add(&a, " VERSION = 1.37 ", "--build-arg", &e) == 0);
+        CHECK(build_args_add(&a, "UNUSED=x", "--build-arg", &e) == 0);
+        out = expand(text, &a, &e);
+        CHECK(out && strstr(out, "From: busybox:1.37\n") != NULL);
+        free(out);
+        CHECK(a.used[0] && !a.used[1]);
+        build_args_free(&a);
+
+        CHECK(build_args_add(&a, "1X=y", "--build-arg", &e) == -1);
+        CHECK(strstr(e.msg, "--build-arg: \"1X=y\" is not KEY=VALUE") != NULL);
+        CHECK(build_args_add(&a, "novalue", "--build-arg", &e) == -1);
+
+        /* An undefined one names FILE:LINE and the key. */
+        CHECK(expand("Bootstrap: docker\nFrom: x\n%post\n echo {{ MISSING }}\n", &a, &e) == NULL);
+        CHECK(strstr(e.msg, "/defs/a.def:4: build argument \"MISSING\" has no value") != NULL);
+        CHECK(expand("Bootstrap: docker\nFrom: x\n%arguments\n bad line\n", &a, &e) == NULL);
+        CHECK(strstr(e.msg, "/defs/a.def:4: %arguments: \"bad line\"") != NULL);
+        build_args_free(&a);
+}
+
+static void test_stages(void)
+{
+        const char *text = "# two stages\n"
+                           "Bootstrap: docker\n"
+                           "From: golang\n"
+                           "Stage: build\n"
+                           "%post\n"
+                           "  make\n"
+                           "\n"
+                           "bootstrap : docker\n"
+                           "From: alpine\n"
+                           "%files from build\n"
+                           "  /src/app /usr/bin/app\n"
+                           "%files\n"
+                           "  local.txt\n"
+                           "%post\n"
+                           "  true\n";
+        struct recipe *v;
+        size_t n;
+        sing_err_t e;
+        CHECK(recipe_parse_stages(text, strlen(text), "/d/m.def", &v, &n, &e) == 0);
+        CHECK(n == 2);
+        if (n == 2) {
+                CHECK_STR(v[0].stage, "build");
+                CHECK_STR(v[0].from, "golang");
+                CHECK_STR(v[0].sec[SEC_POST].body, "  make\n\n");
+                CHECK(v[1].stage == NULL);
+                CHECK_STR(v[1].from, "alpine");
+                CHECK(v[1].nfiles_from == 1 && v[1].files_from[0].sec.line == 10);
+                CHECK_STR(v[1].files_from[0].stage, "build");
+                CHECK_STR(v[1].sec[SEC_FILES].body, "  local.txt\n");
+                CHECK(v[1].sec[SEC_POST].line == 14); /* the file's line numbers */
+                struct recipe_file *f;
+                size_t nf;
+                CHECK(recipe_files_from(&v[1], 0, &f, &nf, &e) == 0 && nf == 1);
+                CHECK_STR(f[0].src, "/src/app");
+                CHECK_STR(f[0].dst, "/usr/bin/app");
+                recipe_files_free(f, nf);
+                recipe_stages_free(v, n);
+        }
+        /* A stage that is not there (or comes later), two stages of one name. */
+        const char *bad = "Bootstrap: docker\nFrom: a\n%files from later\n x\n"
+                          "Bootstrap: docker\nFrom: b\nStage: later\n";
+        CHECK(recipe_parse_stages(bad, strlen(bad), "/d/m.def", &v, &n, &e) == -1);
+        CHECK(strstr(e.msg, "/d/m.def:3: %files from later: no earlier stage") != NULL);
+        const char *dup = "Bootstrap: docker\nFrom: a\nStage: x\n"
+                          "Bootstrap: docker\nFrom: b\nStage: x\n";
+        CHECK(recipe_parse_stages(dup, strlen(dup), "/d/m.def", &v, &n, &e) == -1);
+        CHECK(strstr(e.msg, "two stages are called \"x\"") != NULL);
+        /* A parse error in the second stage names its line in the file. */
+        const char *err2 = "Bootstrap: docker\nFrom: a\nBootstrap: docker\nFrom: b\n%bogus\n";
+        CHECK(recipe_parse_stages(err2, strlen(err2), "/d/m.def", &v, &n, &e) == -1);
+        CHECK(strstr(e.msg, "/d/m.def:5: unknown section %bogus") != NULL);
+}
+
 int main(void)
 {
+        test_stages();
+        test_build_args();
         test_valid();
         test_minimal();
         test_bad();

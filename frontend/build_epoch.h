@@ -1,0 +1,23 @@
+/* Reproducible builds: with SOURCE_DATE_EPOCH set (reproducible-builds.org),
+ * every time a build writes (SIF header and descriptors, the build-date
+ * label) is that time, the SIF's UUID is derived from its contents, and
+ * mksquashfs (which reads the variable itself) clamps file times to it. The
+ * commands read the variable once (build_epoch_from_env); the writers ask
+ * build_now(). */
+#ifndef SING_BUILD_EPOCH_H
+#define SING_BUILD_EPOCH_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "error.h"
+
+/* Read SOURCE_DATE_EPOCH: unset or empty is fine, anything but a number of
+ * seconds since 1970 is an error (mksquashfs would refuse it later). */
+int build_epoch_from_env(sing_err_t *e);
+/* The epoch when one is set. */
+bool build_epoch(int64_t *out);
+/* The epoch, else the current time. */
+int64_t build_now(void);
+
+#endif
