@@ -1,0 +1,105 @@
+"""HPC at scale (issue 15): the caller's fds pass through the starter, cached
+tags cost one HEAD and survive an unreachable registry, registry rate
+limits, shared loop devices, and the real launchers (Slurm, Open MPI,
+MPICH) running `singularity exec`."""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+import imagetools
+from conftest import ensure_user, run_as_user
+
+
+def sing(*args, env=None, cwd=None, **kw):
+    return run_as_user(["singularity", *args], env=env, cwd=cwd, **kw)
+
+
+@pytest.fixture(scope="session")
+def hpc_dir():
+    """A directory the test user owns, for images and job files."""
+    user = ensure_user()
+    d = tempfile.mkdtemp(prefix="sing-hpc-")
+    os.chmod(d, 0o755)
+    os.chown(d, user.uid, user.gid)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def busybox_sif(registry, hpc_dir):
+    imagetools.push_image(registry, "test/hpc-busybox", "latest", imagetools.busybox_image())
+    r = run_as_user(["singularity", "pull", "--nohttps", "--name", "bb.sif",
+                     f"docker://{registry.hostport}/test/hpc-busybox:latest"], cwd=hpc_dir)
+    assert r.returncode == 0, r.stderr
+    return os.path.join(hpc_dir, "bb.sif")
+
+
+# --------------------------------------------------------------------------
+# The caller's file descriptors
+
+
+def test_process_substitution_and_redirections(busybox_sif, run_mode, hpc_dir):
+    out = os.path.join(hpc_dir, f"fd3-{run_mode}.txt")
+    script = (f"singularity exec {busybox_sif} cat <(echo from-substitution) && "
+              f"singularity exec {busybox_sif} sh -c 'echo hi >&3' 3>{out} && "
+              f"echo in-file >{out}.in && "
+              f"singularity exec --pid {busybox_sif} sh -c 'cat <&4' 4<{out}.in")
+    r = run_as_user(["bash", "-c", script], cwd=hpc_dir)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "from-substitution\nin-file\n"
+    with open(out) as f:
+        assert f.read() == "hi\n"
+
+
+# Lists the fds of a process in the container; the wrapper compares them with the
+# fds it passed (pass_fds), by number and by what they name.
+FD_LISTER = r"""
+import json, os, subprocess, sys
+keep = []
+r1, w1 = os.pipe()
+keep.append(r1)
+f = open(sys.argv[2] + "/fdfile", "w")
+keep.append(f.fileno())
+high = os.dup2(w1, 77)
+keep.append(high)
+expect = {str(fd): os.readlink(f"/proc/self/fd/{fd}") for fd in [0, 1, 2] + keep}
+cmd = ["singularity", "exec"] + sys.argv[3:] + [sys.argv[1], "ls", "-l", "/proc/self/fd"]
+p = subprocess.run(cmd, pass_fds=keep, capture_output=True, text=True)
+# "... N -> target"; ls's own directory fd is gone by the time it reads it.
+# busybox's sh runs `exec ls` as an applet in its own process, so the action
+# script it is reading is open too: opened in the container, not by us.
+got = dict(l.split()[-3::2] for l in p.stdout.splitlines()
+           if " -> " in l and not l.endswith(" -> /.singularity.d/actions/exec"))
+print(json.dumps({"rc": p.returncode, "err": p.stderr, "expect": expect, "got": got}))
+"""
+
+
+@pytest.mark.parametrize("extra", [[], ["--pid"], ["--contain"]], ids=["plain", "pid", "contain"])
+def test_container_gets_exactly_the_callers_fds(busybox_sif, run_mode, hpc_dir, extra):
+    r = run_as_user(["python3", "-c", FD_LISTER, busybox_sif, hpc_dir] + extra, cwd=hpc_dir)
+    assert r.returncode == 0, r.stderr
+    res = json.loads(r.stdout)
+    assert res["rc"] in (0, 1), res["err"]  # 1: the vanished directory fd
+    got, expect = res["got"], res["expect"]
+    # 0-2 and what the caller passed; nothing the starter
+    # opened (image, loop device, /dev/fuse, session dir, config, mount fds).
+    assert set(got) == set(expect), "\n".join(
+        [f"got {k} {v}" for k, v in sorted(got.items())] +
+        [f"want {k} {v}" for k, v in sorted(expect.items())])
+    for fd, target in expect.items():
+        if fd in ("1", "2"):
+            continue  # the wrapper's capture pipes, not ours
+        if target.startswith(("pipe:", "socket:")):
+            assert got[fd] == target, (fd, got[fd], target)
+        elif fd not in ("0", "1", "2"):
+            assert got[fd].endswith("/fdfile"), (fd, got[fd])
+    for fd, target in got.items():
+        assert not re.search(r"/dev/loop|/dev/fuse|singularity\.conf|/session|\.sif", target), \
+            (fd, target)
