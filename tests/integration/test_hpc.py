@@ -103,3 +103,132 @@ def test_container_gets_exactly_the_callers_fds(busybox_sif, run_mode, hpc_dir, 
     for fd, target in got.items():
         assert not re.search(r"/dev/loop|/dev/fuse|singularity\.conf|/session|\.sif", target), \
             (fd, target)
+
+
+# --------------------------------------------------------------------------
+# Cached tags: one HEAD, no GET; an unreachable registry runs the cached image
+
+MANIFEST_RX = r"/v2/.+/manifests/"
+BLOB_RX = r"/v2/.+/blobs/"
+
+
+def marked_image(text):
+    return imagetools.busybox_image(extra_layers=[[imagetools.File("etc/marker",
+                                                                   text.encode())]])
+
+
+def test_cached_tag_costs_one_head_and_no_get(make_registry, clean_user_cache):
+    reg = make_registry("http")
+    imagetools.push_image(reg, "hpc/app", "v1", marked_image("first\n"))
+    uri = f"docker://{reg.hostport}/hpc/app:v1"
+    env = {"SINGULARITY_NOHTTPS": "1"}
+    r = sing("exec", uri, "cat", "/etc/marker", env=env)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "first\n"
+    gets, heads, blobs = (reg.count(MANIFEST_RX, "GET"), reg.count(MANIFEST_RX, "HEAD"),
+                          reg.count(BLOB_RX))
+    for _ in range(3):
+        r = sing("exec", uri, "cat", "/etc/marker", env=env)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout == "first\n"
+    assert reg.count(MANIFEST_RX, "GET") == gets, reg.requests()
+    assert reg.count(MANIFEST_RX, "HEAD") == heads + 3, reg.requests()
+    assert reg.count(BLOB_RX) == blobs, reg.requests()
+    # The tag moves: the HEAD sees another digest, so the new image runs.
+    imagetools.push_image(reg, "hpc/app", "v1", marked_image("second\n"))
+    r = sing("exec", uri, "cat", "/etc/marker", env=env)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "second\n"
+    assert reg.count(MANIFEST_RX, "GET") > gets
+
+
+def test_cached_tag_runs_when_the_registry_is_down(make_registry, clean_user_cache):
+    reg = make_registry("http")
+    img = marked_image("cached\n")
+    pushed = imagetools.push_image(reg, "hpc/offline", "v1", img)
+    imagetools.push_image(reg, "hpc/offline", "never-pulled", marked_image("other\n"))
+    env = {"SINGULARITY_NOHTTPS": "1"}
+    uri = f"docker://{reg.hostport}/hpc/offline:v1"
+    r = sing("exec", uri, "cat", "/etc/marker", env=env)
+    assert r.returncode == 0, r.stderr
+    reg.stop()
+    r = sing("exec", uri, "cat", "/etc/marker", env=env)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "cached\n"
+    assert f"cannot connect to registry {reg.hostport}" in r.stderr, r.stderr
+    assert pushed.manifest_digest in r.stderr, r.stderr
+    assert re.search(r"last confirmed \d+ (seconds|minutes) ago", r.stderr), r.stderr
+    # A tag never resolved here has no cached image to fall back on.
+    r = sing("exec", f"docker://{reg.hostport}/hpc/offline:never-pulled", "true", env=env)
+    assert r.returncode == 255
+    assert f"cannot connect to registry {reg.hostport}" in r.stderr, r.stderr
+    # Nothing half-written in the cache.
+    leftovers = [os.path.join(d, f) for d, _, fs in os.walk(clean_user_cache) for f in fs
+                 if ".tmp-" in f]
+    assert leftovers == []
+
+
+# --------------------------------------------------------------------------
+# Registry errors: rate limits and busy registries
+
+
+def test_rate_limit_is_retried_then_explained(pushed_busybox, make_fault_proxy, registry,
+                                              clean_user_cache):
+    proxy = make_fault_proxy(registry)
+    uri = f"docker://{proxy.hostport}/library/busybox:latest"
+    env = {"SINGULARITY_NOHTTPS": "1"}
+    # Twice 429 with Retry-After: the third try gets through.
+    proxy.fail(429, times=2, pattern=MANIFEST_RX, method="GET", headers=[("Retry-After", "1")],
+               message="You have reached your pull rate limit.")
+    r = sing("exec", uri, "true", env=env)
+    assert r.returncode == 0, r.stderr
+    assert "answered HTTP 429" in r.stderr and "asking again in 1 s" in r.stderr, r.stderr
+    # Always 429: a bounded number of tries, then what to do about it.
+    empty_cache_and_reset(proxy)
+    proxy.fail(429, times=None, pattern=MANIFEST_RX, method="GET",
+               headers=[("Retry-After", "1")], message="You have reached your pull rate limit.")
+    r = sing("exec", uri, "true", env=env)
+    assert r.returncode == 255
+    assert f"rate limited by {proxy.hostport}: authenticate to raise the limit" in r.stderr, \
+        r.stderr
+    assert "You have reached your pull rate limit." in r.stderr, r.stderr
+    assert proxy.count(MANIFEST_RX, "GET") == 3, proxy.requests
+    # A Retry-After longer than we are willing to wait: no wait, no retry.
+    empty_cache_and_reset(proxy)
+    proxy.fail(429, times=None, pattern=MANIFEST_RX, method="GET",
+               headers=[("Retry-After", "3600")])
+    r = sing("exec", uri, "true", env=env)
+    assert r.returncode == 255
+    assert "rate limited by" in r.stderr, r.stderr
+    assert proxy.count(MANIFEST_RX, "GET") == 1, proxy.requests
+
+
+def test_busy_registry_is_retried(pushed_busybox, make_fault_proxy, registry, clean_user_cache):
+    proxy = make_fault_proxy(registry)
+    uri = f"docker://{proxy.hostport}/library/busybox:latest"
+    env = {"SINGULARITY_NOHTTPS": "1"}
+    proxy.fail(503, times=2, pattern=MANIFEST_RX, method="GET")  # backoff without Retry-After
+    r = sing("exec", uri, "true", env=env)
+    assert r.returncode == 0, r.stderr
+    assert proxy.count(MANIFEST_RX, "GET") >= 3
+    empty_cache_and_reset(proxy)
+    proxy.fail(503, times=None, pattern=MANIFEST_RX, method="GET",
+               headers=[("Retry-After", "0")], message="service in maintenance")
+    r = sing("exec", uri, "true", env=env)
+    assert r.returncode == 255
+    assert "answered HTTP 503" in r.stderr and "service in maintenance" in r.stderr, r.stderr
+    assert proxy.count(MANIFEST_RX, "GET") == 3, proxy.requests
+
+
+def empty_cache_and_reset(proxy):
+    from conftest import empty_user_cache
+    empty_user_cache()
+    proxy.reset()
+
+
+def test_unknown_repository_is_named(registry_token, clean_user_cache):
+    r = sing("pull", "--nohttps", "--name", "/tmp/never.sif",
+             f"docker://{registry_token.hostport}/no/such-repo:latest")
+    assert r.returncode == 255
+    assert f"{registry_token.hostport}/no/such-repo" in r.stderr, r.stderr
+    assert "(or no such repository)" in r.stderr, r.stderr
