@@ -14,7 +14,7 @@ import time
 import pytest
 
 import imagetools
-from conftest import ensure_user, run_as_user
+from conftest import ensure_user, run_as_user, user_env
 
 
 def sing(*args, env=None, cwd=None, **kw):
@@ -232,3 +232,48 @@ def test_unknown_repository_is_named(registry_token, clean_user_cache):
     assert r.returncode == 255
     assert f"{registry_token.hostport}/no/such-repo" in r.stderr, r.stderr
     assert "(or no such repository)" in r.stderr, r.stderr
+
+
+# --------------------------------------------------------------------------
+# A conversion helper that dies
+
+
+FAKE_MKSQUASHFS = """#!/bin/sh
+# Takes part of the tar stream, then dies as the OOM killer would kill it.
+head -c 20000 >/dev/null
+kill -KILL $$
+"""
+
+
+@pytest.mark.parametrize("how", ["exec", "pull"])
+def test_killed_mksquashfs_is_reported(how, registry, pushed_busybox, clean_user_cache, user_tmp):
+    fake = os.path.join(user_tmp, "bin")
+    os.mkdir(fake)
+    with open(os.path.join(fake, "mksquashfs"), "w") as f:
+        f.write(FAKE_MKSQUASHFS)
+    os.chmod(os.path.join(fake, "mksquashfs"), 0o755)
+    env = {"SINGULARITY_NOHTTPS": "1", "PATH": fake + ":" + user_env()["PATH"]}
+    uri = f"docker://{registry.hostport}/library/busybox:latest"
+    args = ["exec", uri, "true"] if how == "exec" else ["pull", "--name", "bb.sif", uri]
+    r = sing(*args, env=env, cwd=user_tmp)
+    assert r.returncode == 255, (r.returncode, r.stderr)
+    assert re.search(r"mksquashfs .*killed by signal 9 \(Killed\)", r.stderr), r.stderr
+    assert os.listdir(user_tmp) == ["bin"]
+    leftovers = [f for d, _, fs in os.walk(clean_user_cache) for f in fs if ".tmp-" in f]
+    assert leftovers == []
+
+
+def test_killed_image_tool_is_reported(registry, pushed_busybox, clean_user_cache, user_tmp):
+    """The OOM killer may pick the converting process itself."""
+    fake = os.path.join(user_tmp, "bin")
+    os.mkdir(fake)
+    with open(os.path.join(fake, "mksquashfs"), "w") as f:
+        f.write("#!/bin/sh\nkill -KILL $PPID\nexec cat >/dev/null\n")
+    os.chmod(os.path.join(fake, "mksquashfs"), 0o755)
+    env = {"SINGULARITY_NOHTTPS": "1", "PATH": fake + ":" + user_env()["PATH"]}
+    r = sing("exec", f"docker://{registry.hostport}/library/busybox:latest", "true", env=env,
+             cwd=user_tmp)
+    assert r.returncode == 255, (r.returncode, r.stderr)
+    assert re.search(r"singularity-image \(converting docker://\S+\) was killed by signal 9 "
+                     r"\(Killed\)", r.stderr), r.stderr
+    # (A SIGKILLed process cannot remove its temp file: not checked here.)
