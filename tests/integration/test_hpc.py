@@ -277,3 +277,121 @@ def test_killed_image_tool_is_reported(registry, pushed_busybox, clean_user_cach
     assert re.search(r"singularity-image \(converting docker://\S+\) was killed by signal 9 "
                      r"\(Killed\)", r.stderr), r.stderr
     # (A SIGKILLed process cannot remove its temp file: not checked here.)
+
+
+# --------------------------------------------------------------------------
+# Shared loop devices
+
+
+def ensure_user2():
+    import pwd
+    from conftest import USER2
+    try:
+        pwd.getpwnam(USER2)
+    except KeyError:
+        subprocess.run(["useradd", "-m", "-s", "/bin/bash", USER2], check=True,
+                       capture_output=True)
+    return pwd.getpwnam(USER2)
+
+
+def run_as(user, args, **kw):
+    return subprocess.run(["setpriv", f"--reuid={user}", f"--regid={user}", "--init-groups",
+                           "--"] + [str(a) for a in args], env=user_env(), capture_output=True,
+                          text=True, **kw)
+
+
+def loops_backed_by(path):
+    """Loop devices whose backing file is path (losetup -l)."""
+    out = subprocess.run(["losetup", "-l", "-n", "-O", "NAME,BACK-FILE"], capture_output=True,
+                         text=True, check=True).stdout
+    real = os.path.realpath(path)
+    return [l.split()[0] for l in out.splitlines() if len(l.split()) >= 2
+            and l.split(None, 1)[1].strip() == real]
+
+
+def hold_containers(image, n, sync_dir, user=None):
+    """Start n execs of image that stay up until sync_dir/go exists; return
+    the processes once every one of them is running inside its container."""
+    script = ('echo up > "$1/ready-$2"; while [ ! -e "$1/go" ]; do sleep 0.05; done')
+    user = user or ensure_user().name
+    procs = [subprocess.Popen(["setpriv", f"--reuid={user}", f"--regid={user}",
+                               "--init-groups", "--", "singularity", "exec", "-B", sync_dir,
+                               image, "sh", "-c", script, "sh", sync_dir, str(i)],
+                              env=user_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for i in range(n)]
+    deadline = time.monotonic() + 120
+    while sum(os.path.exists(os.path.join(sync_dir, f"ready-{i}")) for i in range(n)) < n:
+        dead = [p for p in procs if p.poll() is not None]
+        if dead or time.monotonic() > deadline:
+            open(os.path.join(sync_dir, "go"), "w").close()
+            outs = [p.communicate() for p in procs]
+            pytest.fail(f"containers did not all start: {outs}")
+        time.sleep(0.05)
+    return procs
+
+
+def release(procs, sync_dir):
+    open(os.path.join(sync_dir, "go"), "w").close()
+    for p in procs:
+        out, err = p.communicate(timeout=60)
+        assert p.returncode == 0, err
+
+
+@pytest.mark.parametrize("shared", ["yes", "no"])
+def test_concurrent_execs_share_one_loop_device(busybox_sif, sing_config, user_tmp, shared):
+    sing_config.set(**{"shared loop devices": shared})
+    img = os.path.join(user_tmp, "img.sif")
+    shutil.copy(busybox_sif, img)
+    os.chown(img, ensure_user().uid, ensure_user().gid)
+    procs = hold_containers(img, 8, user_tmp)
+    try:
+        loops = loops_backed_by(img)
+    finally:
+        release(procs, user_tmp)
+    assert len(loops) == (1 if shared == "yes" else 8), loops
+    # Auto-clearing: gone with the last container.
+    for _ in range(100):
+        if not loops_backed_by(img):
+            break
+        time.sleep(0.05)
+    assert loops_backed_by(img) == []
+
+
+def test_shared_loop_device_does_not_open_other_users_images(busybox_sif, sing_config, user_tmp):
+    """Another user's private image stays private while its loop device is
+    shared: the starter opens the image as the caller, and shares only a
+    device attached to the very file the caller opened."""
+    sing_config.set(**{"shared loop devices": "yes"})
+    other = ensure_user2()
+    owner = ensure_user()
+    private = os.path.join(user_tmp, "private")
+    os.mkdir(private, 0o700)
+    os.chown(private, owner.uid, owner.gid)
+    img = os.path.join(private, "img.sif")
+    shutil.copy(busybox_sif, img)
+    os.chmod(img, 0o600)
+    os.chown(img, owner.uid, owner.gid)
+    sync = os.path.join(user_tmp, "sync")
+    os.mkdir(sync, 0o777)
+    os.chmod(sync, 0o777)
+    procs = hold_containers(img, 1, sync)
+    try:
+        assert len(loops_backed_by(img)) == 1
+        r = run_as(other.pw_name, ["singularity", "exec", img, "true"], cwd="/")
+        assert r.returncode == 255
+        assert "Permission denied" in r.stderr, r.stderr
+        # The same bytes in a file of its own: its own device, not the owner's.
+        mine = os.path.join(user_tmp, "mine.sif")
+        shutil.copy(busybox_sif, mine)
+        os.chown(mine, other.pw_uid, other.pw_gid)
+        sync2 = os.path.join(user_tmp, "sync2")
+        os.mkdir(sync2)
+        os.chmod(sync2, 0o777)
+        procs2 = hold_containers(mine, 1, sync2, user=other.pw_name)
+        try:
+            theirs, owners = loops_backed_by(mine), loops_backed_by(img)
+        finally:
+            release(procs2, sync2)
+        assert len(theirs) == 1 and len(owners) == 1 and theirs != owners, (theirs, owners)
+    finally:
+        release(procs, sync)
