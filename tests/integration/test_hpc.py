@@ -395,3 +395,225 @@ def test_shared_loop_device_does_not_open_other_users_images(busybox_sif, sing_c
         assert len(theirs) == 1 and len(owners) == 1 and theirs != owners, (theirs, owners)
     finally:
         release(procs, sync)
+
+
+# --------------------------------------------------------------------------
+# Real launchers: Slurm, Open MPI, MPICH
+
+
+@pytest.fixture(scope="session")
+def slurm(tmp_path_factory):
+    import slurm as slurm_mod
+    d = tempfile.mkdtemp(prefix="sing-slurm-")
+    cluster = slurm_mod.SlurmCluster(d)
+    try:
+        cluster.start()
+    except slurm_mod.Unavailable as exc:
+        shutil.rmtree(d, ignore_errors=True)
+        pytest.skip(f"Slurm cannot start here: {exc}")
+    yield cluster
+    cluster.stop()
+    shutil.rmtree(d, ignore_errors=True)
+
+
+MPI_HELLO = r"""
+#include <mpi.h>
+#include <stdio.h>
+#include <stdlib.h>
+/* Every rank takes part in a collective, so a rank that cannot reach the
+ * others (a lost PMI fd, say) fails the run. argv[1]: a rank that then
+ * exits 3. */
+int main(int argc, char **argv)
+{
+        int rank, size, sum = 0;
+        MPI_Init(&argc, &argv);
+        MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+        MPI_Comm_size(MPI_COMM_WORLD, &size);
+        MPI_Allreduce(&rank, &sum, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
+        printf("rank %d of %d sum %d container %s\n", rank, size, sum,
+               getenv("SINGULARITY_CONTAINER") ? "yes" : "no");
+        MPI_Finalize();
+        return argc > 1 && rank == atoi(argv[1]) ? 3 : 0;
+}
+"""
+
+# The bind model: the host's MPI (libraries, plugins, help texts, config)
+# bound into a busybox image that has only the directories to bind onto.
+MPI_BINDS = ["/usr/lib/x86_64-linux-gnu", "/usr/lib64", "/usr/share/openmpi", "/etc/openmpi",
+             "/usr/share/mpich"]
+
+
+def mpi_binds():
+    return ["-B", ",".join(b for b in MPI_BINDS if os.path.exists(b))]
+
+
+@pytest.fixture(scope="session")
+def mpi(registry, hpc_dir):
+    """Programs compiled on the host against Open MPI and MPICH, and an image
+    to run them in. Skips per flavour when its compiler is missing."""
+    from imagetools import Dir, Symlink
+    progs = {}
+    src = os.path.join(hpc_dir, "hello.c")
+    with open(src, "w") as f:
+        f.write(MPI_HELLO)
+    for flavour, cc in (("openmpi", "mpicc.openmpi"), ("mpich", "mpicc.mpich")):
+        if shutil.which(cc):
+            out = os.path.join(hpc_dir, f"hello-{flavour}")
+            subprocess.run([cc, "-O1", "-o", out, src], check=True, capture_output=True)
+            os.chmod(out, 0o755)
+            progs[flavour] = out
+    entries = [Dir("usr/lib"), Dir("usr/lib/x86_64-linux-gnu"), Dir("usr/lib64"),
+               Dir("usr/share"), Dir("usr/share/openmpi"), Dir("usr/share/mpich"),
+               Dir("etc/openmpi"), Symlink("lib", "usr/lib"), Symlink("lib64", "usr/lib64")]
+    imagetools.push_image(registry, "test/hpc-mpi", "latest",
+                          imagetools.busybox_image(extra_layers=[entries]))
+    r = run_as_user(["singularity", "pull", "--nohttps", "--name", "mpi.sif",
+                     f"docker://{registry.hostport}/test/hpc-mpi:latest"], cwd=hpc_dir)
+    assert r.returncode == 0, r.stderr
+    return dict(image=os.path.join(hpc_dir, "mpi.sif"), progs=progs)
+
+
+def need(mpi, flavour, launcher):
+    if flavour not in mpi["progs"]:
+        pytest.skip(f"{flavour} compiler not installed (apt-get install lib{flavour}-dev)")
+    if not shutil.which(launcher):
+        pytest.skip(f"{launcher} not installed")
+    return mpi["progs"][flavour]
+
+
+def ranks(stdout, n):
+    lines = sorted(l for l in stdout.splitlines() if l.startswith("rank "))
+    want = sorted(f"rank {i} of {n} sum {n * (n - 1) // 2} container yes" for i in range(n))
+    assert lines == want, stdout
+
+
+def as_user_in(slurm, args, **kw):
+    return run_as_user(args, env=dict(slurm.env), cwd=kw.pop("cwd", None), **kw)
+
+
+def test_srun_runs_exec_per_task_with_slurm_variables(slurm, busybox_sif):
+    r = as_user_in(slurm, ["srun", "-n", "2", "singularity", "exec", busybox_sif, "sh", "-c",
+                           'echo "task $SLURM_PROCID of $SLURM_NTASKS job ${SLURM_JOB_ID:+set} '
+                           'in $SINGULARITY_NAME"'], timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert sorted(r.stdout.splitlines()) == ["task 0 of 2 job set in bb.sif",
+                                             "task 1 of 2 job set in bb.sif"], r.stdout
+
+
+def test_failing_task_fails_the_step(slurm, busybox_sif):
+    r = as_user_in(slurm, ["srun", "-n", "2", "singularity", "exec", busybox_sif, "sh", "-c",
+                           '[ "$SLURM_PROCID" = 1 ] && exit 3; exit 0'], timeout=120)
+    assert r.returncode != 0, r.stdout
+    assert "task 1: Exited with exit code 3" in r.stderr, r.stderr
+
+
+def wait_for_job(slurm, job_id, timeout=180):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        r = as_user_in(slurm, ["squeue", "-h", "-j", job_id, "-o", "%T"])
+        if r.returncode != 0 or not r.stdout.strip():
+            return
+        time.sleep(0.5)
+    pytest.fail(f"job {job_id} still queued or running after {timeout} s")
+
+
+def test_sbatch_job_runs_exec(slurm, busybox_sif, hpc_dir):
+    out = os.path.join(hpc_dir, "sbatch-%j.out")
+    script = os.path.join(hpc_dir, "job.sh")
+    with open(script, "w") as f:
+        f.write("#!/bin/sh\n"
+                f"singularity exec {busybox_sif} sh -c 'echo batch $SLURM_JOB_ID "
+                "$(cat /etc/hostname)'\n")
+    os.chmod(script, 0o755)
+    r = as_user_in(slurm, ["sbatch", "--parsable", "-o", out, script], cwd=hpc_dir)
+    assert r.returncode == 0, r.stderr
+    job = r.stdout.strip().split(";")[0]
+    wait_for_job(slurm, job)
+    with open(out.replace("%j", job)) as f:
+        assert f.read() == f"batch {job} busybox\n"
+
+
+def test_openmpi_mpirun_hybrid(slurm, mpi, hpc_dir):
+    prog = need(mpi, "openmpi", "mpirun")
+    base = ["mpirun", "-np", "2", "--mca", "btl", "self,tcp", "singularity", "exec",
+            *mpi_binds(), mpi["image"]]
+    r = as_user_in(slurm, base + [prog], cwd=hpc_dir, timeout=180)
+    assert r.returncode == 0, r.stderr + r.stdout
+    ranks(r.stdout, 2)
+    r = as_user_in(slurm, base + ["sh", "-c", "env | grep -E '^(OMPI_COMM_WORLD_RANK|PMIX_RANK)='"
+                                  " | sort"], cwd=hpc_dir, timeout=180)
+    assert r.returncode == 0, r.stderr
+    assert sorted(r.stdout.split()) == sorted(["OMPI_COMM_WORLD_RANK=0", "PMIX_RANK=0",
+                                               "OMPI_COMM_WORLD_RANK=1", "PMIX_RANK=1"]), r.stdout
+    # A failing rank fails the run.
+    r = as_user_in(slurm, base + [prog, "1"], cwd=hpc_dir, timeout=180)
+    assert r.returncode != 0, r.stdout
+
+
+def test_srun_mpi_pmix_with_openmpi(slurm, mpi, hpc_dir):
+    prog = need(mpi, "openmpi", "srun")
+    if "pmix" not in slurm.mpi_plugins:
+        pytest.skip(f"Slurm has no pmix plugin here (srun --mpi=list: {slurm.mpi_plugins})")
+    r = as_user_in(slurm, ["srun", "--mpi=pmix", "-n", "2", "singularity", "exec", *mpi_binds(),
+                           mpi["image"], prog], cwd=hpc_dir, timeout=180)
+    assert r.returncode == 0, r.stderr + r.stdout
+    ranks(r.stdout, 2)
+
+
+def test_mpich_hydra_pmi_over_inherited_fd(slurm, mpi, hpc_dir):
+    prog = need(mpi, "mpich", "mpiexec.hydra")
+    base = ["mpiexec.hydra", "-n", "2", "singularity", "exec", *mpi_binds(), mpi["image"]]
+    # Hydra hands each rank its PMI connection as an open fd named by PMI_FD.
+    r = as_user_in(slurm, base + ["sh", "-c", 'test -e /proc/self/fd/"$PMI_FD" && '
+                                  'echo "fd $PMI_FD rank $PMI_RANK of $PMI_SIZE"'],
+                   cwd=hpc_dir, timeout=180)
+    assert r.returncode == 0, r.stderr + r.stdout
+    assert re.fullmatch(r"fd \d+ rank [01] of 2\nfd \d+ rank [01] of 2\n", r.stdout), r.stdout
+    r = as_user_in(slurm, base + [prog], cwd=hpc_dir, timeout=180)
+    assert r.returncode == 0, r.stderr + r.stdout
+    ranks(r.stdout, 2)
+    r = as_user_in(slurm, base + [prog, "0"], cwd=hpc_dir, timeout=180)
+    assert r.returncode != 0, r.stdout
+
+
+def test_srun_mpi_pmi2_with_mpich(slurm, mpi, hpc_dir):
+    prog = need(mpi, "mpich", "srun")
+    if "pmi2" not in slurm.mpi_plugins:
+        pytest.skip(f"Slurm has no pmi2 plugin here (srun --mpi=list: {slurm.mpi_plugins})")
+    r = as_user_in(slurm, ["srun", "--mpi=pmi2", "-n", "2", "singularity", "exec", *mpi_binds(),
+                           mpi["image"], prog], cwd=hpc_dir, timeout=180)
+    assert r.returncode == 0, r.stderr + r.stdout
+    ranks(r.stdout, 2)
+
+
+def test_job_array_on_one_empty_cache(slurm, make_registry, hpc_dir):
+    """16 tasks, one shared empty cache: each blob fetched once, one SIF."""
+    reg = make_registry("http")
+    pushed = imagetools.push_image(reg, "hpc/array", "v1", marked_image("array\n"))
+    user = ensure_user()
+    cache = os.path.join(hpc_dir, "array-cache")
+    shutil.rmtree(cache, ignore_errors=True)
+    os.mkdir(cache, 0o700)
+    os.chown(cache, user.uid, user.gid)
+    out = os.path.join(hpc_dir, "array-%a.out")
+    script = os.path.join(hpc_dir, "array.sh")
+    with open(script, "w") as f:
+        f.write("#!/bin/sh\n"
+                f"export SINGULARITY_CACHEDIR={cache} SINGULARITY_NOHTTPS=1\n"
+                f"exec singularity exec docker://{reg.hostport}/hpc/array:v1 "
+                "sh -c 'echo task $SLURM_ARRAY_TASK_ID $(cat /etc/marker)'\n")
+    os.chmod(script, 0o755)
+    r = as_user_in(slurm, ["sbatch", "--parsable", "--array=0-15", "-o", out, "-e",
+                           out + ".err", script], cwd=hpc_dir)
+    assert r.returncode == 0, r.stderr
+    job = r.stdout.strip().split(";")[0]
+    wait_for_job(slurm, job, timeout=300)
+    for i in range(16):
+        with open(out.replace("%a", str(i))) as f:
+            assert f.read() == f"task {i} array\n", i
+    for digest in pushed.layer_digests + [pushed.config_digest]:
+        assert reg.count(f"/blobs/{digest}$", "GET") == 1, (digest, reg.requests())
+    sifs = os.listdir(os.path.join(cache, "sif"))
+    assert len(sifs) == 1, sifs
+    temps = [os.path.join(d, f) for d, _, fs in os.walk(cache) for f in fs if ".tmp-" in f]
+    assert temps == []
