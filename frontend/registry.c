@@ -111,8 +111,8 @@ int registry_status_error(const struct registry *r, const struct http_response *
                                "SINGULARITY_DOCKER_USERNAME and SINGULARITY_DOCKER_PASSWORD, or "
                                "docker login), or try again later%s",
                                r->display, quoted);
-        return err_set(e, "%s answered HTTP %ld for %s/%s %s%s", r->display, resp->status,
-                       r->display, r->repository, what, quoted);
+        return err_set(e, "%s answered HTTP %ld for %s of %s%s", r->display, resp->status, what,
+                       r->repository, quoted);
 }
 
 static int sha256_digest_of(const char *data, size_t len, char out[72])
