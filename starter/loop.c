@@ -1,10 +1,12 @@
 #include "loop.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/loop.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/ioctl.h>
@@ -55,17 +57,19 @@ static int find_shared(const struct stat *img, uint64_t offset, uint64_t size, u
         _cleanup_closedir_ DIR *d = opendir("/sys/block");
         struct dirent *de;
         while (d && (de = readdir(d))) {
-                unsigned n;
-                char extra, bound[64];
+                char *end, bound[64];
                 struct loop_info64 info;
                 struct stat st;
-                if (sscanf(de->d_name, "loop%u%c", &n, &extra) != 1 || n >= max_loops)
+                if (strncmp(de->d_name, "loop", 4) != 0 || !isdigit((unsigned char)de->d_name[4]))
+                        continue;
+                unsigned long n = strtoul(de->d_name + 4, &end, 10);
+                if (*end || n >= max_loops)
                         continue;
                 /* Only attached devices have a loop/ directory: skip the rest unopened. */
-                snprintf(bound, sizeof(bound), "loop%u/loop", n);
+                snprintf(bound, sizeof(bound), "loop%lu/loop", n);
                 if (fstatat(dirfd(d), bound, &st, 0) < 0)
                         continue;
-                snprintf(devpath, 32, "/dev/loop%u", n);
+                snprintf(devpath, 32, "/dev/loop%lu", n);
                 _cleanup_close_ int fd = open(devpath, O_RDONLY | O_CLOEXEC);
                 if (fd < 0 || ioctl(fd, LOOP_GET_STATUS64, &info) < 0)
                         continue; /* detached meanwhile */

@@ -210,9 +210,9 @@ int main(int argc, char **argv)
         } else if (privileged) {
                 /* Held open (closed at exec) so that the auto-clearing loop
                  * device survives until the squashfs mount holds it. */
-                loopfd =
-                    loop_attach(img.fd, img.info.offset, img.info.size, img.path, // NOLINT
-                                (unsigned)cfg.max_loop_devices, cfg.shared_loop_devices, loopdev);
+                loopfd = loop_attach(img.fd, img.info.offset, img.info.size, // NOLINT
+                                     img.path, (unsigned)cfg.max_loop_devices,
+                                     cfg.shared_loop_devices, loopdev);
                 in.image_src = IMGSRC_LOOP;
                 in.image_path = loopdev;
         } else if (fuse_usable()) {
