@@ -119,13 +119,16 @@ def main():
         try:
             cluster = slurm_mod.SlurmCluster(os.path.join(work, "slurm")).start()
             senv = dict(env, **cluster.env)
+            # One warm-up of each: the first step of a new cluster is slow.
+            timed(["srun", "-n", "2", "/bin/true"], senv, 1)
+            timed(["srun", "-n", "2", "singularity", "exec", image, "/bin/true"], senv, 1)
             for n in (16, 32):
                 floor = timed(["srun", "-n", str(n), "/bin/true"], senv, a.runs)
                 ours = timed(["srun", "-n", str(n), "singularity", "exec", image, "/bin/true"],
                              senv, a.runs)
                 rows.append((f"`srun -n {n}` exec `/bin/true` / `srun -n {n} /bin/true`",
                              f"{fmt(ours)} / {fmt(floor)}",
-                             f"+{(ours.median - floor.median) * 1000:.0f} ms"))
+                             f"{(ours.median - floor.median) * 1000:+.0f} ms (medians)"))
         except slurm_mod.Unavailable as exc:
             rows.append(("`srun -n 16/32`", f"n/a: {str(exc)[:120]}", ""))
 
@@ -133,7 +136,7 @@ def main():
             set_conf(conf, "shared loop devices", shared)
             st, peak = concurrent_execs(env, image, 64, a.runs)
             rows.append((f"64 concurrent exec, `shared loop devices = {shared}`", fmt(st),
-                         f"at most {peak} loop devices at once"))
+                         f"loop devices attached at once: at most {peak}"))
 
         subprocess.run(measure.as_user(["singularity", "exec", uri, "/bin/true"]), env=env,
                        check=True, capture_output=True)
