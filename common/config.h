@@ -43,6 +43,7 @@ enum config_compressor {
 struct sing_config {
         bool allow_setuid;              /* allow setuid = yes */
         int max_loop_devices;           /* max loop devices = 256 */
+        bool shared_loop_devices;       /* shared loop devices = no */
         bool allow_pid_ns;              /* allow pid ns = yes */
         bool config_passwd;             /* config passwd = yes */
         bool config_group;              /* config group = yes */

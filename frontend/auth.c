@@ -146,8 +146,10 @@ static int fetch_token(struct registry *r, const char *scope, sing_err_t *e)
         if (resp.status == 401 || resp.status == 403) {
                 http_response_free(&resp);
                 if (r->user)
-                        return err_set(e, "authentication failed for %s", r->display);
-                return err_set(e, "authentication required for %s", r->display);
+                        return err_set(e, "authentication failed for %s/%s", r->display,
+                                       r->repository);
+                return err_set(e, "authentication required for %s/%s (or no such repository)",
+                               r->display, r->repository);
         }
         if (resp.status != 200) {
                 long st = resp.status;
@@ -251,9 +253,9 @@ int registry_authenticate(struct registry *r, const char *www_authenticate, bool
                 if (r->user)
                         return err_set(e, "authentication failed for %s", r->display);
                 return err_set(e,
-                               "authentication required for %s (or no such repository): set "
+                               "authentication required for %s/%s (or no such repository): set "
                                "SINGULARITY_DOCKER_USERNAME and SINGULARITY_DOCKER_PASSWORD",
-                               r->display);
+                               r->display, r->repository);
         }
         free(r->realm);
         free(r->service);

@@ -100,14 +100,14 @@ static int squash_into(int fd, const char *tmp, uint64_t offset, const char *con
                 /* Kill mksquashfs before the tar stream ends cleanly, or it would
                  * build a partial image from what it got. */
                 pid_t pid = proc.pid;
-                squash_abort(&proc);
+                squash_abort_explained(&proc, e);
                 tar_sink_close(&sink, NULL);
                 tempfile_forget_child(pid);
                 return -1;
         }
         if (tar_sink_close(&sink, e) < 0) {
                 pid_t pid = proc.pid;
-                squash_abort(&proc);
+                squash_abort_explained(&proc, e);
                 tempfile_forget_child(pid);
                 return -1;
         }

@@ -1,6 +1,7 @@
 #include "http.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -57,7 +58,9 @@ size_t http_header_cb(char *buf, size_t size, size_t n, void *userdata)
                 free(r->location);
                 free(r->content_type);
                 free(r->docker_digest);
+                free(r->retry_after);
                 r->www_authenticate = r->location = r->content_type = r->docker_digest = NULL;
+                r->retry_after = NULL;
                 return len;
         }
 #define TAKE(field, name)                                                                          \
@@ -70,6 +73,7 @@ size_t http_header_cb(char *buf, size_t size, size_t n, void *userdata)
         TAKE(location, "Location")
         TAKE(content_type, "Content-Type")
         TAKE(docker_digest, "Docker-Content-Digest")
+        TAKE(retry_after, "Retry-After")
 #undef TAKE
         return len;
 }
@@ -151,7 +155,10 @@ int http_curl_error(sing_err_t *e, CURLcode rc, const char *url, const char *err
                                host ? host : url, why);
         case CURLE_COULDNT_CONNECT:
         case CURLE_COULDNT_RESOLVE_HOST:
-                return err_set(e, "cannot connect to registry %s: %s", host ? host : url, why);
+        case CURLE_OPERATION_TIMEDOUT:
+                err_set(e, "cannot connect to registry %s: %s", host ? host : url, why);
+                e->code = EHOSTUNREACH;
+                return -1;
         default:
                 return err_set(e, "request to %s failed: %s", url, why);
         }
@@ -164,12 +171,14 @@ void http_response_free(struct http_response *r)
         free(r->www_authenticate);
         free(r->location);
         free(r->docker_digest);
+        free(r->retry_after);
         free(r->effective_url);
         memset(r, 0, sizeof(*r));
 }
 
-int http_get(const char *url, const char *const *headers, const char *auth, const char *auth_host,
-             size_t max_body, struct http_response *r, sing_err_t *e)
+static int http_request(bool head, const char *url, const char *const *headers, const char *auth,
+                        const char *auth_host, size_t max_body, struct http_response *r,
+                        sing_err_t *e)
 {
         _cleanup_free_ char *cur = strdup(url);
         memset(r, 0, sizeof(*r));
@@ -198,6 +207,8 @@ int http_get(const char *url, const char *const *headers, const char *auth, cons
                 curl_easy_setopt(h, CURLOPT_WRITEDATA, &bb);
                 curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
                 curl_easy_setopt(h, CURLOPT_TIMEOUT, 300L);
+                if (head)
+                        curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
                 rc = curl_easy_perform(h);
                 curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
                 curl_easy_cleanup(h);
@@ -229,4 +240,16 @@ int http_get(const char *url, const char *const *headers, const char *auth, cons
         }
         http_response_free(r);
         return err_set(e, "too many redirects from %s", url);
+}
+
+int http_get(const char *url, const char *const *headers, const char *auth, const char *auth_host,
+             size_t max_body, struct http_response *r, sing_err_t *e)
+{
+        return http_request(false, url, headers, auth, auth_host, max_body, r, e);
+}
+
+int http_head(const char *url, const char *const *headers, const char *auth, const char *auth_host,
+              struct http_response *r, sing_err_t *e)
+{
+        return http_request(true, url, headers, auth, auth_host, 0, r, e);
 }

@@ -19,6 +19,7 @@ struct http_response {
         char *www_authenticate;
         char *location;
         char *docker_digest; /* Docker-Content-Digest */
+        char *retry_after;   /* Retry-After (seconds or an HTTP date) */
         char *effective_url; /* after redirects */
 };
 
@@ -40,6 +41,10 @@ size_t http_header_cb(char *buf, size_t size, size_t n, void *userdata);
 int http_get(const char *url, const char *const *headers, const char *auth, const char *auth_host,
              size_t max_body, struct http_response *r, sing_err_t *e);
 
+/* The same as a HEAD request: r gets the status and headers, no body. */
+int http_head(const char *url, const char *const *headers, const char *auth, const char *auth_host,
+              struct http_response *r, sing_err_t *e);
+
 void http_response_free(struct http_response *r);
 
 /* host[:port] part of a URL, malloc'd; NULL if it has none. */
@@ -47,7 +52,10 @@ char *http_url_host(const char *url);
 /* Resolve a Location header against the URL it came from (malloc'd). */
 char *http_resolve_location(const char *base, const char *location);
 
-/* A message for a curl failure that says what to do (untrusted CA ...). */
+/* A message for a curl failure that says what to do (untrusted CA ...).
+ * When the registry cannot be reached at all (no route, refused, no DNS,
+ * timed out) e->code is EHOSTUNREACH, so a caller can fall back to what it
+ * has cached. */
 int http_curl_error(sing_err_t *e, CURLcode rc, const char *url, const char *errbuf);
 
 #endif

@@ -129,6 +129,10 @@ int image_tool_cache_sif(const char *uri, char **sif_path, sing_err_t *e)
         while (waitpid(pid, &status, 0) < 0)
                 if (errno != EINTR)
                         return err_errno(e, "waiting for %s", SING_IMAGE_TOOL_PATH);
+        if (WIFSIGNALED(status))
+                return err_set(e, "%s (converting %s) was killed by signal %d (%s)",
+                               SING_IMAGE_TOOL_PATH, uri, WTERMSIG(status),
+                               strsignal(WTERMSIG(status)));
         if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
                 e->code = 0;
                 e->msg[0] = '\0'; /* the tool said why */

@@ -1,6 +1,7 @@
 /* The pull pipeline: reference -> manifest -> blobs in the cache -> SIF. */
 #include "pull.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,7 @@
 #include "log.h"
 #include "reference.h"
 #include "registry.h"
+#include "tag_record.h"
 
 #define CONFIG_MAX_BYTES (16 << 20)
 #define PARALLEL_DOWNLOADS 4
@@ -265,6 +267,40 @@ static bool have_sif(const char *top_digest, void *ctx)
         return path && stat(path, &st) == 0;
 }
 
+static void say_age(char *out, size_t n, time_t then)
+{
+        double d = difftime(time(NULL), then);
+        if (d < 120)
+                snprintf(out, n, "%.0f seconds", d < 0 ? 0 : d);
+        else if (d < 7200)
+                snprintf(out, n, "%.0f minutes", d / 60);
+        else if (d < 2 * 86400)
+                snprintf(out, n, "%.0f hours", d / 3600);
+        else
+                snprintf(out, n, "%.0f days", d / 86400);
+}
+
+/* The registry cannot be reached (a compute node without a route out): the
+ * SIF of what the tag named when last confirmed, if still in the cache. */
+static char *cached_for_tag(struct pull_ctx *p, const char *key, const char *why)
+{
+        time_t confirmed;
+        char age[32];
+        struct stat st;
+        _cleanup_free_ char *digest = tag_record_read(&p->cache, p->ref.registry, p->ref.repository,
+                                                      p->ref.tag, key, &confirmed);
+        char *path = digest ? cache_sif_path(&p->cache, digest, key) : NULL;
+        if (!path || stat(path, &st) < 0) {
+                free(path);
+                return NULL;
+        }
+        say_age(age, sizeof(age), confirmed);
+        log_warn("%s; running the cached image of %s/%s:%s, digest %s, which the registry last "
+                 "confirmed %s ago",
+                 why, p->ref.registry, p->ref.repository, p->ref.tag, digest, age);
+        return path;
+}
+
 int pull_to_cache(const char *uri, const struct pull_opts *o, char **sif_path, sing_err_t *e)
 {
         struct pull_ctx p;
@@ -290,8 +326,12 @@ int pull_to_cache(const char *uri, const struct pull_opts *o, char **sif_path, s
                 struct have_ctx hc = {.cache = &p.cache, .key = key};
                 int got = registry_resolve_unless(&p.reg, p.ref.digest ? p.ref.digest : p.ref.tag,
                                                   want_platform(o), have_sif, &hc, &p.man, e);
-                if (got < 0)
+                if (got < 0) {
+                        if (e->code == EHOSTUNREACH && !p.ref.digest &&
+                            (path = cached_for_tag(&p, key, e->msg)))
+                                goto found;
                         goto out;
+                }
                 p.have_man = true;
                 free(path);
                 path = cache_sif_path(&p.cache, p.man.top_digest, key);
@@ -312,6 +352,13 @@ int pull_to_cache(const char *uri, const struct pull_opts *o, char **sif_path, s
                                 goto out;
                 }
         }
+        if (!p.ref.digest) {
+                sing_err_t te;
+                if (tag_record_write(&p.cache, p.ref.registry, p.ref.repository, p.ref.tag, key,
+                                     p.man.top_digest, &te) < 0)
+                        log_verbose("not recording what the tag names: %s", te.msg);
+        }
+found:
         *sif_path = steal_ptr(&path);
         rc = 0;
 out:

@@ -26,7 +26,9 @@ int pull_to_file(const char *uri, const struct pull_opts *o, const char *out_pat
 
 /* Make sure the cache holds a SIF for `uri` (keyed by manifest digest) and
  * return its path (malloc'd). A pinned @sha256: reference already converted
- * makes no network request; a tag makes one manifest request. */
+ * makes no network request; a tag already converted makes one HEAD request
+ * and no GET, and when the registry cannot be reached runs what the tag
+ * named last time (tag_record.h), with a warning. */
 int pull_to_cache(const char *uri, const struct pull_opts *o, char **sif_path, sing_err_t *e);
 
 /* The blobs of an image, fetched into the cache, for stages that want the

@@ -1,14 +1,18 @@
 #include "registry.h"
 
+#include <errno.h>
 #include <json-c/json.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "cleanup.h"
 #include "digest.h"
 #include "log.h"
+#include "registry_status.h"
 
 #define MANIFEST_MAX_BYTES (4 << 20)
 
@@ -34,20 +38,20 @@ static const char *const layer_types[] = {
     NULL,
 };
 
-int registry_get(struct registry *r, const char *kind, const char *name, const char *accept,
-                 size_t max_body, struct http_response *resp, sing_err_t *e)
+/* One request, answering a 401 by authenticating (twice at most). */
+static int request_authenticated(struct registry *r, bool head, const char *url, const char *accept,
+                                 size_t max_body, struct http_response *resp, sing_err_t *e)
 {
-        _cleanup_free_ char *url = registry_url(r, kind, name);
         const char *headers[] = {accept, NULL};
-        if (!url)
-                return err_set(e, "out of memory");
         for (int attempt = 0; attempt < 3; attempt++) {
                 _cleanup_free_ char *auth = NULL;
                 if (registry_auth_line(r, &auth, e) < 0)
                         return -1;
                 r->requests++;
-                log_debug("GET %s%s", url, auth ? " (authenticated)" : "");
-                if (http_get(url, accept ? headers : NULL, auth, r->host, max_body, resp, e) < 0)
+                log_debug("%s %s%s", head ? "HEAD" : "GET", url, auth ? " (authenticated)" : "");
+                if ((head ? http_head(url, accept ? headers : NULL, auth, r->host, resp, e)
+                          : http_get(url, accept ? headers : NULL, auth, r->host, max_body, resp,
+                                     e)) < 0)
                         return -1;
                 if (resp->status != 401)
                         return 0;
@@ -58,6 +62,57 @@ int registry_get(struct registry *r, const char *kind, const char *name, const c
                 http_response_free(resp);
         }
         return err_set(e, "authentication failed for %s", r->display);
+}
+
+/* 429 (rate limited) and 503 (busy) are asked again, after the
+ * Retry-After the registry gave or a short backoff, within a bounded
+ * total wait; the last answer is left to the caller to report. */
+static int registry_request(struct registry *r, bool head, const char *kind, const char *name,
+                            const char *accept, size_t max_body, struct http_response *resp,
+                            sing_err_t *e)
+{
+        _cleanup_free_ char *url = registry_url(r, kind, name);
+        long waited = 0;
+        if (!url)
+                return err_set(e, "out of memory");
+        for (int try = 1;; try++) {
+                if (request_authenticated(r, head, url, accept, max_body, resp, e) < 0)
+                        return -1;
+                if ((resp->status != 429 && resp->status != 503) || try == REGISTRY_TRIES)
+                        return 0;
+                long wait = registry_retry_delay(resp->retry_after, try + 1,
+                                                 REGISTRY_MAX_WAIT_S - waited, time(NULL));
+                if (wait < 0)
+                        return 0;
+                log_warn("%s answered HTTP %ld for %s %s; asking again in %ld s", r->display,
+                         resp->status, kind, name, wait);
+                http_response_free(resp);
+                sleep((unsigned)wait);
+                waited += wait;
+        }
+}
+
+int registry_get(struct registry *r, const char *kind, const char *name, const char *accept,
+                 size_t max_body, struct http_response *resp, sing_err_t *e)
+{
+        return registry_request(r, false, kind, name, accept, max_body, resp, e);
+}
+
+int registry_status_error(const struct registry *r, const struct http_response *resp,
+                          const char *what, sing_err_t *e)
+{
+        char said[512], quoted[540] = "";
+        registry_error_text(resp->body, resp->len, said, sizeof(said));
+        if (*said)
+                snprintf(quoted, sizeof(quoted), " (the registry said: %s)", said);
+        if (resp->status == 429)
+                return err_set(e,
+                               "rate limited by %s: authenticate to raise the limit (set "
+                               "SINGULARITY_DOCKER_USERNAME and SINGULARITY_DOCKER_PASSWORD, or "
+                               "docker login), or try again later%s",
+                               r->display, quoted);
+        return err_set(e, "%s answered HTTP %ld for %s of %s%s", r->display, resp->status, what,
+                       r->repository, quoted);
 }
 
 static int sha256_digest_of(const char *data, size_t len, char out[72])
@@ -114,9 +169,11 @@ static int fetch_document(struct registry *r, const char *name, struct http_resp
                                r->repository, name);
         }
         if (resp->status != 200) {
-                long st = resp->status;
+                char what[160];
+                snprintf(what, sizeof(what), "manifest %s", name);
+                registry_status_error(r, resp, what, e);
                 http_response_free(resp);
-                return err_set(e, "%s answered HTTP %ld for manifest %s", r->display, st, name);
+                return -1;
         }
         if (sha256_digest_of(resp->body ? resp->body : "", resp->len, digest) < 0) {
                 http_response_free(resp);
@@ -291,6 +348,30 @@ out:
         return ret;
 }
 
+/* A tag already converted costs one HEAD and no GET (Docker Hub counts
+ * GETs against the pull limit): the registry's Docker-Content-Digest for
+ * the tag is the digest the GET would hash. 1 with m->top_digest set when
+ * `have` it; 0 to go on with a GET (not cached, or a registry that sent no
+ * digest or an error, which the GET then reports in full); -1 when the
+ * registry cannot be reached. */
+static int tag_is_cached(struct registry *r, const char *tag,
+                         bool (*have)(const char *top_digest, void *ctx), void *ctx,
+                         struct image_manifest *m, sing_err_t *e)
+{
+        _cleanup_free_ char *url = registry_url(r, "manifests", tag);
+        struct http_response resp;
+        if (!url)
+                return err_set(e, "out of memory");
+        if (request_authenticated(r, true, url, ACCEPT_ALL, 0, &resp, e) < 0)
+                return e->code == EHOSTUNREACH ? -1 : 0;
+        int got = resp.status == 200 && resp.docker_digest && digest_is_valid(resp.docker_digest) &&
+                  have(resp.docker_digest, ctx);
+        if (got && !(m->top_digest = strdup(resp.docker_digest)))
+                got = err_set(e, "out of memory");
+        http_response_free(&resp);
+        return got;
+}
+
 int registry_resolve(struct registry *r, const char *tag_or_digest, const char *platform,
                      struct image_manifest *m, sing_err_t *e)
 {
@@ -310,6 +391,11 @@ int registry_resolve_unless(struct registry *r, const char *tag_or_digest, const
         if (asprintf(&where, "%s/%s", r->display, r->repository) < 0) {
                 where = NULL;
                 return err_set(e, "out of memory");
+        }
+        if (have && strncmp(tag_or_digest, "sha256:", 7) != 0) {
+                int cached = tag_is_cached(r, tag_or_digest, have, ctx, m, e);
+                if (cached != 0)
+                        return cached;
         }
         if (fetch_document(r, tag_or_digest, &resp, digest, e) < 0)
                 return -1;

@@ -22,16 +22,26 @@ struct image_manifest {
         size_t nlayers;
 };
 
-/* GET /v2/<repo>/<kind>/<name>, answering a 401 once by authenticating. */
+/* GET /v2/<repo>/<kind>/<name>, answering a 401 by authenticating, and a
+ * 429 or 503 by asking again (registry_status.h bounds the tries and waits). */
 int registry_get(struct registry *r, const char *kind, const char *name, const char *accept,
                  size_t max_body, struct http_response *resp, sing_err_t *e);
+
+/* Fill e for a registry answer that is neither success nor 401/404: a 429
+ * says "rate limited by REGISTRY: authenticate to raise the limit", anything
+ * else names the status; both quote the registry's own message. `what`:
+ * "manifest latest", for the message. Returns -1. */
+int registry_status_error(const struct registry *r, const struct http_response *resp,
+                          const char *what, sing_err_t *e);
 
 /* Resolve a tag or digest to one image manifest for `platform`
  * ("amd64", "arm64/v8", or NULL for the host's). */
 int registry_resolve(struct registry *r, const char *tag_or_digest, const char *platform,
                      struct image_manifest *m, sing_err_t *e);
 /* Same, but first ask `have(top_digest, ctx)`: when it answers true, stop
- * after the first request and return 1 with only m->top_digest set. */
+ * and return 1 with only m->top_digest set. For a tag that is one HEAD
+ * request and no GET. A registry that cannot be reached leaves e->code
+ * EHOSTUNREACH (http.h). */
 int registry_resolve_unless(struct registry *r, const char *tag_or_digest, const char *platform,
                             bool (*have)(const char *top_digest, void *ctx), void *ctx,
                             struct image_manifest *m, sing_err_t *e);

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdbool.h>
@@ -324,6 +325,24 @@ static void output_tail(int logfd, char *buf, size_t sz)
                         *c = ' ';
 }
 
+/* -1 with the message when mksquashfs did not exit 0: what killed it (the
+ * OOM killer, a job scheduler's limit, a user) or its exit status, and the
+ * end of its output. */
+static int describe_failure(struct squash_proc *p, int status, sing_err_t *e)
+{
+        char tail[600];
+        if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+                return 0;
+        output_tail(p->logfd, tail, sizeof(tail));
+        if (WIFSIGNALED(status))
+                return err_set(e,
+                               "mksquashfs (building the squashfs image) was killed by signal %d "
+                               "(%s)%s%s",
+                               WTERMSIG(status), strsignal(WTERMSIG(status)), *tail ? ": " : "",
+                               tail);
+        return err_set(e, "mksquashfs failed (exit %d): %s", WEXITSTATUS(status), tail);
+}
+
 static int measure(struct squash_proc *p, uint64_t *fs_size, sing_err_t *e)
 {
         _cleanup_close_ int fd = open(p->out_path, O_RDONLY | O_CLOEXEC);
@@ -369,21 +388,33 @@ int squash_finish(struct squash_proc *p, uint64_t *fs_size, sing_err_t *e)
                 }
         }
         p->pid = -1;
-        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-                char tail[600];
-                output_tail(p->logfd, tail, sizeof(tail));
-                if (WIFSIGNALED(status))
-                        err_set(e, "mksquashfs killed by signal %d: %s", WTERMSIG(status), tail);
-                else
-                        err_set(e, "mksquashfs failed (exit %d): %s", WEXITSTATUS(status), tail);
+        if (describe_failure(p, status, e) < 0)
                 goto out;
-        }
         if (restore_prefix(p, e) < 0 || measure(p, fs_size, e) < 0)
                 goto out;
         ret = 0;
 out:
         release(p);
         return ret;
+}
+
+void squash_abort_explained(struct squash_proc *p, sing_err_t *e)
+{
+        struct pollfd pf = {.fd = p->fd, .events = POLLOUT};
+        int status;
+        /* No reader left on the pipe: mksquashfs has ended or is ending, and
+         * its end, not our write error, is what the user needs to know. */
+        if (p->pid > 0 && p->fd >= 0 && poll(&pf, 1, 0) == 1 && (pf.revents & POLLERR)) {
+                close(p->fd);
+                p->fd = -1;
+                while (waitpid(p->pid, &status, 0) < 0)
+                        if (errno != EINTR)
+                                goto kill;
+                p->pid = -1;
+                describe_failure(p, status, e);
+        }
+kill:
+        squash_abort(p);
 }
 
 void squash_abort(struct squash_proc *p)

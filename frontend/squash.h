@@ -42,6 +42,9 @@ int squash_finish(struct squash_proc *p, uint64_t *fs_size, sing_err_t *e);
 
 /* Stop a started mksquashfs (after a failed merge): kill, reap, release. */
 void squash_abort(struct squash_proc *p);
+/* The same after a failed write of the stream: when mksquashfs is what
+ * failed (killed, or exited), e says so instead of the write error. */
+void squash_abort_explained(struct squash_proc *p, sing_err_t *e);
 
 /* `mksquashfs DIR OUT -offset N -noappend ...` in one call, keeping the
  * directory's owners and modes. Returns 0 with *fs_size set, or -1. */

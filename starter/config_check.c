@@ -12,6 +12,7 @@
 
 #include "build_config.h"
 #include "cleanup.h"
+#include "inherited_fds.h"
 #include "log.h"
 
 static void refuse_user_namespace(void)
@@ -41,8 +42,7 @@ static void refuse_user_namespace(void)
 
 void sanitize_process(void)
 {
-        if (close_range(3, ~0U, 0) < 0)
-                die_errno("close_range");
+        inherited_fds_record();
         for (int fd = 0; fd <= 2; fd++) {
                 if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF)
                         continue;

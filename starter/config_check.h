@@ -9,8 +9,9 @@
 
 #include "config.h"
 
-/* Close every fd above 2, give 0-2 /dev/null if closed, refuse to run in a
- * user namespace. First thing in main(). */
+/* Record the caller's fds above 2 (inherited_fds.h: they are passed
+ * through), give 0-2 /dev/null if closed, refuse to run in a user
+ * namespace. First thing in main(). */
 void sanitize_process(void);
 
 /* Die unless the object open on fd (at `path`, for messages) is owned by

@@ -1,11 +1,16 @@
 #include "loop.h"
 
+#include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/loop.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cleanup.h"
@@ -40,12 +45,65 @@ static int configure(int loopfd, int image_fd, uint64_t offset, uint64_t size, c
         return 0;
 }
 
+/* An attached device serving exactly what the caller opened: the same file
+ * (device and inode of image_fd, which the user opened with their own
+ * rights, so sharing reaches nothing they could not open), the same
+ * offset and size, read-only and auto-clearing like ours. Checked on an fd
+ * we hold open, which keeps the device from being cleared (and so from
+ * being reattached to another file) until the squashfs mount holds it. */
+static int find_shared(const struct stat *img, uint64_t offset, uint64_t size, unsigned max_loops,
+                       char devpath[32])
+{
+        _cleanup_closedir_ DIR *d = opendir("/sys/block");
+        struct dirent *de;
+        while (d && (de = readdir(d))) {
+                char *end, bound[64];
+                struct loop_info64 info;
+                struct stat st;
+                if (strncmp(de->d_name, "loop", 4) != 0 || !isdigit((unsigned char)de->d_name[4]))
+                        continue;
+                unsigned long n = strtoul(de->d_name + 4, &end, 10);
+                if (*end || n >= max_loops)
+                        continue;
+                /* Only attached devices have a loop/ directory: skip the rest unopened. */
+                snprintf(bound, sizeof(bound), "loop%lu/loop", n);
+                if (fstatat(dirfd(d), bound, &st, 0) < 0)
+                        continue;
+                snprintf(devpath, 32, "/dev/loop%lu", n);
+                _cleanup_close_ int fd = open(devpath, O_RDONLY | O_CLOEXEC);
+                if (fd < 0 || ioctl(fd, LOOP_GET_STATUS64, &info) < 0)
+                        continue; /* detached meanwhile */
+                if (info.lo_device == (uint64_t)img->st_dev && info.lo_inode == img->st_ino &&
+                    info.lo_offset == offset && info.lo_sizelimit == size &&
+                    (info.lo_flags & LO_FLAGS_READ_ONLY) && (info.lo_flags & LO_FLAGS_AUTOCLEAR)) {
+                        log_debug("sharing %s (offset %llu, size %llu)", devpath,
+                                  (unsigned long long)offset, (unsigned long long)size);
+                        return steal_fd(&fd);
+                }
+        }
+        return -1;
+}
+
 int loop_attach(int image_fd, uint64_t offset, uint64_t size, const char *name, unsigned max_loops,
-                char devpath[32])
+                bool shared, char devpath[32])
 {
         _cleanup_close_ int ctl = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
         if (ctl < 0)
                 die_errno("opening /dev/loop-control");
+        if (shared) {
+                struct stat st;
+                if (fstat(image_fd, &st) < 0)
+                        die_errno("%s", name);
+                /* Starters of one image take turns between looking and
+                 * attaching, so concurrent ranks find the first one's device
+                 * instead of each attaching its own. Only root can open
+                 * loop-control, so no user can hold this lock. */
+                if (flock(ctl, LOCK_EX) < 0)
+                        die_errno("locking /dev/loop-control");
+                int fd = find_shared(&st, offset, size, max_loops, devpath);
+                if (fd >= 0)
+                        return fd; /* the lock goes with ctl */
+        }
         for (int attempt = 0; attempt < LOOP_ATTEMPTS; attempt++) {
                 int n = ioctl(ctl, LOOP_CTL_GET_FREE);
                 if (n < 0)

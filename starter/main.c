@@ -50,6 +50,7 @@
 #include "cleanup.h"
 #include "config_check.h"
 #include "image_open.h"
+#include "inherited_fds.h"
 #include "log.h"
 #include "loop.h"
 #include "mount_exec.h"
@@ -76,7 +77,9 @@ static __attribute__((noreturn)) void monitor(pid_t child, const struct user_inf
         static const int forwarded[] = {SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2, SIGQUIT};
         struct sigaction sa = {.sa_handler = forward_signal, .sa_flags = SA_RESTART};
         int status;
-        close_range(3, ~0U, 0); /* image and loop fds belong to the child */
+        /* The image and loop fds belong to the child; so do the caller's fds
+         * (the child has its own copies): the monitor needs none of them. */
+        close_range(3, ~0U, 0);
         drop_privileges(u, userns);
         container_pid = child;
         for (size_t i = 0; i < sizeof(forwarded) / sizeof(forwarded[0]); i++)
@@ -147,6 +150,7 @@ static __attribute__((noreturn)) void exec_action(const struct request *req,
         if (setenv("SINGULARITY_CONTAINER", img->path, 1) < 0 ||
             setenv("SINGULARITY_NAME", basename(name), 1) < 0 || setenv("HOME", home, 1) < 0)
                 die_errno("setting the container environment");
+        close_starter_fds();
         execve(path, argv, environ);
         die_errno("running %s in the container", path);
 }
@@ -206,8 +210,9 @@ int main(int argc, char **argv)
         } else if (privileged) {
                 /* Held open (closed at exec) so that the auto-clearing loop
                  * device survives until the squashfs mount holds it. */
-                loopfd = loop_attach(img.fd, img.info.offset, img.info.size, img.path, // NOLINT
-                                     (unsigned)cfg.max_loop_devices, loopdev);
+                loopfd = loop_attach(img.fd, img.info.offset, img.info.size, // NOLINT
+                                     img.path, (unsigned)cfg.max_loop_devices,
+                                     cfg.shared_loop_devices, loopdev);
                 in.image_src = IMGSRC_LOOP;
                 in.image_path = loopdev;
         } else if (fuse_usable()) {

@@ -7,7 +7,8 @@ RUNTIME="squashfs-tools squashfuse fuse3 ca-certificates uidmap"
 TEST="docker-registry siftool umoci skopeo busybox-static python3 python3-pytest python3-jwt
 python3-cryptography apache2-utils openssl zstd tmux util-linux
 clang libclang-rt-14-dev clang-tidy clang-format cppcheck pigz golang-1.19-src
-cwltool snakemake toil"
+cwltool snakemake toil
+slurm-wlm munge openmpi-bin libopenmpi-dev mpich libmpich-dev"
 want="$BUILD $RUNTIME"
 [ "${1:-}" = "--test" ] && want="$want $TEST"
 missing=""

@@ -13,7 +13,9 @@ Faults (each applies to requests whose path matches ``pattern``, a regex;
     proxy.redirect_blobs(times=None, pattern=BLOB)        307 to 127.0.0.2
     proxy.malformed_manifest(body=..., times=None, pattern=MANIFEST)
     proxy.unsupported_media_type(media_type=..., times=None, pattern=MANIFEST)
-    proxy.fail(status, times=1, pattern=".*", method=None)   e.g. 500/429
+    proxy.fail(status, times=1, pattern=".*", method=None, headers=(),
+               message="injected failure")   e.g. 500/429 (+ Retry-After);
+                                      message: the JSON errors[].message
     proxy.reset()                     drop faults and logs
     proxy.redirect_target             RedirectTarget: .url, .requests
                                       (headers it received), .count()
@@ -322,7 +324,7 @@ class _ProxyHandler(http.server.BaseHTTPRequestHandler):
                                      ("Docker-Distribution-Api-Version", "registry/2.0")])
             return True
         if fault.kind == "fail":
-            err = json.dumps({"errors": [{"code": "UNKNOWN", "message": "injected failure"}]})
+            err = json.dumps({"errors": [{"code": "UNKNOWN", "message": fault.params["message"]}]})
             self._simple(fault.params["status"], err.encode(),
                          [("Content-Type", "application/json")] + fault.params["headers"])
             return True
@@ -417,10 +419,12 @@ class FaultProxy:
                            "layers": []}).encode()
         return self._add(_Fault("manifest", pattern, times, body=body, media_type=media_type))
 
-    def fail(self, status, times=1, pattern=".*", method=None, headers=()):
-        """Answer matching requests with an error status (e.g. 500, 429)."""
+    def fail(self, status, times=1, pattern=".*", method=None, headers=(),
+             message="injected failure"):
+        """Answer matching requests with an error status (e.g. 500, 429) and a
+        registry-style JSON error body carrying `message`."""
         return self._add(_Fault("fail", pattern, times, method=method, status=status,
-                                headers=list(headers)))
+                                headers=list(headers), message=message))
 
     def reset(self):
         with self._lock:

@@ -281,7 +281,9 @@ def test_only_the_callers_fds_reach_the_container(lab, run_mode, user_tmp, pid):
     out = os.path.join(user_tmp, "fds")
     opts = " --pid" if pid else ""
     # Extra fds 5 and 7 (an image and a directory) and 0-2 closed: the starter
-    # reopens 0-2 on /dev/null and closes the rest.
+    # reopens 0-2 on /dev/null, passes the caller's 5 and 7 through as they
+    # are (they are the caller's: PMI fds, `3>file`) and adds nothing of its
+    # own (test_hpc.py compares the whole table with what the caller passed).
     r = run_as_user(["sh", "-c", f"exec 5<{lab['good']} 7<{user_tmp} 0<&- 1>&- 2>&- "
                      f"{starter()}{opts} --action exec --image {lab['good']} -- /bin/sh -c "
                      f"'{FD_SCRIPT} > {out}'"], cwd="/")
@@ -289,6 +291,7 @@ def test_only_the_callers_fds_reach_the_container(lab, run_mode, user_tmp, pid):
     with open(out) as f:
         fds = fd_table(f.read())
     assert fds.pop("1") == out
+    assert fds.pop("5") == lab["good"] and fds.pop("7") == user_tmp, fds
     # The setuid starter's 0-2 come from glibc (secure mode: /dev/full
     # write-only for 0, /dev/null read-only for 1-2) or from its own reopening
     # (/dev/null): harmless nodes, never an image, loop or directory fd.

@@ -39,6 +39,7 @@ static void check_defaults(const struct sing_config *c)
 {
         CHECK(c->allow_setuid);
         CHECK(c->max_loop_devices == 256);
+        CHECK(!c->shared_loop_devices);
         CHECK(c->allow_pid_ns);
         CHECK(c->config_passwd && c->config_group && c->config_resolv_conf);
         CHECK(c->mount_proc && c->mount_sys);
@@ -67,6 +68,7 @@ static const char all_set[] = "# every directive, none at its default\n"
                               "\n"
                               "allow setuid = no\n"
                               "max loop devices = 17\n"
+                              "shared loop devices = yes\n"
                               "allow pid ns = no\n"
                               "config passwd = no\n"
                               "config group = NO\n"
@@ -107,6 +109,7 @@ static void check_all_set(void)
         }
         CHECK(!c.allow_setuid);
         CHECK(c.max_loop_devices == 17);
+        CHECK(c.shared_loop_devices);
         CHECK(!c.allow_pid_ns);
         CHECK(!c.config_passwd && !c.config_group && !c.config_resolv_conf);
         CHECK(!c.mount_proc && !c.mount_sys);

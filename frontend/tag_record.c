@@ -1,0 +1,89 @@
+#include "tag_record.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "digest.h"
+#include "fileio.h"
+#include "tempfile.h"
+
+/* A fixed-length name: references can be longer than NAME_MAX. */
+static char *record_path(const struct cache *c, const char *registry, const char *repository,
+                         const char *tag, const char *arch)
+{
+        _cleanup_free_ char *key = NULL;
+        unsigned char md[32];
+        unsigned int mdlen = 0;
+        char hex[65], *path = NULL;
+        if (asprintf(&key, "%s/%s:%s %s", registry, repository, tag, arch) < 0)
+                return NULL;
+        if (!EVP_Digest(key, strlen(key), md, &mdlen, EVP_sha256(), NULL) || mdlen != 32)
+                return NULL;
+        for (int i = 0; i < 32; i++)
+                snprintf(hex + 2 * i, 3, "%02x", md[i]);
+        if (asprintf(&path, "%s/tags/%s", c->root, hex) < 0)
+                return NULL;
+        return path;
+}
+
+char *tag_record_read(const struct cache *c, const char *registry, const char *repository,
+                      const char *tag, const char *arch, time_t *confirmed)
+{
+        _cleanup_free_ char *path = record_path(c, registry, repository, tag, arch);
+        _cleanup_free_ char *data = NULL;
+        _cleanup_close_ int fd = -1;
+        struct stat st;
+        size_t len = 0;
+        if (!path || (fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0 ||
+            fstat(fd, &st) < 0 || read_all_bounded(fd, 128, &data, &len) < 0)
+                return NULL;
+        if (len < 2 || data[len - 1] != '\n')
+                return NULL;
+        data[len - 1] = '\0';
+        if (!digest_is_valid(data))
+                return NULL;
+        *confirmed = st.st_mtime;
+        return steal_ptr(&data);
+}
+
+int tag_record_write(const struct cache *c, const char *registry, const char *repository,
+                     const char *tag, const char *arch, const char *digest, sing_err_t *e)
+{
+        _cleanup_free_ char *path = record_path(c, registry, repository, tag, arch);
+        _cleanup_free_ char *dir = NULL, *tmp = NULL, *line = NULL;
+        time_t ignored;
+        if (!path || asprintf(&dir, "%s/tags", c->root) < 0 || asprintf(&line, "%s\n", digest) < 0)
+                return err_set(e, "out of memory");
+        /* Already says so: only the confirmation time changes. */
+        _cleanup_free_ char *old = tag_record_read(c, registry, repository, tag, arch, &ignored);
+        if (old && strcmp(old, digest) == 0)
+                return utimensat(AT_FDCWD, path, NULL, AT_SYMLINK_NOFOLLOW) < 0
+                           ? err_errno(e, "cannot update %s", path)
+                           : 0;
+        if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+                return err_errno(e, "cannot create %s", dir);
+        if (!(tmp = cache_temp_path(path)))
+                return err_set(e, "out of memory");
+        int fd = mkostemp(tmp, O_CLOEXEC);
+        if (fd < 0)
+                return err_errno(e, "cannot create %s", tmp);
+        tempfile_register(tmp);
+        int rc = write_all(fd, line, strlen(line));
+        if (close(fd) < 0)
+                rc = -1;
+        if (rc < 0 || rename(tmp, path) < 0) {
+                err_errno(e, "cannot write %s", path);
+                unlink(tmp);
+                tempfile_forget(tmp);
+                return -1;
+        }
+        tempfile_forget(tmp);
+        return 0;
+}
