@@ -192,9 +192,11 @@ static int options_from_env(struct run_request *r, sing_err_t *e)
             {"NET", &r->net},
             {"USERNS", &r->userns},
         };
-        bool containall = false;
+        bool containall = false, nohttps = false;
         const char *v;
-        if (cache_opts_from_env(&r->cache, e) < 0)
+        /* NOHTTPS is the image tool's, checked here too: a bad value is an
+         * error even when a cached docker:// image needs no tool. */
+        if (cache_opts_from_env(&r->cache, e) < 0 || envopt_bool("NOHTTPS", &nohttps, e) < 0)
                 return -1;
         for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++)
                 if (envopt_bool(flags[i].name, flags[i].value, e) < 0)
