@@ -1178,3 +1178,43 @@ def test_stale_temp_files_of_dead_pulls_removed(singularity, registry, marked_im
     assert r.returncode == 0, r.stderr
     for p, who in planted.items():
         assert os.path.exists(p) == (who == "live"), (p, who)
+
+
+def test_manifest_digest_mismatch_names_both_digests(singularity, work):
+    """A registry whose Docker-Content-Digest disagrees with the manifest it
+    sends: the message says what it claimed (it printed "(null)", the header
+    being freed before the message was made)."""
+    import http.server
+    body = json.dumps({"schemaVersion": 2, "mediaType": imagetools.OCI_MANIFEST,
+                       "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                                  "digest": "sha256:" + "a" * 64, "size": 2},
+                       "layers": []}).encode()
+    claimed = "sha256:" + "b" * 64
+
+    class Liar(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *a):
+            pass
+
+        def do_GET(self):
+            data = body if "/manifests/" in self.path else b"{}"
+            self.send_response(200)
+            self.send_header("Content-Type", imagetools.OCI_MANIFEST)
+            self.send_header("Docker-Content-Digest", claimed)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_HEAD = do_GET
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Liar)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        workdir, cache = work
+        r = pull(singularity, f"docker://127.0.0.1:{srv.server_address[1]}/sec/liar:v1",
+                 "l.sif", workdir, env=cache_env(cache))
+        err = one_error(r, "manifest digest mismatch")
+        assert f"registry says {claimed}" in err, err
+        assert "sha256:" + hashlib.sha256(body).hexdigest() in err
+        assert "(null)" not in r.stderr
+    finally:
+        srv.shutdown()
