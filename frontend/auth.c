@@ -34,7 +34,8 @@ int registry_init(struct registry *r, const struct image_ref *ref, const struct 
                 r->user = strdup(o->username);
                 r->pass = strdup(o->password);
         } else {
-                int rc = credentials_lookup(ref->registry, ref->api_host, &r->user, &r->pass, e);
+                int rc = credentials_lookup(&o->creds, ref->registry, ref->api_host, &r->user,
+                                            &r->pass, e);
                 if (rc < 0) {
                         registry_free(r);
                         return -1;

@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <ftw.h>
 #include <signal.h>
+#include <limits.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,7 +66,7 @@ static void sweep_temps(const struct cache *c)
                 _cleanup_close_ int fd =
                     openat(c->fd, dirs[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
                 if (fd >= 0)
-                        n += temp_sweep(fd);
+                        n += temp_sweep(fd, NULL);
         }
         if (n)
                 log_verbose("removed %u temporary file(s) of interrupted pulls from the cache", n);
@@ -293,10 +294,11 @@ static pid_t temp_owner(const char *name)
         return pid > 0 && (*end == '-' || *end == '\0') ? (pid_t)pid : 0;
 }
 
-unsigned temp_sweep(int dirfd)
+unsigned temp_sweep(int dirfd, const char *prefix)
 {
         _cleanup_closedir_ DIR *d = NULL;
         struct dirent *de;
+        struct stat st;
         unsigned n = 0;
         int dup_fd = fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
         if (dup_fd < 0 || !(d = fdopendir(dup_fd))) {
@@ -307,16 +309,39 @@ unsigned temp_sweep(int dirfd)
         while ((de = readdir(d))) {
                 pid_t pid = temp_owner(de->d_name);
                 _cleanup_close_ int fd = -1;
+                if (prefix && strncmp(de->d_name, prefix, strlen(prefix)) != 0)
+                        continue;
                 /* Alive here (or our own): not a leftover. A writer on
                  * another host sharing the cache holds its lock. */
                 if (pid == 0 || pid == getpid() || kill(pid, 0) == 0 || errno != ESRCH)
                         continue;
                 fd = openat(dirfd, de->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-                if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) < 0)
+                if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+                    st.st_uid != geteuid() || flock(fd, LOCK_EX | LOCK_NB) < 0)
                         continue;
                 if (unlinkat(dirfd, de->d_name, 0) == 0)
                         n++;
         }
+        return n;
+}
+
+unsigned temp_sweep_beside(const char *final)
+{
+        const char *slash = strrchr(final, '/');
+        _cleanup_free_ char *dir = slash ? strndup(final, (size_t)(slash - final)) : strdup(".");
+        _cleanup_close_ int fd = -1;
+        char prefix[NAME_MAX + 8];
+        unsigned n;
+        if (!dir)
+                return 0;
+        fd = open(*dir ? dir : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return 0;
+        snprintf(prefix, sizeof(prefix), ".%s.tmp-", slash ? slash + 1 : final);
+        n = temp_sweep(fd, prefix);
+        if (n)
+                log_verbose("removed %u temporary file(s) of an interrupted run beside %s", n,
+                            final);
         return n;
 }
 

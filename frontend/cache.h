@@ -54,9 +54,13 @@ char *cache_sif_path(const struct cache *c, const char *digest, const char *arch
 char *cache_temp_path(const char *final);
 /* flock the temp file fd for its lifetime (never blocks). */
 void temp_lock(int fd);
-/* Remove ".*.tmp-<pid>-*" entries of dirfd whose pid is not running here
- * and whose lock nobody holds. Returns how many were removed. */
-unsigned temp_sweep(int dirfd);
+/* Remove ".*.tmp-<pid>-*" files of dirfd whose pid is not running here
+ * and whose lock nobody holds (a writer on another host sharing the
+ * directory holds its lock). Only names starting with `prefix` when it is
+ * not NULL. Directories are left alone. Returns how many were removed. */
+unsigned temp_sweep(int dirfd, const char *prefix);
+/* The same for the temps of one output file (".<name>.tmp-*" beside it). */
+unsigned temp_sweep_beside(const char *final);
 
 /* Lock `name` (a digest hex) exclusively. wait=false: returns 0 if another
  * process holds it. Returns 1 and *fd when locked; closing fd unlocks. */

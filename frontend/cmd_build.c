@@ -443,6 +443,7 @@ int cmd_build(int argc, char **argv)
         tempfile_install_handlers();
         if (prepare(&b, &e) < 0)
                 goto out;
+        temp_sweep_beside(b.out); /* a SIGKILLed build's partial SIF */
         log_verbose("building %s from %s %s", b.out, src_kind_name(b.kind), b.src);
         if (b.from_docker) {
                 if (pull_fetch(b.docker_uri, &b.po, &b.img, &e) < 0)

@@ -4,7 +4,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <pwd.h>
+#include <unistd.h>
+
 #include "cache.h"
+#include "credentials.h"
 #include "pull.h"
 
 static const char *lookup(const char *prefix, const char *name, char *key, size_t keylen)
@@ -58,9 +62,35 @@ int cache_opts_from_env(struct cache_opts *o, sing_err_t *e)
         return envopt_bool("DISABLE_CACHE", &o->disable, e);
 }
 
+void cred_sources_from_env(struct cred_sources *s)
+{
+        const char *prefix =
+            envopt_plain("APPTAINER_DOCKER_USERNAME") || envopt_plain("APPTAINER_DOCKER_PASSWORD")
+                ? "APPTAINER"
+                : "SINGULARITY";
+        const char *dir = envopt_plain("DOCKER_CONFIG"), *home = envopt_plain("HOME");
+        memset(s, 0, sizeof(*s));
+        snprintf(s->user_var, sizeof(s->user_var), "%s_DOCKER_USERNAME", prefix);
+        snprintf(s->pass_var, sizeof(s->pass_var), "%s_DOCKER_PASSWORD", prefix);
+        s->env_user = envopt_plain(s->user_var);
+        s->env_pass = envopt_plain(s->pass_var);
+        if (dir) {
+                snprintf(s->docker_config, sizeof(s->docker_config), "%s/config.json", dir);
+                return;
+        }
+        if (!home) {
+                struct passwd *pw = getpwuid(getuid());
+                home = pw && pw->pw_dir && *pw->pw_dir ? pw->pw_dir : NULL;
+        }
+        if (home)
+                snprintf(s->docker_config, sizeof(s->docker_config), "%s/.docker/config.json",
+                         home);
+}
+
 int pull_opts_from_env(struct pull_opts *o, sing_err_t *e)
 {
         memset(o, 0, sizeof(*o));
+        cred_sources_from_env(&o->creds);
         if (cache_opts_from_env(&o->cache, e) < 0 || envopt_bool("NOHTTPS", &o->nohttps, e) < 0)
                 return -1;
         o->ca_file = envopt_plain("SSL_CERT_FILE");

@@ -37,12 +37,18 @@ int envopt_bool(const char *name, bool *out, sing_err_t *e);
 const char *envopt_plain(const char *name);
 
 struct cache_opts;
+struct cred_sources;
 struct pull_opts;
+
+/* Registry credentials: the APPTAINER_DOCKER_USERNAME/_PASSWORD pair when
+ * either is set, else the SINGULARITY_ pair; the Docker config path from
+ * DOCKER_CONFIG, else HOME (else the password database). */
+void cred_sources_from_env(struct cred_sources *s);
 
 /* SINGULARITY_CACHEDIR, SINGULARITY_DISABLE_CACHE, HOME, TMPDIR
  * (SINGULARITY_TMPDIR wins over TMPDIR). */
 int cache_opts_from_env(struct cache_opts *o, sing_err_t *e);
-/* The above, SINGULARITY_NOHTTPS, SSL_CERT_FILE, SSL_CERT_DIR. Zeroes *o
+/* The above, credentials, SINGULARITY_NOHTTPS, SSL_CERT_FILE, SSL_CERT_DIR. Zeroes *o
  * first; the command's flags are applied after. */
 int pull_opts_from_env(struct pull_opts *o, sing_err_t *e);
 

@@ -234,6 +234,7 @@ int pull_to_file(const char *uri, const struct pull_opts *o, const char *out_pat
         if (!force && lstat(out_path, &st) == 0)
                 return err_set(e, "image file %s already exists; use --force to overwrite it",
                                out_path);
+        temp_sweep_beside(out_path);
         if (pull_resolve(&p, uri, o, e) < 0)
                 goto out;
         platform_cache_key(want_platform(o), key, sizeof(key));

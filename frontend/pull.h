@@ -8,6 +8,7 @@
 #include <stddef.h>
 
 #include "cache.h"
+#include "credentials.h"
 #include "error.h"
 
 /* Filled by the command: pull_opts_from_env (envopts.h), then its flags. */
@@ -17,7 +18,8 @@ struct pull_opts {
         /* Where the cache is; .disable: --disable-cache / SINGULARITY_DISABLE_CACHE. */
         struct cache_opts cache;
         const char *ca_file, *ca_dir; /* SSL_CERT_FILE, SSL_CERT_DIR */
-        /* Credentials from a recipe (build issue); NULL: environment, then docker config. */
+        struct cred_sources creds;    /* environment pair, Docker config path */
+        /* Credentials from a recipe (build issue); NULL: creds, below. */
         const char *username, *password;
         bool no_token; /* recipe "Token: no": never ask a token server */
 };

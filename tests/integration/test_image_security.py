@@ -1174,10 +1174,23 @@ def test_stale_temp_files_of_dead_pulls_removed(singularity, registry, marked_im
                 f.write(b"x" * 4096)
             os.chown(p, test_user.uid, test_user.gid)
             planted[p] = who
+    # And beside the output: a killed pull's partial SIF (mksquashfs writes
+    # it by name, so it cannot be an O_TMPFILE).
+    for who, pid in (("dead", dead.pid), ("live", live)):
+        p = os.path.join(workdir, f".b.sif.tmp-{pid}-XyZ789")
+        with open(p, "wb") as f:
+            f.write(b"partial")
+        os.chown(p, test_user.uid, test_user.gid)
+        planted[p] = who
+    other = os.path.join(workdir, f".other.sif.tmp-{dead.pid}-XyZ789")  # not this output's
+    with open(other, "wb") as f:
+        f.write(b"x")
+    os.chown(other, test_user.uid, test_user.gid)
     r = pull(singularity, uri, "b.sif", workdir, env=cache_env(cache))
     assert r.returncode == 0, r.stderr
     for p, who in planted.items():
         assert os.path.exists(p) == (who == "live"), (p, who)
+    assert os.path.exists(other)
 
 
 def test_manifest_digest_mismatch_names_both_digests(singularity, work):
