@@ -56,9 +56,7 @@ static int private_subdir(int rootfd, const char *root, const char *sub, sing_er
 
 static const char *const cache_subdirs[] = {"blobs", "blobs/sha256", "sif", "locks", "verified"};
 
-/* Leftovers of pulls killed with SIGKILL, in the directories temp files
- * are made in. */
-static void sweep_temps(const struct cache *c)
+void cache_sweep(const struct cache *c)
 {
         static const char *const dirs[] = {"blobs/sha256", "sif", "verified"};
         unsigned n = 0;
@@ -108,8 +106,6 @@ int cache_open(struct cache *c, const struct cache_opts *o, sing_err_t *e)
                         cache_close(c);
                         return -1;
                 }
-        if (!c->temporary)
-                sweep_temps(c);
         return 0;
 }
 

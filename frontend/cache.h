@@ -25,8 +25,12 @@ struct cache {
 };
 
 /* Open (creating) the cache. A cache whose path another user could swap is
- * refused (trusted_dir.h). Temp files of dead pulls are removed. */
+ * refused (trusted_dir.h). */
 int cache_open(struct cache *c, const struct cache_opts *o, sing_err_t *e);
+/* Remove the temp files of pulls killed with SIGKILL (temp_sweep), from
+ * the directories temp files are made in. Pulls do it; the light binary's
+ * cache lookup does not (its start-up time matters). */
+void cache_sweep(const struct cache *c);
 void cache_close(struct cache *c);
 
 /* Identity records: "this file is the one we verified". A record keeps the

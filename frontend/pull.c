@@ -57,8 +57,10 @@ static int pull_begin(struct pull_ctx *p, const char *uri, const struct pull_opt
         if (cache_open(&p->cache, &o->cache, e) < 0)
                 return -1;
         p->have_cache = true;
-        if (!p->cache.temporary)
+        if (!p->cache.temporary) {
                 say("Cache folder set to %s", p->cache.root);
+                cache_sweep(&p->cache);
+        }
         if (registry_init(&p->reg, &p->ref, o, e) < 0)
                 return -1;
         p->have_reg = true;
