@@ -49,7 +49,7 @@ static int private_subdir(int rootfd, const char *root, const char *sub, sing_er
         if (st.st_uid != geteuid())
                 return err_set(e, "cache directory %s/%s is owned by uid %u, not by you", root, sub,
                                (unsigned)st.st_uid);
-        if ((st.st_mode & 0077) && fchmod(fd, 0700) < 0)
+        if ((st.st_mode & 0077) && fchmod(fd, st.st_mode & 0700) < 0)
                 return err_errno(e, "cannot make cache directory %s/%s private", root, sub);
         return 0;
 }

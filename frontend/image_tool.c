@@ -6,11 +6,11 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
-#include <stdlib.h>
-#include <sys/syscall.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -134,7 +134,8 @@ static char *make_temp_cache(const struct cache_opts *co, sing_err_t *e)
 
 /* Remove dir once this process has exited: it is about to become the
  * starter (same pid), which opens the SIF in dir after we are gone and
- * holds it until the container exits. The helper is its own session (a
+ * holds it until the container exits; a failed or interrupted run exits
+ * sooner. The helper is its own session (a
  * Ctrl-C for the container does not reach it), holds no descriptor of the
  * caller's, and waits on a pidfd. */
 static int remove_after_exit(const char *dir, sing_err_t *e)
@@ -189,8 +190,14 @@ int image_tool_cache_sif(const char *uri, const struct cache_opts *co, char **si
         *sif_path = pinned_cache_hit(uri, co);
         if (*sif_path)
                 return 0;
-        if (co->disable && !(temp_cache = make_temp_cache(co, e)))
-                return -1;
+        /* The helper first: however this process ends from here on (the
+         * container exits, a Ctrl-C during the pull, SIGKILL), it goes. */
+        if (co->disable) {
+                if (!(temp_cache = make_temp_cache(co, e)))
+                        return -1;
+                if (remove_after_exit(temp_cache, e) < 0)
+                        goto fail;
+        }
         if (spawn_cache_sif(uri, temp_cache, &pid, &out, e) < 0)
                 goto fail;
         read_rc = read_all_bounded(out, PATH_MAX + 1, &answer, &len);
@@ -218,8 +225,6 @@ int image_tool_cache_sif(const char *uri, const struct cache_opts *co, char **si
                 goto fail;
         }
         answer[len - 1] = '\0';
-        if (temp_cache && remove_after_exit(temp_cache, e) < 0)
-                goto fail;
         *sif_path = steal_ptr(&answer);
         return 0;
 fail:

@@ -143,7 +143,9 @@ int trusted_dir_open(const char *path, const char *what, char **canon, sing_err_
         if (st.st_uid != geteuid())
                 return err_set(e, "%s %s is owned by uid %u, not by you", what, full,
                                (unsigned)st.st_uid);
-        if ((st.st_mode & 0077) && fchmod(fd, 0700) < 0)
+        /* Group and other bits off; never bits added: a directory its owner
+         * made read-only stays read-only. */
+        if ((st.st_mode & 0077) && fchmod(fd, st.st_mode & 0700) < 0)
                 return err_errno(e, "cannot make %s %s private", what, full);
         *canon = steal_ptr(&full);
         return steal_fd(&fd);

@@ -3,7 +3,8 @@
  * descriptor and checked: each parent must be owned by root or by us and
  * not writable by group or others, unless it is sticky (a root-owned /tmp:
  * others cannot rename or remove our entries there). The directory itself
- * must be ours and is made 0700. Components that do not exist are created
+ * must be ours; its group and other permission bits are cleared (none are
+ * added). Components that do not exist are created
  * 0700. A symlink in the path given is resolved once, up front (realpath),
  * and the walk then refuses any symlink it meets, so a swap after that
  * fails instead of redirecting us.
