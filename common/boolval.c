@@ -3,8 +3,8 @@
 #include <stddef.h>
 #include <strings.h>
 
-static const char *const truthy[] = {"1", "yes", "y", "true", "t", "on"};
-static const char *const falsy[] = {"", "0", "no", "n", "false", "f", "off"};
+static const char *const truthy[] = {"1", "yes", "true", "on"};
+static const char *const falsy[] = {"", "0", "no", "false", "off"};
 
 static bool listed(const char *s, const char *const *words, size_t n)
 {

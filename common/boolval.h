@@ -1,8 +1,8 @@
 /* The one truth table for boolean values the user gives us: environment
  * variables (SINGULARITY_CONTAIN=yes) and option values (recipe headers).
  * Case-insensitive:
- *   true:  1, yes, y, true, t, on
- *   false: 0, no, n, false, f, off, and the empty string
+ *   true:  1, yes, true, on
+ *   false: 0, no, false, off, and the empty string
  * Anything else is an error, never a silent "off" or "on": "2", "enable",
  * " yes". (singularity.conf keeps its own stricter yes/no: it is the admin's
  * file and Singularity documents only those two words.) */

@@ -17,13 +17,14 @@ static void expect(const char *s, int rc, bool want)
 
 int main(void)
 {
-        static const char *const yes[] = {"1",    "yes",  "YES", "Yes", "y",  "Y",  "true",
-                                          "TRUE", "True", "t",   "T",   "on", "ON", "On"};
-        static const char *const no[] = {"",      "0",     "no", "NO", "No",  "n",   "N",  "false",
-                                         "FALSE", "False", "f",  "F",  "off", "OFF", "Off"};
+        static const char *const yes[] = {"1",    "yes",  "YES", "Yes", "true",
+                                          "TRUE", "True", "on",  "ON",  "On"};
+        static const char *const no[] = {"",      "0",     "no",  "NO",  "No", "false",
+                                         "FALSE", "False", "off", "OFF", "Off"};
         static const char *const bad[] = {"2",       "-1",   "01",   "00",   "yess", "enable",
                                           "disable", " yes", "yes ", "no\n", "o",    "tru",
-                                          "nope",    "none", "null", "1.0",  "0x1",  "+1"};
+                                          "nope",    "none", "null", "1.0",  "0x1",  "+1",
+                                          "y",       "n",    "t",    "f"};
         for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++)
                 expect(yes[i], 0, true);
         for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++)
