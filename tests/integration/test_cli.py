@@ -161,7 +161,8 @@ def test_docker_cache_hits_follow_log_level(singularity, registry, pushed_busybo
 TRUE_WORDS = ["1", "yes", "YES", "true", "True", "on"]
 FALSE_WORDS = ["0", "no", "No", "false", "FALSE", "off", ""]
 BAD_WORDS = ["2", "maybe", "enable", " yes", "-1"]
-RUN_BOOLS = ["CONTAIN", "CONTAINALL", "CLEANENV", "PID", "IPC", "NO_HOME", "WRITABLE", "NOHTTPS",
+RUN_BOOLS = ["CONTAIN", "CONTAINALL", "CLEANENV", "PID", "IPC", "NET", "USERNS", "NO_HOME",
+             "WRITABLE", "NOHTTPS",
              "WRITABLE_TMPFS", "DISABLE_CACHE"]
 PULL_BOOLS = ["NOHTTPS", "DISABLE_CACHE"]
 
