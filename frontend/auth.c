@@ -19,14 +19,9 @@
 int registry_init(struct registry *r, const struct image_ref *ref, const struct pull_opts *o,
                   sing_err_t *e)
 {
-        const char *nohttps = getenv("SINGULARITY_NOHTTPS");
-        if (!nohttps)
-                nohttps = getenv("APPTAINER_NOHTTPS");
         memset(r, 0, sizeof(*r));
-        r->scheme = strdup(o->nohttps || (nohttps && *nohttps && strcmp(nohttps, "0") &&
-                                          strcasecmp(nohttps, "false"))
-                               ? "http"
-                               : "https");
+        r->nohttps = o->nohttps;
+        r->scheme = strdup(o->nohttps ? "http" : "https");
         r->host = strdup(ref->api_host);
         r->display = strdup(ref->registry);
         r->repository = strdup(ref->repository);
@@ -39,7 +34,8 @@ int registry_init(struct registry *r, const struct image_ref *ref, const struct 
                 r->user = strdup(o->username);
                 r->pass = strdup(o->password);
         } else {
-                int rc = credentials_lookup(ref->registry, ref->api_host, &r->user, &r->pass, e);
+                int rc = credentials_lookup(&o->creds, ref->registry, ref->api_host, &r->user,
+                                            &r->pass, e);
                 if (rc < 0) {
                         registry_free(r);
                         return -1;
@@ -138,8 +134,16 @@ static int fetch_token(struct registry *r, const char *scope, sing_err_t *e)
         realm_host = http_url_host(r->realm);
         /* The token server the registry named gets the user's credentials, and
          * only it: http_get drops them on a redirect elsewhere. */
-        if (r->user && r->pass)
+        if (r->user && r->pass) {
+                if (!http_may_send_credentials(r->realm, r->nohttps))
+                        return err_set(e,
+                                       "refusing to send the credentials for %s to its token "
+                                       "server %s over plain HTTP, where anyone on the network "
+                                       "can read them; use --nohttps (SINGULARITY_NOHTTPS) only "
+                                       "for a registry you reach over a trusted network",
+                                       r->display, realm_host ? realm_host : r->realm);
                 auth = basic_line(r);
+        }
         log_debug("requesting token for %s from %s", scope, r->realm);
         if (http_get(url, NULL, auth, realm_host, TOKEN_MAX_BYTES, &resp, e) < 0)
                 return err_prefix(e, "getting a token for %s", r->display);

@@ -24,6 +24,10 @@ struct registry {
         char *repository; /* library/ubuntu */
         char *user, *pass;
         bool no_token; /* recipe "Token: no" */
+        /* --nohttps / SINGULARITY_NOHTTPS for this registry: the user accepts
+         * plain HTTP, credentials included. Without it, credentials never go
+         * over plain HTTP (an https registry naming an http:// token realm). */
+        bool nohttps;
         /* What the registry asked for on its last 401. */
         int auth_scheme; /* 0 anonymous, else AUTH_BASIC / AUTH_BEARER */
         char *realm, *service;

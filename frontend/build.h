@@ -41,6 +41,11 @@ int rootfs_from_dir(const char *dir, const char *rootfs, sing_err_t *e);
 
 /* Create or replace the regular file `path` (relative to the root, parents
  * made 0755) with `data`; owned by the caller, `mode` permissions. */
+/* $SINGULARITY_LABELS of %post, inside the image (build_recipe.c reads it). */
+#define BUILD_LABELS_FILE "/.build.labels"
+/* $SINGULARITY_ENVIRONMENT of %post, inside the image. */
+#define BUILD_ENV_FILE "/.singularity.d/env/91-environment.sh"
+
 int sandbox_write_file(int rootfd, const char *path, const void *data, size_t len, mode_t mode,
                        sing_err_t *e);
 /* Read a regular file inside the root (a missing file: 0 with *data NULL). */

@@ -201,8 +201,36 @@ static int set_label(json_object *o, const char *k, const char *v, sing_err_t *e
         return 0;
 }
 
-/* labels.json: what the image has (Docker labels), then %labels, then the
- * build labels. Returns the new text in *out. */
+/* Labels %post wrote to $SINGULARITY_LABELS, one "KEY VALUE" a line; the
+ * file is removed from the image afterwards. */
+static int post_labels(int rootfd, json_object *o, sing_err_t *e)
+{
+        _cleanup_free_ char *text = NULL;
+        size_t len = 0;
+        char *save = NULL;
+        if (sandbox_read_file(rootfd, BUILD_LABELS_FILE + 1, LABELS_MAX_BYTES, &text, &len, e) < 0)
+                return -1;
+        if (!text)
+                return 0;
+        for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+                char *v;
+                line += strspn(line, " \t");
+                if (!*line || *line == '#')
+                        continue;
+                v = line + strcspn(line, " \t");
+                if (*v)
+                        *v++ = '\0';
+                v += strspn(v, " \t");
+                if (set_label(o, line, v, e) < 0)
+                        return -1;
+        }
+        if (unlinkat(rootfd, BUILD_LABELS_FILE + 1, 0) < 0 && errno != ENOENT)
+                return err_errno(e, "cannot remove %s from the image", BUILD_LABELS_FILE);
+        return 0;
+}
+
+/* labels.json: what the image has (Docker labels), then %labels, then what
+ * %post added, then the build labels. Returns the new text in *out. */
 static int make_labels(const struct recipe *r, int rootfd, const char *base_name,
                        const char *base_digest, char **out, sing_err_t *e)
 {
@@ -233,6 +261,8 @@ static int make_labels(const struct recipe *r, int rootfd, const char *base_name
         for (size_t i = 0; i < n; i++)
                 if (set_label(o, labels[i].key, labels[i].value, e) < 0)
                         goto out;
+        if (post_labels(rootfd, o, e) < 0)
+                goto out;
         build_date(date, sizeof(date));
         if (set_label(o, "org.label-schema.schema-version", "1.0", e) < 0 ||
             set_label(o, "org.label-schema.build-arch", host_goarch(), e) < 0 ||

@@ -126,7 +126,20 @@ static void enter_rootfs(const char *rootfs, bool readonly)
         close(rootfd);
 }
 
-static void child_env(const char *rootfs_var)
+/* SINGULARITY_<name> and its APPTAINER_ twin, as recipes use either. */
+static void set_twins(const char *name, const char *value)
+{
+        char key[64];
+        snprintf(key, sizeof(key), "SINGULARITY_%s", name);
+        setenv(key, value, 1);
+        snprintf(key, sizeof(key), "APPTAINER_%s", name);
+        setenv(key, value, 1);
+}
+
+/* rootfs_var: the image root as the script sees it (the host path for
+ * %setup, "/" inside). %setup runs on the host as root, so ROOTFS must be
+ * set there above all: `touch $SINGULARITY_ROOTFS/x` must not write /x. */
+static void child_env(const char *rootfs_var, bool in_image)
 {
         static const char *const keep[] = {"TERM",     "http_proxy", "https_proxy",
                                            "no_proxy", "HTTP_PROXY", "HTTPS_PROXY",
@@ -143,8 +156,11 @@ static void child_env(const char *rootfs_var)
         setenv("PATH", SCRIPT_PATH, 1);
         setenv("HOME", "/root", 1);
         setenv("LANG", "C", 1);
-        setenv("SINGULARITY_ROOTFS", rootfs_var, 1);
-        setenv("SINGULARITY_ENVIRONMENT", "/.singularity.d/env/91-environment.sh", 1);
+        set_twins("ROOTFS", rootfs_var);
+        if (in_image) {
+                set_twins("ENVIRONMENT", BUILD_ENV_FILE);
+                set_twins("LABELS", BUILD_LABELS_FILE);
+        }
 }
 
 int run_script(const char *rootfs, const char *section, const char *body, enum script_where w,
@@ -164,11 +180,16 @@ int run_script(const char *rootfs, const char *section, const char *body, enum s
                 signal(SIGTERM, SIG_DFL);
                 signal(SIGPIPE, SIG_DFL);
                 if (w == SCRIPT_ON_HOST) {
-                        child_env(rootfs);
+                        /* Absolute: the script runs in rootfs, so a relative
+                         * path (OUT given relative) would name the wrong place. */
+                        char *abs = realpath(rootfs, NULL);
+                        if (!abs)
+                                child_fail(rootfs);
+                        child_env(abs, false);
                         if (chdir(rootfs) < 0)
                                 child_fail(rootfs);
                 } else {
-                        child_env("/");
+                        child_env("/", true);
                         enter_rootfs(rootfs, w == SCRIPT_IN_ROOTFS_RO);
                 }
                 execl("/bin/sh", "/bin/sh", "-e", "-c", body, (char *)NULL);

@@ -2,7 +2,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <dirent.h>
 #include <ftw.h>
+#include <signal.h>
+#include <limits.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,103 +20,92 @@
 #include "digest.h"
 #include "fileio.h"
 #include "log.h"
+#include "pending_file.h"
 #include "tempfile.h"
+#include "trusted_dir.h"
 
-static const char *home_dir(void)
+static const char *home_dir(const struct cache_opts *o)
 {
-        const char *h = getenv("HOME");
         struct passwd *pw;
-        if (h && *h == '/')
-                return h;
+        if (o->home && *o->home == '/')
+                return o->home;
         pw = getpwuid(getuid());
         return pw ? pw->pw_dir : "/";
 }
 
-/* mkdir 0700 if missing; an existing dir must be ours, and is made private. */
-static int private_dir(const char *path, sing_err_t *e)
+/* root/<sub>, made if missing; it must be a directory of ours (not a
+ * symlink), and private. */
+static int private_subdir(int rootfd, const char *root, const char *sub, sing_err_t *e)
 {
+        _cleanup_close_ int fd = -1;
         struct stat st;
-        if (mkdir(path, 0700) < 0 && errno != EEXIST)
-                return err_errno(e, "cannot create cache directory %s", path);
-        if (stat(path, &st) < 0)
-                return err_errno(e, "cannot use cache directory %s", path);
-        if (!S_ISDIR(st.st_mode))
-                return err_set(e, "cache path %s is not a directory", path);
+        if (mkdirat(rootfd, sub, 0700) < 0 && errno != EEXIST)
+                return err_errno(e, "cannot create cache directory %s/%s", root, sub);
+        fd = openat(rootfd, sub, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return err_errno(e, "cannot use cache directory %s/%s", root, sub);
+        if (fstat(fd, &st) < 0)
+                return err_errno(e, "cannot use cache directory %s/%s", root, sub);
         if (st.st_uid != geteuid())
-                return err_set(e, "cache directory %s is owned by uid %u, not by you", path,
+                return err_set(e, "cache directory %s/%s is owned by uid %u, not by you", root, sub,
                                (unsigned)st.st_uid);
-        if ((st.st_mode & 0077) && chmod(path, 0700) < 0)
-                return err_errno(e, "cannot make cache directory %s private", path);
+        if ((st.st_mode & 0077) && fchmod(fd, st.st_mode & 0700) < 0)
+                return err_errno(e, "cannot make cache directory %s/%s private", root, sub);
         return 0;
 }
 
-static int mkdirs_private(const char *path, sing_err_t *e)
+static const char *const cache_subdirs[] = {"blobs", "blobs/sha256", "sif", "locks", "verified"};
+
+void cache_sweep(const struct cache *c)
 {
-        _cleanup_free_ char *p = strdup(path);
-        if (!p)
-                return err_set(e, "out of memory");
-        for (char *s = strchr(p + 1, '/'); s; s = strchr(s + 1, '/')) {
-                struct stat st;
-                *s = '\0';
-                /* Only directories that do not exist yet are ours to create. */
-                if (stat(p, &st) < 0 && private_dir(p, e) < 0)
-                        return -1;
-                *s = '/';
+        static const char *const dirs[] = {"blobs/sha256", "sif", "verified"};
+        unsigned n = 0;
+        for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+                _cleanup_close_ int fd =
+                    openat(c->fd, dirs[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (fd >= 0)
+                        n += temp_sweep(fd, NULL);
         }
-        return private_dir(p, e);
+        if (n)
+                log_verbose("removed %u temporary file(s) of interrupted pulls from the cache", n);
 }
 
-int cache_open(struct cache *c, bool disable, sing_err_t *e)
+int cache_open(struct cache *c, const struct cache_opts *o, sing_err_t *e)
 {
-        const char *env = getenv("SINGULARITY_DISABLE_CACHE");
-        const char *dir;
+        _cleanup_free_ char *want = NULL;
         memset(c, 0, sizeof(*c));
-        if (!env)
-                env = getenv("APPTAINER_DISABLE_CACHE");
-        if (env && *env && strcmp(env, "0") != 0 && strcasecmp(env, "false") != 0)
-                disable = true;
-        if (disable) {
-                const char *tmp = getenv("TMPDIR");
-                if (asprintf(&c->root, "%s/singularity-cache-XXXXXX", tmp && *tmp ? tmp : "/tmp") <
+        c->fd = -1;
+        if (o->disable) {
+                /* mkdtemp makes it 0700 and ours; the walk below still checks
+                 * that nobody else can swap it (TMPDIR under another user's
+                 * writable directory is refused). */
+                if (asprintf(&want, "%s/singularity-cache-XXXXXX", o->tmpdir ? o->tmpdir : "/tmp") <
                     0)
                         return err_set(e, "out of memory");
-                if (!mkdtemp(c->root)) {
-                        err_errno(e, "cannot create a temporary cache in %s", c->root);
-                        free(c->root);
-                        c->root = NULL;
-                        return -1;
-                }
+                if (!mkdtemp(want))
+                        return err_errno(e, "cannot create a temporary cache in %s",
+                                         o->tmpdir ? o->tmpdir : "/tmp");
                 c->temporary = true;
-        } else {
-                dir = getenv("SINGULARITY_CACHEDIR");
-                if (!dir || !*dir)
-                        dir = getenv("APPTAINER_CACHEDIR");
-                if (dir && *dir) {
-                        if (*dir != '/')
-                                return err_set(e, "SINGULARITY_CACHEDIR must be an absolute path");
-                        c->root = strdup(dir);
-                } else if (asprintf(&c->root, "%s/.singularity/cache", home_dir()) < 0) {
-                        c->root = NULL;
-                }
-                if (!c->root)
+        } else if (o->dir) {
+                if (*o->dir != '/')
+                        return err_set(e, "SINGULARITY_CACHEDIR must be an absolute path");
+                if (!(want = strdup(o->dir)))
                         return err_set(e, "out of memory");
-                if (mkdirs_private(c->root, e) < 0) {
+        } else if (asprintf(&want, "%s/.singularity/cache", home_dir(o)) < 0) {
+                return err_set(e, "out of memory");
+        }
+        c->fd = trusted_dir_open(want, "cache directory", &c->root, e);
+        if (c->fd < 0) {
+                if (c->temporary)
+                        rmdir(want);
+                cache_close(c);
+                return -1;
+        }
+        for (size_t i = 0; i < sizeof(cache_subdirs) / sizeof(cache_subdirs[0]); i++)
+                if (private_subdir(c->fd, c->root, cache_subdirs[i], e) < 0) {
                         cache_close(c);
                         return -1;
                 }
-        }
-        {
-                const char *subs[] = {"blobs", "blobs/sha256", "sif", "locks"};
-                for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
-                        _cleanup_free_ char *p = NULL;
-                        if (asprintf(&p, "%s/%s", c->root, subs[i]) < 0)
-                                return err_set(e, "out of memory");
-                        if (private_dir(p, e) < 0) {
-                                cache_close(c);
-                                return -1;
-                        }
-                }
-        }
         return 0;
 }
 
@@ -158,8 +150,11 @@ void cache_close(struct cache *c)
 {
         if (c->temporary && c->root)
                 remove_tree(c->root);
+        if (c->fd >= 0)
+                close(c->fd);
         free(c->root);
         memset(c, 0, sizeof(*c));
+        c->fd = -1;
 }
 
 char *cache_blob_path(const struct cache *c, const char *digest)
@@ -182,6 +177,170 @@ char *cache_sif_path(const struct cache *c, const char *digest, const char *arch
         return p;
 }
 
+/* "dev ino size mtime ctime" of an open file. */
+static int identity_line(int fd, char *buf, size_t len)
+{
+        struct stat st;
+        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+                return -1;
+        snprintf(buf, len, "%llu %llu %lld %lld.%09ld %lld.%09ld\n", (unsigned long long)st.st_dev,
+                 (unsigned long long)st.st_ino, (long long)st.st_size, (long long)st.st_mtim.tv_sec,
+                 st.st_mtim.tv_nsec, (long long)st.st_ctim.tv_sec, st.st_ctim.tv_nsec);
+        return 0;
+}
+
+static bool record_name_ok(const char *name)
+{
+        return *name && strlen(name) < 200 && !strchr(name, '/') && name[0] != '.';
+}
+
+int cache_record_write(const struct cache *c, const char *name, int fd, sing_err_t *e)
+{
+        char line[160], tmp[256], final[256];
+        _cleanup_close_ int out = -1;
+        if (!record_name_ok(name) || identity_line(fd, line, sizeof(line)) < 0)
+                return err_set(e, "cannot record cache entry %s", name);
+        snprintf(final, sizeof(final), "verified/%s", name);
+        snprintf(tmp, sizeof(tmp), "verified/.%s.tmp-%d", name, (int)getpid());
+        out = openat(c->fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (out < 0)
+                return err_errno(e, "cannot record cache entry %s", name);
+        if (write_all(out, line, strlen(line)) < 0 || close(steal_fd(&out)) < 0 ||
+            renameat(c->fd, tmp, c->fd, final) < 0) {
+                err_errno(e, "cannot record cache entry %s", name);
+                unlinkat(c->fd, tmp, 0);
+                return -1;
+        }
+        return 0;
+}
+
+bool cache_record_matches(const struct cache *c, const char *name, int fd)
+{
+        char want[160], got[161], path[256];
+        _cleanup_close_ int rfd = -1;
+        ssize_t n;
+        if (!record_name_ok(name) || identity_line(fd, want, sizeof(want)) < 0)
+                return false;
+        snprintf(path, sizeof(path), "verified/%s", name);
+        rfd = openat(c->fd, path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+        if (rfd < 0)
+                return false;
+        n = read(rfd, got, sizeof(got) - 1);
+        if (n <= 0)
+                return false;
+        got[n] = '\0';
+        return strcmp(got, want) == 0;
+}
+
+static bool sif_record_name(const char *digest, const char *arch, char *buf, size_t len)
+{
+        if (!digest_is_valid(digest) || strpbrk(arch, "/.") != NULL)
+                return false;
+        return (size_t)snprintf(buf, len, "sif-%s-%s", digest_hex(digest), arch) < len;
+}
+
+char *cache_sif_usable(const struct cache *c, const char *digest, const char *arch)
+{
+        _cleanup_free_ char *path = cache_sif_path(c, digest, arch);
+        _cleanup_close_ int fd = -1;
+        char name[200], rel[256];
+        if (!path || !sif_record_name(digest, arch, name, sizeof(name)))
+                return NULL;
+        snprintf(rel, sizeof(rel), "sif/%s-%s.sif", digest_hex(digest), arch);
+        fd = openat(c->fd, rel, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+        if (fd < 0)
+                return NULL;
+        if (!cache_record_matches(c, name, fd)) {
+                log_verbose("cached SIF %s is not the one this cache recorded; converting again",
+                            path);
+                return NULL;
+        }
+        return steal_ptr(&path);
+}
+
+int cache_sif_verified(const struct cache *c, const char *digest, const char *arch, sing_err_t *e)
+{
+        _cleanup_close_ int fd = -1;
+        char name[200], rel[256];
+        if (!sif_record_name(digest, arch, name, sizeof(name)))
+                return err_set(e, "bad cache key");
+        snprintf(rel, sizeof(rel), "sif/%s-%s.sif", digest_hex(digest), arch);
+        fd = openat(c->fd, rel, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+        if (fd < 0)
+                return err_errno(e, "cannot open the cached SIF");
+        return cache_record_write(c, name, fd, e);
+}
+
+void temp_lock(int fd)
+{
+        /* A fresh file nobody else has open: this cannot block. */
+        while (flock(fd, LOCK_EX | LOCK_NB) < 0 && errno == EINTR)
+                ;
+}
+
+/* The pid in ".NAME.tmp-<pid>-XXXXXX", or 0. */
+static pid_t temp_owner(const char *name)
+{
+        const char *t = strstr(name, ".tmp-");
+        char *end;
+        long pid;
+        if (name[0] != '.' || !t)
+                return 0;
+        pid = strtol(t + 5, &end, 10);
+        return pid > 0 && (*end == '-' || *end == '\0') ? (pid_t)pid : 0;
+}
+
+unsigned temp_sweep(int dirfd, const char *prefix)
+{
+        _cleanup_closedir_ DIR *d = NULL;
+        struct dirent *de;
+        struct stat st;
+        unsigned n = 0;
+        int dup_fd = fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
+        if (dup_fd < 0 || !(d = fdopendir(dup_fd))) {
+                if (dup_fd >= 0)
+                        close(dup_fd);
+                return 0;
+        }
+        while ((de = readdir(d))) {
+                pid_t pid = temp_owner(de->d_name);
+                _cleanup_close_ int fd = -1;
+                if (prefix && strncmp(de->d_name, prefix, strlen(prefix)) != 0)
+                        continue;
+                /* Alive here (or our own): not a leftover. A writer on
+                 * another host sharing the cache holds its lock. */
+                if (pid == 0 || pid == getpid() || kill(pid, 0) == 0 || errno != ESRCH)
+                        continue;
+                fd = openat(dirfd, de->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+                if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+                    st.st_uid != geteuid() || flock(fd, LOCK_EX | LOCK_NB) < 0)
+                        continue;
+                if (unlinkat(dirfd, de->d_name, 0) == 0)
+                        n++;
+        }
+        return n;
+}
+
+unsigned temp_sweep_beside(const char *final)
+{
+        const char *slash = strrchr(final, '/');
+        _cleanup_free_ char *dir = slash ? strndup(final, (size_t)(slash - final)) : strdup(".");
+        _cleanup_close_ int fd = -1;
+        char prefix[NAME_MAX + 8];
+        unsigned n;
+        if (!dir)
+                return 0;
+        fd = open(*dir ? dir : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return 0;
+        snprintf(prefix, sizeof(prefix), ".%s.tmp-", slash ? slash + 1 : final);
+        n = temp_sweep(fd, prefix);
+        if (n)
+                log_verbose("removed %u temporary file(s) of an interrupted run beside %s", n,
+                            final);
+        return n;
+}
+
 char *cache_temp_path(const char *final)
 {
         const char *slash = strrchr(final, '/');
@@ -199,9 +358,9 @@ int cache_lock(const struct cache *c, const char *name, bool wait, int *fd, sing
         _cleanup_free_ char *p = NULL;
         _cleanup_close_ int lfd = -1;
         *fd = -1;
-        if (asprintf(&p, "%s/locks/%s.lock", c->root, name) < 0)
+        if (asprintf(&p, "locks/%s.lock", name) < 0)
                 return err_set(e, "out of memory");
-        lfd = open(p, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+        lfd = openat(c->fd, p, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (lfd < 0)
                 return err_errno(e, "cannot open lock %s", p);
         while (flock(lfd, LOCK_EX | (wait ? 0 : LOCK_NB)) < 0) {
@@ -246,46 +405,16 @@ static int copy_fd(int in, int out)
 int copy_file_atomic(const char *src, const char *dst, bool force, sing_err_t *e)
 {
         _cleanup_close_ int in = open(src, O_RDONLY | O_CLOEXEC);
-        _cleanup_close_ int out = -1;
-        _cleanup_free_ char *tmp = cache_temp_path(dst);
-        mode_t um;
-        int rc = -1;
+        struct pending_file out;
         if (in < 0)
                 return err_errno(e, "cannot open %s", src);
-        if (!tmp)
-                return err_set(e, "out of memory");
-        /* Registered before it exists: a signal right after the create must
-         * still find it. */
-        tempfile_register(tmp);
-        out = mkostemp(tmp, O_CLOEXEC);
-        if (out < 0) {
-                tempfile_forget(tmp);
-                return err_errno(e, "cannot create a file in the directory of %s", dst);
-        }
-        um = umask(0);
-        umask(um);
-        if (ioctl(out, FICLONE, in) < 0 && copy_fd(in, out) < 0) {
+        /* Mode 0777 & ~umask, like a SIF. */
+        if (pending_open(&out, dst, 0777, e) < 0)
+                return -1;
+        if (ioctl(out.fd, FICLONE, in) < 0 && copy_fd(in, out.fd) < 0) {
                 err_errno(e, "cannot copy %s to %s", src, dst);
-                goto out;
+                pending_abandon(&out);
+                return -1;
         }
-        if (fchmod(out, 0777 & ~um) < 0 || close(out) < 0) {
-                out = -1;
-                err_errno(e, "cannot write %s", dst);
-                goto out;
-        }
-        out = -1;
-        if (renameat2(AT_FDCWD, tmp, AT_FDCWD, dst, force ? 0 : RENAME_NOREPLACE) < 0) {
-                if (errno == EEXIST)
-                        err_set(e, "image file %s already exists; use --force to overwrite it",
-                                dst);
-                else
-                        err_errno(e, "cannot create %s", dst);
-                goto out;
-        }
-        rc = 0;
-out:
-        if (rc < 0)
-                unlink(tmp);
-        tempfile_forget(tmp);
-        return rc;
+        return pending_publish(&out, force, e);
 }

@@ -9,21 +9,62 @@
 
 #include "error.h"
 
+/* Where the cache is; filled from the environment by the command
+ * (envopts.h: cache_opts_from_env), then its flags (--disable-cache). */
+struct cache_opts {
+        const char *dir;    /* SINGULARITY_CACHEDIR; NULL: <home>/.singularity/cache */
+        const char *home;   /* $HOME; NULL: the password database's */
+        const char *tmpdir; /* where a temporary cache goes; NULL: /tmp */
+        bool disable;       /* --disable-cache: a private temporary cache */
+};
+
 struct cache {
-        char *root;
+        char *root;     /* canonical path; every component is ours or root's */
+        int fd;         /* root, opened with O_NOFOLLOW component by component */
         bool temporary; /* --disable-cache: removed by cache_close */
 };
 
-int cache_open(struct cache *c, bool disable, sing_err_t *e);
+/* Open (creating) the cache. A cache whose path another user could swap is
+ * refused (trusted_dir.h). */
+int cache_open(struct cache *c, const struct cache_opts *o, sing_err_t *e);
+/* Remove the temp files of pulls killed with SIGKILL (temp_sweep), from
+ * the directories temp files are made in. Pulls do it; the light binary's
+ * cache lookup does not (its start-up time matters). */
+void cache_sweep(const struct cache *c);
 void cache_close(struct cache *c);
+
+/* Identity records: "this file is the one we verified". A record keeps the
+ * file's dev, inode, size, mtime and ctime in root/verified/<name>, a
+ * directory only we can write; any later write, replacement or chmod of
+ * the file changes one of them. Names are "blob-<hex>", "sif-<hex>-<arch>". */
+int cache_record_write(const struct cache *c, const char *name, int fd, sing_err_t *e);
+bool cache_record_matches(const struct cache *c, const char *name, int fd);
+
+/* The cached SIF for digest/arch, if it is there and its record says it is
+ * the file we converted; NULL otherwise (malloc'd path). */
+char *cache_sif_usable(const struct cache *c, const char *digest, const char *arch);
+/* Record the SIF just written at cache_sif_path(digest, arch). */
+int cache_sif_verified(const struct cache *c, const char *digest, const char *arch, sing_err_t *e);
 
 /* root/blobs/sha256/<hex>; digest must be valid (digest_is_valid). */
 char *cache_blob_path(const struct cache *c, const char *digest);
 /* root/sif/<hex>-<arch>.sif: the image converted, keyed by what the
  * reference named (tag's document digest or pinned digest) and the arch. */
 char *cache_sif_path(const struct cache *c, const char *digest, const char *arch);
-/* A temp path in the same directory as `final`, for write-then-rename. */
+/* A temp path in the same directory as `final`, for write-then-rename:
+ * ".<name>.tmp-<pid>-XXXXXX". Whoever creates it holds an flock on it
+ * (temp_lock) while it lives, so that temp_sweep can tell a dead writer's
+ * leftovers (SIGKILL) from a live one's. */
 char *cache_temp_path(const char *final);
+/* flock the temp file fd for its lifetime (never blocks). */
+void temp_lock(int fd);
+/* Remove ".*.tmp-<pid>-*" files of dirfd whose pid is not running here
+ * and whose lock nobody holds (a writer on another host sharing the
+ * directory holds its lock). Only names starting with `prefix` when it is
+ * not NULL. Directories are left alone. Returns how many were removed. */
+unsigned temp_sweep(int dirfd, const char *prefix);
+/* The same for the temps of one output file (".<name>.tmp-*" beside it). */
+unsigned temp_sweep_beside(const char *final);
 
 /* Lock `name` (a digest hex) exclusively. wait=false: returns 0 if another
  * process holds it. Returns 1 and *fd when locked; closing fd unlocks. */

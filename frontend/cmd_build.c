@@ -25,6 +25,7 @@
 #include "cleanup.h"
 #include "commands.h"
 #include "convert.h"
+#include "envopts.h"
 #include "image.h"
 #include "log.h"
 #include "pull.h"
@@ -60,8 +61,11 @@ const char usage_build[] =
     "\n"
     "Registry credentials: Username/Password in the definition file, else\n"
     "SINGULARITY_DOCKER_USERNAME / SINGULARITY_DOCKER_PASSWORD, else\n"
-    "~/.docker/config.json. They are never stored in the image.\n"
+    "~/.docker/config.json. They are never stored in the image, and never\n"
+    "sent over plain HTTP unless --nohttps is given.\n"
     "\n"
+    "Environment: SINGULARITY_CACHEDIR, SINGULARITY_DISABLE_CACHE,\n"
+    "SINGULARITY_NOHTTPS (each also as APPTAINER_).\n" ENVOPTS_BOOL_HELP "\n"
     "Examples:\n"
     "  singularity build ubuntu.sif docker://ubuntu:latest\n"
     "  singularity build --sandbox ubuntu/ docker://ubuntu:latest\n"
@@ -447,7 +451,12 @@ static int apply_recipe(struct build *b, const struct build *top, sing_err_t *e)
 static int make_output(struct build *b, sing_err_t *e)
 {
         if (b->sandbox) {
-                if (chmod(b->rootfs, 0755) < 0)
+                /* The top directory follows the umask, as mkdir would: under
+                 * umask 077 nobody else can look into the sandbox (the
+                 * image's own modes inside it are kept). */
+                mode_t um = umask(0);
+                umask(um);
+                if (chmod(b->rootfs, 0755 & ~um) < 0)
                         return err_errno(e, "%s", b->rootfs);
                 return publish_output(b->rootfs, b->out, b->force, e);
         }
@@ -551,6 +560,10 @@ int cmd_build(int argc, char **argv)
         sing_err_t e;
         int opt, rc = 255;
 
+        if (pull_opts_from_env(&b.po, &e) < 0) {
+                log_error("%s", e.msg);
+                return 255;
+        }
         while ((opt = getopt_long(argc, argv, "+FsTh", opts, NULL)) != -1) {
                 switch (opt) {
                 case 'F':
@@ -580,7 +593,7 @@ int cmd_build(int argc, char **argv)
                         b.po.nohttps = true;
                         break;
                 case 'D':
-                        b.po.disable_cache = true;
+                        b.po.cache.disable = true;
                         break;
                 case 'h':
                         fputs(usage_build, stdout);
@@ -602,6 +615,7 @@ int cmd_build(int argc, char **argv)
                 goto out;
         if (prepare(&b, &e) < 0)
                 goto out;
+        temp_sweep_beside(b.out); /* a SIGKILLed build's partial SIF */
         log_verbose("building %s from %s %s", b.out, src_kind_name(b.kind), b.src);
         /* An image to a SIF, no recipe: what pull does (for docker:// the
          * overlapped download/merge/squash and the SIF cache); a SIF from a
@@ -635,7 +649,7 @@ int cmd_build(int argc, char **argv)
                 if (asprintf(&b.downloaded, "%s/download.sif", b.tmpdir) < 0) {
                         b.downloaded = NULL;
                         err_set(&e, "out of memory");
-                } else if (source_http_download(&b.lsrc, b.downloaded, false, &e) == 0) {
+                } else if (source_http_download(&b.lsrc, &b.po, b.downloaded, false, &e) == 0) {
                         b.base = b.downloaded;
                 }
                 if (!b.base) {

@@ -21,6 +21,7 @@
 #include "cleanup.h"
 #include "commands.h"
 #include "image.h"
+#include "envopts.h"
 #include "log.h"
 #include "safepath.h"
 
@@ -70,7 +71,7 @@ static int open_root(const char *image, char **tmp, sing_err_t *e)
         struct image_info info;
         char off[32], src[64];
         _cleanup_free_ char *root = NULL;
-        const char *tmpdir = getenv("TMPDIR");
+        const char *tmpdir = envopt_plain("TMPDIR");
 
         *tmp = NULL;
         if (fd < 0)

@@ -9,6 +9,7 @@
 #include "build_epoch.h"
 #include "cleanup.h"
 #include "commands.h"
+#include "envopts.h"
 #include "log.h"
 #include "pull.h"
 #include "reference.h"
@@ -39,18 +40,15 @@ const char usage_pull[] =
     "\n"
     "Environment: SINGULARITY_DOCKER_USERNAME, SINGULARITY_DOCKER_PASSWORD,\n"
     "SINGULARITY_CACHEDIR, SINGULARITY_PULLFOLDER, SINGULARITY_NOHTTPS,\n"
-    "SINGULARITY_DISABLE_CACHE, SSL_CERT_FILE, SSL_CERT_DIR, *_proxy.\n"
+    "SINGULARITY_DISABLE_CACHE, SSL_CERT_FILE, SSL_CERT_DIR, *_proxy (each\n"
+    "SINGULARITY_ variable also as APPTAINER_).\n" ENVOPTS_BOOL_HELP
+    "  Credentials are never sent over plain HTTP unless --nohttps (or\n"
+    "  SINGULARITY_NOHTTPS) is given for that registry.\n"
     "\n"
     "Examples:\n"
     "  singularity pull docker://ubuntu:latest\n"
     "  singularity pull --name py.sif docker://python:3\n"
     "  singularity pull docker://ubuntu@sha256:<digest>\n";
-
-static const char *env2(const char *a, const char *b)
-{
-        const char *v = getenv(a);
-        return v && *v ? v : getenv(b);
-}
 
 /* <repo>_<tag>.sif for docker://, <file>_<tag>.sif for archives, the URL's
  * file name for http(s); a sandbox drops ".sif". */
@@ -88,7 +86,7 @@ int cmd_pull(int argc, char **argv)
             {"help", no_argument, NULL, 'h'},
             {NULL, 0, NULL, 0},
         };
-        struct pull_opts o = {0};
+        struct pull_opts o;
         const char *name = NULL, *uri, *folder, *dir = NULL;
         _cleanup_free_ char *out = NULL, *deflt = NULL;
         struct source src;
@@ -97,7 +95,11 @@ int cmd_pull(int argc, char **argv)
         sing_err_t e;
         int opt;
 
-        while ((opt = getopt_long(argc, argv, "+FhUs", opts, NULL)) != -1) {
+        if (pull_opts_from_env(&o, &e) < 0) {
+                log_error("%s", e.msg);
+                return 255;
+        }
+        while ((opt = getopt_long(argc, argv, "+Fhs", opts, NULL)) != -1) {
                 switch (opt) {
                 case 'n':
                         name = optarg;
@@ -118,7 +120,7 @@ int cmd_pull(int argc, char **argv)
                         o.nohttps = true;
                         break;
                 case 'D':
-                        o.disable_cache = true;
+                        o.cache.disable = true;
                         break;
                 case 'h':
                         fputs(usage_pull, stdout);
@@ -153,7 +155,7 @@ int cmd_pull(int argc, char **argv)
         }
         if (!name)
                 name = deflt;
-        folder = dir ? dir : env2("SINGULARITY_PULLFOLDER", "APPTAINER_PULLFOLDER");
+        folder = dir ? dir : envopt_str("PULLFOLDER");
         if (folder && *folder && !strchr(name, '/')) {
                 if (asprintf(&out, "%s/%s", folder, name) < 0)
                         out = NULL;

@@ -13,8 +13,10 @@
 #include <unistd.h>
 
 #include "build_config.h"
+#include "cache.h"
 #include "cleanup.h"
 #include "commands.h"
+#include "envopts.h"
 #include "image_tool.h"
 #include "log.h"
 #include "no_mount.h"
@@ -62,8 +64,9 @@ extern char **environ;
         "  the image's value; --env-file and then --env win over it.\n"                            \
         "  SINGULARITYENV_PREPEND_PATH / SINGULARITYENV_APPEND_PATH add to the image's\n"          \
         "  PATH. Each option also reads SINGULARITY_<OPTION> (or APPTAINER_<OPTION>),\n"           \
-        "  e.g. SINGULARITY_BIND, SINGULARITY_CLEANENV=1, SINGULARITY_NO_HOME=1.\n"                \
-        "\n"                                                                                       \
+        "  e.g. SINGULARITY_BIND, SINGULARITY_CLEANENV=1, SINGULARITY_NO_HOME=yes;\n"              \
+        "  SINGULARITY_DISABLE_CACHE and SINGULARITY_NOHTTPS apply to docker:// "                  \
+        "images.\n" ENVOPTS_BOOL_HELP "\n"                                                         \
         "IMAGE is a SIF file, a squashfs or ext3 image (.simg, .img), a sandbox\n"                 \
         "directory, or docker://REF (pulled into the cache first).\n"
 
@@ -131,9 +134,10 @@ struct run_request {
         struct strv binds, no_mount, env_flag, env_files;
         bool contain, cleanenv, pid, ipc, net, userns, no_home, writable, writable_tmpfs;
         const char *home, *pwd, *network;
-        char *cwd;       /* relative bind and home sources are made absolute against it */
-        char *home_spec; /* --home with SRC absolute, for the starter */
-        char *home_dest; /* HOME inside the container */
+        char *cwd;               /* relative bind and home sources are made absolute against it */
+        char *home_spec;         /* --home with SRC absolute, for the starter */
+        char *home_dest;         /* HOME inside the container */
+        struct cache_opts cache; /* for docker:// images */
 };
 
 static void run_request_free(struct run_request *r)
@@ -145,27 +149,6 @@ static void run_request_free(struct run_request *r)
         strv_free(&r->no_mount);
         strv_free(&r->env_flag);
         strv_free(&r->env_files);
-}
-
-/* SINGULARITY_<name>, else APPTAINER_<name>, else NULL; empty is unset. */
-static const char *option_env(const char *name)
-{
-        char key[64];
-        const char *v;
-        snprintf(key, sizeof(key), "SINGULARITY_%s", name);
-        v = getenv(key);
-        if (v && *v)
-                return v;
-        snprintf(key, sizeof(key), "APPTAINER_%s", name);
-        v = getenv(key);
-        return v && *v ? v : NULL;
-}
-
-static bool option_env_bool(const char *name)
-{
-        const char *v = option_env(name);
-        return v && (strcmp(v, "1") == 0 || strcasecmp(v, "true") == 0 ||
-                     strcasecmp(v, "yes") == 0 || strcasecmp(v, "on") == 0);
 }
 
 /* Checked here with the starter's own table, so a typo fails before any
@@ -191,29 +174,45 @@ static void set_containall(struct run_request *r)
         r->contain = r->cleanenv = r->pid = r->ipc = true;
 }
 
-/* Defaults from SINGULARITY_<OPTION> variables; flags add to / override. */
+/* Defaults from SINGULARITY_<OPTION> variables (envopts.h); flags add to /
+ * override. */
 static int options_from_env(struct run_request *r, sing_err_t *e)
 {
+        const struct {
+                const char *name;
+                bool *value;
+        } flags[] = {
+            {"CONTAIN", &r->contain},
+            {"CLEANENV", &r->cleanenv},
+            {"PID", &r->pid},
+            {"IPC", &r->ipc},
+            {"NO_HOME", &r->no_home},
+            {"WRITABLE", &r->writable},
+            {"WRITABLE_TMPFS", &r->writable_tmpfs},
+            {"NET", &r->net},
+            {"USERNS", &r->userns},
+        };
+        bool containall = false, nohttps = false;
         const char *v;
-        r->contain = option_env_bool("CONTAIN");
-        r->cleanenv = option_env_bool("CLEANENV");
-        r->pid = option_env_bool("PID");
-        r->ipc = option_env_bool("IPC");
-        r->net = option_env_bool("NET");
-        r->userns = option_env_bool("USERNS");
-        r->network = option_env("NETWORK");
-        r->no_home = option_env_bool("NO_HOME");
-        r->writable = option_env_bool("WRITABLE");
-        r->writable_tmpfs = option_env_bool("WRITABLE_TMPFS");
-        if (option_env_bool("CONTAINALL"))
+        /* NOHTTPS is the image tool's, checked here too: a bad value is an
+         * error even when a cached docker:// image needs no tool. */
+        if (cache_opts_from_env(&r->cache, e) < 0 || envopt_bool("NOHTTPS", &nohttps, e) < 0)
+                return -1;
+        for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++)
+                if (envopt_bool(flags[i].name, flags[i].value, e) < 0)
+                        return -1;
+        if (envopt_bool("CONTAINALL", &containall, e) < 0)
+                return -1;
+        if (containall)
                 set_containall(r);
-        r->home = option_env("HOME");
-        r->pwd = option_env("PWD");
-        if ((v = option_env("BIND")) && bind_list_parse(v, r->cwd, &r->binds, e) < 0)
-                return err_prefix(e, "SINGULARITY_BIND");
-        if ((v = option_env("NO_MOUNT")) && no_mount_parse(v, &r->no_mount, e) < 0)
-                return err_prefix(e, "SINGULARITY_NO_MOUNT");
-        if ((v = option_env("ENV_FILE")) && strv_push(&r->env_files, v) < 0)
+        r->home = envopt_str("HOME");
+        r->pwd = envopt_str("PWD");
+        r->network = envopt_str("NETWORK");
+        if ((v = envopt_str("BIND")) && bind_list_parse(v, r->cwd, &r->binds, e) < 0)
+                return err_prefix(e, "%s", envopt_var("BIND"));
+        if ((v = envopt_str("NO_MOUNT")) && no_mount_parse(v, &r->no_mount, e) < 0)
+                return err_prefix(e, "%s", envopt_var("NO_MOUNT"));
+        if ((v = envopt_str("ENV_FILE")) && strv_push(&r->env_files, v) < 0)
                 return err_set(e, "out of memory");
         return 0;
 }
@@ -377,18 +376,19 @@ static int resolve_home(struct run_request *r, sing_err_t *e)
         if (r->home)
                 return home_spec_parse(r->home, r->cwd, &r->home_spec, &r->home_dest, e);
         pw = getpwuid(getuid());
-        dest = pw && pw->pw_dir ? pw->pw_dir : getenv("HOME");
+        dest = pw && pw->pw_dir ? pw->pw_dir : envopt_plain("HOME");
         r->home_dest = strdup(dest ? dest : "/");
         return r->home_dest ? 0 : err_set(e, "out of memory");
 }
 
 /* The image to hand the starter: docker:// is pulled into the cache (by the
- * image tool, which reads SINGULARITY_NOHTTPS and _DISABLE_CACHE itself), a
+ * image tool, which reads SINGULARITY_NOHTTPS itself; the cache settings
+ * are ours, as a disabled cache is ours to remove), a
  * path must exist (the starter checks what it is). Absolute, malloc'd. */
-static int resolve_image(const char *image, char **path, sing_err_t *e)
+static int resolve_image(const struct run_request *r, const char *image, char **path, sing_err_t *e)
 {
         if (strncmp(image, "docker://", 9) == 0)
-                return image_tool_cache_sif(image, path, e);
+                return image_tool_cache_sif(image, &r->cache, path, e);
         if (strstr(image, "://"))
                 return err_set(e, "image %s: only docker:// URIs and local images are supported",
                                image);
@@ -476,7 +476,7 @@ static enum prepare_result prepare(int argc, char **argv, struct run_request *r,
         for (size_t i = 0; i < r->env_files.n; i++)
                 if (env_file_read(r->env_files.v[i], &env_file_kv, e) < 0)
                         goto out;
-        if (resolve_home(r, e) < 0 || resolve_image(argv[img_idx], &image, e) < 0)
+        if (resolve_home(r, e) < 0 || resolve_image(r, argv[img_idx], &image, e) < 0)
                 goto out;
         {
                 struct run_env_input in = {

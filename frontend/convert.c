@@ -157,6 +157,9 @@ int convert_layers_to_sif_waiting(const char *config_json, size_t config_len,
                 err_errno(e, "cannot create a file in the directory of %s", out_path);
                 goto out_free;
         }
+        /* mksquashfs writes into this path (no O_TMPFILE here): a named temp
+         * with our pid, locked while we live, for the next run's temp_sweep. */
+        temp_lock(fd);
         /* SIFs are executable ("./image.sif args" runs them), as Singularity's. */
         um = umask(0);
         umask(um);
@@ -176,6 +179,7 @@ int convert_layers_to_sif_waiting(const char *config_json, size_t config_len,
                 err_errno(e, "cannot reopen %s", tmp);
                 goto out_unlink;
         }
+        temp_lock(fd);
         if (sif_finalize(fd, objs, 1, offset, fs_size, image_arch_code(config_json), e) < 0)
                 goto out_unlink;
         if (close(fd) < 0) {

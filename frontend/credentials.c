@@ -6,7 +6,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <json.h>
-#include <pwd.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -40,45 +39,17 @@ static int set_pair(const char *u, const char *p, char **user, char **pass, sing
         return 1;
 }
 
-/* One PREFIX_DOCKER_USERNAME / PREFIX_DOCKER_PASSWORD pair: both or neither. */
-static int from_env(const char *prefix, char **user, char **pass, sing_err_t *e)
+/* The environment pair: both or neither. */
+static int from_env(const struct cred_sources *src, char **user, char **pass, sing_err_t *e)
 {
-        char uname[64], pname[64];
-        const char *u, *p;
-
-        snprintf(uname, sizeof(uname), "%s_DOCKER_USERNAME", prefix);
-        snprintf(pname, sizeof(pname), "%s_DOCKER_PASSWORD", prefix);
-        u = getenv(uname);
-        p = getenv(pname);
-        if (u && !*u)
-                u = NULL;
-        if (p && !*p)
-                p = NULL;
+        const char *u = src->env_user, *p = src->env_pass;
         if (!u && !p)
                 return 0;
         if (!u || !p)
-                return err_set(e, "%s is set but %s is not: set both or neither", u ? uname : pname,
-                               u ? pname : uname);
+                return err_set(e, "%s is set but %s is not: set both or neither",
+                               u ? src->user_var : src->pass_var,
+                               u ? src->pass_var : src->user_var);
         return set_pair(u, p, user, pass, e);
-}
-
-/* $DOCKER_CONFIG/config.json, else <home>/.docker/config.json; NULL (with
- * *e untouched) when no home directory is known. */
-static char *config_path(void)
-{
-        const char *dir = getenv("DOCKER_CONFIG"), *home;
-        char *path;
-
-        if (dir && *dir)
-                return asprintf(&path, "%s/config.json", dir) < 0 ? NULL : path;
-        home = getenv("HOME");
-        if (!home || !*home) {
-                struct passwd *pw = getpwuid(getuid());
-                home = pw ? pw->pw_dir : NULL;
-        }
-        if (!home || !*home)
-                return NULL;
-        return asprintf(&path, "%s/.docker/config.json", home) < 0 ? NULL : path;
 }
 
 /* Read the whole file; *out stays NULL when it does not exist. */
@@ -234,18 +205,15 @@ static int from_entry(const char *path, const char *key, struct json_object *ent
         return 0; /* e.g. {} written when a credential store holds the secret */
 }
 
-static int from_docker_config(const char *registry, const char *api_host, char **user, char **pass,
-                              sing_err_t *e)
+static int from_docker_config(const char *path, const char *registry, const char *api_host,
+                              char **user, char **pass, sing_err_t *e)
 {
-        _cleanup_free_ char *path = config_path();
         char *text = NULL;
         struct json_tokener *tok;
         struct json_object *root, *auths;
         char want1[256], want2[256], have[256];
         int rc = 0;
 
-        if (!path)
-                return 0;
         if (read_config(path, &text, e) < 0)
                 return -1;
         if (!text)
@@ -289,17 +257,15 @@ out:
         return rc;
 }
 
-int credentials_lookup(const char *registry_display, const char *api_host, char **user, char **pass,
-                       sing_err_t *e)
+int credentials_lookup(const struct cred_sources *src, const char *registry_display,
+                       const char *api_host, char **user, char **pass, sing_err_t *e)
 {
         int rc;
 
         *user = *pass = NULL;
-        rc = from_env("SINGULARITY", user, pass, e);
-        if (rc == 0)
-                rc = from_env("APPTAINER", user, pass, e);
-        if (rc == 0)
-                rc = from_docker_config(registry_display, api_host ? api_host : registry_display,
-                                        user, pass, e);
+        rc = from_env(src, user, pass, e);
+        if (rc == 0 && src->docker_config[0])
+                rc = from_docker_config(src->docker_config, registry_display,
+                                        api_host ? api_host : registry_display, user, pass, e);
         return rc;
 }

@@ -16,6 +16,8 @@
 #include "fileio.h"
 #include "http.h"
 #include "log.h"
+#include "cache_blob.h"
+#include "pending_file.h"
 #include "tempfile.h"
 
 #define MAX_RETRIES 5
@@ -26,8 +28,8 @@ struct xfer {
         CURL *h;
         struct curl_slist *hl;
         char *url;
-        char *tmp; /* temp file beside the final blob */
-        int fd;
+        struct pending_file out; /* the blob being written, unnamed until verified */
+        const struct cache *cache;
         int lockfd;
         EVP_MD_CTX *md;
         int64_t done;    /* bytes written and hashed */
@@ -44,20 +46,14 @@ static void xfer_free(struct xfer *x)
         if (x->h)
                 curl_easy_cleanup(x->h);
         curl_slist_free_all(x->hl);
-        if (x->fd >= 0)
-                close(x->fd);
-        if (x->tmp) {
-                unlink(x->tmp);
-                tempfile_forget(x->tmp);
-                free(x->tmp);
-        }
+        pending_abandon(&x->out);
         if (x->lockfd >= 0)
                 close(x->lockfd);
         EVP_MD_CTX_free(x->md);
         free(x->url);
         http_response_free(&x->hdr);
         memset(x, 0, sizeof(*x));
-        x->fd = x->lockfd = -1;
+        x->out.fd = x->lockfd = -1;
 }
 
 static size_t write_cb(char *buf, size_t size, size_t n, void *userdata)
@@ -72,7 +68,7 @@ static size_t write_cb(char *buf, size_t size, size_t n, void *userdata)
                 x->fresh_body = false;
                 /* A server that ignores our Range sends the whole blob again. */
                 if (status == 200 && x->done > 0) {
-                        if (ftruncate(x->fd, 0) < 0 || lseek(x->fd, 0, SEEK_SET) < 0) {
+                        if (ftruncate(x->out.fd, 0) < 0 || lseek(x->out.fd, 0, SEEK_SET) < 0) {
                                 x->io_errno = errno;
                                 return 0;
                         }
@@ -84,7 +80,7 @@ static size_t write_cb(char *buf, size_t size, size_t n, void *userdata)
                 x->overflow = true;
                 return 0;
         }
-        if (write_all(x->fd, buf, len) < 0) {
+        if (write_all(x->out.fd, buf, len) < 0) {
                 x->io_errno = errno;
                 return 0;
         }
@@ -110,7 +106,8 @@ static int xfer_arm(struct registry *r, struct xfer *x, sing_err_t *e)
                 return -1;
         /* The registry's credentials go to the registry only, never to the
          * storage host a blob request is redirected to. */
-        if (auth && host && strcasecmp(host, r->host) == 0)
+        if (auth && host && strcasecmp(host, r->host) == 0 &&
+            http_may_send_credentials(x->url, r->nohttps))
                 x->hl = curl_slist_append(x->hl, auth);
         if (x->done > 0) {
                 snprintf(range, sizeof(range), "Range: bytes=%lld-", (long long)x->done);
@@ -135,12 +132,6 @@ static int xfer_arm(struct registry *r, struct xfer *x, sing_err_t *e)
         return 0;
 }
 
-static bool file_present(const char *path, int64_t size)
-{
-        struct stat st;
-        return stat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == size;
-}
-
 static void human(int64_t n, char *buf, size_t len)
 {
         if (n >= 1 << 20)
@@ -154,23 +145,15 @@ static int xfer_start(struct registry *r, const struct cache *c, struct xfer *x,
 {
         char sz[32];
         memset(x, 0, sizeof(*x));
-        x->fd = x->lockfd = -1;
+        x->out.fd = x->lockfd = -1;
         x->job = job;
+        x->cache = c;
         x->url = registry_url(r, "blobs", job->digest);
-        x->tmp = cache_temp_path(job->path);
         x->md = EVP_MD_CTX_new();
-        if (!x->url || !x->tmp || !x->md)
+        if (!x->url || !x->md)
                 return err_set(e, "out of memory");
-        tempfile_register(x->tmp); /* before it exists, for a signal right after */
-        x->fd = mkostemp(x->tmp, O_CLOEXEC);
-        if (x->fd < 0) {
-                err_errno(e, "cannot create %s", x->tmp);
-                tempfile_forget(x->tmp);
-                free(x->tmp);
-                x->tmp = NULL;
+        if (pending_open(&x->out, job->path, 0600, e) < 0)
                 return -1;
-        }
-        (void)c;
         EVP_DigestInit_ex(x->md, EVP_sha256(), NULL);
         human(job->size, sz, sizeof(sz));
         log_info("Fetching %s %s (%s)", job->what, job->digest, sz);
@@ -191,16 +174,10 @@ static int xfer_finish(struct xfer *x, sing_err_t *e)
                                (long long)x->done, (long long)x->job->size);
         if (strcmp(got, x->job->digest) != 0)
                 return err_set(e, "blob digest mismatch: expected %s, got %s", x->job->digest, got);
-        if (close(x->fd) < 0) {
-                x->fd = -1;
-                return err_errno(e, "writing blob %s", x->job->digest);
-        }
-        x->fd = -1;
-        if (rename(x->tmp, x->job->path) < 0)
-                return err_errno(e, "cannot store blob %s", x->job->path);
-        tempfile_forget(x->tmp);
-        free(x->tmp);
-        x->tmp = NULL;
+        if (pending_publish(&x->out, true, e) < 0)
+                return err_prefix(e, "cannot store blob %s", x->job->digest);
+        /* What we just verified, so that a reuse can tell it is this file. */
+        cache_blob_verified(x->cache, x->job->digest);
         return 0;
 }
 
@@ -331,7 +308,7 @@ static int download(struct registry *r, const struct cache *c, struct blob_job *
                 return err_set(e, "out of memory");
         }
         for (size_t i = 0; i < n; i++)
-                xs[i].fd = xs[i].lockfd = -1;
+                xs[i].out.fd = xs[i].lockfd = -1;
         while (rc == 0 && (next < n || active > 0)) {
                 int running, left;
                 CURLMsg *msg;
@@ -420,7 +397,7 @@ int fetch_blobs_hooked(struct registry *r, const struct cache *c, struct blob_jo
                 jobs[i].path = cache_blob_path(c, jobs[i].digest);
                 if (!jobs[i].path)
                         return err_set(e, "out of memory");
-                if (file_present(jobs[i].path, jobs[i].size)) {
+                if (cache_blob_usable(c, jobs[i].digest, jobs[i].size)) {
                         jobs[i].was_cached = true;
                         log_info("Using cached %s %s", jobs[i].what, jobs[i].digest);
                         announce(h, jobs, &jobs[i]);
@@ -433,7 +410,7 @@ int fetch_blobs_hooked(struct registry *r, const struct cache *c, struct blob_jo
                         theirs[ntheirs++] = &jobs[i];
                         continue;
                 }
-                if (file_present(jobs[i].path, jobs[i].size)) {
+                if (cache_blob_usable(c, jobs[i].digest, jobs[i].size)) {
                         close(fd);
                         jobs[i].was_cached = true;
                         log_info("Using cached %s %s", jobs[i].what, jobs[i].digest);
@@ -452,7 +429,7 @@ int fetch_blobs_hooked(struct registry *r, const struct cache *c, struct blob_jo
                 log_verbose("waiting for another pull to fetch %s", theirs[i]->digest);
                 if (cache_lock(c, digest_hex(theirs[i]->digest), true, &fd, e) < 0)
                         goto out;
-                if (file_present(theirs[i]->path, theirs[i]->size)) {
+                if (cache_blob_usable(c, theirs[i]->digest, theirs[i]->size)) {
                         close(fd);
                         theirs[i]->was_cached = true;
                         log_info("Using cached %s %s", theirs[i]->what, theirs[i]->digest);

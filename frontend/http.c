@@ -9,19 +9,27 @@
 #include "build_config.h"
 #include "cleanup.h"
 
-void http_global_init(void)
+static const char *tls_ca_file, *tls_ca_dir;
+
+void http_global_init(const char *ca_file, const char *ca_dir)
 {
         curl_global_init(CURL_GLOBAL_DEFAULT);
+        tls_ca_file = ca_file && *ca_file ? ca_file : NULL;
+        tls_ca_dir = ca_dir && *ca_dir ? ca_dir : NULL;
+}
+
+bool http_may_send_credentials(const char *url, bool plain_http_ok)
+{
+        return strncasecmp(url, "https://", 8) == 0 ||
+               (plain_http_ok && strncasecmp(url, "http://", 7) == 0);
 }
 
 void http_setup_handle(CURL *h)
 {
-        const char *cafile = getenv("SSL_CERT_FILE");
-        const char *capath = getenv("SSL_CERT_DIR");
-        if (cafile && *cafile)
-                curl_easy_setopt(h, CURLOPT_CAINFO, cafile);
-        if (capath && *capath)
-                curl_easy_setopt(h, CURLOPT_CAPATH, capath);
+        if (tls_ca_file)
+                curl_easy_setopt(h, CURLOPT_CAINFO, tls_ca_file);
+        if (tls_ca_dir)
+                curl_easy_setopt(h, CURLOPT_CAPATH, tls_ca_dir);
         curl_easy_setopt(h, CURLOPT_USERAGENT, "singularity/" SING_VERSION);
         curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
         curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
@@ -181,6 +189,9 @@ static int http_request(bool head, const char *url, const char *const *headers, 
                         sing_err_t *e)
 {
         _cleanup_free_ char *cur = strdup(url);
+        /* A caller that asked for plain http (--nohttps) accepts it for the
+         * credentials too; a redirect from https down to http does not. */
+        bool plain_ok = strncasecmp(url, "http://", 7) == 0;
         memset(r, 0, sizeof(*r));
         if (!cur)
                 return err_set(e, "out of memory");
@@ -196,7 +207,8 @@ static int http_request(bool head, const char *url, const char *const *headers, 
                 for (const char *const *hp = headers; hp && *hp; hp++)
                         hl = curl_slist_append(hl, *hp);
                 /* Credentials only go to the host they belong to. */
-                if (auth && host && auth_host && strcasecmp(host, auth_host) == 0)
+                if (auth && host && auth_host && strcasecmp(host, auth_host) == 0 &&
+                    http_may_send_credentials(cur, plain_ok))
                         hl = curl_slist_append(hl, auth);
                 http_setup_handle(h);
                 curl_easy_setopt(h, CURLOPT_URL, cur);

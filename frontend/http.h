@@ -24,7 +24,14 @@ struct http_response {
 };
 
 /* Call once before any request (curl_global_init). */
-void http_global_init(void);
+/* Once per process, before any request: the CA file/directory to trust
+ * (SSL_CERT_FILE / SSL_CERT_DIR, read by the command; NULL: the system's). */
+void http_global_init(const char *ca_file, const char *ca_dir);
+
+/* May credentials go in a request to url? Over https always; over plain
+ * http only when the user asked for plain HTTP (--nohttps) for the
+ * registry they belong to. */
+bool http_may_send_credentials(const char *url, bool plain_http_ok);
 
 /* Apply our TLS, timeout and user-agent settings to an easy handle:
  * SSL_CERT_FILE / SSL_CERT_DIR become curl's CA file / path (Debian's curl

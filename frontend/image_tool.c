@@ -3,10 +3,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
+#include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -45,9 +49,10 @@ static char *level_flag(void)
 }
 
 /* Start the tool with its stdout on a pipe; *out is the pipe's read end. */
-static int spawn_cache_sif(const char *uri, pid_t *pid, int *out, sing_err_t *e)
+static int spawn_cache_sif(const char *uri, const char *temp_cache, pid_t *pid, int *out,
+                           sing_err_t *e)
 {
-        char *argv[5], *flag = level_flag();
+        char *argv[7], *flag = level_flag();
         size_t n = 0;
         posix_spawn_file_actions_t fa;
         int pfd[2], rc;
@@ -57,6 +62,10 @@ static int spawn_cache_sif(const char *uri, pid_t *pid, int *out, sing_err_t *e)
         if (flag)
                 argv[n++] = flag;
         argv[n++] = "cache-sif";
+        if (temp_cache) {
+                argv[n++] = "--temp-cache";
+                argv[n++] = (char *)temp_cache;
+        }
         argv[n++] = (char *)uri;
         argv[n] = NULL;
 
@@ -81,28 +90,24 @@ static int spawn_cache_sif(const char *uri, pid_t *pid, int *out, sing_err_t *e)
  * find its SIF as pull_to_cache does and say what the tool would have said.
  * NULL for anything else (a tag, not cached yet, cache disabled, a bad
  * reference): the tool handles and reports it. */
-static char *pinned_cache_hit(const char *uri)
+static char *pinned_cache_hit(const char *uri, const struct cache_opts *co)
 {
         struct image_ref ref;
         struct cache cache;
         sing_err_t ignored;
         char key[64];
         char *path = NULL;
-        struct stat st;
 
         if (ref_parse(uri, &ref, &ignored) < 0)
                 return NULL;
-        if (ref.digest && cache_open(&cache, false, &ignored) == 0) {
+        if (ref.digest && !co->disable && cache_open(&cache, co, &ignored) == 0) {
                 platform_cache_key(host_goarch(), key, sizeof(key));
-                if (!cache.temporary)
-                        path = cache_sif_path(&cache, ref.digest, key);
-                if (path && stat(path, &st) == 0) {
+                path = cache_sif_usable(&cache, ref.digest, key);
+                if (path) {
                         _cleanup_free_ char *display = ref_display(&ref);
                         log_verbose("Docker image path: %s", display ? display : uri);
                         log_verbose("Cache folder set to %s", cache.root);
                         log_info("Using cached SIF image");
-                } else {
-                        free(steal_ptr(&path));
                 }
                 cache_close(&cache);
         }
@@ -110,43 +115,125 @@ static char *pinned_cache_hit(const char *uri)
         return path;
 }
 
-int image_tool_cache_sif(const char *uri, char **sif_path, sing_err_t *e)
+/* A private temporary cache for one run (SINGULARITY_DISABLE_CACHE). */
+static char *make_temp_cache(const struct cache_opts *co, sing_err_t *e)
 {
-        _cleanup_free_ char *answer = NULL;
+        char *dir = NULL;
+        if (asprintf(&dir, "%s/singularity-cache-XXXXXX", co->tmpdir ? co->tmpdir : "/tmp") < 0) {
+                err_set(e, "out of memory");
+                return NULL;
+        }
+        if (!mkdtemp(dir)) {
+                err_errno(e, "cannot create a temporary cache in %s",
+                          co->tmpdir ? co->tmpdir : "/tmp");
+                free(dir);
+                return NULL;
+        }
+        return dir;
+}
+
+/* Remove dir once this process has exited: it is about to become the
+ * starter (same pid), which opens the SIF in dir after we are gone and
+ * holds it until the container exits; a failed or interrupted run exits
+ * sooner. The helper is its own session (a
+ * Ctrl-C for the container does not reach it), holds no descriptor of the
+ * caller's, and waits on a pidfd. */
+static int remove_after_exit(const char *dir, sing_err_t *e)
+{
+        pid_t parent = getpid(), pid;
+        fflush(NULL);
+        pid = fork();
+        if (pid < 0)
+                return err_errno(e, "fork");
+        if (pid > 0)
+                return 0;
+        {
+                int pfd = (int)syscall(SYS_pidfd_open, parent, 0);
+                int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+                struct pollfd p = {.fd = pfd, .events = POLLIN};
+                setsid();
+                signal(SIGINT, SIG_IGN);
+                signal(SIGTERM, SIG_IGN);
+                signal(SIGHUP, SIG_IGN);
+                if (null >= 0) {
+                        dup2(null, STDIN_FILENO);
+                        dup2(null, STDOUT_FILENO);
+                        dup2(null, STDERR_FILENO);
+                }
+                /* Closing what we inherited (pipes of a caller waiting for
+                 * EOF) keeps us invisible; the pidfd stays. */
+                for (int fd = 3; fd < 1024; fd++)
+                        if (fd != pfd)
+                                close(fd);
+                if (pfd >= 0 && getppid() == parent) {
+                        while (poll(&p, 1, -1) < 0 && errno == EINTR)
+                                ;
+                } else {
+                        /* No pidfd (kernel < 5.3): until we are re-parented. */
+                        while (getppid() == parent)
+                                sleep(1);
+                }
+                remove_tree(dir);
+                _exit(0);
+        }
+}
+
+int image_tool_cache_sif(const char *uri, const struct cache_opts *co, char **sif_path,
+                         sing_err_t *e)
+{
+        _cleanup_free_ char *answer = NULL, *temp_cache = NULL;
         _cleanup_close_ int out = -1;
         size_t len = 0;
         pid_t pid;
         int status, read_rc, read_errno;
 
-        *sif_path = pinned_cache_hit(uri);
+        *sif_path = pinned_cache_hit(uri, co);
         if (*sif_path)
                 return 0;
-        if (spawn_cache_sif(uri, &pid, &out, e) < 0)
-                return -1;
+        /* The helper first: however this process ends from here on (the
+         * container exits, a Ctrl-C during the pull, SIGKILL), it goes. */
+        if (co->disable) {
+                if (!(temp_cache = make_temp_cache(co, e)))
+                        return -1;
+                if (remove_after_exit(temp_cache, e) < 0)
+                        goto fail;
+        }
+        if (spawn_cache_sif(uri, temp_cache, &pid, &out, e) < 0)
+                goto fail;
         read_rc = read_all_bounded(out, PATH_MAX + 1, &answer, &len);
         read_errno = errno;
         close(steal_fd(&out)); /* a tool still writing gets EPIPE, not a hang */
         while (waitpid(pid, &status, 0) < 0)
-                if (errno != EINTR)
-                        return err_errno(e, "waiting for %s", SING_IMAGE_TOOL_PATH);
-        if (WIFSIGNALED(status))
-                return err_set(e, "%s (converting %s) was killed by signal %d (%s)",
-                               SING_IMAGE_TOOL_PATH, uri, WTERMSIG(status),
-                               strsignal(WTERMSIG(status)));
+                if (errno != EINTR) {
+                        err_errno(e, "waiting for %s", SING_IMAGE_TOOL_PATH);
+                        goto fail;
+                }
+        if (WIFSIGNALED(status)) {
+                err_set(e, "%s (converting %s) was killed by signal %d (%s)", SING_IMAGE_TOOL_PATH,
+                        uri, WTERMSIG(status), strsignal(WTERMSIG(status)));
+                goto fail;
+        }
         if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
                 e->code = 0;
                 e->msg[0] = '\0'; /* the tool said why */
-                return -1;
+                goto fail;
         }
         if (read_rc < 0) {
                 errno = read_errno;
-                return err_errno(e, "reading the cached image path from %s", SING_IMAGE_TOOL_PATH);
+                err_errno(e, "reading the cached image path from %s", SING_IMAGE_TOOL_PATH);
+                goto fail;
         }
         /* One absolute path and a newline, nothing else. */
         if (len < 2 || answer[0] != '/' || answer[len - 1] != '\n' ||
-            memchr(answer, '\n', len - 1) || strlen(answer) != len)
-                return err_set(e, "%s cache-sif: unexpected answer", SING_IMAGE_TOOL_PATH);
+            memchr(answer, '\n', len - 1) || strlen(answer) != len) {
+                err_set(e, "%s cache-sif: unexpected answer", SING_IMAGE_TOOL_PATH);
+                goto fail;
+        }
         answer[len - 1] = '\0';
         *sif_path = steal_ptr(&answer);
         return 0;
+fail:
+        if (temp_cache)
+                remove_tree(temp_cache);
+        return -1;
 }

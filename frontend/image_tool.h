@@ -15,6 +15,11 @@ int image_tool_exec(char **argv);
  * needed and prints the path.
  * The tool prints its own messages; when it fails, returns -1 with an
  * empty e->msg (already reported), else -1 with e filled. */
-int image_tool_cache_sif(const char *uri, char **sif_path, sing_err_t *e);
+struct cache_opts;
+/* With co->disable (SINGULARITY_DISABLE_CACHE), the SIF goes into a private
+ * temporary cache made here, which a small helper process removes once
+ * this process (by then the starter, and the container) has exited. */
+int image_tool_cache_sif(const char *uri, const struct cache_opts *co, char **sif_path,
+                         sing_err_t *e);
 
 #endif

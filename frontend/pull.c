@@ -44,23 +44,25 @@ static void pull_ctx_free(struct pull_ctx *p)
                 ref_free(&p->ref);
 }
 
-static int pull_begin(struct pull_ctx *p, const char *uri, const struct pull_opts *o,
-                      bool disable_cache, bool announce, sing_err_t *e)
+static int pull_begin(struct pull_ctx *p, const char *uri, const struct pull_opts *o, bool announce,
+                      sing_err_t *e)
 {
         void (*say)(const char *, ...) = announce ? log_info : log_verbose;
         _cleanup_free_ char *display = NULL;
         memset(p, 0, sizeof(*p));
-        http_global_init();
+        http_global_init(o->ca_file, o->ca_dir);
         if (ref_parse(uri, &p->ref, e) < 0)
                 return -1;
         p->have_ref = true;
         display = ref_display(&p->ref);
         say("Docker image path: %s", display ? display : uri);
-        if (cache_open(&p->cache, disable_cache, e) < 0)
+        if (cache_open(&p->cache, &o->cache, e) < 0)
                 return -1;
         p->have_cache = true;
-        if (!p->cache.temporary)
+        if (!p->cache.temporary) {
                 say("Cache folder set to %s", p->cache.root);
+                cache_sweep(&p->cache);
+        }
         if (registry_init(&p->reg, &p->ref, o, e) < 0)
                 return -1;
         p->have_reg = true;
@@ -182,7 +184,7 @@ static const char *want_platform(const struct pull_opts *o)
 static int pull_resolve(struct pull_ctx *p, const char *uri, const struct pull_opts *o,
                         sing_err_t *e)
 {
-        if (pull_begin(p, uri, o, o->disable_cache, true, e) < 0 ||
+        if (pull_begin(p, uri, o, true, e) < 0 ||
             registry_resolve(&p->reg, p->ref.digest ? p->ref.digest : p->ref.tag, want_platform(o),
                              &p->man, e) < 0)
                 return -1;
@@ -206,20 +208,21 @@ static int pull_through_cache(struct pull_ctx *p, const char *key, const char *o
                               sing_err_t *e)
 {
         _cleanup_free_ char *cached = cache_sif_path(&p->cache, p->man.top_digest, key);
+        _cleanup_free_ char *usable = NULL;
         _cleanup_close_ int lockfd = -1;
-        struct stat st;
         sing_err_t ce;
         if (!cached)
                 return err_set(e, "out of memory");
         if (lock_image(p, key, &lockfd, e) < 0)
                 return -1;
-        if (stat(cached, &st) == 0) {
+        if ((usable = cache_sif_usable(&p->cache, p->man.top_digest, key))) {
                 log_info("Using cached SIF image");
-                return copy_file_atomic(cached, out, force, e);
+                return copy_file_atomic(usable, out, force, e);
         }
         if (pull_convert(p, out, force, e) < 0)
                 return -1;
-        if (copy_file_atomic(out, cached, true, &ce) < 0)
+        if (copy_file_atomic(out, cached, true, &ce) < 0 ||
+            cache_sif_verified(&p->cache, p->man.top_digest, key, &ce) < 0)
                 log_warn("not keeping the image in the cache: %s", ce.msg);
         return 0;
 }
@@ -235,6 +238,7 @@ int pull_to_file(const char *uri, const struct pull_opts *o, const char *out_pat
         if (!force && lstat(out_path, &st) == 0)
                 return err_set(e, "image file %s already exists; use --force to overwrite it",
                                out_path);
+        temp_sweep_beside(out_path);
         if (pull_resolve(&p, uri, o, e) < 0)
                 goto out;
         platform_cache_key(want_platform(o), key, sizeof(key));
@@ -262,9 +266,8 @@ struct have_ctx {
 static bool have_sif(const char *top_digest, void *ctx)
 {
         struct have_ctx *hc = ctx;
-        _cleanup_free_ char *path = cache_sif_path(hc->cache, top_digest, hc->key);
-        struct stat st;
-        return path && stat(path, &st) == 0;
+        _cleanup_free_ char *path = cache_sif_usable(hc->cache, top_digest, hc->key);
+        return path != NULL;
 }
 
 static void say_age(char *out, size_t n, time_t then)
@@ -306,16 +309,22 @@ int pull_to_cache(const char *uri, const struct pull_opts *o, char **sif_path, s
         struct pull_ctx p;
         char key[64];
         _cleanup_free_ char *path = NULL;
-        struct stat st;
         int rc = -1;
         *sif_path = NULL;
         platform_cache_key(want_platform(o), key, sizeof(key));
-        if (pull_begin(&p, uri, o, false, false, e) < 0)
+        if (pull_begin(&p, uri, o, false, e) < 0)
                 goto out;
+        /* The SIF must outlive this process: the caller hands its path to
+         * the starter. A temporary cache is the caller's to make and remove
+         * (--temp-cache of cache-sif), never ours. */
+        if (p.cache.temporary) {
+                err_set(e, "internal error: pull_to_cache with a temporary cache");
+                goto out;
+        }
         /* A pinned digest already converted: no request at all. */
         if (p.ref.digest) {
-                path = cache_sif_path(&p.cache, p.ref.digest, key);
-                if (path && stat(path, &st) == 0) {
+                path = cache_sif_usable(&p.cache, p.ref.digest, key);
+                if (path) {
                         log_info("Using cached SIF image");
                         *sif_path = steal_ptr(&path);
                         rc = 0;
@@ -345,10 +354,13 @@ int pull_to_cache(const char *uri, const struct pull_opts *o, char **sif_path, s
                         _cleanup_close_ int lockfd = -1;
                         if (lock_image(&p, key, &lockfd, e) < 0)
                                 goto out;
+                        _cleanup_free_ char *usable =
+                            cache_sif_usable(&p.cache, p.man.top_digest, key);
                         /* Another run may have converted it while we waited. */
-                        if (stat(path, &st) == 0)
+                        if (usable)
                                 log_info("Using cached SIF image");
-                        else if (pull_convert(&p, path, true, e) < 0)
+                        else if (pull_convert(&p, path, true, e) < 0 ||
+                                 cache_sif_verified(&p.cache, p.man.top_digest, key, e) < 0)
                                 goto out;
                 }
         }

@@ -7,13 +7,19 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "cache.h"
+#include "credentials.h"
 #include "error.h"
 
+/* Filled by the command: pull_opts_from_env (envopts.h), then its flags. */
 struct pull_opts {
-        const char *arch;   /* --arch, or NULL for the host's */
-        bool nohttps;       /* --nohttps / SINGULARITY_NOHTTPS: plain HTTP to the registry */
-        bool disable_cache; /* --disable-cache / SINGULARITY_DISABLE_CACHE: private temp cache */
-        /* Credentials from a recipe (build issue); NULL: environment, then docker config. */
+        const char *arch; /* --arch, or NULL for the host's */
+        bool nohttps;     /* --nohttps / SINGULARITY_NOHTTPS: plain HTTP to the registry */
+        /* Where the cache is; .disable: --disable-cache / SINGULARITY_DISABLE_CACHE. */
+        struct cache_opts cache;
+        const char *ca_file, *ca_dir; /* SSL_CERT_FILE, SSL_CERT_DIR */
+        struct cred_sources creds;    /* environment pair, Docker config path */
+        /* Credentials from a recipe (build issue); NULL: creds, below. */
         const char *username, *password;
         bool no_token; /* recipe "Token: no": never ask a token server */
 };

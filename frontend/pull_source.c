@@ -39,7 +39,7 @@ int pull_source_to_file(const struct source *s, const struct pull_opts *o, const
         if (s->kind == SOURCE_DOCKER)
                 return pull_to_file(s->uri, o, out, force, e);
         if (s->kind == SOURCE_HTTP)
-                return source_http_download(s, out, force, e);
+                return source_http_download(s, o, out, force, e);
         if (source_fetch(s, o, out, &img, e) < 0)
                 return -1;
         squash_settings_default(&sq);

@@ -1,6 +1,8 @@
 /* Definition file parser; the format is described in recipe.h. */
 #include "recipe.h"
 
+#include "boolval.h"
+
 #include <ctype.h>
 #include <libgen.h>
 #include <stdio.h>
@@ -96,17 +98,11 @@ static void strip_comment(char *s)
                 }
 }
 
+/* The one truth table (common/boolval.h); an empty header value is an
+ * error here, not "no". */
 static int parse_bool(const char *v, bool *out)
 {
-        if (!strcasecmp(v, "yes") || !strcasecmp(v, "true") || !strcmp(v, "1")) {
-                *out = true;
-                return 0;
-        }
-        if (!strcasecmp(v, "no") || !strcasecmp(v, "false") || !strcmp(v, "0")) {
-                *out = false;
-                return 0;
-        }
-        return -1;
+        return *v ? boolval_parse(v, out) : -1;
 }
 
 struct parser {
@@ -181,8 +177,8 @@ static int header_line(struct parser *p, char *raw, unsigned lineno, sing_err_t 
         case KEY_INCLUDECMD:
         case KEY_TOKEN:
                 if (parse_bool(value, &flag) < 0)
-                        return err_set(e, "%s:%u: %s must be yes or no, not \"%s\"", p->path,
-                                       lineno, key_names[k], value);
+                        return err_set(e, "%s:%u: %s must be " BOOLVAL_WORDS ", not \"%s\"",
+                                       p->path, lineno, key_names[k], value);
                 if (k == KEY_INCLUDECMD)
                         r->include_cmd = flag;
                 else

@@ -185,9 +185,11 @@ static int fetch_document(struct registry *r, const char *name, struct http_resp
         }
         if (resp->docker_digest && strncmp(resp->docker_digest, "sha256:", 7) == 0 &&
             strcmp(resp->docker_digest, digest) != 0) {
+                /* The message first: the header dies with the response. */
+                err_set(e, "manifest digest mismatch: registry says %s, content is %s",
+                        resp->docker_digest, digest);
                 http_response_free(resp);
-                return err_set(e, "manifest digest mismatch: registry says %s, content is %s",
-                               resp->docker_digest, digest);
+                return -1;
         }
         return 0;
 }

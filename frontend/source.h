@@ -67,7 +67,8 @@ void source_image_free(struct pulled_image *img);
 /* Download the SIF at s->path to out_path atomically (temp file beside it,
  * resumed with a Range request when the connection drops, renamed only
  * once it is complete and reads as a SIF). */
-int source_http_download(const struct source *s, const char *out_path, bool force, sing_err_t *e);
+int source_http_download(const struct source *s, const struct pull_opts *o, const char *out_path,
+                         bool force, sing_err_t *e);
 
 /* ---- pull_source.c: the pull command's sources other than docker -> SIF ---- */
 

@@ -114,7 +114,8 @@ static int fetch_into(const char *url, int fd, sing_err_t *e)
         return err_set(e, "%s: download failed", url);
 }
 
-int source_http_download(const struct source *s, const char *out, bool force, sing_err_t *e)
+int source_http_download(const struct source *s, const struct pull_opts *o, const char *out,
+                         bool force, sing_err_t *e)
 {
         _cleanup_free_ char *tmp = cache_temp_path(out);
         _cleanup_close_ int fd = -1;
@@ -123,7 +124,7 @@ int source_http_download(const struct source *s, const char *out, bool force, si
         mode_t um;
         if (!tmp)
                 return err_set(e, "out of memory");
-        http_global_init();
+        http_global_init(o->ca_file, o->ca_dir);
         tempfile_register(tmp);
         fd = mkostemp(tmp, O_CLOEXEC);
         if (fd < 0) {

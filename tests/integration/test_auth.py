@@ -223,3 +223,55 @@ def test_http_proxy_from_environment(singularity, registry, pushed_busybox, user
         assert any("/blobs/sha256:" in u for u in proxy.seen), proxy.seen
     finally:
         proxy.stop()
+
+
+# --------------------------------------------------------------------------
+# Credentials never go over plain HTTP unless --nohttps asked for it (issue 9)
+
+
+def _token_requests_with_auth(ts):
+    return [q for q in ts.requests
+            if "authorization" in {k.lower() for k in q["headers"]}]
+
+
+def test_https_registry_with_http_realm_keeps_credentials(
+        singularity, make_registry, make_fault_proxy, test_ca, user_tmp, unique_repo,
+        clean_user_cache):
+    """An HTTPS registry (the TLS proxy) whose token realm is http://: the
+    user's password must not be sent there in clear; one line says why."""
+    reg = make_registry("token")
+    push_busybox(reg, unique_repo)
+    proxy = make_fault_proxy(reg, tls=test_ca)
+    ca = os.path.join(user_tmp, "ca.pem")
+    shutil.copy(test_ca.ca_file, ca)
+    os.chmod(ca, 0o644)
+    ts = reg.token_server
+    assert ts.realm.startswith("http://")
+    user, password = reg.credentials()
+    ts.reset_counters()
+    for env in ({"SINGULARITY_DOCKER_USERNAME": user, "SINGULARITY_DOCKER_PASSWORD": password},
+                {"APPTAINER_DOCKER_USERNAME": user, "APPTAINER_DOCKER_PASSWORD": password}):
+        env["SSL_CERT_FILE"] = ca
+        r = pull(singularity, f"docker://{proxy.hostport}/{unique_repo}:latest", "--name",
+                 "leak.sif", cwd=user_tmp, env=env)
+        one_error(r, "plain HTTP")
+        assert "--nohttps" in r.stderr
+        assert not os.path.exists(os.path.join(user_tmp, "leak.sif"))
+    assert _token_requests_with_auth(ts) == [], ts.requests
+    # --nohttps for that very registry: the user accepted plain HTTP, creds go.
+    env = dict(NOHTTPS, SINGULARITY_DOCKER_USERNAME=user, SINGULARITY_DOCKER_PASSWORD=password)
+    r = pull(singularity, f"docker://{reg.hostport}/{unique_repo}:latest", "--name", "ok.sif",
+             cwd=user_tmp, env=env)
+    assert r.returncode == 0, r.stderr
+    assert _token_requests_with_auth(ts), ts.requests
+    # No credentials, nothing to leak: an anonymous token over http is fine.
+    anon = make_registry("token", token_kwargs={"anonymous_pull": True})
+    push_busybox(anon, unique_repo)
+    anon_proxy = make_fault_proxy(anon, tls=test_ca)
+    anon.token_server.reset_counters()  # the push authenticated
+    r = pull(singularity, f"docker://{anon_proxy.hostport}/{unique_repo}:latest", cwd=user_tmp,
+             env={"SSL_CERT_FILE": ca})
+    assert r.returncode == 0, r.stderr
+    assert anon.token_server.requests, "no token was asked for"
+    assert _token_requests_with_auth(anon.token_server) == []
+

@@ -1002,3 +1002,68 @@ def test_user_source_date_epoch_builds_are_byte_identical(singularity, user_dir,
                     env={"SOURCE_DATE_EPOCH": "yesterday"})
     assert r.returncode == 255 and "SOURCE_DATE_EPOCH" in r.stderr
     assert leftovers(user_dir, ["r.def", "a.sif", "b.sif", "c.sif", "p1.sif", "p2.sif"]) == []
+
+
+# The build environment of %setup / %post, and the umask (issue 9)
+
+
+def test_setup_and_post_variables(singularity, images, tmp_path):
+    """%setup runs on the host as root: SINGULARITY_ROOTFS / APPTAINER_ROOTFS
+    must name the image root (absolute, also for a relative OUT), or `touch
+    $X/file` writes the host's /file. %post gets SINGULARITY_ENVIRONMENT and
+    SINGULARITY_LABELS (and the APPTAINER_ twins); the labels land in
+    labels.json and the file does not stay in the image."""
+    mark = "sing-setup-" + os.urandom(4).hex()
+    recipe = write_recipe(tmp_path / "env.def", f"""
+        Bootstrap: docker
+        From: {images["cmd"]}
+
+        %setup
+            touch "${{SINGULARITY_ROOTFS}}/{mark}-s"
+            touch "${{APPTAINER_ROOTFS}}/{mark}-a"
+            case "$SINGULARITY_ROOTFS" in /*) ;; *) exit 7 ;; esac
+
+        %post
+            test "$SINGULARITY_ROOTFS" = / && test "$APPTAINER_ROOTFS" = /
+            echo 'export FROM_POST=yes' >> "$SINGULARITY_ENVIRONMENT"
+            echo 'export FROM_POST_A=yes' >> "$APPTAINER_ENVIRONMENT"
+            echo "post.label value one" >> "$SINGULARITY_LABELS"
+            echo "post.twin two" >> "$APPTAINER_LABELS"
+        """)
+    for out, args in (("env.sif", []), ("envsb", ["--sandbox"])):
+        try:
+            ok(sing(singularity, "build", "--nohttps", *args, out, recipe, cwd=tmp_path))
+            for suffix in ("-s", "-a"):
+                assert not os.path.exists(f"/{mark}{suffix}"), "%setup wrote the host's /"
+            if args:
+                root = tmp_path / out
+                for suffix in ("-s", "-a"):
+                    assert (root / f"{mark}{suffix}").exists()
+                labels = json.loads((root / ".singularity.d" / "labels.json").read_text())
+                env = (root / ".singularity.d" / "env" / "91-environment.sh").read_text()
+                assert not (root / ".build.labels").exists()
+            else:
+                sif = str(tmp_path / out)
+                names = squashfs_list(sif)
+                for suffix in ("-s", "-a"):
+                    assert f"/{mark}{suffix}" in names, sorted(names)[:20]
+                labels = json.loads(object_data(sif, LABELS))
+                env = squashfs_cat(sif, "/.singularity.d/env/91-environment.sh").decode()
+                assert "/.build.labels" not in names
+            assert labels["post.label"] == "value one"
+            assert labels["post.twin"] == "two"
+            assert "FROM_POST=yes" in env and "FROM_POST_A=yes" in env
+        finally:
+            for suffix in ("-s", "-a"):
+                if os.path.exists(f"/{mark}{suffix}"):
+                    os.unlink(f"/{mark}{suffix}")
+
+
+def test_sandbox_follows_umask(singularity, images, user_dir, run_as_user, clean_user_cache):
+    """build --sandbox under umask 077: nobody else can look in."""
+    for umask, want in (("077", 0o700), ("022", 0o755)):
+        out = user_dir / f"sb-{umask}"
+        r = run_as_user(["sh", "-c", f'umask {umask}; exec "$0" "$@"', singularity, "build",
+                         "--nohttps", "--sandbox", str(out), "docker://" + images["cmd"]])
+        assert r.returncode == 0, r.stderr
+        assert stat.S_IMODE(os.stat(out).st_mode) == want, (umask, oct(os.stat(out).st_mode))

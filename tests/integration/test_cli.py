@@ -6,6 +6,7 @@ and runs it as a child for the docker:// step of run/exec/shell."""
 import os
 import re
 import subprocess
+import time
 
 import pytest
 
@@ -152,3 +153,136 @@ def test_docker_cache_hits_follow_log_level(singularity, registry, pushed_busybo
     r = run_as_user([singularity, "-v", "exec", tagged, "true"], env=env)
     assert r.returncode == 0, r.stderr
     assert "VERBOSE: Docker image path:" in r.stderr
+
+
+# --------------------------------------------------------------------------
+# One truth table for every boolean variable (issue 9, issue 16)
+
+TRUE_WORDS = ["1", "yes", "YES", "true", "True", "on"]
+FALSE_WORDS = ["0", "no", "No", "false", "FALSE", "off", ""]
+BAD_WORDS = ["2", "maybe", "enable", " yes", "-1"]
+RUN_BOOLS = ["CONTAIN", "CONTAINALL", "CLEANENV", "PID", "IPC", "NET", "USERNS", "NO_HOME",
+             "WRITABLE", "NOHTTPS",
+             "WRITABLE_TMPFS", "DISABLE_CACHE"]
+PULL_BOOLS = ["NOHTTPS", "DISABLE_CACHE"]
+
+
+@pytest.fixture
+def pinned(registry, pushed_busybox):
+    return f"docker://{registry.hostport}/library/busybox@{pushed_busybox.manifest_digest}"
+
+
+def test_boolean_unknown_values_are_errors(singularity, registry, pinned, user_tmp):
+    """Every boolean variable, both spellings: a value outside the table is
+    one error naming the variable and the value, and nothing runs."""
+    for name in RUN_BOOLS:
+        for prefix in ("SINGULARITY_", "APPTAINER_"):
+            for bad in BAD_WORDS:
+                var = prefix + name
+                r = run_as_user([singularity, "exec", pinned, "echo", "RAN"],
+                                env={"SINGULARITY_NOHTTPS": "1", var: bad})
+                assert r.returncode == 255, (var, bad, r.stderr)
+                errors = error_lines(r.stderr)
+                assert len(errors) == 1 and f"{var}={bad}" in errors[0], (var, bad, r.stderr)
+                assert "RAN" not in r.stdout
+    for name in PULL_BOOLS:
+        for prefix in ("SINGULARITY_", "APPTAINER_"):
+            var = prefix + name
+            env = {"SINGULARITY_NOHTTPS": "1", var: "maybe"}
+            for cmd in (["pull", "--force", "--name", "x.sif", pinned],
+                        ["build", "--force", "x.sif", pinned]):
+                r = run_as_user([singularity, *cmd], env=env, cwd=user_tmp)
+                assert r.returncode == 255, (var, cmd, r.stderr)
+                errors = error_lines(r.stderr)
+                assert len(errors) == 1 and f"{var}=maybe" in errors[0], (var, r.stderr)
+                assert not os.path.exists(os.path.join(user_tmp, "x.sif"))
+
+
+def test_boolean_words_cleanenv(singularity, pinned):
+    probe = ["exec", pinned, "sh", "-c", "echo ${SING_BOOL_PROBE-unset}"]
+    base = {"SINGULARITY_NOHTTPS": "1", "SING_BOOL_PROBE": "here"}
+    for word, want in [(w, "unset") for w in TRUE_WORDS] + [(w, "here") for w in FALSE_WORDS]:
+        for var in ("SINGULARITY_CLEANENV", "APPTAINER_CLEANENV"):
+            r = run_as_user([singularity, *probe], env=dict(base, **{var: word}))
+            assert r.returncode == 0, (var, word, r.stderr)
+            assert r.stdout == want + "\n", (var, word, r.stdout)
+    # Apptainer's precedence: APPTAINER_ wins over SINGULARITY_.
+    r = run_as_user([singularity, *probe],
+                    env=dict(base, APPTAINER_CLEANENV="no", SINGULARITY_CLEANENV="yes"))
+    assert r.stdout == "here\n", r.stderr
+    r = run_as_user([singularity, *probe],
+                    env=dict(base, APPTAINER_CLEANENV="yes", SINGULARITY_CLEANENV="no"))
+    assert r.stdout == "unset\n", r.stderr
+
+
+def test_boolean_words_contain(singularity, pinned, user_tmp):
+    marker = os.path.join("/tmp", os.path.basename(user_tmp) + "-contain-marker")
+    run_as_user(["touch", marker], check=True)
+    try:
+        probe = ["exec", pinned, "sh", "-c", f"test -e {marker} && echo shared || echo contained"]
+        for word, want in ([(w, "contained") for w in TRUE_WORDS] +
+                           [(w, "shared") for w in FALSE_WORDS]):
+            r = run_as_user([singularity, *probe],
+                            env={"SINGULARITY_NOHTTPS": "1", "SINGULARITY_CONTAIN": word})
+            assert r.returncode == 0, (word, r.stderr)
+            assert r.stdout == want + "\n", (word, r.stdout)
+        # It used to mean "off".
+        r = run_as_user([singularity, *probe],
+                        env={"SINGULARITY_NOHTTPS": "1", "SINGULARITY_CONTAIN": "2"})
+        assert r.returncode == 255 and r.stdout == "", r.stderr
+        assert "SINGULARITY_CONTAIN=2" in r.stderr
+    finally:
+        os.unlink(marker)
+
+
+def test_boolean_words_nohttps(singularity, registry, pushed_busybox, user_tmp):
+    """SINGULARITY_NOHTTPS=no used to switch to plain HTTP: now only a true
+    word does (the test registry speaks plain HTTP only)."""
+    uri = f"docker://{registry.hostport}/library/busybox:latest"
+    for word in TRUE_WORDS:
+        r = run_as_user([singularity, "pull", "--force", "--name", "b.sif", uri],
+                        env={"APPTAINER_NOHTTPS": word}, cwd=user_tmp)
+        assert r.returncode == 0, (word, r.stderr)
+    for word in FALSE_WORDS:
+        r = run_as_user([singularity, "pull", "--force", "--name", "n.sif", uri],
+                        env={"SINGULARITY_NOHTTPS": word}, cwd=user_tmp)
+        assert r.returncode == 255, (word, r.stderr)
+        assert len(error_lines(r.stderr)) == 1, r.stderr
+        assert not os.path.exists(os.path.join(user_tmp, "n.sif"))
+
+
+def test_help_documents_the_boolean_table(singularity):
+    for cmd in ("exec", "pull", "build"):
+        r = run_as_user([singularity, "help", cmd])
+        assert r.returncode == 0, r.stderr
+        text = " ".join(r.stdout.split())
+        assert "1/yes/true/on or 0/no/false/off" in text, (cmd, r.stdout)
+        assert "APPTAINER_" in text
+
+
+def test_disable_cache_exec_docker(singularity, registry, pushed_busybox, user_tmp,
+                                   clean_user_cache):
+    """SINGULARITY_DISABLE_CACHE=1 exec docker://... used to fail with "No such
+    file or directory": the temporary cache went before the starter opened
+    the SIF. Now the run works, leaves the user's cache alone, and the
+    temporary cache goes once the container has exited."""
+    tmpdir = os.path.join(user_tmp, "t")
+    run_as_user(["mkdir", "-m", "700", tmpdir], check=True)
+    tagged = f"docker://{registry.hostport}/library/busybox:latest"
+    pinned = f"docker://{registry.hostport}/library/busybox@{pushed_busybox.manifest_digest}"
+    for var, word, uri in (("SINGULARITY_DISABLE_CACHE", "1", tagged),
+                           ("APPTAINER_DISABLE_CACHE", "yes", pinned),
+                           ("SINGULARITY_DISABLE_CACHE", "true", pinned)):
+        r = run_as_user([singularity, "exec", uri, "echo", "ran"],
+                        env={"SINGULARITY_NOHTTPS": "1", var: word, "TMPDIR": tmpdir})
+        assert r.returncode == 0, (var, r.stderr)
+        assert r.stdout == "ran\n"
+        assert "Using cached SIF image" not in r.stderr
+        # Removed by a helper once the container is gone: wait for it.
+        for _ in range(300):
+            if not os.listdir(tmpdir):
+                break
+            time.sleep(0.1)
+        assert os.listdir(tmpdir) == []
+    sifs = os.path.join(clean_user_cache, "sif")
+    assert not os.path.isdir(sifs) or os.listdir(sifs) == []

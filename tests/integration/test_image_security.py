@@ -30,6 +30,7 @@ import time
 import pytest
 
 import faultproxy
+import siftools
 import imagetools
 from conftest import USER, USER2, run_as_user
 from imagetools import File, Image, Layer
@@ -931,3 +932,302 @@ def test_recipe_credentials_not_printed_or_stored(singularity, registry_basic, u
             assert s not in r.stdout and s not in r.stderr
     hits = files_containing([workdir, "/tmp"], secrets_, since, owner=test_user.uid)
     assert [h for h in hits if h[0] != recipe] == []
+
+
+# --------------------------------------------------------------------------
+# Cache swaps by another user, poisoned entries, temp files of killed pulls
+# (issue 9)
+
+
+def _as_root_copytree(src, dst, uid, gid):
+    subprocess.run(["cp", "-a", src, dst], check=True)
+    subprocess.run(["chown", "-R", f"{uid}:{gid}", dst], check=True)
+
+
+@pytest.fixture(scope="module")
+def marked_images(registry):
+    """Two images whose /marker says which one ran: GOOD (the victim's) and
+    EVIL (the other user's)."""
+    out = {}
+    for name in ("good", "evil"):
+        img = imagetools.busybox_image(extra_layers=[[File("marker", name.upper() + "\n")]])
+        out[name] = imagetools.push_image(registry, f"sec/marked-{name}", "v1", img)
+    return out
+
+
+def _pinned(registry, pushed, name):
+    return f"docker://{registry.hostport}/sec/marked-{name}@{pushed.manifest_digest}"
+
+
+def test_cache_under_dir_others_can_write_refused(singularity, registry, marked_images, work):
+    """A cache whose path another user can change is refused, whatever the
+    parent: world-writable, group-writable, or owned by another user; a
+    root-owned sticky parent (like /tmp) is fine."""
+    pw2 = ensure_user2()
+    workdir, _ = work
+    uri = _pinned(registry, marked_images["good"], "good")
+    cases = [("world", 0, 0o777, "writable by other users"),
+             ("group", 0, 0o775, "writable by other users"),
+             ("theirs", pw2.pw_uid, 0o755, f"belongs to uid {pw2.pw_uid}"),
+             ("theirsticky", pw2.pw_uid, 0o1777, f"belongs to uid {pw2.pw_uid}")]
+    for name, owner, mode, needle in cases:
+        parent = os.path.join(workdir, name)
+        os.mkdir(parent)
+        os.chown(parent, owner, owner)
+        os.chmod(parent, mode)
+        cache = os.path.join(parent, "cache")
+        for cmd in (["pull", "--name", f"{name}.sif", uri], ["exec", uri, "cat", "/marker"]):
+            r = run_as_user([singularity, *cmd], cwd=workdir,
+                            env=dict(NOHTTPS, SINGULARITY_CACHEDIR=cache))
+            one_error(r, needle)
+            assert "GOOD" not in r.stdout
+        assert not os.path.exists(os.path.join(workdir, f"{name}.sif"))
+        assert os.listdir(parent) == [], (name, os.listdir(parent))
+    # A root-owned sticky parent: accepted, and the cache inside is private.
+    sticky = os.path.join(workdir, "sticky")
+    os.mkdir(sticky)
+    os.chmod(sticky, 0o1777)
+    cache = os.path.join(sticky, "cache")
+    r = run_as_user([singularity, "exec", uri, "cat", "/marker"], cwd=workdir,
+                    env=dict(NOHTTPS, SINGULARITY_CACHEDIR=cache))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "GOOD\n"
+    assert_private_from_user2(cache)
+
+
+ATTACKER_LOOP = r"""
+import os, sys, time
+d, real, evil = sys.argv[1:4]
+os.symlink(real, os.path.join(d, "a")); os.symlink(evil, os.path.join(d, "b"))
+end = time.monotonic() + float(sys.argv[4])
+while time.monotonic() < end:
+    for n in ("a", "b"):
+        try:
+            os.symlink(real if n == "a" else evil, os.path.join(d, n + ".new"))
+            os.rename(os.path.join(d, n + ".new"), os.path.join(d, "cache"))
+        except OSError:
+            pass
+"""
+
+
+def test_cache_symlink_swap_race_by_other_user(singularity, registry, marked_images, work,
+                                                test_user):
+    """The second user, who can write the cache's parent, swaps
+    `cache` between a symlink to the victim's real cache and one to their own
+    cache holding their SIF under the victim's name (40 runs while it
+    loops). Their SIF never runs: the cache is refused every time."""
+    pw2 = ensure_user2()
+    workdir, private = work
+    good = _pinned(registry, marked_images["good"], "good")
+    # The victim's cache, populated; the attacker's copy with their SIF in it.
+    r = run_as_user([singularity, "exec", good, "cat", "/marker"],
+                    env=dict(NOHTTPS, SINGULARITY_CACHEDIR=private))
+    assert r.returncode == 0 and r.stdout == "GOOD\n", r.stderr
+    shared = os.path.join(workdir, "shared")
+    os.mkdir(shared)
+    os.chmod(shared, 0o777)  # a project directory both users can write
+    real = os.path.join(shared, "real")
+    evil = os.path.join(shared, "evil")
+    _as_root_copytree(private, real, test_user.uid, test_user.gid)
+    os.chmod(real, 0o700)
+    # The attacker's own pull, in a directory of theirs (under the victim's
+    # workdir their cache would be refused too).
+    import tempfile
+    evil_cache = tempfile.mkdtemp(prefix="sing-user2-")
+    os.chown(evil_cache, pw2.pw_uid, pw2.pw_gid)
+    r = subprocess.run(["setpriv", f"--reuid={pw2.pw_uid}", f"--regid={pw2.pw_gid}",
+                        "--clear-groups", singularity, "pull", "--nohttps", "--name",
+                        os.path.join(evil_cache, "e.sif"),
+                        _pinned(registry, marked_images["evil"], "evil")],
+                       env={"PATH": "/usr/bin:/bin", "HOME": evil_cache,
+                            "SINGULARITY_CACHEDIR": os.path.join(evil_cache, "c")},
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    _as_root_copytree(real, evil, pw2.pw_uid, pw2.pw_gid)
+    for sif in glob.glob(os.path.join(evil, "sif", "*.sif")):
+        subprocess.run(["cp", os.path.join(evil_cache, "e.sif"), sif], check=True)
+    subprocess.run(["chown", "-R", f"{pw2.pw_uid}:{pw2.pw_gid}", evil], check=True)
+    os.chmod(evil, 0o755)
+    attacker = subprocess.Popen(
+        ["setpriv", f"--reuid={pw2.pw_uid}", f"--regid={pw2.pw_gid}", "--clear-groups",
+         "/usr/bin/python3", "-c", ATTACKER_LOOP, shared, real, evil, "600"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(50):
+            if os.path.islink(os.path.join(shared, "cache")):
+                break
+            time.sleep(0.1)
+        outcomes = []
+        for _ in range(40):
+            r = run_as_user([singularity, "exec", good, "cat", "/marker"],
+                            env=dict(NOHTTPS, SINGULARITY_CACHEDIR=os.path.join(shared, "cache")))
+            assert "EVIL" not in r.stdout, r.stderr
+            outcomes.append((r.returncode, r.stdout))
+            one_error(r, "writable by other users")
+    finally:
+        attacker.kill()
+        attacker.wait()
+        subprocess.run(["rm", "-rf", evil_cache])
+    assert all(rc == 255 for rc, _ in outcomes), outcomes
+
+
+def _poison_in_place(path, data=None):
+    """Overwrite path's bytes (same size, same inode, same owner), as a
+    stand-in for whatever wrote the cache behind our back."""
+    size = os.path.getsize(path)
+    data = (data or os.urandom(size))[:size].ljust(size, b"\0")
+    with open(path, "r+b") as f:
+        f.write(data)
+
+
+def test_poisoned_same_size_blob_not_reused(singularity, registry, marked_images, work):
+    workdir, cache = work
+    pushed = marked_images["good"]
+    uri = f"docker://{registry.hostport}/sec/marked-good:v1"
+    r = pull(singularity, uri, "one.sif", workdir, env=cache_env(cache))
+    assert r.returncode == 0, r.stderr
+    blob = os.path.join(cache, "blobs", "sha256", pushed.layer_digests[-1][7:])
+    assert os.path.isfile(blob)
+    _poison_in_place(blob)
+    for p in glob.glob(os.path.join(cache, "sif", "*")):
+        os.unlink(p)  # so the layers are needed again
+    r = pull(singularity, uri, "two.sif", workdir, env=cache_env(cache))
+    assert r.returncode == 0, r.stderr
+    assert "does not match its digest" in r.stderr
+    assert siftools.cat(os.path.join(workdir, "two.sif"), "marker") == b"GOOD\n"
+    with open(blob, "rb") as f:
+        assert "sha256:" + hashlib.sha256(f.read()).hexdigest() == pushed.layer_digests[-1]
+
+
+def test_poisoned_same_size_cached_sif_not_reused(singularity, registry, marked_images, work):
+    """A cached SIF changed after it was recorded (same size) is converted
+    again, for pull and for exec of a pinned reference (the light binary's
+    own cache lookup)."""
+    workdir, cache = work
+    pushed = marked_images["good"]
+    uri = f"docker://{registry.hostport}/sec/marked-good:v1"
+    pinned = _pinned(registry, pushed, "good")
+    for i, cmd in enumerate((["pull", "--name", "p.sif", uri], ["exec", pinned, "cat", "/marker"])):
+        r = run_as_user([singularity, *cmd], cwd=workdir, env=dict(NOHTTPS, SINGULARITY_CACHEDIR=cache))
+        assert r.returncode == 0, r.stderr
+        sifs = glob.glob(os.path.join(cache, "sif", "*.sif"))
+        assert sifs
+        for sif in sifs:
+            _poison_in_place(sif)
+        if cmd[0] == "pull":
+            os.unlink(os.path.join(workdir, "p.sif"))
+        r = run_as_user([singularity, *cmd], cwd=workdir, env=dict(NOHTTPS, SINGULARITY_CACHEDIR=cache))
+        assert r.returncode == 0, r.stderr
+        assert "Using cached SIF image" not in r.stderr
+        if cmd[0] == "pull":
+            assert siftools.cat(os.path.join(workdir, "p.sif"), "marker") == b"GOOD\n"
+        else:
+            assert r.stdout == "GOOD\n"
+
+
+def test_killed_pull_leaves_no_temp_blob(singularity, registry, gated_image, make_fault_proxy,
+                                         work):
+    """SIGKILL while a blob downloads: the partial blob had no name
+    (O_TMPFILE), so nothing is left in the cache."""
+    proxy = make_fault_proxy(registry)
+    gate = gate_proxy(proxy, gated_image.layers[-1].digest)
+    workdir, cache = work
+    out = os.path.join(workdir, "k.sif")
+    t, res = run_in_background([singularity, "pull", "--nohttps", "--name", out,
+                                f"docker://{proxy.hostport}/sec/gated:v1"],
+                               env=cache_env(cache))
+    try:
+        assert gate["reached"].wait(60), "the pull never asked for the layer"
+        for pid in procs_mentioning(out):
+            try:
+                os.kill(pid, 9)
+            except ProcessLookupError:
+                pass
+    finally:
+        gate["release"].set()
+        t.join(300)
+    assert res["r"].returncode != 0
+    # os.walk, not glob: glob skips the dot-files temps are named as.
+    temps = [os.path.join(d, f) for d, _, files in os.walk(cache) for f in files
+             if ".tmp" in f]
+    assert temps == [], temps
+    blobs = os.listdir(os.path.join(cache, "blobs", "sha256"))
+    assert gated_image.layers[-1].digest[7:] not in blobs
+
+
+def test_stale_temp_files_of_dead_pulls_removed(singularity, registry, marked_images, work,
+                                                test_user):
+    """Named temps (file systems without O_TMPFILE, SIFs being squashed) of
+    a process that is gone are removed by the next run; a live one's stay."""
+    workdir, cache = work
+    uri = f"docker://{registry.hostport}/sec/marked-good:v1"
+    r = pull(singularity, uri, "a.sif", workdir, env=cache_env(cache))
+    assert r.returncode == 0, r.stderr
+    dead = subprocess.Popen(["true"])
+    dead.wait()  # a pid that no longer runs
+    live = os.getpid()
+    planted = {}
+    for sub in ("blobs/sha256", "sif"):
+        for who, pid in (("dead", dead.pid), ("live", live)):
+            p = os.path.join(cache, sub, f".{'0' * 64}.tmp-{pid}-AbC123")
+            with open(p, "wb") as f:
+                f.write(b"x" * 4096)
+            os.chown(p, test_user.uid, test_user.gid)
+            planted[p] = who
+    # And beside the output: a killed pull's partial SIF (mksquashfs writes
+    # it by name, so it cannot be an O_TMPFILE).
+    for who, pid in (("dead", dead.pid), ("live", live)):
+        p = os.path.join(workdir, f".b.sif.tmp-{pid}-XyZ789")
+        with open(p, "wb") as f:
+            f.write(b"partial")
+        os.chown(p, test_user.uid, test_user.gid)
+        planted[p] = who
+    other = os.path.join(workdir, f".other.sif.tmp-{dead.pid}-XyZ789")  # not this output's
+    with open(other, "wb") as f:
+        f.write(b"x")
+    os.chown(other, test_user.uid, test_user.gid)
+    r = pull(singularity, uri, "b.sif", workdir, env=cache_env(cache))
+    assert r.returncode == 0, r.stderr
+    for p, who in planted.items():
+        assert os.path.exists(p) == (who == "live"), (p, who)
+    assert os.path.exists(other)
+
+
+def test_manifest_digest_mismatch_names_both_digests(singularity, work):
+    """A registry whose Docker-Content-Digest disagrees with the manifest it
+    sends: the message says what it claimed (it printed "(null)", the header
+    being freed before the message was made)."""
+    import http.server
+    body = json.dumps({"schemaVersion": 2, "mediaType": imagetools.OCI_MANIFEST,
+                       "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                                  "digest": "sha256:" + "a" * 64, "size": 2},
+                       "layers": []}).encode()
+    claimed = "sha256:" + "b" * 64
+
+    class Liar(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *a):
+            pass
+
+        def do_GET(self):
+            data = body if "/manifests/" in self.path else b"{}"
+            self.send_response(200)
+            self.send_header("Content-Type", imagetools.OCI_MANIFEST)
+            self.send_header("Docker-Content-Digest", claimed)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_HEAD = do_GET
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Liar)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        workdir, cache = work
+        r = pull(singularity, f"docker://127.0.0.1:{srv.server_address[1]}/sec/liar:v1",
+                 "l.sif", workdir, env=cache_env(cache))
+        err = one_error(r, "manifest digest mismatch")
+        assert f"registry says {claimed}" in err, err
+        assert "sha256:" + hashlib.sha256(body).hexdigest() in err
+        assert "(null)" not in r.stderr
+    finally:
+        srv.shutdown()

@@ -1,7 +1,9 @@
-/* Credential sources: environment pairs, Docker config "auths" matching
- * (exact host[:port], Docker Hub aliases), decoding, and refusal of bad input. */
+/* Credential sources: environment pairs (read by envopts, as the commands
+ * do), Docker config "auths" matching (exact host[:port], Docker Hub
+ * aliases), decoding, and refusal of bad input. */
 #include "check.h"
 #include "credentials.h"
+#include "envopts.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,7 +29,10 @@ static void expect(int line, const char *reg, const char *api, int rc, const cha
 {
         char *user = (char *)"x", *pass = (char *)"x";
         sing_err_t e = {0};
-        int got = credentials_lookup(reg, api, &user, &pass, &e);
+        struct cred_sources src;
+        int got;
+        cred_sources_from_env(&src);
+        got = credentials_lookup(&src, reg, api, &user, &pass, &e);
 
         if (got != rc) {
                 fprintf(stderr, "line %d: rc %d, expected %d (%s)\n", line, got, rc, e.msg);
@@ -44,6 +49,13 @@ static void expect(int line, const char *reg, const char *api, int rc, const cha
 }
 
 #define HUB "index.docker.io", "registry-1.docker.io"
+
+static int lookup(const char *reg, char **u, char **p, sing_err_t *e)
+{
+        struct cred_sources src;
+        cred_sources_from_env(&src);
+        return credentials_lookup(&src, reg, reg, u, p, e);
+}
 
 int main(void)
 {
@@ -104,7 +116,7 @@ int main(void)
         /* Broken input is an error naming the file. */
         write_config("{\"auths\":{\"quay.io\":{\"auth\":\"!!!\"}}}");
         expect(__LINE__, "quay.io", "quay.io", -1, NULL, NULL);
-        CHECK(credentials_lookup("quay.io", "quay.io", &u, &p, &e) == -1);
+        CHECK(lookup("quay.io", &u, &p, &e) == -1);
         CHECK(strstr(e.msg, "config.json") && strstr(e.msg, "base64"));
         write_config("{\"auths\":{\"quay.io\":{\"auth\":\"bm9jb2xvbg==\"}}}"); /* "nocolon" */
         expect(__LINE__, "quay.io", "quay.io", -1, NULL, NULL);
@@ -114,27 +126,30 @@ int main(void)
         expect(__LINE__, "quay.io", "quay.io", -1, NULL, NULL);
         write_config("{\"auths\": {\"quay.io\": {\"auth\": \"cXVheTpxcA==\"}");
         expect(__LINE__, "quay.io", "quay.io", -1, NULL, NULL);
-        CHECK(credentials_lookup("quay.io", "quay.io", &u, &p, &e) == -1);
+        CHECK(lookup("quay.io", &u, &p, &e) == -1);
         CHECK(strstr(e.msg, "invalid JSON") != NULL);
         write_config("[]");
         expect(__LINE__, "quay.io", "quay.io", -1, NULL, NULL);
 
-        /* Environment wins over the file; SINGULARITY_ over APPTAINER_. */
+        /* Environment wins over the file; APPTAINER_ over SINGULARITY_ (as
+         * Apptainer: the SINGULARITY_ pair when no APPTAINER_ one is set). */
         write_config("{\"auths\":{\"quay.io\":{\"auth\":\"cXVheTpxcA==\"}}}");
-        setenv("APPTAINER_DOCKER_USERNAME", "au", 1);
-        setenv("APPTAINER_DOCKER_PASSWORD", "ap", 1);
-        expect(__LINE__, "quay.io", "quay.io", 1, "au", "ap");
         setenv("SINGULARITY_DOCKER_USERNAME", "su", 1);
         setenv("SINGULARITY_DOCKER_PASSWORD", "sp", 1);
         expect(__LINE__, "quay.io", "quay.io", 1, "su", "sp");
+        setenv("APPTAINER_DOCKER_USERNAME", "au", 1);
+        setenv("APPTAINER_DOCKER_PASSWORD", "ap", 1);
+        expect(__LINE__, "quay.io", "quay.io", 1, "au", "ap");
         /* Half a pair is an error naming the missing variable. */
+        unsetenv("APPTAINER_DOCKER_PASSWORD");
+        CHECK(lookup("quay.io", &u, &p, &e) == -1);
+        CHECK(strstr(e.msg, "APPTAINER_DOCKER_PASSWORD") != NULL);
+        unsetenv("APPTAINER_DOCKER_USERNAME");
+        expect(__LINE__, "quay.io", "quay.io", 1, "su", "sp");
         unsetenv("SINGULARITY_DOCKER_PASSWORD");
-        CHECK(credentials_lookup("quay.io", "quay.io", &u, &p, &e) == -1);
+        CHECK(lookup("quay.io", &u, &p, &e) == -1);
         CHECK(strstr(e.msg, "SINGULARITY_DOCKER_PASSWORD") != NULL);
         unsetenv("SINGULARITY_DOCKER_USERNAME");
-        unsetenv("APPTAINER_DOCKER_USERNAME");
-        expect(__LINE__, "quay.io", "quay.io", -1, NULL, NULL);
-        unsetenv("APPTAINER_DOCKER_PASSWORD");
         expect(__LINE__, "quay.io", "quay.io", 1, "quay", "qp");
 
         /* Without DOCKER_CONFIG, $HOME/.docker/config.json. */

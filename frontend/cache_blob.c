@@ -1,0 +1,89 @@
+#include "cache_blob.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "digest.h"
+#include "log.h"
+
+static int sha256_fd(int fd, char out[DIGEST_STR_LEN + 1])
+{
+        EVP_MD_CTX *md = EVP_MD_CTX_new();
+        unsigned char buf[1 << 16], h[32];
+        unsigned int hl = 0;
+        ssize_t n;
+        int rc = -1;
+        if (!md || !EVP_DigestInit_ex(md, EVP_sha256(), NULL))
+                goto out;
+        while ((n = read(fd, buf, sizeof(buf))) != 0) {
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        goto out;
+                }
+                EVP_DigestUpdate(md, buf, (size_t)n);
+        }
+        if (!EVP_DigestFinal_ex(md, h, &hl) || hl != 32)
+                goto out;
+        memcpy(out, DIGEST_PREFIX, sizeof(DIGEST_PREFIX) - 1);
+        for (int i = 0; i < 32; i++)
+                snprintf(out + sizeof(DIGEST_PREFIX) - 1 + 2 * i, 3, "%02x", h[i]);
+        rc = 0;
+out:
+        EVP_MD_CTX_free(md);
+        return rc;
+}
+
+static int open_blob(const struct cache *c, const char *digest)
+{
+        char rel[128];
+        snprintf(rel, sizeof(rel), "blobs/sha256/%s", digest_hex(digest));
+        return openat(c->fd, rel, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+}
+
+bool cache_blob_usable(const struct cache *c, const char *digest, int64_t size)
+{
+        _cleanup_close_ int fd = -1;
+        char name[128], got[DIGEST_STR_LEN + 1];
+        struct stat st;
+        sing_err_t ignored;
+        if (!digest_is_valid(digest) || (fd = open_blob(c, digest)) < 0)
+                return false;
+        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size != size)
+                return false;
+        snprintf(name, sizeof(name), "blob-%s", digest_hex(digest));
+        if (cache_record_matches(c, name, fd))
+                return true;
+        /* No record (an older cache) or the file changed since: hash it. */
+        log_verbose("verifying cached blob %s", digest);
+        if (sha256_fd(fd, got) == 0 && strcmp(got, digest) == 0) {
+                if (cache_record_write(c, name, fd, &ignored) < 0)
+                        log_debug("%s", ignored.msg);
+                return true;
+        }
+        log_warn("cached blob %s does not match its digest; fetching it again", digest);
+        {
+                char rel[128];
+                snprintf(rel, sizeof(rel), "blobs/sha256/%s", digest_hex(digest));
+                unlinkat(c->fd, rel, 0);
+        }
+        return false;
+}
+
+void cache_blob_verified(const struct cache *c, const char *digest)
+{
+        _cleanup_close_ int fd = open_blob(c, digest);
+        char name[128];
+        sing_err_t e;
+        if (fd < 0)
+                return;
+        snprintf(name, sizeof(name), "blob-%s", digest_hex(digest));
+        if (cache_record_write(c, name, fd, &e) < 0)
+                log_debug("%s", e.msg);
+}

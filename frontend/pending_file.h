@@ -1,0 +1,29 @@
+/* A file that appears under its final name only when complete. Where the
+ * file system allows, it is an O_TMPFILE (no name at all until published,
+ * so even SIGKILL leaves nothing behind); elsewhere a named temp beside the
+ * final name, ".<name>.tmp-<pid>-XXXXXX", registered with tempfile.h for
+ * signals and flock-ed so that a later run's temp_sweep (cache.h) can remove
+ * it if its writer died. */
+#ifndef SING_PENDING_FILE_H
+#define SING_PENDING_FILE_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "error.h"
+
+struct pending_file {
+        int fd;
+        char *final;
+        char *tmp; /* the named temp; NULL for an O_TMPFILE */
+};
+
+/* Create it, mode `mode` (before the umask, as open(2)). */
+int pending_open(struct pending_file *pf, const char *final, mode_t mode, sing_err_t *e);
+/* Give it its final name (replace: over an existing file, else EEXIST is
+ * an error) and close it. On failure the file is gone. */
+int pending_publish(struct pending_file *pf, bool replace, sing_err_t *e);
+/* Drop it unpublished (also after a failed publish; safe to repeat). */
+void pending_abandon(struct pending_file *pf);
+
+#endif

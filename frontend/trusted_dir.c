@@ -1,0 +1,152 @@
+#include "trusted_dir.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+
+/* The longest existing prefix of path, resolved, plus the rest (to be
+ * created) appended unresolved. "." and ".." are refused in the rest: they
+ * would mean something else once created. */
+static char *resolve(const char *path, sing_err_t *e)
+{
+        _cleanup_free_ char *head = strdup(path);
+        char *out = NULL, *real = NULL, *slash;
+        size_t len;
+        if (!head) {
+                err_set(e, "out of memory");
+                return NULL;
+        }
+        for (;;) {
+                real = realpath(head, NULL);
+                if (real || errno != ENOENT)
+                        break;
+                slash = strrchr(head, '/');
+                if (!slash || slash == head) {
+                        real = strdup("/");
+                        head[1] = '\0';
+                        break;
+                }
+                *slash = '\0';
+        }
+        if (!real) {
+                err_errno(e, "%s", head);
+                return NULL;
+        }
+        len = strlen(head);
+        for (const char *p = path + len; *p;) {
+                size_t n;
+                while (*p == '/')
+                        p++;
+                n = strcspn(p, "/");
+                if ((n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.')) {
+                        free(real);
+                        err_set(e, "%s: \".\" and \"..\" are not allowed in a directory to create",
+                                path);
+                        return NULL;
+                }
+                p += n;
+        }
+        if (asprintf(&out, "%s%s%s", real, strcmp(real, "/") == 0 ? "" : "/",
+                     path[len] == '/' ? path + len + 1 : path + len) < 0)
+                out = NULL;
+        free(real);
+        if (!out)
+                err_set(e, "out of memory");
+        else
+                for (len = strlen(out); len > 1 && out[len - 1] == '/'; len--)
+                        out[len - 1] = '\0';
+        return out;
+}
+
+/* May others change what names in this parent directory point to? */
+static int check_parent(const struct stat *st, const char *what, const char *top, const char *dir,
+                        sing_err_t *e)
+{
+        uid_t me = geteuid();
+        if (st->st_uid != 0 && st->st_uid != me)
+                return err_set(e,
+                               "%s %s: its parent %s belongs to uid %u, who could replace it; "
+                               "use a directory under one only you and root control",
+                               what, top, dir, (unsigned)st->st_uid);
+        if ((st->st_mode & (S_IWGRP | S_IWOTH)) && !(st->st_mode & S_ISVTX))
+                return err_set(e,
+                               "%s %s: its parent %s is writable by other users, who could "
+                               "swap it; use a directory under one only you and root can write",
+                               what, top, dir);
+        return 0;
+}
+
+int trusted_dir_open(const char *path, const char *what, char **canon, sing_err_t *e)
+{
+        _cleanup_free_ char *full = NULL;
+        _cleanup_close_ int fd = -1;
+        struct stat st;
+        char *p;
+
+        *canon = NULL;
+        if (path[0] != '/')
+                return err_set(e, "%s %s: must be an absolute path", what, path);
+        if (!(full = resolve(path, e)))
+                return -1;
+        fd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return err_errno(e, "/");
+        p = full + 1;
+        while (*p) {
+                char *slash = strchr(p, '/');
+                int next;
+                if (slash)
+                        *slash = '\0';
+                if (fstat(fd, &st) < 0)
+                        return err_errno(e, "%s %s", what, full);
+                {
+                        /* The parent's own path, for the message. */
+                        char saved = p[-1];
+                        int rc;
+                        p[-1] = '\0';
+                        rc = check_parent(&st, what, path, p == full + 1 ? "/" : full, e);
+                        p[-1] = saved;
+                        if (rc < 0)
+                                return -1;
+                }
+                next = openat(fd, p, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (next < 0 && errno == ENOENT) {
+                        if (mkdirat(fd, p, 0700) < 0 && errno != EEXIST)
+                                return err_errno(e, "cannot create %s %s", what, full);
+                        next = openat(fd, p, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                }
+                if (next < 0) {
+                        if (errno == ELOOP || errno == ENOTDIR)
+                                return err_set(
+                                    e,
+                                    "%s %s: %s changed into a symlink or a non-directory "
+                                    "while it was opened",
+                                    what, path, full);
+                        return err_errno(e, "%s %s", what, full);
+                }
+                close(fd);
+                fd = next;
+                if (!slash)
+                        break;
+                *slash = '/';
+                p = slash + 1;
+        }
+        if (fstat(fd, &st) < 0)
+                return err_errno(e, "%s %s", what, full);
+        if (st.st_uid != geteuid())
+                return err_set(e, "%s %s is owned by uid %u, not by you", what, full,
+                               (unsigned)st.st_uid);
+        /* Group and other bits off; never bits added: a directory its owner
+         * made read-only stays read-only. */
+        if ((st.st_mode & 0077) && fchmod(fd, st.st_mode & 0700) < 0)
+                return err_errno(e, "cannot make %s %s private", what, full);
+        *canon = steal_ptr(&full);
+        return steal_fd(&fd);
+}
