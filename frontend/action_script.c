@@ -158,7 +158,7 @@ static void put_action(FILE *f, const char *action)
  * files; PROMPT_COMMAND sets ours once the shell is up, then removes itself. */
 static const char prompt_vars[] =
     "if [ -z \"${PS1:-}\" ]; then\n"
-    "\tPS1='Singularity> '\n"
+    "\tPS1=\"\\u@\\h/$SINGULARITY_NAME:\\w > \"\n"
     "fi\n"
     "export PS1\n"
     "if [ -z \"${PROMPT_COMMAND:-}\" ]; then\n"
@@ -177,6 +177,10 @@ char *action_script(const struct run_env *env, const char *action, bool no_eval)
         int bad;
         if (!f)
                 return NULL;
+        /* The shell running this script invents a PS1 of its own; only the
+         * host's (passed) or the image's env may set one. */
+        if (strcmp(action, "shell") == 0 && !kv_get(&env->pass, "PS1"))
+                fputs("unset PS1\n", f);
         put_fixpath_fn(f);
         put_inject_fn(f, env, no_eval);
         fputs(load_env_fn, f);

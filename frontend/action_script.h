@@ -15,8 +15,9 @@
  *     the image's own 99-runtimevars.sh is skipped: step 3 replaces it;
  *  3. PATH = PREPEND_PATH:PATH:APPEND_PATH, then a PATH override replaces it;
  *  4. restores the host variables glibc's secure mode stripped (run_env.h);
- *  5. for shell: PS1 (default "Singularity> ") and PROMPT_COMMAND as
- *     Singularity 3.5+;
+ *  5. for shell: PS1 as the host passed it or the image's env set it
+ *     (99-base.sh: "Singularity> "), else "\u@\h/$SINGULARITY_NAME:\w > ",
+ *     and PROMPT_COMMAND that re-applies it, as Singularity 3.5+;
  *  6. runs the action: exec "$@" | the runscript (/.singularity.d/runscript,
  *     else 2.x's /singularity, else /bin/sh) | $SINGULARITY_SHELL, bash
  *     --norc or sh | /.singularity.d/test | /.singularity.d/startscript.

@@ -478,8 +478,8 @@ static void log_command(char **av)
                 log_debug("running the starter:%s", line);
 }
 
-/* The action script, and the plan for an image without /bin/sh (read from
- * the SIF's OCI config, only worth it when there can be a plan). */
+/* The action script, and the plan for an image without /bin/sh (from the
+ * SIF's OCI config; only exec and run can have one). */
 static int container_command_build(const struct run_request *r, const struct run_env *env,
                                    const char *image, char **args, struct container_command *cc,
                                    sing_err_t *e)
@@ -489,7 +489,8 @@ static int container_command_build(const struct run_request *r, const struct run
         cc->script = action_script(env, r->action, r->no_eval);
         if (!cc->script)
                 return err_set(e, "out of memory");
-        if (strcmp(r->action, "run") == 0 && oci_runtime_read(image, &oci, e) < 0)
+        if ((strcmp(r->action, "run") == 0 || strcmp(r->action, "exec") == 0) &&
+            oci_runtime_read(image, &oci, e) < 0)
                 return -1;
         rc = direct_plan_build(env, &oci, r->action, args, &cc->direct, e);
         oci_runtime_free(&oci);
