@@ -24,7 +24,7 @@ import tempfile
 import pytest
 
 import imagetools
-from conftest import ensure_user, run_as_user
+from conftest import empty_user_cache, ensure_user, run_as_user
 from imagetools import File, Layer
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -157,7 +157,9 @@ def kinds(registry):
     work = os.path.join(d, "work")
     os.makedirs(work)
 
-    # ours: a pull of an OCI image with the same env as the foreign ones' docker part.
+    # ours: a pull of an OCI image with the same env as the foreign ones' docker part
+    # (converted now, not taken from a cache filled by another build).
+    empty_user_cache()
     img = imagetools.busybox_image(
         env=["PATH=/opt/tool/bin:/usr/bin:/bin", "IMGVAR=docker-env"],
         cmd=["/bin/echo", "ours-cmd"], labels={"org.example.team": "hpc", "version": "1.2"})
