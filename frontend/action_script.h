@@ -1,12 +1,13 @@
 /* The action logic of the runtime: the POSIX sh text the starter runs in
  * the container as `/bin/sh -c SCRIPT ACTION ARGS...` for every image,
  * whoever built it. The image only provides data (env files, runscript,
- * test, startscript); the action scripts in its /.singularity.d/actions are never run.
+ * test, startscript); the action scripts in its /.singularity.d/actions
+ * are never run.
  *
  * What the script does, in Singularity 3.6+ / Apptainer 1.x order:
  *  1. sources the .sh files of /.singularity.d/env in glob order (01-base.sh
- *     ...), or a
- *     Singularity 2.x image's /environment when there is no env directory;
+ *     ... 99-base.sh), or a Singularity 2.x image's /environment when there
+ *     is no env directory;
  *     after 10-docker*.sh (and /environment) the default PATH entries that
  *     are missing are appended (Apptainer's fixpath);
  *  2. right after 99-base.sh (or after all env files when there is none)

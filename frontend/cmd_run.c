@@ -40,8 +40,8 @@ extern char **environ;
         "      --env KEY=VALUE    set KEY in the container, over the image's value\n"              \
         "                         (repeatable)\n"                                                  \
         "      --env-file FILE    read KEY=VALUE lines from FILE, as --env\n"                      \
-        "      --no-eval          take --env, --env-file and SINGULARITYENV_ values\n"            \
-        "                         literally instead of letting the container's shell\n"         \
+        "      --no-eval          take --env, --env-file and SINGULARITYENV_ values\n"             \
+        "                         literally instead of letting the container's shell\n"            \
         "                         evaluate them ($VAR, $(cmd), \\$)\n"                             \
         "  -H, --home SRC[:DST]   use SRC as the home directory, mounted at DST (default\n"        \
         "                         SRC)\n"                                                          \

@@ -87,8 +87,9 @@ static int build_env(const struct run_env *env, const struct oci_runtime *oci, s
                         return -1;
         }
         p = kv_get(set, "PATH");
-        if (!(path = fixpath(p ? p : kv_get(&env->pass, "PATH") ? kv_get(&env->pass, "PATH")
-                                                                 : SING_DEFAULT_PATH)))
+        if (!(path = fixpath(p                            ? p
+                             : kv_get(&env->pass, "PATH") ? kv_get(&env->pass, "PATH")
+                                                          : SING_DEFAULT_PATH)))
                 return -1;
         if (env->prepend_path) {
                 char *s;
@@ -107,9 +108,8 @@ static int build_env(const struct run_env *env, const struct oci_runtime *oci, s
         return kv_set(set, "PATH", env->path ? env->path : path);
 }
 
-int direct_plan_build(const struct run_env *env, const struct oci_runtime *oci,
-                      const char *action, char *const *args, struct direct_plan *out,
-                      sing_err_t *e)
+int direct_plan_build(const struct run_env *env, const struct oci_runtime *oci, const char *action,
+                      char *const *args, struct direct_plan *out, sing_err_t *e)
 {
         int rc = 0;
         memset(out, 0, sizeof(*out));

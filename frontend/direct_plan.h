@@ -26,9 +26,8 @@ struct direct_plan {
         struct strv argv; /* empty: no plan */
 };
 
-int direct_plan_build(const struct run_env *env, const struct oci_runtime *oci,
-                      const char *action, char *const *args, struct direct_plan *out,
-                      sing_err_t *e);
+int direct_plan_build(const struct run_env *env, const struct oci_runtime *oci, const char *action,
+                      char *const *args, struct direct_plan *out, sing_err_t *e);
 void direct_plan_free(struct direct_plan *p);
 
 #endif

@@ -377,7 +377,8 @@ static int add_metadata_dir(struct synth_list *top, json_object *cfg, const stru
 
         /* Where %environment goes in built images; /environment (Singularity
          * 2.x's place) points at it. */
-        static const char custom_env[] = "#!/bin/sh\n# Custom environment shell code should follow\n";
+        static const char custom_env[] =
+            "#!/bin/sh\n# Custom environment shell code should follow\n";
         if (add(top, ".singularity.d/env/90-environment.sh", S_IFREG | 0755, custom_env,
                 sizeof(custom_env) - 1, NULL, mt, e) < 0)
                 return -1;

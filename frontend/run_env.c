@@ -11,7 +11,6 @@
 #include "log.h"
 #include "shell_quote.h"
 
-
 /* --cleanenv keeps only these (Singularity's list). */
 static const char *const clean_keep[] = {
     "TERM",     "http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "no_proxy",

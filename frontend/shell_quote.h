@@ -28,8 +28,8 @@ bool shell_is_name(const char *s, size_t n);
  * '=', a key that is not an identifier, a NUL byte in the value). */
 void shell_put_export(FILE *f, const char *kv, size_t len);
 
-/* One shell_put_export line per KEY=VALUE string. Returns a malloc'd string ("" for n == 0), or NULL when out of
- * memory. */
+/* One shell_put_export line per KEY=VALUE string. Returns a malloc'd string ("" for n == 0), or
+ * NULL when out of memory. */
 char *shell_env_script(char *const *kv, size_t n);
 
 #endif

@@ -110,8 +110,8 @@ int args_parse(int argc, char **argv, struct request *req, sing_err_t *err)
                 }
         }
         req->args = argv + (i < argc ? i + 1 : i);
-        if (!req->action || !req->image || !req->script)
-                return err_set(err, "--action, --image and --script are required");
+        if (!req->action || !req->image)
+                return err_set(err, "--action and --image are required");
         for (i = 0; actions[i]; i++)
                 if (strcmp(req->action, actions[i]) == 0)
                         break;

@@ -12,6 +12,12 @@ extern char **environ;
 void exec_container(const struct request *req)
 {
         size_t nargs = 0;
+        if (!req->script) {
+                if (!req->args[0])
+                        die("nothing to run: no --script and no command after --");
+                execvp(req->args[0], req->args);
+                die_errno("%s", req->args[0]);
+        }
         while (req->args[nargs])
                 nargs++;
         char **argv = calloc(nargs + 5, sizeof(*argv));

@@ -10,7 +10,8 @@
  * (ENOENT: missing, a dangling link, a missing ELF interpreter), the
  * fallback plan instead: set each --fallback-env, exec --fallback-arg...
  * looked up in the new PATH; with no plan, die with Singularity's words
- * "/bin/sh doesn't exist in container". Never returns. */
+ * "/bin/sh doesn't exist in container". Without --script, ARGS are the
+ * command itself (looked up in the caller's PATH). Never returns. */
 __attribute__((noreturn)) void exec_container(const struct request *req);
 
 #endif

@@ -7,16 +7,16 @@
  *           [--userns]
  *           [--home SRC[:DST]] [--no-home] [--pwd DIR] [--writable]
  *           [--writable-tmpfs] [--no-mount proc|sys|dev|home|tmp|cwd]...
- *           --script TEXT [--fallback-env KEY=VALUE]... [--fallback-arg ARG]...
+ *           [--script TEXT [--fallback-env KEY=VALUE]... [--fallback-arg ARG]...]
  *           -- ARGS...
  *
  * It execs `/bin/sh -c TEXT <action> ARGS...` inside the container (the
  * runtime's action script, built by the frontend: images carry data, not
  * logic), or, when the container has no /bin/sh, the --fallback-arg argv
- * with the --fallback-env variables set (exec_container.h), with the
- * caller's environment plus SINGULARITY_CONTAINER=<image path>,
- * SINGULARITY_NAME=<image basename> (and their APPTAINER_ twins) and
- * HOME=<home inside the container>.
+ * with the --fallback-env variables set; without --script, ARGS itself
+ * (exec_container.h). Always with the caller's environment plus
+ * SINGULARITY_CONTAINER=<image path>, SINGULARITY_NAME=<image basename>
+ * (and their APPTAINER_ twins) and HOME=<home inside the container>.
  * The environment never changes what the starter itself does (and, setuid,
  * glibc has already removed LD_* and similar variables from it). Errors:
  * "ERROR:   <what>: <why>" on stderr, exit 255. With --pid, the exit status

@@ -387,11 +387,21 @@ static void test_paths(void)
 
 static void test_args(void)
 {
-        char *argv[] = {"starter", "--debug",  "--action",   "exec",  "--image",   "/x.sif",
-                        "--bind",  "/a:/b:ro", "--bind",     "/c",    "--contain", "--no-mount",
-                        "tmp",     "--home",   "/h:/home/h", "--pwd", "/w",        "--script",
-                        "exec \"$@\"", "--fallback-env", "A=1", "--fallback-arg", "ls",
-                        "--fallback-env", "B=2", "--", "ls", "--bind", NULL};
+        char *argv[] = {"starter",     "--debug",
+                        "--action",    "exec",
+                        "--image",     "/x.sif",
+                        "--bind",      "/a:/b:ro",
+                        "--bind",      "/c",
+                        "--contain",   "--no-mount",
+                        "tmp",         "--home",
+                        "/h:/home/h",  "--pwd",
+                        "/w",          "--script",
+                        "exec \"$@\"", "--fallback-env",
+                        "A=1",         "--fallback-arg",
+                        "ls",          "--fallback-env",
+                        "B=2",         "--",
+                        "ls",          "--bind",
+                        NULL};
         int argc = (int)(sizeof(argv) / sizeof(argv[0])) - 1;
         reset();
         CHECK(args_parse(argc, argv, &req, &err) == 0);

@@ -52,8 +52,8 @@ static char *sh_eval(const char *script, char **envp, const char *post, size_t *
                 return NULL;
         pid = fork();
         if (pid == 0) {
-                char *argv[] = {"/bin/sh", "-c", (char *)script, "exec", "/bin/sh", "-c",
-                                (char *)post,  NULL};
+                char *argv[] = {"/bin/sh", "-c", (char *)script, "exec",
+                                "/bin/sh", "-c", (char *)post,   NULL};
                 dup2(fds[1], 1);
                 close(fds[0]);
                 close(fds[1]);
@@ -417,8 +417,9 @@ static void test_script_values(void)
                         out = sh_eval(script, img, post, &len);
                         CHECK(out != NULL);
                         if (out && (len != strlen(want) || memcmp(out, want, len) != 0)) {
-                                fprintf(stderr, "value %zu (no_eval %d): got \"%.*s\", want \"%s\"\n",
-                                        i, no_eval, (int)len, out, want);
+                                fprintf(stderr,
+                                        "value %zu (no_eval %d): got \"%.*s\", want \"%s\"\n", i,
+                                        no_eval, (int)len, out, want);
                                 check_failures++;
                         }
                         free(out);
@@ -455,8 +456,7 @@ static void test_direct_plan(void)
         CHECK(p.argv.n == 1 && strcmp(p.argv.v[0], "a") == 0);
         direct_plan_free(&p);
         CHECK(direct_plan_build(&env, &oci, "run", opt, &p, &e) == 0);
-        CHECK(p.argv.n == 2 && strcmp(p.argv.v[0], "serve") == 0 &&
-              strcmp(p.argv.v[1], "-v") == 0);
+        CHECK(p.argv.n == 2 && strcmp(p.argv.v[0], "serve") == 0 && strcmp(p.argv.v[1], "-v") == 0);
         direct_plan_free(&p);
         /* ENTRYPOINT: args replace CMD after it. */
         strv_push(&oci.entrypoint, "/app/bin/tool");
