@@ -131,18 +131,19 @@ static void put_action(FILE *f, const char *action)
                       "exec /bin/sh \"$@\"\n",
                       f);
         } else if (strcmp(action, "shell") == 0) {
-                fputs("if [ -n \"${SINGULARITY_SHELL:-}\" ]; then\n"
-                      "\texec \"$SINGULARITY_SHELL\" \"$@\"\n"
-                      "fi\n"
-                      "if [ -x /bin/bash ]; then\n"
-                      "\tSHELL=/bin/bash\n"
-                      "\texport SHELL\n"
-                      "\texec /bin/bash --norc \"$@\"\n"
-                      "fi\n"
-                      "SHELL=/bin/sh\n"
-                      "export SHELL\n"
-                      "exec /bin/sh \"$@\"\n",
-                      f);
+                fputs(
+                    "if [ -n \"${SINGULARITY_SHELL:-}\" ] && [ -x \"$SINGULARITY_SHELL\" ]; then\n"
+                    "\texec \"$SINGULARITY_SHELL\" \"$@\"\n"
+                    "fi\n"
+                    "if [ -x /bin/bash ]; then\n"
+                    "\tSHELL=/bin/bash\n"
+                    "\texport SHELL\n"
+                    "\texec /bin/bash --norc \"$@\"\n"
+                    "fi\n"
+                    "SHELL=/bin/sh\n"
+                    "export SHELL\n"
+                    "exec /bin/sh \"$@\"\n",
+                    f);
         } else if (strcmp(action, "start") == 0) {
                 put_exec_if(f, "/.singularity.d/startscript");
                 fputs("exit 0\n", f);

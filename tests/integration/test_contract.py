@@ -372,3 +372,13 @@ def test_docker_labels_and_links(kinds):
     r = sing("inspect", "--json", kinds["ours"])
     assert r.returncode == 0, r.stderr
     assert "org.example.team" in r.stdout and "hpc" in r.stdout
+
+
+def test_shell_program(kinds):
+    """SINGULARITY_SHELL (or APPTAINER_SHELL) picks the shell when it is
+    executable in the container; else bash, else sh (Apptainer's order)."""
+    r = sing("shell", kinds["foreign"], "from", "echo", env={"SINGULARITY_SHELL": "/bin/echo"})
+    assert r.returncode == 0 and r.stdout == "from echo\n", r.stderr
+    r = sing("shell", kinds["dir"], "-c", "echo fallback:$SHELL",
+             env={"APPTAINER_SHELL": "/no/such/shell"})
+    assert r.returncode == 0 and r.stdout == "fallback:/bin/sh\n", r.stderr
