@@ -1,8 +1,8 @@
 """The split front end: bin/singularity (run, exec, shell, test, help,
 version; libc and json-c only, so a container starts without loading
-libcurl & co.) hands every
-other command to libexec/singularity/singularity-image with the same argv,
-and runs it as a child for the docker:// step of run/exec/shell."""
+libcurl & co.) hands every other command to
+libexec/singularity/singularity-image with the same argv, and runs it as a
+child for the docker:// step of run/exec/shell."""
 
 import os
 import re
