@@ -17,9 +17,12 @@
 #include "cleanup.h"
 #include "commands.h"
 #include "envopts.h"
+#include "action_script.h"
+#include "direct_plan.h"
 #include "image_tool.h"
 #include "log.h"
 #include "no_mount.h"
+#include "oci_runtime.h"
 #include "run_env.h"
 
 extern char **environ;
@@ -39,6 +42,9 @@ extern char **environ;
         "      --env KEY=VALUE    set KEY in the container, over the image's value\n"              \
         "                         (repeatable)\n"                                                  \
         "      --env-file FILE    read KEY=VALUE lines from FILE, as --env\n"                      \
+        "      --no-eval          take --env, --env-file and SINGULARITYENV_ values\n"             \
+        "                         literally instead of letting the container's shell\n"            \
+        "                         evaluate them ($VAR, $(cmd), \\$)\n"                             \
         "  -H, --home SRC[:DST]   use SRC as the home directory, mounted at DST (default\n"        \
         "                         SRC)\n"                                                          \
         "      --no-home          do not mount the home directory\n"                               \
@@ -130,9 +136,9 @@ const char usage_test[] =
 /* What the command line asks for; const strings point into argv or the
  * environment. */
 struct run_request {
-        const char *action; /* "run", "exec", "shell" */
+        const char *action; /* "run", "exec", "shell", "test" */
         struct strv binds, no_mount, env_flag, env_files;
-        bool contain, cleanenv, pid, ipc, net, userns, no_home, writable, writable_tmpfs;
+        bool contain, cleanenv, pid, ipc, net, userns, no_home, writable, writable_tmpfs, no_eval;
         const char *home, *pwd, *network;
         char *cwd;               /* relative bind and home sources are made absolute against it */
         char *home_spec;         /* --home with SRC absolute, for the starter */
@@ -191,6 +197,7 @@ static int options_from_env(struct run_request *r, sing_err_t *e)
             {"WRITABLE_TMPFS", &r->writable_tmpfs},
             {"NET", &r->net},
             {"USERNS", &r->userns},
+            {"NO_EVAL", &r->no_eval},
         };
         bool containall = false, nohttps = false;
         const char *v;
@@ -227,6 +234,7 @@ enum {
         OPT_NETWORK,
         OPT_NETWORK_ARGS,
         OPT_MOUNT,
+        OPT_NO_EVAL,
 };
 
 /* --net: a network namespace; of Apptainer's networks only "none" (lo up,
@@ -270,6 +278,7 @@ static int parse_options(int argc, char **argv, struct run_request *r, sing_err_
             {"writable", no_argument, NULL, 'w'},
             {"writable-tmpfs", no_argument, NULL, OPT_WRITABLE_TMPFS},
             {"no-mount", required_argument, NULL, OPT_NO_MOUNT},
+            {"no-eval", no_argument, NULL, OPT_NO_EVAL},
             {"help", no_argument, NULL, 'h'},
             {NULL, 0, NULL, 0},
         };
@@ -344,6 +353,9 @@ static int parse_options(int argc, char **argv, struct run_request *r, sing_err_
                 case OPT_WRITABLE_TMPFS:
                         r->writable_tmpfs = true;
                         break;
+                case OPT_NO_EVAL:
+                        r->no_eval = true;
+                        break;
                 case OPT_NO_MOUNT:
                         if (no_mount_parse(optarg, &r->no_mount, e) < 0)
                                 return -1;
@@ -398,8 +410,16 @@ static int resolve_image(const struct run_request *r, const char *image, char **
         return 0;
 }
 
-static int starter_argv(const struct run_request *r, const char *image, char **args,
-                        struct strv *av, sing_err_t *e)
+/* What the container runs (action_script.h, direct_plan.h), for the
+ * starter's --script / --fallback-* options. */
+struct container_command {
+        char *script;
+        struct direct_plan direct;
+};
+
+static int starter_argv(const struct run_request *r, const char *image,
+                        const struct container_command *cc, char **args, struct strv *av,
+                        sing_err_t *e)
 {
         bool ok = strv_push(av, SING_STARTER_PATH) == 0;
         if (log_get_level() >= LOG_LVL_DEBUG)
@@ -430,6 +450,13 @@ static int starter_argv(const struct run_request *r, const char *image, char **a
                 ok = ok && strv_push(av, "--writable-tmpfs") == 0;
         for (size_t i = 0; i < r->no_mount.n; i++)
                 ok = ok && strv_push(av, "--no-mount") == 0 && strv_push(av, r->no_mount.v[i]) == 0;
+        ok = ok && strv_push(av, "--script") == 0 && strv_push(av, cc->script) == 0;
+        for (size_t i = 0; i < cc->direct.set.n; i++)
+                ok = ok && strv_push(av, "--fallback-env") == 0 &&
+                     strv_push(av, cc->direct.set.v[i]) == 0;
+        for (size_t i = 0; i < cc->direct.argv.n; i++)
+                ok = ok && strv_push(av, "--fallback-arg") == 0 &&
+                     strv_push(av, cc->direct.argv.v[i]) == 0;
         ok = ok && strv_push(av, "--") == 0;
         for (; ok && *args; args++)
                 ok = strv_push(av, *args) == 0;
@@ -451,6 +478,25 @@ static void log_command(char **av)
                 log_debug("running the starter:%s", line);
 }
 
+/* The action script, and the plan for an image without /bin/sh (from the
+ * SIF's OCI config; only exec and run can have one). */
+static int container_command_build(const struct run_request *r, const struct run_env *env,
+                                   const char *image, char **args, struct container_command *cc,
+                                   sing_err_t *e)
+{
+        struct oci_runtime oci = {0};
+        int rc;
+        cc->script = action_script(env, r->action, r->no_eval);
+        if (!cc->script)
+                return err_set(e, "out of memory");
+        if ((strcmp(r->action, "run") == 0 || strcmp(r->action, "exec") == 0) &&
+            oci_runtime_read(image, &oci, e) < 0)
+                return -1;
+        rc = direct_plan_build(env, &oci, r->action, args, &cc->direct, e);
+        oci_runtime_free(&oci);
+        return rc;
+}
+
 enum prepare_result { PREPARE_FAILED = -1, PREPARE_HELP_SHOWN, PREPARE_READY };
 
 /* Everything up to the exec: fills env (the starter's environment) and av
@@ -460,6 +506,7 @@ static enum prepare_result prepare(int argc, char **argv, struct run_request *r,
 {
         _cleanup_free_ char *image = NULL;
         struct strv env_file_kv = {0};
+        struct container_command cc = {0};
         int img_idx = parse_options(argc, argv, r, e);
         enum prepare_result rc = PREPARE_FAILED;
 
@@ -482,19 +529,23 @@ static enum prepare_result prepare(int argc, char **argv, struct run_request *r,
                 struct run_env_input in = {
                     .host_env = environ,
                     .cleanenv = r->cleanenv,
-                    .shell = strcmp(r->action, "shell") == 0,
+                    .action = r->action,
                     .home_dest = r->home_dest,
                     .image = image,
                     .env_file = &env_file_kv,
                     .env_flag = &r->env_flag,
+                    .binds = &r->binds,
                 };
-                if (run_env_compute(&in, env, e) < 0 || run_env_finish(env, e) < 0)
+                if (run_env_compute(&in, env, e) < 0)
                         goto out;
         }
-        if (starter_argv(r, image, argv + img_idx + 1, av, e) < 0)
+        if (container_command_build(r, env, image, argv + img_idx + 1, &cc, e) < 0 ||
+            starter_argv(r, image, &cc, argv + img_idx + 1, av, e) < 0)
                 goto out;
         rc = PREPARE_READY;
 out:
+        free(cc.script);
+        direct_plan_free(&cc.direct);
         strv_free(&env_file_kv);
         return rc;
 }

@@ -2,8 +2,8 @@
  * (argv[0] is the command name). Returns the process exit status.
  *
  * Two binaries share this dispatch (cli.c): the light `singularity`
- * (run/exec/shell, help, version: libc only, so a container starts without
- * loading libcurl & co.) and SING_IMAGE_TOOL_PATH, `singularity-image`
+ * (run/exec/shell/test, help, version: libc and json-c, so a container
+ * starts without loading libcurl & co.) and SING_IMAGE_TOOL_PATH, `singularity-image`
  * (pull, build, inspect, and docker:// resolution for run), to which the
  * light binary hands every other command with its argv unchanged. */
 #ifndef SING_COMMANDS_H

@@ -1,7 +1,7 @@
-/* `singularity`, the light front end: run, exec and shell start the
+/* `singularity`, the light front end: run, exec, shell and test start the
  * container from here; every other command is handed to the image tool
- * (image_tool.h), so starting a container loads no network, JSON, archive
- * or crypto library. */
+ * (image_tool.h), so starting a container loads no network, archive or
+ * crypto library (only json-c, to read a SIF's OCI config: oci_runtime.h). */
 #include <stddef.h>
 
 #include "commands.h"

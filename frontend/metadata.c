@@ -181,11 +181,11 @@ static void put_late_env(FILE *f, const char *sd)
         fputs("/libs\nfi\nexport PS1 LD_LIBRARY_PATH\n", f);
 }
 
-/* Start of every action script: the runtime contract is that the starter
- * execs the action with the caller's environment; the action loads the
- * image's env files, then the frontend's overrides (which must win). The
- * loading happens in a function so an env file that runs `set --` cannot
- * change the action's arguments. */
+/* Start of every action script. Our runtime never runs these (it carries
+ * its own action logic, action_script.h); they are there, plain, for other
+ * runtimes and for tools that run the action scripts themselves:
+ * load the image's env files, then act. The loading happens in a function
+ * so an env file that runs `set --` cannot change the action's arguments. */
 static void put_action_head(FILE *f, const char *sd, const char *pre)
 {
         fputs("#!/bin/sh\n"
@@ -202,10 +202,6 @@ static void put_action_head(FILE *f, const char *sd, const char *pre)
               "\t\tfi\n"
               "\tdone\n"
               "\tunset sing_env_file\n"
-              "\tif [ -n \"${SINGULARITY_ENV_SCRIPT+set}\" ]; then\n"
-              "\t\teval \"$SINGULARITY_ENV_SCRIPT\"\n"
-              "\t\tunset SINGULARITY_ENV_SCRIPT\n"
-              "\tfi\n"
               "}\n"
               "sing_load_env\n",
               f);
@@ -379,6 +375,14 @@ static int add_metadata_dir(struct synth_list *top, json_object *cfg, const stru
         if (add_text(top, ".singularity.d/env/10-docker2singularity.sh", 0755, &t, mt, e) < 0)
                 return -1;
 
+        /* Where %environment goes in built images; /environment (Singularity
+         * 2.x's place) points at it. */
+        static const char custom_env[] =
+            "#!/bin/sh\n# Custom environment shell code should follow\n";
+        if (add(top, ".singularity.d/env/90-environment.sh", S_IFREG | 0755, custom_env,
+                sizeof(custom_env) - 1, NULL, mt, e) < 0)
+                return -1;
+
         if (text_open(&t) < 0)
                 goto oom;
         put_late_env(t.f, sd);
@@ -402,6 +406,9 @@ static int add_metadata_dir(struct synth_list *top, json_object *cfg, const stru
         }
 
         if (add_labels(top, cfg, mt, e) < 0)
+                return -1;
+        if (add(top, "environment", S_IFLNK | 0777, NULL, 0, ".singularity.d/env/90-environment.sh",
+                mt, e) < 0)
                 return -1;
         return add(top, "singularity", S_IFLNK | 0777, NULL, 0, ".singularity.d/runscript", mt, e);
 oom:

@@ -1,7 +1,6 @@
 #include "run_env.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,9 +10,6 @@
 #include "cleanup.h"
 #include "log.h"
 #include "shell_quote.h"
-
-/* Singularity's default, used until the image's env sets PATH. */
-#define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 /* --cleanenv keeps only these (Singularity's list). */
 static const char *const clean_keep[] = {
@@ -52,10 +48,8 @@ static const char *const secure_stripped[] = {
     "RES_OPTIONS", "RESOLV_HOST_CONF", "TMPDIR",  "TZDIR",    NULL,
 };
 
-/* Script helper variables, unset at the end of the script. */
-#define RESTORE_PREFIX "SING_HOST_"
-#define PREPEND_VAR "SING_USER_DEFINED_PREPEND_PATH"
-#define APPEND_VAR "SING_USER_DEFINED_APPEND_PATH"
+/* Where %post's additions go, as Singularity tells the container. */
+#define SINGULARITY_ENVIRONMENT_FILE "/.singularity.d/env/91-environment.sh"
 
 static bool in_list(const char *const *list, const char *name)
 {
@@ -254,6 +248,8 @@ static int add_override(struct run_env *out, const char *key, const char *value,
                 slot = &out->prepend_path;
         else if (strcmp(key, "APPEND_PATH") == 0)
                 slot = &out->append_path;
+        else if (strcmp(key, "PATH") == 0)
+                slot = &out->path;
         if (slot) {
                 free(*slot);
                 *slot = *value ? strdup(value) : NULL;
@@ -345,6 +341,32 @@ static int pass_host_vars(const struct run_env_input *in, struct run_env *out, s
         return 0;
 }
 
+/* KEY and APPTAINER_KEY (the twin Apptainer's images look for). */
+static int set_twins(struct strv *l, const char *key, const char *value)
+{
+        char twin[64];
+        snprintf(twin, sizeof(twin), "APPTAINER_%s", key + strlen("SINGULARITY_"));
+        return kv_set(l, key, value) < 0 || kv_set(l, twin, value) < 0 ? -1 : 0;
+}
+
+/* SINGULARITY_BIND inside: the binds asked for, comma-separated. */
+static int set_bind_var(const struct run_env_input *in, struct run_env *out)
+{
+        _cleanup_free_ char *list = NULL;
+        size_t len = 0;
+        FILE *f;
+        if (!in->binds || in->binds->n == 0)
+                return 0;
+        f = open_memstream(&list, &len);
+        if (!f)
+                return -1;
+        for (size_t i = 0; i < in->binds->n; i++)
+                fprintf(f, "%s%s", i ? "," : "", in->binds->v[i]);
+        if (fclose(f) != 0)
+                return -1;
+        return set_twins(&out->pass, "SINGULARITY_BIND", list);
+}
+
 static int set_runtime_vars(const struct run_env_input *in, struct run_env *out, sing_err_t *e)
 {
         const char *name = NULL;
@@ -353,12 +375,15 @@ static int set_runtime_vars(const struct run_env_input *in, struct run_env *out,
                 name = name ? name + 1 : in->image;
         }
         if ((in->home_dest && kv_set(&out->pass, "HOME", in->home_dest) < 0) ||
-            kv_set(&out->pass, "PATH", DEFAULT_PATH) < 0 ||
+            kv_set(&out->pass, "PATH", SING_DEFAULT_PATH) < 0 ||
             (in->cleanenv && kv_set(&out->pass, "LANG", "C") < 0) ||
-            (in->image && kv_set(&out->pass, "SINGULARITY_CONTAINER", in->image) < 0) ||
-            (name && kv_set(&out->pass, "SINGULARITY_NAME", name) < 0))
+            (in->image && set_twins(&out->pass, "SINGULARITY_CONTAINER", in->image) < 0) ||
+            (name && set_twins(&out->pass, "SINGULARITY_NAME", name) < 0) ||
+            (in->action && set_twins(&out->pass, "SINGULARITY_COMMAND", in->action) < 0) ||
+            set_twins(&out->pass, "SINGULARITY_ENVIRONMENT", SINGULARITY_ENVIRONMENT_FILE) < 0 ||
+            set_bind_var(in, out) < 0)
                 return err_set(e, "out of memory");
-        if (in->shell) {
+        if (in->action && strcmp(in->action, "shell") == 0) {
                 const char *sh = host_get(in->host_env, "SINGULARITY_SHELL");
                 if (!sh)
                         sh = host_get(in->host_env, "APPTAINER_SHELL");
@@ -383,78 +408,6 @@ int run_env_compute(const struct run_env_input *in, struct run_env *out, sing_er
         return 0;
 }
 
-/* Append printf output to a growing string; frees *s and sets NULL on OOM. */
-static void str_appendf(char **s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void str_appendf(char **s, const char *fmt, ...)
-{
-        _cleanup_free_ char *add = NULL;
-        char *joined;
-        va_list ap;
-        int r;
-        if (!*s)
-                return;
-        va_start(ap, fmt);
-        r = vasprintf(&add, fmt, ap);
-        va_end(ap);
-        if (r < 0 || asprintf(&joined, "%s%s", *s, add) < 0) {
-                free(steal_ptr(s));
-                return;
-        }
-        free(*s);
-        *s = joined;
-}
-
-char *run_env_script(const struct run_env *env)
-{
-        struct strv assign = {0};
-        char *script = NULL;
-        bool ok = true;
-
-        /* Every value goes through shell_env_script's quoting: the overrides
-         * directly, the rest through helper variables the plain lines below use. */
-        for (size_t i = 0; i < env->overrides.n; i++)
-                ok = ok && strv_push(&assign, env->overrides.v[i]) == 0;
-        for (size_t i = 0; i < env->restore.n; i++) {
-                char *s;
-                ok = ok && asprintf(&s, RESTORE_PREFIX "%s", env->restore.v[i]) >= 0 &&
-                     strv_push_take(&assign, s) == 0;
-        }
-        if (env->prepend_path)
-                ok = ok && kv_set(&assign, PREPEND_VAR, env->prepend_path) == 0;
-        if (env->append_path)
-                ok = ok && kv_set(&assign, APPEND_VAR, env->append_path) == 0;
-        if (ok)
-                script = assign.n ? shell_env_script(assign.v, assign.n) : strdup("");
-        strv_free(&assign);
-
-        for (size_t i = 0; i < env->restore.n; i++) {
-                int klen = (int)(strchr(env->restore.v[i], '=') - env->restore.v[i]);
-                const char *k = env->restore.v[i];
-                str_appendf(&script,
-                            "[ -n \"${%.*s+x}\" ] || export %.*s=\"$" RESTORE_PREFIX "%.*s\"\n",
-                            klen, k, klen, k, klen, k);
-                str_appendf(&script, "unset " RESTORE_PREFIX "%.*s\n", klen, k);
-        }
-        /* ${PATH:+...}: an empty PATH must not gain an empty entry (= the cwd). */
-        if (env->prepend_path)
-                str_appendf(&script,
-                            "PATH=\"$" PREPEND_VAR "${PATH:+:$PATH}\"\nunset " PREPEND_VAR "\n");
-        if (env->append_path)
-                str_appendf(&script,
-                            "PATH=\"${PATH:+$PATH:}$" APPEND_VAR "\"\nunset " APPEND_VAR "\n");
-        if (env->prepend_path || env->append_path)
-                str_appendf(&script, "export PATH\n");
-        return script;
-}
-
-int run_env_finish(struct run_env *env, sing_err_t *e)
-{
-        _cleanup_free_ char *script = run_env_script(env);
-        if (!script || kv_set(&env->pass, "SINGULARITY_ENV_SCRIPT", script) < 0)
-                return err_set(e, "out of memory");
-        return 0;
-}
-
 void run_env_free(struct run_env *env)
 {
         strv_free(&env->pass);
@@ -462,7 +415,8 @@ void run_env_free(struct run_env *env)
         strv_free(&env->restore);
         free(env->prepend_path);
         free(env->append_path);
-        env->prepend_path = env->append_path = NULL;
+        free(env->path);
+        env->prepend_path = env->append_path = env->path = NULL;
 }
 
 /* ---- bind and home specs ---- */

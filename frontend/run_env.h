@@ -2,22 +2,28 @@
  * container's environment, and the validated bind list. Pure functions (no
  * getenv, no exec) so the rules below are unit-tested.
  *
- * Environment rules, as Singularity 3 applies them:
- *  - Host variables pass in as they are; the image's env files, sourced by the
- *    action script, override what they set. HOME is set to the home
- *    destination and PATH to a default (the image's env sets the real one).
- *    The host's LD_LIBRARY_PATH never passes (it names host libraries), nor
- *    the loader-control variables LD_PRELOAD, LD_AUDIT, GCONV_PATH...
+ * Environment rules, as Singularity 3.6+ / Apptainer 1.x apply them (the
+ * shell text that applies them inside the container is action_script.h):
+ *  - Host variables pass in as they are; the image's env files override what
+ *    they set. HOME is set to the home destination and PATH to a default
+ *    (the image's env sets the real one). The host's LD_LIBRARY_PATH never
+ *    passes (it names host libraries), nor the loader-control variables
+ *    LD_PRELOAD, LD_AUDIT, GCONV_PATH...
  *  - SINGULARITY_* and APPTAINER_* host variables are the frontend's options
  *    and do not pass, except SINGULARITY_SHELL (or APPTAINER_SHELL) for shell.
+ *    The runtime sets SINGULARITY_COMMAND, SINGULARITY_BIND (the binds asked
+ *    for), SINGULARITY_ENVIRONMENT, SINGULARITY_NAME, SINGULARITY_CONTAINER
+ *    and their APPTAINER_ twins.
  *  - --cleanenv: only TERM and the proxy variables (http_proxy, HTTPS_PROXY,
  *    no_proxy, ... both cases) pass; LANG is set to C.
  *  - Overrides win over the image's env: APPTAINERENV_X=v, then
- *    SINGULARITYENV_X=v, then --env-file entries, then --env K=V (later wins).
- *    They travel in SINGULARITY_ENV_SCRIPT (shell text the action script evals
- *    after the image's env files); the prefixed variables themselves and the
- *    host's X do not pass. HOME cannot be overridden (use --home).
- *  - The override keys PREPEND_PATH / APPEND_PATH add to PATH after all that.
+ *    SINGULARITYENV_X=v, then --env-file entries, then --env K=V (later
+ *    wins). They are applied after the image's env files, evaluated by the
+ *    container's shell unless --no-eval; the prefixed variables themselves and
+ *    the host's X do not pass. HOME cannot be overridden (use --home).
+ *  - The override keys PREPEND_PATH / APPEND_PATH add to PATH after all that,
+ *    and an override of PATH itself replaces the result (Apptainer's
+ *    99-runtimevars.sh order).
  *  - The setuid starter's loader deletes TMPDIR, TZDIR, LOCALDOMAIN... from
  *    its environment (glibc's secure mode). The script puts the host's value
  *    back unless the image's env set one, so they behave as passed-in host
@@ -29,6 +35,9 @@
 #include <stddef.h>
 
 #include "error.h"
+
+/* Singularity's default PATH, used until the image's env sets one. */
+#define SING_DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 /* A growable list of malloc'd strings, NULL-terminated once non-empty (so
  * `v` can be an argv or envp). */
@@ -61,11 +70,12 @@ int env_file_read(const char *path, struct strv *kv, sing_err_t *e);
 struct run_env_input {
         char *const *host_env;       /* the frontend's environ */
         bool cleanenv;               /* -e/--cleanenv (or -C) */
-        bool shell;                  /* the action is shell: forward SINGULARITY_SHELL */
+        const char *action;          /* exec|run|shell|test: SINGULARITY_COMMAND */
         const char *home_dest;       /* HOME inside the container */
         const char *image;           /* image path, for SINGULARITY_CONTAINER and _NAME */
         const struct strv *env_file; /* KEY=VALUE from --env-file (may be NULL) */
         const struct strv *env_flag; /* KEY=VALUE from --env, in order (may be NULL) */
+        const struct strv *binds;    /* normalised bind specs, for SINGULARITY_BIND */
 };
 
 struct run_env {
@@ -74,20 +84,13 @@ struct run_env {
         struct strv restore;   /* KEY=VALUE set by the script only when still unset */
         char *prepend_path;    /* PREPEND_PATH override, or NULL */
         char *append_path;     /* APPEND_PATH override, or NULL */
+        char *path;            /* PATH override (replaces the final PATH), or NULL */
 };
 
 /* Apply the rules above. --env and --env-file keys that are not shell
  * identifiers are errors; such SINGULARITYENV_ names are skipped with a
  * warning. On error `out` is freed. */
 int run_env_compute(const struct run_env_input *in, struct run_env *out, sing_err_t *e);
-
-/* The SINGULARITY_ENV_SCRIPT text for `env` (malloc'd; "" when there is
- * nothing to override), or NULL when out of memory. */
-char *run_env_script(const struct run_env *env);
-
-/* Add SINGULARITY_ENV_SCRIPT to env->pass; env->pass.v is then the envp for
- * the starter. */
-int run_env_finish(struct run_env *env, sing_err_t *e);
 
 void run_env_free(struct run_env *env);
 

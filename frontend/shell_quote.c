@@ -22,6 +22,28 @@ void shell_put_quoted_str(FILE *f, const char *s)
         shell_put_quoted(f, s, strlen(s));
 }
 
+void shell_put_evaluated(FILE *f, const char *s)
+{
+        fputc('"', f);
+        for (; *s; s++) {
+                if (*s == '\\') {
+                        /* A pair goes through as it is (the shell decides
+                         * what it means inside "..."); a trailing one
+                         * would escape the closing quote, so it is doubled. */
+                        fputc('\\', f);
+                        if (s[1])
+                                fputc(*++s, f);
+                        else
+                                fputc('\\', f);
+                } else if (*s == '"') {
+                        fputs("\\\"", f);
+                } else {
+                        fputc(*s, f);
+                }
+        }
+        fputc('"', f);
+}
+
 bool shell_is_name(const char *s, size_t n)
 {
         if (n == 0 ||

@@ -34,10 +34,22 @@ static int parse_no_mount(const char *what, struct request *req, sing_err_t *err
         return 0;
 }
 
+/* Append v to a NULL-terminated list with room for argc entries. */
+static void list_add(char **list, const char *v)
+{
+        while (*list)
+                list++;
+        *list = (char *)v;
+}
+
 int args_parse(int argc, char **argv, struct request *req, sing_err_t *err)
 {
         int i;
         memset(req, 0, sizeof(*req));
+        req->fallback_env = calloc((size_t)argc + 1, sizeof(char *));
+        req->fallback_argv = calloc((size_t)argc + 1, sizeof(char *));
+        if (!req->fallback_env || !req->fallback_argv)
+                return err_set(err, "out of memory");
         const struct {
                 const char *name;
                 bool *flag;
@@ -70,6 +82,14 @@ int args_parse(int argc, char **argv, struct request *req, sing_err_t *err)
                         req->action = val;
                 } else if (strcmp(a, "--image") == 0) {
                         req->image = val;
+                } else if (strcmp(a, "--script") == 0) {
+                        req->script = val;
+                } else if (strcmp(a, "--fallback-env") == 0) {
+                        if (!strchr(val, '=') || val[0] == '=')
+                                return err_set(err, "--fallback-env %s: expected KEY=VALUE", val);
+                        list_add(req->fallback_env, val);
+                } else if (strcmp(a, "--fallback-arg") == 0) {
+                        list_add(req->fallback_argv, val);
                 } else if (strcmp(a, "--pwd") == 0) {
                         req->pwd = val;
                 } else if (strcmp(a, "--home") == 0) {

@@ -26,6 +26,10 @@ struct request {
         /* --no-mount /DEST: `bind path` entries skipped by destination */
         const char *no_mount_paths[MAX_NO_MOUNT_PATHS];
         size_t n_no_mount_paths;
+        const char *script; /* --script: run as /bin/sh -c SCRIPT ACTION ARGS... */
+        /* --fallback-env / --fallback-arg, in order, NULL-terminated: what
+         * runs when the container has no /bin/sh (none: the shell is needed). */
+        char **fallback_env, **fallback_argv;
         char **args; /* after "--", NULL-terminated */
 };
 

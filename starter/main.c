@@ -7,11 +7,16 @@
  *           [--userns]
  *           [--home SRC[:DST]] [--no-home] [--pwd DIR] [--writable]
  *           [--writable-tmpfs] [--no-mount proc|sys|dev|home|tmp|cwd]...
+ *           [--script TEXT [--fallback-env KEY=VALUE]... [--fallback-arg ARG]...]
  *           -- ARGS...
  *
- * It execs /.singularity.d/actions/<action> ARGS... inside the container
- * with the caller's environment plus SINGULARITY_CONTAINER=<image path>,
- * SINGULARITY_NAME=<image basename> and HOME=<home inside the container>.
+ * It execs `/bin/sh -c TEXT <action> ARGS...` inside the container (the
+ * runtime's action script, built by the frontend: images carry data, not
+ * logic), or, when the container has no /bin/sh, the --fallback-arg argv
+ * with the --fallback-env variables set; without --script, ARGS itself
+ * (exec_container.h). Always with the caller's environment plus
+ * SINGULARITY_CONTAINER=<image path>, SINGULARITY_NAME=<image basename>
+ * (and their APPTAINER_ twins) and HOME=<home inside the container>.
  * The environment never changes what the starter itself does (and, setuid,
  * glibc has already removed LD_* and similar variables from it). Errors:
  * "ERROR:   <what>: <why>" on stderr, exit 255. With --pid, the exit status
@@ -49,6 +54,7 @@
 #include "args.h"
 #include "cleanup.h"
 #include "config_check.h"
+#include "exec_container.h"
 #include "image_open.h"
 #include "inherited_fds.h"
 #include "log.h"
@@ -136,23 +142,15 @@ static void enter_workdir(const struct request *req, const char *cwd, const char
 static __attribute__((noreturn)) void exec_action(const struct request *req,
                                                   const struct opened_image *img, const char *home)
 {
-        char path[64], name[PATH_MAX];
-        size_t nargs = 0;
-        while (req->args[nargs])
-                nargs++;
-        char **argv = calloc(nargs + 2, sizeof(*argv));
-        if (!argv)
-                die("out of memory");
-        snprintf(path, sizeof(path), "/.singularity.d/actions/%s", req->action);
+        char name[PATH_MAX];
         snprintf(name, sizeof(name), "%s", req->image);
-        argv[0] = path;
-        memcpy(argv + 1, req->args, nargs * sizeof(*argv));
         if (setenv("SINGULARITY_CONTAINER", img->path, 1) < 0 ||
-            setenv("SINGULARITY_NAME", basename(name), 1) < 0 || setenv("HOME", home, 1) < 0)
+            setenv("APPTAINER_CONTAINER", img->path, 1) < 0 ||
+            setenv("SINGULARITY_NAME", basename(name), 1) < 0 ||
+            setenv("APPTAINER_NAME", basename(name), 1) < 0 || setenv("HOME", home, 1) < 0)
                 die_errno("setting the container environment");
         close_starter_fds();
-        execve(path, argv, environ);
-        die_errno("running %s in the container", path);
+        exec_container(req);
 }
 
 int main(int argc, char **argv)

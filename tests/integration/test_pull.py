@@ -289,10 +289,12 @@ def test_pull_fidelity_matches_umoci(singularity, registry, unique_repo, user_tm
     for name, first in groups_ref:
         assert ours.get(name + "#link") == ours.get(first + "#link") or \
             ours.get(name + "#link") == first or ours.get(first + "#link") == name, name
-    # Only mount points the runtime needs may be added, and no whiteout survives.
+    # Only mount points the runtime needs (and Singularity's /environment
+    # link) may be added, and no whiteout survives.
     extra = {p for p in set(ours) - set(ref) if not p.endswith("#link")}
     allowed = {"proc", "sys", "dev", "tmp", "var", "var/tmp", "home", "root", "mnt", "etc",
-               "etc/hosts", "etc/resolv.conf", "etc/passwd", "etc/group", "etc/localtime"}
+               "etc/hosts", "etc/resolv.conf", "etc/passwd", "etc/group", "etc/localtime",
+               "environment"}
     assert extra <= allowed, sorted(extra - allowed)
     assert not [p for p in ours if ".wh." in p]
     assert ours["usr/bin/suid"][1] == 0o4755

@@ -159,8 +159,12 @@ def test_environment(images, run_mode):
     assert getenv("SINGULARITY_NAME") == "img.sif"
     for key, value in ENV_VALUES.items():
         assert getenv(key) == value, key
+    # Overrides are evaluated by the container's shell (Apptainer 1.x): $x
+    # and `y` expand (to nothing here), quotes and other backslashes stay;
+    # --no-eval keeps the value as given.
     tricky = "a'b\"c $x `y` \\z\nnext"
-    assert getenv("TRICKY", env={"SINGULARITYENV_TRICKY": tricky}) == tricky
+    assert getenv("TRICKY", env={"SINGULARITYENV_TRICKY": tricky}) == "a'b\"c   \\z\nnext"
+    assert getenv("TRICKY", "--no-eval", env={"SINGULARITYENV_TRICKY": tricky}) == tricky
 
 
 def test_env_file(images, user_tmp):

@@ -387,10 +387,21 @@ static void test_paths(void)
 
 static void test_args(void)
 {
-        char *argv[] = {"starter", "--debug",  "--action",   "exec",  "--image",   "/x.sif",
-                        "--bind",  "/a:/b:ro", "--bind",     "/c",    "--contain", "--no-mount",
-                        "tmp",     "--home",   "/h:/home/h", "--pwd", "/w",        "--",
-                        "ls",      "--bind",   NULL};
+        char *argv[] = {"starter",     "--debug",
+                        "--action",    "exec",
+                        "--image",     "/x.sif",
+                        "--bind",      "/a:/b:ro",
+                        "--bind",      "/c",
+                        "--contain",   "--no-mount",
+                        "tmp",         "--home",
+                        "/h:/home/h",  "--pwd",
+                        "/w",          "--script",
+                        "exec \"$@\"", "--fallback-env",
+                        "A=1",         "--fallback-arg",
+                        "ls",          "--fallback-env",
+                        "B=2",         "--",
+                        "ls",          "--bind",
+                        NULL};
         int argc = (int)(sizeof(argv) / sizeof(argv[0])) - 1;
         reset();
         CHECK(args_parse(argc, argv, &req, &err) == 0);
@@ -406,22 +417,40 @@ static void test_args(void)
         CHECK_STR(req.args[0], "ls");
         CHECK_STR(req.args[1], "--bind"); /* after "--": the container's */
         CHECK(req.args[2] == NULL);
+        CHECK_STR(req.script, "exec \"$@\"");
+        CHECK_STR(req.fallback_env[0], "A=1");
+        CHECK_STR(req.fallback_env[1], "B=2");
+        CHECK(req.fallback_env[2] == NULL);
+        CHECK_STR(req.fallback_argv[0], "ls");
+        CHECK(req.fallback_argv[1] == NULL);
         /* args_parse copies binds and --home; the starter keeps them until
          * exec, a test frees them. */
         free(req.binds[0].src);
         free(req.binds[1].src);
         free(req.home_src);
+        free(req.fallback_env);
+        free(req.fallback_argv);
 
         char *bad1[] = {"starter", "--action", "exec", "--image", "/x", "--frob", NULL};
         CHECK(args_parse(6, bad1, &req, &err) < 0 && strstr(err.msg, "--frob"));
+        free(req.fallback_env);
+        free(req.fallback_argv);
         char *bad2[] = {"starter", "--action", "boot", "--image", "/x", NULL};
         CHECK(args_parse(5, bad2, &req, &err) < 0);
+        free(req.fallback_env);
+        free(req.fallback_argv);
         char *bad3[] = {"starter", "--action", "exec", "--image", "/x", "--no-mount", "etc", NULL};
         CHECK(args_parse(7, bad3, &req, &err) < 0);
+        free(req.fallback_env);
+        free(req.fallback_argv);
         char *bad4[] = {"starter", "--action", "exec", NULL};
         CHECK(args_parse(3, bad4, &req, &err) < 0);
+        free(req.fallback_env);
+        free(req.fallback_argv);
         char *bad5[] = {"starter", "--action", "exec", "--image", NULL};
         CHECK(args_parse(4, bad5, &req, &err) < 0);
+        free(req.fallback_env);
+        free(req.fallback_argv);
 }
 
 /* Issue 9: nothing may be mounted on the container root, and the session's

@@ -1,12 +1,16 @@
 /* The container environment rules of run/exec/shell (frontend/run_env.c),
- * the --env-file format and bind list parsing. The generated
- * SINGULARITY_ENV_SCRIPT is checked by running it with /bin/sh. */
+ * the --env-file format, bind list parsing, the action script
+ * (action_script.c, run with this machine's /bin/sh: no /.singularity.d
+ * here, so the environment given to sh stands for what the image's env
+ * files left) and the plan for images without a shell (direct_plan.c). */
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "action_script.h"
 #include "check.h"
+#include "direct_plan.h"
 #include "run_env.h"
 
 /* The value of key in a NULL-terminated KEY=VALUE array, or NULL. */
@@ -25,7 +29,7 @@ static int compute(char **host, bool cleanenv, bool shell, const struct strv *fi
         struct run_env_input in = {
             .host_env = host,
             .cleanenv = cleanenv,
-            .shell = shell,
+            .action = shell ? "shell" : "exec",
             .home_dest = "/home/me",
             .image = "/images/alpine.sif",
             .env_file = file,
@@ -34,23 +38,22 @@ static int compute(char **host, bool cleanenv, bool shell, const struct strv *fi
         return run_env_compute(&in, out, e);
 }
 
-/* Run `sh -c '<pre> eval "$SINGULARITY_ENV_SCRIPT"; <post>'` with only
- * SINGULARITY_ENV_SCRIPT in the environment; return its stdout (malloc'd)
- * and length, or NULL if sh failed. */
-static char *sh_eval(const char *script, const char *pre, const char *post, size_t *len)
+/* Run the action script for `exec /bin/sh -c POST` with envp as the
+ * environment; return its stdout (malloc'd) and length, or NULL if sh
+ * failed. */
+static char *sh_eval(const char *script, char **envp, const char *post, size_t *len)
 {
-        char *cmd, *env_script, *buf = NULL;
+        char *buf = NULL;
         size_t cap = 0, n = 0;
         int fds[2], status;
         pid_t pid;
 
-        if (asprintf(&cmd, "%s eval \"$SINGULARITY_ENV_SCRIPT\"; %s", pre, post) < 0 ||
-            asprintf(&env_script, "SINGULARITY_ENV_SCRIPT=%s", script) < 0 || pipe(fds) < 0)
+        if (pipe(fds) < 0)
                 return NULL;
         pid = fork();
         if (pid == 0) {
-                char *argv[] = {"/bin/sh", "-c", cmd, NULL};
-                char *envp[] = {env_script, NULL};
+                char *argv[] = {"/bin/sh", "-c", (char *)script, "exec",
+                                "/bin/sh", "-c", (char *)post,   NULL};
                 dup2(fds[1], 1);
                 close(fds[0]);
                 close(fds[1]);
@@ -71,8 +74,6 @@ static char *sh_eval(const char *script, const char *pre, const char *post, size
         }
         close(fds[0]);
         waitpid(pid, &status, 0);
-        free(cmd);
-        free(env_script);
         if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
                 free(buf);
                 return NULL;
@@ -100,7 +101,6 @@ static void test_passthrough(void)
         struct run_env env;
         sing_err_t e = {0};
         CHECK(compute(host, false, false, NULL, NULL, &env, &e) == 0);
-        CHECK(run_env_finish(&env, &e) == 0);
         CHECK_STR(env_get(env.pass.v, "FOO"), "bar"); /* first of duplicates, as getenv */
         CHECK_STR(env_get(env.pass.v, "TERM"), "xterm");
         CHECK_STR(env_get(env.pass.v, "HOME"), "/home/me");
@@ -113,8 +113,14 @@ static void test_passthrough(void)
         CHECK(env_get(env.pass.v, "LANG") == NULL);
         CHECK_STR(env_get(env.pass.v, "SINGULARITY_CONTAINER"), "/images/alpine.sif");
         CHECK_STR(env_get(env.pass.v, "SINGULARITY_NAME"), "alpine.sif");
-        /* The host's script is replaced by ours (empty: nothing to override). */
-        CHECK_STR(env_get(env.pass.v, "SINGULARITY_ENV_SCRIPT"), "");
+        CHECK_STR(env_get(env.pass.v, "APPTAINER_NAME"), "alpine.sif");
+        CHECK_STR(env_get(env.pass.v, "APPTAINER_CONTAINER"), "/images/alpine.sif");
+        CHECK_STR(env_get(env.pass.v, "SINGULARITY_COMMAND"), "exec");
+        CHECK_STR(env_get(env.pass.v, "APPTAINER_COMMAND"), "exec");
+        CHECK_STR(env_get(env.pass.v, "SINGULARITY_ENVIRONMENT"),
+                  "/.singularity.d/env/91-environment.sh");
+        /* The host's SINGULARITY_ENV_SCRIPT is an option variable: dropped. */
+        CHECK(env_get(env.pass.v, "SINGULARITY_ENV_SCRIPT") == NULL);
         CHECK(env.pass.v[env.pass.n] == NULL);
         run_env_free(&env);
 }
@@ -317,6 +323,7 @@ static void test_home_spec(void)
 static void test_path_edits(void)
 {
         char *host[] = {"SINGULARITYENV_PREPEND_PATH=/pre dir", NULL};
+        char *img[] = {"PATH=/img/bin", NULL}, *empty[] = {"PATH=", NULL};
         struct strv flag = {0};
         struct run_env env;
         sing_err_t e = {0};
@@ -326,75 +333,156 @@ static void test_path_edits(void)
         strv_push(&flag, "APPEND_PATH=/post'$x");
         CHECK(compute(host, false, false, NULL, &flag, &env, &e) == 0);
         CHECK(kv_get(&env.overrides, "PREPEND_PATH") == NULL);
-        script = run_env_script(&env);
+        script = action_script(&env, "exec", false);
         CHECK(script != NULL);
-        /* PATH as the image's env would have left it. */
-        out = sh_eval(script, "PATH=/img/bin;", "printf %s \"$PATH\"", &len);
+        /* PATH as the image's env would have left it; PREPEND/APPEND are data. */
+        out = sh_eval(script, img, "printf %s \"$PATH\"", &len);
         CHECK_STR(out, "/pre dir:/img/bin:/post'$x");
         free(out);
-        out = sh_eval(script, "PATH=;", "printf %s \"$PATH\"", &len);
+        out = sh_eval(script, empty, "printf %s \"$PATH\"", &len);
         CHECK_STR(out, "/pre dir:/post'$x");
         free(out);
-        /* The helper variables are gone afterwards. */
-        out = sh_eval(script, "",
-                      "printf %s \"${SING_USER_DEFINED_PREPEND_PATH-unset}"
-                      "${SING_USER_DEFINED_APPEND_PATH-unset}\"",
+        /* The helpers are gone afterwards. */
+        out = sh_eval(script, img,
+                      "printf %s \"${__sing_path-unset}${__sing_f-unset}\"; "
+                      "command -v __sing_env || echo gone",
                       &len);
-        CHECK_STR(out, "unsetunset");
+        CHECK_STR(out, "unsetunsetgone\n");
+        free(out);
+        free(script);
+        run_env_free(&env);
+
+        /* A PATH override is evaluated against the image's PATH and wins
+         * over PREPEND_PATH (Apptainer's 99-runtimevars.sh order). */
+        strv_free(&flag);
+        strv_push(&flag, "PATH=$PATH:/opt/bin");
+        CHECK(compute(host, false, false, NULL, &flag, &env, &e) == 0);
+        CHECK(kv_get(&env.overrides, "PATH") == NULL);
+        script = action_script(&env, "exec", false);
+        out = sh_eval(script, img, "printf %s \"$PATH\"", &len);
+        CHECK_STR(out, "/img/bin:/opt/bin");
+        free(out);
+        free(script);
+        script = action_script(&env, "exec", true);
+        out = sh_eval(script, img, "printf %s \"$PATH\"", &len);
+        CHECK_STR(out, "$PATH:/opt/bin");
         free(out);
         free(script);
         run_env_free(&env);
         strv_free(&flag);
 }
 
-static void test_script_exact(void)
+/* Each value through the script: evaluated (want[i][0]) and --no-eval
+ * (want[i][1]), with HOME=/h and X=ex in the container. */
+static void test_script_values(void)
 {
-        static const char *const values[] = {
-            "it's",
-            "\"double\"",
-            "$HOME and ${PATH}",
-            "back\\slash\\",
-            "line1\nline2\n",
-            "`id`; $(id)",
-            "'",
-            "",
-            " lead and trail ",
-            "*?[a]~",
+        static const char *const values[][3] = {
+            {"it's", "it's", "it's"},
+            {"\"double\"", "\"double\"", "\"double\""},
+            {"$HOME and ${X}", "/h and ex", "$HOME and ${X}"},
+            {"\\$HOME", "$HOME", "\\$HOME"},
+            {"back\\slash\\", "back\\slash\\", "back\\slash\\"},
+            {"a\\\\b", "a\\b", "a\\\\b"},
+            {"\\\"q", "\"q", "\\\"q"},
+            {"line1\nline2\n", "line1\nline2\n", "line1\nline2\n"},
+            {"`echo hi`; $(echo there)", "hi; there", "`echo hi`; $(echo there)"},
+            {"'", "'", "'"},
+            {"", "", ""},
+            {" lead and trail ", " lead and trail ", " lead and trail "},
+            {"*?[a]~", "*?[a]~", "*?[a]~"},
         };
         size_t nv = sizeof(values) / sizeof(values[0]);
         struct strv flag = {0};
         struct run_env env;
         sing_err_t e = {0};
         char *host[] = {NULL};
-        char *script;
+        /* V0 and V3 were set by the image: the override must win. */
+        char *img[] = {"HOME=/h", "X=ex", "V0=image", "V3=image", NULL};
 
         for (size_t i = 0; i < nv; i++) {
                 char *kv;
-                CHECK(asprintf(&kv, "V%zu=%s", i, values[i]) >= 0);
+                CHECK(asprintf(&kv, "V%zu=%s", i, values[i][0]) >= 0);
                 strv_push(&flag, kv);
                 free(kv);
         }
         CHECK(compute(host, false, false, NULL, &flag, &env, &e) == 0);
-        CHECK(run_env_finish(&env, &e) == 0);
-        script = strdup(env_get(env.pass.v, "SINGULARITY_ENV_SCRIPT"));
-        for (size_t i = 0; i < nv; i++) {
-                char post[64];
-                size_t len = 0;
-                char *out;
-                /* The image's env set V<i> first: the override must win. */
-                snprintf(post, sizeof(post), "printf %%s \"$V%zu\"", i);
-                out = sh_eval(script, "V0=image; V3=image;", post, &len);
-                CHECK(out != NULL);
-                if (out && (len != strlen(values[i]) || memcmp(out, values[i], len) != 0)) {
-                        fprintf(stderr, "value %zu: got \"%.*s\", want \"%s\"\n", i, (int)len, out,
-                                values[i]);
-                        check_failures++;
+        for (int no_eval = 0; no_eval < 2; no_eval++) {
+                char *script = action_script(&env, "exec", no_eval);
+                for (size_t i = 0; i < nv; i++) {
+                        char post[64];
+                        size_t len = 0;
+                        const char *want = values[i][1 + no_eval];
+                        char *out;
+                        snprintf(post, sizeof(post), "printf %%s \"$V%zu\"", i);
+                        out = sh_eval(script, img, post, &len);
+                        CHECK(out != NULL);
+                        if (out && (len != strlen(want) || memcmp(out, want, len) != 0)) {
+                                fprintf(stderr,
+                                        "value %zu (no_eval %d): got \"%.*s\", want \"%s\"\n", i,
+                                        no_eval, (int)len, out, want);
+                                check_failures++;
+                        }
+                        free(out);
                 }
-                free(out);
+                free(script);
         }
-        free(script);
         run_env_free(&env);
         strv_free(&flag);
+}
+
+/* No /bin/sh: the run rule of metadata.h and the environment without
+ * evaluation. */
+static void test_direct_plan(void)
+{
+        char *host[] = {"SINGULARITYENV_WHO=$USER", "SINGULARITYENV_APPEND_PATH=/post", NULL};
+        char *none[] = {NULL}, *some[] = {"a", NULL}, *opt[] = {"-v", NULL};
+        struct oci_runtime oci = {.found = true, .config_runscript = true};
+        struct direct_plan p;
+        struct run_env env;
+        sing_err_t e = {0};
+
+        strv_push(&oci.env, "PATH=/app/bin");
+        strv_push(&oci.env, "WHO=image");
+        strv_push(&oci.cmd, "serve");
+        CHECK(compute(host, false, false, NULL, NULL, &env, &e) == 0);
+        /* CMD only: args replace it, unless they start with an option. */
+        CHECK(direct_plan_build(&env, &oci, "run", none, &p, &e) == 0);
+        CHECK(p.argv.n == 1 && strcmp(p.argv.v[0], "serve") == 0);
+        CHECK_STR(kv_get(&p.set, "WHO"), "$USER");
+        CHECK_STR(kv_get(&p.set, "PATH"),
+                  "/app/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/post");
+        direct_plan_free(&p);
+        CHECK(direct_plan_build(&env, &oci, "run", some, &p, &e) == 0);
+        CHECK(p.argv.n == 1 && strcmp(p.argv.v[0], "a") == 0);
+        direct_plan_free(&p);
+        CHECK(direct_plan_build(&env, &oci, "run", opt, &p, &e) == 0);
+        CHECK(p.argv.n == 2 && strcmp(p.argv.v[0], "serve") == 0 && strcmp(p.argv.v[1], "-v") == 0);
+        direct_plan_free(&p);
+        /* ENTRYPOINT: args replace CMD after it. */
+        strv_push(&oci.entrypoint, "/app/bin/tool");
+        CHECK(direct_plan_build(&env, &oci, "run", none, &p, &e) == 0);
+        CHECK(p.argv.n == 2 && strcmp(p.argv.v[1], "serve") == 0);
+        direct_plan_free(&p);
+        CHECK(direct_plan_build(&env, &oci, "run", some, &p, &e) == 0);
+        CHECK(p.argv.n == 2 && strcmp(p.argv.v[0], "/app/bin/tool") == 0 &&
+              strcmp(p.argv.v[1], "a") == 0);
+        direct_plan_free(&p);
+        /* exec: the command itself; shell or a recipe runscript: no plan. */
+        CHECK(direct_plan_build(&env, &oci, "exec", some, &p, &e) == 0);
+        CHECK(p.argv.n == 1 && strcmp(p.argv.v[0], "a") == 0);
+        direct_plan_free(&p);
+        CHECK(direct_plan_build(&env, &oci, "shell", none, &p, &e) == 0);
+        CHECK(p.argv.n == 0 && p.set.n == 0);
+        oci.config_runscript = false;
+        CHECK(direct_plan_build(&env, &oci, "run", none, &p, &e) == 0);
+        CHECK(p.argv.n == 0);
+        /* No OCI config: exec still runs, with the default PATH. */
+        CHECK(direct_plan_build(&env, NULL, "exec", some, &p, &e) == 0);
+        CHECK_STR(kv_get(&p.set, "PATH"),
+                  "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/post");
+        direct_plan_free(&p);
+        oci_runtime_free(&oci);
+        run_env_free(&env);
 }
 
 static void test_secure_restore(void)
@@ -406,18 +494,15 @@ static void test_secure_restore(void)
         size_t len = 0;
         CHECK(compute(host, false, false, NULL, NULL, &env, &e) == 0);
         CHECK_STR(env_get(env.pass.v, "TMPDIR"), "/scratch/my tmp");
-        script = run_env_script(&env);
+        char *stripped[] = {NULL}, *img[] = {"TMPDIR=/image/tmp", NULL};
+        script = action_script(&env, "exec", false);
         /* Deleted by the setuid loader: the script puts the host value back. */
-        out = sh_eval(script, "unset TMPDIR;", "printf %s \"$TMPDIR\"", &len);
+        out = sh_eval(script, stripped, "printf %s \"$TMPDIR\"", &len);
         CHECK_STR(out, "/scratch/my tmp");
         free(out);
         /* Set by the image's env: the image wins over the host. */
-        out = sh_eval(script, "TMPDIR=/image/tmp;", "printf %s \"$TMPDIR\"", &len);
+        out = sh_eval(script, img, "printf %s \"$TMPDIR\"", &len);
         CHECK_STR(out, "/image/tmp");
-        free(out);
-        out = sh_eval(script, "", "printf %s \"${SING_HOST_TMPDIR-unset}${SING_HOST_TZDIR-unset}\"",
-                      &len);
-        CHECK_STR(out, "unsetunset");
         free(out);
         free(script);
         run_env_free(&env);
@@ -456,7 +541,8 @@ int main(void)
         test_bind_list();
         test_home_spec();
         test_path_edits();
-        test_script_exact();
+        test_script_values();
+        test_direct_plan();
         test_secure_restore();
         CHECK_DONE();
 }

@@ -1,0 +1,203 @@
+#include "action_script.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "shell_quote.h"
+
+/* Helper names start with __sing_ and are all unset before the action. */
+
+/* Apptainer's fixpath: append the default entries PATH lacks. */
+static void put_fixpath_fn(FILE *f)
+{
+        fputs("__sing_fixpath() {\n\tfor __sing_d in ", f);
+        for (const char *p = SING_DEFAULT_PATH; *p; p++)
+                fputc(*p == ':' ? ' ' : *p, f);
+        fputs("; do\n"
+              "\t\tcase \":$PATH:\" in\n"
+              "\t\t*\":$__sing_d:\"*) ;;\n"
+              "\t\t*) PATH=\"${PATH:+$PATH:}$__sing_d\" ;;\n"
+              "\t\tesac\n"
+              "\tdone\n"
+              "\texport PATH\n"
+              "}\n",
+              f);
+}
+
+static const char load_env_fn[] =
+    "__sing_env() {\n"
+    "\t__sing_injected=\n"
+    "\tif [ -d /.singularity.d/env ]; then\n"
+    "\t\tfor __sing_f in /.singularity.d/env/*.sh; do\n"
+    "\t\t\tcase \"$__sing_f\" in */99-runtimevars.sh) continue ;; esac\n"
+    "\t\t\tif [ -f \"$__sing_f\" ]; then\n"
+    "\t\t\t\t. \"$__sing_f\"\n"
+    "\t\t\tfi\n"
+    "\t\t\tcase \"$__sing_f\" in\n"
+    "\t\t\t*/10-docker2singularity.sh | */10-docker.sh) __sing_fixpath ;;\n"
+    "\t\t\t*/99-base.sh) __sing_inject; __sing_injected=1 ;;\n"
+    "\t\t\tesac\n"
+    "\t\tdone\n"
+    "\telif [ -f /environment ]; then\n"
+    "\t\t. /environment\n"
+    "\t\t__sing_fixpath\n"
+    "\tfi\n"
+    "\tif [ -z \"$__sing_injected\" ]; then\n"
+    "\t\t__sing_inject\n"
+    "\tfi\n"
+    "}\n";
+
+static void put_value(FILE *f, const char *value, bool no_eval)
+{
+        if (no_eval)
+                shell_put_quoted_str(f, value);
+        else
+                shell_put_evaluated(f, value);
+}
+
+static void put_inject_fn(FILE *f, const struct run_env *env, bool no_eval)
+{
+        fputs("__sing_inject() {\n\t:\n", f);
+        for (size_t i = 0; i < env->overrides.n; i++) {
+                const char *kv = env->overrides.v[i], *eq = strchr(kv, '=');
+                fprintf(f, "\texport %.*s=", (int)(eq - kv), kv);
+                put_value(f, eq + 1, no_eval);
+                fputc('\n', f);
+        }
+        /* Evaluated here, against the image's PATH; applied last. */
+        if (env->path) {
+                fputs("\t__sing_path=", f);
+                put_value(f, env->path, no_eval);
+                fputc('\n', f);
+        }
+        fputs("}\n", f);
+}
+
+/* 99-runtimevars.sh, as the runtime defines it. PREPEND/APPEND are plain
+ * data (Apptainer passes them as SING_USER_DEFINED_* variables). */
+static void put_runtime_vars(FILE *f, const struct run_env *env)
+{
+        /* ${PATH:+...}: an empty PATH must not gain an empty entry (= the cwd). */
+        if (env->prepend_path) {
+                fputs("PATH=", f);
+                shell_put_quoted_str(f, env->prepend_path);
+                fputs("\"${PATH:+:$PATH}\"\n", f);
+        }
+        if (env->append_path) {
+                fputs("PATH=\"${PATH:+$PATH:}\"", f);
+                shell_put_quoted_str(f, env->append_path);
+                fputc('\n', f);
+        }
+        if (env->path)
+                fputs("PATH=\"$__sing_path\"\n", f);
+        fputs("export PATH\n", f);
+}
+
+static void put_restore(FILE *f, const struct run_env *env)
+{
+        for (size_t i = 0; i < env->restore.n; i++) {
+                const char *kv = env->restore.v[i], *eq = strchr(kv, '=');
+                int klen = (int)(eq - kv);
+                fprintf(f, "[ -n \"${%.*s+x}\" ] || export %.*s=", klen, kv, klen, kv);
+                shell_put_quoted_str(f, eq + 1);
+                fputc('\n', f);
+        }
+}
+
+static void put_exec_if(FILE *f, const char *path)
+{
+        fprintf(f, "if [ -x %s ]; then\n\texec %s \"$@\"\nfi\n", path, path);
+}
+
+static void put_action(FILE *f, const char *action)
+{
+        if (strcmp(action, "exec") == 0) {
+                fputs("if [ $# -eq 0 ]; then\n"
+                      "\techo 'singularity: exec: no command given' >&2\n"
+                      "\texit 1\n"
+                      "fi\n"
+                      "if ! command -v -- \"$1\" >/dev/null 2>&1; then\n"
+                      "\tprintf 'singularity: %s: no such file or directory in container\\n' "
+                      "\"$1\" >&2\n"
+                      "\texit 127\n"
+                      "fi\n"
+                      "exec \"$@\"\n",
+                      f);
+        } else if (strcmp(action, "run") == 0) {
+                put_exec_if(f, "/.singularity.d/runscript");
+                put_exec_if(f, "/singularity");
+                fputs("echo 'singularity: no runscript in container, running /bin/sh' >&2\n"
+                      "exec /bin/sh \"$@\"\n",
+                      f);
+        } else if (strcmp(action, "shell") == 0) {
+                fputs(
+                    "if [ -n \"${SINGULARITY_SHELL:-}\" ] && [ -x \"$SINGULARITY_SHELL\" ]; then\n"
+                    "\texec \"$SINGULARITY_SHELL\" \"$@\"\n"
+                    "fi\n"
+                    "if [ -x /bin/bash ]; then\n"
+                    "\tSHELL=/bin/bash\n"
+                    "\texport SHELL\n"
+                    "\texec /bin/bash --norc \"$@\"\n"
+                    "fi\n"
+                    "SHELL=/bin/sh\n"
+                    "export SHELL\n"
+                    "exec /bin/sh \"$@\"\n",
+                    f);
+        } else if (strcmp(action, "start") == 0) {
+                put_exec_if(f, "/.singularity.d/startscript");
+                fputs("exit 0\n", f);
+        } else { /* test */
+                put_exec_if(f, "/.singularity.d/test");
+                fputs("echo 'singularity: no test script in container' >&2\n"
+                      "exit 0\n",
+                      f);
+        }
+}
+
+/* Singularity 3.5+: bash would take the host's prompt from its own startup
+ * files; PROMPT_COMMAND sets ours once the shell is up, then removes itself. */
+static const char prompt_vars[] =
+    "if [ -z \"${PS1:-}\" ]; then\n"
+    "\tPS1=\"\\u@\\h/$SINGULARITY_NAME:\\w > \"\n"
+    "fi\n"
+    "export PS1\n"
+    "if [ -z \"${PROMPT_COMMAND:-}\" ]; then\n"
+    "\tPROMPT_COMMAND=\"PS1=\\\"${PS1}\\\"; unset PROMPT_COMMAND\"\n"
+    "else\n"
+    "\tPROMPT_COMMAND=\"${PROMPT_COMMAND}; "
+    "PROMPT_COMMAND=\\\"\\${PROMPT_COMMAND%%; PROMPT_COMMAND=*}\\\"; PS1=\\\"${PS1}\\\"\"\n"
+    "fi\n"
+    "export PROMPT_COMMAND\n";
+
+char *action_script(const struct run_env *env, const char *action, bool no_eval)
+{
+        char *buf = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&buf, &len);
+        int bad;
+        if (!f)
+                return NULL;
+        /* The shell running this script invents a PS1 of its own; only the
+         * host's (passed) or the image's env may set one. */
+        if (strcmp(action, "shell") == 0 && !kv_get(&env->pass, "PS1"))
+                fputs("unset PS1\n", f);
+        put_fixpath_fn(f);
+        put_inject_fn(f, env, no_eval);
+        fputs(load_env_fn, f);
+        fputs("__sing_env\n", f);
+        put_runtime_vars(f, env);
+        fputs("unset -f __sing_fixpath __sing_inject __sing_env\n"
+              "unset __sing_f __sing_d __sing_injected __sing_path\n",
+              f);
+        put_restore(f, env);
+        if (strcmp(action, "shell") == 0)
+                fputs(prompt_vars, f);
+        put_action(f, action);
+        bad = ferror(f);
+        if (fclose(f) != 0 || bad) {
+                free(buf);
+                return NULL;
+        }
+        return buf;
+}

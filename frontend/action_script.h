@@ -1,0 +1,38 @@
+/* The action logic of the runtime: the POSIX sh text the starter runs in
+ * the container as `/bin/sh -c SCRIPT ACTION ARGS...` for every image,
+ * whoever built it. The image only provides data (env files, runscript,
+ * test, startscript); the action scripts in its /.singularity.d/actions
+ * are never run.
+ *
+ * What the script does, in Singularity 3.6+ / Apptainer 1.x order:
+ *  1. sources the .sh files of /.singularity.d/env in glob order (01-base.sh
+ *     ... 99-base.sh), or a Singularity 2.x image's /environment when there
+ *     is no env directory;
+ *     after 10-docker*.sh (and /environment) the default PATH entries that
+ *     are missing are appended (Apptainer's fixpath);
+ *  2. right after 99-base.sh (or after all env files when there is none)
+ *     exports the overrides of run_env.h: values in "..." (evaluated by the
+ *     container's shell, shell_put_evaluated) or, with no_eval, in '...';
+ *     the image's own 99-runtimevars.sh is skipped: step 3 replaces it;
+ *  3. PATH = PREPEND_PATH:PATH:APPEND_PATH, then a PATH override replaces it;
+ *  4. restores the host variables glibc's secure mode stripped (run_env.h);
+ *  5. for shell: PS1 as the host passed it or the image's env set it
+ *     (99-base.sh: "Singularity> "), else "\u@\h/$SINGULARITY_NAME:\w > ",
+ *     and PROMPT_COMMAND that re-applies it, as Singularity 3.5+;
+ *  6. runs the action: exec "$@" | the runscript (/.singularity.d/runscript,
+ *     else 2.x's /singularity, else /bin/sh) | $SINGULARITY_SHELL, bash
+ *     --norc or sh | /.singularity.d/test | /.singularity.d/startscript.
+ * The env files are sourced inside a function that gets no arguments, so
+ * one that runs `set --` cannot change the action's arguments. */
+#ifndef SING_ACTION_SCRIPT_H
+#define SING_ACTION_SCRIPT_H
+
+#include <stdbool.h>
+
+#include "run_env.h"
+
+/* The script for action (exec|run|shell|test|start), malloc'd, or NULL when
+ * out of memory. */
+char *action_script(const struct run_env *env, const char *action, bool no_eval);
+
+#endif
