@@ -397,8 +397,10 @@ int run_env_compute(const struct run_env_input *in, struct run_env *out, sing_er
 {
         memset(out, 0, sizeof(*out));
         /* Lowest precedence first: each later source replaces earlier values. */
-        if (prefixed_overrides(in, "APPTAINERENV_", out, e) < 0 ||
-            prefixed_overrides(in, "SINGULARITYENV_", out, e) < 0 ||
+        /* As Apptainer: SINGULARITYENV_X only counts when APPTAINERENV_X is
+         * not set (the same rule as APPTAINER_/SINGULARITY_ options). */
+        if (prefixed_overrides(in, "SINGULARITYENV_", out, e) < 0 ||
+            prefixed_overrides(in, "APPTAINERENV_", out, e) < 0 ||
             flag_overrides(in->env_file, "--env-file", out, e) < 0 ||
             flag_overrides(in->env_flag, "--env", out, e) < 0 || pass_host_vars(in, out, e) < 0 ||
             set_runtime_vars(in, out, e) < 0) {

@@ -16,9 +16,9 @@
  *    and their APPTAINER_ twins.
  *  - --cleanenv: only TERM and the proxy variables (http_proxy, HTTPS_PROXY,
  *    no_proxy, ... both cases) pass; LANG is set to C.
- *  - Overrides win over the image's env: APPTAINERENV_X=v, then
- *    SINGULARITYENV_X=v, then --env-file entries, then --env K=V (later
- *    wins). They are applied after the image's env files, evaluated by the
+ *  - Overrides win over the image's env: SINGULARITYENV_X=v, then
+ *    APPTAINERENV_X=v (Apptainer's precedence), then --env-file entries,
+ *    then --env K=V (later wins). They are applied after the image's env files, evaluated by the
  *    container's shell unless --no-eval; the prefixed variables themselves and
  *    the host's X do not pass. HOME cannot be overridden (use --home).
  *  - The override keys PREPEND_PATH / APPEND_PATH add to PATH after all that,

@@ -5,9 +5,9 @@ Expected results are written from the Singularity 3.6+ / Apptainer 1.x
 documentation ("Environment and Metadata": precedence, evaluation), not
 from our output:
   - precedence, lowest first: the host environment, the image's
-    environment, APPTAINERENV_X, SINGULARITYENV_X, --env-file, --env
-    (this project keeps Singularity's spelling above Apptainer's when both
-    are set, as its documentation says, run_env.h);
+    environment, SINGULARITYENV_X, APPTAINERENV_X, --env-file, --env
+    (Apptainer takes the SINGULARITYENV_ spelling only when the
+    APPTAINERENV_ one is not set);
   - host and image values are data: they reach the container as they are;
   - override values are evaluated by the container's shell after the
     image's environment: $VAR / ${VAR} / $(cmd) expand against the
@@ -38,7 +38,8 @@ SOURCES = {
     "file": ('file $IMGX \\$f "dq"  two', 'file imgx $f "dq"  two'),
     "flag": ('flag $(echo sub) \\$g "q"\nnl', 'flag sub $g "q"\nnl'),
 }
-ORDER = ["host", "image", "aenv", "senv", "file", "flag"]
+# Apptainer takes SINGULARITYENV_X only when APPTAINERENV_X is not set.
+ORDER = ["host", "image", "senv", "aenv", "file", "flag"]
 OVERRIDES = {"aenv", "senv", "file", "flag"}
 
 

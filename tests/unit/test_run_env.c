@@ -161,7 +161,7 @@ static void test_precedence(void)
         strv_push(&flag, "D=flag2");
         strv_push(&flag, "E=a=b");
         CHECK(compute(host, false, false, &file, &flag, &env, &e) == 0);
-        CHECK_STR(kv_get(&env.overrides, "A"), "sing");
+        CHECK_STR(kv_get(&env.overrides, "A"), "apt"); /* Apptainer: APPTAINERENV_ wins */
         CHECK_STR(kv_get(&env.overrides, "B"), "apt");
         CHECK_STR(kv_get(&env.overrides, "C"), "file");
         CHECK_STR(kv_get(&env.overrides, "D"), "flag2");
