@@ -23,6 +23,7 @@ enum kind {
         K_BIND_LIST, /* "src[:dest]" absolute paths */
         K_NAME_LIST, /* user or group names */
         K_PATH_LIST, /* absolute paths */
+        K_PATH,      /* one absolute path, or empty for none */
 };
 
 struct directive {
@@ -35,6 +36,7 @@ struct directive {
 
 static const char *const dev_choices[] = {"no", "yes", "minimal", NULL};
 static const char *const overlay_choices[] = {"no", "yes", "try", NULL};
+static const char *const setuid_mount_choices[] = {"no", "yes", "iflimited", NULL};
 static const char *const comp_choices[] = {"zstd", "gzip", "xz", "lz4", "lzo", NULL};
 
 #define F(field) offsetof(struct sing_config, field)
@@ -65,6 +67,9 @@ static const struct directive directives[] = {
     {"allow container sif", K_BOOL, F(allow_container_sif), 0, 0, NULL},
     {"allow container squashfs", K_BOOL, F(allow_container_squashfs), 0, 0, NULL},
     {"allow container dir", K_BOOL, F(allow_container_dir), 0, 0, NULL},
+    {"allow setuid-mount squashfs", K_CHOICE, F(allow_setuid_mount_squashfs), 0, 0,
+     setuid_mount_choices},
+    {"seccomp profile", K_PATH, F(seccomp_profile), 0, 0, NULL},
     {"squashfs compressor", K_CHOICE, F(squashfs_compressor), 0, 0, comp_choices},
     {"squashfs compression level", K_NUMBER, F(squashfs_compression_level), 1, 22, NULL},
     {"max layer expansion", K_NUMBER, F(max_layer_expansion), 1, 1000000000, NULL},
@@ -80,6 +85,19 @@ static const struct {
     [CONFIG_COMP_ZSTD] = {3, 1, 22}, [CONFIG_COMP_GZIP] = {9, 1, 9}, [CONFIG_COMP_XZ] = {0, 0, 0},
     [CONFIG_COMP_LZ4] = {0, 0, 0},   [CONFIG_COMP_LZO] = {8, 1, 9},
 };
+
+bool config_setuid_kernel_squashfs(const struct sing_config *c)
+{
+        switch (c->allow_setuid_mount_squashfs) {
+        case CONFIG_SETUID_MOUNT_YES:
+                return true;
+        case CONFIG_SETUID_MOUNT_IFLIMITED:
+                return c->limit_container_owners || c->limit_container_groups ||
+                       c->limit_container_paths;
+        default:
+                return false;
+        }
+}
 
 const char *config_compressor_name(int comp)
 {
@@ -146,6 +164,7 @@ void config_init_defaults(struct sing_config *c)
         c->allow_container_sif = true;
         c->allow_container_squashfs = true;
         c->allow_container_dir = true;
+        c->allow_setuid_mount_squashfs = CONFIG_SETUID_MOUNT_IFLIMITED;
         c->squashfs_compressor = CONFIG_COMP_ZSTD;
         c->squashfs_compression_level = comp_levels[CONFIG_COMP_ZSTD].def;
         c->max_layer_expansion = 200;
@@ -161,6 +180,7 @@ void config_free(struct sing_config *c)
         list_free(c->limit_container_owners);
         list_free(c->limit_container_groups);
         list_free(c->limit_container_paths);
+        free(c->seccomp_profile);
         memset(c, 0, sizeof(*c));
 }
 
@@ -378,6 +398,15 @@ static int apply(const struct directive *d, size_t idx, const char *v, struct si
         case K_NAME_LIST:
         case K_PATH_LIST:
                 return parse_list(d, v, field, at, e);
+        case K_PATH:
+                if (!*v)
+                        return 0;
+                if (!is_clean_abs_path(v, strlen(v)))
+                        return bad_value(e, at, d->key, v, strlen(v),
+                                         "an absolute path without . or .. components");
+                if (!(*(char **)field = strdup(v)))
+                        return err_errno(e, "%s:%u: reading configuration", at->name, at->line);
+                return 0;
         }
         return 0;
 }

@@ -30,6 +30,14 @@ enum config_overlay {
         CONFIG_OVERLAY_TRY, /* use it when the kernel allows, else go on without */
 };
 
+/* allow setuid-mount squashfs: may the setuid starter mount a squashfs image
+ * with the kernel driver, or must it serve it with squashfuse as the user? */
+enum config_setuid_mount {
+        CONFIG_SETUID_MOUNT_NO = 0,
+        CONFIG_SETUID_MOUNT_YES,
+        CONFIG_SETUID_MOUNT_IFLIMITED, /* only when a `limit container` option is set */
+};
+
 enum config_compressor {
         CONFIG_COMP_ZSTD = 0,
         CONFIG_COMP_GZIP,
@@ -68,6 +76,10 @@ struct sing_config {
         bool allow_container_sif;       /* allow container sif = yes */
         bool allow_container_squashfs;  /* allow container squashfs = yes */
         bool allow_container_dir;       /* allow container dir = yes */
+        int allow_setuid_mount_squashfs; /* allow setuid-mount squashfs = iflimited
+                                            (enum config_setuid_mount) */
+        char *seccomp_profile;          /* seccomp profile = (empty: none); an absolute
+                                           path to a Docker-format JSON profile */
         int squashfs_compressor;        /* squashfs compressor = zstd (enum config_compressor) */
         int squashfs_compression_level; /* squashfs compression level: default 3 for zstd, 9
                                            gzip, 8 lzo; 0 for xz and lz4 (no level) */
@@ -96,6 +108,10 @@ int config_parse_file(const char *path, struct sing_config *c, sing_err_t *e);
 
 /* Free the lists and reset c to all zero. */
 void config_free(struct sing_config *c);
+
+/* Is the kernel squashfs driver allowed in setuid mode by
+ * `allow setuid-mount squashfs` and the `limit container` options? */
+bool config_setuid_kernel_squashfs(const struct sing_config *c);
 
 /* "zstd", "gzip", ... for an enum config_compressor value; NULL if unknown. */
 const char *config_compressor_name(int comp);

@@ -59,6 +59,9 @@ static void check_defaults(const struct sing_config *c)
         CHECK(c->limit_container_groups == NULL);
         CHECK(c->limit_container_paths == NULL);
         CHECK(c->allow_container_sif && c->allow_container_squashfs && c->allow_container_dir);
+        CHECK(c->allow_setuid_mount_squashfs == CONFIG_SETUID_MOUNT_IFLIMITED);
+        CHECK(!config_setuid_kernel_squashfs(c)); /* iflimited, and no limit set */
+        CHECK(c->seccomp_profile == NULL);
         CHECK(c->squashfs_compressor == CONFIG_COMP_ZSTD);
         CHECK(c->squashfs_compression_level == 3);
 }
@@ -93,6 +96,8 @@ static const char all_set[] = "# every directive, none at its default\n"
                               "allow container sif = no\n"
                               "allow container squashfs = no\n"
                               "allow container dir = no\n"
+                              "allow setuid-mount squashfs = yes\n"
+                              "seccomp profile = /etc/sec/profile.json\n"
                               "squashfs compressor = gzip\n"
                               "squashfs compression level = 6\n";
 
@@ -141,6 +146,9 @@ static void check_all_set(void)
                 CHECK_STR(c.limit_container_paths[1], "/scratch/c/");
         }
         CHECK(!c.allow_container_sif && !c.allow_container_squashfs && !c.allow_container_dir);
+        CHECK(c.allow_setuid_mount_squashfs == CONFIG_SETUID_MOUNT_YES);
+        CHECK(config_setuid_kernel_squashfs(&c));
+        CHECK_STR(c.seccomp_profile, "/etc/sec/profile.json");
         CHECK(c.squashfs_compressor == CONFIG_COMP_GZIP);
         CHECK_STR(config_compressor_name(c.squashfs_compressor), "gzip");
         CHECK(c.squashfs_compression_level == 6);
@@ -158,6 +166,19 @@ static void check_small_cases(void)
         CHECK(parse("  \t# indented comment\n\tmount   home\t=\tno  \r\nmount dev=no", &c, &e) ==
               0);
         CHECK(!c.mount_home && c.mount_dev == CONFIG_DEV_NO);
+        config_free(&c);
+
+        /* iflimited: the kernel driver once any limit container option is set. */
+        CHECK(parse("limit container groups = hpc\n", &c, &e) == 0);
+        CHECK(config_setuid_kernel_squashfs(&c));
+        config_free(&c);
+        CHECK(parse("limit container paths = /opt\nallow setuid-mount squashfs = no\n", &c, &e) ==
+              0);
+        CHECK(!config_setuid_kernel_squashfs(&c));
+        config_free(&c);
+        CHECK(parse("allow setuid-mount squashfs = IfLimited\nseccomp profile =\n", &c, &e) == 0);
+        CHECK(c.allow_setuid_mount_squashfs == CONFIG_SETUID_MOUNT_IFLIMITED);
+        CHECK(c.seccomp_profile == NULL);
         config_free(&c);
 
         /* Overlay choices. */
@@ -231,6 +252,14 @@ static const struct {
     {"bind path = /a:/b:/c\n", "1: invalid value \"/a:/b:/c\""},
     {"bind path = /a:\n", "1: invalid value \"/a:\""},
     {"bind path = /ok\nbind path = /x/..\n", "2: invalid value \"/x/..\""},
+    {"allow setuid-mount squashfs = sometimes\n",
+     "1: invalid value \"sometimes\" for \"allow setuid-mount squashfs\" (expected no, yes or "
+     "iflimited)"},
+    {"allow setuid-mount squashfs = no\nallow setuid-mount squashfs = yes\n",
+     "2: \"allow setuid-mount squashfs\" already set on line 1"},
+    {"seccomp profile = relative.json\n",
+     "1: invalid value \"relative.json\" for \"seccomp profile\""},
+    {"seccomp profile = /a/../b.json\n", "1: invalid value \"/a/../b.json\""},
 };
 
 static void check_errors(void)
