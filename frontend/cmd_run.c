@@ -16,6 +16,7 @@
 #include "cache.h"
 #include "cleanup.h"
 #include "commands.h"
+#include "config.h"
 #include "envopts.h"
 #include "action_script.h"
 #include "direct_plan.h"
@@ -55,9 +56,16 @@ extern char **environ;
         "      --no-mount LIST    do not mount these (comma-separated): proc, sys, dev,\n"         \
         "                         devpts, home, tmp, cwd, hostfs, bind-paths (every\n"             \
         "                         `bind path` of the config) or /DEST (one of them)\n"             \
-        "  -p, --pid              run the container in a new PID namespace\n"                      \
+        "  -p, --pid              run the container in a new PID namespace, under a\n"             \
+        "                         minimal init (pid 1: forwards signals, reaps zombies)\n"         \
+        "      --no-init          accepted for Apptainer compatibility (the init is\n"             \
+        "                         always used with --pid)\n"                                       \
         "      --pwd DIR          initial working directory inside the container\n"                \
         "      --cwd DIR          the same as --pwd\n"                                             \
+        "      --security seccomp:FILE\n"                                                          \
+        "                         apply the Docker-format seccomp profile FILE (JSON) on\n"        \
+        "                         top of the built-in filter (also SINGULARITY_SECURITY;\n"        \
+        "                         default: `seccomp profile` in singularity.conf)\n"               \
         "  -u, --userns           run in a user namespace (unprivileged mode) even when\n"         \
         "                         the starter is installed setuid root\n"                          \
         "  -w, --writable         open a sandbox directory image read-write\n"                     \
@@ -140,6 +148,9 @@ struct run_request {
         struct strv binds, no_mount, env_flag, env_files;
         bool contain, cleanenv, pid, ipc, net, userns, no_home, writable, writable_tmpfs, no_eval;
         const char *home, *pwd, *network;
+        const char *seccomp_profile; /* --security seccomp:FILE, else the config's */
+        char *seccomp_bpf;           /* the compiled profile, hex, for the starter */
+        char *config_profile;        /* `seccomp profile` from singularity.conf */
         char *cwd;               /* relative bind and home sources are made absolute against it */
         char *home_spec;         /* --home with SRC absolute, for the starter */
         char *home_dest;         /* HOME inside the container */
@@ -151,6 +162,8 @@ static void run_request_free(struct run_request *r)
         free(r->cwd);
         free(r->home_spec);
         free(r->home_dest);
+        free(r->seccomp_bpf);
+        free(r->config_profile);
         strv_free(&r->binds);
         strv_free(&r->no_mount);
         strv_free(&r->env_flag);
@@ -171,6 +184,28 @@ static int no_mount_parse(const char *list, struct strv *out, sing_err_t *e)
                         return -1;
                 if (strv_push(out, it) < 0)
                         return err_set(e, "out of memory");
+        }
+        return 0;
+}
+
+/* --security LIST: comma-separated KIND:VALUE; only seccomp is supported. */
+static int security_parse(const char *list, struct run_request *r, sing_err_t *e)
+{
+        const char *p = list;
+        while (*p) {
+                const char *comma = strchr(p, ',');
+                size_t len = comma ? (size_t)(comma - p) : strlen(p);
+                if (len > 8 && strncmp(p, "seccomp:", 8) == 0 && !comma)
+                        r->seccomp_profile = p + 8;
+                else if (len > 8 && strncmp(p, "seccomp:", 8) == 0)
+                        return err_set(e,
+                                       "--security %s: give seccomp:FILE last (a file name "
+                                       "may contain commas)",
+                                       list);
+                else
+                        return err_set(e, "--security %.*s: only seccomp:FILE is supported",
+                                       (int)len, p);
+                p += len + (comma ? 1 : 0);
         }
         return 0;
 }
@@ -221,6 +256,8 @@ static int options_from_env(struct run_request *r, sing_err_t *e)
                 return err_prefix(e, "%s", envopt_var("NO_MOUNT"));
         if ((v = envopt_str("ENV_FILE")) && strv_push(&r->env_files, v) < 0)
                 return err_set(e, "out of memory");
+        if ((v = envopt_str("SECURITY")) && security_parse(v, r, e) < 0)
+                return err_prefix(e, "%s", envopt_var("SECURITY"));
         return 0;
 }
 
@@ -235,6 +272,8 @@ enum {
         OPT_NETWORK_ARGS,
         OPT_MOUNT,
         OPT_NO_EVAL,
+        OPT_SECURITY,
+        OPT_NO_INIT,
 };
 
 /* --net: a network namespace; of Apptainer's networks only "none" (lo up,
@@ -279,6 +318,8 @@ static int parse_options(int argc, char **argv, struct run_request *r, sing_err_
             {"writable-tmpfs", no_argument, NULL, OPT_WRITABLE_TMPFS},
             {"no-mount", required_argument, NULL, OPT_NO_MOUNT},
             {"no-eval", no_argument, NULL, OPT_NO_EVAL},
+            {"security", required_argument, NULL, OPT_SECURITY},
+            {"no-init", no_argument, NULL, OPT_NO_INIT},
             {"help", no_argument, NULL, 'h'},
             {NULL, 0, NULL, 0},
         };
@@ -360,6 +401,12 @@ static int parse_options(int argc, char **argv, struct run_request *r, sing_err_
                         if (no_mount_parse(optarg, &r->no_mount, e) < 0)
                                 return -1;
                         break;
+                case OPT_SECURITY:
+                        if (security_parse(optarg, r, e) < 0)
+                                return -1;
+                        break;
+                case OPT_NO_INIT: /* Apptainer's: our init is small enough to keep */
+                        break;
                 case 'h':
                         return 0;
                 default: /* getopt printed what was wrong */
@@ -410,6 +457,24 @@ static int resolve_image(const struct run_request *r, const char *image, char **
         return 0;
 }
 
+/* The profile: --security seccomp:FILE, else `seccomp profile` in
+ * singularity.conf (a default for users, not a policy: see SECURITY.md; a
+ * broken config is the starter's to report). Compiled by the image tool. */
+static int resolve_seccomp(struct run_request *r, sing_err_t *e)
+{
+        if (!r->seccomp_profile) {
+                struct sing_config cfg;
+                sing_err_t ignored;
+                if (config_parse_file(SING_CONFIG_PATH, &cfg, &ignored) == 0 && cfg.seccomp_profile)
+                        r->config_profile = strdup(cfg.seccomp_profile);
+                config_free(&cfg);
+                r->seccomp_profile = r->config_profile;
+        }
+        if (!r->seccomp_profile)
+                return 0;
+        return image_tool_seccomp_compile(r->seccomp_profile, &r->seccomp_bpf, e);
+}
+
 /* What the container runs (action_script.h, direct_plan.h), for the
  * starter's --script / --fallback-* options. */
 struct container_command {
@@ -457,6 +522,9 @@ static int starter_argv(const struct run_request *r, const char *image,
         for (size_t i = 0; i < cc->direct.argv.n; i++)
                 ok = ok && strv_push(av, "--fallback-arg") == 0 &&
                      strv_push(av, cc->direct.argv.v[i]) == 0;
+        if (r->seccomp_bpf)
+                ok =
+                    ok && strv_push(av, "--seccomp-bpf") == 0 && strv_push(av, r->seccomp_bpf) == 0;
         ok = ok && strv_push(av, "--") == 0;
         for (; ok && *args; args++)
                 ok = strv_push(av, *args) == 0;
@@ -523,7 +591,8 @@ static enum prepare_result prepare(int argc, char **argv, struct run_request *r,
         for (size_t i = 0; i < r->env_files.n; i++)
                 if (env_file_read(r->env_files.v[i], &env_file_kv, e) < 0)
                         goto out;
-        if (resolve_home(r, e) < 0 || resolve_image(r, argv[img_idx], &image, e) < 0)
+        if (resolve_home(r, e) < 0 || resolve_seccomp(r, e) < 0 ||
+            resolve_image(r, argv[img_idx], &image, e) < 0)
                 goto out;
         {
                 struct run_env_input in = {

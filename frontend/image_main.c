@@ -5,6 +5,7 @@
 #include <stddef.h>
 
 #include "commands.h"
+#include "seccomp_profile.h"
 
 static const struct command commands[] = {
     {"build", cmd_build, usage_build},
@@ -12,6 +13,7 @@ static const struct command commands[] = {
     {"pull", cmd_pull, usage_pull},
     {"run-help", cmd_run_help, usage_run_help},
     {"cache-sif", cmd_cache_sif, "Usage: singularity-image cache-sif docker://REF\n"},
+    {"seccomp-compile", cmd_seccomp_compile, "Usage: singularity-image seccomp-compile FILE\n"},
     {NULL, NULL, NULL},
 };
 

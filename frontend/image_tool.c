@@ -48,9 +48,9 @@ static char *level_flag(void)
         }
 }
 
-/* Start the tool with its stdout on a pipe; *out is the pipe's read end. */
-static int spawn_cache_sif(const char *uri, const char *temp_cache, pid_t *pid, int *out,
-                           sing_err_t *e)
+/* Start `tool [LEVEL] ARGS...` (at most 4 args) with its stdout on a pipe;
+ * *out is the pipe's read end. */
+static int spawn_tool(const char *const *args, pid_t *pid, int *out, sing_err_t *e)
 {
         char *argv[7], *flag = level_flag();
         size_t n = 0;
@@ -61,12 +61,8 @@ static int spawn_cache_sif(const char *uri, const char *temp_cache, pid_t *pid, 
         argv[n++] = "singularity";
         if (flag)
                 argv[n++] = flag;
-        argv[n++] = "cache-sif";
-        if (temp_cache) {
-                argv[n++] = "--temp-cache";
-                argv[n++] = (char *)temp_cache;
-        }
-        argv[n++] = (char *)uri;
+        for (; *args && n < 6; args++)
+                argv[n++] = (char *)*args;
         argv[n] = NULL;
 
         if (pipe2(pfd, O_CLOEXEC) < 0)
@@ -198,7 +194,9 @@ int image_tool_cache_sif(const char *uri, const struct cache_opts *co, char **si
                 if (remove_after_exit(temp_cache, e) < 0)
                         goto fail;
         }
-        if (spawn_cache_sif(uri, temp_cache, &pid, &out, e) < 0)
+        const char *args[] = {"cache-sif", temp_cache ? "--temp-cache" : uri,
+                              temp_cache ? temp_cache : NULL, temp_cache ? uri : NULL, NULL};
+        if (spawn_tool(args, &pid, &out, e) < 0)
                 goto fail;
         read_rc = read_all_bounded(out, PATH_MAX + 1, &answer, &len);
         read_errno = errno;
@@ -236,4 +234,49 @@ fail:
         if (temp_cache)
                 remove_tree(temp_cache);
         return -1;
+}
+
+int image_tool_seccomp_compile(const char *profile, char **hex, sing_err_t *e)
+{
+        static const char digits[] = "0123456789abcdef";
+        const char *args[] = {"seccomp-compile", profile, NULL};
+        _cleanup_free_ char *bpf = NULL;
+        _cleanup_close_ int out = -1;
+        size_t len = 0;
+        pid_t pid;
+        int status, read_rc, read_errno;
+
+        if (spawn_tool(args, &pid, &out, e) < 0)
+                return -1;
+        /* BPF_MAXINSNS instructions of 8 bytes; the starter checks again. */
+        read_rc = read_all_bounded(out, 4096 * 8, &bpf, &len);
+        read_errno = errno;
+        close(steal_fd(&out));
+        while (waitpid(pid, &status, 0) < 0)
+                if (errno != EINTR)
+                        return err_errno(e, "waiting for %s", SING_IMAGE_TOOL_PATH);
+        if (WIFSIGNALED(status))
+                return err_set(e, "%s (compiling %s) was killed by signal %d (%s)",
+                               SING_IMAGE_TOOL_PATH, profile, WTERMSIG(status),
+                               strsignal(WTERMSIG(status)));
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+                e->code = 0;
+                e->msg[0] = '\0'; /* the tool said why */
+                return -1;
+        }
+        if (read_rc < 0) {
+                errno = read_errno;
+                return err_errno(e, "reading the seccomp program from %s", SING_IMAGE_TOOL_PATH);
+        }
+        if (len == 0 || len % 8 != 0)
+                return err_set(e, "%s seccomp-compile: unexpected answer", SING_IMAGE_TOOL_PATH);
+        *hex = malloc(2 * len + 1);
+        if (!*hex)
+                return err_set(e, "out of memory");
+        for (size_t i = 0; i < len; i++) {
+                (*hex)[2 * i] = digits[(unsigned char)bpf[i] >> 4];
+                (*hex)[2 * i + 1] = digits[(unsigned char)bpf[i] & 15];
+        }
+        (*hex)[2 * len] = '\0';
+        return 0;
 }

@@ -22,4 +22,10 @@ struct cache_opts;
 int image_tool_cache_sif(const char *uri, const struct cache_opts *co, char **sif_path,
                          sing_err_t *e);
 
+/* A seccomp profile (Docker JSON) for run/exec/shell: `singularity-image
+ * seccomp-compile FILE` compiles it with libseccomp (see seccomp_profile.h);
+ * *hex (malloc'd) is the BPF program in lowercase hex, for the starter's
+ * --seccomp-bpf. Errors as image_tool_cache_sif. */
+int image_tool_seccomp_compile(const char *profile, char **hex, sing_err_t *e);
+
 #endif

@@ -92,6 +92,8 @@ int args_parse(int argc, char **argv, struct request *req, sing_err_t *err)
                         list_add(req->fallback_argv, val);
                 } else if (strcmp(a, "--pwd") == 0) {
                         req->pwd = val;
+                } else if (strcmp(a, "--seccomp-bpf") == 0) {
+                        req->seccomp_bpf = val;
                 } else if (strcmp(a, "--home") == 0) {
                         if (parse_home(val, req, err) < 0)
                                 return -1;

@@ -8,7 +8,7 @@
  *           [--home SRC[:DST]] [--no-home] [--pwd DIR] [--writable]
  *           [--writable-tmpfs] [--no-mount proc|sys|dev|home|tmp|cwd]...
  *           [--script TEXT [--fallback-env KEY=VALUE]... [--fallback-arg ARG]...]
- *           -- ARGS...
+ *           [--seccomp-bpf HEX] -- ARGS...
  *
  * It execs `/bin/sh -c TEXT <action> ARGS...` inside the container (the
  * runtime's action script, built by the frontend: images carry data, not
@@ -19,11 +19,15 @@
  * (and their APPTAINER_ twins) and HOME=<home inside the container>.
  * The environment never changes what the starter itself does (and, setuid,
  * glibc has already removed LD_* and similar variables from it). Errors:
- * "ERROR:   <what>: <why>" on stderr, exit 255. With --pid, the exit status
- * is the container's (128+n when killed by signal n).
+ * "ERROR:   <what>: <why>" on stderr, exit 255. Otherwise the exit status
+ * is the container's (128+n when killed by signal n). --seccomp-bpf: a
+ * seccomp profile the frontend compiled, installed after the built-in
+ * filter (seccomp_install.c).
  *
  * Modes. Privileged (setuid root, `allow setuid = yes`): squashfs through a
- * read-only auto-clearing loop device, new mount namespace. Unprivileged
+ * read-only auto-clearing loop device when `allow setuid-mount squashfs`
+ * allows the kernel driver, else through squashfuse run as the user; a new
+ * mount namespace. Unprivileged
  * (not setuid, or `allow setuid = no`): a user namespace mapping the user
  * to itself, squashfs through squashfuse, or extracted with unsquashfs
  * when FUSE is unusable; never a loop device.
@@ -31,10 +35,18 @@
  * Steps: check the process and the config, open and check the image as the
  * user, build the mount plan (mount_plan.c), enter the namespaces, execute
  * the plan (mount_exec.c), pivot_root, drop every privilege for good
- * (privileges.c), exec. The staging area is a tmpfs mounted, inside the new
- * mount namespace only, on SING_SESSION_DIR (<localstatedir>/singularity/
- * mnt/session, a root-owned directory made at install time), so nothing
- * outlives the process: no cleanup process is needed without --pid. */
+ * (privileges.c), install the seccomp filters (seccomp_install.c), exec. The
+ * staging area is a tmpfs mounted, inside the new mount namespace only, on
+ * SING_SESSION_DIR (<localstatedir>/singularity/mnt/session, a root-owned
+ * directory made at install time), so nothing outlives the process.
+ *
+ * Processes (supervise.c). With a loop device and no --pid the starter
+ * becomes the program (one process, no cleanup needed). Otherwise the
+ * program is never the parent of our helpers: an unprivileged monitor stays
+ * outside the new pid namespace (--pid) or owns the extracted image, and an
+ * unprivileged init (pid 1 with --pid) or, without --pid, the starter
+ * itself stays the parent of squashfuse and of the program; each forwards
+ * signals, reaps, and ends squashfuse when the program ends. */
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -63,46 +75,10 @@
 #include "mount_plan.h"
 #include "net.h"
 #include "privileges.h"
+#include "seccomp_install.h"
+#include "supervise.h"
 
 extern char **environ;
-
-static pid_t container_pid;
-
-static void forward_signal(int sig)
-{
-        if (container_pid > 0)
-                kill(container_pid, sig);
-}
-
-/* The parent left behind by --pid (and by an extracted image): no
- * privileges, forwards signals, reports the container's exit status and
- * removes the extraction directory. */
-static __attribute__((noreturn)) void monitor(pid_t child, const struct user_info *u, bool userns,
-                                              const char *extract_dir)
-{
-        static const int forwarded[] = {SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2, SIGQUIT};
-        struct sigaction sa = {.sa_handler = forward_signal, .sa_flags = SA_RESTART};
-        int status;
-        /* The image and loop fds belong to the child; so do the caller's fds
-         * (the child has its own copies): the monitor needs none of them. */
-        close_range(3, ~0U, 0);
-        drop_privileges(u, userns);
-        container_pid = child;
-        for (size_t i = 0; i < sizeof(forwarded) / sizeof(forwarded[0]); i++)
-                sigaction(forwarded[i], &sa, NULL);
-        while (waitpid(child, &status, 0) < 0)
-                if (errno != EINTR)
-                        die_errno("waiting for the container");
-        if (extract_dir)
-                image_remove_extracted(extract_dir);
-        exit(WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status));
-}
-
-static void die_with_monitor(pid_t monitor_pid)
-{
-        if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || getppid() != monitor_pid)
-                die("the starter's monitor process exited");
-}
 
 static bool fuse_usable(void)
 {
@@ -163,7 +139,9 @@ int main(int argc, char **argv)
         sing_err_t err;
         char cwd[PATH_MAX], loopdev[32], fdpath[64];
         _cleanup_close_ int loopfd = -1;
-        pid_t monitor_pid = -1;
+        pid_t supervisor = -1; /* our parent, as we see it, once one supervises us */
+        static struct sock_filter profile[BPF_MAXINSNS];
+        size_t profile_len = 0;
         _cleanup_free_ char *extract_dir = NULL, *extract_root = NULL;
 
         sanitize_process();
@@ -172,6 +150,9 @@ int main(int argc, char **argv)
                 die("%s", err.msg);
         if (req.debug)
                 log_set_level(LOG_LVL_DEBUG);
+        if (req.seccomp_bpf &&
+            seccomp_profile_decode(req.seccomp_bpf, profile, &profile_len, &err) < 0)
+                die("%s", err.msg);
         bool privileged = geteuid() == 0;
         config_load(&cfg, privileged);
         user_lookup(&user);
@@ -205,7 +186,7 @@ int main(int argc, char **argv)
         if (img.info.kind == IMAGE_DIR) {
                 in.image_src = IMGSRC_DIR;
                 in.image_path = img.path;
-        } else if (privileged) {
+        } else if (privileged && config_setuid_kernel_squashfs(&cfg)) {
                 /* Held open (closed at exec) so that the auto-clearing loop
                  * device survives until the squashfs mount holds it. */
                 loopfd = loop_attach(img.fd, img.info.offset, img.info.size, // NOLINT
@@ -217,6 +198,10 @@ int main(int argc, char **argv)
                 snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%d", img.fd);
                 in.image_src = IMGSRC_FUSE;
                 in.image_path = fdpath;
+        } else if (privileged) {
+                die("image %s: `allow setuid-mount squashfs` refuses the kernel squashfs driver "
+                    "here, and squashfuse (%s, /dev/fuse) is not usable",
+                    img.path, SQUASHFUSE_PATH);
         } else {
                 extract_dir = image_extract(&img);
                 if (asprintf(&extract_root, "%s/root", extract_dir) < 0)
@@ -246,22 +231,45 @@ int main(int argc, char **argv)
                 pid_t parent = getpid(), child = fork();
                 if (child < 0)
                         die_errno("fork");
-                if (child > 0)
-                        monitor(child, &user, !privileged, extract_dir);
+                if (child > 0) {
+                        struct supervise_opts mon = {.user = &user,
+                                                     .userns = !privileged,
+                                                     .parent = -1,
+                                                     .helper = -1,
+                                                     .extract_dir = extract_dir};
+                        supervise(child, &mon);
+                }
                 /* The container dies with its monitor (set again after the drop,
                  * which clears it). Outside our pid namespace the parent is 0. */
-                monitor_pid = req.pid ? 0 : parent;
-                die_with_monitor(monitor_pid);
+                supervisor = req.pid ? 0 : parent;
+                die_with_parent(supervisor);
         }
 
         struct exec_context ctx = {.user = &user, .image_fd = img.fd, .userns = !privileged};
         mount_plan_execute(&plan, &ctx);
         close(img.fd);
+        if (req.pid || ctx.squashfuse > 0) {
+                /* pid 1 with --pid; without, the parent of squashfuse. */
+                pid_t parent = getpid(), child = fork();
+                if (child < 0)
+                        die_errno("fork");
+                if (child > 0) {
+                        struct supervise_opts init = {.user = &user,
+                                                      .userns = !privileged,
+                                                      .parent = supervisor,
+                                                      .helper = ctx.squashfuse,
+                                                      .extract_dir = NULL};
+                        supervise(child, &init);
+                }
+                supervisor = parent;
+                die_with_parent(supervisor);
+        }
         enter_container_root(&plan);
         drop_privileges(&user, !privileged);
-        if (monitor_pid >= 0)
-                die_with_monitor(monitor_pid);
+        if (supervisor >= 0)
+                die_with_parent(supervisor);
         enter_workdir(&req, in.cwd, plan.home_dst);
         umask(user_umask);
+        seccomp_install(profile, profile_len);
         exec_action(&req, &img, plan.home_dst);
 }

@@ -27,7 +27,7 @@
 
 struct run {
         const struct mount_plan *plan;
-        const struct exec_context *ctx;
+        struct exec_context *ctx;
         int rootfd;
         /* File systems where missing mount points may be created: the overlay
          * root and the tmpfs mounts made by the plan, never a host bind. */
@@ -300,18 +300,27 @@ static void do_new_fs(struct run *r, const struct mount_entry *e, const char *ty
                 die_errno("making %s unbindable", e->dest);
 }
 
-/* Unprivileged squashfs: we mount the FUSE device ourselves (we hold
- * CAP_SYS_ADMIN in our user namespace, squashfuse does not) and hand the
- * fd to squashfuse as /dev/fd/3, running as the user. It dies with us. */
+/* squashfs served by squashfuse, running as the user with no privilege at
+ * all (also in setuid mode, where `allow setuid-mount squashfs` keeps the
+ * kernel driver away from images the user may have crafted). We mount the
+ * FUSE device ourselves (as root, or with CAP_SYS_ADMIN in our user
+ * namespace; squashfuse has neither) and hand the fd to squashfuse as
+ * /dev/fd/3. Its parent is the starter, never the container program: the
+ * supervisor (supervise.c) kills it when the program ends, and it dies with
+ * its parent. */
 static void do_squashfuse(struct run *r, const struct mount_entry *e)
 {
         const struct user_info *u = r->ctx->user;
-        char opts[128], offset[64];
+        char opts[160], offset[64];
         _cleanup_close_ int fuse = open("/dev/fuse", O_RDWR | O_CLOEXEC);
         if (fuse < 0)
                 die_errno("opening /dev/fuse");
-        snprintf(opts, sizeof(opts), "fd=%d,rootmode=40000,user_id=%u,group_id=%u", fuse,
-                 (unsigned)u->uid, (unsigned)u->gid);
+        /* setuid mode: root must see the mount to build the container
+         * (allow_other; the mount lives in our private mount namespace), and
+         * the kernel checks the image's modes as it does for a loop mount. */
+        snprintf(opts, sizeof(opts), "fd=%d,rootmode=40000,user_id=%u,group_id=%u%s", fuse,
+                 (unsigned)u->uid, (unsigned)u->gid,
+                 r->ctx->userns ? "" : ",allow_other,default_permissions");
         _cleanup_close_ int dst = open_dest(r, e, true);
         _cleanup_close_ int mnt = fs_new_or_die(
             "fuse", "squashfuse", opts, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV);
@@ -325,7 +334,9 @@ static void do_squashfuse(struct run *r, const struct mount_entry *e)
                 int devnull = open("/dev/null", O_RDWR), f = fcntl(fuse, F_DUPFD, 10),
                     img = fcntl(r->ctx->image_fd, F_DUPFD, 10);
                 setsid(); /* terminal signals are for the container, not for us */
-                prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);
+                drop_privileges(u, r->ctx->userns);
+                /* After the drop, which clears it. */
+                prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
                 if (getppid() != parent || devnull < 0 || f < 0 || img < 0 ||
                     dup2(devnull, 0) < 0 || dup2(devnull, 1) < 0 || dup2(f, 3) < 0 ||
                     dup2(img, 4) < 0)
@@ -335,6 +346,7 @@ static void do_squashfuse(struct run *r, const struct mount_entry *e)
                       "/dev/fd/3", (char *)NULL);
                 _exit(127);
         }
+        r->ctx->squashfuse = pid;
         /* Only squashfuse may hold the device now: if it dies, the connection
          * aborts, and the first access below fails instead of waiting. */
         close(steal_fd(&fuse));
@@ -517,8 +529,9 @@ static void do_remount_ro(struct run *r, const struct mount_entry *e)
                 die_errno("making %s read-only", e->dest);
 }
 
-void mount_plan_execute(const struct mount_plan *plan, const struct exec_context *ctx)
+void mount_plan_execute(const struct mount_plan *plan, struct exec_context *ctx)
 {
+        ctx->squashfuse = -1;
         struct run r = {
             .plan = plan, .ctx = ctx, .rootfd = -1, .root_creatable = plan->root_creatable};
         for (size_t i = 0; i < plan->n; i++) {

@@ -4,6 +4,7 @@
 #define STARTER_MOUNT_EXEC_H
 
 #include <stdbool.h>
+#include <sys/types.h>
 
 #include "mount_plan.h"
 #include "privileges.h"
@@ -12,9 +13,10 @@ struct exec_context {
         const struct user_info *user;
         int image_fd; /* opened and checked image (file or directory) */
         bool userns;  /* unprivileged mode */
+        pid_t squashfuse; /* out: the squashfuse process our child, or -1 */
 };
 
-void mount_plan_execute(const struct mount_plan *plan, const struct exec_context *ctx);
+void mount_plan_execute(const struct mount_plan *plan, struct exec_context *ctx);
 
 /* pivot_root into plan->root and detach the old root. */
 void enter_container_root(const struct mount_plan *plan);
