@@ -391,10 +391,14 @@ def sing_config(prefix):
     cfg.restore()
 
 
-@pytest.fixture(params=["setuid", "userns"])
+@pytest.fixture(params=["setuid", "setuid-fuse", "userns"])
 def run_mode(request, sing_config):
-    """Both runtime modes: the setuid starter, and the unprivileged
-    user-namespace mode (selected by `allow setuid = no`)."""
+    """Every runtime mode: the setuid starter with the kernel squashfs driver
+    (`allow setuid-mount squashfs = yes`), the setuid starter with squashfuse
+    run as the user (the default, iflimited without limits), and the
+    unprivileged user-namespace mode (selected by `allow setuid = no`)."""
     if request.param == "userns":
         sing_config.set(**{"allow setuid": "no"})
+    elif request.param == "setuid":
+        sing_config.set(**{"allow setuid-mount squashfs": "yes"})
     return request.param

@@ -206,7 +206,7 @@ def writable_dir(run_mode):
     """Where --writable-tmpfs lets the user write: the image's own /tmp (1777)
     in setuid mode; in a user namespace the overlay cannot copy up directories
     of unmapped owners (root), but its top directory is the user's."""
-    return "/tmp" if run_mode == "setuid" else ""
+    return "/tmp" if run_mode.startswith("setuid") else ""
 
 
 def test_enable_overlay(images, run_mode, sing_config):

@@ -14,6 +14,7 @@ import pytest
 import imagetools
 import siftools
 from conftest import USER, ensure_user, run_as_user, user_env
+from cprobe import build_probe
 from imagetools import File, Hardlink
 
 ENV_VALUES = {
@@ -530,3 +531,76 @@ def test_mount_option_and_escaped_bind_specs(images, user_tmp):
                      (f"type=bind,src={user_tmp},dst=/m,propagation=x", "propagation")):
         r = sing("exec", "--mount", bad, images["sif"], "true")
         assert r.returncode == 255 and msg in r.stderr, r.stderr
+
+
+# ---- processes: our init, squashfuse's parent ----------------------------------
+
+@pytest.fixture(scope="module")
+def probe_dir():
+    d = tempfile.mkdtemp(prefix="sing-run-probe-")
+    build_probe(d)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def user_squashfuse():
+    out = subprocess.run(["pgrep", "-u", USER, "-x", "squashfuse"], capture_output=True,
+                         text=True).stdout
+    return out.split()
+
+
+@pytest.mark.parametrize("opts", [(), ("--pid",)], ids=["plain", "pid"])
+def test_program_waiting_for_all_its_children_returns(images, run_mode, probe_dir, opts):
+    """A program that wait()s until ECHILD must not find squashfuse (or any
+    other process of ours) among its children."""
+    r = sing("exec", *opts, "-B", f"{probe_dir}:/probe", images["sif"], "/probe/probe",
+             "waitall", timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "waited 1\n"
+
+
+def test_squashfuse_ends_with_the_container(images, run_mode):
+    assert user_squashfuse() == []
+    for opts in ([], ["--pid"]):
+        # A background process outliving the program does not keep it alive.
+        r = sing("exec", *opts, images["sif"], "sh", "-c", "sleep 30 >/dev/null 2>&1 & echo started",
+                 timeout=60)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout == "started\n"
+        assert user_squashfuse() == [], "squashfuse outlived the container"
+    subprocess.run(["pkill", "-KILL", "-u", USER, "-x", "sleep"])
+
+
+def start_user(args):
+    return subprocess.Popen(["setpriv", f"--reuid={USER}", f"--regid={USER}", "--init-groups",
+                             *args], env=user_env(), cwd="/", stdout=subprocess.PIPE, text=True)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
+def test_pid_namespace_init_forwards_signals(images, run_mode, sig):
+    """Under --pid, `sleep` is not pid 1 (which ignores every signal it has
+    no handler for): a batch system's SIGTERM or a Ctrl-C reaches it."""
+    p = start_user(["singularity", "exec", "--pid", images["sif"], "sh", "-c",
+                    "echo ready; exec sleep 100"])
+    assert p.stdout.readline() == "ready\n"
+    time.sleep(0.2)  # the shell has exec'd sleep
+    p.send_signal(sig)
+    try:
+        p.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
+        pytest.fail(f"{signal.Signals(sig).name} did not end the container")
+    assert p.returncode == 128 + sig
+
+
+def test_pid_namespace_init_reaps_orphans(images, run_mode, probe_dir):
+    r = sing("exec", "--pid", "-B", f"{probe_dir}:/probe", images["sif"], "/probe/probe",
+             "zombies", timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "zombies=0\n"
+
+
+def test_no_init_is_accepted(images):
+    r = sing("exec", "--pid", "--no-init", images["sif"], "true")
+    assert r.returncode == 0, r.stderr
