@@ -49,42 +49,42 @@ enum config_compressor {
 /* One field per directive; the comment gives the directive and its default.
  * Lists are NULL-terminated arrays of malloc'd strings. */
 struct sing_config {
-        bool allow_setuid;              /* allow setuid = yes */
-        int max_loop_devices;           /* max loop devices = 256 */
-        bool shared_loop_devices;       /* shared loop devices = no */
-        bool allow_pid_ns;              /* allow pid ns = yes */
-        bool config_passwd;             /* config passwd = yes */
-        bool config_group;              /* config group = yes */
-        bool config_resolv_conf;        /* config resolv_conf = yes */
-        bool mount_proc;                /* mount proc = yes */
-        bool mount_sys;                 /* mount sys = yes */
-        int mount_dev;                  /* mount dev = yes (enum config_mount_dev) */
-        bool mount_devpts;              /* mount devpts = yes */
-        bool mount_home;                /* mount home = yes */
-        bool mount_tmp;                 /* mount tmp = yes */
-        bool mount_hostfs;              /* mount hostfs = no */
-        char **bind_path;               /* bind path = /etc/localtime, /etc/hosts; each entry
-                                           "src" or "src:dest", both absolute. Never NULL. The
-                                           first "bind path" line in a file replaces the defaults. */
-        bool user_bind_control;         /* user bind control = yes */
-        int enable_overlay;             /* enable overlay = try (enum config_overlay) */
-        bool mount_slave;               /* mount slave = yes */
-        int sessiondir_max_size;        /* sessiondir max size = 64 (MiB) */
-        char **limit_container_owners;  /* user names; NULL: no limit */
-        char **limit_container_groups;  /* group names; NULL: no limit */
-        char **limit_container_paths;   /* absolute paths; NULL: no limit */
-        bool allow_container_sif;       /* allow container sif = yes */
-        bool allow_container_squashfs;  /* allow container squashfs = yes */
-        bool allow_container_dir;       /* allow container dir = yes */
+        bool allow_setuid;               /* allow setuid = yes */
+        int max_loop_devices;            /* max loop devices = 256 */
+        bool shared_loop_devices;        /* shared loop devices = no */
+        bool allow_pid_ns;               /* allow pid ns = yes */
+        bool config_passwd;              /* config passwd = yes */
+        bool config_group;               /* config group = yes */
+        bool config_resolv_conf;         /* config resolv_conf = yes */
+        bool mount_proc;                 /* mount proc = yes */
+        bool mount_sys;                  /* mount sys = yes */
+        int mount_dev;                   /* mount dev = yes (enum config_mount_dev) */
+        bool mount_devpts;               /* mount devpts = yes */
+        bool mount_home;                 /* mount home = yes */
+        bool mount_tmp;                  /* mount tmp = yes */
+        bool mount_hostfs;               /* mount hostfs = no */
+        char **bind_path;                /* bind path = /etc/localtime, /etc/hosts; each entry
+                                            "src" or "src:dest", both absolute. Never NULL. The
+                                            first "bind path" line in a file replaces the defaults. */
+        bool user_bind_control;          /* user bind control = yes */
+        int enable_overlay;              /* enable overlay = try (enum config_overlay) */
+        bool mount_slave;                /* mount slave = yes */
+        int sessiondir_max_size;         /* sessiondir max size = 64 (MiB) */
+        char **limit_container_owners;   /* user names; NULL: no limit */
+        char **limit_container_groups;   /* group names; NULL: no limit */
+        char **limit_container_paths;    /* absolute paths; NULL: no limit */
+        bool allow_container_sif;        /* allow container sif = yes */
+        bool allow_container_squashfs;   /* allow container squashfs = yes */
+        bool allow_container_dir;        /* allow container dir = yes */
         int allow_setuid_mount_squashfs; /* allow setuid-mount squashfs = iflimited
                                             (enum config_setuid_mount) */
-        char *seccomp_profile;          /* seccomp profile = (empty: none); an absolute
-                                           path to a Docker-format JSON profile */
-        int squashfs_compressor;        /* squashfs compressor = zstd (enum config_compressor) */
-        int squashfs_compression_level; /* squashfs compression level: default 3 for zstd, 9
-                                           gzip, 8 lzo; 0 for xz and lz4 (no level) */
-        int max_layer_expansion;        /* max layer expansion = 200 (stored bytes per
-                                           compressed byte of a layer, for pull/build) */
+        char *seccomp_profile;           /* seccomp profile = (empty: none); an absolute
+                                            path to a Docker-format JSON profile */
+        int squashfs_compressor;         /* squashfs compressor = zstd (enum config_compressor) */
+        int squashfs_compression_level;  /* squashfs compression level: default 3 for zstd, 9
+                                            gzip, 8 lzo; 0 for xz and lz4 (no level) */
+        int max_layer_expansion;         /* max layer expansion = 200 (stored bytes per
+                                            compressed byte of a layer, for pull/build) */
 };
 
 /* Fill c with the defaults above (c's previous content is not freed). Aborts

@@ -540,8 +540,13 @@ static void log_command(char **av)
         FILE *f = open_memstream(&line, &len);
         if (!f)
                 return;
-        for (; *av; av++)
-                fprintf(f, " [%s]", *av);
+        for (; *av; av++) {
+                size_t n = strlen(*av);
+                if (n > 200) /* the compiled seccomp profile: its size says enough */
+                        fprintf(f, " [%.32s...(%zu bytes)]", *av, n);
+                else
+                        fprintf(f, " [%s]", *av);
+        }
         if (fclose(f) == 0)
                 log_debug("running the starter:%s", line);
 }

@@ -231,9 +231,12 @@ static int parse_op(struct compile *c, const char *name, enum scmp_compare *op)
                 const char *name;
                 enum scmp_compare op;
         } ops[] = {
-            {"SCMP_CMP_NE", SCMP_CMP_NE},     {"SCMP_CMP_LT", SCMP_CMP_LT},
-            {"SCMP_CMP_LE", SCMP_CMP_LE},     {"SCMP_CMP_EQ", SCMP_CMP_EQ},
-            {"SCMP_CMP_GE", SCMP_CMP_GE},     {"SCMP_CMP_GT", SCMP_CMP_GT},
+            {"SCMP_CMP_NE", SCMP_CMP_NE},
+            {"SCMP_CMP_LT", SCMP_CMP_LT},
+            {"SCMP_CMP_LE", SCMP_CMP_LE},
+            {"SCMP_CMP_EQ", SCMP_CMP_EQ},
+            {"SCMP_CMP_GE", SCMP_CMP_GE},
+            {"SCMP_CMP_GT", SCMP_CMP_GT},
             {"SCMP_CMP_MASKED_EQ", SCMP_CMP_MASKED_EQ},
         };
         for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
@@ -309,9 +312,8 @@ static int add_rule(struct compile *c, const char *name, uint32_t action,
 
 static int parse_syscall(struct compile *c, json_object *call)
 {
-        static const char *const call_keys[] = {"names",    "name",     "action",   "args",
-                                                "errnoRet", "comment",  "includes", "excludes",
-                                                NULL};
+        static const char *const call_keys[] = {
+            "names", "name", "action", "args", "errnoRet", "comment", "includes", "excludes", NULL};
         const char *badkey = NULL;
         bool bad = !json_object_is_type(call, json_type_object), yes = false;
         if (bad || !only_keys(call, call_keys, &badkey))
@@ -348,8 +350,12 @@ static int parse_syscall(struct compile *c, json_object *call)
 
 static int parse_profile(struct compile *c, json_object *root)
 {
-        static const char *const top_keys[] = {"defaultAction", "defaultErrnoRet", "architectures",
-                                               "archMap",       "syscalls",        "comment",
+        static const char *const top_keys[] = {"defaultAction",
+                                               "defaultErrnoRet",
+                                               "architectures",
+                                               "archMap",
+                                               "syscalls",
+                                               "comment",
                                                NULL};
         const char *badkey = NULL;
         bool bad = false;
@@ -386,8 +392,9 @@ static int export_bpf(struct compile *c, unsigned char **bpf, size_t *len)
         if (rc < 0 || fstat(fd, &st) < 0 || lseek(fd, 0, SEEK_SET) < 0)
                 return fail(c, "exporting the BPF program", strerror(rc < 0 ? -rc : errno));
         if (st.st_size == 0 || st.st_size % 8 != 0 || st.st_size > 4096 * 8)
-                return fail(c, "the compiled program is too large for the kernel (4096 "
-                               "instructions)",
+                return fail(c,
+                            "the compiled program is too large for the kernel (4096 "
+                            "instructions)",
                             NULL);
         char *data = NULL;
         if (read_all_bounded(fd, (size_t)st.st_size, &data, len) < 0)
@@ -412,8 +419,8 @@ int seccomp_profile_compile(const char *path, unsigned char **bpf, size_t *len, 
         if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
                 return err_set(e, "seccomp profile %s: not a regular file", path);
         if (read_all_bounded(fd, SECCOMP_PROFILE_MAX_SIZE, &text, &n) < 0)
-                return errno == EFBIG ? err_set(e, "seccomp profile %s: larger than %d bytes",
-                                                path, SECCOMP_PROFILE_MAX_SIZE)
+                return errno == EFBIG ? err_set(e, "seccomp profile %s: larger than %d bytes", path,
+                                                SECCOMP_PROFILE_MAX_SIZE)
                                       : err_errno(e, "seccomp profile %s", path);
         json_tokener *tok = json_tokener_new();
         if (!tok)
@@ -427,8 +434,9 @@ int seccomp_profile_compile(const char *path, unsigned char **bpf, size_t *len, 
                                json_tokener_error_desc(jerr));
         for (; parsed < n; parsed++)
                 if (!strchr(" \t\r\n", text[parsed]))
-                        return err_set(e, "seccomp profile %s: not valid JSON (data after the "
-                                          "end)",
+                        return err_set(e,
+                                       "seccomp profile %s: not valid JSON (data after the "
+                                       "end)",
                                        path);
         if (uname(&uts) == 0)
                 sscanf(uts.release, "%u.%u", &c.kernel_major, &c.kernel_minor);

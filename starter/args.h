@@ -23,7 +23,7 @@ struct request {
         char *home_src, *home_dst; /* --home, NULL when absent */
         const char *pwd;
         const char *seccomp_bpf; /* --seccomp-bpf HEX (seccomp_install.h), NULL when absent */
-        unsigned no_mount; /* enum no_mount bits */
+        unsigned no_mount;       /* enum no_mount bits */
         /* --no-mount /DEST: `bind path` entries skipped by destination */
         const char *no_mount_paths[MAX_NO_MOUNT_PATHS];
         size_t n_no_mount_paths;

@@ -11,8 +11,8 @@
 
 struct exec_context {
         const struct user_info *user;
-        int image_fd; /* opened and checked image (file or directory) */
-        bool userns;  /* unprivileged mode */
+        int image_fd;     /* opened and checked image (file or directory) */
+        bool userns;      /* unprivileged mode */
         pid_t squashfuse; /* out: the squashfuse process our child, or -1 */
 };
 

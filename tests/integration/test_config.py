@@ -4,6 +4,7 @@ Every test flips one directive with the sing_config fixture (restored after
 the test) and checks the behaviour on both sides of the change, mostly in
 both runtime modes (run_mode: setuid and user namespace)."""
 
+import grp
 import os
 import re
 import secrets
@@ -51,7 +52,7 @@ def test_max_loop_devices(images, sing_config, tmp_path):
         free = _loop_index(subprocess.run(["losetup", "-f"], check=True, capture_output=True,
                                           text=True).stdout)
         assert free >= 1
-        sing_config.set(**{"max loop devices": str(free)})
+        sing_config.set(**{"max loop devices": str(free), "allow setuid-mount squashfs": "yes"})
         one_error(sing("exec", images["sif"], "true"), "max loop devices")
         sing_config.set(**{"max loop devices": str(free + 16)})
         r = sing("exec", images["sif"], "true")
@@ -61,7 +62,8 @@ def test_max_loop_devices(images, sing_config, tmp_path):
 
 
 def test_allow_pid_ns(images, run_mode, sing_config):
-    assert out(images["sif"], "echo $$", "--pid").strip() in ("1", "2")
+    # pid 1 is our init (then squashfuse, when it serves the image).
+    assert out(images["sif"], "echo $$", "--pid").strip() in ("2", "3")
     sing_config.set(**{"allow pid ns": "no"})
     one_error(sh(images["sif"], "echo $$", "--pid"), "PID namespace")
 
@@ -348,3 +350,46 @@ def test_no_mount_names_every_apptainer_mount(images, run_mode, sing_config, use
     assert out(images["sif"], script, "-c", "--no-mount", "devpts,tmp", cwd="/") == \
         "one\none\nno-devpts\n"
     one_error(sh(images["sif"], "true", "--no-mount", "proc,nosuch"), "--no-mount nosuch")
+
+
+def image_mount_op(image, *opts):
+    """How the starter mounted the image, from its --debug mount plan."""
+    r = sing("--debug", "exec", *opts, image, "true")
+    assert r.returncode == 0, r.stderr
+    ops = set(re.findall(r"SQUASHFS_(LOOP|FUSE)", r.stderr))
+    assert len(ops) == 1, r.stderr
+    return ops.pop()
+
+
+@pytest.mark.parametrize("value,limit,expected", [
+    (None, None, "FUSE"),                 # the default: iflimited, no limit set
+    ("iflimited", None, "FUSE"),
+    ("iflimited", "paths", "LOOP"),
+    ("iflimited", "owners", "LOOP"),
+    ("iflimited", "groups", "LOOP"),
+    ("no", "paths", "FUSE"),
+    ("yes", None, "LOOP"),
+])
+def test_allow_setuid_mount_squashfs(images, sing_config, test_user, value, limit, expected):
+    if value:
+        sing_config.set(**{"allow setuid-mount squashfs": value})
+    if limit == "paths":
+        sing_config.set(**{"limit container paths": images["dir"]})
+    elif limit == "owners":
+        sing_config.set(**{"limit container owners": test_user.name})
+    elif limit == "groups":
+        sing_config.set(**{"limit container groups": grp.getgrgid(test_user.gid).gr_name})
+    # The fixture's squashfs and .simg copies are root's, the SIF the user's.
+    kinds = ("sif",) if limit in ("owners", "groups") else ("sif", "squashfs", "simg")
+    for kind in kinds:
+        assert image_mount_op(images[kind]) == expected, kind
+    # A sandbox directory is a bind, whatever the setting.
+    assert out(images["sandbox"], "cat /etc/marker") == "run-test-image\n"
+    # Unprivileged mode never uses the kernel driver.
+    sing_config.set(**{"allow setuid": "no"})
+    assert image_mount_op(images["sif"]) == "FUSE"
+
+
+def test_allow_setuid_mount_squashfs_bad_value(images, sing_config):
+    sing_config.set(**{"allow setuid-mount squashfs": "sometimes"})
+    one_error(sh(images["sif"], "true"), "allow setuid-mount squashfs")

@@ -564,9 +564,51 @@ def test_killing_any_process_leaves_nothing(lab, run_mode, user_tmp, victim):
                           text=True).stdout.strip() == "", "squashfuse left behind"
 
 
+def proc_status(pid):
+    with open(f"/proc/{pid}/status") as f:
+        return dict(l.split(":\t", 1) for l in f.read().splitlines() if ":\t" in l)
+
+
+@pytest.mark.parametrize("opts", [(), ("--pid",)], ids=["plain", "pid"])
+def test_squashfuse_runs_as_the_user_without_privileges(lab, run_mode, user_tmp, test_user,
+                                                        opts):
+    """In setuid mode without limits (and in user-namespace mode) the image
+    is served by squashfuse: the user's uid and gids, no capability, no way
+    back (no_new_privs), and a child of the starter's own process (the
+    starter or its init), never of the container program."""
+    if run_mode == "setuid":
+        pytest.skip("the kernel squashfs driver serves the image")
+    p = start_container(lab, user_tmp, *opts)
+    try:
+        fuse = [int(x) for x in subprocess.run(["pgrep", "-u", USER, "-x", "squashfuse"],
+                                               capture_output=True, text=True).stdout.split()]
+        assert len(fuse) == 1, fuse
+        st = proc_status(fuse[0])
+        assert st["Uid"].split() == [str(test_user.uid)] * 4
+        assert st["Gid"].split() == [str(test_user.gid)] * 4
+        for cap in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"):
+            assert int(st[cap], 16) == 0, (cap, st[cap])
+        assert st["NoNewPrivs"].strip() == "1"
+        parent = int(st["PPid"])
+        # The shell running the loop (the starter's own command line has it too).
+        program = [pid for pid in (int(x) for x in subprocess.run(
+            ["pgrep", "-u", USER, "-f", CONTAINER_LOOP], capture_output=True,
+            text=True).stdout.split()) if open(f"/proc/{pid}/comm").read().strip() == "sh"]
+        assert program and parent not in program, "squashfuse is the program's child"
+        assert parent == p.pid or parent in children(p.pid)
+    finally:
+        p.kill()
+        p.wait()
+        for _ in range(100):  # squashfuse dies with its parent, asynchronously
+            if not subprocess.run(["pgrep", "-u", USER, "-x", "squashfuse"],
+                                  capture_output=True).stdout:
+                break
+            time.sleep(0.1)
+
+
 def test_starter_is_hardened(prefix):
     """PIE, full RELRO (BIND_NOW + GNU_RELRO), stack protector and fortified
-    libc calls; setuid root; linked with libc and libcap only."""
+    libc calls; setuid root; linked with libc, libcap and libseccomp only."""
     import subprocess as sp
     starter = os.path.join(prefix, "libexec", "singularity", "starter")
     st = os.stat(starter)
@@ -579,7 +621,7 @@ def test_starter_is_hardened(prefix):
     assert "__stack_chk_fail" in syms
     assert re.search(r"__\w+printf_chk", syms), syms  # _FORTIFY_SOURCE
     needed = re.findall(r"NEEDED.*\[(.+)\]", dyn)
-    assert sorted(needed) == ["libc.so.6", "libcap.so.2"], needed
+    assert sorted(needed) == ["libc.so.6", "libcap.so.2", "libseccomp.so.2"], needed
 
 
 # ---- issue 9: what the starter reads as root, and where it mounts -------------
