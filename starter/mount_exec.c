@@ -21,6 +21,7 @@
 #include "cleanup.h"
 #include "log.h"
 #include "safepath.h"
+#include "seccomp_install.h"
 
 #define MAX_WRITABLE_FS 16
 #define MAX_GENERATED_BASE (4 << 20) /* container /etc/passwd or /etc/group */
@@ -335,6 +336,7 @@ static void do_squashfuse(struct run *r, const struct mount_entry *e)
                     img = fcntl(r->ctx->image_fd, F_DUPFD, 10);
                 setsid(); /* terminal signals are for the container, not for us */
                 drop_privileges(u, r->ctx->userns);
+                seccomp_install_default();
                 /* After the drop, which clears it. */
                 prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
                 if (getppid() != parent || devnull < 0 || f < 0 || img < 0 ||

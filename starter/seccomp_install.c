@@ -53,7 +53,7 @@ int seccomp_profile_decode(const char *hex, struct sock_filter *prog, size_t *ni
  * CVE-2017-5226). TIOCLINUX can do the same on a virtual console. The
  * kernel reads the request as an unsigned int: compare the low 32 bits only,
  * or 0x100005412 would pass the filter and still be TIOCSTI. */
-static void install_default_filter(void)
+void seccomp_install_default(void)
 {
         static const unsigned long denied[] = {TIOCSTI, TIOCLINUX};
         scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
@@ -89,7 +89,7 @@ static void install_default_filter(void)
 
 void seccomp_install(const struct sock_filter *profile, size_t n)
 {
-        install_default_filter();
+        seccomp_install_default();
         if (n > 0) {
                 struct sock_fprog prog = {.len = (unsigned short)n,
                                           .filter = (struct sock_filter *)(uintptr_t)profile};

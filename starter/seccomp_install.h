@@ -15,9 +15,14 @@
  * number of instructions. */
 int seccomp_profile_decode(const char *hex, struct sock_filter *prog, size_t *n, sing_err_t *err);
 
-/* Install the built-in filter (ioctl TIOCSTI and TIOCLINUX fail with EPERM,
- * whatever the upper 32 bits of the request) and then the profile when
- * n > 0. Dies on failure: a container never runs without its filter. */
+/* The built-in filter alone: ioctl TIOCSTI and TIOCLINUX fail with EPERM,
+ * whatever the upper 32 bits of the request. Also for the processes we
+ * leave running beside the container (supervisor, squashfuse): one the
+ * container could ptrace must not be a way around it. */
+void seccomp_install_default(void);
+
+/* The built-in filter, then the profile when n > 0. Dies on failure: a
+ * container never runs without its filter. */
 void seccomp_install(const struct sock_filter *prog, size_t n);
 
 #endif

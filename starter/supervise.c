@@ -9,6 +9,7 @@
 
 #include "image_open.h"
 #include "log.h"
+#include "seccomp_install.h"
 
 static volatile sig_atomic_t program_pid;
 
@@ -48,6 +49,7 @@ void supervise(pid_t program, const struct supervise_opts *o)
          * caller's fds (the program has its own copies): we need none. */
         close_range(3, ~0U, 0);
         drop_privileges(o->user, o->userns);
+        seccomp_install_default();
         if (o->parent >= 0)
                 die_with_parent(o->parent);
         program_pid = program;

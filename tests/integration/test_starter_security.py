@@ -596,6 +596,10 @@ def test_squashfuse_runs_as_the_user_without_privileges(lab, run_mode, user_tmp,
             text=True).stdout.split()) if open(f"/proc/{pid}/comm").read().strip() == "sh"]
         assert program and parent not in program, "squashfuse is the program's child"
         assert parent == p.pid or parent in children(p.pid)
+        # Every process of ours the container could ptrace carries the
+        # TIOCSTI filter too (Seccomp: 2 is filter mode).
+        for pid in (fuse[0], parent, p.pid, *program):
+            assert proc_status(pid)["Seccomp"].strip() == "2", pid
     finally:
         p.kill()
         p.wait()
