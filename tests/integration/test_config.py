@@ -393,3 +393,27 @@ def test_allow_setuid_mount_squashfs(images, sing_config, test_user, value, limi
 def test_allow_setuid_mount_squashfs_bad_value(images, sing_config):
     sing_config.set(**{"allow setuid-mount squashfs": "sometimes"})
     one_error(sh(images["sif"], "true"), "allow setuid-mount squashfs")
+
+
+def test_setuid_without_usable_squashfuse(images, sing_config, user_tmp):
+    """When the kernel driver is not allowed and squashfuse cannot run, the
+    setuid starter says so in one line instead of falling back to the
+    kernel driver. squashfuse is hidden by a non-executable file bound over
+    it in a private mount namespace of this test only."""
+    blocker = os.path.join(user_tmp, "not-squashfuse")
+    with open(blocker, "w") as f:
+        f.write("not a program\n")
+    os.chmod(blocker, 0o644)
+
+    def run():
+        script = (f"mount --bind {blocker} /usr/bin/squashfuse && exec setpriv "
+                  f"--reuid={USER} --regid={USER} --init-groups singularity exec "
+                  f"{images['sif']} cat /etc/marker")
+        return subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", script],
+                              env=user_env(), cwd="/", capture_output=True, text=True,
+                              timeout=120)
+    one_error(run(), "squashfuse")
+    sing_config.set(**{"allow setuid-mount squashfs": "yes"})
+    r = run()
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "run-test-image\n"
