@@ -227,8 +227,9 @@ def test_bad_security_options(user_tmp):
 def test_starter_checks_the_program(prefix):
     starter = os.path.join(prefix, "libexec", "singularity", "starter")
     base = [starter, "--action", "exec", "--image", IMAGE["sif"]]
-    for bad, needle in (("abc", "--seccomp-bpf"), ("00" * 7, "--seccomp-bpf"),
-                        ("zz" * 8, "not lowercase hex"), ("00" * 8 * 4097, "--seccomp-bpf")):
+    count = "expected 1 to 4096 BPF instructions"
+    for bad, needle in (("abc", count), ("00" * 7, count), ("", count),
+                        ("zz" * 8, "not lowercase hex"), ("00" * 8 * 4097, count)):
         one_error(run_as_user([*base, "--seccomp-bpf", bad, "--", "true"]), needle)
     # Well-formed but not a valid filter: the kernel refuses, nothing runs.
     r = run_as_user([*base, "--seccomp-bpf", "00" * 8, "--", "echo", "ran"])
