@@ -383,8 +383,10 @@ def test_allow_setuid_mount_squashfs(images, sing_config, test_user, value, limi
     kinds = ("sif",) if limit in ("owners", "groups") else ("sif", "squashfs", "simg")
     for kind in kinds:
         assert image_mount_op(images[kind]) == expected, kind
-    # A sandbox directory is a bind, whatever the setting.
-    assert out(images["sandbox"], "cat /etc/marker") == "run-test-image\n"
+    # A sandbox directory is a bind, whatever the setting (the fixture's is
+    # root's, which owner/group limits refuse).
+    if limit not in ("owners", "groups"):
+        assert out(images["sandbox"], "cat /etc/marker") == "run-test-image\n"
     # Unprivileged mode never uses the kernel driver.
     sing_config.set(**{"allow setuid": "no"})
     assert image_mount_op(images["sif"]) == "FUSE"
