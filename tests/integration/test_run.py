@@ -4,6 +4,7 @@ import os
 import re
 import shutil
 import signal
+import stat
 import struct
 import subprocess
 import tempfile
@@ -528,3 +529,23 @@ def test_mount_option_and_escaped_bind_specs(images, user_tmp):
                      (f"type=bind,src={user_tmp},dst=/m,propagation=x", "propagation")):
         r = sing("exec", "--mount", bad, images["sif"], "true")
         assert r.returncode == 255 and msg in r.stderr, r.stderr
+
+
+def test_nested_bind_under_a_bound_home(images, run_mode, test_user, user_tmp):
+    """cwltool's layout: a file bound under the bound home. The missing mount
+    points (a file, then a directory with parents) are created in the host
+    directory, owned by the user."""
+    home, data = os.path.join(user_tmp, "h"), os.path.join(user_tmp, "f")
+    run_as_user(["sh", "-c", f"mkdir {home} {data}.d && echo staged > {data} && "
+                 f"echo indir > {data}.d/g"], check=True)
+    r = sing("exec", "--contain", "--home", f"{home}:/w", "--bind", f"{data}:/w/f.txt:ro",
+             "--bind", f"{data}.d:/w/sub/dir", "--pwd", "/w", images["sif"], "sh", "-c",
+             "cat f.txt sub/dir/g; echo x > f.txt 2>/dev/null || echo ro; echo out > out")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "staged\nindir\nro\n", r.stdout
+    for name, kind in (("f.txt", stat.S_ISREG), ("sub", stat.S_ISDIR),
+                       ("sub/dir", stat.S_ISDIR), ("out", stat.S_ISREG)):
+        st = os.lstat(os.path.join(home, name))
+        assert kind(st.st_mode) and st.st_uid == test_user.uid, (name, st)
+    assert open(os.path.join(home, "out")).read() == "out\n"
+    assert os.path.getsize(os.path.join(home, "f.txt")) == 0
