@@ -2,6 +2,7 @@
  * setuid starter (see starter/ for the protocol), compute the container's
  * environment (run_env.h), and exec the starter. Nothing privileged happens
  * here; the starter checks everything again against singularity.conf. */
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <pwd.h>
@@ -19,6 +20,8 @@
 #include "envopts.h"
 #include "action_script.h"
 #include "direct_plan.h"
+#include "config.h"
+#include "gpu_libs.h"
 #include "image_tool.h"
 #include "log.h"
 #include "no_mount.h"
@@ -52,6 +55,9 @@ extern char **environ;
         "  -n, --net              run the container in a new network namespace (with\n"            \
         "                         --network none: only the loopback interface, up)\n"              \
         "      --network NAME     the network for --net; only \"none\" is supported\n"             \
+        "      --nv               bind the host's NVIDIA driver libraries (nvliblist.conf,\n"      \
+        "                         into /.singularity.d/libs) and /dev/nvidia* devices\n"           \
+        "      --rocm             the same for AMD ROCm (rocmliblist.conf, /dev/kfd, /dev/dri)\n"  \
         "      --no-mount LIST    do not mount these (comma-separated): proc, sys, dev,\n"         \
         "                         devpts, home, tmp, cwd, hostfs, bind-paths (every\n"             \
         "                         `bind path` of the config) or /DEST (one of them)\n"             \
@@ -139,6 +145,8 @@ struct run_request {
         const char *action; /* "run", "exec", "shell", "test" */
         struct strv binds, no_mount, env_flag, env_files;
         bool contain, cleanenv, pid, ipc, net, userns, no_home, writable, writable_tmpfs, no_eval;
+        bool nv, rocm;
+        struct strv gpu_libs, gpu_bins; /* host driver files for --nv / --rocm */
         const char *home, *pwd, *network;
         char *cwd;               /* relative bind and home sources are made absolute against it */
         char *home_spec;         /* --home with SRC absolute, for the starter */
@@ -155,6 +163,8 @@ static void run_request_free(struct run_request *r)
         strv_free(&r->no_mount);
         strv_free(&r->env_flag);
         strv_free(&r->env_files);
+        strv_free(&r->gpu_libs);
+        strv_free(&r->gpu_bins);
 }
 
 /* Checked here with the starter's own table, so a typo fails before any
@@ -198,6 +208,8 @@ static int options_from_env(struct run_request *r, sing_err_t *e)
             {"NET", &r->net},
             {"USERNS", &r->userns},
             {"NO_EVAL", &r->no_eval},
+            {"NV", &r->nv},
+            {"ROCM", &r->rocm},
         };
         bool containall = false, nohttps = false;
         const char *v;
@@ -235,6 +247,8 @@ enum {
         OPT_NETWORK_ARGS,
         OPT_MOUNT,
         OPT_NO_EVAL,
+        OPT_NV,
+        OPT_ROCM,
 };
 
 /* --net: a network namespace; of Apptainer's networks only "none" (lo up,
@@ -279,6 +293,8 @@ static int parse_options(int argc, char **argv, struct run_request *r, sing_err_
             {"writable-tmpfs", no_argument, NULL, OPT_WRITABLE_TMPFS},
             {"no-mount", required_argument, NULL, OPT_NO_MOUNT},
             {"no-eval", no_argument, NULL, OPT_NO_EVAL},
+            {"nv", no_argument, NULL, OPT_NV},
+            {"rocm", no_argument, NULL, OPT_ROCM},
             {"help", no_argument, NULL, 'h'},
             {NULL, 0, NULL, 0},
         };
@@ -360,6 +376,12 @@ static int parse_options(int argc, char **argv, struct run_request *r, sing_err_
                         if (no_mount_parse(optarg, &r->no_mount, e) < 0)
                                 return -1;
                         break;
+                case OPT_NV:
+                        r->nv = true;
+                        break;
+                case OPT_ROCM:
+                        r->rocm = true;
+                        break;
                 case 'h':
                         return 0;
                 default: /* getopt printed what was wrong */
@@ -377,6 +399,55 @@ static int parse_options(int argc, char **argv, struct run_request *r, sing_err_
         if (strcmp(r->action, "exec") == 0 && optind + 1 >= argc)
                 return err_set(e, "exec requires a command after the image");
         return optind;
+}
+
+static bool dev_has_prefix(const char *prefix)
+{
+        _cleanup_closedir_ DIR *d = opendir("/dev");
+        size_t len = strlen(prefix);
+        for (struct dirent *de; d && (de = readdir(d));)
+                if (strncmp(de->d_name, prefix, len) == 0)
+                        return true;
+        return false;
+}
+
+/* --nv / --rocm: the host's driver files, from the lists in SYSCONFDIR and
+ * the linker cache that `ldconfig path` reads. A host without the driver
+ * or the device gets a warning and the job runs (site-wide --nv flags). */
+static int find_gpu_files(struct run_request *r, sing_err_t *e)
+{
+        const struct {
+                bool on;
+                const char *opt, *list, *vendor, *dev_prefix;
+        } gpus[] = {
+            {r->nv, "--nv", "nvliblist.conf", "NVIDIA", "nvidia"},
+            {r->rocm, "--rocm", "rocmliblist.conf", "ROCm", "kfd"},
+        };
+        struct sing_config cfg;
+        sing_err_t ce;
+        _cleanup_free_ char *ldconfig = NULL;
+        if (!r->nv && !r->rocm)
+                return 0;
+        /* A broken config is the starter's to report: the default here. */
+        if (config_parse_file(SING_CONFIG_PATH, &cfg, &ce) == 0 && cfg.ldconfig_path &&
+            cfg.ldconfig_path[0])
+                ldconfig = strdup(cfg.ldconfig_path[0]);
+        config_free(&cfg);
+        for (size_t i = 0; i < sizeof(gpus) / sizeof(gpus[0]); i++) {
+                if (!gpus[i].on)
+                        continue;
+                size_t before = r->gpu_libs.n;
+                if (gpu_files_find(gpus[i].list, ldconfig ? ldconfig : "/sbin/ldconfig",
+                                   &r->gpu_libs, &r->gpu_bins, e) < 0)
+                        return err_prefix(e, "%s", gpus[i].opt);
+                if (r->gpu_libs.n == before)
+                        log_warn("%s: no %s driver libraries in the host's linker cache",
+                                 gpus[i].opt, gpus[i].vendor);
+                if (!dev_has_prefix(gpus[i].dev_prefix))
+                        log_warn("%s: no %s GPU device (/dev/%s*) on this host", gpus[i].opt,
+                                 gpus[i].vendor, gpus[i].dev_prefix);
+        }
+        return 0;
 }
 
 /* HOME inside the container: --home's DST (or SRC), else the user's home
@@ -448,6 +519,14 @@ static int starter_argv(const struct run_request *r, const char *image,
                 ok = ok && strv_push(av, "--writable") == 0;
         if (r->writable_tmpfs)
                 ok = ok && strv_push(av, "--writable-tmpfs") == 0;
+        if (r->nv)
+                ok = ok && strv_push(av, "--nv") == 0;
+        if (r->rocm)
+                ok = ok && strv_push(av, "--rocm") == 0;
+        for (size_t i = 0; i < r->gpu_libs.n; i++)
+                ok = ok && strv_push(av, "--gpu-lib") == 0 && strv_push(av, r->gpu_libs.v[i]) == 0;
+        for (size_t i = 0; i < r->gpu_bins.n; i++)
+                ok = ok && strv_push(av, "--gpu-bin") == 0 && strv_push(av, r->gpu_bins.v[i]) == 0;
         for (size_t i = 0; i < r->no_mount.n; i++)
                 ok = ok && strv_push(av, "--no-mount") == 0 && strv_push(av, r->no_mount.v[i]) == 0;
         ok = ok && strv_push(av, "--script") == 0 && strv_push(av, cc->script) == 0;
@@ -523,7 +602,8 @@ static enum prepare_result prepare(int argc, char **argv, struct run_request *r,
         for (size_t i = 0; i < r->env_files.n; i++)
                 if (env_file_read(r->env_files.v[i], &env_file_kv, e) < 0)
                         goto out;
-        if (resolve_home(r, e) < 0 || resolve_image(r, argv[img_idx], &image, e) < 0)
+        if (find_gpu_files(r, e) < 0 || resolve_home(r, e) < 0 ||
+            resolve_image(r, argv[img_idx], &image, e) < 0)
                 goto out;
         {
                 struct run_env_input in = {

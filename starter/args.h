@@ -12,6 +12,7 @@
 
 #define MAX_USER_BINDS 64
 #define MAX_NO_MOUNT_PATHS 16
+#define MAX_GPU_FILES 128
 
 struct request {
         bool debug;
@@ -20,6 +21,10 @@ struct request {
         struct bind_spec binds[MAX_USER_BINDS];
         size_t nbinds;
         bool contain, pid, ipc, net, userns, no_home, writable, writable_tmpfs;
+        bool nv, rocm; /* bind the GPU devices of the host */
+        /* --gpu-lib / --gpu-bin: host driver files (the frontend found them) */
+        const char *gpu_libs[MAX_GPU_FILES], *gpu_bins[MAX_GPU_FILES];
+        size_t n_gpu_libs, n_gpu_bins;
         char *home_src, *home_dst; /* --home, NULL when absent */
         const char *pwd;
         unsigned no_mount; /* enum no_mount bits */

@@ -8,6 +8,7 @@
  *           [--home SRC[:DST]] [--no-home] [--pwd DIR] [--writable]
  *           [--writable-tmpfs] [--no-mount proc|sys|dev|home|tmp|cwd]...
  *           [--script TEXT [--fallback-env KEY=VALUE]... [--fallback-arg ARG]...]
+ *           [--nv] [--rocm] [--gpu-lib PATH]... [--gpu-bin PATH]...
  *           -- ARGS...
  *
  * It execs `/bin/sh -c TEXT <action> ARGS...` inside the container (the
@@ -55,6 +56,7 @@
 #include "cleanup.h"
 #include "config_check.h"
 #include "exec_container.h"
+#include "gpu_devices.h"
 #include "image_open.h"
 #include "inherited_fds.h"
 #include "log.h"
@@ -201,7 +203,9 @@ int main(int argc, char **argv)
                                 .cwd = getcwd(cwd, sizeof(cwd)),
                                 .userns = !privileged,
                                 .image_offset = img.info.offset,
-                                .host_mounts = cfg.mount_hostfs ? host_mount_points() : NULL};
+                                .host_mounts = cfg.mount_hostfs ? host_mount_points() : NULL,
+                                .gpu_devices =
+                                    req.nv || req.rocm ? gpu_device_list(req.nv, req.rocm) : NULL};
         if (img.info.kind == IMAGE_DIR) {
                 in.image_src = IMGSRC_DIR;
                 in.image_path = img.path;

@@ -312,6 +312,11 @@ static void do_bind(struct run *r, const struct mount_entry *e, bool devices)
         }
         if (e->flags & MP_AS_USER)
                 refuse_session_source(r, src, e->source);
+        /* Unprivileged, root is not mapped (its files show the overflow
+         * uid) and the user could make this namespace without us anyway. */
+        if ((e->flags & MP_ROOT_OWNED) &&
+            (!S_ISREG(st.st_mode) || (!r->ctx->userns && st.st_uid != 0)))
+                die("%s: not a regular file owned by root", e->source);
         /* The checked image fd belongs to the host mount namespace, which
          * open_tree() refuses: reopen it here and insist on the same inode. */
         struct stat checked;
