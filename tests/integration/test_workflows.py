@@ -224,13 +224,15 @@ def test_cwltool_docker_load(cwl_dir, busybox_ref):
     assert os.path.exists(os.path.join(d, "loaded-busybox.sif"))
 
 
+# Both rules in the Debian image: snakemake's shell is bash (strict mode),
+# which busybox lacks.
 SNAKEFILE = """\
 rule all:
     input: "report.txt"
 
 rule make:
     output: "made.txt"
-    container: "docker://{busybox}"
+    container: "docker://{debian}"
     shell: "cat /extra/x > {{output}}; echo home=$HOME >> {{output}}; echo pwd=$PWD >> {{output}}"
 
 rule report:
@@ -256,11 +258,11 @@ def debian_ref(registry, debian):
     return f"{registry.hostport}/wf/debian:1"
 
 
-def test_snakemake_shell_and_script_rules(user_tmp, busybox_ref, debian_ref):
+def test_snakemake_shell_and_script_rules(user_tmp, debian_ref):
     _need("snakemake")
     d = user_tmp
     write_as_user(os.path.join(d, "Snakefile"),
-                  SNAKEFILE.format(busybox=busybox_ref, debian=debian_ref))
+                  SNAKEFILE.format(debian=debian_ref))
     write_as_user(os.path.join(d, "report.py"), REPORT_PY)
     run_as_user(["sh", "-c", "mkdir extra && echo from the bind > extra/x"], cwd=d, check=True)
     r = run_as_user(["snakemake", "--cores", "1", "--use-singularity",
@@ -272,7 +274,7 @@ def test_snakemake_shell_and_script_rules(user_tmp, busybox_ref, debian_ref):
     assert made == f"from the bind\nhome={d}\npwd={d}\n", made
     report = open(os.path.join(d, "report.txt")).read()
     assert report == made.upper() + f"script rule home={d}\n", report
-    # Both images were pulled by snakemake as HASH.simg.
+    # snakemake pulled the image (once) as HASH.simg.
     simgs = [f for f in os.listdir(os.path.join(d, ".snakemake", "singularity"))
              if f.endswith(".simg")]
-    assert len(simgs) == 2, simgs
+    assert len(simgs) == 1, simgs
