@@ -165,6 +165,19 @@ static bool path_already_bound(const struct mount_plan *p, const char *path)
         return false;
 }
 
+/* Is container path `path` inside a bind already planned (whatever its
+ * source)? The cwd is not bound over it: with --home DIR:$HOME and the cwd
+ * at $HOME, the container's $HOME must stay DIR. */
+static bool dest_already_bound(const struct mount_plan *p, const char *path)
+{
+        for (size_t i = 0; i < p->n; i++) {
+                const struct mount_entry *e = &p->entries[i];
+                if (e->op == OP_BIND && (e->flags & MP_IN_ROOT) && path_is_under(path, e->dest))
+                        return true;
+        }
+        return false;
+}
+
 static void plan_image(struct builder *b, const struct plan_input *in, bool overlay)
 {
         const char *s = in->session;
@@ -282,13 +295,16 @@ static void plan_home_tmp(struct builder *b, const struct plan_input *in)
 static void plan_etc_files(struct builder *b, const struct plan_input *in)
 {
         const char *s = in->session;
-        if (in->cfg->config_passwd) {
+        /* Root in a --writable sandbox edits the image's own files (adduser,
+         * package installs): nothing is bound over them. */
+        bool own_files = in->user->uid == 0 && in->req->writable;
+        if (in->cfg->config_passwd && !own_files) {
                 add_owned(b, OP_FILE, dup_or_null(b, "/etc/passwd"),
                           fmt(b, "%s/data/files/passwd", s), dup_or_null(b, "passwd"), 0);
                 add_owned(b, OP_BIND, fmt(b, "%s/data/files/passwd", s),
                           dup_or_null(b, "/etc/passwd"), NULL, MP_IN_ROOT | MP_RO | MP_OPTIONAL);
         }
-        if (in->cfg->config_group) {
+        if (in->cfg->config_group && !own_files) {
                 add_owned(b, OP_FILE, dup_or_null(b, "/etc/group"),
                           fmt(b, "%s/data/files/group", s), dup_or_null(b, "group"), 0);
                 add_owned(b, OP_BIND, fmt(b, "%s/data/files/group", s),
@@ -483,7 +499,7 @@ int mount_plan_build(const struct plan_input *in, struct mount_plan *plan, sing_
         }
         if (in->cwd && !req->contain && !(req->no_mount & NO_MOUNT_CWD) &&
             !is_system_dir(in->cwd) && !in_session(in, in->cwd) &&
-            !path_already_bound(plan, in->cwd))
+            !dest_already_bound(plan, in->cwd))
                 add(&b, OP_BIND, in->cwd, in->cwd, NULL, MP_IN_ROOT | MP_AS_USER | MP_OPTIONAL);
         if (overlay && !req->writable_tmpfs)
                 add(&b, OP_REMOUNT_RO, NULL, "/", NULL, MP_IN_ROOT);

@@ -549,3 +549,30 @@ def test_nested_bind_under_a_bound_home(images, run_mode, test_user, user_tmp):
         assert kind(st.st_mode) and st.st_uid == test_user.uid, (name, st)
     assert open(os.path.join(home, "out")).read() == "out\n"
     assert os.path.getsize(os.path.join(home, "f.txt")) == 0
+
+
+def test_home_elsewhere_when_the_cwd_is_home(images, run_mode, test_user, user_tmp):
+    """--home DIR:$HOME from $HOME: the container's $HOME is DIR, the cwd is
+    not bound over it."""
+    other = os.path.join(user_tmp, "h")
+    run_as_user(["sh", "-c", f"mkdir {other} && echo other-home > {other}/marker"], check=True)
+    r = sing("exec", "--home", f"{other}:{test_user.home}", images["sif"], "sh", "-c",
+             'echo "$PWD"; cat "$HOME/marker"', cwd=test_user.home)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == f"{test_user.home}\nother-home\n", r.stdout
+
+
+def test_root_edits_passwd_and_group_in_a_writable_sandbox(images, prefix, tmp_path):
+    """Root in a --writable sandbox gets the image's own /etc/passwd and
+    /etc/group (adduser, package installs), not generated read-only copies."""
+    sandbox = str(tmp_path / "sb")
+    shutil.copytree(images["sandbox"], sandbox, symlinks=True)
+    exe = os.path.join(prefix, "bin", "singularity")
+    r = subprocess.run([exe, "exec", "--writable", sandbox, "sh", "-c",
+                        "echo 'added:x:4321:4321::/:/bin/sh' >> /etc/passwd && "
+                        "echo 'addedgrp:x:4321:' >> /etc/group && id -u"],
+                       capture_output=True, text=True, cwd="/")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "0\n"
+    assert "added:x:4321:4321" in open(os.path.join(sandbox, "etc/passwd")).read()
+    assert "addedgrp:x:4321:" in open(os.path.join(sandbox, "etc/group")).read()
