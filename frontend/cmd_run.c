@@ -58,6 +58,7 @@ extern char **environ;
         "      --nv               bind the host's NVIDIA driver libraries (nvliblist.conf,\n"      \
         "                         into /.singularity.d/libs) and /dev/nvidia* devices\n"           \
         "      --rocm             the same for AMD ROCm (rocmliblist.conf, /dev/kfd, /dev/dri)\n"  \
+        "      --no-https         reach a docker:// registry over plain HTTP\n"                    \
         "      --no-mount LIST    do not mount these (comma-separated): proc, sys, dev,\n"         \
         "                         devpts, home, tmp, cwd, hostfs, bind-paths (every\n"             \
         "                         `bind path` of the config) or /DEST (one of them)\n"             \
@@ -145,7 +146,7 @@ struct run_request {
         const char *action; /* "run", "exec", "shell", "test" */
         struct strv binds, no_mount, env_flag, env_files;
         bool contain, cleanenv, pid, ipc, net, userns, no_home, writable, writable_tmpfs, no_eval;
-        bool nv, rocm;
+        bool nv, rocm, nohttps;
         struct strv gpu_libs, gpu_bins; /* host driver files for --nv / --rocm */
         const char *home, *pwd, *network;
         char *cwd;               /* relative bind and home sources are made absolute against it */
@@ -248,6 +249,7 @@ enum {
         OPT_MOUNT,
         OPT_NO_EVAL,
         OPT_NV,
+        OPT_NO_HTTPS,
         OPT_ROCM,
 };
 
@@ -294,6 +296,8 @@ static int parse_options(int argc, char **argv, struct run_request *r, sing_err_
             {"no-mount", required_argument, NULL, OPT_NO_MOUNT},
             {"no-eval", no_argument, NULL, OPT_NO_EVAL},
             {"nv", no_argument, NULL, OPT_NV},
+            {"no-https", no_argument, NULL, OPT_NO_HTTPS},
+            {"nohttps", no_argument, NULL, OPT_NO_HTTPS},
             {"rocm", no_argument, NULL, OPT_ROCM},
             {"help", no_argument, NULL, 'h'},
             {NULL, 0, NULL, 0},
@@ -381,6 +385,9 @@ static int parse_options(int argc, char **argv, struct run_request *r, sing_err_
                         break;
                 case OPT_ROCM:
                         r->rocm = true;
+                        break;
+                case OPT_NO_HTTPS:
+                        r->nohttps = true;
                         break;
                 case 'h':
                         return 0;
@@ -471,7 +478,7 @@ static int resolve_home(struct run_request *r, sing_err_t *e)
 static int resolve_image(const struct run_request *r, const char *image, char **path, sing_err_t *e)
 {
         if (strncmp(image, "docker://", 9) == 0)
-                return image_tool_cache_sif(image, &r->cache, path, e);
+                return image_tool_cache_sif(image, &r->cache, r->nohttps, path, e);
         if (strstr(image, "://"))
                 return err_set(e, "image %s: only docker:// URIs and local images are supported",
                                image);

@@ -49,10 +49,10 @@ static char *level_flag(void)
 }
 
 /* Start the tool with its stdout on a pipe; *out is the pipe's read end. */
-static int spawn_cache_sif(const char *uri, const char *temp_cache, pid_t *pid, int *out,
-                           sing_err_t *e)
+static int spawn_cache_sif(const char *uri, const char *temp_cache, bool nohttps, pid_t *pid,
+                           int *out, sing_err_t *e)
 {
-        char *argv[7], *flag = level_flag();
+        char *argv[8], *flag = level_flag();
         size_t n = 0;
         posix_spawn_file_actions_t fa;
         int pfd[2], rc;
@@ -62,6 +62,8 @@ static int spawn_cache_sif(const char *uri, const char *temp_cache, pid_t *pid, 
         if (flag)
                 argv[n++] = flag;
         argv[n++] = "cache-sif";
+        if (nohttps)
+                argv[n++] = "--nohttps";
         if (temp_cache) {
                 argv[n++] = "--temp-cache";
                 argv[n++] = (char *)temp_cache;
@@ -178,8 +180,8 @@ static int remove_after_exit(const char *dir, sing_err_t *e)
         }
 }
 
-int image_tool_cache_sif(const char *uri, const struct cache_opts *co, char **sif_path,
-                         sing_err_t *e)
+int image_tool_cache_sif(const char *uri, const struct cache_opts *co, bool nohttps,
+                         char **sif_path, sing_err_t *e)
 {
         _cleanup_free_ char *answer = NULL, *temp_cache = NULL;
         _cleanup_close_ int out = -1;
@@ -198,7 +200,7 @@ int image_tool_cache_sif(const char *uri, const struct cache_opts *co, char **si
                 if (remove_after_exit(temp_cache, e) < 0)
                         goto fail;
         }
-        if (spawn_cache_sif(uri, temp_cache, &pid, &out, e) < 0)
+        if (spawn_cache_sif(uri, temp_cache, nohttps, &pid, &out, e) < 0)
                 goto fail;
         read_rc = read_all_bounded(out, PATH_MAX + 1, &answer, &len);
         read_errno = errno;

@@ -576,3 +576,24 @@ def test_root_edits_passwd_and_group_in_a_writable_sandbox(images, prefix, tmp_p
     assert r.stdout == "0\n"
     assert "added:x:4321:4321" in open(os.path.join(sandbox, "etc/passwd")).read()
     assert "addedgrp:x:4321:" in open(os.path.join(sandbox, "etc/group")).read()
+
+
+def test_run_no_https_option(images, clean_user_cache):
+    """run/exec --no-https (and pull --no-https, Apptainer's spelling) reach a
+    plain-HTTP registry without SINGULARITY_NOHTTPS."""
+    uri = f"docker://{images['registry'].hostport}/test/runimage:latest"
+    r = sing("run", uri, "x")
+    assert r.returncode == 255, (r.stdout, r.stderr)
+    for opt in ("--no-https", "--nohttps"):
+        r = sing("run", opt, uri, "x")
+        assert r.returncode == 0, r.stderr
+        assert r.stdout == "entry: x\n"
+    r = sing("exec", "--no-https", uri, "cat", "/etc/marker")
+    assert r.returncode == 0 and r.stdout == "run-test-image\n", r.stderr
+    d = tempfile.mkdtemp(prefix="sing-nohttps-")
+    try:
+        os.chmod(d, 0o777)
+        r = sing("pull", "--no-https", "--name", f"{d}/p.sif", uri)
+        assert r.returncode == 0 and os.path.getsize(f"{d}/p.sif") > 0, r.stderr
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
