@@ -27,6 +27,7 @@
 #include "no_mount.h"
 #include "oci_runtime.h"
 #include "run_env.h"
+#include "workdir.h"
 
 extern char **environ;
 
@@ -59,6 +60,12 @@ extern char **environ;
         "                         into /.singularity.d/libs) and /dev/nvidia* devices\n"           \
         "      --rocm             the same for AMD ROCm (rocmliblist.conf, /dev/kfd, /dev/dri)\n"  \
         "      --no-https         reach a docker:// registry over plain HTTP\n"                    \
+        "  -S, --scratch DIR      a writable scratch directory DIR in the container\n"             \
+        "                         (repeatable, comma-separated): a tmpfs, or\n"                    \
+        "                         WORKDIR/scratch/NAME with --workdir\n"                           \
+        "  -W, --workdir DIR      host directory for --scratch and, with --contain, for\n"         \
+        "                         /tmp, /var/tmp and the home (DIR/tmp, DIR/var_tmp,\n"            \
+        "                         DIR/home)\n"                                                     \
         "      --no-mount LIST    do not mount these (comma-separated): proc, sys, dev,\n"         \
         "                         devpts, home, tmp, cwd, hostfs, bind-paths (every\n"             \
         "                         `bind path` of the config) or /DEST (one of them)\n"             \
@@ -144,11 +151,12 @@ const char usage_test[] =
  * environment. */
 struct run_request {
         const char *action; /* "run", "exec", "shell", "test" */
-        struct strv binds, no_mount, env_flag, env_files;
+        struct strv binds, no_mount, env_flag, env_files, scratch;
         bool contain, cleanenv, pid, ipc, net, userns, no_home, writable, writable_tmpfs, no_eval;
         bool nv, rocm, nohttps;
         struct strv gpu_libs, gpu_bins; /* host driver files for --nv / --rocm */
-        const char *home, *pwd, *network;
+        struct strv tmpfs_scratch;      /* -S destinations without -W: tmpfs mounts */
+        const char *home, *pwd, *network, *workdir;
         char *cwd;               /* relative bind and home sources are made absolute against it */
         char *home_spec;         /* --home with SRC absolute, for the starter */
         char *home_dest;         /* HOME inside the container */
@@ -164,6 +172,8 @@ static void run_request_free(struct run_request *r)
         strv_free(&r->no_mount);
         strv_free(&r->env_flag);
         strv_free(&r->env_files);
+        strv_free(&r->scratch);
+        strv_free(&r->tmpfs_scratch);
         strv_free(&r->gpu_libs);
         strv_free(&r->gpu_bins);
 }
@@ -183,6 +193,19 @@ static int no_mount_parse(const char *list, struct strv *out, sing_err_t *e)
                 if (strv_push(out, it) < 0)
                         return err_set(e, "out of memory");
         }
+        return 0;
+}
+
+/* -S/--scratch DIR[,DIR...]: destinations, checked by workdir_prepare(). */
+static int scratch_list_parse(const char *list, struct strv *out, sing_err_t *e)
+{
+        _cleanup_free_ char *copy = strdup(list);
+        char *save = NULL;
+        if (!copy)
+                return err_set(e, "out of memory");
+        for (char *it = strtok_r(copy, ",", &save); it; it = strtok_r(NULL, ",", &save))
+                if (strv_push(out, it) < 0)
+                        return err_set(e, "out of memory");
         return 0;
 }
 
@@ -234,6 +257,9 @@ static int options_from_env(struct run_request *r, sing_err_t *e)
                 return err_prefix(e, "%s", envopt_var("NO_MOUNT"));
         if ((v = envopt_str("ENV_FILE")) && strv_push(&r->env_files, v) < 0)
                 return err_set(e, "out of memory");
+        r->workdir = envopt_str("WORKDIR");
+        if ((v = envopt_str("SCRATCH")) && scratch_list_parse(v, &r->scratch, e) < 0)
+                return err_prefix(e, "%s", envopt_var("SCRATCH"));
         return 0;
 }
 
@@ -296,6 +322,8 @@ static int parse_options(int argc, char **argv, struct run_request *r, sing_err_
             {"no-mount", required_argument, NULL, OPT_NO_MOUNT},
             {"no-eval", no_argument, NULL, OPT_NO_EVAL},
             {"nv", no_argument, NULL, OPT_NV},
+            {"workdir", required_argument, NULL, 'W'},
+            {"scratch", required_argument, NULL, 'S'},
             {"no-https", no_argument, NULL, OPT_NO_HTTPS},
             {"nohttps", no_argument, NULL, OPT_NO_HTTPS},
             {"rocm", no_argument, NULL, OPT_ROCM},
@@ -309,7 +337,7 @@ static int parse_options(int argc, char **argv, struct run_request *r, sing_err_
                 return -1;
         /* '+': the first non-option (IMAGE) ends our options; the rest are the
          * container command's. */
-        while ((opt = getopt_long(argc, argv, "+B:cCeH:inpuwh", opts, NULL)) != -1) {
+        while ((opt = getopt_long(argc, argv, "+B:cCeH:inpuwhW:S:", opts, NULL)) != -1) {
                 switch (opt) {
                 case 'B':
                         if (bind_list_parse(optarg, r->cwd, &r->binds, e) < 0)
@@ -385,6 +413,13 @@ static int parse_options(int argc, char **argv, struct run_request *r, sing_err_
                         break;
                 case OPT_ROCM:
                         r->rocm = true;
+                        break;
+                case 'W':
+                        r->workdir = optarg;
+                        break;
+                case 'S':
+                        if (scratch_list_parse(optarg, &r->scratch, e) < 0)
+                                return -1;
                         break;
                 case OPT_NO_HTTPS:
                         r->nohttps = true;
@@ -488,6 +523,40 @@ static int resolve_image(const struct run_request *r, const char *image, char **
         return 0;
 }
 
+/* -W / -S: workdir-backed binds go first (a user's -B under /tmp stays
+ * visible), tmpfs scratch mounts are the starter's. */
+static int apply_workdir(struct run_request *r, sing_err_t *e)
+{
+        struct workdir_request wr = {.workdir = r->workdir,
+                                     .scratch = &r->scratch,
+                                     .contain = r->contain,
+                                     .home_given = r->home || r->no_home,
+                                     .cwd = r->cwd,
+                                     .home_dest = r->home_dest};
+        struct workdir_plan wp;
+        struct strv binds = {0};
+        int rc = workdir_prepare(&wr, &wp, e);
+        for (size_t i = 0; rc == 0 && i < wp.binds.n + r->binds.n; i++)
+                if (strv_push(&binds, i < wp.binds.n ? wp.binds.v[i] : r->binds.v[i - wp.binds.n]) <
+                    0)
+                        rc = err_set(e, "out of memory");
+        for (size_t i = 0; rc == 0 && i < wp.tmpfs.n; i++)
+                if (strv_push(&r->tmpfs_scratch, wp.tmpfs.v[i]) < 0)
+                        rc = err_set(e, "out of memory");
+        if (rc == 0) {
+                strv_free(&r->binds);
+                r->binds = binds;
+                if (wp.home_spec) {
+                        free(r->home_spec);
+                        r->home_spec = steal_ptr(&wp.home_spec);
+                }
+        } else {
+                strv_free(&binds);
+        }
+        workdir_plan_free(&wp);
+        return rc;
+}
+
 /* What the container runs (action_script.h, direct_plan.h), for the
  * starter's --script / --fallback-* options. */
 struct container_command {
@@ -530,6 +599,9 @@ static int starter_argv(const struct run_request *r, const char *image,
                 ok = ok && strv_push(av, "--nv") == 0;
         if (r->rocm)
                 ok = ok && strv_push(av, "--rocm") == 0;
+        for (size_t i = 0; i < r->tmpfs_scratch.n; i++)
+                ok = ok && strv_push(av, "--scratch") == 0 &&
+                     strv_push(av, r->tmpfs_scratch.v[i]) == 0;
         for (size_t i = 0; i < r->gpu_libs.n; i++)
                 ok = ok && strv_push(av, "--gpu-lib") == 0 && strv_push(av, r->gpu_libs.v[i]) == 0;
         for (size_t i = 0; i < r->gpu_bins.n; i++)
@@ -609,7 +681,7 @@ static enum prepare_result prepare(int argc, char **argv, struct run_request *r,
         for (size_t i = 0; i < r->env_files.n; i++)
                 if (env_file_read(r->env_files.v[i], &env_file_kv, e) < 0)
                         goto out;
-        if (find_gpu_files(r, e) < 0 || resolve_home(r, e) < 0 ||
+        if (find_gpu_files(r, e) < 0 || resolve_home(r, e) < 0 || apply_workdir(r, e) < 0 ||
             resolve_image(r, argv[img_idx], &image, e) < 0)
                 goto out;
         {

@@ -107,6 +107,11 @@ int args_parse(int argc, char **argv, struct request *req, sing_err_t *err)
                                 return err_set(err, "too many %s options (max %d)", a,
                                                MAX_GPU_FILES);
                         (lib ? req->gpu_libs : req->gpu_bins)[(*n)++] = val;
+                } else if (strcmp(a, "--scratch") == 0) {
+                        if (req->n_scratch == MAX_SCRATCH)
+                                return err_set(err, "too many --scratch options (max %d)",
+                                               MAX_SCRATCH);
+                        req->scratch[req->n_scratch++] = val;
                 } else if (strcmp(a, "--bind") == 0) {
                         if (req->nbinds == MAX_USER_BINDS)
                                 return err_set(err, "too many --bind options (max %d)",

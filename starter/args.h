@@ -13,6 +13,7 @@
 #define MAX_USER_BINDS 64
 #define MAX_NO_MOUNT_PATHS 16
 #define MAX_GPU_FILES 128
+#define MAX_SCRATCH 16
 
 struct request {
         bool debug;
@@ -25,6 +26,8 @@ struct request {
         /* --gpu-lib / --gpu-bin: host driver files (the frontend found them) */
         const char *gpu_libs[MAX_GPU_FILES], *gpu_bins[MAX_GPU_FILES];
         size_t n_gpu_libs, n_gpu_bins;
+        const char *scratch[MAX_SCRATCH]; /* --scratch DEST: a private tmpfs at DEST */
+        size_t n_scratch;
         char *home_src, *home_dst; /* --home, NULL when absent */
         const char *pwd;
         unsigned no_mount; /* enum no_mount bits */

@@ -315,6 +315,25 @@ static void plan_etc_files(struct builder *b, const struct plan_input *in)
                     MP_IN_ROOT | MP_RO | MP_OPTIONAL);
 }
 
+/* -S/--scratch without a workdir: a tmpfs of the user's at each DEST,
+ * sized like the session. */
+static int plan_scratch(struct builder *b, const struct plan_input *in, sing_err_t *err)
+{
+        for (size_t i = 0; i < in->req->n_scratch; i++) {
+                char *dst = path_clean(in->req->scratch[i]);
+                if (!dst || strcmp(dst, "/") == 0) {
+                        free(dst);
+                        return err_set(err, "--scratch %s: must be an absolute path other than /",
+                                       in->req->scratch[i]);
+                }
+                add_owned(b, OP_TMPFS, NULL, dst,
+                          fmt(b, "uid=%u,gid=%u,mode=700,size=%dm", (unsigned)in->user->uid,
+                              (unsigned)in->user->gid, in->cfg->sessiondir_max_size),
+                          MP_IN_ROOT);
+        }
+        return 0;
+}
+
 /* The file name of a --gpu-lib/--gpu-bin path (its mount point's name), or
  * NULL when the path is not absolute or names no file. */
 static const char *gpu_file_name(const char *path)
@@ -493,7 +512,8 @@ int mount_plan_build(const struct plan_input *in, struct mount_plan *plan, sing_
                     !path_already_bound(plan, in->host_mounts[i]))
                         add(&b, OP_BIND, in->host_mounts[i], in->host_mounts[i], NULL,
                             MP_IN_ROOT | MP_AS_USER | MP_OPTIONAL);
-        if (plan_gpu(&b, in, err) < 0 || plan_binds(&b, in, err) < 0) {
+        if (plan_scratch(&b, in, err) < 0 || plan_gpu(&b, in, err) < 0 ||
+            plan_binds(&b, in, err) < 0) {
                 mount_plan_free(plan);
                 return -1;
         }

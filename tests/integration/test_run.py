@@ -597,3 +597,34 @@ def test_run_no_https_option(images, clean_user_cache):
         assert r.returncode == 0 and os.path.getsize(f"{d}/p.sif") > 0, r.stderr
     finally:
         shutil.rmtree(d, ignore_errors=True)
+
+
+def test_scratch_and_workdir(images, run_mode, test_user, user_tmp):
+    """-S DIR: a writable scratch directory (a private tmpfs, or
+    WORKDIR/scratch/NAME with -W); -W with --contain also backs /tmp,
+    /var/tmp and the home."""
+    r = sing("exec", "-S", "/scratch,/data/s", images["sif"], "sh", "-c",
+             "echo a > /scratch/f && echo b > /data/s/f && cat /scratch/f /data/s/f && "
+             "stat -c %a:%u /scratch")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == f"a\nb\n700:{test_user.uid}\n", r.stdout
+    work = os.path.join(user_tmp, "work")
+    run_as_user(["mkdir", work], check=True)
+    r = sing("exec", "--contain", "-W", work, "--scratch", "/scratch", images["sif"], "sh", "-c",
+             'echo s > /scratch/f; echo t > /tmp/f; echo v > /var/tmp/f; echo h > "$HOME/f"',
+             env={"SINGULARITY_SCRATCH": "/env/scratch"})
+    assert r.returncode == 0, r.stderr
+    for sub, text in (("scratch/scratch/f", "s"), ("tmp/f", "t"), ("var_tmp/f", "v"),
+                      ("home/f", "h")):
+        path = os.path.join(work, sub)
+        assert open(path).read() == text + "\n", sub
+        assert os.stat(path).st_uid == test_user.uid
+    assert os.path.isdir(os.path.join(work, "scratch", "env_scratch"))
+    # Without --contain the workdir holds only the scratch directories.
+    r = sing("exec", "-W", work, "-S", "/s2", images["sif"], "sh", "-c", "echo x > /s2/f")
+    assert r.returncode == 0, r.stderr
+    assert open(os.path.join(work, "scratch", "s2", "f")).read() == "x\n"
+    for bad in ("relative", "/", "/a/../b"):
+        one_error(sing("exec", "-S", bad, images["sif"], "true"), "--scratch")
+    one_error(sing("exec", "-W", os.path.join(user_tmp, "missing"), "-S", "/s", images["sif"],
+                   "true"), "--workdir")
