@@ -189,13 +189,8 @@ def test_toil_cwl_runner_two_step_workflow(cwl_dir):
     check_workflow_outputs(d, r.stdout)
 
 
-DOCKER_ARCHIVE_MERGED = False
-
-
 def test_cwltool_docker_load(cwl_dir, busybox_ref):
     """dockerLoad: cwltool runs `singularity build NAME.sif docker-archive://F`."""
-    if not DOCKER_ARCHIVE_MERGED:
-        pytest.skip("docker-archive source not merged yet")
     _need("cwltool")
     d = cwl_dir
     tar = os.path.join(d, "busybox-save.tar")
