@@ -339,3 +339,44 @@ def test_unreadable_docker_config_is_a_warning(singularity, registry, pushed_bus
     assert r.returncode == 0, r.stderr
     assert any(l.startswith("WARNING") and "config.json" in l for l in r.stderr.splitlines()), \
         r.stderr
+
+
+def test_registry_login_and_logout(singularity, registry_basic, user_tmp, unique_repo):
+    """registry login writes the credentials into the Docker config that pulls
+    read (0600, other entries kept); logout removes them."""
+    push_busybox(registry_basic, unique_repo)
+    user, password = registry_basic.credentials()
+    docker_dir = os.path.join(user_tmp, "docker")
+    conf = os.path.join(docker_dir, "config.json")
+    run_as_user(["mkdir", docker_dir], check=True)
+    run_as_user(["sh", "-c", 'cat > "$0"', conf], check=True,
+                input=json.dumps({"auths": {"other.example": {"auth": "eDp5"}}, "x": 1}))
+    env = dict(NOHTTPS, DOCKER_CONFIG=docker_dir)
+    host = f"docker://{registry_basic.hostport}"
+    uri = f"{host}/{unique_repo}:latest"
+    r = run_as_user([singularity, "registry", "login", "-u", user, "--password-stdin", host],
+                    env=env, input=password + "\n")
+    assert r.returncode == 0, r.stderr
+    assert password not in r.stdout + r.stderr
+    assert os.stat(conf).st_mode & 0o777 == 0o600
+    saved = json.load(open(conf))
+    assert saved["x"] == 1 and "other.example" in saved["auths"]
+    assert registry_basic.hostport in saved["auths"]
+    r = pull(singularity, uri, cwd=user_tmp, env=env)
+    assert r.returncode == 0, r.stderr
+    r = run_as_user([singularity, "registry", "logout", host], env=env)
+    assert r.returncode == 0, r.stderr
+    saved = json.load(open(conf))
+    assert registry_basic.hostport not in saved["auths"] and "other.example" in saved["auths"]
+    r = pull(singularity, uri, "--name", "again.sif", cwd=user_tmp, env=env)
+    one_error(r, "authentication required")
+    r = run_as_user([singularity, "registry", "logout", host], env=env)
+    one_error(r, "not logged in")
+    # --authfile names another file; -p gives the password.
+    other = os.path.join(user_tmp, "auth.json")
+    r = run_as_user([singularity, "registry", "login", "--authfile", other, "-u", user, "-p",
+                     password, host], env=env)
+    assert r.returncode == 0, r.stderr
+    assert registry_basic.hostport in json.load(open(other))["auths"]
+    r = run_as_user([singularity, "registry", "login", host], env=env, input="")
+    one_error(r, "a user name and a password are needed")
