@@ -60,6 +60,8 @@ extern char **environ;
         "                         into /.singularity.d/libs) and /dev/nvidia* devices\n"           \
         "      --rocm             the same for AMD ROCm (rocmliblist.conf, /dev/kfd, /dev/dri)\n"  \
         "      --no-https         reach a docker:// registry over plain HTTP\n"                    \
+        "      --disable-cache    a docker:// image is converted into a private\n"                 \
+        "                         temporary cache, removed after the run\n"                        \
         "  -S, --scratch DIR      a writable scratch directory DIR in the container\n"             \
         "                         (repeatable, comma-separated): a tmpfs, or\n"                    \
         "                         WORKDIR/scratch/NAME with --workdir\n"                           \
@@ -276,6 +278,7 @@ enum {
         OPT_NO_EVAL,
         OPT_NV,
         OPT_NO_HTTPS,
+        OPT_DISABLE_CACHE,
         OPT_ROCM,
 };
 
@@ -326,6 +329,7 @@ static int parse_options(int argc, char **argv, struct run_request *r, sing_err_
             {"scratch", required_argument, NULL, 'S'},
             {"no-https", no_argument, NULL, OPT_NO_HTTPS},
             {"nohttps", no_argument, NULL, OPT_NO_HTTPS},
+            {"disable-cache", no_argument, NULL, OPT_DISABLE_CACHE},
             {"rocm", no_argument, NULL, OPT_ROCM},
             {"help", no_argument, NULL, 'h'},
             {NULL, 0, NULL, 0},
@@ -420,6 +424,9 @@ static int parse_options(int argc, char **argv, struct run_request *r, sing_err_
                 case 'S':
                         if (scratch_list_parse(optarg, &r->scratch, e) < 0)
                                 return -1;
+                        break;
+                case OPT_DISABLE_CACHE:
+                        r->cache.disable = true; /* as SINGULARITY_DISABLE_CACHE */
                         break;
                 case OPT_NO_HTTPS:
                         r->nohttps = true;

@@ -628,3 +628,22 @@ def test_scratch_and_workdir(images, run_mode, test_user, user_tmp):
         one_error(sing("exec", "-S", bad, images["sif"], "true"), "--scratch")
     one_error(sing("exec", "-W", os.path.join(user_tmp, "missing"), "-S", "/s", images["sif"],
                    "true"), "--workdir")
+
+
+def test_run_disable_cache_option(images, clean_user_cache, user_tmp):
+    """exec --disable-cache (the option, not the variable): the user's cache
+    stays empty and the private one goes after the run."""
+    tmpdir = os.path.join(user_tmp, "t")
+    run_as_user(["mkdir", "-m", "700", tmpdir], check=True)
+    uri = f"docker://{images['registry'].hostport}/test/runimage:latest"
+    r = sing("exec", "--no-https", "--disable-cache", uri, "cat", "/etc/marker",
+             env={"TMPDIR": tmpdir})
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "run-test-image\n"
+    for _ in range(300):
+        if not os.listdir(tmpdir):
+            break
+        time.sleep(0.1)
+    assert os.listdir(tmpdir) == []
+    sifs = os.path.join(clean_user_cache, "sif")
+    assert not os.path.isdir(sifs) or os.listdir(sifs) == []
