@@ -647,3 +647,18 @@ def test_run_disable_cache_option(images, clean_user_cache, user_tmp):
     assert os.listdir(tmpdir) == []
     sifs = os.path.join(clean_user_cache, "sif")
     assert not os.path.isdir(sifs) or os.listdir(sifs) == []
+
+
+def test_no_mount_dev_with_an_image_that_ships_device_nodes(images, run_mode, user_tmp):
+    """--no-mount dev keeps the image's own /dev, whose nodes cannot be
+    opened (nodev): the run itself must not need /dev/null."""
+    sandbox = os.path.join(user_tmp, "sb")
+    shutil.copytree(images["sandbox"], sandbox, symlinks=True)
+    os.mknod(os.path.join(sandbox, "dev", "null"), 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    os.mknod(os.path.join(sandbox, "dev", "zero"), 0o666 | stat.S_IFCHR, os.makedev(1, 5))
+    r = sing("exec", "--no-mount", "dev", sandbox, "sh", "-c",
+             "ls /dev; cat /dev/zero 2>/dev/null || echo nodev")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["null", "zero", "nodev"], r.stdout
+    r = sing("exec", "--no-mount", "dev", sandbox, "no-such-program")
+    assert r.returncode == 127 and "no such file or directory" in r.stderr, r.stderr
