@@ -73,6 +73,7 @@ static const struct directive directives[] = {
     {"squashfs compressor", K_CHOICE, F(squashfs_compressor), 0, 0, comp_choices},
     {"squashfs compression level", K_NUMBER, F(squashfs_compression_level), 1, 22, NULL},
     {"max layer expansion", K_NUMBER, F(max_layer_expansion), 1, 1000000000, NULL},
+    {"ldconfig path", K_PATH_LIST, F(ldconfig_path), 0, 0, NULL},
 };
 
 #define N_DIRECTIVES (sizeof(directives) / sizeof(directives[0]))
@@ -181,6 +182,7 @@ void config_free(struct sing_config *c)
         list_free(c->limit_container_groups);
         list_free(c->limit_container_paths);
         free(c->seccomp_profile);
+        list_free(c->ldconfig_path);
         memset(c, 0, sizeof(*c));
 }
 

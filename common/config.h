@@ -85,6 +85,8 @@ struct sing_config {
                                             gzip, 8 lzo; 0 for xz and lz4 (no level) */
         int max_layer_expansion;         /* max layer expansion = 200 (stored bytes per
                                             compressed byte of a layer, for pull/build) */
+        char **ldconfig_path;            /* ldconfig path = /sbin/ldconfig (NULL: that default);
+                                            --nv/--rocm read the linker cache with `PATH -p` */
 };
 
 /* Fill c with the defaults above (c's previous content is not freed). Aborts

@@ -117,7 +117,9 @@ static void put_action(FILE *f, const char *action)
                       "\techo 'singularity: exec: no command given' >&2\n"
                       "\texit 1\n"
                       "fi\n"
-                      "if ! command -v -- \"$1\" >/dev/null 2>&1; then\n"
+                      /* No /dev/null: with --no-mount dev an image's own
+                       * (nodev) /dev may hold one that cannot be opened. */
+                      "if ! _sing_cmd=$(command -v -- \"$1\" 2>&1); then\n"
                       "\tprintf 'singularity: %s: no such file or directory in container\\n' "
                       "\"$1\" >&2\n"
                       "\texit 127\n"

@@ -19,6 +19,7 @@ static const struct {
     {"help", "Help about any command"},
     {"inspect", "Show metadata for an image"},
     {"pull", "Pull an image from a URI"},
+    {"registry", "Log in to or out of a registry (docker://HOST)"},
     {"run", "Run the user-defined default command within a container"},
     {"run-help", "Show the user-defined help for an image"},
     {"shell", "Run a shell within a container"},

@@ -1,4 +1,4 @@
-/* `singularity-image cache-sif [--temp-cache DIR] docker://REF` (hidden):
+/* `singularity-image cache-sif [--nohttps] [--temp-cache DIR] docker://REF` (hidden):
  * the docker:// step of `singularity run|exec|shell`, which the light binary
  * runs as a child so that it never loads the registry client. The answer,
  * the cached SIF's path, is the only thing written on stdout.
@@ -22,20 +22,28 @@ int cmd_cache_sif(int argc, char **argv)
         _cleanup_free_ char *path = NULL;
         const char *temp_cache = NULL;
         sing_err_t e = {0};
+        bool nohttps = false;
 
+        if (argc >= 3 && strcmp(argv[1], "--nohttps") == 0) { /* run/exec --no-https */
+                nohttps = true;
+                argv++;
+                argc--;
+        }
         if (argc == 4 && strcmp(argv[1], "--temp-cache") == 0 && argv[2][0] == '/') {
                 temp_cache = argv[2];
                 argv += 2;
                 argc -= 2;
         }
         if (argc != 2 || strncmp(argv[1], "docker://", 9) != 0) {
-                log_error("usage: singularity-image cache-sif [--temp-cache DIR] docker://REF");
+                log_error("usage: singularity-image cache-sif [--nohttps] [--temp-cache DIR] "
+                          "docker://REF");
                 return 255;
         }
         if (pull_opts_from_env(&po, &e) < 0) {
                 log_error("%s", e.msg);
                 return 255;
         }
+        po.nohttps |= nohttps;
         if (temp_cache) {
                 po.cache.dir = temp_cache;
                 po.cache.disable = false;

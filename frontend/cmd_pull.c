@@ -34,7 +34,7 @@ const char usage_pull[] =
     "  -s, --sandbox         write a sandbox directory instead of a SIF\n"
     "  -F, --force           overwrite an existing file\n"
     "      --arch ARCH       architecture to pull (amd64, arm64, arm/v7, ...)\n"
-    "      --nohttps         use plain HTTP to talk to the registry\n"
+    "      --nohttps, --no-https  use plain HTTP to talk to the registry\n"
     "      --disable-cache   do not use or fill the cache\n"
     "  -h, --help            show this help\n"
     "\n"
@@ -82,6 +82,7 @@ int cmd_pull(int argc, char **argv)
             {"force", no_argument, NULL, 'F'},
             {"arch", required_argument, NULL, 'a'},
             {"nohttps", no_argument, NULL, 'H'},
+            {"no-https", no_argument, NULL, 'H'}, /* Apptainer's spelling */
             {"disable-cache", no_argument, NULL, 'D'},
             {"help", no_argument, NULL, 'h'},
             {NULL, 0, NULL, 0},

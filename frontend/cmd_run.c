@@ -2,6 +2,7 @@
  * setuid starter (see starter/ for the protocol), compute the container's
  * environment (run_env.h), and exec the starter. Nothing privileged happens
  * here; the starter checks everything again against singularity.conf. */
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <pwd.h>
@@ -20,11 +21,14 @@
 #include "envopts.h"
 #include "action_script.h"
 #include "direct_plan.h"
+#include "config.h"
+#include "gpu_libs.h"
 #include "image_tool.h"
 #include "log.h"
 #include "no_mount.h"
 #include "oci_runtime.h"
 #include "run_env.h"
+#include "workdir.h"
 
 extern char **environ;
 
@@ -53,6 +57,18 @@ extern char **environ;
         "  -n, --net              run the container in a new network namespace (with\n"            \
         "                         --network none: only the loopback interface, up)\n"              \
         "      --network NAME     the network for --net; only \"none\" is supported\n"             \
+        "      --nv               bind the host's NVIDIA driver libraries (nvliblist.conf,\n"      \
+        "                         into /.singularity.d/libs) and /dev/nvidia* devices\n"           \
+        "      --rocm             the same for AMD ROCm (rocmliblist.conf, /dev/kfd, /dev/dri)\n"  \
+        "      --no-https         reach a docker:// registry over plain HTTP\n"                    \
+        "      --disable-cache    a docker:// image is converted into a private\n"                 \
+        "                         temporary cache, removed after the run\n"                        \
+        "  -S, --scratch DIR      a writable scratch directory DIR in the container\n"             \
+        "                         (repeatable, comma-separated): a tmpfs, or\n"                    \
+        "                         WORKDIR/scratch/NAME with --workdir\n"                           \
+        "  -W, --workdir DIR      host directory for --scratch and, with --contain, for\n"         \
+        "                         /tmp, /var/tmp and the home (DIR/tmp, DIR/var_tmp,\n"            \
+        "                         DIR/home)\n"                                                     \
         "      --no-mount LIST    do not mount these (comma-separated): proc, sys, dev,\n"         \
         "                         devpts, home, tmp, cwd, hostfs, bind-paths (every\n"             \
         "                         `bind path` of the config) or /DEST (one of them)\n"             \
@@ -145,12 +161,15 @@ const char usage_test[] =
  * environment. */
 struct run_request {
         const char *action; /* "run", "exec", "shell", "test" */
-        struct strv binds, no_mount, env_flag, env_files;
+        struct strv binds, no_mount, env_flag, env_files, scratch;
         bool contain, cleanenv, pid, ipc, net, userns, no_home, writable, writable_tmpfs, no_eval;
-        const char *home, *pwd, *network;
         const char *seccomp_profile; /* --security seccomp:FILE, else the config's */
         char *seccomp_bpf;           /* the compiled profile, hex, for the starter */
         char *config_profile;        /* `seccomp profile` from singularity.conf */
+        bool nv, rocm, nohttps;
+        struct strv gpu_libs, gpu_bins; /* host driver files for --nv / --rocm */
+        struct strv tmpfs_scratch;      /* -S destinations without -W: tmpfs mounts */
+        const char *home, *pwd, *network, *workdir;
         char *cwd;               /* relative bind and home sources are made absolute against it */
         char *home_spec;         /* --home with SRC absolute, for the starter */
         char *home_dest;         /* HOME inside the container */
@@ -168,6 +187,10 @@ static void run_request_free(struct run_request *r)
         strv_free(&r->no_mount);
         strv_free(&r->env_flag);
         strv_free(&r->env_files);
+        strv_free(&r->scratch);
+        strv_free(&r->tmpfs_scratch);
+        strv_free(&r->gpu_libs);
+        strv_free(&r->gpu_bins);
 }
 
 /* Checked here with the starter's own table, so a typo fails before any
@@ -210,6 +233,19 @@ static int security_parse(const char *list, struct run_request *r, sing_err_t *e
         return 0;
 }
 
+/* -S/--scratch DIR[,DIR...]: destinations, checked by workdir_prepare(). */
+static int scratch_list_parse(const char *list, struct strv *out, sing_err_t *e)
+{
+        _cleanup_free_ char *copy = strdup(list);
+        char *save = NULL;
+        if (!copy)
+                return err_set(e, "out of memory");
+        for (char *it = strtok_r(copy, ",", &save); it; it = strtok_r(NULL, ",", &save))
+                if (strv_push(out, it) < 0)
+                        return err_set(e, "out of memory");
+        return 0;
+}
+
 static void set_containall(struct run_request *r)
 {
         r->contain = r->cleanenv = r->pid = r->ipc = true;
@@ -233,6 +269,8 @@ static int options_from_env(struct run_request *r, sing_err_t *e)
             {"NET", &r->net},
             {"USERNS", &r->userns},
             {"NO_EVAL", &r->no_eval},
+            {"NV", &r->nv},
+            {"ROCM", &r->rocm},
         };
         bool containall = false, nohttps = false;
         const char *v;
@@ -258,6 +296,9 @@ static int options_from_env(struct run_request *r, sing_err_t *e)
                 return err_set(e, "out of memory");
         if ((v = envopt_str("SECURITY")) && security_parse(v, r, e) < 0)
                 return err_prefix(e, "%s", envopt_var("SECURITY"));
+        r->workdir = envopt_str("WORKDIR");
+        if ((v = envopt_str("SCRATCH")) && scratch_list_parse(v, &r->scratch, e) < 0)
+                return err_prefix(e, "%s", envopt_var("SCRATCH"));
         return 0;
 }
 
@@ -274,6 +315,10 @@ enum {
         OPT_NO_EVAL,
         OPT_SECURITY,
         OPT_NO_INIT,
+        OPT_NV,
+        OPT_NO_HTTPS,
+        OPT_DISABLE_CACHE,
+        OPT_ROCM,
 };
 
 /* --net: a network namespace; of Apptainer's networks only "none" (lo up,
@@ -320,6 +365,13 @@ static int parse_options(int argc, char **argv, struct run_request *r, sing_err_
             {"no-eval", no_argument, NULL, OPT_NO_EVAL},
             {"security", required_argument, NULL, OPT_SECURITY},
             {"no-init", no_argument, NULL, OPT_NO_INIT},
+            {"nv", no_argument, NULL, OPT_NV},
+            {"workdir", required_argument, NULL, 'W'},
+            {"scratch", required_argument, NULL, 'S'},
+            {"no-https", no_argument, NULL, OPT_NO_HTTPS},
+            {"nohttps", no_argument, NULL, OPT_NO_HTTPS},
+            {"disable-cache", no_argument, NULL, OPT_DISABLE_CACHE},
+            {"rocm", no_argument, NULL, OPT_ROCM},
             {"help", no_argument, NULL, 'h'},
             {NULL, 0, NULL, 0},
         };
@@ -330,7 +382,7 @@ static int parse_options(int argc, char **argv, struct run_request *r, sing_err_
                 return -1;
         /* '+': the first non-option (IMAGE) ends our options; the rest are the
          * container command's. */
-        while ((opt = getopt_long(argc, argv, "+B:cCeH:inpuwh", opts, NULL)) != -1) {
+        while ((opt = getopt_long(argc, argv, "+B:cCeH:inpuwhW:S:", opts, NULL)) != -1) {
                 switch (opt) {
                 case 'B':
                         if (bind_list_parse(optarg, r->cwd, &r->binds, e) < 0)
@@ -407,6 +459,25 @@ static int parse_options(int argc, char **argv, struct run_request *r, sing_err_
                         break;
                 case OPT_NO_INIT: /* Apptainer's: our init is small enough to keep */
                         break;
+                case OPT_NV:
+                        r->nv = true;
+                        break;
+                case OPT_ROCM:
+                        r->rocm = true;
+                        break;
+                case 'W':
+                        r->workdir = optarg;
+                        break;
+                case 'S':
+                        if (scratch_list_parse(optarg, &r->scratch, e) < 0)
+                                return -1;
+                        break;
+                case OPT_DISABLE_CACHE:
+                        r->cache.disable = true; /* as SINGULARITY_DISABLE_CACHE */
+                        break;
+                case OPT_NO_HTTPS:
+                        r->nohttps = true;
+                        break;
                 case 'h':
                         return 0;
                 default: /* getopt printed what was wrong */
@@ -424,6 +495,55 @@ static int parse_options(int argc, char **argv, struct run_request *r, sing_err_
         if (strcmp(r->action, "exec") == 0 && optind + 1 >= argc)
                 return err_set(e, "exec requires a command after the image");
         return optind;
+}
+
+static bool dev_has_prefix(const char *prefix)
+{
+        _cleanup_closedir_ DIR *d = opendir("/dev");
+        size_t len = strlen(prefix);
+        for (struct dirent *de; d && (de = readdir(d));)
+                if (strncmp(de->d_name, prefix, len) == 0)
+                        return true;
+        return false;
+}
+
+/* --nv / --rocm: the host's driver files, from the lists in SYSCONFDIR and
+ * the linker cache that `ldconfig path` reads. A host without the driver
+ * or the device gets a warning and the job runs (site-wide --nv flags). */
+static int find_gpu_files(struct run_request *r, sing_err_t *e)
+{
+        const struct {
+                bool on;
+                const char *opt, *list, *vendor, *dev_prefix;
+        } gpus[] = {
+            {r->nv, "--nv", "nvliblist.conf", "NVIDIA", "nvidia"},
+            {r->rocm, "--rocm", "rocmliblist.conf", "ROCm", "kfd"},
+        };
+        struct sing_config cfg;
+        sing_err_t ce;
+        _cleanup_free_ char *ldconfig = NULL;
+        if (!r->nv && !r->rocm)
+                return 0;
+        /* A broken config is the starter's to report: the default here. */
+        if (config_parse_file(SING_CONFIG_PATH, &cfg, &ce) == 0 && cfg.ldconfig_path &&
+            cfg.ldconfig_path[0])
+                ldconfig = strdup(cfg.ldconfig_path[0]);
+        config_free(&cfg);
+        for (size_t i = 0; i < sizeof(gpus) / sizeof(gpus[0]); i++) {
+                if (!gpus[i].on)
+                        continue;
+                size_t before = r->gpu_libs.n;
+                if (gpu_files_find(gpus[i].list, ldconfig ? ldconfig : "/sbin/ldconfig",
+                                   &r->gpu_libs, &r->gpu_bins, e) < 0)
+                        return err_prefix(e, "%s", gpus[i].opt);
+                if (r->gpu_libs.n == before)
+                        log_warn("%s: no %s driver libraries in the host's linker cache",
+                                 gpus[i].opt, gpus[i].vendor);
+                if (!dev_has_prefix(gpus[i].dev_prefix))
+                        log_warn("%s: no %s GPU device (/dev/%s*) on this host", gpus[i].opt,
+                                 gpus[i].vendor, gpus[i].dev_prefix);
+        }
+        return 0;
 }
 
 /* HOME inside the container: --home's DST (or SRC), else the user's home
@@ -447,7 +567,7 @@ static int resolve_home(struct run_request *r, sing_err_t *e)
 static int resolve_image(const struct run_request *r, const char *image, char **path, sing_err_t *e)
 {
         if (strncmp(image, "docker://", 9) == 0)
-                return image_tool_cache_sif(image, &r->cache, path, e);
+                return image_tool_cache_sif(image, &r->cache, r->nohttps, path, e);
         if (strstr(image, "://"))
                 return err_set(e, "image %s: only docker:// URIs and local images are supported",
                                image);
@@ -473,6 +593,40 @@ static int resolve_seccomp(struct run_request *r, sing_err_t *e)
         if (!r->seccomp_profile)
                 return 0;
         return image_tool_seccomp_compile(r->seccomp_profile, &r->seccomp_bpf, e);
+}
+
+/* -W / -S: workdir-backed binds go first (a user's -B under /tmp stays
+ * visible), tmpfs scratch mounts are the starter's. */
+static int apply_workdir(struct run_request *r, sing_err_t *e)
+{
+        struct workdir_request wr = {.workdir = r->workdir,
+                                     .scratch = &r->scratch,
+                                     .contain = r->contain,
+                                     .home_given = r->home || r->no_home,
+                                     .cwd = r->cwd,
+                                     .home_dest = r->home_dest};
+        struct workdir_plan wp;
+        struct strv binds = {0};
+        int rc = workdir_prepare(&wr, &wp, e);
+        for (size_t i = 0; rc == 0 && i < wp.binds.n + r->binds.n; i++)
+                if (strv_push(&binds, i < wp.binds.n ? wp.binds.v[i] : r->binds.v[i - wp.binds.n]) <
+                    0)
+                        rc = err_set(e, "out of memory");
+        for (size_t i = 0; rc == 0 && i < wp.tmpfs.n; i++)
+                if (strv_push(&r->tmpfs_scratch, wp.tmpfs.v[i]) < 0)
+                        rc = err_set(e, "out of memory");
+        if (rc == 0) {
+                strv_free(&r->binds);
+                r->binds = binds;
+                if (wp.home_spec) {
+                        free(r->home_spec);
+                        r->home_spec = steal_ptr(&wp.home_spec);
+                }
+        } else {
+                strv_free(&binds);
+        }
+        workdir_plan_free(&wp);
+        return rc;
 }
 
 /* What the container runs (action_script.h, direct_plan.h), for the
@@ -513,6 +667,17 @@ static int starter_argv(const struct run_request *r, const char *image,
                 ok = ok && strv_push(av, "--writable") == 0;
         if (r->writable_tmpfs)
                 ok = ok && strv_push(av, "--writable-tmpfs") == 0;
+        if (r->nv)
+                ok = ok && strv_push(av, "--nv") == 0;
+        if (r->rocm)
+                ok = ok && strv_push(av, "--rocm") == 0;
+        for (size_t i = 0; i < r->tmpfs_scratch.n; i++)
+                ok = ok && strv_push(av, "--scratch") == 0 &&
+                     strv_push(av, r->tmpfs_scratch.v[i]) == 0;
+        for (size_t i = 0; i < r->gpu_libs.n; i++)
+                ok = ok && strv_push(av, "--gpu-lib") == 0 && strv_push(av, r->gpu_libs.v[i]) == 0;
+        for (size_t i = 0; i < r->gpu_bins.n; i++)
+                ok = ok && strv_push(av, "--gpu-bin") == 0 && strv_push(av, r->gpu_bins.v[i]) == 0;
         for (size_t i = 0; i < r->no_mount.n; i++)
                 ok = ok && strv_push(av, "--no-mount") == 0 && strv_push(av, r->no_mount.v[i]) == 0;
         ok = ok && strv_push(av, "--script") == 0 && strv_push(av, cc->script) == 0;
@@ -596,8 +761,8 @@ static enum prepare_result prepare(int argc, char **argv, struct run_request *r,
         for (size_t i = 0; i < r->env_files.n; i++)
                 if (env_file_read(r->env_files.v[i], &env_file_kv, e) < 0)
                         goto out;
-        if (resolve_home(r, e) < 0 || resolve_seccomp(r, e) < 0 ||
-            resolve_image(r, argv[img_idx], &image, e) < 0)
+        if (find_gpu_files(r, e) < 0 || resolve_home(r, e) < 0 || apply_workdir(r, e) < 0 ||
+            resolve_seccomp(r, e) < 0 || resolve_image(r, argv[img_idx], &image, e) < 0)
                 goto out;
         {
                 struct run_env_input in = {

@@ -27,11 +27,12 @@ int cmd_run(int argc, char **argv); /* run, exec, shell and test (argv[0] says w
 int cmd_build(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 int cmd_run_help(int argc, char **argv); /* inspect --helpfile */
+int cmd_registry(int argc, char **argv); /* registry login|logout */
 /* Hidden: `singularity-image cache-sif docker://REF` makes sure the cache
  * holds a SIF for REF and prints its path on stdout (messages on stderr). */
 int cmd_cache_sif(int argc, char **argv);
 
 extern const char usage_pull[], usage_run[], usage_exec[], usage_shell[], usage_test[],
-    usage_build[], usage_inspect[], usage_run_help[];
+    usage_build[], usage_inspect[], usage_run_help[], usage_registry[];
 
 #endif

@@ -2,6 +2,8 @@
 #include "credentials.h"
 
 #include "cleanup.h"
+#include "cred_helper.h"
+#include "log.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -65,6 +67,11 @@ static int read_config(const char *path, char **out, sing_err_t *e)
         if (fd < 0) {
                 if (errno == ENOENT || errno == ENOTDIR)
                         return 0;
+                if (errno == EACCES) { /* a public pull needs none of it */
+                        log_warn("cannot read %s (%s): not using its credentials", path,
+                                 strerror(errno));
+                        return 0;
+                }
                 return err_errno(e, "opening %s", path);
         }
         if (fstat(fd, &st) < 0)
@@ -205,6 +212,36 @@ static int from_entry(const char *path, const char *key, struct json_object *ent
         return 0; /* e.g. {} written when a credential store holds the secret */
 }
 
+/* The config's credential helper for this registry: its "credHelpers"
+ * entry, else "credsStore"; asked before the "auths" entries, as Docker
+ * does. 0 when there is none or it has nothing for this registry. */
+static int from_helper(struct json_object *root, const char *registry, const char *want1,
+                       const char *want2, char **user, char **pass, sing_err_t *e)
+{
+        struct json_object *helpers, *store;
+        const char *name = NULL;
+        char have[256];
+        if (json_object_object_get_ex(root, "credHelpers", &helpers) &&
+            json_object_is_type(helpers, json_type_object)) {
+                json_object_object_foreach(helpers, key, val)
+                {
+                        normalize_host(key, have, sizeof(have));
+                        if ((strcmp(have, want1) == 0 || strcmp(have, want2) == 0) &&
+                            json_object_is_type(val, json_type_string))
+                                name = json_object_get_string(val);
+                }
+        }
+        if (!name && json_object_object_get_ex(root, "credsStore", &store) &&
+            json_object_is_type(store, json_type_string))
+                name = json_object_get_string(store);
+        if (!name || !*name)
+                return 0;
+        /* Helpers key Docker Hub by its v1 URL, other registries by host. */
+        return cred_helper_get(
+            name, strcmp(want1, "index.docker.io") == 0 ? "https://index.docker.io/v1/" : registry,
+            user, pass, e);
+}
+
 static int from_docker_config(const char *path, const char *registry, const char *api_host,
                               char **user, char **pass, sing_err_t *e)
 {
@@ -233,14 +270,15 @@ static int from_docker_config(const char *path, const char *registry, const char
                 rc = err_set(e, "%s: invalid Docker config: not a JSON object", path);
                 goto out;
         }
-        if (!json_object_object_get_ex(root, "auths", &auths))
+        normalize_host(registry, want1, sizeof(want1));
+        normalize_host(api_host, want2, sizeof(want2));
+        rc = from_helper(root, registry, want1, want2, user, pass, e);
+        if (rc != 0 || !json_object_object_get_ex(root, "auths", &auths))
                 goto out;
         if (!json_object_is_type(auths, json_type_object)) {
                 rc = err_set(e, "%s: invalid Docker config: \"auths\" is not an object", path);
                 goto out;
         }
-        normalize_host(registry, want1, sizeof(want1));
-        normalize_host(api_host, want2, sizeof(want2));
         json_object_object_foreach(auths, key, entry)
         {
                 normalize_host(key, have, sizeof(have));

@@ -1,12 +1,15 @@
 /* Where registry credentials come from, first found wins:
  *   1. APPTAINER_DOCKER_USERNAME + APPTAINER_DOCKER_PASSWORD, else
  *      SINGULARITY_DOCKER_USERNAME + SINGULARITY_DOCKER_PASSWORD (Apptainer's
- *      precedence; the command reads them: envopts.h cred_sources_from_env)
+ *      precedence; the command reads them: envopts.h cred_sources_from_env),
+ *      else Docker's DOCKER_USERNAME + DOCKER_PASSWORD
  *   2. the Docker config file, $DOCKER_CONFIG/config.json or
- *      ~/.docker/config.json: its "auths" entry for this registry.
+ *      ~/.docker/config.json: the credential helper its "credHelpers" names
+ *      for this registry, else its "credsStore" (docker-credential-NAME),
+ *      then its "auths" entry for this registry. A config the user cannot
+ *      read is a warning (a public pull needs none).
  * Config entries are matched on host[:port] exactly, so credentials saved for
- * one registry are never sent to another. Credential helpers ("credsStore",
- * "credHelpers") and identity tokens are not supported. */
+ * one registry are never sent to another. Identity tokens are not supported. */
 #ifndef SING_CREDENTIALS_H
 #define SING_CREDENTIALS_H
 

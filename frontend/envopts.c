@@ -64,14 +64,19 @@ int cache_opts_from_env(struct cache_opts *o, sing_err_t *e)
 
 void cred_sources_from_env(struct cred_sources *s)
 {
+        /* Docker's own pair only when neither of ours is set. */
         const char *prefix =
             envopt_plain("APPTAINER_DOCKER_USERNAME") || envopt_plain("APPTAINER_DOCKER_PASSWORD")
-                ? "APPTAINER"
-                : "SINGULARITY";
+                ? "APPTAINER_"
+            : envopt_plain("SINGULARITY_DOCKER_USERNAME") ||
+                    envopt_plain("SINGULARITY_DOCKER_PASSWORD") ||
+                    !(envopt_plain("DOCKER_USERNAME") || envopt_plain("DOCKER_PASSWORD"))
+                ? "SINGULARITY_"
+                : "";
         const char *dir = envopt_plain("DOCKER_CONFIG"), *home = envopt_plain("HOME");
         memset(s, 0, sizeof(*s));
-        snprintf(s->user_var, sizeof(s->user_var), "%s_DOCKER_USERNAME", prefix);
-        snprintf(s->pass_var, sizeof(s->pass_var), "%s_DOCKER_PASSWORD", prefix);
+        snprintf(s->user_var, sizeof(s->user_var), "%sDOCKER_USERNAME", prefix);
+        snprintf(s->pass_var, sizeof(s->pass_var), "%sDOCKER_PASSWORD", prefix);
         s->env_user = envopt_plain(s->user_var);
         s->env_pass = envopt_plain(s->pass_var);
         if (dir) {

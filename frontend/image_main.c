@@ -11,6 +11,7 @@ static const struct command commands[] = {
     {"build", cmd_build, usage_build},
     {"inspect", cmd_inspect, usage_inspect},
     {"pull", cmd_pull, usage_pull},
+    {"registry", cmd_registry, usage_registry},
     {"run-help", cmd_run_help, usage_run_help},
     {"cache-sif", cmd_cache_sif, "Usage: singularity-image cache-sif docker://REF\n"},
     {"seccomp-compile", cmd_seccomp_compile, "Usage: singularity-image seccomp-compile FILE\n"},

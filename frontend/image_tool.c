@@ -48,11 +48,11 @@ static char *level_flag(void)
         }
 }
 
-/* Start `tool [LEVEL] ARGS...` (at most 4 args) with its stdout on a pipe;
+/* Start `tool [LEVEL] ARGS...` (at most 6 args) with its stdout on a pipe;
  * *out is the pipe's read end. */
 static int spawn_tool(const char *const *args, pid_t *pid, int *out, sing_err_t *e)
 {
-        char *argv[7], *flag = level_flag();
+        char *argv[10], *flag = level_flag();
         size_t n = 0;
         posix_spawn_file_actions_t fa;
         int pfd[2], rc;
@@ -61,7 +61,7 @@ static int spawn_tool(const char *const *args, pid_t *pid, int *out, sing_err_t 
         argv[n++] = "singularity";
         if (flag)
                 argv[n++] = flag;
-        for (; *args && n < 6; args++)
+        for (; *args && n < 7; args++)
                 argv[n++] = (char *)*args;
         argv[n] = NULL;
 
@@ -174,8 +174,8 @@ static int remove_after_exit(const char *dir, sing_err_t *e)
         }
 }
 
-int image_tool_cache_sif(const char *uri, const struct cache_opts *co, char **sif_path,
-                         sing_err_t *e)
+int image_tool_cache_sif(const char *uri, const struct cache_opts *co, bool nohttps,
+                         char **sif_path, sing_err_t *e)
 {
         _cleanup_free_ char *answer = NULL, *temp_cache = NULL;
         _cleanup_close_ int out = -1;
@@ -194,8 +194,15 @@ int image_tool_cache_sif(const char *uri, const struct cache_opts *co, char **si
                 if (remove_after_exit(temp_cache, e) < 0)
                         goto fail;
         }
-        const char *args[] = {"cache-sif", temp_cache ? "--temp-cache" : uri,
-                              temp_cache ? temp_cache : NULL, temp_cache ? uri : NULL, NULL};
+        const char *args[7] = {"cache-sif"};
+        size_t na = 1;
+        if (nohttps)
+                args[na++] = "--nohttps";
+        if (temp_cache) {
+                args[na++] = "--temp-cache";
+                args[na++] = temp_cache;
+        }
+        args[na++] = uri;
         if (spawn_tool(args, &pid, &out, e) < 0)
                 goto fail;
         read_rc = read_all_bounded(out, PATH_MAX + 1, &answer, &len);

@@ -3,6 +3,8 @@
 #ifndef SING_IMAGE_TOOL_H
 #define SING_IMAGE_TOOL_H
 
+#include <stdbool.h>
+
 #include "error.h"
 
 /* Replace this process with the image tool, same argv. Returns only on
@@ -19,8 +21,10 @@ struct cache_opts;
 /* With co->disable (SINGULARITY_DISABLE_CACHE), the SIF goes into a private
  * temporary cache made here, which a small helper process removes once
  * this process (by then the starter, and the container) has exited. */
-int image_tool_cache_sif(const char *uri, const struct cache_opts *co, char **sif_path,
-                         sing_err_t *e);
+/* nohttps: run/exec --no-https (passed on as cache-sif --nohttps; the tool
+ * also reads SINGULARITY_NOHTTPS itself). */
+int image_tool_cache_sif(const char *uri, const struct cache_opts *co, bool nohttps,
+                         char **sif_path, sing_err_t *e);
 
 /* A seccomp profile (Docker JSON) for run/exec/shell: `singularity-image
  * seccomp-compile FILE` compiles it with libseccomp (see seccomp_profile.h);

@@ -63,6 +63,8 @@ int args_parse(int argc, char **argv, struct request *req, sing_err_t *err)
             {"--no-home", &req->no_home},
             {"--writable", &req->writable},
             {"--writable-tmpfs", &req->writable_tmpfs},
+            {"--nv", &req->nv},
+            {"--rocm", &req->rocm},
         };
         for (i = 1; i < argc && strcmp(argv[i], "--") != 0; i++) {
                 const char *a = argv[i], *val;
@@ -100,6 +102,18 @@ int args_parse(int argc, char **argv, struct request *req, sing_err_t *err)
                 } else if (strcmp(a, "--no-mount") == 0) {
                         if (parse_no_mount(val, req, err) < 0)
                                 return -1;
+                } else if (strcmp(a, "--gpu-lib") == 0 || strcmp(a, "--gpu-bin") == 0) {
+                        bool lib = strcmp(a, "--gpu-lib") == 0;
+                        size_t *n = lib ? &req->n_gpu_libs : &req->n_gpu_bins;
+                        if (*n == MAX_GPU_FILES)
+                                return err_set(err, "too many %s options (max %d)", a,
+                                               MAX_GPU_FILES);
+                        (lib ? req->gpu_libs : req->gpu_bins)[(*n)++] = val;
+                } else if (strcmp(a, "--scratch") == 0) {
+                        if (req->n_scratch == MAX_SCRATCH)
+                                return err_set(err, "too many --scratch options (max %d)",
+                                               MAX_SCRATCH);
+                        req->scratch[req->n_scratch++] = val;
                 } else if (strcmp(a, "--bind") == 0) {
                         if (req->nbinds == MAX_USER_BINDS)
                                 return err_set(err, "too many --bind options (max %d)",

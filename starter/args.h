@@ -12,6 +12,8 @@
 
 #define MAX_USER_BINDS 64
 #define MAX_NO_MOUNT_PATHS 16
+#define MAX_GPU_FILES 128
+#define MAX_SCRATCH 16
 
 struct request {
         bool debug;
@@ -20,6 +22,12 @@ struct request {
         struct bind_spec binds[MAX_USER_BINDS];
         size_t nbinds;
         bool contain, pid, ipc, net, userns, no_home, writable, writable_tmpfs;
+        bool nv, rocm; /* bind the GPU devices of the host */
+        /* --gpu-lib / --gpu-bin: host driver files (the frontend found them) */
+        const char *gpu_libs[MAX_GPU_FILES], *gpu_bins[MAX_GPU_FILES];
+        size_t n_gpu_libs, n_gpu_bins;
+        const char *scratch[MAX_SCRATCH]; /* --scratch DEST: a private tmpfs at DEST */
+        size_t n_scratch;
         char *home_src, *home_dst; /* --home, NULL when absent */
         const char *pwd;
         const char *seccomp_bpf; /* --seccomp-bpf HEX (seccomp_install.h), NULL when absent */

@@ -8,7 +8,9 @@
  *           [--home SRC[:DST]] [--no-home] [--pwd DIR] [--writable]
  *           [--writable-tmpfs] [--no-mount proc|sys|dev|home|tmp|cwd]...
  *           [--script TEXT [--fallback-env KEY=VALUE]... [--fallback-arg ARG]...]
- *           [--seccomp-bpf HEX] -- ARGS...
+ *           [--seccomp-bpf HEX] [--nv] [--rocm] [--gpu-lib PATH]... [--gpu-bin PATH]...
+ *           [--scratch DEST]...
+ *           -- ARGS...
  *
  * It execs `/bin/sh -c TEXT <action> ARGS...` inside the container (the
  * runtime's action script, built by the frontend: images carry data, not
@@ -64,6 +66,7 @@
 #include "cleanup.h"
 #include "config_check.h"
 #include "exec_container.h"
+#include "gpu_devices.h"
 #include "image_open.h"
 #include "inherited_fds.h"
 #include "log.h"
@@ -179,7 +182,9 @@ int main(int argc, char **argv)
                                 .cwd = getcwd(cwd, sizeof(cwd)),
                                 .userns = !privileged,
                                 .image_offset = img.info.offset,
-                                .host_mounts = cfg.mount_hostfs ? host_mount_points() : NULL};
+                                .host_mounts = cfg.mount_hostfs ? host_mount_points() : NULL,
+                                .gpu_devices =
+                                    req.nv || req.rocm ? gpu_device_list(req.nv, req.rocm) : NULL};
         if (img.info.kind == IMAGE_DIR) {
                 in.image_src = IMGSRC_DIR;
                 in.image_path = img.path;

@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
@@ -24,6 +25,7 @@
 #include "seccomp_install.h"
 
 #define MAX_WRITABLE_FS 16
+#define MAX_USER_BIND_MOUNTS 256
 #define MAX_GENERATED_BASE (4 << 20) /* container /etc/passwd or /etc/group */
 
 struct run {
@@ -35,7 +37,39 @@ struct run {
         bool root_creatable; /* false after an `enable overlay = try` fallback */
         dev_t writable[MAX_WRITABLE_FS];
         size_t nwritable;
+        /* The mounts of the user's own binds (--home, -B, cwd, /tmp): a
+         * missing mount point under one is made in that host directory with
+         * the user's file-system ids, so only what the user could create
+         * there. Mount ids, not st_dev: other binds of the same host file
+         * system (and submounts of these) are not included. */
+        uint64_t user_binds[MAX_USER_BIND_MOUNTS];
+        size_t nuser_binds;
 };
+
+static uint64_t mount_id_of(int fd)
+{
+        struct statx stx;
+        if (statx(fd, "", AT_EMPTY_PATH | AT_STATX_DONT_SYNC, STATX_MNT_ID, &stx) < 0 ||
+            !(stx.stx_mask & STATX_MNT_ID))
+                return 0;
+        return stx.stx_mnt_id;
+}
+
+static void mark_user_bind(struct run *r, int mnt)
+{
+        uint64_t id = mount_id_of(mnt);
+        if (id && r->nuser_binds < MAX_USER_BIND_MOUNTS)
+                r->user_binds[r->nuser_binds++] = id;
+}
+
+static bool is_user_bind(const struct run *r, int fd)
+{
+        uint64_t id = mount_id_of(fd);
+        for (size_t i = 0; id && i < r->nuser_binds; i++)
+                if (r->user_binds[i] == id)
+                        return true;
+        return false;
+}
 
 static void mark_writable(struct run *r, int fd)
 {
@@ -110,15 +144,47 @@ static void attach(int mnt, int dst, const char *dest)
                 die_errno("mounting on %s", dest);
 }
 
+/* Create the missing mount point `name` in `parent`: on a file system the
+ * plan made writable as root, in a user's bind as the user. Never through
+ * a symlink: the new entry is opened with O_NOFOLLOW relative to `parent`. */
+static int create_at(const struct run *r, int parent, const char *name, bool dir)
+{
+        bool as_user = is_user_bind(r, parent);
+        if (!as_user && !is_writable_fs(r, parent)) {
+                errno = ENOENT;
+                return -1;
+        }
+        if (as_user)
+                fs_as_user(r->ctx->user);
+        int fd = -1;
+        if (dir) {
+                if (mkdirat(parent, name, 0755) == 0 || errno == EEXIST)
+                        fd = openat(parent, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        } else {
+                /* In the user's directory O_EXCL: nothing (a FIFO, a file
+                 * planted meanwhile) is opened that we did not just make. */
+                fd = openat(parent, name,
+                            O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC |
+                                (as_user ? O_EXCL : 0),
+                            0644);
+        }
+        int saved = errno;
+        if (as_user)
+                fs_as_root();
+        errno = saved;
+        return fd;
+}
+
 /* Open a container path; create it (and its parents) when missing and the
- * parent lies on a file system the plan made writable. -1/ENOENT when it
- * is missing and may not be created. Walks down the path: every existing
- * prefix is resolved inside the root, missing ones are made relative to the
- * directory fd just opened (never through a symlink). Resolution runs with
- * the user's file-system ids: a mount point behind a host directory the
- * user cannot search (another user's 0700 directory in /tmp) is neither
- * found nor probed. Only the creation, on the plan's own writable file
- * systems, is done as root (image directories there are root's). */
+ * parent lies on a file system the plan made writable or in one of the
+ * user's binds (create_at). -1/ENOENT when it is missing and may not be
+ * created. Walks down the path: every existing prefix is resolved inside
+ * the root, missing ones are made relative to the directory fd just opened
+ * (never through a symlink). Resolution runs with the user's file-system
+ * ids: a mount point behind a host directory the user cannot search
+ * (another user's 0700 directory in /tmp) is neither found nor probed.
+ * Creation on the plan's own writable file systems is done as root (image
+ * directories there are root's), in the user's binds as the user. */
 static int resolve_as_user(struct run *r, const char *path)
 {
         fs_as_user(r->ctx->user);
@@ -127,16 +193,6 @@ static int resolve_as_user(struct run *r, const char *path)
         fs_as_root();
         errno = saved;
         return fd;
-}
-
-static int create_in(int parent, const char *name, bool dir)
-{
-        if (dir) {
-                if (mkdirat(parent, name, 0755) < 0 && errno != EEXIST)
-                        return -1;
-                return openat(parent, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-        }
-        return openat(parent, name, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
 }
 
 static int open_in_root(struct run *r, const char *path, bool dir)
@@ -156,13 +212,8 @@ static int open_in_root(struct run *r, const char *path, bool dir)
                 if (next)
                         *next = '\0';
                 int cur = resolve_as_user(r, buf);
-                if (cur < 0 && errno == ENOENT && *name) {
-                        if (!is_writable_fs(r, parent)) {
-                                errno = ENOENT;
-                                return -1;
-                        }
-                        cur = create_in(parent, name, next || dir);
-                }
+                if (cur < 0 && errno == ENOENT && *name)
+                        cur = create_at(r, parent, name, next || dir);
                 if (cur < 0 || !next)
                         return cur;
                 close(parent);
@@ -262,6 +313,11 @@ static void do_bind(struct run *r, const struct mount_entry *e, bool devices)
         }
         if (e->flags & MP_AS_USER)
                 refuse_session_source(r, src, e->source);
+        /* Unprivileged, root is not mapped (its files show the overflow
+         * uid) and the user could make this namespace without us anyway. */
+        if ((e->flags & MP_ROOT_OWNED) &&
+            (!S_ISREG(st.st_mode) || (!r->ctx->userns && st.st_uid != 0)))
+                die("%s: not a regular file owned by root", e->source);
         /* The checked image fd belongs to the host mount namespace, which
          * open_tree() refuses: reopen it here and insist on the same inode. */
         struct stat checked;
@@ -284,6 +340,8 @@ static void do_bind(struct run *r, const struct mount_entry *e, bool devices)
         if (mount_setattr(tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof(attr)) < 0)
                 die_errno("setting nosuid,nodev on the bind of %s", e->source);
         attach(tree, dst, e->dest);
+        if ((e->flags & MP_AS_USER) && S_ISDIR(st.st_mode))
+                mark_user_bind(r, tree);
 }
 
 static void do_new_fs(struct run *r, const struct mount_entry *e, const char *type, unsigned attrs)

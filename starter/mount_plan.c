@@ -85,6 +85,7 @@ char *path_clean(const char *path)
 struct builder {
         struct mount_plan *plan;
         bool oom;
+        bool dev_minimal; /* /dev is our tmpfs, not the host's /dev */
 };
 
 static char *fmt(struct builder *b, const char *f, ...) __attribute__((format(printf, 2, 3)));
@@ -164,6 +165,19 @@ static bool path_already_bound(const struct mount_plan *p, const char *path)
         return false;
 }
 
+/* Is container path `path` inside a bind already planned (whatever its
+ * source)? The cwd is not bound over it: with --home DIR:$HOME and the cwd
+ * at $HOME, the container's $HOME must stay DIR. */
+static bool dest_already_bound(const struct mount_plan *p, const char *path)
+{
+        for (size_t i = 0; i < p->n; i++) {
+                const struct mount_entry *e = &p->entries[i];
+                if (e->op == OP_BIND && (e->flags & MP_IN_ROOT) && path_is_under(path, e->dest))
+                        return true;
+        }
+        return false;
+}
+
 static void plan_image(struct builder *b, const struct plan_input *in, bool overlay)
 {
         const char *s = in->session;
@@ -228,6 +242,7 @@ static void plan_dev(struct builder *b, const struct plan_input *in)
         /* A fresh /dev holding only harmless nodes, bound from the host (a
          * user namespace cannot mknod), plus its own devpts and shm. */
         add(b, OP_TMPFS, NULL, "/dev", "mode=755,size=1m", MP_IN_ROOT);
+        b->dev_minimal = true;
         for (int i = 0; minimal_dev_nodes[i]; i++)
                 add(b, OP_DEV_BIND, minimal_dev_nodes[i], minimal_dev_nodes[i], NULL,
                     MP_IN_ROOT | MP_OPTIONAL);
@@ -280,13 +295,16 @@ static void plan_home_tmp(struct builder *b, const struct plan_input *in)
 static void plan_etc_files(struct builder *b, const struct plan_input *in)
 {
         const char *s = in->session;
-        if (in->cfg->config_passwd) {
+        /* Root in a --writable sandbox edits the image's own files (adduser,
+         * package installs): nothing is bound over them. */
+        bool own_files = in->user->uid == 0 && in->req->writable;
+        if (in->cfg->config_passwd && !own_files) {
                 add_owned(b, OP_FILE, dup_or_null(b, "/etc/passwd"),
                           fmt(b, "%s/data/files/passwd", s), dup_or_null(b, "passwd"), 0);
                 add_owned(b, OP_BIND, fmt(b, "%s/data/files/passwd", s),
                           dup_or_null(b, "/etc/passwd"), NULL, MP_IN_ROOT | MP_RO | MP_OPTIONAL);
         }
-        if (in->cfg->config_group) {
+        if (in->cfg->config_group && !own_files) {
                 add_owned(b, OP_FILE, dup_or_null(b, "/etc/group"),
                           fmt(b, "%s/data/files/group", s), dup_or_null(b, "group"), 0);
                 add_owned(b, OP_BIND, fmt(b, "%s/data/files/group", s),
@@ -295,6 +313,66 @@ static void plan_etc_files(struct builder *b, const struct plan_input *in)
         if (in->cfg->config_resolv_conf)
                 add(b, OP_BIND, "/etc/resolv.conf", "/etc/resolv.conf", NULL,
                     MP_IN_ROOT | MP_RO | MP_OPTIONAL);
+}
+
+/* -S/--scratch without a workdir: a tmpfs of the user's at each DEST,
+ * sized like the session. */
+static int plan_scratch(struct builder *b, const struct plan_input *in, sing_err_t *err)
+{
+        for (size_t i = 0; i < in->req->n_scratch; i++) {
+                char *dst = path_clean(in->req->scratch[i]);
+                if (!dst || strcmp(dst, "/") == 0) {
+                        free(dst);
+                        return err_set(err, "--scratch %s: must be an absolute path other than /",
+                                       in->req->scratch[i]);
+                }
+                add_owned(b, OP_TMPFS, NULL, dst,
+                          fmt(b, "uid=%u,gid=%u,mode=700,size=%dm", (unsigned)in->user->uid,
+                              (unsigned)in->user->gid, in->cfg->sessiondir_max_size),
+                          MP_IN_ROOT);
+        }
+        return 0;
+}
+
+/* The file name of a --gpu-lib/--gpu-bin path (its mount point's name), or
+ * NULL when the path is not absolute or names no file. */
+static const char *gpu_file_name(const char *path)
+{
+        const char *base = strrchr(path, '/');
+        if (path[0] != '/' || !base[1] || strcmp(base + 1, ".") == 0 || strcmp(base + 1, "..") == 0)
+                return NULL;
+        return base + 1;
+}
+
+/* --nv / --rocm: the driver libraries the frontend found, read-only in
+ * /.singularity.d/libs (a tmpfs of ours, so their mount points can be made
+ * whatever the image holds; on the images' LD_LIBRARY_PATH), the driver
+ * binaries in /usr/bin when a mount point can be had, and the devices when
+ * /dev is not the host's own. Sources are opened as the user and must be
+ * root-owned regular files. */
+static int plan_gpu(struct builder *b, const struct plan_input *in, sing_err_t *err)
+{
+        const struct request *req = in->req;
+        const unsigned file_flags = MP_IN_ROOT | MP_AS_USER | MP_RO | MP_ROOT_OWNED;
+        if (req->n_gpu_libs)
+                add(b, OP_TMPFS, NULL, "/.singularity.d/libs", "mode=755,size=4m", MP_IN_ROOT);
+        for (size_t i = 0; i < req->n_gpu_libs + req->n_gpu_bins; i++) {
+                bool lib = i < req->n_gpu_libs;
+                const char *path = lib ? req->gpu_libs[i] : req->gpu_bins[i - req->n_gpu_libs];
+                const char *name = gpu_file_name(path);
+                if (!name)
+                        return err_set(err, "%s %s: not an absolute path of a file",
+                                       lib ? "--gpu-lib" : "--gpu-bin", path);
+                add_owned(b, OP_BIND, dup_or_null(b, path),
+                          fmt(b, "%s/%s", lib ? "/.singularity.d/libs" : "/usr/bin", name), NULL,
+                          file_flags | (lib ? 0 : MP_OPTIONAL));
+                if (lib && i + 1 == req->n_gpu_libs) /* also to the user in a user ns */
+                        add(b, OP_REMOUNT_RO, NULL, "/.singularity.d/libs", NULL, MP_IN_ROOT);
+        }
+        for (size_t i = 0; b->dev_minimal && in->gpu_devices && in->gpu_devices[i]; i++)
+                add(b, OP_DEV_BIND, in->gpu_devices[i], in->gpu_devices[i], NULL,
+                    MP_IN_ROOT | MP_OPTIONAL);
+        return 0;
 }
 
 /* --no-mount /DEST: compared after cleaning both paths. */
@@ -434,13 +512,14 @@ int mount_plan_build(const struct plan_input *in, struct mount_plan *plan, sing_
                     !path_already_bound(plan, in->host_mounts[i]))
                         add(&b, OP_BIND, in->host_mounts[i], in->host_mounts[i], NULL,
                             MP_IN_ROOT | MP_AS_USER | MP_OPTIONAL);
-        if (plan_binds(&b, in, err) < 0) {
+        if (plan_scratch(&b, in, err) < 0 || plan_gpu(&b, in, err) < 0 ||
+            plan_binds(&b, in, err) < 0) {
                 mount_plan_free(plan);
                 return -1;
         }
         if (in->cwd && !req->contain && !(req->no_mount & NO_MOUNT_CWD) &&
             !is_system_dir(in->cwd) && !in_session(in, in->cwd) &&
-            !path_already_bound(plan, in->cwd))
+            !dest_already_bound(plan, in->cwd))
                 add(&b, OP_BIND, in->cwd, in->cwd, NULL, MP_IN_ROOT | MP_AS_USER | MP_OPTIONAL);
         if (overlay && !req->writable_tmpfs)
                 add(&b, OP_REMOUNT_RO, NULL, "/", NULL, MP_IN_ROOT);
@@ -457,12 +536,13 @@ void mount_plan_print(const struct mount_plan *plan)
                   plan->root_creatable ? "created in the overlay" : "must exist");
         for (size_t i = 0; i < plan->n; i++) {
                 const struct mount_entry *e = &plan->entries[i];
-                log_debug("  %2zu %-13s %s%s%s%s%s%s%s%s%s", i, mount_op_name(e->op),
+                log_debug("  %2zu %-13s %s%s%s%s%s%s%s%s%s%s", i, mount_op_name(e->op),
                           e->source ? e->source : "", e->source ? " -> " : "",
                           (e->flags & MP_IN_ROOT) ? "[root]" : "", e->dest, e->data ? " " : "",
                           e->data ? e->data : "", (e->flags & MP_RO) ? " ro" : "",
                           (e->flags & MP_AS_USER) ? " as-user" : "",
-                          (e->flags & MP_UNBINDABLE) ? " unbindable" : "");
+                          (e->flags & MP_UNBINDABLE) ? " unbindable" : "",
+                          (e->flags & MP_ROOT_OWNED) ? " root-owned" : "");
         }
 }
 

@@ -39,6 +39,8 @@ enum {
         MP_IMAGE_FD = 1 << 4,   /* source is the opened image fd (sandbox directory) */
         MP_UNBINDABLE = 1 << 5, /* the staging tmpfs: pruned from every recursive bind of a
                                    host directory above it (/tmp, home...) */
+        MP_ROOT_OWNED = 1 << 6, /* source must be a regular file owned by root (GPU driver
+                                   files: --nv binds nothing the admin did not install) */
 };
 
 struct mount_entry {
@@ -77,6 +79,7 @@ struct plan_input {
         uint64_t image_offset;  /* IMGSRC_FUSE */
         bool userns;            /* unprivileged mode */
         char **host_mounts;     /* `mount hostfs`: the host's mount points, or NULL */
+        char **gpu_devices;     /* --nv/--rocm: the host's GPU device paths, or NULL */
 };
 
 int mount_plan_build(const struct plan_input *in, struct mount_plan *plan, sing_err_t *err);

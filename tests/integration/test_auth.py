@@ -275,3 +275,108 @@ def test_https_registry_with_http_realm_keeps_credentials(
     assert anon.token_server.requests, "no token was asked for"
     assert _token_requests_with_auth(anon.token_server) == []
 
+
+def test_docker_username_and_password_variables(singularity, registry_basic, user_tmp,
+                                                 unique_repo):
+    push_busybox(registry_basic, unique_repo)
+    user, password = registry_basic.credentials()
+    uri = f"docker://{registry_basic.hostport}/{unique_repo}:latest"
+    r = pull(singularity, uri, cwd=user_tmp,
+             env=dict(NOHTTPS, DOCKER_USERNAME=user, DOCKER_PASSWORD=password))
+    assert r.returncode == 0, r.stderr
+    r = pull(singularity, uri, "--name", "x.sif", cwd=user_tmp,
+             env=dict(NOHTTPS, DOCKER_USERNAME=user, DOCKER_PASSWORD="wrong"))
+    one_error(r, "authentication failed")
+
+
+HELPER = """#!/bin/sh
+# A docker-credential helper: `get` reads the server on stdin.
+[ "$1" = get ] || exit 2
+read -r server
+echo "$server" >> "{log}"
+if [ "$server" = "{host}" ]; then
+    printf '{{"ServerURL":"%s","Username":"{user}","Secret":"{password}"}}\\n' "$server"
+else
+    echo "credentials not found in native keychain"
+    exit 1
+fi
+"""
+
+
+@pytest.mark.parametrize("key", ["credsStore", "credHelpers"])
+def test_docker_credential_helpers(singularity, registry_basic, user_tmp, unique_repo, key):
+    push_busybox(registry_basic, unique_repo)
+    user, password = registry_basic.credentials()
+    bindir, docker_dir = os.path.join(user_tmp, "bin"), os.path.join(user_tmp, "docker")
+    log = os.path.join(user_tmp, "helper.log")
+    run_as_user(["mkdir", bindir, docker_dir], check=True)
+    helper = os.path.join(bindir, "docker-credential-wftest")
+    run_as_user(["sh", "-c", 'cat > "$0" && chmod 755 "$0"', helper], check=True,
+                input=HELPER.format(log=log, host=registry_basic.hostport, user=user,
+                                    password=password))
+    conf = ({"credsStore": "wftest"} if key == "credsStore"
+            else {"credHelpers": {registry_basic.hostport: "wftest",
+                                  "other.example": "missing-helper"}})
+    run_as_user(["sh", "-c", 'cat > "$0"', os.path.join(docker_dir, "config.json")], check=True,
+                input=json.dumps(conf))
+    path = f"{bindir}:/usr/local/bin:/usr/bin:/bin"
+    env = dict(NOHTTPS, DOCKER_CONFIG=docker_dir, PATH=f"{os.path.dirname(singularity)}:{path}")
+    r = pull(singularity, f"docker://{registry_basic.hostport}/{unique_repo}:latest",
+             cwd=user_tmp, env=env)
+    assert r.returncode == 0, r.stderr
+    assert open(log).read().splitlines()[0] == registry_basic.hostport
+    assert password not in r.stderr
+
+
+def test_unreadable_docker_config_is_a_warning(singularity, registry, pushed_busybox, user_tmp):
+    docker_dir = os.path.join(user_tmp, "docker")
+    os.mkdir(docker_dir, 0o755)
+    with open(os.path.join(docker_dir, "config.json"), "w") as f:
+        f.write("{}")
+    os.chmod(os.path.join(docker_dir, "config.json"), 0o600)  # root's: unreadable to the user
+    r = pull(singularity, f"docker://{registry.hostport}/library/busybox:latest", cwd=user_tmp,
+             env=dict(NOHTTPS, DOCKER_CONFIG=docker_dir))
+    assert r.returncode == 0, r.stderr
+    assert any(l.startswith("WARNING") and "config.json" in l for l in r.stderr.splitlines()), \
+        r.stderr
+
+
+def test_registry_login_and_logout(singularity, registry_basic, user_tmp, unique_repo):
+    """registry login writes the credentials into the Docker config that pulls
+    read (0600, other entries kept); logout removes them."""
+    push_busybox(registry_basic, unique_repo)
+    user, password = registry_basic.credentials()
+    docker_dir = os.path.join(user_tmp, "docker")
+    conf = os.path.join(docker_dir, "config.json")
+    run_as_user(["mkdir", docker_dir], check=True)
+    run_as_user(["sh", "-c", 'cat > "$0"', conf], check=True,
+                input=json.dumps({"auths": {"other.example": {"auth": "eDp5"}}, "x": 1}))
+    env = dict(NOHTTPS, DOCKER_CONFIG=docker_dir)
+    host = f"docker://{registry_basic.hostport}"
+    uri = f"{host}/{unique_repo}:latest"
+    r = run_as_user([singularity, "registry", "login", "-u", user, "--password-stdin", host],
+                    env=env, input=password + "\n")
+    assert r.returncode == 0, r.stderr
+    assert password not in r.stdout + r.stderr
+    assert os.stat(conf).st_mode & 0o777 == 0o600
+    saved = json.load(open(conf))
+    assert saved["x"] == 1 and "other.example" in saved["auths"]
+    assert registry_basic.hostport in saved["auths"]
+    r = pull(singularity, uri, cwd=user_tmp, env=env)
+    assert r.returncode == 0, r.stderr
+    r = run_as_user([singularity, "registry", "logout", host], env=env)
+    assert r.returncode == 0, r.stderr
+    saved = json.load(open(conf))
+    assert registry_basic.hostport not in saved["auths"] and "other.example" in saved["auths"]
+    r = pull(singularity, uri, "--name", "again.sif", cwd=user_tmp, env=env)
+    one_error(r, "authentication required")
+    r = run_as_user([singularity, "registry", "logout", host], env=env)
+    one_error(r, "not logged in")
+    # --authfile names another file; -p gives the password.
+    other = os.path.join(user_tmp, "auth.json")
+    r = run_as_user([singularity, "registry", "login", "--authfile", other, "-u", user, "-p",
+                     password, host], env=env)
+    assert r.returncode == 0, r.stderr
+    assert registry_basic.hostport in json.load(open(other))["auths"]
+    r = run_as_user([singularity, "registry", "login", host], env=env, input="")
+    one_error(r, "a user name and a password are needed")

@@ -13,8 +13,8 @@ import pytest
 
 from conftest import run_as_user
 
-LISTED = ["build", "exec", "help", "inspect", "pull", "run", "run-help", "shell", "test",
-          "version"]
+LISTED = ["build", "exec", "help", "inspect", "pull", "registry", "run", "run-help", "shell",
+          "test", "version"]
 
 
 def needed_libs(path):

@@ -4,6 +4,7 @@ import os
 import re
 import shutil
 import signal
+import stat
 import struct
 import subprocess
 import tempfile
@@ -604,3 +605,136 @@ def test_pid_namespace_init_reaps_orphans(images, run_mode, probe_dir):
 def test_no_init_is_accepted(images):
     r = sing("exec", "--pid", "--no-init", images["sif"], "true")
     assert r.returncode == 0, r.stderr
+
+
+def test_nested_bind_under_a_bound_home(images, run_mode, test_user, user_tmp):
+    """cwltool's layout: a file bound under the bound home. The missing mount
+    points (a file, then a directory with parents) are created in the host
+    directory, owned by the user."""
+    home, data = os.path.join(user_tmp, "h"), os.path.join(user_tmp, "f")
+    run_as_user(["sh", "-c", f"mkdir {home} {data}.d && echo staged > {data} && "
+                 f"echo indir > {data}.d/g"], check=True)
+    r = sing("exec", "--contain", "--home", f"{home}:/w", "--bind", f"{data}:/w/f.txt:ro",
+             "--bind", f"{data}.d:/w/sub/dir", "--pwd", "/w", images["sif"], "sh", "-c",
+             "cat f.txt sub/dir/g; echo x > f.txt 2>/dev/null || echo ro; echo out > out")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "staged\nindir\nro\n", r.stdout
+    for name, kind in (("f.txt", stat.S_ISREG), ("sub", stat.S_ISDIR),
+                       ("sub/dir", stat.S_ISDIR), ("out", stat.S_ISREG)):
+        st = os.lstat(os.path.join(home, name))
+        assert kind(st.st_mode) and st.st_uid == test_user.uid, (name, st)
+    assert open(os.path.join(home, "out")).read() == "out\n"
+    assert os.path.getsize(os.path.join(home, "f.txt")) == 0
+
+
+def test_home_elsewhere_when_the_cwd_is_home(images, run_mode, test_user, user_tmp):
+    """--home DIR:$HOME from $HOME: the container's $HOME is DIR, the cwd is
+    not bound over it."""
+    other = os.path.join(user_tmp, "h")
+    run_as_user(["sh", "-c", f"mkdir {other} && echo other-home > {other}/marker"], check=True)
+    r = sing("exec", "--home", f"{other}:{test_user.home}", images["sif"], "sh", "-c",
+             'echo "$PWD"; cat "$HOME/marker"', cwd=test_user.home)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == f"{test_user.home}\nother-home\n", r.stdout
+
+
+def test_root_edits_passwd_and_group_in_a_writable_sandbox(images, prefix, tmp_path):
+    """Root in a --writable sandbox gets the image's own /etc/passwd and
+    /etc/group (adduser, package installs), not generated read-only copies."""
+    sandbox = str(tmp_path / "sb")
+    shutil.copytree(images["sandbox"], sandbox, symlinks=True)
+    exe = os.path.join(prefix, "bin", "singularity")
+    r = subprocess.run([exe, "exec", "--writable", sandbox, "sh", "-c",
+                        "echo 'added:x:4321:4321::/:/bin/sh' >> /etc/passwd && "
+                        "echo 'addedgrp:x:4321:' >> /etc/group && id -u"],
+                       capture_output=True, text=True, cwd="/")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "0\n"
+    assert "added:x:4321:4321" in open(os.path.join(sandbox, "etc/passwd")).read()
+    assert "addedgrp:x:4321:" in open(os.path.join(sandbox, "etc/group")).read()
+
+
+def test_run_no_https_option(images, clean_user_cache):
+    """run/exec --no-https (and pull --no-https, Apptainer's spelling) reach a
+    plain-HTTP registry without SINGULARITY_NOHTTPS."""
+    uri = f"docker://{images['registry'].hostport}/test/runimage:latest"
+    r = sing("run", uri, "x")
+    assert r.returncode == 255, (r.stdout, r.stderr)
+    for opt in ("--no-https", "--nohttps"):
+        r = sing("run", opt, uri, "x")
+        assert r.returncode == 0, r.stderr
+        assert r.stdout == "entry: x\n"
+    r = sing("exec", "--no-https", uri, "cat", "/etc/marker")
+    assert r.returncode == 0 and r.stdout == "run-test-image\n", r.stderr
+    d = tempfile.mkdtemp(prefix="sing-nohttps-")
+    try:
+        os.chmod(d, 0o777)
+        r = sing("pull", "--no-https", "--name", f"{d}/p.sif", uri)
+        assert r.returncode == 0 and os.path.getsize(f"{d}/p.sif") > 0, r.stderr
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def test_scratch_and_workdir(images, run_mode, test_user, user_tmp):
+    """-S DIR: a writable scratch directory (a private tmpfs, or
+    WORKDIR/scratch/NAME with -W); -W with --contain also backs /tmp,
+    /var/tmp and the home."""
+    r = sing("exec", "-S", "/scratch,/data/s", images["sif"], "sh", "-c",
+             "echo a > /scratch/f && echo b > /data/s/f && cat /scratch/f /data/s/f && "
+             "stat -c %a:%u /scratch")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == f"a\nb\n700:{test_user.uid}\n", r.stdout
+    work = os.path.join(user_tmp, "work")
+    run_as_user(["mkdir", work], check=True)
+    r = sing("exec", "--contain", "-W", work, "--scratch", "/scratch", images["sif"], "sh", "-c",
+             'echo s > /scratch/f; echo t > /tmp/f; echo v > /var/tmp/f; echo h > "$HOME/f"',
+             env={"SINGULARITY_SCRATCH": "/env/scratch"})
+    assert r.returncode == 0, r.stderr
+    for sub, text in (("scratch/scratch/f", "s"), ("tmp/f", "t"), ("var_tmp/f", "v"),
+                      ("home/f", "h")):
+        path = os.path.join(work, sub)
+        assert open(path).read() == text + "\n", sub
+        assert os.stat(path).st_uid == test_user.uid
+    assert os.path.isdir(os.path.join(work, "scratch", "env_scratch"))
+    # Without --contain the workdir holds only the scratch directories.
+    r = sing("exec", "-W", work, "-S", "/s2", images["sif"], "sh", "-c", "echo x > /s2/f")
+    assert r.returncode == 0, r.stderr
+    assert open(os.path.join(work, "scratch", "s2", "f")).read() == "x\n"
+    for bad in ("relative", "/", "/a/../b"):
+        one_error(sing("exec", "-S", bad, images["sif"], "true"), "--scratch")
+    one_error(sing("exec", "-W", os.path.join(user_tmp, "missing"), "-S", "/s", images["sif"],
+                   "true"), "--workdir")
+
+
+def test_run_disable_cache_option(images, clean_user_cache, user_tmp):
+    """exec --disable-cache (the option, not the variable): the user's cache
+    stays empty and the private one goes after the run."""
+    tmpdir = os.path.join(user_tmp, "t")
+    run_as_user(["mkdir", "-m", "700", tmpdir], check=True)
+    uri = f"docker://{images['registry'].hostport}/test/runimage:latest"
+    r = sing("exec", "--no-https", "--disable-cache", uri, "cat", "/etc/marker",
+             env={"TMPDIR": tmpdir})
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "run-test-image\n"
+    for _ in range(300):
+        if not os.listdir(tmpdir):
+            break
+        time.sleep(0.1)
+    assert os.listdir(tmpdir) == []
+    sifs = os.path.join(clean_user_cache, "sif")
+    assert not os.path.isdir(sifs) or os.listdir(sifs) == []
+
+
+def test_no_mount_dev_with_an_image_that_ships_device_nodes(images, run_mode, user_tmp):
+    """--no-mount dev keeps the image's own /dev, whose nodes cannot be
+    opened (nodev): the run itself must not need /dev/null."""
+    sandbox = os.path.join(user_tmp, "sb")
+    shutil.copytree(images["sandbox"], sandbox, symlinks=True)
+    os.mknod(os.path.join(sandbox, "dev", "null"), 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    os.mknod(os.path.join(sandbox, "dev", "zero"), 0o666 | stat.S_IFCHR, os.makedev(1, 5))
+    r = sing("exec", "--no-mount", "dev", sandbox, "sh", "-c",
+             "ls /dev; cat /dev/zero 2>/dev/null || echo nodev")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["null", "zero", "nodev"], r.stdout
+    r = sing("exec", "--no-mount", "dev", sandbox, "no-such-program")
+    assert r.returncode == 127 and "no such file or directory" in r.stderr, r.stderr

@@ -1093,3 +1093,34 @@ def test_without_openat2_magic_links_and_root_and_session(lab, sing_config, user
     os.symlink(os.path.join(session_dir(), "rootfs"), slink)
     r = no_openat2(lab["good"], "/bin/true", opts=("--bind", f"{slink}:/mnt/x"))
     one_error(r, "session")
+
+
+def test_nested_bind_mount_points_are_made_only_as_the_user(images, run_mode, user_tmp):
+    """A missing mount point under a bound directory is created with the
+    user's rights, in that directory only, never through a symlink: another
+    user's directory (bound directly, or reached through a symlink in the
+    user's own bind), or a read-only bind, get nothing, and the run fails in
+    one line."""
+    from test_image_security import ensure_user2
+    victim = ensure_user2()
+    vdir = tempfile.mkdtemp(prefix="sing-victim-")
+    os.chown(vdir, victim.pw_uid, victim.pw_gid)
+    os.chmod(vdir, 0o755)
+    try:
+        mine = os.path.join(user_tmp, "mine")
+        run_as_user(["sh", "-c", f"mkdir {mine} && echo x > {user_tmp}/f && "
+                     f"ln -s {vdir} {mine}/link"], check=True)
+        f = os.path.join(user_tmp, "f")
+        cases = (
+            (["-B", f"{vdir}:/v", "-B", f"{f}:/v/planted"], "permission denied"),
+            (["-B", f"{vdir}:/v", "-B", f"{user_tmp}:/v/sub/dir"], "permission denied"),
+            (["--home", f"{mine}:/w", "-B", f"{f}:/w/link/planted"], "/w/link/planted"),
+            (["-B", f"{mine}:/m:ro", "-B", f"{f}:/m/planted"], "read-only"),
+        )
+        for opts, needle in cases:
+            r = sing("exec", *opts, images["sif"], "true")
+            one_error(r, needle)
+            assert os.listdir(vdir) == [], (opts, os.listdir(vdir))
+        assert sorted(os.listdir(mine)) == ["link"]
+    finally:
+        shutil.rmtree(vdir, ignore_errors=True)

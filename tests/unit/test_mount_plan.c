@@ -357,6 +357,71 @@ static void test_cwd(void)
         CHECK(build() == 0);
 }
 
+/* --home DIR:$HOME with the cwd at (or under) $HOME: the cwd is not bound
+ * over the home; a user bind covering the cwd wins the same way. */
+static void test_cwd_under_other_binds(void)
+{
+        reset();
+        req.home_src = "/data/h";
+        req.home_dst = "/home/stest";
+        in.cwd = "/home/stest/proj";
+        CHECK(build() == 0);
+        CHECK(count_dest("/home/stest") == 1 && !entry(OP_BIND, "/home/stest/proj"));
+        reset();
+        req.binds[0] = (struct bind_spec){.src = "/data/w", .dst = "/scratch"};
+        req.nbinds = 1;
+        CHECK(build() == 0);
+        CHECK(entry(OP_BIND, "/scratch") && !entry(OP_BIND, "/scratch/work"));
+}
+
+/* Root in a --writable sandbox keeps the image's /etc/passwd and /etc/group;
+ * everyone else (and root without --writable) gets the generated ones. */
+static void test_root_writable_etc_files(void)
+{
+        for (int root = 0; root < 2; root++) {
+                for (int writable = 0; writable < 2; writable++) {
+                        reset();
+                        user.uid = root ? 0 : 1000;
+                        req.writable = writable;
+                        in.image_src = IMGSRC_DIR;
+                        in.image_path = "/srv/sandbox";
+                        CHECK(build() == 0);
+                        bool bound = entry(OP_BIND, "/etc/passwd") && entry(OP_BIND, "/etc/group");
+                        CHECK(bound == !(root && writable));
+                }
+        }
+}
+
+/* --nv / --rocm files: read-only, as the user, root-owned, in a read-only
+ * tmpfs on /.singularity.d/libs; devices only into a minimal /dev. */
+static void test_gpu(void)
+{
+        const struct mount_entry *e;
+        static char *devs[] = {"/dev/nvidia0", NULL};
+        reset();
+        req.nv = true;
+        req.gpu_libs[req.n_gpu_libs++] = "/usr/lib/x86_64-linux-gnu/libcuda.so.1";
+        req.gpu_bins[req.n_gpu_bins++] = "/usr/bin/nvidia-smi";
+        in.gpu_devices = devs;
+        CHECK(build() == 0);
+        int tmpfs = find(OP_TMPFS, "/.singularity.d/libs"),
+            lib = find(OP_BIND, "/.singularity.d/libs/libcuda.so.1"),
+            ro = find(OP_REMOUNT_RO, "/.singularity.d/libs");
+        CHECK(tmpfs >= 0 && lib > tmpfs && ro > lib);
+        e = entry(OP_BIND, "/.singularity.d/libs/libcuda.so.1");
+        CHECK(e && (e->flags & MP_RO) && (e->flags & MP_AS_USER) && (e->flags & MP_ROOT_OWNED));
+        e = entry(OP_BIND, "/usr/bin/nvidia-smi");
+        CHECK(e && (e->flags & MP_ROOT_OWNED) && (e->flags & MP_OPTIONAL));
+        CHECK(!entry(OP_DEV_BIND, "/dev/nvidia0")); /* the host's /dev holds it */
+        req.contain = true;
+        CHECK(build() == 0);
+        CHECK(entry(OP_DEV_BIND, "/dev/nvidia0"));
+        req.gpu_libs[0] = "/usr/lib/";
+        CHECK(build() < 0 && strstr(err.msg, "--gpu-lib /usr/lib/"));
+        req.gpu_libs[0] = "libcuda.so.1";
+        CHECK(build() < 0 && strstr(err.msg, "not an absolute path"));
+}
+
 static void test_hostfs(void)
 {
         char *mounts[] = {"/", "/proc", "/srv/data", "/tmp/x", "/srv/data", NULL};
@@ -519,6 +584,9 @@ int main(void)
         test_namespaces_and_modes();
         test_writable();
         test_cwd();
+        test_cwd_under_other_binds();
+        test_root_writable_etc_files();
+        test_gpu();
         test_hostfs();
         test_paths();
         test_args();
