@@ -159,6 +159,9 @@ static int classify_source(struct build *b, sing_err_t *e)
 
 static bool needs_root(const struct recipe *r)
 {
+        for (size_t i = 0; i < r->napps; i++)
+                if (r->apps[i].sec[APP_INSTALL].present)
+                        return true;
         return r->sec[SEC_POST].present || r->sec[SEC_SETUP].present;
 }
 
@@ -432,8 +435,12 @@ static int apply_recipe(struct build *b, const struct build *top, sing_err_t *e)
                 if (recipe_copy_files_from(r, i, root, rootfd, e) < 0)
                         return -1;
         }
+        if (recipe_write_apps(r, rootfd, e) < 0)
+                return -1;
         if (r->sec[SEC_POST].present &&
             run_script(b->rootfs, "post", r->sec[SEC_POST].body, SCRIPT_IN_ROOTFS, e) < 0)
+                return -1;
+        if (recipe_run_appinstall(r, b->rootfs, e) < 0)
                 return -1;
         if (recipe_write_metadata(r, rootfd, r->bootstrap == BOOTSTRAP_LOCALIMAGE,
                                   b->have_lsrc ? b->lsrc.uri : b->base,

@@ -131,14 +131,16 @@ static int pull_convert(struct pull_ctx *p, const char *out, bool force, sing_er
         _cleanup_free_ char *config = NULL;
         struct layer_feed *feed = NULL;
         struct squash_settings sq;
-        struct metadata_opts mo = {.mtime = time(NULL)};
+        _cleanup_free_ char *display = ref_display(&p->ref), *name = NULL;
+        struct metadata_opts mo = {.mtime = time(NULL), .source_digest = p->man.top_digest};
         struct layer_wait w;
         size_t config_len = 0;
         int rc = -1;
         sing_err_t fe;
 
-        if (!jobs || !paths)
+        if (!jobs || !paths || !display || asprintf(&name, "docker://%s", display) < 0)
                 return err_set(e, "out of memory");
+        mo.source_name = name;
         if (p->man.config.size > CONFIG_MAX_BYTES)
                 return err_set(e, "image config is larger than %d bytes", CONFIG_MAX_BYTES);
         if (fetch_blobs(&p->reg, &p->cache, &cfg, 1, 1, e) < 0 ||
