@@ -194,6 +194,17 @@ static int pull_resolve(struct pull_ctx *p, const char *uri, const struct pull_o
         return 0;
 }
 
+/* The cached SIF's key for this reference and platform (platform.h). */
+static int sif_key(const struct pull_ctx *p, const struct pull_opts *o, char *key, size_t len,
+                   sing_err_t *e)
+{
+        _cleanup_free_ char *display = ref_display(&p->ref);
+        if (!display)
+                return err_set(e, "out of memory");
+        sif_cache_key(want_platform(o), display, key, len);
+        return 0;
+}
+
 /* One conversion of an image per cache at a time: concurrent pulls (and
  * runs) of one image wait for the first and take its SIF from the cache,
  * instead of each squashing the same layers. */
@@ -241,9 +252,8 @@ int pull_to_file(const char *uri, const struct pull_opts *o, const char *out_pat
                 return err_set(e, "image file %s already exists; use --force to overwrite it",
                                out_path);
         temp_sweep_beside(out_path);
-        if (pull_resolve(&p, uri, o, e) < 0)
+        if (pull_resolve(&p, uri, o, e) < 0 || sif_key(&p, o, key, sizeof(key), e) < 0)
                 goto out;
-        platform_cache_key(want_platform(o), key, sizeof(key));
         if (p.cache.temporary ? pull_convert(&p, out_path, force, e) < 0
                               : pull_through_cache(&p, key, out_path, force, e) < 0)
                 goto out;
@@ -313,8 +323,7 @@ int pull_to_cache(const char *uri, const struct pull_opts *o, char **sif_path, s
         _cleanup_free_ char *path = NULL;
         int rc = -1;
         *sif_path = NULL;
-        platform_cache_key(want_platform(o), key, sizeof(key));
-        if (pull_begin(&p, uri, o, false, e) < 0)
+        if (pull_begin(&p, uri, o, false, e) < 0 || sif_key(&p, o, key, sizeof(key), e) < 0)
                 goto out;
         /* The SIF must outlive this process: the caller hands its path to
          * the starter. A temporary cache is the caller's to make and remove
