@@ -297,7 +297,7 @@ static void say_age(char *out, size_t n, time_t then)
 
 /* The registry cannot be reached (a compute node without a route out): the
  * SIF of what the tag named when last confirmed, if still in the cache. */
-static char *cached_for_tag(struct pull_ctx *p, const char *key, const char *why)
+static char *cached_for_tag(struct pull_ctx *p, const char *key, const char *why, char **digest_out)
 {
         time_t confirmed;
         char age[32];
@@ -310,19 +310,25 @@ static char *cached_for_tag(struct pull_ctx *p, const char *key, const char *why
                 return NULL;
         }
         say_age(age, sizeof(age), confirmed);
+        *digest_out = strdup(digest);
         log_warn("%s; running the cached image of %s/%s:%s, digest %s, which the registry last "
                  "confirmed %s ago",
                  why, p->ref.registry, p->ref.repository, p->ref.tag, digest, age);
         return path;
 }
 
-int pull_to_cache(const char *uri, const struct pull_opts *o, char **sif_path, sing_err_t *e)
+int pull_to_cache_digest(const char *uri, const struct pull_opts *o, char **sif_path, char **digest,
+                         sing_err_t *e)
 {
         struct pull_ctx p;
         char key[64];
         _cleanup_free_ char *path = NULL;
+        const char *found_digest = NULL;
+        _cleanup_free_ char *tag_digest = NULL;
         int rc = -1;
         *sif_path = NULL;
+        if (digest)
+                *digest = NULL;
         if (pull_begin(&p, uri, o, false, e) < 0 || sif_key(&p, o, key, sizeof(key), e) < 0)
                 goto out;
         /* The SIF must outlive this process: the caller hands its path to
@@ -337,9 +343,8 @@ int pull_to_cache(const char *uri, const struct pull_opts *o, char **sif_path, s
                 path = cache_sif_usable(&p.cache, p.ref.digest, key);
                 if (path) {
                         log_info("Using cached SIF image");
-                        *sif_path = steal_ptr(&path);
-                        rc = 0;
-                        goto out;
+                        found_digest = p.ref.digest;
+                        goto found;
                 }
         }
         {
@@ -348,11 +353,14 @@ int pull_to_cache(const char *uri, const struct pull_opts *o, char **sif_path, s
                                                   want_platform(o), have_sif, &hc, &p.man, e);
                 if (got < 0) {
                         if (e->code == EHOSTUNREACH && !p.ref.digest &&
-                            (path = cached_for_tag(&p, key, e->msg)))
+                            (path = cached_for_tag(&p, key, e->msg, &tag_digest))) {
+                                found_digest = tag_digest;
                                 goto found;
+                        }
                         goto out;
                 }
                 p.have_man = true;
+                found_digest = p.man.top_digest;
                 free(path);
                 path = cache_sif_path(&p.cache, p.man.top_digest, key);
                 if (!path) {
@@ -382,11 +390,20 @@ int pull_to_cache(const char *uri, const struct pull_opts *o, char **sif_path, s
                         log_verbose("not recording what the tag names: %s", te.msg);
         }
 found:
+        if (digest && found_digest && !(*digest = strdup(found_digest))) {
+                err_set(e, "out of memory");
+                goto out;
+        }
         *sif_path = steal_ptr(&path);
         rc = 0;
 out:
         pull_ctx_free(&p);
         return rc;
+}
+
+int pull_to_cache(const char *uri, const struct pull_opts *o, char **sif_path, sing_err_t *e)
+{
+        return pull_to_cache_digest(uri, o, sif_path, NULL, e);
 }
 
 int pull_fetch(const char *uri, const struct pull_opts *o, struct pulled_image *img, sing_err_t *e)
