@@ -70,6 +70,8 @@ int pull_source_to_sandbox(const struct source *s, const struct pull_opts *o, co
                                s->uri);
         if (source_fetch(s, o, out, &img, e) < 0)
                 return -1;
+        mo.source_name = s->uri;
+        mo.source_digest = img.digest;
         if (!(tmpdir = make_build_dir(out, e)))
                 goto out;
         tempfile_register_dir(tmpdir);
