@@ -81,6 +81,29 @@ def pull_warm(c, repo, name):
     return Stat(times)
 
 
+def recipe_build(c, repo, name):
+    """`build OUT.sif RECIPE` (Bootstrap docker, trivial %post) of the pull's
+    image: cold (empty cache, so as pull_cold plus %post, extraction and the
+    final squash) and again with the base's SIF in the cache (issue 13)."""
+    recipe = os.path.join(c.tmp, name + ".def")
+    with open(recipe, "w") as f:
+        f.write(f"Bootstrap: docker\nRegistry: http://{c.reg.hostport}\nFrom: {repo}:latest\n"
+                "%post\n    touch /built\n")
+    os.chmod(recipe, 0o644)
+    out = os.path.join(c.out, name + "-recipe.sif")
+    cold, again = [], []
+    for _ in range(c.runs):
+        c.empty_cache()
+        for times in (cold, again):
+            if os.path.exists(out):
+                os.unlink(out)
+            drop_caches(c.drop)
+            t, *_ = run([c.sing(), "build", out, recipe], env=c.env(), cwd=c.out)
+            times.append(t)
+    os.unlink(out)
+    return {"cold": Stat(cold), "again": Stat(again)}
+
+
 def pull_https(c, repo, name):
     """Cold pull over TLS (same registry storage), to compare with ch-image
     which only speaks HTTPS."""

@@ -132,6 +132,7 @@ def run_rows(res, c, images, smoke):
         res.r["pull_cold"], sif = res.r["pull_cold"]
     res.measure("pull_warm", rows.pull_warm, c, repo, "small")
     res.measure("pull_cold_tls", rows.pull_https, c, repo, "small")
+    res.measure("recipe_build", rows.recipe_build, c, repo, "small")
     res.measure("res_small", rows.pull_resources, c, repo, "small", 1 if smoke else 2)
     tree = os.path.join(c.work, "floor-tree")
     res.measure("floor", rows.floor, c, img, tree)
@@ -208,6 +209,8 @@ def render(res, images, c, a, missing_peers, drop, elapsed):
     pr = [prow("**ours: cold pull -> SIF** (empty cache)", cold),
           prow("ours: warm pull (blobs cached, no SIF)", g("pull_warm")),
           prow("ours: cold pull over HTTPS (as ch-image)", g("pull_cold_tls")),
+          prow("ours: recipe build, trivial %post (empty cache)", g("recipe_build", "cold")),
+          prow("ours: recipe build again (base SIF cached)", g("recipe_build", "again")),
           prow("floor: decompress all layers (pigz -dc, in parallel)", g("floor", "decompress")),
           prow("floor: mksquashfs final tree, zstd 3, all cores", g("floor", "squash")),
           prow("**floor total**", floor),

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cleanup.h"
 #include "shell_quote.h"
 
 /* Helper names start with __sing_ and are all unset before the action. */
@@ -25,12 +26,24 @@ static void put_fixpath_fn(FILE *f)
               f);
 }
 
+/* The app's environment (--app) is activated where the image's 95-apps.sh
+ * would be sourced: before the first env file numbered 95 or more, or after
+ * all of them; the image's own 95-apps.sh is never run (we do its job). */
 static const char load_env_fn[] =
     "__sing_env() {\n"
     "\t__sing_injected=\n"
+    "\t__sing_app_done=\n"
     "\tif [ -d /.singularity.d/env ]; then\n"
     "\t\tfor __sing_f in /.singularity.d/env/*.sh; do\n"
-    "\t\t\tcase \"$__sing_f\" in */99-runtimevars.sh) continue ;; esac\n"
+    "\t\t\tcase \"$__sing_f\" in\n"
+    "\t\t\t*/9[5-9]-*)\n"
+    "\t\t\t\tif [ -z \"$__sing_app_done\" ]; then\n"
+    "\t\t\t\t\t__sing_app\n"
+    "\t\t\t\t\t__sing_app_done=1\n"
+    "\t\t\t\tfi\n"
+    "\t\t\t\t;;\n"
+    "\t\t\tesac\n"
+    "\t\t\tcase \"$__sing_f\" in */99-runtimevars.sh | */95-apps.sh) continue ;; esac\n"
     "\t\t\tif [ -f \"$__sing_f\" ]; then\n"
     "\t\t\t\t. \"$__sing_f\"\n"
     "\t\t\tfi\n"
@@ -43,10 +56,82 @@ static const char load_env_fn[] =
     "\t\t. /environment\n"
     "\t\t__sing_fixpath\n"
     "\tfi\n"
+    "\tif [ -z \"$__sing_app_done\" ]; then\n"
+    "\t\t__sing_app\n"
+    "\tfi\n"
     "\tif [ -z \"$__sing_injected\" ]; then\n"
     "\t\t__sing_inject\n"
     "\tfi\n"
     "}\n";
+
+/* '/scif/apps/NAME' followed by sub (a literal without quotes). */
+static void put_app_path(FILE *f, const char *app, const char *sub)
+{
+        _cleanup_free_ char *p = NULL;
+        if (asprintf(&p, "/scif/apps/%s%s", app, sub) < 0) {
+                fputs("/nonexistent", f);
+                return;
+        }
+        shell_put_quoted_str(f, p);
+}
+
+/* An unknown app is refused before anything runs, naming the apps the
+ * image has. */
+static void put_app_check(FILE *f, const char *app)
+{
+        fputs("if [ ! -d ", f);
+        put_app_path(f, app, "/scif");
+        fputs(" ]; then\n"
+              "\t__sing_apps=\n"
+              "\tfor __sing_a in /scif/apps/*/scif; do\n"
+              "\t\tif [ -d \"$__sing_a\" ]; then\n"
+              "\t\t\t__sing_a=\"${__sing_a%/scif}\"\n"
+              "\t\t\t__sing_apps=\"$__sing_apps ${__sing_a##*/}\"\n"
+              "\t\tfi\n"
+              "\tdone\n"
+              "\tprintf 'singularity: no app %s in the container (apps:%s)\\n' ",
+              f);
+        shell_put_quoted_str(f, app);
+        fputs(" \"${__sing_apps:- none}\" >&2\n"
+              "\texit 255\n"
+              "fi\n",
+              f);
+}
+
+/* Apptainer's 95-apps.sh: the app's bin and root first on PATH, its lib
+ * first on LD_LIBRARY_PATH, SCIF_APPS / SCIF_APPROOT, then the app's own
+ * env files (01-base.sh: SCIF_APPNAME, SCIF_APPDATA...; 90-environment.sh:
+ * %appenv) in order. */
+static void put_app_fn(FILE *f, const char *app)
+{
+        fputs("__sing_app() {\n", f);
+        if (!app) {
+                fputs("\t:\n}\n", f);
+                return;
+        }
+        fputs("\tSCIF_APPS=/scif/apps\n\tSCIF_APPROOT=", f);
+        put_app_path(f, app, "");
+        fputs("\n\texport SCIF_APPS SCIF_APPROOT\n"
+              "\tPATH=\"$SCIF_APPROOT${PATH:+:$PATH}\"\n"
+              "\tif [ -d \"$SCIF_APPROOT/bin\" ]; then\n"
+              "\t\tPATH=\"$SCIF_APPROOT/bin:$PATH\"\n"
+              "\tfi\n"
+              "\texport PATH\n"
+              "\tif [ -d \"$SCIF_APPROOT/lib\" ]; then\n"
+              "\t\tLD_LIBRARY_PATH=\"$SCIF_APPROOT/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}\"\n"
+              "\t\texport LD_LIBRARY_PATH\n"
+              "\tfi\n"
+              "\tfor __sing_a in ",
+              f);
+        put_app_path(f, app, "/scif/env/");
+        fputs("*.sh; do\n"
+              "\t\tif [ -f \"$__sing_a\" ]; then\n"
+              "\t\t\t. \"$__sing_a\"\n"
+              "\t\tfi\n"
+              "\tdone\n"
+              "}\n",
+              f);
+}
 
 static void put_value(FILE *f, const char *value, bool no_eval)
 {
@@ -110,9 +195,25 @@ static void put_exec_if(FILE *f, const char *path)
         fprintf(f, "if [ -x %s ]; then\n\texec %s \"$@\"\nfi\n", path, path);
 }
 
-static void put_action(FILE *f, const char *action)
+/* run / test of an app: its runscript or test, which it must have. */
+static void put_app_action(FILE *f, const char *app, const char *file, const char *what)
 {
-        if (strcmp(action, "exec") == 0) {
+        fputs("if [ -x ", f);
+        put_app_path(f, app, file);
+        fputs(" ]; then\n\texec ", f);
+        put_app_path(f, app, file);
+        fprintf(f, " \"$@\"\nfi\nprintf 'singularity: app %%s has no %s\\n' ", what);
+        shell_put_quoted_str(f, app);
+        fputs(" >&2\nexit 1\n", f);
+}
+
+static void put_action(FILE *f, const char *action, const char *app)
+{
+        if (app && strcmp(action, "run") == 0) {
+                put_app_action(f, app, "/scif/runscript", "runscript (%%apprun)");
+        } else if (app && strcmp(action, "test") == 0) {
+                put_app_action(f, app, "/scif/test", "test (%%apptest)");
+        } else if (strcmp(action, "exec") == 0) {
                 fputs("if [ $# -eq 0 ]; then\n"
                       "\techo 'singularity: exec: no command given' >&2\n"
                       "\texit 1\n"
@@ -174,6 +275,12 @@ static const char prompt_vars[] =
 
 char *action_script(const struct run_env *env, const char *action, bool no_eval)
 {
+        return action_script_app(env, action, no_eval, NULL);
+}
+
+char *action_script_app(const struct run_env *env, const char *action, bool no_eval,
+                        const char *app)
+{
         char *buf = NULL;
         size_t len = 0;
         FILE *f = open_memstream(&buf, &len);
@@ -184,22 +291,36 @@ char *action_script(const struct run_env *env, const char *action, bool no_eval)
          * host's (passed) or the image's env may set one. */
         if (strcmp(action, "shell") == 0 && !kv_get(&env->pass, "PS1"))
                 fputs("unset PS1\n", f);
+        if (app)
+                put_app_check(f, app);
         put_fixpath_fn(f);
+        put_app_fn(f, app);
         put_inject_fn(f, env, no_eval);
         fputs(load_env_fn, f);
         fputs("__sing_env\n", f);
         put_runtime_vars(f, env);
-        fputs("unset -f __sing_fixpath __sing_inject __sing_env\n"
-              "unset __sing_f __sing_d __sing_injected __sing_path\n",
+        fputs("unset -f __sing_fixpath __sing_inject __sing_env __sing_app\n"
+              "unset __sing_f __sing_d __sing_injected __sing_path __sing_a __sing_app_done\n",
               f);
         put_restore(f, env);
         if (strcmp(action, "shell") == 0)
                 fputs(prompt_vars, f);
-        put_action(f, action);
+        put_action(f, action, app);
         bad = ferror(f);
         if (fclose(f) != 0 || bad) {
                 free(buf);
                 return NULL;
         }
         return buf;
+}
+
+bool app_name_valid(const char *name)
+{
+        if (!name || !*name || *name == '.' || *name == '-' || strlen(name) > 255)
+                return false;
+        for (const char *p = name; *p; p++)
+                if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                      (*p >= '0' && *p <= '9') || *p == '_' || *p == '-' || *p == '.' || *p == '+'))
+                        return false;
+        return true;
 }

@@ -19,6 +19,7 @@
  *  5. for shell: PS1 as the host passed it or the image's env set it
  *     (99-base.sh: "Singularity> "), else "\u@\h/$SINGULARITY_NAME:\w > ",
  *     and PROMPT_COMMAND that re-applies it, as Singularity 3.5+;
+ *  (with --app: 5b. the app's environment in the place of 95-apps.sh)
  *  6. runs the action: exec "$@" | the runscript (/.singularity.d/runscript,
  *     else 2.x's /singularity, else /bin/sh) | $SINGULARITY_SHELL, bash
  *     --norc or sh | /.singularity.d/test | /.singularity.d/startscript.
@@ -34,5 +35,16 @@
 /* The script for action (exec|run|shell|test|start), malloc'd, or NULL when
  * out of memory. */
 char *action_script(const struct run_env *env, const char *action, bool no_eval);
+/* The same for the SCIF app `app` (--app NAME; NULL: none; a name checked
+ * by app_name_valid): an app the image lacks ends the script with one line
+ * naming the image's apps and status 255; the app's environment is
+ * activated as Apptainer's 95-apps.sh does (bin and lib first, the
+ * .sh files of its scif/env), run execs its scif/runscript and test its
+ * scif/test (status 1 and a message when it has none). */
+char *action_script_app(const struct run_env *env, const char *action, bool no_eval,
+                        const char *app);
+/* An app name as --app takes it: letters, digits, '_', '-', '.', '+', not
+ * starting with '.' or '-'. */
+bool app_name_valid(const char *name);
 
 #endif

@@ -26,7 +26,8 @@
 #define LABELS_MAX_BYTES (1u << 20)
 
 /* glob(3) errors for one pattern; a pattern without a match is an error. */
-static int copy_one(const struct recipe *r, int rootfd, const struct recipe_file *f, sing_err_t *e)
+int recipe_copy_one(const struct recipe *r, int rootfd, const struct recipe_file *f,
+                    const char *what, sing_err_t *e)
 {
         _cleanup_free_ char *pattern = NULL;
         glob_t g;
@@ -41,10 +42,10 @@ static int copy_one(const struct recipe *r, int rootfd, const struct recipe_file
                 return err_set(e, "out of memory");
         int g_rc = glob(pattern, GLOB_NOSORT | GLOB_BRACE | GLOB_TILDE, NULL, &g);
         if (g_rc == GLOB_NOMATCH)
-                return err_set(e, "%s:%u: %%files source %s does not exist", r->path, f->line,
+                return err_set(e, "%s:%u: %s source %s does not exist", r->path, f->line, what,
                                f->src);
         if (g_rc != 0)
-                return err_set(e, "%s:%u: %%files source %s: cannot expand it", r->path, f->line,
+                return err_set(e, "%s:%u: %s source %s: cannot expand it", r->path, f->line, what,
                                f->src);
         for (size_t i = 0; i < g.gl_pathc && rc == 0; i++) {
                 const char *match = g.gl_pathv[i];
@@ -66,7 +67,7 @@ static int copy_one(const struct recipe *r, int rootfd, const struct recipe_file
                         break;
                 }
                 if (sandbox_copy_in(rootfd, match, dst, e) < 0)
-                        rc = err_prefix(e, "%s:%u: %%files", r->path, f->line);
+                        rc = err_prefix(e, "%s:%u: %s", r->path, f->line, what);
         }
         globfree(&g);
         return rc;
@@ -82,7 +83,7 @@ int recipe_copy_files(const struct recipe *r, int rootfd, sing_err_t *e)
         if (n)
                 log_info("Copying %%files...");
         for (size_t i = 0; i < n && rc == 0; i++)
-                rc = copy_one(r, rootfd, &files[i], e);
+                rc = recipe_copy_one(r, rootfd, &files[i], "%files", e);
         recipe_files_free(files, n);
         return rc;
 }
@@ -142,13 +143,30 @@ int recipe_copy_files_from(const struct recipe *r, size_t i, const char *stage_r
         return rc;
 }
 
+static int check_sources(const struct recipe *r, struct recipe_file *files, size_t n,
+                         const char *what, sing_err_t *e);
+
 int recipe_check_files(const struct recipe *r, sing_err_t *e)
 {
         struct recipe_file *files = NULL;
         size_t n = 0;
-        int rc = 0;
-        if (recipe_files(r, &files, &n, e) < 0)
+        if (recipe_files(r, &files, &n, e) < 0 || check_sources(r, files, n, "%files", e) < 0)
                 return -1;
+        for (size_t i = 0; i < r->napps; i++) {
+                files = NULL;
+                n = 0;
+                if (recipe_app_files(r, i, &files, &n, e) < 0 ||
+                    check_sources(r, files, n, "%appfiles", e) < 0)
+                        return -1;
+        }
+        return 0;
+}
+
+/* Every source matches something; frees files. */
+static int check_sources(const struct recipe *r, struct recipe_file *files, size_t n,
+                         const char *what, sing_err_t *e)
+{
+        int rc = 0;
         for (size_t i = 0; i < n && rc == 0; i++) {
                 _cleanup_free_ char *pattern = NULL;
                 glob_t g;
@@ -161,8 +179,8 @@ int recipe_check_files(const struct recipe *r, sing_err_t *e)
                         break;
                 }
                 if (glob(pattern, GLOB_NOSORT | GLOB_BRACE | GLOB_TILDE, NULL, &g) != 0)
-                        rc = err_set(e, "%s:%u: %%files source %s does not exist", r->path,
-                                     files[i].line, files[i].src);
+                        rc = err_set(e, "%s:%u: %s source %s does not exist", r->path,
+                                     files[i].line, what, files[i].src);
                 else
                         globfree(&g);
         }

@@ -26,4 +26,15 @@ int recipe_copy_files_from(const struct recipe *r, size_t i, const char *stage_r
 int recipe_write_metadata(const struct recipe *r, int rootfd, bool write_runscript,
                           const char *base_name, const char *base_digest, sing_err_t *e);
 
+/* One %files-style entry (glob, destination inside the root); `what`
+ * names the section in messages. */
+int recipe_copy_one(const struct recipe *r, int rootfd, const struct recipe_file *f,
+                    const char *what, sing_err_t *e);
+
+/* build_apps.c: the SCIF apps' layout, files, metadata and
+ * /.singularity.d/env/94-appsbase.sh (before %post), then each
+ * %appinstall (after it), as Apptainer does. */
+int recipe_write_apps(const struct recipe *r, int rootfd, sing_err_t *e);
+int recipe_run_appinstall(const struct recipe *r, const char *rootfs, sing_err_t *e);
+
 #endif

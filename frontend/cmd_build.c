@@ -28,6 +28,7 @@
 #include "envopts.h"
 #include "image.h"
 #include "log.h"
+#include "oci_runtime.h"
 #include "pull.h"
 #include "recipe.h"
 #include "recipe_args.h"
@@ -92,6 +93,9 @@ struct build {
         bool have_lsrc;
         const char *base;
         char *downloaded; /* an http(s) SIF fetched into tmpdir */
+        /* Bootstrap docker: the base's SIF in the cache (pull's pipeline),
+         * extracted into the rootfs, and the digest it resolved to. */
+        char *cached_base, *base_digest;
         struct pulled_image img;
         bool have_img;
         /* Temp space beside OUT. */
@@ -159,6 +163,9 @@ static int classify_source(struct build *b, sing_err_t *e)
 
 static bool needs_root(const struct recipe *r)
 {
+        for (size_t i = 0; i < r->napps; i++)
+                if (r->apps[i].sec[APP_INSTALL].present)
+                        return true;
         return r->sec[SEC_POST].present || r->sec[SEC_SETUP].present;
 }
 
@@ -340,7 +347,7 @@ static int squash_step(void *arg, sing_err_t *e)
 {
         struct build *b = arg;
         _cleanup_close_ int rootfd = open(b->rootfs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        _cleanup_free_ char *deffile = NULL, *labels = NULL;
+        _cleanup_free_ char *deffile = NULL, *labels = NULL, *ocicfg = NULL;
         size_t deflen = 0, labelslen = 0;
         struct sif_object objs[3];
         size_t n = 0;
@@ -362,6 +369,12 @@ static int squash_step(void *arg, sing_err_t *e)
                 objs[n++] = (struct sif_object){SIF_DATA_GENERICJSON, "oci-config.json",
                                                 b->img.config_json, b->img.config_len};
                 arch = config_arch_code(&b->img);
+        } else if (b->cached_base) {
+                /* The pulled base's OCI config goes on with the image. */
+                if ((ocicfg = oci_config_read(b->cached_base)))
+                        objs[n++] = (struct sif_object){SIF_DATA_GENERICJSON, "oci-config.json",
+                                                        ocicfg, strlen(ocicfg)};
+                arch = base_arch_code(b->base);
         } else if (b->base) {
                 arch = base_arch_code(b->base);
         }
@@ -432,12 +445,16 @@ static int apply_recipe(struct build *b, const struct build *top, sing_err_t *e)
                 if (recipe_copy_files_from(r, i, root, rootfd, e) < 0)
                         return -1;
         }
+        if (recipe_write_apps(r, rootfd, e) < 0)
+                return -1;
         if (r->sec[SEC_POST].present &&
             run_script(b->rootfs, "post", r->sec[SEC_POST].body, SCRIPT_IN_ROOTFS, e) < 0)
                 return -1;
-        if (recipe_write_metadata(r, rootfd, r->bootstrap == BOOTSTRAP_LOCALIMAGE,
+        if (recipe_run_appinstall(r, b->rootfs, e) < 0)
+                return -1;
+        if (recipe_write_metadata(r, rootfd, r->bootstrap == BOOTSTRAP_LOCALIMAGE || b->cached_base,
                                   b->have_lsrc ? b->lsrc.uri : b->base,
-                                  b->have_img ? b->img.digest : NULL, e) < 0)
+                                  b->have_img ? b->img.digest : b->base_digest, e) < 0)
                 return -1;
         if (r->sec[SEC_TEST].present) {
                 if (b->notest)
@@ -521,6 +538,31 @@ out:
         return rc;
 }
 
+/* The base of a recipe (one stage) before the build forks into a user
+ * namespace. Bootstrap docker goes through pull's pipeline (download
+ * overlapped with the merge and squash) into the SIF cache, then its SIF
+ * is extracted into the rootfs like a localimage base: a rebuild or a base
+ * already pulled costs no conversion. IncludeCmd (a runscript made from the
+ * config with the recipe's rules) and a disabled cache take the layers. */
+static int fetch_base(struct build *b, const char *out, sing_err_t *e)
+{
+        if (!b->from_layers)
+                return 0;
+        if (b->have_recipe && b->lsrc.kind == SOURCE_DOCKER && !b->rec.include_cmd &&
+            !b->po.cache.disable) {
+                if (pull_to_cache_digest(b->lsrc.uri, &b->po, &b->cached_base, &b->base_digest, e) <
+                    0)
+                        return -1;
+                b->base = b->cached_base;
+                b->from_layers = false;
+                return 0;
+        }
+        if (source_fetch(&b->lsrc, &b->po, out, &b->img, e) < 0)
+                return -1;
+        b->have_img = true;
+        return 0;
+}
+
 static void build_free(struct build *b)
 {
         for (size_t i = 0; i < b->nstages; i++) {
@@ -535,6 +577,8 @@ static void build_free(struct build *b)
         if (b->have_lsrc)
                 source_free(&b->lsrc);
         free(b->downloaded);
+        free(b->cached_base);
+        free(b->base_digest);
         build_args_free(&b->args);
         free(b->tmpdir);
         free(b->rootfs);
@@ -627,19 +671,11 @@ int cmd_build(int argc, char **argv)
                 rc = 0;
                 goto out;
         }
-        for (size_t i = 0; i < b.nstages; i++) {
-                struct build *st = &b.stages[i];
-                if (st->from_layers) {
-                        if (source_fetch(&st->lsrc, &st->po, b.out, &st->img, &e) < 0)
-                                goto out;
-                        st->have_img = true;
-                }
-        }
-        if (b.from_layers) {
-                if (source_fetch(&b.lsrc, &b.po, b.out, &b.img, &e) < 0)
+        for (size_t i = 0; i < b.nstages; i++)
+                if (fetch_base(&b.stages[i], b.out, &e) < 0)
                         goto out;
-                b.have_img = true;
-        }
+        if (fetch_base(&b, b.out, &e) < 0)
+                goto out;
         /* The temp dir is made here, before a --fakeroot build forks into its
          * user namespace, so that this process can remove it if interrupted. */
         if (!(b.tmpdir = make_build_dir(b.out, &e)))

@@ -40,6 +40,11 @@ const char usage_inspect[] =
     "  -d, --deffile       the definition file the image was built from\n"
     "  -H, --helpfile      the help text (%help)\n"
     "  -t, --test          the test script (%test)\n"
+    "  -s, --startscript   the startscript (%startscript)\n"
+    "      --list-apps     the names of the image's SCIF apps\n"
+    "      --app NAME      the labels, runscript, environment, help and test of\n"
+    "                      the app NAME instead of the image's\n"
+    "      --all           everything, for the image and each app, as JSON\n"
     "  -j, --json          everything asked for (all without other options) as\n"
     "                      one JSON document\n"
     "  -h, --help          show this help\n"
@@ -55,16 +60,38 @@ enum what {
         W_DEFFILE = 8,
         W_HELP = 16,
         W_TEST = 32,
-        W_ALL = 63,
+        W_START = 64,
+        W_APPS = 128, /* --list-apps */
+        W_ALL = 255,
+};
+
+/* One env file: its path in the container and its text. */
+struct env_file {
+        char *path, *text;
+};
+
+/* What Apptainer's inspect reports for the image, or for one app. */
+struct attrs {
+        json_object *labels; /* object, never NULL after load */
+        char *runscript, *deffile, *help, *test, *startscript;
+        struct env_file *env;
+        size_t nenv;
+};
+
+struct app_meta {
+        char *name;
+        struct attrs a;
 };
 
 struct meta {
-        json_object *labels; /* object, never NULL after load */
-        char *runscript, *environment, *deffile, *help, *test;
+        struct attrs main;
+        struct app_meta *apps; /* sorted by name */
+        size_t napps;
 };
 
 /* Open the image's root: the sandbox itself, or a private extraction of
- * its /.singularity.d. *tmp is set when a temp dir must be removed. */
+ * its /.singularity.d and its apps' /scif/apps/NAME/scif (not their
+ * programs). *tmp is set when a temp dir must be removed. */
 static int open_root(const char *image, char **tmp, sing_err_t *e)
 {
         _cleanup_close_ int fd = open(image, O_RDONLY | O_CLOEXEC);
@@ -95,8 +122,18 @@ static int open_root(const char *image, char **tmp, sing_err_t *e)
         snprintf(src, sizeof(src), "/proc/self/fd/%d", fd);
         if (fcntl(fd, F_SETFD, 0) < 0)
                 return err_errno(e, "fcntl");
-        char *argv[] = {"unsquashfs", "-n", "-q", "-no-xattrs",      "-d", root,
-                        "-o",         off,  src,  "/.singularity.d", NULL};
+        char *argv[] = {"unsquashfs",
+                        "-n",
+                        "-q",
+                        "-no-xattrs",
+                        "-d",
+                        root,
+                        "-o",
+                        off,
+                        src,
+                        "/.singularity.d",
+                        "/scif/apps/*/scif",
+                        NULL};
         if (run_command(argv, -1, e) < 0)
                 return err_prefix(e, "reading %s", image);
         int rfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -116,129 +153,290 @@ static int cmp_str(const void *a, const void *b)
         return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Every .sh file in /.singularity.d/env, in the order the action scripts source them. */
-static int read_env(int rootfd, char **out, sing_err_t *e)
+/* The sorted names in directory `dir` (inside the root) that keep(name)
+ * accepts; a missing directory has none. */
+static int list_dir(int rootfd, const char *dir, bool (*keep)(const char *), char ***out, size_t *n,
+                    sing_err_t *e)
 {
-        int dfd = safe_open_in_root(rootfd, ".singularity.d/env", O_RDONLY | O_DIRECTORY, 0);
+        int dfd = safe_open_in_root(rootfd, dir, O_RDONLY | O_DIRECTORY, 0);
         _cleanup_closedir_ DIR *d = NULL;
-        char **names = NULL;
-        size_t n = 0;
         struct dirent *de;
-        _cleanup_free_ char *text = NULL;
-        size_t tlen = 0;
-        FILE *f;
-        int rc = -1;
-
         *out = NULL;
+        *n = 0;
         if (dfd < 0)
-                return errno == ENOENT || errno == ENOTDIR ? 0 : err_errno(e, "env directory");
+                return errno == ENOENT || errno == ENOTDIR ? 0 : err_errno(e, "/%s", dir);
         if (!(d = fdopendir(dfd))) {
                 close(dfd);
-                return err_errno(e, "env directory");
+                return err_errno(e, "/%s", dir);
         }
         while ((de = readdir(d))) {
-                size_t l = strlen(de->d_name);
-                if (l < 4 || strcmp(de->d_name + l - 3, ".sh") != 0)
+                if (de->d_name[0] == '.' || !keep(de->d_name))
                         continue;
-                char **v = realloc(names, (n + 1) * sizeof(*v));
-                if (!v || !(v[n] = strdup(de->d_name))) {
-                        names = v ? v : names;
-                        err_set(e, "out of memory");
-                        goto out;
-                }
-                names = v;
-                n++;
+                char **v = realloc(*out, (*n + 1) * sizeof(*v));
+                if (!v)
+                        return err_set(e, "out of memory");
+                *out = v;
+                if (!(v[*n] = strdup(de->d_name)))
+                        return err_set(e, "out of memory");
+                (*n)++;
         }
-        qsort(names, n, sizeof(*names), cmp_str);
-        if (!(f = open_memstream(&text, &tlen))) {
+        if (*n)
+                qsort(*out, *n, sizeof(**out), cmp_str);
+        return 0;
+}
+
+static void free_names(char **v, size_t n)
+{
+        for (size_t i = 0; i < n; i++)
+                free(v[i]);
+        free(v);
+}
+
+/* Apptainer's selection: the Docker env (10-docker*.sh) and the
+ * %environment / $SINGULARITY_ENVIRONMENT files (9*-environment.sh). */
+static bool is_env_file(const char *name)
+{
+        size_t l = strlen(name);
+        if (l < 4 || strcmp(name + l - 3, ".sh") != 0)
+                return false;
+        if (!strncmp(name, "10-docker", 9))
+                return true;
+        return name[0] == '9' && l > strlen("-environment.sh") &&
+               !strcmp(name + l - strlen("-environment.sh"), "-environment.sh");
+}
+
+static bool is_app_env_file(const char *name)
+{
+        return name[0] == '9' && is_env_file(name);
+}
+
+static bool any_name(const char *name)
+{
+        (void)name;
+        return true;
+}
+
+static int read_env(int rootfd, const char *dir, bool (*keep)(const char *), struct attrs *a,
+                    sing_err_t *e)
+{
+        char **names = NULL;
+        size_t n = 0;
+        int rc = -1;
+        if (list_dir(rootfd, dir, keep, &names, &n, e) < 0)
+                goto out;
+        if (n && !(a->env = calloc(n, sizeof(*a->env)))) {
                 err_set(e, "out of memory");
                 goto out;
         }
         for (size_t i = 0; i < n; i++) {
                 _cleanup_free_ char *path = NULL, *body = NULL;
-                if (asprintf(&path, ".singularity.d/env/%s", names[i]) < 0) {
+                if (asprintf(&path, "%s/%s", dir, names[i]) < 0) {
                         path = NULL;
-                        fclose(f);
                         err_set(e, "out of memory");
                         goto out;
                 }
-                if (read_text(rootfd, path, &body, e) < 0) {
-                        fclose(f);
+                if (read_text(rootfd, path, &body, e) < 0)
+                        goto out;
+                if (!body)
+                        continue;
+                struct env_file *f = &a->env[a->nenv];
+                if (asprintf(&f->path, "/%s", path) < 0) {
+                        f->path = NULL;
+                        err_set(e, "out of memory");
                         goto out;
                 }
-                if (body)
-                        fprintf(f, "=== /%s ===\n%s%s", path, body,
-                                *body && body[strlen(body) - 1] != '\n' ? "\n" : "");
+                f->text = steal_ptr(&body);
+                a->nenv++;
         }
-        if (fclose(f) != 0) {
-                err_set(e, "out of memory");
-                goto out;
-        }
-        *out = steal_ptr(&text);
         rc = 0;
 out:
-        for (size_t i = 0; i < n; i++)
-                free(names[i]);
-        free(names);
+        free_names(names, n);
         return rc;
 }
 
-static int load_meta(int rootfd, struct meta *m, sing_err_t *e)
+static int read_labels(int rootfd, const char *path, struct attrs *a, sing_err_t *e)
 {
         _cleanup_free_ char *labels = NULL;
-        memset(m, 0, sizeof(*m));
-        if (read_text(rootfd, ".singularity.d/labels.json", &labels, e) < 0 ||
-            read_text(rootfd, ".singularity.d/runscript", &m->runscript, e) < 0 ||
-            read_text(rootfd, ".singularity.d/Singularity", &m->deffile, e) < 0 ||
-            read_text(rootfd, ".singularity.d/runscript.help", &m->help, e) < 0 ||
-            read_text(rootfd, ".singularity.d/test", &m->test, e) < 0 ||
-            read_env(rootfd, &m->environment, e) < 0)
+        if (read_text(rootfd, path, &labels, e) < 0)
                 return -1;
         if (labels)
-                m->labels = json_tokener_parse(labels);
-        if (m->labels && !json_object_is_type(m->labels, json_type_object)) {
-                json_object_put(m->labels);
-                m->labels = NULL;
+                a->labels = json_tokener_parse(labels);
+        if (a->labels && !json_object_is_type(a->labels, json_type_object)) {
+                json_object_put(a->labels);
+                a->labels = NULL;
         }
-        if (labels && !m->labels)
-                log_warn("/.singularity.d/labels.json is not a JSON object");
-        if (!m->labels && !(m->labels = json_object_new_object()))
+        if (labels && !a->labels)
+                log_warn("/%s is not a JSON object", path);
+        if (!a->labels && !(a->labels = json_object_new_object()))
                 return err_set(e, "out of memory");
         return 0;
 }
 
+/* The metadata files of one app, in /scif/apps/NAME/scif. */
+static int load_app(int rootfd, struct app_meta *app, sing_err_t *e)
+{
+        _cleanup_free_ char *dir = NULL;
+        char path[512];
+        if (asprintf(&dir, "scif/apps/%s/scif", app->name) < 0)
+                return err_set(e, "out of memory");
+#define APP_FILE(f) (snprintf(path, sizeof(path), "%s/%s", dir, f), path)
+        if (read_labels(rootfd, APP_FILE("labels.json"), &app->a, e) < 0 ||
+            read_text(rootfd, APP_FILE("runscript"), &app->a.runscript, e) < 0 ||
+            read_text(rootfd, APP_FILE("runscript.help"), &app->a.help, e) < 0 ||
+            read_text(rootfd, APP_FILE("test"), &app->a.test, e) < 0)
+                return -1;
+#undef APP_FILE
+        snprintf(path, sizeof(path), "%s/env", dir);
+        return read_env(rootfd, path, is_app_env_file, &app->a, e);
+}
+
+static int load_meta(int rootfd, struct meta *m, sing_err_t *e)
+{
+        char **names = NULL;
+        size_t n = 0;
+        memset(m, 0, sizeof(*m));
+        if (read_labels(rootfd, ".singularity.d/labels.json", &m->main, e) < 0 ||
+            read_text(rootfd, ".singularity.d/runscript", &m->main.runscript, e) < 0 ||
+            read_text(rootfd, ".singularity.d/Singularity", &m->main.deffile, e) < 0 ||
+            read_text(rootfd, ".singularity.d/runscript.help", &m->main.help, e) < 0 ||
+            read_text(rootfd, ".singularity.d/test", &m->main.test, e) < 0 ||
+            read_text(rootfd, ".singularity.d/startscript", &m->main.startscript, e) < 0 ||
+            read_env(rootfd, ".singularity.d/env", is_env_file, &m->main, e) < 0)
+                return -1;
+        /* An app is a directory /scif/apps/NAME holding scif/. */
+        if (list_dir(rootfd, "scif/apps", any_name, &names, &n, e) < 0)
+                return -1;
+        if (n && !(m->apps = calloc(n, sizeof(*m->apps)))) {
+                free_names(names, n);
+                return err_set(e, "out of memory");
+        }
+        for (size_t i = 0; i < n; i++) {
+                _cleanup_free_ char *dir = NULL;
+                struct stat st;
+                int fd;
+                if (asprintf(&dir, "scif/apps/%s/scif", names[i]) < 0) {
+                        free_names(names, n);
+                        return err_set(e, "out of memory");
+                }
+                fd = safe_open_in_root(rootfd, dir, O_PATH | O_DIRECTORY, 0);
+                if (fd < 0 || fstat(fd, &st) < 0) {
+                        if (fd >= 0)
+                                close(fd);
+                        continue;
+                }
+                close(fd);
+                m->apps[m->napps].name = steal_ptr(&names[i]);
+                if (load_app(rootfd, &m->apps[m->napps++], e) < 0) {
+                        free_names(names, n);
+                        return -1;
+                }
+        }
+        free_names(names, n);
+        return 0;
+}
+
+static void attrs_free(struct attrs *a)
+{
+        json_object_put(a->labels);
+        free(a->runscript);
+        free(a->deffile);
+        free(a->help);
+        free(a->test);
+        free(a->startscript);
+        for (size_t i = 0; i < a->nenv; i++) {
+                free(a->env[i].path);
+                free(a->env[i].text);
+        }
+        free(a->env);
+}
+
 static void meta_free(struct meta *m)
 {
-        json_object_put(m->labels);
-        free(m->runscript);
-        free(m->environment);
-        free(m->deffile);
-        free(m->help);
-        free(m->test);
+        attrs_free(&m->main);
+        for (size_t i = 0; i < m->napps; i++) {
+                free(m->apps[i].name);
+                attrs_free(&m->apps[i].a);
+        }
+        free(m->apps);
 }
 
+static const struct app_meta *find_app(const struct meta *m, const char *name)
+{
+        for (size_t i = 0; i < m->napps; i++)
+                if (!strcmp(m->apps[i].name, name))
+                        return &m->apps[i];
+        return NULL;
+}
+
+/* Apptainer's values: without their trailing newlines. */
 static void add_str(json_object *o, const char *k, const char *v)
 {
-        if (v)
-                json_object_object_add(o, k, json_object_new_string(v));
+        if (!v)
+                return;
+        size_t n = strlen(v);
+        while (n && v[n - 1] == '\n')
+                n--;
+        json_object_object_add(o, k, json_object_new_string_len(v, (int)n));
 }
 
-static void print_json(const struct meta *m, unsigned what)
+/* Apptainer's attribute layout (keys in its order, empty ones left out):
+ * apps, environment (file -> text), labels, runscript, test, helpfile,
+ * deffile, startscript. */
+static json_object *attrs_json(const struct attrs *a, unsigned what)
 {
-        json_object *doc = json_object_new_object(), *data = json_object_new_object(),
-                    *attrs = json_object_new_object();
-        if (what & W_LABELS)
-                json_object_object_add(attrs, "labels", json_object_get(m->labels));
+        json_object *o = json_object_new_object();
+        if ((what & W_ENV) && a->nenv) {
+                json_object *env = json_object_new_object();
+                for (size_t i = 0; i < a->nenv; i++)
+                        add_str(env, a->env[i].path, a->env[i].text);
+                json_object_object_add(o, "environment", env);
+        }
+        if ((what & W_LABELS) && json_object_object_length(a->labels))
+                json_object_object_add(o, "labels", json_object_get(a->labels));
         if (what & W_RUNSCRIPT)
-                add_str(attrs, "runscript", m->runscript);
-        if (what & W_ENV)
-                add_str(attrs, "environment", m->environment);
-        if (what & W_DEFFILE)
-                add_str(attrs, "deffile", m->deffile);
-        if (what & W_HELP)
-                add_str(attrs, "helpfile", m->help);
+                add_str(o, "runscript", a->runscript);
         if (what & W_TEST)
-                add_str(attrs, "test", m->test);
+                add_str(o, "test", a->test);
+        if (what & W_HELP)
+                add_str(o, "helpfile", a->help);
+        if (what & W_DEFFILE)
+                add_str(o, "deffile", a->deffile);
+        if (what & W_START)
+                add_str(o, "startscript", a->startscript);
+        return o;
+}
+
+static void print_json(const struct meta *m, unsigned what, const struct app_meta *app)
+{
+        json_object *doc = json_object_new_object(), *data = json_object_new_object(), *attrs;
+        json_object *apps = NULL;
+        if (app) {
+                /* --app: the app's attributes under apps.NAME. */
+                attrs = json_object_new_object();
+                apps = json_object_new_object();
+                json_object_object_add(apps, app->name, attrs_json(&app->a, what & ~W_START));
+        } else {
+                attrs = attrs_json(&m->main, what);
+                if ((what & W_APPS) && m->napps) {
+                        apps = json_object_new_object();
+                        /* --list-apps alone: the names; --all: everything. */
+                        unsigned appwhat = what == W_ALL ? what & ~(W_DEFFILE | W_START) : 0;
+                        for (size_t i = 0; i < m->napps; i++)
+                                json_object_object_add(apps, m->apps[i].name,
+                                                       attrs_json(&m->apps[i].a, appwhat));
+                }
+        }
+        if (apps) {
+                /* "apps" first, as Apptainer orders the attributes. */
+                json_object *ordered = json_object_new_object();
+                json_object_object_add(ordered, "apps", apps);
+                json_object_object_foreach(attrs, k, v)
+                {
+                        json_object_object_add(ordered, k, json_object_get(v));
+                }
+                json_object_put(attrs);
+                attrs = ordered;
+        }
         json_object_object_add(data, "attributes", attrs);
         json_object_object_add(doc, "data", data);
         json_object_object_add(doc, "type", json_object_new_string("container"));
@@ -266,6 +464,41 @@ static void print_labels(json_object *labels)
                        json_object_is_type(v, json_type_string) ? json_object_get_string(v)
                                                                 : json_object_to_json_string(v));
         }
+}
+
+/* As Apptainer prints them: "=== FILE ===", the text, a blank line. */
+static void print_env(const struct attrs *a)
+{
+        if (!a->nenv)
+                log_info("the image has no environment files");
+        for (size_t i = 0; i < a->nenv; i++) {
+                size_t n = strlen(a->env[i].text);
+                while (n && a->env[i].text[n - 1] == '\n')
+                        n--;
+                printf("=== %s ===\n%.*s\n\n", a->env[i].path, (int)n, a->env[i].text);
+        }
+}
+
+static void print_sections(const struct meta *m, unsigned what, const struct app_meta *app)
+{
+        const struct attrs *a = app ? &app->a : &m->main;
+        if (what & W_APPS)
+                for (size_t i = 0; i < m->napps; i++)
+                        puts(m->apps[i].name);
+        if (what & W_LABELS)
+                print_labels(a->labels);
+        if (what & W_RUNSCRIPT)
+                print_text("runscript", a->runscript);
+        if (what & W_ENV)
+                print_env(a);
+        if (what & W_DEFFILE)
+                print_text("definition file", m->main.deffile);
+        if (what & W_HELP)
+                print_text("help text", a->help);
+        if (what & W_TEST)
+                print_text("test script", a->test);
+        if ((what & W_START) && !app)
+                print_text("startscript", a->startscript);
 }
 
 const char usage_run_help[] = "Usage: singularity run-help IMAGE\n"
@@ -297,19 +530,25 @@ int cmd_inspect(int argc, char **argv)
             {"deffile", no_argument, NULL, 'd'},
             {"helpfile", no_argument, NULL, 'H'},
             {"test", no_argument, NULL, 't'},
+            {"startscript", no_argument, NULL, 's'},
+            {"list-apps", no_argument, NULL, 'L'},
+            {"app", required_argument, NULL, 'A'},
+            {"all", no_argument, NULL, 'a'},
             {"json", no_argument, NULL, 'j'},
             {"help", no_argument, NULL, 'h'},
             {NULL, 0, NULL, 0},
         };
         unsigned what = 0;
-        bool json = false;
+        bool json = false, all = false;
+        const char *appname = NULL;
+        const struct app_meta *app = NULL;
         _cleanup_free_ char *tmp = NULL;
         _cleanup_close_ int rootfd = -1;
         struct meta m = {0};
         sing_err_t e;
         int opt, rc = 255;
 
-        while ((opt = getopt_long(argc, argv, "+lredHtjh", opts, NULL)) != -1) {
+        while ((opt = getopt_long(argc, argv, "+lredHtsjh", opts, NULL)) != -1) {
                 switch (opt) {
                 case 'l':
                         what |= W_LABELS;
@@ -329,6 +568,18 @@ int cmd_inspect(int argc, char **argv)
                 case 't':
                         what |= W_TEST;
                         break;
+                case 's':
+                        what |= W_START;
+                        break;
+                case 'L':
+                        what |= W_APPS;
+                        break;
+                case 'A':
+                        appname = optarg;
+                        break;
+                case 'a':
+                        all = true;
+                        break;
                 case 'j':
                         json = true;
                         break;
@@ -344,29 +595,35 @@ int cmd_inspect(int argc, char **argv)
                 log_error("inspect takes one image; see 'singularity help inspect'");
                 return 255;
         }
+        /* --all: everything, as JSON, for the image and all its apps. */
+        if (all) {
+                what = W_ALL;
+                json = true;
+                appname = NULL;
+        }
         if (!what)
-                what = json ? W_ALL : W_LABELS;
+                what = json && !appname ? W_ALL & ~W_APPS : W_LABELS;
         rootfd = open_root(argv[optind], &tmp, &e);
         if (rootfd < 0 || load_meta(rootfd, &m, &e) < 0) {
                 log_error("%s", e.msg);
                 goto out;
         }
-        if (json) {
-                print_json(&m, what);
-        } else {
-                if (what & W_LABELS)
-                        print_labels(m.labels);
-                if (what & W_RUNSCRIPT)
-                        print_text("runscript", m.runscript);
-                if (what & W_ENV)
-                        print_text("environment files", m.environment);
-                if (what & W_DEFFILE)
-                        print_text("definition file", m.deffile);
-                if (what & W_HELP)
-                        print_text("help text", m.help);
-                if (what & W_TEST)
-                        print_text("test script", m.test);
+        if (appname && !(app = find_app(&m, appname))) {
+                _cleanup_free_ char *list = NULL;
+                size_t len = 0;
+                FILE *f = open_memstream(&list, &len);
+                for (size_t i = 0; f && i < m.napps; i++)
+                        fprintf(f, " %s", m.apps[i].name);
+                if (f)
+                        fclose(f);
+                log_error("no app %s in %s (apps:%s)", appname, argv[optind],
+                          list && *list ? list : " none");
+                goto out;
         }
+        if (json)
+                print_json(&m, what, app);
+        else
+                print_sections(&m, what, app);
         rc = 0;
 out:
         meta_free(&m);

@@ -33,6 +33,8 @@
 extern char **environ;
 
 #define RUN_OPTIONS                                                                                \
+        "      --app NAME         the SCIF app NAME of the image: run its runscript,\n"            \
+        "                         test its %apptest, with its environment, bin and lib\n"          \
         "  -B, --bind SPEC        bind a host path into the container; SPEC is\n"                  \
         "                         SRC[:DST[:ro|rw]], several may be given separated by\n"          \
         "                         commas or with repeated -B (also SINGULARITY_BIND)\n"            \
@@ -170,6 +172,7 @@ struct run_request {
         struct strv gpu_libs, gpu_bins; /* host driver files for --nv / --rocm */
         struct strv tmpfs_scratch;      /* -S destinations without -W: tmpfs mounts */
         const char *home, *pwd, *network, *workdir;
+        const char *app;         /* --app NAME */
         char *cwd;               /* relative bind and home sources are made absolute against it */
         char *home_spec;         /* --home with SRC absolute, for the starter */
         char *home_dest;         /* HOME inside the container */
@@ -319,6 +322,7 @@ enum {
         OPT_NO_HTTPS,
         OPT_DISABLE_CACHE,
         OPT_ROCM,
+        OPT_APP,
 };
 
 /* --net: a network namespace; of Apptainer's networks only "none" (lo up,
@@ -372,6 +376,7 @@ static int parse_options(int argc, char **argv, struct run_request *r, sing_err_
             {"nohttps", no_argument, NULL, OPT_NO_HTTPS},
             {"disable-cache", no_argument, NULL, OPT_DISABLE_CACHE},
             {"rocm", no_argument, NULL, OPT_ROCM},
+            {"app", required_argument, NULL, OPT_APP},
             {"help", no_argument, NULL, 'h'},
             {NULL, 0, NULL, 0},
         };
@@ -448,6 +453,14 @@ static int parse_options(int argc, char **argv, struct run_request *r, sing_err_
                         break;
                 case OPT_NO_EVAL:
                         r->no_eval = true;
+                        break;
+                case OPT_APP:
+                        if (!app_name_valid(optarg))
+                                return err_set(e,
+                                               "--app %s: not an app name (letters, digits, "
+                                               "'_', '-', '.', '+')",
+                                               optarg);
+                        r->app = optarg;
                         break;
                 case OPT_NO_MOUNT:
                         if (no_mount_parse(optarg, &r->no_mount, e) < 0)
@@ -724,9 +737,12 @@ static int container_command_build(const struct run_request *r, const struct run
 {
         struct oci_runtime oci = {0};
         int rc;
-        cc->script = action_script(env, r->action, r->no_eval);
+        cc->script = action_script_app(env, r->action, r->no_eval, r->app);
         if (!cc->script)
                 return err_set(e, "out of memory");
+        /* An app is found, and its environment applied, by the shell. */
+        if (r->app)
+                return 0;
         if ((strcmp(r->action, "run") == 0 || strcmp(r->action, "exec") == 0) &&
             oci_runtime_read(image, &oci, e) < 0)
                 return -1;
@@ -774,6 +790,7 @@ static enum prepare_result prepare(int argc, char **argv, struct run_request *r,
                     .env_file = &env_file_kv,
                     .env_flag = &r->env_flag,
                     .binds = &r->binds,
+                    .app = r->app,
                 };
                 if (run_env_compute(&in, env, e) < 0)
                         goto out;

@@ -97,10 +97,11 @@ static char *pinned_cache_hit(const char *uri, const struct cache_opts *co)
         if (ref_parse(uri, &ref, &ignored) < 0)
                 return NULL;
         if (ref.digest && !co->disable && cache_open(&cache, co, &ignored) == 0) {
-                platform_cache_key(host_goarch(), key, sizeof(key));
-                path = cache_sif_usable(&cache, ref.digest, key);
+                _cleanup_free_ char *display = ref_display(&ref);
+                if (display)
+                        sif_cache_key(host_goarch(), display, key, sizeof(key));
+                path = display ? cache_sif_usable(&cache, ref.digest, key) : NULL;
                 if (path) {
-                        _cleanup_free_ char *display = ref_display(&ref);
                         log_verbose("Docker image path: %s", display ? display : uri);
                         log_verbose("Cache folder set to %s", cache.root);
                         log_info("Using cached SIF image");

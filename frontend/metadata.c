@@ -288,7 +288,15 @@ static int add_text(struct synth_list *l, const char *path, mode_t perm, struct 
         return r;
 }
 
-static int add_labels(struct synth_list *l, json_object *cfg, int64_t mtime, sing_err_t *e)
+/* json_object_put as a cleanup attribute. */
+static void json_putp(json_object **o)
+{
+        if (*o)
+                json_object_put(*o);
+}
+
+static int add_labels(struct synth_list *l, json_object *cfg, const struct metadata_opts *o,
+                      int64_t mtime, sing_err_t *e)
 {
         json_object *labels = NULL;
         if (cfg)
@@ -296,6 +304,18 @@ static int add_labels(struct synth_list *l, json_object *cfg, int64_t mtime, sin
         if (labels && !json_object_is_type(labels, json_type_object))
                 return err_set(e, "image config: Labels is not an object");
         _cleanup_free_ char *text = NULL;
+        __attribute__((cleanup(json_putp))) json_object *owned = NULL;
+        if (o->source_name || o->source_digest) {
+                if (!labels && !(labels = owned = json_object_new_object()))
+                        return err_set(e, "generating labels.json: out of memory");
+                if ((o->source_name &&
+                     json_object_object_add(labels, "org.opencontainers.image.base.name",
+                                            json_object_new_string(o->source_name)) < 0) ||
+                    (o->source_digest &&
+                     json_object_object_add(labels, "org.opencontainers.image.base.digest",
+                                            json_object_new_string(o->source_digest)) < 0))
+                        return err_set(e, "generating labels.json: out of memory");
+        }
         if (labels) {
                 const char *s = json_object_to_json_string_ext(
                     labels, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
@@ -405,7 +425,7 @@ static int add_metadata_dir(struct synth_list *top, json_object *cfg, const stru
                         return -1;
         }
 
-        if (add_labels(top, cfg, mt, e) < 0)
+        if (add_labels(top, cfg, o, mt, e) < 0)
                 return -1;
         if (add(top, "environment", S_IFLNK | 0777, NULL, 0, ".singularity.d/env/90-environment.sh",
                 mt, e) < 0)
@@ -414,13 +434,6 @@ static int add_metadata_dir(struct synth_list *top, json_object *cfg, const stru
 oom:
         text_discard(&t);
         return err_set(e, "generating /.singularity.d: out of memory");
-}
-
-/* json_object_put as a cleanup attribute. */
-static void json_putp(json_object **o)
-{
-        if (*o)
-                json_object_put(*o);
 }
 
 int metadata_from_oci_config_at(const char *config_json, size_t len, const struct metadata_opts *o,

@@ -16,6 +16,12 @@ struct metadata_opts {
         const char *recipe_runscript; /* %runscript body from a recipe, or NULL */
         bool include_cmd;             /* recipe "IncludeCmd: yes" */
         int64_t mtime;                /* mtime of every generated entry */
+        /* Where a pulled image came from (NULL: not recorded): the source
+         * reference and the digest it resolved to, written to labels.json
+         * as org.opencontainers.image.base.name / .digest (over labels of
+         * those names in the image config), as recipe builds record their
+         * base. */
+        const char *source_name, *source_digest;
 };
 
 /* Parse the image config JSON (the blob the manifest's "config" points at)

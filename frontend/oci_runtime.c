@@ -100,3 +100,18 @@ void oci_runtime_free(struct oci_runtime *o)
         strv_free(&o->cmd);
         o->found = false;
 }
+
+char *oci_config_read(const char *path)
+{
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+        struct sif_file sif;
+        sing_err_t ignored;
+        unsigned char magic[64];
+        char *text;
+        if (fd < 0 || pread(fd, magic, sizeof(magic), 0) != (ssize_t)sizeof(magic) ||
+            !sif_has_magic(magic, sizeof(magic)) || sif_read_fd(fd, &sif, &ignored) < 0)
+                return NULL;
+        text = read_config(fd, &sif);
+        sif_free(&sif);
+        return text;
+}

@@ -25,5 +25,7 @@ struct oci_runtime {
  * when out of memory. */
 int oci_runtime_read(const char *path, struct oci_runtime *out, sing_err_t *e);
 void oci_runtime_free(struct oci_runtime *o);
+/* The SIF's oci-config.json as text (malloc'd), or NULL. */
+char *oci_config_read(const char *path);
 
 #endif

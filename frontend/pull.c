@@ -131,14 +131,16 @@ static int pull_convert(struct pull_ctx *p, const char *out, bool force, sing_er
         _cleanup_free_ char *config = NULL;
         struct layer_feed *feed = NULL;
         struct squash_settings sq;
-        struct metadata_opts mo = {.mtime = time(NULL)};
+        _cleanup_free_ char *display = ref_display(&p->ref), *name = NULL;
+        struct metadata_opts mo = {.mtime = time(NULL), .source_digest = p->man.top_digest};
         struct layer_wait w;
         size_t config_len = 0;
         int rc = -1;
         sing_err_t fe;
 
-        if (!jobs || !paths)
+        if (!jobs || !paths || !display || asprintf(&name, "docker://%s", display) < 0)
                 return err_set(e, "out of memory");
+        mo.source_name = name;
         if (p->man.config.size > CONFIG_MAX_BYTES)
                 return err_set(e, "image config is larger than %d bytes", CONFIG_MAX_BYTES);
         if (fetch_blobs(&p->reg, &p->cache, &cfg, 1, 1, e) < 0 ||
@@ -192,6 +194,17 @@ static int pull_resolve(struct pull_ctx *p, const char *uri, const struct pull_o
         return 0;
 }
 
+/* The cached SIF's key for this reference and platform (platform.h). */
+static int sif_key(const struct pull_ctx *p, const struct pull_opts *o, char *key, size_t len,
+                   sing_err_t *e)
+{
+        _cleanup_free_ char *display = ref_display(&p->ref);
+        if (!display)
+                return err_set(e, "out of memory");
+        sif_cache_key(want_platform(o), display, key, len);
+        return 0;
+}
+
 /* One conversion of an image per cache at a time: concurrent pulls (and
  * runs) of one image wait for the first and take its SIF from the cache,
  * instead of each squashing the same layers. */
@@ -239,9 +252,8 @@ int pull_to_file(const char *uri, const struct pull_opts *o, const char *out_pat
                 return err_set(e, "image file %s already exists; use --force to overwrite it",
                                out_path);
         temp_sweep_beside(out_path);
-        if (pull_resolve(&p, uri, o, e) < 0)
+        if (pull_resolve(&p, uri, o, e) < 0 || sif_key(&p, o, key, sizeof(key), e) < 0)
                 goto out;
-        platform_cache_key(want_platform(o), key, sizeof(key));
         if (p.cache.temporary ? pull_convert(&p, out_path, force, e) < 0
                               : pull_through_cache(&p, key, out_path, force, e) < 0)
                 goto out;
@@ -285,7 +297,7 @@ static void say_age(char *out, size_t n, time_t then)
 
 /* The registry cannot be reached (a compute node without a route out): the
  * SIF of what the tag named when last confirmed, if still in the cache. */
-static char *cached_for_tag(struct pull_ctx *p, const char *key, const char *why)
+static char *cached_for_tag(struct pull_ctx *p, const char *key, const char *why, char **digest_out)
 {
         time_t confirmed;
         char age[32];
@@ -298,21 +310,26 @@ static char *cached_for_tag(struct pull_ctx *p, const char *key, const char *why
                 return NULL;
         }
         say_age(age, sizeof(age), confirmed);
+        *digest_out = strdup(digest);
         log_warn("%s; running the cached image of %s/%s:%s, digest %s, which the registry last "
                  "confirmed %s ago",
                  why, p->ref.registry, p->ref.repository, p->ref.tag, digest, age);
         return path;
 }
 
-int pull_to_cache(const char *uri, const struct pull_opts *o, char **sif_path, sing_err_t *e)
+int pull_to_cache_digest(const char *uri, const struct pull_opts *o, char **sif_path, char **digest,
+                         sing_err_t *e)
 {
         struct pull_ctx p;
         char key[64];
         _cleanup_free_ char *path = NULL;
+        const char *found_digest = NULL;
+        _cleanup_free_ char *tag_digest = NULL;
         int rc = -1;
         *sif_path = NULL;
-        platform_cache_key(want_platform(o), key, sizeof(key));
-        if (pull_begin(&p, uri, o, false, e) < 0)
+        if (digest)
+                *digest = NULL;
+        if (pull_begin(&p, uri, o, false, e) < 0 || sif_key(&p, o, key, sizeof(key), e) < 0)
                 goto out;
         /* The SIF must outlive this process: the caller hands its path to
          * the starter. A temporary cache is the caller's to make and remove
@@ -326,9 +343,8 @@ int pull_to_cache(const char *uri, const struct pull_opts *o, char **sif_path, s
                 path = cache_sif_usable(&p.cache, p.ref.digest, key);
                 if (path) {
                         log_info("Using cached SIF image");
-                        *sif_path = steal_ptr(&path);
-                        rc = 0;
-                        goto out;
+                        found_digest = p.ref.digest;
+                        goto found;
                 }
         }
         {
@@ -337,11 +353,14 @@ int pull_to_cache(const char *uri, const struct pull_opts *o, char **sif_path, s
                                                   want_platform(o), have_sif, &hc, &p.man, e);
                 if (got < 0) {
                         if (e->code == EHOSTUNREACH && !p.ref.digest &&
-                            (path = cached_for_tag(&p, key, e->msg)))
+                            (path = cached_for_tag(&p, key, e->msg, &tag_digest))) {
+                                found_digest = tag_digest;
                                 goto found;
+                        }
                         goto out;
                 }
                 p.have_man = true;
+                found_digest = p.man.top_digest;
                 free(path);
                 path = cache_sif_path(&p.cache, p.man.top_digest, key);
                 if (!path) {
@@ -371,11 +390,20 @@ int pull_to_cache(const char *uri, const struct pull_opts *o, char **sif_path, s
                         log_verbose("not recording what the tag names: %s", te.msg);
         }
 found:
+        if (digest && found_digest && !(*digest = strdup(found_digest))) {
+                err_set(e, "out of memory");
+                goto out;
+        }
         *sif_path = steal_ptr(&path);
         rc = 0;
 out:
         pull_ctx_free(&p);
         return rc;
+}
+
+int pull_to_cache(const char *uri, const struct pull_opts *o, char **sif_path, sing_err_t *e)
+{
+        return pull_to_cache_digest(uri, o, sif_path, NULL, e);
 }
 
 int pull_fetch(const char *uri, const struct pull_opts *o, struct pulled_image *img, sing_err_t *e)

@@ -36,6 +36,9 @@ int pull_to_file(const char *uri, const struct pull_opts *o, const char *out_pat
  * and no GET, and when the registry cannot be reached runs what the tag
  * named last time (tag_record.h), with a warning. */
 int pull_to_cache(const char *uri, const struct pull_opts *o, char **sif_path, sing_err_t *e);
+/* The same, with the digest the reference resolved to in *digest (malloc'd). */
+int pull_to_cache_digest(const char *uri, const struct pull_opts *o, char **sif_path, char **digest,
+                         sing_err_t *e);
 
 /* The blobs of an image, fetched into the cache, for stages that want the
  * layers themselves (build: sandboxes, recipes). */

@@ -42,6 +42,8 @@ int pull_source_to_file(const struct source *s, const struct pull_opts *o, const
                 return source_http_download(s, o, out, force, e);
         if (source_fetch(s, o, out, &img, e) < 0)
                 return -1;
+        mo.source_name = s->uri;
+        mo.source_digest = img.digest;
         squash_settings_default(&sq);
         rc = convert_layers_to_sif(img.config_json, img.config_len, (const char *const *)img.layers,
                                    img.nlayers, &mo, &sq, out, force, e);
@@ -68,6 +70,8 @@ int pull_source_to_sandbox(const struct source *s, const struct pull_opts *o, co
                                s->uri);
         if (source_fetch(s, o, out, &img, e) < 0)
                 return -1;
+        mo.source_name = s->uri;
+        mo.source_digest = img.digest;
         if (!(tmpdir = make_build_dir(out, e)))
                 goto out;
         tempfile_register_dir(tmpdir);

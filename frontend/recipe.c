@@ -10,6 +10,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "action_script.h"
 #include "cleanup.h"
 #include "convert.h"
 #include "log.h"
@@ -27,6 +28,17 @@ static const char *const section_names[SEC_COUNT] = {
 const char *recipe_section_name(enum recipe_section_id id)
 {
         return id < SEC_COUNT ? section_names[id] : "?";
+}
+
+static const char *const app_section_names[APP_SEC_COUNT] = {
+    [APP_INSTALL] = "appinstall", [APP_RUN] = "apprun",     [APP_ENV] = "appenv",
+    [APP_LABELS] = "applabels",   [APP_FILES] = "appfiles", [APP_HELP] = "apphelp",
+    [APP_TEST] = "apptest",
+};
+
+const char *recipe_app_section_name(enum recipe_app_section_id id)
+{
+        return id < APP_SEC_COUNT ? app_section_names[id] : "?";
 }
 
 /* Header keywords, in the order of the flags in `seen`. */
@@ -111,9 +123,74 @@ struct parser {
         unsigned seen_line[KEY_COUNT]; /* 0: not given */
         struct buf body[SEC_COUNT];
         struct buf redacted;
-        struct buf *from_body; /* one per r->files_from entry */
-        int cur; /* current section, SEC_COUNT + i for r->files_from[i], or -1 in the header */
+        struct buf *from_body;                 /* one per r->files_from entry */
+        struct buf (*app_body)[APP_SEC_COUNT]; /* one row per r->apps entry */
+        /* current section, SEC_COUNT + i for r->files_from[i], CUR_APP for
+         * app_body[cur_app][cur_app_sec], or -1 in the header */
+        int cur;
+        size_t cur_app;
+        int cur_app_sec;
 };
+
+#define CUR_APP (1 << 30)
+
+static struct buf *cur_buf(struct parser *p)
+{
+        if (p->cur == CUR_APP)
+                return &p->app_body[p->cur_app][p->cur_app_sec];
+        if (p->cur >= SEC_COUNT)
+                return &p->from_body[p->cur - SEC_COUNT];
+        return &p->body[p->cur];
+}
+
+/* "%appNAME APP": a section of app APP (made on first mention). */
+static int app_section_line(struct parser *p, const char *line, int sec, const char *args,
+                            unsigned lineno, sing_err_t *e)
+{
+        struct recipe *r = p->r;
+        size_t n = strcspn(args, " \t");
+        size_t i;
+        if (!n)
+                return err_set(e, "%s:%u: %%%s needs an app name", p->path, lineno,
+                               app_section_names[sec]);
+        if (args[n + strspn(args + n, " \t")])
+                return err_set(e, "%s:%u: %%%s takes one app name, got \"%s\"", p->path, lineno,
+                               app_section_names[sec], args);
+        for (i = 0; i < r->napps; i++)
+                if (strlen(r->apps[i].name) == n && !strncmp(r->apps[i].name, args, n))
+                        break;
+        if (i == r->napps) {
+                struct recipe_app *v = realloc(r->apps, (r->napps + 1) * sizeof(*v));
+                struct buf(*b)[APP_SEC_COUNT];
+                if (!v)
+                        return err_set(e, "out of memory");
+                r->apps = v;
+                memset(&v[i], 0, sizeof(v[i]));
+                b = realloc(p->app_body, (r->napps + 1) * sizeof(*b));
+                if (!b)
+                        return err_set(e, "out of memory");
+                p->app_body = b;
+                memset(&b[i], 0, sizeof(b[i]));
+                r->napps++;
+                if (!(v[i].name = strndup(args, n)))
+                        return err_set(e, "out of memory");
+                if (!app_name_valid(v[i].name))
+                        return err_set(e,
+                                       "%s:%u: app name \"%s\": use letters, digits, '_', '-', "
+                                       "'.' and '+' (not first: '.', '-')",
+                                       p->path, lineno, v[i].name);
+        }
+        if (!r->apps[i].sec[sec].present) {
+                r->apps[i].sec[sec].present = true;
+                r->apps[i].sec[sec].line = lineno;
+        }
+        p->cur = CUR_APP;
+        p->cur_app = i;
+        p->cur_app_sec = sec;
+        if (buf_str(&p->redacted, line) < 0 || buf_str(&p->redacted, "\n") < 0)
+                return err_set(e, "out of memory");
+        return 0;
+}
 
 static int header_line(struct parser *p, char *raw, unsigned lineno, sing_err_t *e)
 {
@@ -249,14 +326,25 @@ static int section_line(struct parser *p, const char *line, unsigned lineno, sin
 {
         size_t n = strcspn(line + 1, " \t\r");
         int s;
+        for (s = 0; s < APP_SEC_COUNT; s++)
+                if (strlen(app_section_names[s]) == n &&
+                    !strncasecmp(line + 1, app_section_names[s], n)) {
+                        const char *args = line + 1 + n;
+                        while (*args == ' ' || *args == '\t')
+                                args++;
+                        return app_section_line(p, line, s, args, lineno, e);
+                }
         for (s = 0; s < SEC_COUNT; s++)
                 if (strlen(section_names[s]) == n && !strncasecmp(line + 1, section_names[s], n))
                         break;
         if (s == SEC_COUNT)
-                return err_set(e,
-                               "%s:%u: unknown section %%%.*s (known: %%setup %%files %%post "
-                               "%%environment %%runscript %%startscript %%test %%labels %%help)",
-                               p->path, lineno, (int)n, line + 1);
+                return err_set(
+                    e,
+                    "%s:%u: unknown section %%%.*s (known: %%setup %%files %%post "
+                    "%%environment %%runscript %%startscript %%test %%labels %%help, and "
+                    "%%appinstall %%apprun %%appenv %%applabels %%appfiles %%apphelp "
+                    "%%apptest NAME)",
+                    p->path, lineno, (int)n, line + 1);
         if (line[1 + n]) {
                 const char *args = line + 1 + n;
                 while (*args == ' ' || *args == '\t')
@@ -313,6 +401,18 @@ static int finish(struct parser *p, sing_err_t *e)
                 if (s == SEC_RUNSCRIPT || s == SEC_STARTSCRIPT || s == SEC_TEST)
                         own_interpreter(r->sec[s].body);
         }
+        for (size_t i = 0; i < r->napps; i++)
+                for (int k = 0; k < APP_SEC_COUNT; k++) {
+                        struct recipe_section *sec = &r->apps[i].sec[k];
+                        if (!sec->present)
+                                continue;
+                        sec->body =
+                            p->app_body[i][k].s ? steal_ptr(&p->app_body[i][k].s) : strdup("");
+                        if (!sec->body)
+                                return err_set(e, "out of memory");
+                        if (k == APP_RUN || k == APP_TEST)
+                                own_interpreter(sec->body);
+                }
         for (size_t i = 0; i < r->nfiles_from; i++) {
                 r->files_from[i].sec.body =
                     p->from_body[i].s ? steal_ptr(&p->from_body[i].s) : strdup("");
@@ -360,12 +460,7 @@ int recipe_parse(const char *text, size_t len, const char *path, struct recipe *
                 } else if (p.cur < 0) {
                         if (header_line(&p, line, lineno, e) < 0)
                                 goto out;
-                } else if (buf_str(p.cur >= SEC_COUNT ? &p.from_body[p.cur - SEC_COUNT]
-                                                      : &p.body[p.cur],
-                                   line) < 0 ||
-                           buf_str(p.cur >= SEC_COUNT ? &p.from_body[p.cur - SEC_COUNT]
-                                                      : &p.body[p.cur],
-                                   "\n") < 0 ||
+                } else if (buf_str(cur_buf(&p), line) < 0 || buf_str(cur_buf(&p), "\n") < 0 ||
                            buf_str(&p.redacted, line) < 0 || buf_str(&p.redacted, "\n") < 0) {
                         err_set(e, "out of memory");
                         goto out;
@@ -378,6 +473,10 @@ out:
         for (size_t i = 0; p.from_body && i < r->nfiles_from; i++)
                 free(p.from_body[i].s);
         free(p.from_body);
+        for (size_t i = 0; p.app_body && i < r->napps; i++)
+                for (int k = 0; k < APP_SEC_COUNT; k++)
+                        free(p.app_body[i][k].s);
+        free(p.app_body);
         free(p.redacted.s);
         if (rc < 0)
                 recipe_free(r);
@@ -415,6 +514,12 @@ void recipe_free(struct recipe *r)
                 free(r->files_from[i].sec.body);
         }
         free(r->files_from);
+        for (size_t i = 0; i < r->napps; i++) {
+                free(r->apps[i].name);
+                for (int k = 0; k < APP_SEC_COUNT; k++)
+                        free(r->apps[i].sec[k].body);
+        }
+        free(r->apps);
         free(r->stage);
         memset(r, 0, sizeof(*r));
 }
@@ -552,6 +657,21 @@ int recipe_files_from(const struct recipe *r, size_t i, struct recipe_file **v, 
         return 0;
 }
 
+int recipe_app_files(const struct recipe *r, size_t i, struct recipe_file **v, size_t *n,
+                     sing_err_t *e)
+{
+        struct files_ctx c = {.r = r};
+        if (i >= r->napps)
+                return err_set(e, "no app %zu", i);
+        if (each_line_of(&r->apps[i].sec[APP_FILES], add_file, &c, e) < 0) {
+                recipe_files_free(c.v, c.n);
+                return -1;
+        }
+        *v = c.v;
+        *n = c.n;
+        return 0;
+}
+
 void recipe_files_free(struct recipe_file *v, size_t n)
 {
         for (size_t i = 0; i < n; i++) {
@@ -604,4 +724,19 @@ void recipe_labels_free(struct recipe_label *v, size_t n)
                 free(v[i].value);
         }
         free(v);
+}
+
+int recipe_app_labels(const struct recipe *r, size_t i, struct recipe_label **v, size_t *n,
+                      sing_err_t *e)
+{
+        struct labels_ctx c = {.r = r};
+        if (i >= r->napps)
+                return err_set(e, "no app %zu", i);
+        if (each_line_of(&r->apps[i].sec[APP_LABELS], add_label, &c, e) < 0) {
+                recipe_labels_free(c.v, c.n);
+                return -1;
+        }
+        *v = c.v;
+        *n = c.n;
+        return 0;
 }

@@ -47,6 +47,24 @@ struct recipe_section {
         char *body;    /* lines after it, "\n"-terminated; repeats are appended */
 };
 
+/* SCIF app sections: "%appinstall NAME" ... (Apptainer's definition files). */
+enum recipe_app_section_id {
+        APP_INSTALL, /* %appinstall: run in the image after %post, in the app's root */
+        APP_RUN,     /* %apprun: scif/runscript */
+        APP_ENV,     /* %appenv: scif/env/90-environment.sh */
+        APP_LABELS,  /* %applabels: scif/labels.json */
+        APP_FILES,   /* %appfiles: host files copied under the app's root */
+        APP_HELP,    /* %apphelp: scif/runscript.help */
+        APP_TEST,    /* %apptest: scif/test */
+        APP_SEC_COUNT,
+};
+
+/* One app, in the order the recipe first names it. */
+struct recipe_app {
+        char *name;
+        struct recipe_section sec[APP_SEC_COUNT];
+};
+
 /* "%files from STAGE": files copied from an earlier stage's root. */
 struct recipe_files_from {
         char *stage;
@@ -66,6 +84,8 @@ struct recipe {
         struct recipe_section sec[SEC_COUNT];
         struct recipe_files_from *files_from; /* each "%files from STAGE" section */
         size_t nfiles_from;
+        struct recipe_app *apps;
+        size_t napps;
 };
 
 /* One %files line: a source (maybe a glob) and a destination (NULL: the
@@ -89,6 +109,8 @@ int recipe_load(const char *path, struct recipe *r, sing_err_t *e);
 void recipe_free(struct recipe *r);
 
 const char *recipe_section_name(enum recipe_section_id id);
+/* "appinstall", "apprun", ... */
+const char *recipe_app_section_name(enum recipe_app_section_id id);
 
 /* docker://[REGISTRY/][NAMESPACE/]FROM (malloc'd). A From that already
  * names a registry host is used as it is. A scheme in front of Registry
@@ -99,6 +121,11 @@ char *recipe_docker_uri(const struct recipe *r);
 int recipe_files(const struct recipe *r, struct recipe_file **v, size_t *n, sing_err_t *e);
 /* The same for the i-th "%files from STAGE" section. */
 int recipe_files_from(const struct recipe *r, size_t i, struct recipe_file **v, size_t *n,
+                      sing_err_t *e);
+/* The same for the %appfiles and %applabels of app i. */
+int recipe_app_files(const struct recipe *r, size_t i, struct recipe_file **v, size_t *n,
+                     sing_err_t *e);
+int recipe_app_labels(const struct recipe *r, size_t i, struct recipe_label **v, size_t *n,
                       sing_err_t *e);
 void recipe_files_free(struct recipe_file *v, size_t n);
 int recipe_labels(const struct recipe *r, struct recipe_label **v, size_t *n, sing_err_t *e);

@@ -380,6 +380,7 @@ static int set_runtime_vars(const struct run_env_input *in, struct run_env *out,
             (in->image && set_twins(&out->pass, "SINGULARITY_CONTAINER", in->image) < 0) ||
             (name && set_twins(&out->pass, "SINGULARITY_NAME", name) < 0) ||
             (in->action && set_twins(&out->pass, "SINGULARITY_COMMAND", in->action) < 0) ||
+            (in->app && set_twins(&out->pass, "SINGULARITY_APPNAME", in->app) < 0) ||
             set_twins(&out->pass, "SINGULARITY_ENVIRONMENT", SINGULARITY_ENVIRONMENT_FILE) < 0 ||
             set_bind_var(in, out) < 0)
                 return err_set(e, "out of memory");

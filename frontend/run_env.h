@@ -12,8 +12,8 @@
  *  - SINGULARITY_* and APPTAINER_* host variables are the frontend's options
  *    and do not pass, except SINGULARITY_SHELL (or APPTAINER_SHELL) for shell.
  *    The runtime sets SINGULARITY_COMMAND, SINGULARITY_BIND (the binds asked
- *    for), SINGULARITY_ENVIRONMENT, SINGULARITY_NAME, SINGULARITY_CONTAINER
- *    and their APPTAINER_ twins.
+ *    for), SINGULARITY_ENVIRONMENT, SINGULARITY_NAME, SINGULARITY_CONTAINER,
+ *    SINGULARITY_APPNAME (with --app) and their APPTAINER_ twins.
  *  - --cleanenv: only TERM and the proxy variables (http_proxy, HTTPS_PROXY,
  *    no_proxy, ... both cases) pass; LANG is set to C.
  *  - Overrides win over the image's env: SINGULARITYENV_X=v, then
@@ -76,6 +76,7 @@ struct run_env_input {
         const struct strv *env_file; /* KEY=VALUE from --env-file (may be NULL) */
         const struct strv *env_flag; /* KEY=VALUE from --env, in order (may be NULL) */
         const struct strv *binds;    /* normalised bind specs, for SINGULARITY_BIND */
+        const char *app;             /* --app NAME (SCIF app), for SINGULARITY_APPNAME, or NULL */
 };
 
 struct run_env {

@@ -1067,3 +1067,38 @@ def test_sandbox_follows_umask(singularity, images, user_dir, run_as_user, clean
                          "--nohttps", "--sandbox", str(out), "docker://" + images["cmd"]])
         assert r.returncode == 0, r.stderr
         assert stat.S_IMODE(os.stat(out).st_mode) == want, (umask, oct(os.stat(out).st_mode))
+
+
+def test_docker_recipe_goes_through_the_sif_cache(singularity, registry, user_dir, test_user,
+                                                  run_as_user, clean_user_cache, unique_repo):
+    """Bootstrap docker takes pull's pipeline and SIF cache (issue 13): the
+    build leaves the base's SIF in the cache, a pull of the same reference
+    reuses it, a rebuild converts nothing; owners and provenance are kept."""
+    img = imagetools.busybox_image(
+        extra_layers=[[Dir("opt"), File("opt/owned", "x", uid=1000, gid=1000)]])
+    imagetools.push_image(registry, unique_repo, "t", img)
+    recipe = user_write(test_user, user_dir / "c.def", f"""
+        Bootstrap: docker
+        Registry: http://{registry.hostport}
+        From: {unique_repo}:t
+        %post
+            touch /post-ran
+        """)
+    r = run_as_user([singularity, "build", user_dir / "one.sif", recipe])
+    assert r.returncode == 0, r.stderr
+    sifdir = os.path.join(clean_user_cache, "sif")
+    assert len([f for f in os.listdir(sifdir) if f.endswith(".sif")]) == 1
+    assert squashfs_cat(str(user_dir / "one.sif"), "/post-ran") == b""
+    assert squashfs_list(str(user_dir / "one.sif"))["/opt/owned"][1:] == (1000, 1000)
+    labels = json.loads(squashfs_cat(str(user_dir / "one.sif"), "/.singularity.d/labels.json"))
+    r = run_as_user([singularity, "pull", "--nohttps", "--name", "p.sif",
+                     f"docker://{registry.hostport}/{unique_repo}:t"], cwd=str(user_dir))
+    assert r.returncode == 0, r.stderr
+    assert "Using cached SIF image" in r.stderr
+    digest = [l.split("Digest: ")[1] for l in r.stderr.splitlines() if "Digest: " in l][0]
+    assert labels["org.opencontainers.image.base.digest"] == digest
+    blobs = registry.count(rf"/{unique_repo}/blobs/", method="GET")
+    r = run_as_user([singularity, "build", user_dir / "two.sif", recipe])
+    assert r.returncode == 0, r.stderr
+    assert "Using cached SIF image" in r.stderr
+    assert registry.count(rf"/{unique_repo}/blobs/", method="GET") == blobs

@@ -367,7 +367,11 @@ def test_docker_labels_and_links(kinds):
              "cat /.singularity.d/labels.json; readlink /environment; readlink /singularity")
     assert r.returncode == 0, r.stderr
     head, links = r.stdout.rsplit("}", 1)
-    assert json.loads(head + "}") == {"org.example.team": "hpc", "version": "1.2"}
+    labels = json.loads(head + "}")
+    # and where it came from (issue 13): the reference and its digest
+    assert labels.pop("org.opencontainers.image.base.name").startswith("docker://")
+    assert labels.pop("org.opencontainers.image.base.digest").startswith("sha256:")
+    assert labels == {"org.example.team": "hpc", "version": "1.2"}
     assert links.split() == [".singularity.d/env/90-environment.sh", ".singularity.d/runscript"]
     r = sing("inspect", "--json", kinds["ours"])
     assert r.returncode == 0, r.stderr

@@ -60,7 +60,7 @@ def test_json(singularity, built, kind):
     assert doc["type"] == "container"
     assert attrs["labels"]["Version"] == "2.1"
     assert "runscript says" in attrs["runscript"]
-    assert "RECIPE_VAR" in attrs["environment"]
+    assert "RECIPE_VAR" in attrs["environment"]["/.singularity.d/env/90-environment.sh"]
     assert "%labels" in attrs["deffile"]
     assert "says hello" in attrs["helpfile"]
     only = json.loads(ok(sing(singularity, "inspect", "--json", "--labels", built[kind])).stdout)
@@ -68,10 +68,16 @@ def test_json(singularity, built, kind):
 
 
 def test_docker_image_without_recipe(singularity, registry, tmp_path):
+    """A plain pull records where it came from: the reference and the
+    manifest digest it resolved to (the one pull reports)."""
     ref = push(registry, "inspect/plain", cmd=["/bin/true"], labels={"a.b": "c"})
     sif = tmp_path / "plain.sif"
-    ok(sing(singularity, "build", "--nohttps", sif, "docker://" + ref))
-    assert ok(sing(singularity, "inspect", sif)).stdout == "a.b: c\n"
+    r = ok(sing(singularity, "build", "--nohttps", sif, "docker://" + ref))
+    digest = [l.split("Digest: ")[1] for l in r.stderr.splitlines() if "Digest: " in l][0]
+    assert digest.startswith("sha256:")
+    assert ok(sing(singularity, "inspect", sif)).stdout == (
+        f"a.b: c\norg.opencontainers.image.base.name: docker://{ref}\n"
+        f"org.opencontainers.image.base.digest: {digest}\n")
     r = ok(sing(singularity, "inspect", "--deffile", sif))
     assert r.stdout == "" and "no definition file" in r.stderr
 
@@ -89,3 +95,33 @@ def test_no_temp_left(singularity, built, tmp_path):
     ok(subprocess.run([singularity, "inspect", "--json", built["sif"]], env=env,
                       capture_output=True, text=True))
     assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("kind", ["sif", "sandbox"])
+def test_json_environment_is_a_map(singularity, built, kind):
+    """Apptainer's layout: environment maps each env file to its text (the
+    Docker env and the %environment files), values without the final newline."""
+    doc = json.loads(ok(sing(singularity, "inspect", "--json", "--environment",
+                             built[kind])).stdout)
+    env = doc["data"]["attributes"]["environment"]
+    assert set(doc["data"]["attributes"]) == {"environment"}
+    assert set(env) == {"/.singularity.d/env/10-docker2singularity.sh",
+                        "/.singularity.d/env/90-environment.sh"}
+    assert "export RECIPE_VAR=from-recipe" in env["/.singularity.d/env/90-environment.sh"]
+    assert not env["/.singularity.d/env/90-environment.sh"].endswith("\n")
+    text = ok(sing(singularity, "inspect", "--environment", built[kind])).stdout
+    assert text.startswith("=== /.singularity.d/env/10-docker2singularity.sh ===\n")
+    assert "\n\n=== /.singularity.d/env/90-environment.sh ===\n" in text
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_startscript_and_all(singularity, built, kind):
+    assert "echo started" in ok(sing(singularity, "inspect", "--startscript",
+                                     built[kind])).stdout
+    doc = json.loads(ok(sing(singularity, "inspect", "--all", built[kind])).stdout)
+    attrs = doc["data"]["attributes"]
+    assert doc["type"] == "container"
+    assert {"environment", "labels", "runscript", "test", "helpfile", "deffile",
+            "startscript"} <= set(attrs)
+    assert "echo started" in attrs["startscript"]
+    assert attrs["labels"]["Version"] == "2.1"

@@ -110,6 +110,29 @@ static void test_minimal(void)
         recipe_free(&r);
 }
 
+/* SCIF apps: sections keyed by app, apps in the order first named, repeats
+ * appended, #! moved to the top of %apprun. */
+static void test_apps(void)
+{
+        struct recipe r;
+        sing_err_t e = {0};
+        CHECK(parse("Bootstrap: docker\nFrom: a\n%apprun foo\n    #!/bin/bash\n    echo run\n"
+                    "%appenv bar\nX=1\n%APPINSTALL foo\nmake\n%appenv bar\nY=2\n%post\ntrue\n",
+                    &r, &e) == 0);
+        CHECK(r.napps == 2);
+        if (r.napps == 2) {
+                CHECK_STR(r.apps[0].name, "foo");
+                CHECK_STR(r.apps[1].name, "bar");
+                CHECK_STR(r.apps[0].sec[APP_RUN].body, "#!/bin/bash\n    echo run\n");
+                CHECK_STR(r.apps[0].sec[APP_INSTALL].body, "make\n");
+                CHECK(!r.apps[0].sec[APP_ENV].present);
+                CHECK_STR(r.apps[1].sec[APP_ENV].body, "X=1\nY=2\n");
+                CHECK(r.apps[1].sec[APP_ENV].line == 6);
+        }
+        CHECK_STR(r.sec[SEC_POST].body, "true\n");
+        recipe_free(&r);
+}
+
 /* Each bad recipe must fail with a message that contains `want`. */
 static void bad(const char *text, const char *want)
 {
@@ -131,8 +154,13 @@ static void test_bad(void)
         bad("Bootstrap: yum\nFrom: x\n", "/defs/my.def:1: unknown Bootstrap \"yum\"");
         bad("\n# c\nBootstrap: docker\n\n%post\necho\n",
             "/defs/my.def:3: Bootstrap docker needs a From");
-        bad("Bootstrap: docker\nFrom: a\n%post\necho\n%apprun foo\necho\n",
-            "/defs/my.def:5: unknown section %apprun");
+        bad("Bootstrap: docker\nFrom: a\n%post\necho\n%apprunner foo\necho\n",
+            "/defs/my.def:5: unknown section %apprunner");
+        bad("Bootstrap: docker\nFrom: a\n%apprun\necho\n",
+            "/defs/my.def:3: %apprun needs an app name");
+        bad("Bootstrap: docker\nFrom: a\n%appenv foo bar\n",
+            "/defs/my.def:3: %appenv takes one app name");
+        bad("Bootstrap: docker\nFrom: a\n%apphelp ../x\n", "/defs/my.def:3: app name \"../x\"");
         bad("Bootstrap: docker\nFrom: a\nfrom: b\n", "/defs/my.def:3: header keyword From given "
                                                      "twice (first at line 2)");
         bad("From: a\n", "/defs/my.def:1: no Bootstrap");
@@ -275,6 +303,7 @@ int main(void)
         test_stages();
         test_build_args();
         test_valid();
+        test_apps();
         test_minimal();
         test_bad();
         test_unreadable();

@@ -530,9 +530,33 @@ static void test_kv(void)
         strv_free(&l);
 }
 
+/* --app: the names it takes; an app the root lacks ends the script. */
+static void test_app_script(void)
+{
+        char *envp[] = {"PATH=/usr/bin:/bin", NULL};
+        struct run_env env = {0};
+        size_t len = 0;
+        char *script, *out;
+        CHECK(app_name_valid("foo") && app_name_valid("my-app_2.1+x"));
+        CHECK(!app_name_valid("") && !app_name_valid("../x") && !app_name_valid("a/b") &&
+              !app_name_valid(".hidden") && !app_name_valid("-x") && !app_name_valid("a b") &&
+              !app_name_valid("a'b") && !app_name_valid(NULL));
+        script = action_script_app(&env, "run", false, "no-such-app-here");
+        CHECK(script != NULL);
+        CHECK(script && strstr(script, "'/scif/apps/no-such-app-here/scif/runscript'") != NULL);
+        out = sh_eval(script, envp, "echo ran", &len);
+        CHECK(out == NULL); /* status 255 before any action */
+        free(out);
+        free(script);
+        script = action_script(&env, "run", false);
+        CHECK(script && strstr(script, "/scif/apps/") == NULL);
+        free(script);
+}
+
 int main(void)
 {
         test_kv();
+        test_app_script();
         test_passthrough();
         test_cleanenv();
         test_precedence();
