@@ -3,7 +3,7 @@
 # tests (meson test), install into a prefix under /tmp with the starter
 # setuid root, then the integration tests (pytest), which run every
 # user-facing case as a normal user.
-#   sudo tools/test.sh [pytest args...]
+#   tools/test.sh [pytest args...]
 set -eu
 cd "$(dirname "$0")/.."
 tools/deps.sh --test
