@@ -36,7 +36,10 @@ mkdir -p "$WORK"
 if [ ! -f "$BASE" ]; then
 	echo "debootstrap bookworm from $mirror (once; kept in $BASE)"
 	rm -rf "$WORK/base"
-	debootstrap bookworm "$WORK/base" "$mirror" >"$WORK/debootstrap.log" 2>&1 || {
+	# In a mount namespace of its own: the /proc and /sys it mounts in the
+	# target never show in the host's mount table.
+	unshare --mount --propagation private \
+		debootstrap bookworm "$WORK/base" "$mirror" >"$WORK/debootstrap.log" 2>&1 || {
 		tail -20 "$WORK/debootstrap.log" >&2
 		exit 1
 	}
@@ -62,7 +65,7 @@ echo "fresh Debian $(cat "$ROOTFS/etc/debian_version") in $ROOTFS;" \
 # The checkout, root-owned, in root's 0700 home.
 mkdir -p "$ROOTFS/root/singularity"
 (cd "$SRC" && git ls-files -z --cached --others --exclude-standard |
-	tar --null -T - --no-recursion -cf -) | tar -C "$ROOTFS/root/singularity" -xf -
+	tar --null --no-recursion -T - -cf -) | tar -C "$ROOTFS/root/singularity" -xf -
 chown -R root:root "$ROOTFS/root/singularity"
 chmod 700 "$ROOTFS/root"
 cat >"$ROOTFS/root/check-run.sh" <<'EOF'
