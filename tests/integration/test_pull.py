@@ -437,23 +437,42 @@ def test_output_dir_not_writable(singularity, registry, pushed_busybox, user_tmp
     assert os.listdir(ro) == []
 
 
-def test_disk_full(singularity, registry, unique_repo, user_tmp, test_user, clean_user_cache):
-    img = imagetools.busybox_image(extra_layers=[[File("big", os.urandom(6 << 20))]])
-    imagetools.push_image(registry, unique_repo, "full", img)
-    uri = f"docker://{registry.hostport}/{unique_repo}:full"
-    # Warm the cache so that the output, not the cache, runs out of space.
-    assert pull(singularity, uri, "--name", "warm.sif", cwd=user_tmp).returncode == 0
+@pytest.fixture
+def small_tmpfs(test_user):
+    """A 3 MiB tmpfs owned by the user, for running out of space."""
     small = tempfile.mkdtemp(prefix="sing-full-")
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", small], check=True)
     try:
         os.chown(small, test_user.uid, test_user.gid)
-        r = pull(singularity, uri, "--name", os.path.join(small, "x.sif"), cwd=user_tmp)
-        assert r.returncode == 255, r.stderr
-        assert "ERROR:" in r.stderr
-        assert os.listdir(small) == []
+        yield small
     finally:
         subprocess.run(["umount", small], check=True)
         os.rmdir(small)
+
+
+@pytest.mark.parametrize("where", ["output", "output-blobs-cached", "cache"])
+def test_disk_full(singularity, registry, unique_repo, user_tmp, clean_user_cache, small_tmpfs,
+                   where):
+    img = imagetools.busybox_image(extra_layers=[[File("big", os.urandom(6 << 20))]])
+    imagetools.push_image(registry, unique_repo, "full", img)
+    uri = f"docker://{registry.hostport}/{unique_repo}:full"
+    env = {}
+    out = os.path.join(small_tmpfs, "x.sif")
+    if where == "cache":
+        # The blobs do not fit in the cache.
+        env["SINGULARITY_CACHEDIR"] = os.path.join(small_tmpfs, "cache")
+        out = os.path.join(user_tmp, "x.sif")
+    else:
+        # Warm the cache so that the output, not the cache, runs out of space:
+        # with the SIF cached (copied out), or the blobs only (converted).
+        assert pull(singularity, uri, "--name", "warm.sif", cwd=user_tmp).returncode == 0
+        if where == "output-blobs-cached":
+            shutil.rmtree(os.path.join(user_cache_dir(), "sif"))
+    r = pull(singularity, uri, "--name", out, cwd=user_tmp, env=env)
+    assert_one_line_error(r, "No space left on device")
+    assert not os.path.exists(out)
+    if where != "cache":
+        assert os.listdir(small_tmpfs) == []
 
 
 def test_sigterm_during_pull_leaves_nothing(singularity, registry, unique_repo, user_tmp,
