@@ -4,6 +4,7 @@ import filecmp
 import glob
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -85,6 +86,50 @@ def test_progress_bar_on_a_terminal(singularity, registry, pushed_busybox, user_
                     cwd=user_tmp)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "(100%)" in r.stdout, r.stdout
+
+
+@pytest.fixture
+def slow_image(registry, unique_repo, make_fault_proxy):
+    """docker:// URI of a 6-layer image (1 MiB each) behind a proxy that
+    streams blobs slowly: more layers than parallel downloads, so layers
+    start (and log "Fetching ...") while the progress is shown, and the
+    download lasts over 5 s."""
+    layers = [[File(f"l{i}", os.urandom(1 << 20))] for i in range(6)]
+    img = imagetools.busybox_image(extra_layers=layers)
+    imagetools.push_image(registry, unique_repo, "slow", img)
+    proxy = make_fault_proxy(registry)
+    proxy.slow_blob(0.2)
+    return f"docker://{proxy.hostport}/{unique_repo}:slow"
+
+
+def test_progress_on_a_terminal_with_rate_eta_and_log_lines(singularity, slow_image, user_tmp,
+                                                            clean_user_cache):
+    r = run_as_user(["script", "-qec", f"{singularity} pull --nohttps {slow_image}",
+                     "/dev/null"], cwd=user_tmp)
+    assert r.returncode == 0, r.stdout + r.stderr
+    out = r.stdout  # text mode: "\r" and "\r\n" read as "\n"
+    # Every message starts a line, or follows the progress line's erasure
+    # ("\r\x1b[K"), never the end of a progress line.
+    for m in re.finditer(r"(INFO|WARNING|ERROR):", out):
+        before = out[:m.start()]
+        assert before == "" or before.endswith("\n") or before.endswith("\n\x1b[K"), \
+            repr(out[max(0, m.start() - 80):m.end()])
+    # Redraws carry the rate and the time left; the last one says 100%.
+    draws = [d for d in re.split(r"[\r\n]", out) if " / " in d and "%)" in d]
+    assert any(re.search(r"\(\d+%\), [\d.]+ [KMG]iB/s, ETA \d+:\d\d", d) for d in draws), draws
+    assert "(100%)" in draws[-1], draws
+    assert "Fetching" in out
+
+
+def test_progress_without_a_terminal_every_few_seconds(singularity, slow_image, user_tmp,
+                                                       clean_user_cache):
+    r = pull(singularity, slow_image, cwd=user_tmp)
+    assert r.returncode == 0, r.stderr
+    assert "\r" not in r.stderr and "\x1b" not in r.stderr
+    lines = [l for l in r.stderr.splitlines() if l.startswith("INFO:    Downloaded ")]
+    assert lines, r.stderr
+    assert re.search(r"\(\d+%\), [\d.]+ [KMG]iB/s, ETA \d+:\d\d", lines[0]), lines
+    assert "(100%)" in lines[-1], lines
 
 
 def test_pull_name_force_and_pullfolder(singularity, registry, pushed_busybox, user_tmp):
