@@ -10,7 +10,10 @@
 #      /proc of a new PID namespace (so nothing inside can signal a host
 #      process); the root is pivot_root'ed, not chroot'ed, because a chroot'ed
 #      process may not create user namespaces, which the tests need;
-#   4. run `tools/install.sh` then `tools/test.sh` there, and report.
+#   4. run `tools/install.sh` then `tools/test.sh` there, and report; with
+#      every signal's disposition reset to the default (started from nohup
+#      or `&`, SIGHUP/SIGINT/SIGQUIT would arrive ignored, and the tests that
+#      forward them would fail).
 # Logs: WORKDIR/rootfs/root/install.log and test.log (readable while it runs).
 # Exit status: 0 when both commands passed.
 #   tools/check-fresh-debian.sh [WORKDIR]     (as root; default /var/tmp/sing-fresh-debian)
@@ -90,7 +93,7 @@ unshare --mount --pid --fork --propagation private sh -c '
 	mount -t proc proc "$R/proc"
 	cd "$R"
 	pivot_root . .oldroot
-	exec chroot . /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+	exec chroot . /usr/bin/env --default-signal -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
 		HOME=/root LANG=C.UTF-8 TERM=dumb /bin/sh -c "
 		umount -l /.oldroot && rmdir /.oldroot && exec sh /root/check-run.sh"
 ' sh "$ROOTFS"
