@@ -175,8 +175,8 @@ def options_of(text):
 
 def positionals(text):
     """Kinds of a command's positional arguments, from its Usage line:
-    "image" (image files, sandbox directories, docker://) or "file"; a
-    trailing "..." repeats the last kind."""
+    "image" (image files, sandbox directories, docker://) or "file" (the
+    completion repeats the last kind; `help` takes a "command")."""
     usage = " ".join(dict(sections(text)).get("Usage", []))
     usage = re.sub(r"\[[^\]]*options?[^\]]*\]", " ", usage)  # [exec options...]
     usage = re.sub(r"\[([^\]]*) ([^\]]*)\]", r"[\1_\2]", usage)  # [shell args...]
@@ -185,8 +185,6 @@ def positionals(text):
         low = tok.lower()
         if "image" in low or "docker://" in low or "source" in low:
             kinds.append("image")
-        elif "command" in low and tok.strip("<>[].") == "COMMAND":
-            kinds.append("command")
         else:
             kinds.append("file")
     # An optional argument before an image ([OUTPUT] docker://REF): the word
