@@ -17,7 +17,7 @@ def listed_commands():
     r = run_as_user(["singularity", "--help"])
     assert r.returncode == 0, r.stderr
     block = r.stdout.split("Commands:", 1)[1].split("\n\n", 1)[0]
-    cmds = re.findall(r"^\s+(\w+)\s", block, re.M)
+    cmds = re.findall(r"^\s+([\w-]+)\s", block, re.M)
     assert "exec" in cmds and "pull" in cmds, r.stdout
     return cmds
 
