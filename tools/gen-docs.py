@@ -67,7 +67,9 @@ def entries(body):
     items = []
     for line in body:
         m = OPTION.match(line) or ENTRY.match(line)
-        if m and line[:1].isspace():
+        # An entry starts near the margin; deeper lines continue the last one
+        # (even when they start with an option: "(with\n    --network none").
+        if m and line[:1].isspace() and len(m.group(1)) <= 8:
             items.append(["entry", m.group(2), m.group(3) or "", len(m.group(1))])
         elif (line.strip() and line[:1].isspace() and items and items[-1][0] == "entry"
               and len(line) - len(line.lstrip()) > items[-1][3]):
@@ -167,9 +169,9 @@ def options_of(text):
                 continue
             names = re.findall(r"(?:^|, )(--?[\w-]+)", item[1])
             takes = re.match(r"^(?:-\w, )?--?[\w-]+[ =]\S", item[1]) is not None
-            opts += names
+            opts += [n for n in names if n not in opts]
             if takes:
-                valued += names
+                valued += [n for n in names if n not in valued]
     return opts, valued
 
 
