@@ -4,11 +4,14 @@ sampler for peak RSS / disk of a whole process tree, and summary stats.
 Everything user-facing runs as the unprivileged user ``singbench`` (created
 on demand) through setpriv, like a real user on a login node.
 """
+import atexit
 import json
 import os
 import pwd
+import shutil
 import statistics
 import subprocess
+import tempfile
 import threading
 import time
 
@@ -184,10 +187,28 @@ def run_sampled(args, env, disk_paths=(), interval=0.05):
             "disk_peak": max(peak["disk"], after), "disk_after": after}
 
 
+_SPAWN_TIMER = []
+
+
+def spawn_timer_path():
+    """bench/spawn_timer.py copied once into a root-owned 0755 temp dir (removed
+    at exit): the bench user must read it, and the checkout may sit where
+    that user cannot (/root, a 0700 home)."""
+    if not _SPAWN_TIMER:
+        d = tempfile.mkdtemp(prefix="sing-bench-tools.")
+        atexit.register(shutil.rmtree, d, True)
+        os.chmod(d, 0o755)
+        dst = os.path.join(d, "spawn_timer.py")
+        shutil.copyfile(os.path.join(HERE, "spawn_timer.py"), dst)
+        os.chmod(dst, 0o644)
+        _SPAWN_TIMER.append(dst)
+    return _SPAWN_TIMER[0]
+
+
 def spawn_times(args, count, env, cwd=None, nofile=None):
     """Wall seconds of `count` back-to-back start-ups of args, as the bench
     user (bench/spawn_timer.py). nofile: RLIMIT_NOFILE soft+hard to set."""
-    cmd = as_user(["/usr/bin/python3", os.path.join(HERE, "spawn_timer.py"), str(count)]
+    cmd = as_user(["/usr/bin/python3", spawn_timer_path(), str(count)]
                   + list(args))
     if nofile:
         cmd = ["prlimit", f"--nofile={nofile}:{nofile}", "--"] + cmd

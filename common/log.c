@@ -7,6 +7,12 @@
 #include <string.h>
 
 static enum log_level current = LOG_LVL_INFO;
+static void (*_Atomic line_hook)(bool before);
+
+void log_set_line_hook(void (*hook)(bool before))
+{
+        line_hook = hook;
+}
 
 void log_set_level(enum log_level lvl)
 {
@@ -21,11 +27,16 @@ enum log_level log_get_level(void)
 static void vlog(enum log_level lvl, const char *tag, const char *fmt, va_list ap)
 {
         char buf[4096];
+        void (*hook)(bool) = line_hook;
         if (lvl > current)
                 return;
         vsnprintf(buf, sizeof(buf), fmt, ap);
+        if (hook)
+                hook(true);
         /* One write per message so lines from concurrent processes do not mix. */
         fprintf(stderr, "%-8s %s\n", tag, buf);
+        if (hook)
+                hook(false);
 }
 
 #define DEFINE_LOG(name, lvl, tag)                                                                 \

@@ -2,6 +2,8 @@
 #ifndef SING_LOG_H
 #define SING_LOG_H
 
+#include <stdbool.h>
+
 enum log_level {
         LOG_LVL_ERROR = 0, /* -q: errors only */
         LOG_LVL_WARN = 1,
@@ -12,6 +14,12 @@ enum log_level {
 
 void log_set_level(enum log_level lvl);
 enum log_level log_get_level(void);
+
+/* A transient line on the terminal (the frontend's download progress,
+ * frontend/progress.c) registers a hook that every message calls with true
+ * before it is written (clear the line, take a lock) and false after
+ * (redraw, unlock); NULL removes it. The starter never sets one. */
+void log_set_line_hook(void (*hook)(bool before));
 
 void log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -18,6 +18,7 @@
 #include "log.h"
 #include "cache_blob.h"
 #include "pending_file.h"
+#include "progress.h"
 #include "tempfile.h"
 
 #define MAX_RETRIES 5
@@ -132,14 +133,6 @@ static int xfer_arm(struct registry *r, struct xfer *x, sing_err_t *e)
         return 0;
 }
 
-static void human(int64_t n, char *buf, size_t len)
-{
-        if (n >= 1 << 20)
-                snprintf(buf, len, "%.1f MiB", (double)n / (1 << 20));
-        else
-                snprintf(buf, len, "%.1f KiB", (double)n / 1024);
-}
-
 static int xfer_start(struct registry *r, const struct cache *c, struct xfer *x,
                       struct blob_job *job, sing_err_t *e)
 {
@@ -155,7 +148,7 @@ static int xfer_start(struct registry *r, const struct cache *c, struct xfer *x,
         if (pending_open(&x->out, job->path, 0600, e) < 0)
                 return -1;
         EVP_DigestInit_ex(x->md, EVP_sha256(), NULL);
-        human(job->size, sz, sizeof(sz));
+        format_size(job->size, sz, sizeof(sz));
         log_info("Fetching %s %s (%s)", job->what, job->digest, sz);
         return xfer_arm(r, x, e);
 }
@@ -245,42 +238,12 @@ static int xfer_done(struct registry *r, struct xfer *x, CURLcode rc, sing_err_t
         return err_set(e, "%s answered HTTP %ld for blob %s", r->display, status, x->job->digest);
 }
 
-/* One progress line for all transfers, on a terminal only, at most 10
- * times a second; batch jobs and logs get the per-blob messages alone. */
-struct progress {
-        bool on;
-        int64_t total;
-        struct timespec last;
-};
-
-static void progress_init(struct progress *p, struct blob_job **jobs, size_t n)
+/* Bytes of all transfers: those finished (`done`) and those running. */
+static int64_t bytes_done(const struct xfer *xs, size_t n, int64_t done)
 {
-        memset(p, 0, sizeof(*p));
-        p->on = isatty(STDERR_FILENO) && log_get_level() >= LOG_LVL_INFO &&
-                log_get_level() < LOG_LVL_DEBUG;
-        for (size_t i = 0; i < n; i++)
-                p->total += jobs[i]->size;
-}
-
-static void progress_show(struct progress *p, const struct xfer *xs, size_t n, int64_t done,
-                          bool final)
-{
-        struct timespec now;
-        char a[32], b[32];
-        if (!p->on || p->total <= 0)
-                return;
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        if (!final &&
-            (now.tv_sec - p->last.tv_sec) * 1000000000L + (now.tv_nsec - p->last.tv_nsec) <
-                100000000L)
-                return;
-        p->last = now;
         for (size_t i = 0; i < n; i++)
                 done += xs[i].job ? xs[i].done : 0;
-        human(done, a, sizeof(a));
-        human(p->total, b, sizeof(b));
-        fprintf(stderr, "\r  %s / %s (%d%%)\033[K%s", a, b, (int)(done * 100 / p->total),
-                final ? "\n" : "");
+        return done;
 }
 
 /* Download the given jobs (all known to be missing and locked by us). */
@@ -298,10 +261,11 @@ static int download(struct registry *r, const struct cache *c, struct blob_job *
         CURLM *m = curl_multi_init();
         struct xfer *xs = calloc(n ? n : 1, sizeof(*xs));
         size_t next = 0, active = 0;
-        struct progress prog;
-        int64_t finished = 0;
+        int64_t finished = 0, total = 0;
         int rc = 0;
-        progress_init(&prog, jobs, n);
+        for (size_t i = 0; i < n; i++)
+                total += jobs[i]->size;
+        progress_start(total);
         if (!m || !xs) {
                 curl_multi_cleanup(m);
                 free(xs);
@@ -358,11 +322,12 @@ static int download(struct registry *r, const struct cache *c, struct blob_job *
                 if (rc == 0 && active > 0) {
                         curl_multi_poll(m, NULL, 0, 1000, NULL);
                         /* Freed transfers are counted in `finished`. */
-                        progress_show(&prog, xs, n, finished, false);
+                        progress_update(bytes_done(xs, n, finished), false);
                 }
         }
         if (rc == 0 && n > 0)
-                progress_show(&prog, xs, 0, prog.total, true);
+                progress_update(total, true);
+        progress_end();
         for (size_t i = 0; i < n; i++) {
                 if (xs[i].h)
                         curl_multi_remove_handle(m, xs[i].h);

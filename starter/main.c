@@ -39,8 +39,9 @@
  * the plan (mount_exec.c), pivot_root, drop every privilege for good
  * (privileges.c), install the seccomp filters (seccomp_install.c), exec. The
  * staging area is a tmpfs mounted, inside the new mount namespace only, on
- * SING_SESSION_DIR (<localstatedir>/singularity/mnt/session, a root-owned
- * directory made at install time), so nothing outlives the process.
+ * SING_SESSION_DIR (-Dsessiondir, by default /var/lib/singularity/mnt/session:
+ * a root-owned directory made at install time; meson.build says why there),
+ * so nothing outlives the process.
  *
  * Processes (supervise.c). With a loop device and no --pid the starter
  * becomes the program (one process, no cleanup needed). Otherwise the

@@ -6,7 +6,7 @@ libcap-dev libseccomp-dev libssl-dev"
 RUNTIME="squashfs-tools squashfuse fuse3 ca-certificates uidmap libseccomp2"
 TEST="docker-registry siftool umoci skopeo busybox-static python3 python3-pytest python3-jwt
 python3-cryptography apache2-utils openssl zstd tmux util-linux
-clang libclang-rt-14-dev clang-tidy clang-format cppcheck pigz golang-1.19-src libc6-dev
+clang libclang-rt-14-dev clang-tidy clang-format cppcheck pigz golang-1.19-src libc6-dev man-db
 cwltool snakemake toil
 slurm-wlm munge openmpi-bin libopenmpi-dev mpich libmpich-dev"
 want="$BUILD $RUNTIME"

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Fresh Debian 12, as root: install dependencies, build, install (starter
 # setuid root), then run the demo against a local registry.
-#   sudo tools/install.sh [PREFIX]      (default /usr/local)
+#   tools/install.sh [PREFIX]      (default /usr/local)
 set -eu
 cd "$(dirname "$0")/.."
 PREFIX="${1:-/usr/local}"

@@ -14,4 +14,4 @@ fi
 ninja -C "$BUILD" >/dev/null
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:strict_string_checks=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
-exec meson test -C "$BUILD" --print-errorlogs "$@"
+exec meson test -C "$BUILD" --suite unit --print-errorlogs "$@"

@@ -1,9 +1,10 @@
 #!/bin/sh
-# The whole test suite, as root on Debian 12: dependencies, build, C unit
-# tests (meson test), install into a prefix under /tmp with the starter
-# setuid root, then the integration tests (pytest), which run every
+# The whole test suite, as root on Debian 12, from a checkout anywhere:
+# dependencies, build, C unit tests (meson test --suite unit), install into
+# a prefix under /tmp with the starter setuid root, then the integration
+# tests (meson test --suite integration: pytest), which run every
 # user-facing case as a normal user.
-#   sudo tools/test.sh [pytest args...]
+#   tools/test.sh [pytest args...]
 set -eu
 cd "$(dirname "$0")/.."
 tools/deps.sh --test
@@ -12,7 +13,7 @@ export SING_PREFIX="$PREFIX"
 rm -rf build-test
 meson setup build-test --prefix="$PREFIX" --sysconfdir="$PREFIX/etc" >/dev/null
 ninja -C build-test
-meson test -C build-test --print-errorlogs
+meson test -C build-test --suite unit --print-errorlogs
 # The same unit tests under ASan + UBSan, every fuzz harness over its
 # committed corpus, and the static checks (clang-tidy, cppcheck, format).
 tools/sanitize.sh
@@ -28,4 +29,10 @@ chmod 755 "$PREFIX"
 bench/run.sh --smoke
 # The unprivileged tools' integration tests under ASan + UBSan.
 tools/sanitize-integration.sh
-exec /usr/bin/python3 -m pytest -ra -p no:cacheprovider tests/integration "$@"
+# The integration suite, through meson test (tests/integration/meson.build);
+# this script's arguments go to pytest, each one quoted.
+args=""
+for a in "$@"; do
+	args="$args '$(printf %s "$a" | sed "s/'/'\\\\''/g")'"
+done
+exec meson test -C build-test --suite integration --verbose --test-args "$args"

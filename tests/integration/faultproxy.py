@@ -10,6 +10,7 @@ Faults (each applies to requests whose path matches ``pattern``, a regex;
 ``times`` = how many times it fires, None = always):
     proxy.cut_blob(after_bytes, times=1, pattern=BLOB)   close mid-body
     proxy.corrupt_blob(times=None, pattern=BLOB)          flip one byte
+    proxy.slow_blob(pause, times=None, pattern=BLOB)      pause after each 64 KiB
     proxy.redirect_blobs(times=None, pattern=BLOB)        307 to 127.0.0.2
     proxy.malformed_manifest(body=..., times=None, pattern=MANIFEST)
     proxy.unsupported_media_type(media_type=..., times=None, pattern=MANIFEST)
@@ -34,6 +35,7 @@ import re
 import secrets
 import ssl
 import threading
+import time
 import urllib.parse
 
 from registry import free_port
@@ -272,6 +274,7 @@ class _ProxyHandler(http.server.BaseHTTPRequestHandler):
         sent = 0
         flip_at = length // 2 if fault and fault.kind == "corrupt" else -1
         cut_at = fault.params["after_bytes"] if fault and fault.kind == "cut" else -1
+        pause = fault.params["pause"] if fault and fault.kind == "slow" else 0
         while sent < length:
             chunk = resp.read(min(CHUNK, length - sent))
             if not chunk:
@@ -287,11 +290,14 @@ class _ProxyHandler(http.server.BaseHTTPRequestHandler):
                 chunk = chunk[:i] + bytes([chunk[i] ^ 0xFF]) + chunk[i + 1:]
             self.wfile.write(chunk)
             sent += len(chunk)
+            if pause:
+                self.wfile.flush()
+                time.sleep(pause)
 
     def _apply(self, fault, path, body):
         """Act out a fault; False means 'forward normally after all'."""
         p = self.server.owner
-        if fault.kind in ("cut", "corrupt"):
+        if fault.kind in ("cut", "corrupt", "slow"):
             if self.command != "GET":
                 return False
             self._forward(body, fault)
@@ -398,6 +404,11 @@ class FaultProxy:
         """Send the full Content-Length header, then only after_bytes bytes
         and close: the client has to resume with a Range request."""
         return self._add(_Fault("cut", pattern, times, after_bytes=after_bytes))
+
+    def slow_blob(self, pause, times=None, pattern=BLOB):
+        """Stream blob bodies with `pause` seconds after every CHUNK bytes: a
+        download that lasts (for progress output)."""
+        return self._add(_Fault("slow", pattern, times, pause=pause))
 
     def corrupt_blob(self, times=None, pattern=BLOB):
         """Flip the middle byte of matching blob bodies."""

@@ -4,6 +4,7 @@ import filecmp
 import glob
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -85,6 +86,50 @@ def test_progress_bar_on_a_terminal(singularity, registry, pushed_busybox, user_
                     cwd=user_tmp)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "(100%)" in r.stdout, r.stdout
+
+
+@pytest.fixture
+def slow_image(registry, unique_repo, make_fault_proxy):
+    """docker:// URI of a 6-layer image (1 MiB each) behind a proxy that
+    streams blobs slowly: more layers than parallel downloads, so layers
+    start (and log "Fetching ...") while the progress is shown, and the
+    download lasts over 5 s."""
+    layers = [[File(f"l{i}", os.urandom(1 << 20))] for i in range(6)]
+    img = imagetools.busybox_image(extra_layers=layers)
+    imagetools.push_image(registry, unique_repo, "slow", img)
+    proxy = make_fault_proxy(registry)
+    proxy.slow_blob(0.2)
+    return f"docker://{proxy.hostport}/{unique_repo}:slow"
+
+
+def test_progress_on_a_terminal_with_rate_eta_and_log_lines(singularity, slow_image, user_tmp,
+                                                            clean_user_cache):
+    r = run_as_user(["script", "-qec", f"{singularity} pull --nohttps {slow_image}",
+                     "/dev/null"], cwd=user_tmp)
+    assert r.returncode == 0, r.stdout + r.stderr
+    out = r.stdout  # text mode: "\r" and "\r\n" read as "\n"
+    # Every message starts a line, or follows the progress line's erasure
+    # ("\r\x1b[K"), never the end of a progress line.
+    for m in re.finditer(r"(INFO|WARNING|ERROR):", out):
+        before = out[:m.start()]
+        assert before == "" or before.endswith("\n") or before.endswith("\n\x1b[K"), \
+            repr(out[max(0, m.start() - 80):m.end()])
+    # Redraws carry the rate and the time left; the last one says 100%.
+    draws = [d for d in re.split(r"[\r\n]", out) if " / " in d and "%)" in d]
+    assert any(re.search(r"\(\d+%\), [\d.]+ [KMG]iB/s, ETA \d+:\d\d", d) for d in draws), draws
+    assert "(100%)" in draws[-1], draws
+    assert "Fetching" in out
+
+
+def test_progress_without_a_terminal_every_few_seconds(singularity, slow_image, user_tmp,
+                                                       clean_user_cache):
+    r = pull(singularity, slow_image, cwd=user_tmp)
+    assert r.returncode == 0, r.stderr
+    assert "\r" not in r.stderr and "\x1b" not in r.stderr
+    lines = [l for l in r.stderr.splitlines() if l.startswith("INFO:    Downloaded ")]
+    assert lines, r.stderr
+    assert re.search(r"\(\d+%\), [\d.]+ [KMG]iB/s, ETA \d+:\d\d", lines[0]), lines
+    assert "(100%)" in lines[-1], lines
 
 
 def test_pull_name_force_and_pullfolder(singularity, registry, pushed_busybox, user_tmp):
@@ -437,23 +482,42 @@ def test_output_dir_not_writable(singularity, registry, pushed_busybox, user_tmp
     assert os.listdir(ro) == []
 
 
-def test_disk_full(singularity, registry, unique_repo, user_tmp, test_user, clean_user_cache):
-    img = imagetools.busybox_image(extra_layers=[[File("big", os.urandom(6 << 20))]])
-    imagetools.push_image(registry, unique_repo, "full", img)
-    uri = f"docker://{registry.hostport}/{unique_repo}:full"
-    # Warm the cache so that the output, not the cache, runs out of space.
-    assert pull(singularity, uri, "--name", "warm.sif", cwd=user_tmp).returncode == 0
+@pytest.fixture
+def small_tmpfs(test_user):
+    """A 3 MiB tmpfs owned by the user, for running out of space."""
     small = tempfile.mkdtemp(prefix="sing-full-")
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", small], check=True)
     try:
         os.chown(small, test_user.uid, test_user.gid)
-        r = pull(singularity, uri, "--name", os.path.join(small, "x.sif"), cwd=user_tmp)
-        assert r.returncode == 255, r.stderr
-        assert "ERROR:" in r.stderr
-        assert os.listdir(small) == []
+        yield small
     finally:
         subprocess.run(["umount", small], check=True)
         os.rmdir(small)
+
+
+@pytest.mark.parametrize("where", ["output", "output-blobs-cached", "cache"])
+def test_disk_full(singularity, registry, unique_repo, user_tmp, clean_user_cache, small_tmpfs,
+                   where):
+    img = imagetools.busybox_image(extra_layers=[[File("big", os.urandom(6 << 20))]])
+    imagetools.push_image(registry, unique_repo, "full", img)
+    uri = f"docker://{registry.hostport}/{unique_repo}:full"
+    env = {}
+    out = os.path.join(small_tmpfs, "x.sif")
+    if where == "cache":
+        # The blobs do not fit in the cache.
+        env["SINGULARITY_CACHEDIR"] = os.path.join(small_tmpfs, "cache")
+        out = os.path.join(user_tmp, "x.sif")
+    else:
+        # Warm the cache so that the output, not the cache, runs out of space:
+        # with the SIF cached (copied out), or the blobs only (converted).
+        assert pull(singularity, uri, "--name", "warm.sif", cwd=user_tmp).returncode == 0
+        if where == "output-blobs-cached":
+            shutil.rmtree(os.path.join(user_cache_dir(), "sif"))
+    r = pull(singularity, uri, "--name", out, cwd=user_tmp, env=env)
+    assert_one_line_error(r, "No space left on device")
+    assert not os.path.exists(out)
+    if where != "cache":
+        assert os.listdir(small_tmpfs) == []
 
 
 def test_sigterm_during_pull_leaves_nothing(singularity, registry, unique_repo, user_tmp,

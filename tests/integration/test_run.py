@@ -254,16 +254,58 @@ def test_run_docker_uri_uses_the_cache(images, make_fault_proxy, clean_user_cach
     assert proxy.requests == []
 
 
-def test_killed_container_leaves_nothing(images, run_mode, no_leftovers):
+def user_processes(uid):
+    """{pid: argv} of the processes whose real uid is uid."""
+    procs = {}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                uids = next(l for l in f if l.startswith("Uid:")).split()
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")[:-1]
+        except (OSError, StopIteration):
+            continue  # gone meanwhile
+        if int(uids[1]) == uid:
+            procs[int(pid)] = [a.decode(errors="replace") for a in argv]
+    return procs
+
+
+def test_killed_container_leaves_nothing(images, run_mode, test_user, no_leftovers):
+    before = set(user_processes(test_user.uid))
     p = subprocess.Popen(["setpriv", f"--reuid={USER}", f"--regid={USER}", "--init-groups",
                           "singularity", "exec", images["sif"], "sleep", "60"],
                          env=user_env(), cwd="/")
-    time.sleep(1.0)
-    p.send_signal(signal.SIGKILL)
-    p.wait(timeout=10)
-    # Anything the container started is gone with its namespaces.
-    subprocess.run(["pkill", "-KILL", "-u", USER, "sleep"])
-    subprocess.run(["pkill", "-KILL", "-u", USER, "squashfuse"])
+    new = {}
+    try:
+        # Kill the command once the container's process runs (without --pid
+        # it may be the command's own process: the starter execs in place).
+        for _ in range(300):
+            new = {pid: argv for pid, argv in user_processes(test_user.uid).items()
+                   if pid not in before}
+            if ["sleep", "60"] in new.values():
+                break
+            assert p.poll() is None, "exec ended before it was killed"
+            time.sleep(0.1)
+        assert ["sleep", "60"] in new.values(), f"the container never ran: {new}"
+        p.send_signal(signal.SIGKILL)
+        p.wait(timeout=10)
+        # Anything the container started (its process, squashfuse) dies with it.
+        for _ in range(100):
+            new = {pid: argv for pid, argv in user_processes(test_user.uid).items()
+                   if pid not in before}
+            if not new:
+                break
+            time.sleep(0.1)
+        assert new == {}, f"processes left behind: {new}"
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        for pid in new:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
 
 def test_interactive_shell_in_tmux(images, run_mode):

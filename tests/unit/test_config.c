@@ -364,10 +364,10 @@ int main(int argc, char **argv)
         check_defaults(&c);
         config_free(&c);
 
-        check_all_set();
-        check_small_cases();
-        check_errors();
-        check_limits();
+        RUN(check_all_set);
+        RUN(check_small_cases);
+        RUN(check_errors);
+        RUN(check_limits);
 
         /* The shipped singularity.conf parses and says what the defaults say. */
         if (argc > 1) {

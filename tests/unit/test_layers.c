@@ -656,10 +656,10 @@ int main(void)
                 return 2;
         }
         make_inputs();
-        test_normalise();
-        test_tar_check();
-        test_tar_sink();
-        test_dir_sink();
+        RUN(test_normalise);
+        RUN(test_tar_check);
+        RUN(test_tar_sink);
+        RUN(test_dir_sink);
         {
                 static const struct tent dotdot[] = {{"ok", S_IFREG | 0644, "ok"},
                                                      {"a/../../x", S_IFREG | 0644, "x"}};
@@ -668,9 +668,9 @@ int main(void)
                 expect_rejected(tmp_path("dotdot.tar.gz"), dotdot, 2, "a/../../x");
                 expect_rejected(tmp_path("hardlink.tar.gz"), hl, 2, "../../etc/passwd");
         }
-        test_huge_size();
-        test_squash();
-        test_squash_dir();
+        RUN(test_huge_size);
+        RUN(test_squash);
+        RUN(test_squash_dir);
 
         synth_list_free(&top);
         synth_list_free(&bottom);

@@ -628,14 +628,14 @@ int main(void)
                 perror("mkdtemp");
                 return 1;
         }
-        test_env_script();
-        test_entries();
-        test_labels();
-        test_errors();
-        test_env_file();
-        test_runscripts();
-        test_recipe_runscript();
-        test_actions();
+        RUN(test_env_script);
+        RUN(test_entries);
+        RUN(test_labels);
+        RUN(test_errors);
+        RUN(test_env_file);
+        RUN(test_runscripts);
+        RUN(test_recipe_runscript);
+        RUN(test_actions);
         if (check_failures)
                 fprintf(stderr, "scripts left in %s\n", tmp);
         else

@@ -575,22 +575,22 @@ static void test_root_and_session(void)
 
 int main(void)
 {
-        test_default();
-        test_contain();
-        test_home_options();
-        test_dev_modes();
-        test_no_mount();
-        test_user_binds();
-        test_namespaces_and_modes();
-        test_writable();
-        test_cwd();
-        test_cwd_under_other_binds();
-        test_root_writable_etc_files();
-        test_gpu();
-        test_hostfs();
-        test_paths();
-        test_args();
-        test_root_and_session();
+        RUN(test_default);
+        RUN(test_contain);
+        RUN(test_home_options);
+        RUN(test_dev_modes);
+        RUN(test_no_mount);
+        RUN(test_user_binds);
+        RUN(test_namespaces_and_modes);
+        RUN(test_writable);
+        RUN(test_cwd);
+        RUN(test_cwd_under_other_binds);
+        RUN(test_root_writable_etc_files);
+        RUN(test_gpu);
+        RUN(test_hostfs);
+        RUN(test_paths);
+        RUN(test_args);
+        RUN(test_root_and_session);
         mount_plan_free(&plan);
         config_free(&cfg);
         CHECK_DONE();

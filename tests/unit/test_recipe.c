@@ -300,12 +300,12 @@ static void test_stages(void)
 
 int main(void)
 {
-        test_stages();
-        test_build_args();
-        test_valid();
-        test_apps();
-        test_minimal();
-        test_bad();
-        test_unreadable();
+        RUN(test_stages);
+        RUN(test_build_args);
+        RUN(test_valid);
+        RUN(test_apps);
+        RUN(test_minimal);
+        RUN(test_bad);
+        RUN(test_unreadable);
         CHECK_DONE();
 }

@@ -218,7 +218,7 @@ int main(void)
                 check_ok(&ok_cases[i]);
         for (i = 0; i < sizeof(bad_cases) / sizeof(bad_cases[0]); i++)
                 check_bad(&bad_cases[i]);
-        check_digest_helpers();
+        RUN(check_digest_helpers);
 
         /* The message quotes the input as given. */
         CHECK(ref_parse("docker://Ubuntu", &r, &e) == -1);

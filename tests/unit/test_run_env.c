@@ -555,18 +555,18 @@ static void test_app_script(void)
 
 int main(void)
 {
-        test_kv();
-        test_app_script();
-        test_passthrough();
-        test_cleanenv();
-        test_precedence();
-        test_shell_var();
-        test_env_file();
-        test_bind_list();
-        test_home_spec();
-        test_path_edits();
-        test_script_values();
-        test_direct_plan();
-        test_secure_restore();
+        RUN(test_kv);
+        RUN(test_app_script);
+        RUN(test_passthrough);
+        RUN(test_cleanenv);
+        RUN(test_precedence);
+        RUN(test_shell_var);
+        RUN(test_env_file);
+        RUN(test_bind_list);
+        RUN(test_home_spec);
+        RUN(test_path_edits);
+        RUN(test_script_values);
+        RUN(test_direct_plan);
+        RUN(test_secure_restore);
         CHECK_DONE();
 }

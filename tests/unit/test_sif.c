@@ -259,10 +259,8 @@ static void test_siftool_reads_ours(void)
         char cmd[512], out[8192];
         const char *path = tmp_path("real.sif");
 
-        if (!have_siftool()) {
-                printf("SKIP siftool checks: siftool is not installed (apt-get install siftool)\n");
-                return;
-        }
+        if (!have_siftool())
+                SKIP("siftool is not installed (apt-get install siftool)");
         snprintf(cmd, sizeof(cmd), "siftool header %s", path);
         CHECK(run_capture(cmd, out, sizeof(out)) == 0);
         CHECK(strstr(out, "Primary Architecture: amd64") != NULL);
@@ -294,7 +292,7 @@ static void test_we_read_siftool(void)
         sing_err_t e = {0};
 
         if (!have_siftool())
-                return;
+                SKIP("siftool is not installed (apt-get install siftool)");
         CHECK(write_file(json, config, sizeof(config) - 1) == 0);
         snprintf(cmd, sizeof(cmd),
                  "siftool new %s && siftool add --datatype 6 %s %s && "
@@ -577,7 +575,7 @@ static void test_random_damage(void)
                         CHECK(e.msg[0] != '\0' && f.desc == NULL);
                 }
         }
-        printf("random damage: %d of 3000 copies still valid\n", accepted);
+        fprintf(stderr, "random damage: %d of 3000 copies still valid\n", accepted);
         free(c);
 }
 
@@ -722,13 +720,13 @@ int main(void)
                 return 1;
         }
 
-        test_roundtrip();
-        test_siftool_reads_ours();
-        test_we_read_siftool();
-        test_corruptions();
-        test_random_damage();
-        test_probe();
-        test_writer_args();
+        RUN(test_roundtrip);
+        RUN(test_siftool_reads_ours);
+        RUN(test_we_read_siftool);
+        RUN(test_corruptions);
+        RUN(test_random_damage);
+        RUN(test_probe);
+        RUN(test_writer_args);
 
         free(base);
         snprintf(cmd, sizeof(cmd), "rm -rf %s", tmp);
