@@ -518,6 +518,28 @@ static int read_all(int fd, const char *name, char **out, size_t *len, sing_err_
         return err_errno(e, "reading %s", name);
 }
 
+/* `limit container owners|groups|paths` hold only for images the kernel
+ * mounts: an image served by squashfuse, which runs as the user, can be
+ * swapped by that user (pidfd_getfd of its FUSE connection). So `allow
+ * setuid-mount squashfs = no` together with a limit is refused rather than
+ * silently unenforced (`iflimited`, the default, mounts limited images with
+ * the kernel driver). */
+static int check_limits_enforceable(const struct sing_config *c, const struct parse_state *st,
+                                    const char *name, sing_err_t *e)
+{
+        unsigned line = 0;
+        if (c->allow_setuid_mount_squashfs != CONFIG_SETUID_MOUNT_NO ||
+            !(c->limit_container_owners || c->limit_container_groups || c->limit_container_paths))
+                return 0;
+        for (size_t idx = 0; idx < N_DIRECTIVES; idx++)
+                if (directives[idx].offset == F(allow_setuid_mount_squashfs))
+                        line = st->seen[idx];
+        return err_set(e,
+                       "%s:%u: \"allow setuid-mount squashfs = no\" cannot enforce the \"limit "
+                       "container\" options (squashfuse runs as the user); use iflimited or yes",
+                       name, line);
+}
+
 static int parse_buffer(char *buf, size_t len, const char *name, struct sing_config *c,
                         sing_err_t *e)
 {
@@ -544,7 +566,9 @@ static int parse_buffer(char *buf, size_t len, const char *name, struct sing_con
                         return -1;
                 p = eol + 1;
         }
-        return check_level(c, &st, name, e);
+        if (check_level(c, &st, name, e) < 0)
+                return -1;
+        return check_limits_enforceable(c, &st, name, e);
 }
 
 int config_parse_fd(int fd, const char *name, struct sing_config *c, sing_err_t *e)

@@ -172,8 +172,11 @@ static void check_small_cases(void)
         CHECK(parse("limit container groups = hpc\n", &c, &e) == 0);
         CHECK(config_setuid_kernel_squashfs(&c));
         config_free(&c);
+        /* `no` with a limit: the limit could not be enforced, so refused. */
         CHECK(parse("limit container paths = /opt\nallow setuid-mount squashfs = no\n", &c, &e) ==
-              0);
+              -1);
+        CHECK(strstr(e.msg, ":2: \"allow setuid-mount squashfs = no\" cannot enforce") != NULL);
+        CHECK(parse("allow setuid-mount squashfs = no\n", &c, &e) == 0);
         CHECK(!config_setuid_kernel_squashfs(&c));
         config_free(&c);
         CHECK(parse("allow setuid-mount squashfs = IfLimited\nseccomp profile =\n", &c, &e) == 0);
