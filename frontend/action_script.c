@@ -248,8 +248,26 @@ static void put_action(FILE *f, const char *action, const char *app)
                     "exec /bin/sh \"$@\"\n",
                     f);
         } else if (strcmp(action, "start") == 0) {
-                put_exec_if(f, "/.singularity.d/startscript");
-                fputs("exit 0\n", f);
+                /* An instance: the startscript in the background, and the
+                 * instance lives on after it ends, until it is stopped. A stop
+                 * (SIGTERM) is passed on to the startscript, and this shell
+                 * waits for it: one that ignores it is ended by `instance
+                 * stop`'s SIGKILL; when this shell ends, so does the
+                 * instance's pid namespace, with whatever else runs in it.
+                 * Builtins plus `sleep`: without one in the image the
+                 * instance lives as long as its startscript. */
+                fputs("__sing_pid=\n"
+                      "trap 'kill -TERM $__sing_pid $__sing_sleep 2>/dev/null; "
+                      "[ -z \"$__sing_pid\" ] || wait \"$__sing_pid\"; exit 0' TERM INT HUP\n"
+                      "if [ -x /.singularity.d/startscript ]; then\n"
+                      "\t/.singularity.d/startscript \"$@\" &\n"
+                      "\t__sing_pid=$!\n"
+                      "fi\n"
+                      "if command -v sleep >/dev/null 2>&1; then\n"
+                      "\twhile :; do sleep 86400 & __sing_sleep=$!; wait $__sing_sleep; done\n"
+                      "fi\n"
+                      "wait\n",
+                      f);
         } else { /* test */
                 put_exec_if(f, "/.singularity.d/test");
                 fputs("echo 'singularity: no test script in container' >&2\n"

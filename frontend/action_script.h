@@ -22,7 +22,8 @@
  *  (with --app: 5b. the app's environment in the place of 95-apps.sh)
  *  6. runs the action: exec "$@" | the runscript (/.singularity.d/runscript,
  *     else 2.x's /singularity, else /bin/sh) | $SINGULARITY_SHELL, bash
- *     --norc or sh | /.singularity.d/test | /.singularity.d/startscript.
+ *     --norc or sh | /.singularity.d/test | the startscript in the background
+ *     with the instance kept alive until it is stopped (instance_start.h).
  * The env files are sourced inside a function that gets no arguments, so
  * one that runs `set --` cannot change the action's arguments. */
 #ifndef SING_ACTION_SCRIPT_H

@@ -74,7 +74,7 @@ int cache_open(struct cache *c, const struct cache_opts *o, sing_err_t *e)
 {
         _cleanup_free_ char *want = NULL;
         memset(c, 0, sizeof(*c));
-        c->fd = -1;
+        c->fd = c->use_fd = -1;
         if (o->disable) {
                 /* mkdtemp makes it 0700 and ours; the walk below still checks
                  * that nobody else can swap it (TMPDIR under another user's
@@ -146,15 +146,43 @@ int remove_tree(const char *path)
         return nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+static int in_use_fd(const struct cache *c)
+{
+        return openat(c->fd, "locks/in-use", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+}
+
+void cache_hold(struct cache *c)
+{
+        if (c->temporary || c->fd < 0 || c->use_fd >= 0)
+                return;
+        c->use_fd = in_use_fd(c);
+        /* Never blocks for long: clean only takes it without waiting. */
+        while (c->use_fd >= 0 && flock(c->use_fd, LOCK_SH) < 0 && errno == EINTR)
+                ;
+}
+
+bool cache_try_exclusive(const struct cache *c, int *fd)
+{
+        *fd = in_use_fd(c);
+        if (*fd >= 0 && flock(*fd, LOCK_EX | LOCK_NB) == 0)
+                return true;
+        if (*fd >= 0)
+                close(*fd);
+        *fd = -1;
+        return false;
+}
+
 void cache_close(struct cache *c)
 {
+        if (c->use_fd >= 0)
+                close(c->use_fd);
         if (c->temporary && c->root)
                 remove_tree(c->root);
         if (c->fd >= 0)
                 close(c->fd);
         free(c->root);
         memset(c, 0, sizeof(*c));
-        c->fd = -1;
+        c->fd = c->use_fd = -1;
 }
 
 char *cache_blob_path(const struct cache *c, const char *digest)

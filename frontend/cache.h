@@ -22,6 +22,7 @@ struct cache {
         char *root;     /* canonical path; every component is ours or root's */
         int fd;         /* root, opened with O_NOFOLLOW component by component */
         bool temporary; /* --disable-cache: removed by cache_close */
+        int use_fd;     /* cache_hold: a shared lock on locks/in-use, or -1 */
 };
 
 /* Open (creating) the cache. A cache whose path another user could swap is
@@ -32,6 +33,14 @@ int cache_open(struct cache *c, const struct cache_opts *o, sing_err_t *e);
  * cache lookup does not (its start-up time matters). */
 void cache_sweep(const struct cache *c);
 void cache_close(struct cache *c);
+
+/* A pull holds the cache while it runs (a shared flock on locks/in-use,
+ * released by cache_close): `cache clean` keeps every blob while any pull
+ * holds it, as a pull may be about to read any cached blob. */
+void cache_hold(struct cache *c);
+/* For cache clean: true when no pull holds the cache (and none can start
+ * to until *fd is closed: an exclusive lock, taken without waiting). */
+bool cache_try_exclusive(const struct cache *c, int *fd);
 
 /* Identity records: "this file is the one we verified". A record keeps the
  * file's dev, inode, size, mtime and ctime in root/verified/<name>, a

@@ -15,9 +15,11 @@ static const struct {
         const char *name, *summary;
 } listing[] = {
     {"build", "Build a Singularity image"},
+    {"cache", "Manage the local cache"},
     {"exec", "Run a command within a container"},
     {"help", "Help about any command"},
     {"inspect", "Show metadata for an image"},
+    {"instance", "Manage your running instances"},
     {"pull", "Pull an image from a URI"},
     {"registry", "Log in to or out of a registry (docker://HOST)"},
     {"run", "Run the user-defined default command within a container"},

@@ -159,6 +159,31 @@ const char usage_test[] =
     "Examples:\n"
     "  $ singularity test analysis.sif\n";
 
+const char usage_instance[] =
+    "Usage:\n"
+    "  singularity instance start [run options...] <image> <name> [startscript args...]\n"
+    "  singularity instance list [--json] [<name>]\n"
+    "  singularity instance stop [--signal SIG] [--timeout S] <name> | --all\n"
+    "\n"
+    "Description:\n"
+    "  An instance runs the image's startscript (%startscript) in the background,\n"
+    "  in its own PID namespace, detached from the terminal, until it is stopped\n"
+    "  (it keeps running after the startscript ends). Its output goes to\n"
+    "  ~/.singularity/instances/logs/HOST/USER/NAME.{out,err}. Join it with\n"
+    "  `singularity exec|run|shell instance://NAME ...`.\n"
+    "\n"
+    "  start takes the options of `singularity run`.\n"
+    "  list: name, pid and image of each running instance; --json prints\n"
+    "        {\"instances\": [{\"instance\", \"pid\", \"img\", \"ip\", \"logErrPath\",\n"
+    "        \"logOutPath\"}]}.\n"
+    "  stop: sends SIGTERM (or --signal SIG, a name or number), then SIGKILL\n"
+    "        after --timeout seconds (default 10) if the instance is still there.\n"
+    "\n"
+    "Examples:\n"
+    "  $ singularity instance start --bind /data db.sif db1\n"
+    "  $ singularity exec instance://db1 psql -c 'select 1'\n"
+    "  $ singularity instance stop db1\n";
+
 /* What the command line asks for; const strings point into argv or the
  * environment. */
 struct run_request {
@@ -177,6 +202,8 @@ struct run_request {
         char *home_spec;         /* --home with SRC absolute, for the starter */
         char *home_dest;         /* HOME inside the container */
         struct cache_opts cache; /* for docker:// images */
+        char *join;              /* instance://: "PID:START" of the instance's process */
+        const char *instance_name; /* instance start NAME */
 };
 
 static void run_request_free(struct run_request *r)
@@ -186,6 +213,7 @@ static void run_request_free(struct run_request *r)
         free(r->home_dest);
         free(r->seccomp_bpf);
         free(r->config_profile);
+        free(r->join);
         strv_free(&r->binds);
         strv_free(&r->no_mount);
         strv_free(&r->env_flag);
@@ -507,6 +535,8 @@ static int parse_options(int argc, char **argv, struct run_request *r, sing_err_
                 return err_set(e, "missing IMAGE; see 'singularity help %s'", r->action);
         if (strcmp(r->action, "exec") == 0 && optind + 1 >= argc)
                 return err_set(e, "exec requires a command after the image");
+        if (strcmp(r->action, "start") == 0 && optind + 1 >= argc)
+                return err_set(e, "instance start requires an instance name after the image");
         return optind;
 }
 
@@ -577,8 +607,13 @@ static int resolve_home(struct run_request *r, sing_err_t *e)
  * image tool, which reads SINGULARITY_NOHTTPS itself; the cache settings
  * are ours, as a disabled cache is ours to remove), a
  * path must exist (the starter checks what it is). Absolute, malloc'd. */
-static int resolve_image(const struct run_request *r, const char *image, char **path, sing_err_t *e)
+static int resolve_image(struct run_request *r, const char *image, char **path, sing_err_t *e)
 {
+        if (strncmp(image, "instance://", 11) == 0) {
+                if (strcmp(r->action, "start") == 0)
+                        return err_set(e, "instance start: an instance is not an image");
+                return image_tool_instance_info(image + 11, path, &r->join, e);
+        }
         if (strncmp(image, "docker://", 9) == 0)
                 return image_tool_cache_sif(image, &r->cache, r->nohttps, path, e);
         if (strstr(image, "://"))
@@ -658,6 +693,8 @@ static int starter_argv(const struct run_request *r, const char *image,
                 ok = ok && strv_push(av, "--debug") == 0;
         ok = ok && strv_push(av, "--action") == 0 && strv_push(av, r->action) == 0 &&
              strv_push(av, "--image") == 0 && strv_push(av, image) == 0;
+        if (r->join)
+                ok = ok && strv_push(av, "--instance") == 0 && strv_push(av, r->join) == 0;
         for (size_t i = 0; i < r->binds.n; i++)
                 ok = ok && strv_push(av, "--bind") == 0 && strv_push(av, r->binds.v[i]) == 0;
         if (r->contain)
@@ -756,7 +793,8 @@ enum prepare_result { PREPARE_FAILED = -1, PREPARE_HELP_SHOWN, PREPARE_READY };
 /* Everything up to the exec: fills env (the starter's environment) and av
  * (its argv). */
 static enum prepare_result prepare(int argc, char **argv, struct run_request *r,
-                                   struct run_env *env, struct strv *av, sing_err_t *e)
+                                   struct run_env *env, struct strv *av, char **image_out,
+                                   sing_err_t *e)
 {
         _cleanup_free_ char *image = NULL;
         struct strv env_file_kv = {0};
@@ -767,7 +805,8 @@ static enum prepare_result prepare(int argc, char **argv, struct run_request *r,
         if (img_idx < 0)
                 return PREPARE_FAILED;
         if (img_idx == 0) {
-                fputs(strcmp(r->action, "exec") == 0    ? usage_exec
+                fputs(strcmp(r->action, "start") == 0   ? usage_instance
+                      : strcmp(r->action, "exec") == 0  ? usage_exec
                       : strcmp(r->action, "shell") == 0 ? usage_shell
                       : strcmp(r->action, "test") == 0  ? usage_test
                                                         : usage_run,
@@ -780,6 +819,10 @@ static enum prepare_result prepare(int argc, char **argv, struct run_request *r,
         if (find_gpu_files(r, e) < 0 || resolve_home(r, e) < 0 || apply_workdir(r, e) < 0 ||
             resolve_seccomp(r, e) < 0 || resolve_image(r, argv[img_idx], &image, e) < 0)
                 goto out;
+        if (strcmp(r->action, "start") == 0) {
+                r->pid = true; /* an instance always has its own pid namespace */
+                r->instance_name = argv[++img_idx];
+        }
         {
                 struct run_env_input in = {
                     .host_env = environ,
@@ -798,6 +841,7 @@ static enum prepare_result prepare(int argc, char **argv, struct run_request *r,
         if (container_command_build(r, env, image, argv + img_idx + 1, &cc, e) < 0 ||
             starter_argv(r, image, &cc, argv + img_idx + 1, av, e) < 0)
                 goto out;
+        *image_out = steal_ptr(&image);
         rc = PREPARE_READY;
 out:
         free(cc.script);
@@ -806,25 +850,36 @@ out:
         return rc;
 }
 
-int cmd_run(int argc, char **argv)
+int cmd_run_launch(int argc, char **argv, starter_launch_fn launch)
 {
         struct run_request r = {.action = argv[0]};
         struct run_env env = {0};
         struct strv av = {0};
         sing_err_t e = {0};
-        enum prepare_result rc = prepare(argc, argv, &r, &env, &av, &e);
+        _cleanup_free_ char *image = NULL;
+        enum prepare_result rc = prepare(argc, argv, &r, &env, &av, &image, &e);
+        int status = rc == PREPARE_FAILED ? 255 : 0;
 
-        if (rc == PREPARE_READY) {
+        if (rc == PREPARE_READY && launch) {
+                /* instance start: NAME follows IMAGE (parse_options checked). */
+                status = launch(r.instance_name, image, av.v, env.pass.v);
+        } else if (rc == PREPARE_READY) {
                 log_command(av.v);
                 fflush(NULL);
                 execve(SING_STARTER_PATH, av.v, env.pass.v);
                 err_errno(&e, "cannot execute the starter %s", SING_STARTER_PATH);
                 rc = PREPARE_FAILED;
+                status = 255;
         }
         if (rc == PREPARE_FAILED && e.msg[0]) /* empty: the image tool said why */
                 log_error("%s", e.msg);
         strv_free(&av);
         run_env_free(&env);
         run_request_free(&r);
-        return rc == PREPARE_FAILED ? 255 : 0;
+        return status;
+}
+
+int cmd_run(int argc, char **argv)
+{
+        return cmd_run_launch(argc, argv, NULL);
 }

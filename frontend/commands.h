@@ -24,6 +24,14 @@ int cli_main(int argc, char **argv, const struct command *table, int (*handoff)(
 
 int cmd_pull(int argc, char **argv);
 int cmd_run(int argc, char **argv); /* run, exec, shell and test (argv[0] says which) */
+/* cmd_run for `instance start` (argv[0] "start"): the same options and
+ * starter request, handed to launch(NAME, IMAGE, argv, envp) instead of
+ * being exec'd. */
+typedef int (*starter_launch_fn)(const char *name, const char *image, char **av, char **envp);
+int cmd_run_launch(int argc, char **argv, starter_launch_fn launch);
+int cmd_cache(int argc, char **argv);         /* cache list|clean */
+int cmd_instance(int argc, char **argv);      /* instance start|list|stop */
+int cmd_instance_info(int argc, char **argv); /* hidden: image_tool_instance_info */
 int cmd_build(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 int cmd_run_help(int argc, char **argv); /* inspect --helpfile */
@@ -33,6 +41,7 @@ int cmd_registry(int argc, char **argv); /* registry login|logout */
 int cmd_cache_sif(int argc, char **argv);
 
 extern const char usage_pull[], usage_run[], usage_exec[], usage_shell[], usage_test[],
-    usage_build[], usage_inspect[], usage_run_help[], usage_registry[];
+    usage_build[], usage_inspect[], usage_run_help[], usage_registry[], usage_instance[],
+    usage_cache[];
 
 #endif

@@ -9,7 +9,10 @@
 
 static const struct command commands[] = {
     {"build", cmd_build, usage_build},
+    {"cache", cmd_cache, usage_cache},
     {"inspect", cmd_inspect, usage_inspect},
+    {"instance", cmd_instance, usage_instance},
+    {"instance-info", cmd_instance_info, "Usage: singularity-image instance-info NAME\n"},
     {"pull", cmd_pull, usage_pull},
     {"registry", cmd_registry, usage_registry},
     {"run-help", cmd_run_help, usage_run_help},

@@ -288,3 +288,40 @@ int image_tool_seccomp_compile(const char *profile, char **hex, sing_err_t *e)
         (*hex)[2 * len] = '\0';
         return 0;
 }
+
+int image_tool_instance_info(const char *name, char **image, char **join, sing_err_t *e)
+{
+        const char *args[] = {"instance-info", name, NULL};
+        _cleanup_free_ char *answer = NULL;
+        _cleanup_close_ int out = -1;
+        size_t len = 0;
+        pid_t pid;
+        int status, read_rc, read_errno, ipid, n = 0;
+        unsigned long long start;
+
+        if (spawn_tool(args, &pid, &out, e) < 0)
+                return -1;
+        read_rc = read_all_bounded(out, PATH_MAX + 64, &answer, &len);
+        read_errno = errno;
+        close(steal_fd(&out));
+        while (waitpid(pid, &status, 0) < 0)
+                if (errno != EINTR)
+                        return err_errno(e, "waiting for %s", SING_IMAGE_TOOL_PATH);
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+                e->code = 0;
+                e->msg[0] = '\0'; /* the tool said why */
+                return -1;
+        }
+        if (read_rc < 0) {
+                errno = read_errno;
+                return err_errno(e, "reading the instance from %s", SING_IMAGE_TOOL_PATH);
+        }
+        /* "PID START\nIMAGE\n" */
+        if (strlen(answer) != len || sscanf(answer, "%d %llu\n%n", &ipid, &start, &n) != 2 ||
+            n == 0 || len < (size_t)n + 2 || answer[len - 1] != '\n')
+                return err_set(e, "%s instance-info: unexpected answer", SING_IMAGE_TOOL_PATH);
+        answer[len - 1] = '\0';
+        if (asprintf(join, "%d:%llu", ipid, start) < 0 || !(*image = strdup(answer + n)))
+                return err_set(e, "out of memory");
+        return 0;
+}

@@ -32,4 +32,10 @@ int image_tool_cache_sif(const char *uri, const struct cache_opts *co, bool noht
  * --seccomp-bpf. Errors as image_tool_cache_sif. */
 int image_tool_seccomp_compile(const char *profile, char **hex, sing_err_t *e);
 
+/* instance://NAME for exec/run/shell: `singularity-image instance-info
+ * NAME` checks the record and the process; *image is the instance's image,
+ * *join "PID:START" for the starter's --instance (both malloc'd). Errors
+ * as image_tool_cache_sif. */
+int image_tool_instance_info(const char *name, char **image, char **join, sing_err_t *e);
+
 #endif

@@ -61,6 +61,7 @@ static int pull_begin(struct pull_ctx *p, const char *uri, const struct pull_opt
         p->have_cache = true;
         if (!p->cache.temporary) {
                 say("Cache folder set to %s", p->cache.root);
+                cache_hold(&p->cache);
                 cache_sweep(&p->cache);
         }
         if (registry_init(&p->reg, &p->ref, o, e) < 0)

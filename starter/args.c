@@ -3,6 +3,8 @@
  * setuid binary reads its arguments. */
 #include "args.h"
 
+#include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,6 +22,23 @@ static int parse_home(const char *spec, struct request *req, sing_err_t *err)
         req->home_dst = colon ? colon : req->home_src;
         if (req->home_src[0] != '/' || req->home_dst[0] != '/')
                 return err_set(err, "--home %s: paths must be absolute", spec);
+        return 0;
+}
+
+/* PID:START, both decimal, as the frontend read them from the record. */
+static int parse_instance(const char *spec, struct request *req, sing_err_t *err)
+{
+        char *end;
+        errno = 0;
+        long pid = strtol(spec, &end, 10);
+        if (errno || end == spec || *end != ':' || pid <= 1 || pid > INT_MAX)
+                return err_set(err, "--instance %s: expected PID:START", spec);
+        const char *start = end + 1;
+        unsigned long long v = strtoull(start, &end, 10);
+        if (errno || end == start || *end || !v || *start == '-')
+                return err_set(err, "--instance %s: expected PID:START", spec);
+        req->instance_pid = (pid_t)pid;
+        req->instance_start = v;
         return 0;
 }
 
@@ -98,6 +117,9 @@ int args_parse(int argc, char **argv, struct request *req, sing_err_t *err)
                         req->seccomp_bpf = val;
                 } else if (strcmp(a, "--home") == 0) {
                         if (parse_home(val, req, err) < 0)
+                                return -1;
+                } else if (strcmp(a, "--instance") == 0) {
+                        if (parse_instance(val, req, err) < 0)
                                 return -1;
                 } else if (strcmp(a, "--no-mount") == 0) {
                         if (parse_no_mount(val, req, err) < 0)

@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "bind_spec.h"
 #include "error.h"
@@ -39,6 +40,9 @@ struct request {
         /* --fallback-env / --fallback-arg, in order, NULL-terminated: what
          * runs when the container has no /bin/sh (none: the shell is needed). */
         char **fallback_env, **fallback_argv;
+        /* --instance PID:START: join that instance (instance_join.h) */
+        pid_t instance_pid;
+        unsigned long long instance_start;
         char **args; /* after "--", NULL-terminated */
 };
 

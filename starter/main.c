@@ -9,8 +9,12 @@
  *           [--writable-tmpfs] [--no-mount proc|sys|dev|home|tmp|cwd]...
  *           [--script TEXT [--fallback-env KEY=VALUE]... [--fallback-arg ARG]...]
  *           [--seccomp-bpf HEX] [--nv] [--rocm] [--gpu-lib PATH]... [--gpu-bin PATH]...
- *           [--scratch DEST]...
+ *           [--scratch DEST]... [--instance PID:START]
  *           -- ARGS...
+ *
+ * --instance joins the running instance whose process is PID (started at
+ * START, /proc/PID/stat field 22) instead of making a container; the other
+ * container options are then ignored (instance_join.c).
  *
  * It execs `/bin/sh -c TEXT <action> ARGS...` inside the container (the
  * runtime's action script, built by the frontend: images carry data, not
@@ -70,6 +74,7 @@
 #include "gpu_devices.h"
 #include "image_open.h"
 #include "inherited_fds.h"
+#include "instance_join.h"
 #include "log.h"
 #include "loop.h"
 #include "mount_exec.h"
@@ -175,6 +180,17 @@ int main(int argc, char **argv)
                 require_root_owned(s, "session directory", SING_SESSION_DIR);
         }
 
+        if (req.instance_pid) {
+                bool in_userns = false;
+                const char *host_cwd = getcwd(cwd, sizeof(cwd)); /* before the join moves us */
+                instance_join(req.instance_pid, req.instance_start, &user, &privileged, &in_userns);
+                drop_privileges(&user, in_userns);
+                enter_workdir(&req, host_cwd, user.home);
+                umask(user_umask);
+                seccomp_install(profile, profile_len);
+                img.path = (char *)req.image; /* for SINGULARITY_CONTAINER only */
+                exec_action(&req, &img, user.home);
+        }
         image_open_checked(req.image, &cfg, &user, req.writable, &img);
         struct plan_input in = {.cfg = &cfg,
                                 .req = &req,

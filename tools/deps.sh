@@ -5,7 +5,7 @@ BUILD="meson ninja-build pkg-config gcc libcurl4-openssl-dev libjson-c-dev libar
 libcap-dev libseccomp-dev libssl-dev"
 RUNTIME="squashfs-tools squashfuse fuse3 ca-certificates uidmap libseccomp2"
 TEST="docker-registry siftool umoci skopeo busybox-static python3 python3-pytest python3-jwt
-python3-cryptography apache2-utils openssl zstd tmux util-linux
+python3-cryptography apache2-utils openssl zstd tmux util-linux btrfs-progs xfsprogs
 clang libclang-rt-14-dev clang-tidy clang-format cppcheck pigz golang-1.19-src libc6-dev man-db
 cwltool snakemake toil
 slurm-wlm munge openmpi-bin libopenmpi-dev mpich libmpich-dev"

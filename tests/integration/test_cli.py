@@ -13,8 +13,8 @@ import pytest
 
 from conftest import run_as_user
 
-LISTED = ["build", "exec", "help", "inspect", "pull", "registry", "run", "run-help", "shell",
-          "test", "version"]
+LISTED = ["build", "cache", "exec", "help", "inspect", "instance", "pull", "registry", "run",
+          "run-help", "shell", "test", "version"]
 
 
 def needed_libs(path):
@@ -84,7 +84,8 @@ def test_help_lists_every_command(singularity):
         assert listed == LISTED
 
 
-@pytest.mark.parametrize("cmd", ["run", "exec", "shell", "test", "pull", "build", "inspect"])
+@pytest.mark.parametrize("cmd", ["run", "exec", "shell", "test", "pull", "build", "inspect",
+                                 "instance", "cache"])
 def test_help_for_each_side(singularity, cmd):
     # run/exec/shell are answered by the light binary, the rest by the tool.
     r = run_as_user([singularity, "help", cmd])

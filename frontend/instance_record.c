@@ -1,0 +1,147 @@
+#include "instance_record.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+
+int instance_name_check(const char *name, sing_err_t *e)
+{
+        size_t n = strlen(name);
+        if (n == 0 || n > INSTANCE_NAME_MAX || name[0] == '.' || name[0] == '-' ||
+            strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != n)
+                return err_set(e,
+                               "instance name \"%s\": use at most %d letters, digits, '.', '_' "
+                               "or '-', not starting with '.' or '-'",
+                               name, INSTANCE_NAME_MAX);
+        return 0;
+}
+
+/* mkdir -p, 0700, every component of `path` below `base` (which exists);
+ * an existing component must be a real directory owned by the user. */
+static int make_private_dirs(const char *base, const char *rel, sing_err_t *e)
+{
+        _cleanup_free_ char *copy = strdup(rel);
+        _cleanup_close_ int dir = open(base, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        char *save = NULL;
+        if (!copy)
+                return err_set(e, "out of memory");
+        if (dir < 0)
+                return err_errno(e, "%s", base);
+        for (char *c = strtok_r(copy, "/", &save); c; c = strtok_r(NULL, "/", &save)) {
+                struct stat st;
+                if (mkdirat(dir, c, 0700) < 0 && errno != EEXIST)
+                        return err_errno(e, "creating %s/%s", base, rel);
+                int next = openat(dir, c, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (next < 0)
+                        return err_errno(e, "%s/%s", base, rel);
+                close(dir);
+                dir = next;
+                if (fstat(dir, &st) < 0 || st.st_uid != getuid())
+                        return err_set(e, "%s/%s: a directory on the way is not yours", base, rel);
+        }
+        return 0;
+}
+
+/* snprintf that reports truncation as an error instead of cutting a path. */
+static __attribute__((format(printf, 3, 4))) bool fmt_path(char *out, size_t size, const char *fmt,
+                                                           ...)
+{
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(out, size, fmt, ap);
+        va_end(ap);
+        return n >= 0 && (size_t)n < size;
+}
+
+int instance_paths_get(const char *name, bool make, struct instance_paths *p, sing_err_t *e)
+{
+        struct passwd *pw = getpwuid(getuid());
+        char host[256] = "localhost", rel_app[PATH_MAX], rel_logs[PATH_MAX], rel_dir[PATH_MAX];
+        if (!pw || !pw->pw_dir || pw->pw_dir[0] != '/')
+                return err_set(e, "cannot find your home directory in the password database");
+        if (gethostname(host, sizeof(host) - 1) < 0 || !host[0] || strchr(host, '/') ||
+            host[0] == '.')
+                snprintf(host, sizeof(host), "localhost");
+        if (name && instance_name_check(name, e) < 0)
+                return -1;
+        const char *h = pw->pw_dir, *n = name ? name : "";
+        bool ok = fmt_path(rel_app, sizeof(rel_app), ".singularity/instances/app/%s/%s", host,
+                           pw->pw_name) &&
+                  fmt_path(rel_logs, sizeof(rel_logs), ".singularity/instances/logs/%s/%s", host,
+                           pw->pw_name) &&
+                  fmt_path(rel_dir, sizeof(rel_dir), "%s/%s", rel_app, n) &&
+                  fmt_path(p->app_dir, sizeof(p->app_dir), "%s/%s", h, rel_app) &&
+                  fmt_path(p->dir, sizeof(p->dir), "%s/%s", h, rel_dir) &&
+                  fmt_path(p->record, sizeof(p->record), "%s/%s.json", p->dir, n) &&
+                  fmt_path(p->log_out, sizeof(p->log_out), "%s/%s/%s.out", h, rel_logs, n) &&
+                  fmt_path(p->log_err, sizeof(p->log_err), "%s/%s/%s.err", h, rel_logs, n);
+        if (!ok)
+                return err_set(e, "%s: path too long for instance records", h);
+        if (!make)
+                return 0;
+        return make_private_dirs(h, rel_dir, e) < 0 || make_private_dirs(h, rel_logs, e) < 0 ? -1
+                                                                                             : 0;
+}
+
+static void put_json_string(FILE *f, const char *s)
+{
+        fputc('"', f);
+        for (; *s; s++) {
+                unsigned char c = (unsigned char)*s;
+                if (c == '"' || c == '\\')
+                        fprintf(f, "\\%c", c);
+                else if (c < 0x20)
+                        fprintf(f, "\\u%04x", c);
+                else
+                        fputc(c, f);
+        }
+        fputc('"', f);
+}
+
+int instance_record_write(const struct instance_paths *p, const struct instance_record *r,
+                          sing_err_t *e)
+{
+        char tmp[PATH_MAX + 16];
+        struct passwd *pw = getpwuid(getuid());
+        snprintf(tmp, sizeof(tmp), "%s.%d.tmp", p->record, (int)getpid());
+        int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd < 0)
+                return err_errno(e, "creating %s", tmp);
+        FILE *f = fdopen(fd, "w");
+        if (!f) {
+                close(fd);
+                unlink(tmp);
+                return err_errno(e, "writing %s", tmp);
+        }
+        fprintf(f, "{\"pid\": %d, \"ppid\": %d, \"startTime\": %llu, \"name\": ", (int)r->pid,
+                (int)r->ppid, r->start_time);
+        put_json_string(f, r->name);
+        fputs(", \"user\": ", f);
+        put_json_string(f, pw && pw->pw_name ? pw->pw_name : "");
+        fputs(", \"image\": ", f);
+        put_json_string(f, r->image);
+        fputs(", \"ip\": \"\", \"logOutPath\": ", f);
+        put_json_string(f, r->log_out);
+        fputs(", \"logErrPath\": ", f);
+        put_json_string(f, r->log_err);
+        fputs("}\n", f);
+        if (fflush(f) != 0 || fsync(fileno(f)) != 0 || fclose(f) != 0) {
+                unlink(tmp);
+                return err_errno(e, "writing %s", tmp);
+        }
+        if (rename(tmp, p->record) < 0) {
+                int saved = errno;
+                unlink(tmp);
+                errno = saved;
+                return err_errno(e, "writing %s", p->record);
+        }
+        return 0;
+}

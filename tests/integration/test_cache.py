@@ -1,0 +1,224 @@
+"""singularity cache list / clean as a normal user, on a cache holding blobs,
+SIFs, locks held by a pull and stale temp files, while a pull runs; and
+where a pull's image bytes are kept (reflink on btrfs)."""
+import fcntl
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import threading
+
+import pytest
+
+import imagetools
+from conftest import ensure_user, empty_user_cache, run_as_user, user_cache_dir
+from imagetools import File
+
+
+def sing(*args, **kw):
+    return run_as_user(["singularity", *args], **kw)
+
+
+@pytest.fixture(scope="module")
+def refs(registry):
+    out = []
+    for i in range(3):
+        img = imagetools.busybox_image(extra_layers=[[File(f"etc/n{i}", os.urandom(200000))]])
+        imagetools.push_image(registry, f"test/cache{i}", "latest", img)
+        out.append(f"docker://{registry.hostport}/test/cache{i}:latest")
+    return out
+
+
+def pull(ref, dest, *extra):
+    r = sing("pull", "--nohttps", *extra, dest, ref)
+    assert r.returncode == 0, r.stderr
+    return r
+
+
+def entries(kind):
+    d = os.path.join(user_cache_dir(), "blobs/sha256" if kind == "blob" else "sif")
+    return sorted(n for n in os.listdir(d) if not n.startswith("."))
+
+
+def as_user_file(path, data=b"x"):
+    with open(path, "wb") as f:
+        f.write(data)
+    u = ensure_user()
+    os.chown(path, u.uid, u.gid)
+
+
+@pytest.fixture
+def work(user_tmp):
+    empty_user_cache()
+    return user_tmp
+
+
+def test_list_counts_and_sizes(refs, work):
+    pull(refs[0], os.path.join(work, "a.sif"))
+    pull(refs[1], os.path.join(work, "b.sif"))
+    r = sing("cache", "list")
+    assert r.returncode == 0, r.stderr
+    m = re.search(r"There are (\d+) container file\(s\) using .* and (\d+) oci blob file\(s\)",
+                  r.stdout)
+    assert m, r.stdout
+    assert int(m.group(1)) == len(entries("sif")) == 2
+    assert int(m.group(2)) == len(entries("blob")) > 0
+    r = sing("cache", "list", "-v", "--type", "sif")
+    names = [l.split()[0] for l in r.stdout.splitlines()[1:-2]]
+    assert sorted(names) == entries("sif")
+    r = sing("cache", "list", "--type", "nosuch")
+    assert r.returncode == 255 and "nosuch" in r.stderr
+
+
+def test_clean_while_a_pull_runs(refs, work):
+    """A clean during a pull never takes a blob from under it."""
+    pull(refs[0], os.path.join(work, "a.sif"))
+    pull(refs[1], os.path.join(work, "b.sif"))
+    for attempt in range(3):
+        out = os.path.join(work, f"c{attempt}.sif")
+        results = {}
+        t = threading.Thread(target=lambda: results.update(
+            r=sing("pull", "--nohttps", out, refs[2 if attempt % 2 == 0 else 0])))
+        t.start()
+        r = sing("cache", "clean", "-f")
+        t.join()
+        assert r.returncode == 0, r.stderr
+        assert results["r"].returncode == 0, results["r"].stderr
+        r = sing("exec", out, "true")
+        assert r.returncode == 0, r.stderr
+
+
+def test_clean_keeps_what_is_in_use(refs, work):
+    pull(refs[0], os.path.join(work, "a.sif"))
+    pull(refs[1], os.path.join(work, "b.sif"))
+    cache = user_cache_dir()
+    sifs = entries("sif")
+    blobs = entries("blob")
+    # A pull holding one blob's lock (as fetch.c does) and one SIF's.
+    held_blob = blobs[0]
+    held_sif = sifs[0]
+    locks = []
+    for name in (held_blob, "sif-" + held_sif[:-4]):
+        path = os.path.join(cache, "locks", name + ".lock")
+        as_user_file(path, b"")
+        f = open(path, "rb")
+        fcntl.flock(f, fcntl.LOCK_EX)
+        locks.append(f)
+    # Stale temp files of dead pids, and a live one (this process, locked).
+    dead = os.path.join(cache, "blobs/sha256", ".deadbeef.tmp-999999999-abcdef")
+    as_user_file(dead)
+    dead_sif = os.path.join(cache, "sif", ".x.sif.tmp-999999998-abcdef")
+    as_user_file(dead_sif)
+    live = os.path.join(cache, "blobs/sha256", f".cafe.tmp-{os.getpid()}-abcdef")
+    as_user_file(live)
+    live_f = open(live, "rb")
+    fcntl.flock(live_f, fcntl.LOCK_EX)
+    r = sing("cache", "clean", "--dry-run")
+    assert r.returncode == 0, r.stderr
+    assert entries("sif") == sifs and entries("blob") == blobs and os.path.exists(dead)
+    assert "would remove" in r.stdout and held_sif not in r.stdout
+    r = sing("cache", "clean", "-f", "--type", "all")
+    assert r.returncode == 0, r.stderr
+    assert entries("blob") == [held_blob] and entries("sif") == [held_sif], r.stderr
+    assert not os.path.exists(dead) and not os.path.exists(dead_sif)
+    assert os.path.exists(live)
+    for f in locks + [live_f]:
+        f.close()
+    # The pulled images still run; the next pull fills the cache again.
+    r = sing("exec", os.path.join(work, "b.sif"), "true")
+    assert r.returncode == 0, r.stderr
+    pull(refs[1], os.path.join(work, "b2.sif"))
+    r = sing("cache", "clean", "-f", "--type", "sif")
+    assert r.returncode == 0 and entries("sif") == [] and entries("blob"), r.stderr
+
+
+def test_clean_keeps_a_sif_a_container_runs(refs, work):
+    r = sing("exec", "--nohttps", refs[0], "true")
+    assert r.returncode == 0, r.stderr
+    sif = entries("sif")
+    assert len(sif) == 1
+    p = subprocess.Popen(["setpriv", f"--reuid={ensure_user().uid}",
+                          f"--regid={ensure_user().gid}", "--init-groups", "env",
+                          f"HOME={ensure_user().home}", "PATH=" + os.path.dirname(
+                              shutil.which("singularity") or "") + ":/usr/bin:/bin",
+                          os.path.join(os.environ.get("SING_PREFIX", "/tmp/sing-prefix"),
+                                       "bin", "singularity"), "exec", "--nohttps", refs[0],
+                          "sh", "-c", "echo up; read x"], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout.readline() == "up\n"
+        r = sing("cache", "clean", "-f")
+        assert r.returncode == 0, r.stderr
+        assert entries("sif") == sif
+    finally:
+        p.stdin.close()
+        p.wait()
+    r = sing("cache", "clean", "-f")
+    assert entries("sif") == []
+
+
+def test_clean_days_and_confirmation(refs, work):
+    pull(refs[0], os.path.join(work, "a.sif"))
+    r = sing("cache", "clean", "--days", "30", "-f")
+    assert r.returncode == 0 and entries("sif"), r.stderr
+    r = sing("cache", "clean", input="n\n")
+    assert r.returncode == 0 and entries("sif")
+    old = 10 * 365 * 86400
+    for kind in ("sif", "blob"):
+        d = os.path.join(user_cache_dir(), "blobs/sha256" if kind == "blob" else "sif")
+        for n in entries(kind):
+            st = os.stat(os.path.join(d, n))
+            os.utime(os.path.join(d, n), (st.st_atime - old, st.st_mtime - old))
+    r = sing("cache", "clean", "--days", "30", "-f")
+    assert r.returncode == 0 and entries("sif") == [] and entries("blob") == [], r.stderr
+    r = sing("cache", "clean", "--days", "x")
+    assert r.returncode == 255
+
+
+def allocated(path):
+    """Bytes allocated under path, counting shared extents once (btrfs)."""
+    r = subprocess.run(["btrfs", "filesystem", "du", "-s", "--raw", path],
+                       capture_output=True, text=True, check=True)
+    line = r.stdout.splitlines()[-1].split()
+    return int(line[0]), int(line[1])  # total, exclusive
+
+
+def test_pull_keeps_one_copy_on_a_reflink_fs(refs, user_tmp, tmp_path):
+    if not shutil.which("mkfs.btrfs"):
+        pytest.skip("mkfs.btrfs (btrfs-progs) is not installed")
+    img = str(tmp_path / "fs.img")
+    with open(img, "wb") as f:
+        f.truncate(512 << 20)
+    subprocess.run(["mkfs.btrfs", "-q", img], check=True)
+    mnt = os.path.join(user_tmp, "mnt")
+    os.mkdir(mnt)
+    subprocess.run(["mount", "-o", "loop", img, mnt], check=True)
+    try:
+        u = ensure_user()
+        os.chown(mnt, u.uid, u.gid)
+        cache = os.path.join(mnt, "cache")
+        env = {"SINGULARITY_CACHEDIR": cache}
+        r = sing("pull", "--nohttps", os.path.join(mnt, "out.sif"), refs[0], env=env)
+        assert r.returncode == 0, r.stderr
+        subprocess.run(["sync"], check=True)
+        sif = os.path.join(mnt, "out.sif")
+        blobs = os.path.join(cache, "blobs")
+        out_size = os.path.getsize(sif)
+        blob_size = sum(os.path.getsize(os.path.join(blobs, "sha256", n))
+                        for n in os.listdir(os.path.join(blobs, "sha256")))
+        total, _ = allocated(mnt)
+        r = subprocess.run(["btrfs", "filesystem", "du", "-s", "--raw", sif, cache],
+                           capture_output=True, text=True, check=True)
+        shared = sum(int(l.split()[2]) for l in r.stdout.splitlines()[1:])
+        exclusive = sum(int(l.split()[1]) for l in r.stdout.splitlines()[1:])
+        # Blobs + output + cache: the SIF's bytes once (shared extents).
+        assert exclusive + shared / 2 <= 1.05 * (blob_size + out_size) + (1 << 20), r.stdout
+        # --disable-cache keeps no cache at all.
+        r = sing("pull", "--nohttps", "--disable-cache", os.path.join(mnt, "nc.sif"), refs[1],
+                 env={"SINGULARITY_CACHEDIR": os.path.join(mnt, "cache2")})
+        assert r.returncode == 0, r.stderr
+        assert not os.path.exists(os.path.join(mnt, "cache2", "sif")) or \
+            not os.listdir(os.path.join(mnt, "cache2", "sif"))
+    finally:
+        subprocess.run(["umount", "-l", mnt])
