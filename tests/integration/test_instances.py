@@ -441,10 +441,10 @@ def test_userns_instance(images, instances, sing_config):
 
 def test_inspect_startscript(images):
     r = sing("inspect", "--startscript", images["sif"])
-    assert r.returncode == 0 and r.stdout.encode() == STARTSCRIPT, r.stderr
+    assert r.returncode == 0 and r.stdout.encode().rstrip() == STARTSCRIPT.rstrip(), r.stderr
     r = sing("inspect", "--json", "--startscript", images["sif"])
     data = json.loads(r.stdout)
-    assert data["data"]["attributes"]["startscript"].encode() == STARTSCRIPT
+    assert data["data"]["attributes"]["startscript"].encode().rstrip() == STARTSCRIPT.rstrip()
 
 
 def test_bad_input(images):
