@@ -197,12 +197,12 @@ struct run_request {
         struct strv gpu_libs, gpu_bins; /* host driver files for --nv / --rocm */
         struct strv tmpfs_scratch;      /* -S destinations without -W: tmpfs mounts */
         const char *home, *pwd, *network, *workdir;
-        const char *app;         /* --app NAME */
-        char *cwd;               /* relative bind and home sources are made absolute against it */
-        char *home_spec;         /* --home with SRC absolute, for the starter */
-        char *home_dest;         /* HOME inside the container */
-        struct cache_opts cache; /* for docker:// images */
-        char *join;              /* instance://: "PID:START" of the instance's process */
+        const char *app;           /* --app NAME */
+        char *cwd;                 /* relative bind and home sources are made absolute against it */
+        char *home_spec;           /* --home with SRC absolute, for the starter */
+        char *home_dest;           /* HOME inside the container */
+        struct cache_opts cache;   /* for docker:// images */
+        char *join;                /* instance://: "PID:START" of the instance's process */
         const char *instance_name; /* instance start NAME */
 };
 
