@@ -176,6 +176,7 @@ static void check_small_cases(void)
         CHECK(parse("limit container paths = /opt\nallow setuid-mount squashfs = no\n", &c, &e) ==
               -1);
         CHECK(strstr(e.msg, ":2: \"allow setuid-mount squashfs = no\" cannot enforce") != NULL);
+        config_free(&c); /* a failed parse leaves the defaults */
         CHECK(parse("allow setuid-mount squashfs = no\n", &c, &e) == 0);
         CHECK(!config_setuid_kernel_squashfs(&c));
         config_free(&c);
