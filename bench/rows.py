@@ -199,6 +199,8 @@ def run_cache_hit(c, repo, digest):
         reqs = c.registry_requests()[before:]
         out[key + "_requests"] = len(reqs) / len(out[key])
         out[key + "_manifest_requests"] = sum(1 for _, p, _ in reqs if "/manifests/" in p) / len(out[key])
+        for method in ("HEAD", "GET"):
+            out[f"{key}_{method}"] = sum(1 for m, _, _ in reqs if m == method) / len(out[key])
     return out
 
 
@@ -338,3 +340,141 @@ def sif_size(path):
     return os.path.getsize(path)
 
 
+
+
+# -- start-up paths of issue 17 ---------------------------------------------
+
+def squashfs_of_sif(sif, out):
+    """The SIF's squashfs partition as a plain .sqfs file (for ch-run on the
+    very same file system): the first squashfs superblock, bytes_used long."""
+    import struct
+    with open(sif, "rb") as f:
+        data = f.read()
+    at = data.find(b"hsqs")
+    if at < 0:
+        raise NA(f"no squashfs partition in {sif}")
+    used = struct.unpack_from("<Q", data, at + 40)[0]
+    with open(out, "wb") as f:
+        f.write(data[at:at + used])
+    measure.chown_user(out)
+    return out
+
+
+def ch_run_sqfs(c, sqfs):
+    """ch-run on a squashfs file: its in-process squashfuse (libsquashfuse_ll)."""
+    if not shutil.which("ch-run"):
+        raise NA("ch-run not installed")
+    lib = subprocess.run(["ldd", shutil.which("ch-run")], capture_output=True, text=True).stdout
+    if "squashfuse" not in lib:
+        raise NA("this ch-run has no squashfuse support compiled in")
+    return startup(c, ["ch-run", sqfs, "--", "/bin/true"])
+
+
+def seccomp_filter_cost(c, src):
+    """Exec of /bin/true by a tiny program that installs the starter's own
+    built-in filter (starter/seccomp_install.c) vs the same program without
+    it: {"filter", "none"}. Built here with cc; no production switch."""
+    exe = os.path.join(c.work, "seccomp_cost")
+    cmd = ["cc", "-O2", "-D_GNU_SOURCE", "-I", os.path.join(src, "common"),
+           "-I", os.path.join(src, "starter"), os.path.join(src, "bench", "seccomp_cost.c"),
+           os.path.join(src, "starter", "seccomp_install.c"), os.path.join(src, "common", "log.c"),
+           os.path.join(src, "common", "error.c"), "-lseccomp", "-o", exe]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise NA("cannot build bench/seccomp_cost.c: " + r.stderr.strip()[-200:])
+    out = {"filter": [], "none": []}
+    # Interleaved batches, so load changes on a shared machine hit both.
+    for _ in range(5):
+        for mode in ("none", "filter"):
+            out[mode] += startup(c, [exe, mode, "/bin/true"]).samples
+    return {k: Stat(v) for k, v in out.items()}
+
+
+def concurrent_execs(c, args, n=64):
+    """n simultaneous `args` as the bench user: the wall time of each from
+    its own spawn to its exit (median over all n of all runs)."""
+    starts, ends = {}, {}
+    for _ in range(c.runs):
+        procs = []
+        for _ in range(n):
+            t0 = time.perf_counter()
+            p = subprocess.Popen(measure.as_user(args), env=c.env(), cwd=c.out,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            starts[p.pid] = t0
+            procs.append(p)
+        left, failed = {p.pid for p in procs}, 0
+        while left:
+            pid, status = os.wait()
+            if pid in left:
+                ends[pid] = time.perf_counter()
+                left.discard(pid)
+                failed += status != 0
+        for p in procs:
+            p.returncode = 0  # reaped above
+        if failed:
+            raise measure.CommandFailed(f"{failed} of {n} concurrent execs failed")
+    return Stat([ends[p] - starts[p] for p in ends])
+
+
+def disk_after_pull(c, repo):
+    """Disk used by cache + output after one cold pull, ÷ (blobs + one SIF)."""
+    c.empty_cache()
+    out = os.path.join(c.out, "disk.sif")
+    if os.path.exists(out):
+        os.unlink(out)
+    run([c.sing(), "pull", "--name", out, "docker://" + ref(c.reg, repo)], env=c.env(),
+        cwd=c.out)
+    used = measure.dir_bytes([c.cache, out])
+    blobs = measure.dir_bytes([os.path.join(c.cache, d) for d in os.listdir(c.cache)
+                               if d != "sif"])
+    sif = os.stat(out).st_blocks * 512
+    os.unlink(out)
+    return {"used": used, "floor": blobs + sif, "ratio": used / (blobs + sif),
+            "reflink": reflink_supported(c.out)}
+
+
+def reflink_supported(d):
+    """Whether FICLONE works in directory d (the file system shares extents)."""
+    import fcntl
+    a, b = os.path.join(d, ".reflink-a"), os.path.join(d, ".reflink-b")
+    try:
+        with open(a, "wb") as fa:
+            fa.write(b"x" * 4096)
+        with open(a, "rb") as fa, open(b, "wb") as fb:
+            fcntl.ioctl(fb.fileno(), 0x40049409, fa.fileno())  # FICLONE
+        return True
+    except OSError:
+        return False
+    finally:
+        for p in (a, b):
+            if os.path.exists(p):
+                os.unlink(p)
+
+
+RECIPE = """Bootstrap: docker
+From: {ref}
+
+%post
+    true
+"""
+
+
+def recipe_vs_pull(c, repo):
+    """`build` of `Bootstrap: docker` + a trivial %post, empty cache each
+    run (the same image the cold pull row pulls)."""
+    d = measure.make_user_dir(os.path.join(c.work, "recipe"))
+    spec = os.path.join(d, "bench.def")
+    with open(spec, "w") as f:
+        f.write(RECIPE.format(ref=ref(c.reg, repo)))
+    measure.chown_user(spec)
+    out = os.path.join(d, "built.sif")
+    times = []
+    for _ in range(c.runs):
+        c.empty_cache()
+        if os.path.exists(out):
+            os.unlink(out)
+        drop_caches(c.drop)
+        t, *_ = run([c.sing(), "build", out, spec], env=c.env(), cwd=d)
+        times.append(t)
+    os.unlink(out)
+    return Stat(times)

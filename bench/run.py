@@ -22,7 +22,7 @@ import rows  # noqa: E402
 import setup_env  # noqa: E402
 from report import cells, ratio, table, Target  # noqa: E402
 
-WORK = "/tmp/sing-bench-work"
+WORK = os.environ.get("SING_BENCH_WORK", "/tmp/sing-bench-work")
 REG_DIR = os.path.join(bench_images.CACHE, "registry")
 
 
@@ -155,7 +155,11 @@ def run_rows(res, c, images, smoke):
                 return rows.startup(c, [c.sing(), "exec", sif, "/bin/true"])
         res.measure("exec_unpriv", unpriv)
         res.measure("run_hit", rows.run_cache_hit, c, repo, img.manifest_digest)
+        startup_paths(res, c, sif, smoke)
+        res.measure("disk_pull", rows.disk_after_pull, c, repo)
     res.measure("ch_run", rows.ch_run, c, tree, ours=False)
+    if not hasattr(rows, "recipe_build"):  # the apps helper's row, if merged, wins
+        res.measure("recipe", rows.recipe_vs_pull, c, repo)
     if "big" in images:
         brepo, bimg = images["big"]
         res.measure("res_big", rows.pull_resources, c, brepo, "big", min(c.runs, 3))
@@ -164,6 +168,24 @@ def run_rows(res, c, images, smoke):
             [c.sing(), "pull", "--force", "--name", bsif, "docker://" + rows.ref(c.reg, brepo)],
             env=c.env()))
         res.measure("exec_big", rows.startup, c, [c.sing(), "exec", bsif, "/bin/true"])
+
+
+def startup_paths(res, c, sif, smoke):
+    """Issue 17: exec through each mount path and its peer on the same file
+    system, the environment evaluation, the seccomp filter, 64 at once."""
+    exe = [c.sing(), "exec", sif, "/bin/true"]
+    # A limit option makes iflimited choose the kernel driver (SIF under c.work).
+    kernel = {"limit container paths": c.work}
+    with setup_env.Conf(c.prefix, kernel):
+        res.measure("exec_kernel", rows.startup, c, exe)
+    res.measure("exec_noeval", rows.startup, c, [c.sing(), "exec", "--no-eval", sif, "/bin/true"])
+    sqfs = rows.squashfs_of_sif(sif, os.path.join(c.out, "same.sqfs"))
+    res.measure("ch_run_sqfs", rows.ch_run_sqfs, c, sqfs, ours=False)
+    res.measure("seccomp", rows.seccomp_filter_cost, c, setup_env.SRC)
+    n = 8 if smoke else 64
+    res.r["conc_n"] = n
+    with setup_env.Conf(c.prefix, dict(kernel, **{"shared loop devices": "yes"})):
+        res.measure("conc_exec", rows.concurrent_execs, c, exe, n)
 
 
 def render(res, images, c, a, missing_peers, drop, elapsed):
@@ -240,7 +262,15 @@ def render(res, images, c, a, missing_peers, drop, elapsed):
     chr_ = g("ch_run")
     rh = g("run_hit")
     rh_get = (lambda k: rh[k]) if isinstance(rh, dict) else (lambda k: rh)
-    st = [("**exec SIF, setuid mode**", g("exec_setuid")),
+    sc = g("seccomp")
+    sc_get = (lambda k: sc[k]) if isinstance(sc, dict) else (lambda k: sc)
+    st = [("**exec SIF, setuid, default install (squashfuse under `iflimited`)**",
+           g("exec_setuid")),
+          ("**exec SIF, setuid, kernel squashfs (`limit container paths` set)**",
+           g("exec_kernel")),
+          ("exec SIF, setuid default, `--no-eval`", g("exec_noeval")),
+          (f"{g('conc_n')} concurrent exec SIF, kernel squashfs, `shared loop devices = yes`: "
+           "each one's wall time", g("conc_exec")),
           ("exec SIF, setuid, 1.5 GB image", g("exec_big")),
           ("exec SIF, setuid, cwd with 100k files", g("exec_100k")),
           (f"exec SIF, setuid, RLIMIT_NOFILE {g('nofile')}" + ("" if g("nofile") == 1 << 20 else
@@ -250,14 +280,28 @@ def render(res, images, c, a, missing_peers, drop, elapsed):
           ("run docker://REF@sha256 (cache hit)", rh_get("digest")),
           ("run docker://REF:tag (cache hit)", rh_get("tag")),
           ("run CACHED.sif directly", rh_get("sif")),
-          ("**ch-run DIR /bin/true** (peer)", chr_)]
-    L.append(table(["row", "median", "min", "max", "n", "÷ ch-run", "÷ exec setuid"],
-                   [[n] + cells(s, "ms") + [ratio(s, chr_), ratio(s, g("exec_setuid"))]
+          ("**ch-run DIR /bin/true** (peer)", chr_),
+          ("**ch-run IMAGE.sqfs /bin/true** (peer; the SIF's own squashfs partition)",
+           g("ch_run_sqfs")),
+          ("tiny C program: no_new_privs + exec /bin/true", sc_get("none")),
+          ("tiny C program: no_new_privs + the starter's seccomp filter + exec /bin/true",
+           sc_get("filter"))]
+    L.append(table(["row", "median", "min", "max", "n", "÷ ch-run", "÷ ch-run sqfs",
+                    "÷ exec setuid"],
+                   [[n] + cells(s, "ms") + [ratio(s, chr_), ratio(s, g("ch_run_sqfs")),
+                                            ratio(s, g("exec_setuid"))]
                     for n, s in st]))
     if isinstance(rh, dict):
         L.append(f"\nRegistry requests per cache-hit run: by digest {rh['digest_requests']:.1f} "
                  f"(manifests {rh['digest_manifest_requests']:.1f}); by tag "
-                 f"{rh['tag_requests']:.1f} (manifests {rh['tag_manifest_requests']:.1f}).\n")
+                 f"{rh['tag_requests']:.1f} (manifests {rh['tag_manifest_requests']:.1f}; "
+                 f"HEAD {rh['tag_HEAD']:.1f}, GET {rh['tag_GET']:.1f}).\n")
+    dp = g("disk_pull")
+    if isinstance(dp, dict):
+        L.append(f"Disk after one cold pull (cache + output SIF): {dp['used'] / 2**20:.1f} MiB; "
+                 f"blobs + one SIF: {dp['floor'] / 2**20:.1f} MiB ({dp['ratio']:.2f}x). "
+                 f"Reflinks (FICLONE) in the output directory: "
+                 f"{'yes' if dp['reflink'] else 'no (this file system cannot share extents)'}.\n")
 
     L.append("## Resources of a cold pull (sampled every 50 ms)\n")
     rr = []
@@ -287,6 +331,10 @@ def render(res, images, c, a, missing_peers, drop, elapsed):
 
     L.append("## Targets (issue 5)\n")
     L.append(table(["target", "measured", "limit", "verdict"], [t.row() for t in targets(res, images, floor, sk_z, cold, chr_, nblobs)]))
+    L.append("")
+    L.append("## Targets (issue 17)\n")
+    L.append(table(["target", "measured", "limit", "verdict"],
+                   [t.row() for t in targets17(res, cold, chr_)]))
     L.append("")
     return "\n".join(L) + "\n"
 
@@ -351,6 +399,53 @@ def targets(res, images, floor, sk_z, cold, chr_, nblobs):
     gets = g("concurrent_gets")
     T.append(Target("8 concurrent pulls: blob GETs ÷ blobs",
                     gets if isinstance(gets, str) else gets.max / nblobs, 1, "x"))
+    return T
+
+
+def _ms_diff(a, b):
+    if isinstance(a, str) or isinstance(b, str):
+        return a if isinstance(a, str) else b
+    return (a.median - b.median) * 1000
+
+
+def targets17(res, cold, chr_):
+    g = res.get
+    T = [Target("exec kernel squashfs ÷ ch-run DIR", _r(g("exec_kernel"), chr_), 3, "x"),
+         Target("exec setuid default (squashfuse) ÷ ch-run IMAGE.sqfs",
+                _r(g("exec_setuid"), g("ch_run_sqfs")), 1, "x"),
+         Target("exec unprivileged (squashfuse) ÷ ch-run IMAGE.sqfs",
+                _r(g("exec_unpriv"), g("ch_run_sqfs")), 1, "x"),
+         Target(f"{g('conc_n')} concurrent execs: median ÷ single exec (kernel squashfs)",
+                _r(g("conc_exec"), g("exec_kernel")), 2, "x")]
+    rh = g("run_hit")
+    if isinstance(rh, dict):
+        T += [Target("cached run :tag: HEAD requests", rh["tag_HEAD"], 1, ""),
+              Target("cached run :tag: GET requests", rh["tag_GET"], 0, ""),
+              Target("cached run @digest: requests", rh["digest_requests"], 0, "")]
+    else:
+        T.append(Target("cached run requests", rh, 0))
+    dp = g("disk_pull")
+    if isinstance(dp, dict) and not dp["reflink"]:
+        T.append(Target("disk after pull ÷ (blobs + one SIF)",
+                        f"not measured: no reflink support here ({dp['ratio']:.2f}x without)",
+                        1.05, "x"))
+    else:
+        T.append(Target("disk after pull ÷ (blobs + one SIF)",
+                        dp["ratio"] if isinstance(dp, dict) else dp, 1.05, "x"))
+    if "recipe" in res.r:
+        T.append(Target("recipe build ÷ cold pull", _r(g("recipe"), cold), 1.3, "x"))
+    T.append(Target("environment evaluation: exec − exec --no-eval (ms)",
+                    _ms_diff(g("exec_setuid"), g("exec_noeval")), 1, " ms"))
+    sc = g("seccomp")
+    T.append(Target("seccomp filter: with − without, tiny C program (ms)",
+                    _ms_diff(sc["filter"], sc["none"]) if isinstance(sc, dict) else sc, 1, " ms"))
+    # On a loaded machine the medians wander more than these costs: the
+    # difference of the fastest runs is the steadier estimate of the work.
+    for name, a, b in (("environment evaluation", g("exec_setuid"), g("exec_noeval")),
+                       ("seccomp filter", sc["filter"] if isinstance(sc, dict) else sc,
+                        sc["none"] if isinstance(sc, dict) else sc)):
+        v = a if isinstance(a, str) else b if isinstance(b, str) else (a.min - b.min) * 1000
+        T.append(Target(f"{name}: same, difference of the minima (ms)", v, 1, " ms"))
     return T
 
 

@@ -6,7 +6,7 @@ import subprocess
 
 SRC = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 BUILD = os.path.join(SRC, "build-bench")  # per tree: never a stale build of another checkout
-PREFIX = "/tmp/sing-prefix-bench"
+PREFIX = os.environ.get("SING_BENCH_PREFIX", "/tmp/sing-prefix-bench")
 
 # command -> Debian package. Needed by our own rows, then the peers.
 NEEDED = {"mksquashfs": "squashfs-tools", "docker-registry": "docker-registry",
@@ -84,3 +84,27 @@ def tool_versions():
         out["cpu"] = "n/a"
     out["cores"] = str(os.cpu_count())
     return out
+
+
+class Conf:
+    """Context: singularity.conf of prefix with some directives set
+    (`key = value`, replacing any line setting key); restored on exit."""
+
+    def __init__(self, prefix, settings):
+        self.path = os.path.join(prefix, "etc", "singularity", "singularity.conf")
+        self.settings = settings
+
+    def __enter__(self):
+        import re
+        with open(self.path) as f:
+            self.saved = f.read()
+        keys = [re.compile(rf"\s*{re.escape(k)}\s*=") for k in self.settings]
+        lines = [l for l in self.saved.splitlines() if not any(k.match(l) for k in keys)]
+        lines += [f"{k} = {v}" for k, v in self.settings.items()]
+        with open(self.path, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        return self
+
+    def __exit__(self, *exc):
+        with open(self.path, "w") as f:
+            f.write(self.saved)
