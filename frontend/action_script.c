@@ -262,6 +262,12 @@ static void put_action(FILE *f, const char *action, const char *app)
                       "if [ -x /.singularity.d/startscript ]; then\n"
                       "\t/.singularity.d/startscript \"$@\" &\n"
                       "\t__sing_pid=$!\n"
+                      /* An image without a definition file came from Docker:
+                       * its ENTRYPOINT/CMD (the runscript) is the service. */
+                      "elif [ ! -e /.singularity.d/Singularity ] && "
+                      "[ -x /.singularity.d/runscript ]; then\n"
+                      "\t/.singularity.d/runscript \"$@\" &\n"
+                      "\t__sing_pid=$!\n"
                       "fi\n"
                       "if command -v sleep >/dev/null 2>&1; then\n"
                       "\twhile :; do sleep 86400 & __sing_sleep=$!; wait $__sing_sleep; done\n"

@@ -456,3 +456,29 @@ def test_bad_input(images):
     assert r.returncode == 255
     r = sing("instance", "frobnicate")
     assert r.returncode == 255 and "frobnicate" in r.stderr
+
+
+def test_docker_image_instance_runs_entrypoint_and_cmd(registry, instances, user_tmp):
+    """A Docker image has no %startscript: `instance start` runs its
+    ENTRYPOINT/CMD (with the start arguments as CMD's replacement)."""
+    marker = os.path.join(user_tmp, "docker-svc")
+    img = imagetools.busybox_image(entrypoint=["/bin/sh", "-c",
+                                               'echo "served $*" > "$0"; exec sleep 100000'],
+                                   cmd=[marker, "by-cmd"])
+    imagetools.push_image(registry, "test/instancedocker", "latest", img)
+    r = run_as_user(["singularity", "pull", "--nohttps", "--name", "svc.sif",
+                     f"docker://{registry.hostport}/test/instancedocker:latest"], cwd=user_tmp)
+    assert r.returncode == 0, r.stderr
+    sif = os.path.join(user_tmp, "svc.sif")
+    instances.append("dock1")
+    r = sing("instance", "start", sif, "dock1")
+    assert r.returncode == 0, r.stderr
+    wait_for(lambda: os.path.exists(marker), "the ENTRYPOINT to run")
+    wait_for(lambda: open(marker).read() == "served by-cmd\n", "the marker text")
+    assert "dock1" in list_json()
+    os.unlink(marker)
+    instances.append("dock2")
+    r = sing("instance", "start", sif, "dock2", marker, "by-args")
+    assert r.returncode == 0, r.stderr
+    wait_for(lambda: os.path.exists(marker) and open(marker).read() == "served by-args\n",
+             "the start arguments to replace CMD")
