@@ -27,6 +27,7 @@
 #include "log.h"
 #include "no_mount.h"
 #include "oci_runtime.h"
+#include "protocol.h"
 #include "run_env.h"
 #include "workdir.h"
 
@@ -688,59 +689,48 @@ static int starter_argv(const struct run_request *r, const char *image,
                         const struct container_command *cc, char **args, struct strv *av,
                         sing_err_t *e)
 {
+        const bool flags[PROTO_N_FLAGS] = {
+            [PROTO_DEBUG] = log_get_level() >= LOG_LVL_DEBUG,
+            [PROTO_CONTAIN] = r->contain,
+            [PROTO_PID] = r->pid,
+            [PROTO_IPC] = r->ipc,
+            [PROTO_NET] = r->net,
+            [PROTO_USERNS] = r->userns,
+            [PROTO_NO_HOME] = r->no_home,
+            [PROTO_WRITABLE] = r->writable,
+            [PROTO_WRITABLE_TMPFS] = r->writable_tmpfs,
+            [PROTO_NV] = r->nv,
+            [PROTO_ROCM] = r->rocm,
+        };
+        const struct {
+                enum proto_opt opt;
+                const char *const *v; /* n values */
+                size_t n;
+        } opts[] = {
+            {PROTO_ACTION, &r->action, 1},
+            {PROTO_IMAGE, &image, 1},
+            {PROTO_INSTANCE, (const char *const *)&r->join, r->join ? 1 : 0},
+            {PROTO_BIND, (const char *const *)r->binds.v, r->binds.n},
+            {PROTO_HOME, (const char *const *)&r->home_spec, r->home_spec ? 1 : 0},
+            {PROTO_PWD, &r->pwd, r->pwd ? 1 : 0},
+            {PROTO_SCRATCH, (const char *const *)r->tmpfs_scratch.v, r->tmpfs_scratch.n},
+            {PROTO_GPU_LIB, (const char *const *)r->gpu_libs.v, r->gpu_libs.n},
+            {PROTO_GPU_BIN, (const char *const *)r->gpu_bins.v, r->gpu_bins.n},
+            {PROTO_NO_MOUNT, (const char *const *)r->no_mount.v, r->no_mount.n},
+            {PROTO_SCRIPT, (const char *const *)&cc->script, 1},
+            {PROTO_FALLBACK_ENV, (const char *const *)cc->direct.set.v, cc->direct.set.n},
+            {PROTO_FALLBACK_ARG, (const char *const *)cc->direct.argv.v, cc->direct.argv.n},
+            {PROTO_SECCOMP_BPF, (const char *const *)&r->seccomp_bpf, r->seccomp_bpf ? 1 : 0},
+        };
         bool ok = strv_push(av, SING_STARTER_PATH) == 0;
-        if (log_get_level() >= LOG_LVL_DEBUG)
-                ok = ok && strv_push(av, "--debug") == 0;
-        ok = ok && strv_push(av, "--action") == 0 && strv_push(av, r->action) == 0 &&
-             strv_push(av, "--image") == 0 && strv_push(av, image) == 0;
-        if (r->join)
-                ok = ok && strv_push(av, "--instance") == 0 && strv_push(av, r->join) == 0;
-        for (size_t i = 0; i < r->binds.n; i++)
-                ok = ok && strv_push(av, "--bind") == 0 && strv_push(av, r->binds.v[i]) == 0;
-        if (r->contain)
-                ok = ok && strv_push(av, "--contain") == 0;
-        if (r->pid)
-                ok = ok && strv_push(av, "--pid") == 0;
-        if (r->ipc)
-                ok = ok && strv_push(av, "--ipc") == 0;
-        if (r->net)
-                ok = ok && strv_push(av, "--net") == 0;
-        if (r->userns)
-                ok = ok && strv_push(av, "--userns") == 0;
-        if (r->home_spec)
-                ok = ok && strv_push(av, "--home") == 0 && strv_push(av, r->home_spec) == 0;
-        if (r->no_home)
-                ok = ok && strv_push(av, "--no-home") == 0;
-        if (r->pwd)
-                ok = ok && strv_push(av, "--pwd") == 0 && strv_push(av, r->pwd) == 0;
-        if (r->writable)
-                ok = ok && strv_push(av, "--writable") == 0;
-        if (r->writable_tmpfs)
-                ok = ok && strv_push(av, "--writable-tmpfs") == 0;
-        if (r->nv)
-                ok = ok && strv_push(av, "--nv") == 0;
-        if (r->rocm)
-                ok = ok && strv_push(av, "--rocm") == 0;
-        for (size_t i = 0; i < r->tmpfs_scratch.n; i++)
-                ok = ok && strv_push(av, "--scratch") == 0 &&
-                     strv_push(av, r->tmpfs_scratch.v[i]) == 0;
-        for (size_t i = 0; i < r->gpu_libs.n; i++)
-                ok = ok && strv_push(av, "--gpu-lib") == 0 && strv_push(av, r->gpu_libs.v[i]) == 0;
-        for (size_t i = 0; i < r->gpu_bins.n; i++)
-                ok = ok && strv_push(av, "--gpu-bin") == 0 && strv_push(av, r->gpu_bins.v[i]) == 0;
-        for (size_t i = 0; i < r->no_mount.n; i++)
-                ok = ok && strv_push(av, "--no-mount") == 0 && strv_push(av, r->no_mount.v[i]) == 0;
-        ok = ok && strv_push(av, "--script") == 0 && strv_push(av, cc->script) == 0;
-        for (size_t i = 0; i < cc->direct.set.n; i++)
-                ok = ok && strv_push(av, "--fallback-env") == 0 &&
-                     strv_push(av, cc->direct.set.v[i]) == 0;
-        for (size_t i = 0; i < cc->direct.argv.n; i++)
-                ok = ok && strv_push(av, "--fallback-arg") == 0 &&
-                     strv_push(av, cc->direct.argv.v[i]) == 0;
-        if (r->seccomp_bpf)
-                ok =
-                    ok && strv_push(av, "--seccomp-bpf") == 0 && strv_push(av, r->seccomp_bpf) == 0;
-        ok = ok && strv_push(av, "--") == 0;
+        for (int f = 0; f < PROTO_N_FLAGS; f++)
+                if (flags[f])
+                        ok = ok && strv_push(av, proto_flag_names[f]) == 0;
+        for (size_t o = 0; o < sizeof(opts) / sizeof(opts[0]); o++)
+                for (size_t i = 0; i < opts[o].n; i++)
+                        ok = ok && strv_push(av, proto_opt_names[opts[o].opt]) == 0 &&
+                             strv_push(av, opts[o].v[i]) == 0;
+        ok = ok && strv_push(av, PROTO_END) == 0;
         for (; ok && *args; args++)
                 ok = strv_push(av, *args) == 0;
         return ok ? 0 : err_set(e, "out of memory");

@@ -9,6 +9,7 @@
 #include "bind_spec.h"
 #include "cleanup.h"
 #include "log.h"
+#include "protocol.h"
 #include "shell_quote.h"
 
 /* --cleanenv keeps only these (Singularity's list). */
@@ -440,22 +441,6 @@ static char *absolute_from(const char *cwd, const char *path)
         return out;
 }
 
-/* Split spec at ':' into at most `max` parts (in place); returns the count,
- * or max + 1 when there are more. */
-static size_t split_colons(char *spec, char **parts, size_t max)
-{
-        size_t n = 0;
-        for (char *p = spec; p; n++) {
-                if (n == max)
-                        return max + 1;
-                parts[n] = p;
-                p = strchr(p, ':');
-                if (p)
-                        *p++ = '\0';
-        }
-        return n;
-}
-
 /* Validate one SRC[:DST[:ro|rw]] (the starter's parser, common/bind_spec.c)
  * and return it with SRC absolute. */
 static int bind_spec_normalize(const char *spec, const char *cwd, char **out, sing_err_t *e)
@@ -534,21 +519,17 @@ int mount_spec_parse(const char *spec, const char *cwd, struct strv *out, sing_e
 
 int home_spec_parse(const char *spec, const char *cwd, char **norm, char **dest, sing_err_t *e)
 {
-        _cleanup_free_ char *copy = strdup(spec), *src = NULL;
-        char *parts[2];
-        size_t n;
+        _cleanup_free_ char *copy = strdup(spec), *abs_src = NULL;
+        char *src, *dst;
         *norm = *dest = NULL;
         if (!copy)
                 return err_set(e, "out of memory");
-        n = split_colons(copy, parts, 2);
-        if (n > 2 || !*parts[0])
-                return err_set(e, "--home %s: expected SRC[:DST]", spec);
-        if (n == 2 && parts[1][0] != '/')
-                return err_set(e, "--home %s: the home directory inside must be an absolute path",
-                               spec);
-        src = absolute_from(cwd, parts[0]);
-        if (!src || asprintf(norm, "%s%s%s", src, n == 2 ? ":" : "", n == 2 ? parts[1] : "") < 0 ||
-            !(*dest = strdup(n == 2 ? parts[1] : src))) {
+        if (proto_home_split(copy, &src, &dst, e) < 0)
+                return -1;
+        abs_src = absolute_from(cwd, src);
+        if (!abs_src ||
+            asprintf(norm, "%s%s%s", abs_src, dst != src ? ":" : "", dst != src ? dst : "") < 0 ||
+            !(*dest = strdup(dst != src ? dst : abs_src))) {
                 free(steal_ptr(norm));
                 return err_set(e, "out of memory");
         }

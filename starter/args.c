@@ -8,19 +8,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const actions[] = {"exec", "run", "shell", "test", "start", NULL};
+#include "protocol.h"
 
+/* --home SRC[:DST], both absolute (the frontend made SRC absolute). */
 static int parse_home(const char *spec, struct request *req, sing_err_t *err)
 {
-        char *colon;
         req->home_src = strdup(spec);
         if (!req->home_src)
                 return err_set(err, "out of memory");
-        colon = strchr(req->home_src, ':');
-        if (colon)
-                *colon++ = '\0';
-        req->home_dst = colon ? colon : req->home_src;
-        if (req->home_src[0] != '/' || req->home_dst[0] != '/')
+        if (proto_home_split(req->home_src, &req->home_src, &req->home_dst, err) < 0)
+                return -1;
+        if (req->home_src[0] != '/')
                 return err_set(err, "--home %s: paths must be absolute", spec);
         return 0;
 }
@@ -69,91 +67,99 @@ int args_parse(int argc, char **argv, struct request *req, sing_err_t *err)
         req->fallback_argv = calloc((size_t)argc + 1, sizeof(char *));
         if (!req->fallback_env || !req->fallback_argv)
                 return err_set(err, "out of memory");
-        const struct {
-                const char *name;
-                bool *flag;
-        } flags[] = {
-            {"--debug", &req->debug},
-            {"--contain", &req->contain},
-            {"--pid", &req->pid},
-            {"--ipc", &req->ipc},
-            {"--net", &req->net},       /* a network namespace with only lo */
-            {"--userns", &req->userns}, /* user-namespace mode even when setuid */
-            {"--no-home", &req->no_home},
-            {"--writable", &req->writable},
-            {"--writable-tmpfs", &req->writable_tmpfs},
-            {"--nv", &req->nv},
-            {"--rocm", &req->rocm},
+        bool *const flags[PROTO_N_FLAGS] = {
+            [PROTO_DEBUG] = &req->debug,
+            [PROTO_CONTAIN] = &req->contain,
+            [PROTO_PID] = &req->pid,
+            [PROTO_IPC] = &req->ipc,
+            [PROTO_NET] = &req->net,
+            [PROTO_USERNS] = &req->userns,
+            [PROTO_NO_HOME] = &req->no_home,
+            [PROTO_WRITABLE] = &req->writable,
+            [PROTO_WRITABLE_TMPFS] = &req->writable_tmpfs,
+            [PROTO_NV] = &req->nv,
+            [PROTO_ROCM] = &req->rocm,
         };
-        for (i = 1; i < argc && strcmp(argv[i], "--") != 0; i++) {
+        for (i = 1; i < argc && strcmp(argv[i], PROTO_END) != 0; i++) {
                 const char *a = argv[i], *val;
-                size_t f;
-                for (f = 0; f < sizeof(flags) / sizeof(flags[0]); f++)
-                        if (strcmp(a, flags[f].name) == 0)
-                                break;
-                if (f < sizeof(flags) / sizeof(flags[0])) {
-                        *flags[f].flag = true;
+                int f = proto_flag_lookup(a), o = proto_opt_lookup(a);
+                if (f >= 0) {
+                        *flags[f] = true;
                         continue;
                 }
-                /* Every other option takes the next argument as its value. */
+                if (o < 0)
+                        return err_set(err, "%s: unknown option", a);
                 if (i + 1 >= argc)
-                        return err_set(err, "%s: unknown option or missing value", a);
+                        return err_set(err, "%s: missing value", a);
                 val = argv[++i];
-                if (strcmp(a, "--action") == 0) {
+                switch ((enum proto_opt)o) {
+                case PROTO_ACTION:
                         req->action = val;
-                } else if (strcmp(a, "--image") == 0) {
+                        break;
+                case PROTO_IMAGE:
                         req->image = val;
-                } else if (strcmp(a, "--script") == 0) {
+                        break;
+                case PROTO_SCRIPT:
                         req->script = val;
-                } else if (strcmp(a, "--fallback-env") == 0) {
+                        break;
+                case PROTO_FALLBACK_ENV:
                         if (!strchr(val, '=') || val[0] == '=')
                                 return err_set(err, "--fallback-env %s: expected KEY=VALUE", val);
                         list_add(req->fallback_env, val);
-                } else if (strcmp(a, "--fallback-arg") == 0) {
+                        break;
+                case PROTO_FALLBACK_ARG:
                         list_add(req->fallback_argv, val);
-                } else if (strcmp(a, "--pwd") == 0) {
+                        break;
+                case PROTO_PWD:
                         req->pwd = val;
-                } else if (strcmp(a, "--seccomp-bpf") == 0) {
+                        break;
+                case PROTO_SECCOMP_BPF:
                         req->seccomp_bpf = val;
-                } else if (strcmp(a, "--home") == 0) {
+                        break;
+                case PROTO_HOME:
                         if (parse_home(val, req, err) < 0)
                                 return -1;
-                } else if (strcmp(a, "--instance") == 0) {
+                        break;
+                case PROTO_INSTANCE:
                         if (parse_instance(val, req, err) < 0)
                                 return -1;
-                } else if (strcmp(a, "--no-mount") == 0) {
+                        break;
+                case PROTO_NO_MOUNT:
                         if (parse_no_mount(val, req, err) < 0)
                                 return -1;
-                } else if (strcmp(a, "--gpu-lib") == 0 || strcmp(a, "--gpu-bin") == 0) {
-                        bool lib = strcmp(a, "--gpu-lib") == 0;
+                        break;
+                case PROTO_GPU_LIB:
+                case PROTO_GPU_BIN: {
+                        bool lib = o == PROTO_GPU_LIB;
                         size_t *n = lib ? &req->n_gpu_libs : &req->n_gpu_bins;
                         if (*n == MAX_GPU_FILES)
                                 return err_set(err, "too many %s options (max %d)", a,
                                                MAX_GPU_FILES);
                         (lib ? req->gpu_libs : req->gpu_bins)[(*n)++] = val;
-                } else if (strcmp(a, "--scratch") == 0) {
+                        break;
+                }
+                case PROTO_SCRATCH:
                         if (req->n_scratch == MAX_SCRATCH)
                                 return err_set(err, "too many --scratch options (max %d)",
                                                MAX_SCRATCH);
                         req->scratch[req->n_scratch++] = val;
-                } else if (strcmp(a, "--bind") == 0) {
+                        break;
+                case PROTO_BIND:
                         if (req->nbinds == MAX_USER_BINDS)
                                 return err_set(err, "too many --bind options (max %d)",
                                                MAX_USER_BINDS);
                         if (bind_spec_parse(val, &req->binds[req->nbinds], err) < 0)
                                 return -1;
                         req->nbinds++;
-                } else {
-                        return err_set(err, "%s: unknown option", a);
+                        break;
+                case PROTO_N_OPTS:
+                        break;
                 }
         }
         req->args = argv + (i < argc ? i + 1 : i);
         if (!req->action || !req->image)
                 return err_set(err, "--action and --image are required");
-        for (i = 0; actions[i]; i++)
-                if (strcmp(req->action, actions[i]) == 0)
-                        break;
-        if (!actions[i])
+        if (!proto_action_valid(req->action))
                 return err_set(err, "--action %s: unknown action", req->action);
         if (req->pwd && req->pwd[0] != '/')
                 return err_set(err, "--pwd %s: must be an absolute path", req->pwd);

@@ -7,6 +7,7 @@
 #include "args.h"
 #include "check.h"
 #include "mount_plan.h"
+#include "protocol.h"
 
 #define SESSION "/var/singularity/mnt/session"
 
@@ -518,6 +519,44 @@ static void test_args(void)
         free(req.fallback_argv);
 }
 
+/* The shared protocol table (common/protocol.c), which the frontend writes
+ * from: every flag in it sets a field of the request, and --home is split
+ * one way on both sides. */
+static void test_protocol(void)
+{
+        for (int f = 0; f < PROTO_N_FLAGS; f++) {
+                char *argv[] = {"starter", "--action", "run",
+                                "--image", "/x.sif",   (char *)proto_flag_names[f],
+                                NULL};
+                reset();
+                CHECK(args_parse(6, argv, &req, &err) == 0);
+                /* exactly one boolean more than with no flag at all */
+                int set = req.debug + req.contain + req.pid + req.ipc + req.net + req.userns +
+                          req.no_home + req.writable + req.writable_tmpfs + req.nv + req.rocm;
+                CHECK(set == 1);
+                free(req.fallback_env);
+                free(req.fallback_argv);
+        }
+        for (int o = 0; o < PROTO_N_OPTS; o++)
+                CHECK(proto_flag_lookup(proto_opt_names[o]) < 0 &&
+                      proto_opt_lookup(proto_opt_names[o]) == o);
+        CHECK(proto_action_valid("start") && !proto_action_valid("boot"));
+
+        char spec[64], *src, *dst;
+        strcpy(spec, "/h/src:/home/x");
+        CHECK(proto_home_split(spec, &src, &dst, &err) == 0);
+        CHECK_STR(src, "/h/src");
+        CHECK_STR(dst, "/home/x");
+        strcpy(spec, "myhome");
+        CHECK(proto_home_split(spec, &src, &dst, &err) == 0 && src == dst);
+        const char *bad[] = {"/a:rel", "/a:/b:/c", ":/b", "", NULL};
+        for (int i = 0; bad[i]; i++) {
+                strcpy(spec, bad[i]);
+                CHECK(proto_home_split(spec, &src, &dst, &err) < 0);
+                CHECK(strstr(err.msg, bad[i]) != NULL); /* names the spec as given */
+        }
+}
+
 /* Issue 9: nothing may be mounted on the container root, and the session's
  * internals are never a user's bind source. */
 static void test_root_and_session(void)
@@ -590,6 +629,7 @@ int main(void)
         RUN(test_hostfs);
         RUN(test_paths);
         RUN(test_args);
+        RUN(test_protocol);
         RUN(test_root_and_session);
         mount_plan_free(&plan);
         config_free(&cfg);
