@@ -201,7 +201,7 @@ struct run_request {
         const char *app;           /* --app NAME */
         char *cwd;                 /* relative bind and home sources are made absolute against it */
         char *home_spec;           /* --home with SRC absolute, for the starter */
-        char *home_dest;           /* HOME inside the container */
+        char *home_dest;           /* without --home: the home -W --contain backs */
         struct cache_opts cache;   /* for docker:// images */
         char *join;                /* instance://: "PID:START" of the instance's process */
         const char *instance_name; /* instance start NAME */
@@ -590,14 +590,15 @@ static int find_gpu_files(struct run_request *r, sing_err_t *e)
         return 0;
 }
 
-/* HOME inside the container: --home's DST (or SRC), else the user's home
- * from the password database, as the starter mounts it. */
+/* --home with SRC made absolute, for the starter (which sets HOME); else
+ * the user's home from the password database (where the starter mounts it),
+ * for -W --contain's WORKDIR/home. */
 static int resolve_home(struct run_request *r, sing_err_t *e)
 {
         const char *dest;
         struct passwd *pw;
         if (r->home)
-                return home_spec_parse(r->home, r->cwd, &r->home_spec, &r->home_dest, e);
+                return home_spec_parse(r->home, r->cwd, &r->home_spec, e);
         pw = getpwuid(getuid());
         dest = pw && pw->pw_dir ? pw->pw_dir : envopt_plain("HOME");
         r->home_dest = strdup(dest ? dest : "/");
@@ -818,8 +819,6 @@ static enum prepare_result prepare(int argc, char **argv, struct run_request *r,
                     .host_env = environ,
                     .cleanenv = r->cleanenv,
                     .action = r->action,
-                    .home_dest = r->home_dest,
-                    .image = image,
                     .env_file = &env_file_kv,
                     .env_flag = &r->env_flag,
                     .binds = &r->binds,

@@ -18,7 +18,7 @@ static const char *const clean_keep[] = {
     "NO_PROXY", "all_proxy",  "ALL_PROXY",  "ftp_proxy",   "FTP_PROXY",   NULL,
 };
 
-/* Never passed: HOME and PATH are set by us; the rest steer the dynamic
+/* Never passed: the starter sets HOME and we set PATH; the rest steer the dynamic
  * loader with host paths. glibc already deletes them at the setuid starter
  * for ordinary users; dropping them here makes root behave the same. */
 static const char *const never_pass[] = {
@@ -370,16 +370,10 @@ static int set_bind_var(const struct run_env_input *in, struct run_env *out)
 
 static int set_runtime_vars(const struct run_env_input *in, struct run_env *out, sing_err_t *e)
 {
-        const char *name = NULL;
-        if (in->image) {
-                name = strrchr(in->image, '/');
-                name = name ? name + 1 : in->image;
-        }
-        if ((in->home_dest && kv_set(&out->pass, "HOME", in->home_dest) < 0) ||
-            kv_set(&out->pass, "PATH", SING_DEFAULT_PATH) < 0 ||
+        /* HOME, SINGULARITY_CONTAINER and SINGULARITY_NAME are the starter's:
+         * it knows the home it mounts and the image it opened. */
+        if (kv_set(&out->pass, "PATH", SING_DEFAULT_PATH) < 0 ||
             (in->cleanenv && kv_set(&out->pass, "LANG", "C") < 0) ||
-            (in->image && set_twins(&out->pass, "SINGULARITY_CONTAINER", in->image) < 0) ||
-            (name && set_twins(&out->pass, "SINGULARITY_NAME", name) < 0) ||
             (in->action && set_twins(&out->pass, "SINGULARITY_COMMAND", in->action) < 0) ||
             (in->app && set_twins(&out->pass, "SINGULARITY_APPNAME", in->app) < 0) ||
             set_twins(&out->pass, "SINGULARITY_ENVIRONMENT", SINGULARITY_ENVIRONMENT_FILE) < 0 ||
@@ -517,20 +511,19 @@ int mount_spec_parse(const char *spec, const char *cwd, struct strv *out, sing_e
         return 0;
 }
 
-int home_spec_parse(const char *spec, const char *cwd, char **norm, char **dest, sing_err_t *e)
+int home_spec_parse(const char *spec, const char *cwd, char **norm, sing_err_t *e)
 {
         _cleanup_free_ char *copy = strdup(spec), *abs_src = NULL;
         char *src, *dst;
-        *norm = *dest = NULL;
+        *norm = NULL;
         if (!copy)
                 return err_set(e, "out of memory");
         if (proto_home_split(copy, &src, &dst, e) < 0)
                 return -1;
         abs_src = absolute_from(cwd, src);
         if (!abs_src ||
-            asprintf(norm, "%s%s%s", abs_src, dst != src ? ":" : "", dst != src ? dst : "") < 0 ||
-            !(*dest = strdup(dst != src ? dst : abs_src))) {
-                free(steal_ptr(norm));
+            asprintf(norm, "%s%s%s", abs_src, dst != src ? ":" : "", dst != src ? dst : "") < 0) {
+                *norm = NULL;
                 return err_set(e, "out of memory");
         }
         return 0;

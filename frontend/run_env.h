@@ -5,15 +5,16 @@
  * Environment rules, as Singularity 3.6+ / Apptainer 1.x apply them (the
  * shell text that applies them inside the container is action_script.h):
  *  - Host variables pass in as they are; the image's env files override what
- *    they set. HOME is set to the home destination and PATH to a default
- *    (the image's env sets the real one). The host's LD_LIBRARY_PATH never
+ *    they set. PATH is set to a default (the image's env sets the real
+ *    one); the starter sets HOME, SINGULARITY_CONTAINER and SINGULARITY_NAME
+ *    (and the APPTAINER_ twins), which only it knows for sure. The host's LD_LIBRARY_PATH never
  *    passes (it names host libraries), nor the loader-control variables
  *    LD_PRELOAD, LD_AUDIT, GCONV_PATH...
  *  - SINGULARITY_* and APPTAINER_* host variables are the frontend's options
  *    and do not pass, except SINGULARITY_SHELL (or APPTAINER_SHELL) for shell.
  *    The runtime sets SINGULARITY_COMMAND, SINGULARITY_BIND (the binds asked
- *    for), SINGULARITY_ENVIRONMENT, SINGULARITY_NAME, SINGULARITY_CONTAINER,
- *    SINGULARITY_APPNAME (with --app) and their APPTAINER_ twins.
+ *    for), SINGULARITY_ENVIRONMENT, SINGULARITY_APPNAME (with --app) and
+ *    their APPTAINER_ twins.
  *  - --cleanenv: only TERM and the proxy variables (http_proxy, HTTPS_PROXY,
  *    no_proxy, ... both cases) pass; LANG is set to C.
  *  - Overrides win over the image's env: SINGULARITYENV_X=v, then
@@ -71,8 +72,6 @@ struct run_env_input {
         char *const *host_env;       /* the frontend's environ */
         bool cleanenv;               /* -e/--cleanenv (or -C) */
         const char *action;          /* exec|run|shell|test: SINGULARITY_COMMAND */
-        const char *home_dest;       /* HOME inside the container */
-        const char *image;           /* image path, for SINGULARITY_CONTAINER and _NAME */
         const struct strv *env_file; /* KEY=VALUE from --env-file (may be NULL) */
         const struct strv *env_flag; /* KEY=VALUE from --env, in order (may be NULL) */
         const struct strv *binds;    /* normalised bind specs, for SINGULARITY_BIND */
@@ -103,9 +102,8 @@ int bind_list_parse(const char *list, const char *cwd, struct strv *out, sing_er
 /* One --mount type=bind,src=..,dst=..[,ro] appended to out as a bind spec. */
 int mount_spec_parse(const char *spec, const char *cwd, struct strv *out, sing_err_t *e);
 
-/* Validate a --home SRC[:DST]: *norm is the spec with SRC made absolute
- * against cwd (for the starter), *dest the home directory inside the
- * container (DST, else SRC). Both malloc'd. */
-int home_spec_parse(const char *spec, const char *cwd, char **norm, char **dest, sing_err_t *e);
+/* Validate a --home SRC[:DST] (common/protocol.h): *norm is the spec with
+ * SRC made absolute against cwd, for the starter. malloc'd. */
+int home_spec_parse(const char *spec, const char *cwd, char **norm, sing_err_t *e);
 
 #endif

@@ -30,8 +30,6 @@ static int compute(char **host, bool cleanenv, bool shell, const struct strv *fi
             .host_env = host,
             .cleanenv = cleanenv,
             .action = shell ? "shell" : "exec",
-            .home_dest = "/home/me",
-            .image = "/images/alpine.sif",
             .env_file = file,
             .env_flag = flag,
         };
@@ -103,7 +101,8 @@ static void test_passthrough(void)
         CHECK(compute(host, false, false, NULL, NULL, &env, &e) == 0);
         CHECK_STR(env_get(env.pass.v, "FOO"), "bar"); /* first of duplicates, as getenv */
         CHECK_STR(env_get(env.pass.v, "TERM"), "xterm");
-        CHECK_STR(env_get(env.pass.v, "HOME"), "/home/me");
+        /* HOME, SINGULARITY_CONTAINER and _NAME are the starter's to set */
+        CHECK(env_get(env.pass.v, "HOME") == NULL);
         CHECK_STR(env_get(env.pass.v, "PATH"),
                   "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
         CHECK(env_get(env.pass.v, "LD_LIBRARY_PATH") == NULL);
@@ -111,10 +110,8 @@ static void test_passthrough(void)
         CHECK(env_get(env.pass.v, "APPTAINER_CACHEDIR") == NULL);
         CHECK(env_get(env.pass.v, "NOEQUALS") == NULL);
         CHECK(env_get(env.pass.v, "LANG") == NULL);
-        CHECK_STR(env_get(env.pass.v, "SINGULARITY_CONTAINER"), "/images/alpine.sif");
-        CHECK_STR(env_get(env.pass.v, "SINGULARITY_NAME"), "alpine.sif");
-        CHECK_STR(env_get(env.pass.v, "APPTAINER_NAME"), "alpine.sif");
-        CHECK_STR(env_get(env.pass.v, "APPTAINER_CONTAINER"), "/images/alpine.sif");
+        CHECK(env_get(env.pass.v, "SINGULARITY_CONTAINER") == NULL);
+        CHECK(env_get(env.pass.v, "SINGULARITY_NAME") == NULL);
         CHECK_STR(env_get(env.pass.v, "SINGULARITY_COMMAND"), "exec");
         CHECK_STR(env_get(env.pass.v, "APPTAINER_COMMAND"), "exec");
         CHECK_STR(env_get(env.pass.v, "SINGULARITY_ENVIRONMENT"),
@@ -139,7 +136,6 @@ static void test_cleanenv(void)
         CHECK_STR(env_get(env.pass.v, "http_proxy"), "http://p:3128");
         CHECK_STR(env_get(env.pass.v, "HTTPS_PROXY"), "x");
         CHECK_STR(env_get(env.pass.v, "LANG"), "C");
-        CHECK_STR(env_get(env.pass.v, "HOME"), "/home/me");
         /* Overrides still apply with --cleanenv. */
         CHECK_STR(kv_get(&env.overrides, "KEEP"), "yes");
         run_env_free(&env);
@@ -301,23 +297,19 @@ static void test_bind_list(void)
 
 static void test_home_spec(void)
 {
-        char *norm, *dest;
+        char *norm;
         sing_err_t e = {0};
-        CHECK(home_spec_parse("/h/src:/home/x", "/cwd", &norm, &dest, &e) == 0);
+        CHECK(home_spec_parse("/h/src:/home/x", "/cwd", &norm, &e) == 0);
         CHECK_STR(norm, "/h/src:/home/x");
-        CHECK_STR(dest, "/home/x");
         free(norm);
-        free(dest);
-        CHECK(home_spec_parse("myhome", "/cwd", &norm, &dest, &e) == 0);
+        CHECK(home_spec_parse("myhome", "/cwd", &norm, &e) == 0);
         CHECK_STR(norm, "/cwd/myhome");
-        CHECK_STR(dest, "/cwd/myhome");
         free(norm);
-        free(dest);
-        CHECK(home_spec_parse("/a:rel", "/cwd", &norm, &dest, &e) == -1);
-        CHECK(norm == NULL && dest == NULL);
-        CHECK(home_spec_parse("/a:/b:/c", "/cwd", &norm, &dest, &e) == -1);
+        CHECK(home_spec_parse("/a:rel", "/cwd", &norm, &e) == -1);
+        CHECK(norm == NULL);
+        CHECK(home_spec_parse("/a:/b:/c", "/cwd", &norm, &e) == -1);
         CHECK(strstr(e.msg, "SRC[:DST]") != NULL);
-        CHECK(home_spec_parse(":/b", "/cwd", &norm, &dest, &e) == -1);
+        CHECK(home_spec_parse(":/b", "/cwd", &norm, &e) == -1);
 }
 
 static void test_path_edits(void)
