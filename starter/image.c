@@ -15,6 +15,7 @@
 
 #include "cleanup.h"
 #include "config_check.h"
+#include "path.h"
 #include "log.h"
 #include "mount_plan.h"
 #include "safepath.h"

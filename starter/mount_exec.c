@@ -21,6 +21,7 @@
 
 #include "cleanup.h"
 #include "log.h"
+#include "path.h"
 #include "safepath.h"
 #include "seccomp_install.h"
 

@@ -87,9 +87,4 @@ void mount_plan_print(const struct mount_plan *plan); /* log_debug */
 void mount_plan_free(struct mount_plan *plan);
 const char *mount_op_name(enum mount_op op);
 
-/* Component-wise prefix test: "/scratch/x" is under "/scratch", "/scratch2" is not. */
-bool path_is_under(const char *path, const char *dir);
-/* Lexically clean an absolute path ("//a/./b/../c/" -> "/a/c"); NULL if relative. */
-char *path_clean(const char *path);
-
 #endif

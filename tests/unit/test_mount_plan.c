@@ -7,6 +7,7 @@
 #include "args.h"
 #include "check.h"
 #include "mount_plan.h"
+#include "path.h"
 #include "protocol.h"
 
 #define SESSION "/var/singularity/mnt/session"
