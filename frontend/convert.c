@@ -13,6 +13,7 @@
 #include "build_config.h"
 #include "cache.h"
 #include "cleanup.h"
+#include "pending_file.h"
 #include "config.h"
 #include "fileio.h"
 #include "layers.h"
@@ -188,19 +189,8 @@ int convert_layers_to_sif_waiting(const char *config_json, size_t config_len,
                 goto out_unlink;
         }
         fd = -1;
-        if (force) {
-                if (rename(tmp, out_path) < 0) {
-                        err_errno(e, "cannot create %s", out_path);
-                        goto out_unlink;
-                }
-        } else if (renameat2(AT_FDCWD, tmp, AT_FDCWD, out_path, RENAME_NOREPLACE) < 0) {
-                if (errno == EEXIST)
-                        err_set(e, "image file %s already exists; use --force to overwrite it",
-                                out_path);
-                else
-                        err_errno(e, "cannot create %s", out_path);
+        if (publish_rename(tmp, out_path, force, e) < 0)
                 goto out_unlink;
-        }
         tempfile_forget(tmp);
         rc = 0;
         goto out_free;

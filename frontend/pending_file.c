@@ -76,12 +76,30 @@ static int link_tmpfile(int fd, const char *name)
         return linkat(AT_FDCWD, proc, AT_FDCWD, name, AT_SYMLINK_FOLLOW);
 }
 
+static int publish_error(const char *final, sing_err_t *e)
+{
+        if (errno == EEXIST)
+                return err_set(e, "image file %s already exists; use --force to overwrite it",
+                               final);
+        return err_errno(e, "cannot create %s", final);
+}
+
+static int rename_final(const char *tmp, const char *final, bool replace)
+{
+        return replace ? rename(tmp, final)
+                       : renameat2(AT_FDCWD, tmp, AT_FDCWD, final, RENAME_NOREPLACE);
+}
+
+int publish_rename(const char *tmp, const char *final, bool replace, sing_err_t *e)
+{
+        return rename_final(tmp, final, replace) < 0 ? publish_error(final, e) : 0;
+}
+
 int pending_publish(struct pending_file *pf, bool replace, sing_err_t *e)
 {
         int rc;
         if (pf->tmp) {
-                rc = replace ? rename(pf->tmp, pf->final)
-                             : renameat2(AT_FDCWD, pf->tmp, AT_FDCWD, pf->final, RENAME_NOREPLACE);
+                rc = rename_final(pf->tmp, pf->final, replace);
         } else {
                 rc = link_tmpfile(pf->fd, pf->final);
                 if (rc < 0 && errno == EEXIST && replace) {
@@ -100,11 +118,7 @@ int pending_publish(struct pending_file *pf, bool replace, sing_err_t *e)
                 }
         }
         if (rc < 0) {
-                if (errno == EEXIST)
-                        err_set(e, "image file %s already exists; use --force to overwrite it",
-                                pf->final);
-                else
-                        err_errno(e, "cannot create %s", pf->final);
+                publish_error(pf->final, e);
                 pending_abandon(pf);
                 return -1;
         }

@@ -13,6 +13,7 @@
 
 #include "cache.h"
 #include "cleanup.h"
+#include "pending_file.h"
 #include "fileio.h"
 #include "http.h"
 #include "image.h"
@@ -148,15 +149,8 @@ int source_http_download(const struct source *s, const struct pull_opts *o, cons
                 err_errno(e, "cannot write %s", tmp);
                 goto out;
         }
-        if (force ? rename(tmp, out) < 0
-                  : renameat2(AT_FDCWD, tmp, AT_FDCWD, out, RENAME_NOREPLACE) < 0) {
-                if (errno == EEXIST)
-                        err_set(e, "image file %s already exists; use --force to overwrite it",
-                                out);
-                else
-                        err_errno(e, "cannot create %s", out);
+        if (publish_rename(tmp, out, force, e) < 0)
                 goto out;
-        }
         tempfile_forget(tmp);
         return 0;
 out:
