@@ -14,6 +14,7 @@
 #include "build.h"
 #include "cache.h"
 #include "cleanup.h"
+#include "remove_tree.h"
 #include "convert.h"
 #include "file_digest.h"
 #include "fileio.h"

@@ -12,6 +12,7 @@
 
 #include "cache.h"
 #include "cleanup.h"
+#include "remove_tree.h"
 #include "convert.h"
 #include "log.h"
 #include "sif.h"

@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <dirent.h>
-#include <ftw.h>
 #include <signal.h>
 #include <limits.h>
 #include <pwd.h>
@@ -17,6 +16,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "remove_tree.h"
 #include "digest.h"
 #include "fileio.h"
 #include "log.h"
@@ -107,43 +107,6 @@ int cache_open(struct cache *c, const struct cache_opts *o, sing_err_t *e)
                         return -1;
                 }
         return 0;
-}
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-        (void)st;
-        (void)ftw;
-        if (flag == FTW_DP)
-                rmdir(path);
-        else
-                unlink(path);
-        return 0;
-}
-
-/* Directories the last unlock pass could not open, and opened up. */
-static unsigned unreadable_dirs;
-
-static int unlock_dir(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-        (void)ftw;
-        if ((flag == FTW_D || flag == FTW_DNR) && (st->st_mode & 0700) != 0700 &&
-            chmod(path, (st->st_mode & 07777) | 0700) == 0 && flag == FTW_DNR)
-                unreadable_dirs++;
-        return 0;
-}
-
-int remove_tree(const char *path)
-{
-        /* A sandbox may hold 0555 or 000 directories (the image's modes), whose
-         * entries not even their owner can remove: make our directories
-         * rwx first. A 000 directory is opened only in the pass after its
-         * mode was fixed, hence the passes (one per level of nesting). */
-        for (unsigned pass = 0; pass < 64; pass++) {
-                unreadable_dirs = 0;
-                if (nftw(path, unlock_dir, 16, FTW_PHYS) < 0 || unreadable_dirs == 0)
-                        break;
-        }
-        return nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 static int in_use_fd(const struct cache *c)

@@ -84,7 +84,4 @@ int cache_lock(const struct cache *c, const char *name, bool wait, int *fd, sing
  * else an in-kernel copy. The copy gets mode 0777 & ~umask, like a SIF. */
 int copy_file_atomic(const char *src, const char *dst, bool force, sing_err_t *e);
 
-/* Remove a directory tree without following symlinks. */
-int remove_tree(const char *path);
-
 #endif

@@ -23,6 +23,7 @@
 #include "cache.h"
 #include "build_epoch.h"
 #include "cleanup.h"
+#include "remove_tree.h"
 #include "commands.h"
 #include "convert.h"
 #include "envopts.h"

@@ -19,6 +19,7 @@
 #include "build.h"
 #include "cache.h"
 #include "cleanup.h"
+#include "remove_tree.h"
 #include "commands.h"
 #include "image.h"
 #include "envopts.h"

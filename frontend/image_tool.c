@@ -17,6 +17,7 @@
 #include "build_config.h"
 #include "cache.h"
 #include "cleanup.h"
+#include "remove_tree.h"
 #include "fileio.h"
 #include "log.h"
 #include "platform.h"

@@ -11,6 +11,7 @@
 
 #include "cache.h"
 #include "cleanup.h"
+#include "remove_tree.h"
 #include "convert.h"
 #include "digest.h"
 #include "fetch.h"

@@ -10,6 +10,7 @@
 #include "build.h"
 #include "cache.h"
 #include "cleanup.h"
+#include "remove_tree.h"
 #include "convert.h"
 #include "log.h"
 #include "source.h"

@@ -10,6 +10,7 @@
 #include "archive_store.h"
 #include "cache.h"
 #include "cleanup.h"
+#include "remove_tree.h"
 #include "source_local.h"
 #include "tempfile.h"
 

@@ -31,8 +31,10 @@ static void on_signal(int sig)
                 if (!dirs[i] || (pid = fork()) < 0)
                         continue;
                 if (pid == 0) {
-                        /* Image directories may be read-only (0555, 000): make
-                         * ours writable first, or rm cannot empty them. */
+                        /* In a signal handler: the child only execs (remove_tree
+                         * allocates, unsafe in a child forked from a handler).
+                         * Its rule, in sh: make our read-only (0555, 000)
+                         * directories writable first, or rm cannot empty them. */
                         execl("/bin/sh", "sh", "-c",
                               "chmod -R u+rwX -- \"$1\" 2>/dev/null; exec rm -rf -- \"$1\"", "sh",
                               dirs[i], (char *)NULL);

@@ -3,7 +3,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <grp.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -16,6 +15,7 @@
 #include "cleanup.h"
 #include "config_check.h"
 #include "path.h"
+#include "remove_tree.h"
 #include "log.h"
 #include "mount_plan.h"
 #include "safepath.h"
@@ -200,34 +200,9 @@ char *image_extract(const struct opened_image *img)
         return r;
 }
 
-/* nftw callbacks: directories are made writable before their contents are
- * read (images often contain read-only ones), then everything is removed
- * depth first. nftw, not a recursion of our own: bounded by its fd limit. */
-static int make_writable(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-        (void)st;
-        (void)ftw;
-        if (type == FTW_D || type == FTW_DNR)
-                chmod(path, 0700);
-        return 0;
-}
-
-static bool removed_all = true;
-
-static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-        (void)st;
-        (void)ftw;
-        if ((type == FTW_DP ? rmdir(path) : unlink(path)) < 0)
-                removed_all = false;
-        return 0;
-}
-
 /* Runs as the user (the monitor has dropped privileges). */
 void image_remove_extracted(const char *dir)
 {
-        removed_all = true;
-        if (nftw(dir, make_writable, 32, FTW_PHYS) < 0 ||
-            nftw(dir, remove_entry, 32, FTW_DEPTH | FTW_PHYS) < 0 || !removed_all)
+        if (remove_tree(dir) < 0)
                 log_warn("could not remove all of the extracted image in %s", dir);
 }
