@@ -68,3 +68,19 @@ int read_all_bounded(int fd, size_t max, char **data, size_t *len)
         *len = n;
         return 0;
 }
+
+ssize_t pread_full(int fd, void *buf, size_t n, uint64_t off)
+{
+        size_t got = 0;
+        while (got < n) {
+                ssize_t r = pread(fd, (unsigned char *)buf + got, n - got, (off_t)(off + got));
+                if (r < 0 && errno == EINTR)
+                        continue;
+                if (r < 0)
+                        return -1;
+                if (r == 0)
+                        break;
+                got += (size_t)r;
+        }
+        return (ssize_t)got;
+}

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "squashfs.h"
 
 /* Read exactly len bytes at off. A short read means the file shrank under
  * us (sizes were checked against fstat before). */
@@ -209,7 +210,7 @@ static int find_primary(int fd, struct sif_file *f, sing_err_t *e)
                 return err_set(e, "SIF: primary system partition is too small to hold a squashfs");
         if (read_exact(fd, magic, sizeof(magic), p->offset, "primary system partition", e) < 0)
                 return -1;
-        if (memcmp(magic, "hsqs", 4) != 0)
+        if (!squashfs_has_magic(magic))
                 return err_set(e, "SIF: primary system partition does not start with the "
                                   "squashfs magic");
         return 0;

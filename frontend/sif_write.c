@@ -15,6 +15,7 @@
 
 #include "build_epoch.h"
 #include "cleanup.h"
+#include "squashfs.h"
 
 #define TABLE_END ((uint64_t)SIF_WRITE_DESCOFF + (uint64_t)SIF_WRITE_NDESC * SIF_DESCRIPTOR_SIZE)
 #define GROUP_ONE (1u | SIF_GROUP_MASK)
@@ -157,27 +158,18 @@ static int check_args(const struct sif_object *objs, size_t n, uint64_t part_off
 }
 
 /* The squashfs must already be in place: the file reaches its end and the
- * magic is at its start. */
+ * squashfs at its start fits in it. */
 static int check_partition(int fd, uint64_t part_offset, uint64_t part_size, sing_err_t *e)
 {
         struct stat st;
-        unsigned char magic[4];
-        ssize_t n;
-
         if (fstat(fd, &st) < 0)
                 return err_errno(e, "SIF: fstat");
         if ((uint64_t)st.st_size < part_offset + part_size)
                 return err_set(e, "SIF: file is %lld bytes, the partition should end at %llu",
                                (long long)st.st_size,
                                (unsigned long long)(part_offset + part_size));
-        do
-                n = pread(fd, magic, sizeof(magic), (off_t)part_offset);
-        while (n < 0 && errno == EINTR);
-        if (n < 0)
-                return err_errno(e, "SIF: reading the partition");
-        if (n != sizeof(magic) || memcmp(magic, "hsqs", 4) != 0)
-                return err_set(e, "SIF: no squashfs at offset %llu",
-                               (unsigned long long)part_offset);
+        if (squashfs_check(fd, part_offset, part_size, NULL, e) < 0)
+                return err_prefix(e, "SIF");
         if ((uint64_t)st.st_size > part_offset + part_size &&
             ftruncate(fd, (off_t)(part_offset + part_size)) < 0)
                 return err_errno(e, "SIF: truncating the file");

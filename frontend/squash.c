@@ -19,10 +19,10 @@
 
 #include "cleanup.h"
 #include "log.h"
+#include "squashfs.h"
 
 extern char **environ;
 
-#define SQUASHFS_MAGIC 0x73717368u /* "hsqs" little-endian */
 #define MAX_ARGS 40
 #define SQUASH_MEM "64M"
 
@@ -346,23 +346,13 @@ static int describe_failure(struct squash_proc *p, int status, sing_err_t *e)
 static int measure(struct squash_proc *p, uint64_t *fs_size, sing_err_t *e)
 {
         _cleanup_close_ int fd = open(p->out_path, O_RDONLY | O_CLOEXEC);
-        unsigned char sb[48];
-        uint64_t used = 0;
-        uint32_t magic = 0;
         struct stat st;
 
         if (fd < 0 || fstat(fd, &st) < 0)
                 return err_errno(e, "opening %s", p->out_path);
-        if (pread(fd, sb, sizeof(sb), (off_t)p->offset) != (ssize_t)sizeof(sb))
-                return err_set(e, "%s: no squashfs superblock at offset %" PRIu64, p->out_path,
-                               p->offset);
-        for (int i = 3; i >= 0; i--)
-                magic = magic << 8 | sb[i];
-        for (int i = 47; i >= 40; i--)
-                used = used << 8 | sb[i];
-        if (magic != SQUASHFS_MAGIC || (uint64_t)st.st_size < p->offset + used)
-                return err_set(e, "%s: bad squashfs superblock at offset %" PRIu64, p->out_path,
-                               p->offset);
+        uint64_t avail = (uint64_t)st.st_size > p->offset ? (uint64_t)st.st_size - p->offset : 0;
+        if (squashfs_check(fd, p->offset, avail, NULL, e) < 0)
+                return err_prefix(e, "%s", p->out_path);
         /* bytes written, including mksquashfs's padding to 4 KiB */
         *fs_size = (uint64_t)st.st_size - p->offset;
         return 0;

@@ -19,6 +19,7 @@
 #include "image.h"
 #include "sif.h"
 #include "sif_write.h"
+#include "squashfs.h"
 
 static char tmp[64];
 static char squash_dir[128];
@@ -697,7 +698,15 @@ static void test_writer_args(void)
         CHECK(ftruncate(fd, (off_t)off) == 0);
         CHECK(pwrite(fd, "nope", 4, (off_t)off) == 4);
         CHECK(sif_finalize(fd, NULL, 0, off, 4, "02", &e) == -1);
-        CHECK_STR(e.msg, "SIF: no squashfs at offset 32768");
+        CHECK_STR(e.msg, "SIF: squashfs at offset 32768 is truncated (4 bytes)");
+        char junk[SQUASHFS_SUPER_SIZE] = "nope";
+        CHECK(pwrite(fd, junk, sizeof(junk), (off_t)off) == (ssize_t)sizeof(junk));
+        CHECK(sif_finalize(fd, NULL, 0, off, sizeof(junk), "02", &e) == -1);
+        CHECK_STR(e.msg, "SIF: no squashfs magic at offset 32768");
+        /* a real superblock whose image does not fit in the partition */
+        CHECK(pwrite(fd, sb, sizeof(sb), (off_t)off) == (ssize_t)sizeof(sb));
+        CHECK(sif_finalize(fd, NULL, 0, off, SQUASHFS_SUPER_SIZE, "02", &e) == -1);
+        CHECK(strstr(e.msg, "squashfs superblock claims") != NULL);
         close(fd);
 }
 
