@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "host_arch.h"
 #include "squashfs.h"
 
 /* Read exactly len bytes at off. A short read means the file shrank under
@@ -284,31 +285,6 @@ const char *sif_arch_name(const char *code)
 
 const char *sif_host_arch_code(void)
 {
-#if defined(__x86_64__)
-        return "02";
-#elif defined(__i386__)
-        return "01";
-#elif defined(__aarch64__)
-        return "04";
-#elif defined(__arm__)
-        return "03";
-#elif defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)
-        return "06";
-#elif defined(__powerpc64__)
-        return "05";
-#elif defined(__s390x__)
-        return "11";
-#elif defined(__riscv) && __riscv_xlen == 64
-        return "12";
-#elif defined(__mips64) && defined(__MIPSEL__)
-        return "10";
-#elif defined(__mips64)
-        return "09";
-#elif defined(__mips__) && defined(__MIPSEL__)
-        return "08";
-#elif defined(__mips__)
-        return "07";
-#else
-        return "00";
-#endif
+        const char *code = sif_arch_code(host_goarch());
+        return code ? code : "00";
 }

@@ -126,7 +126,7 @@ const struct sif_descriptor *sif_find_first(const struct sif_file *f, int32_t da
 
 /* Architecture codes ("02") <-> Go architecture names ("amd64"). NULL when
  * unknown. sif_host_arch_code() is the code for the machine this was built
- * for ("00" when it has none). */
+ * for (host_arch.h; "00" when it has none). */
 const char *sif_arch_code(const char *goarch);
 const char *sif_arch_name(const char *code);
 const char *sif_host_arch_code(void);

@@ -4,24 +4,6 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/utsname.h>
-
-const char *host_goarch(void)
-{
-        static struct utsname u;
-        static const struct {
-                const char *machine, *goarch;
-        } map[] = {
-            {"x86_64", "amd64"},    {"aarch64", "arm64"}, {"i686", "386"},
-            {"i386", "386"},        {"armv7l", "arm"},    {"armv6l", "arm"},
-            {"ppc64le", "ppc64le"}, {"s390x", "s390x"},   {"riscv64", "riscv64"},
-        };
-        if (uname(&u) == 0)
-                for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
-                        if (strcmp(u.machine, map[i].machine) == 0)
-                                return map[i].goarch;
-        return "amd64";
-}
 
 void platform_cache_key(const char *platform, char *buf, size_t len)
 {

@@ -5,8 +5,7 @@
 
 #include <stddef.h>
 
-/* The host's architecture in Go/OCI naming ("amd64", "arm64", ...). */
-const char *host_goarch(void);
+#include "host_arch.h" /* host_goarch(), the one source */
 
 /* The platform as the cache's SIF names spell it ("arm/v7" -> "arm-v7"). */
 void platform_cache_key(const char *platform, char *buf, size_t len);

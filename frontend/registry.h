@@ -60,7 +60,7 @@ int registry_parse_document(const char *body, const char *content_type, const ch
                             const char *where, const char *name, struct image_manifest *m,
                             char **next_digest, sing_err_t *e);
 
-/* host_goarch() lives in platform.h (libc only, shared with the light binary). */
+/* host_goarch() lives in common/host_arch.h (through platform.h). */
 #include "platform.h"
 
 #endif
