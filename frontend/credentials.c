@@ -3,6 +3,7 @@
 
 #include "cleanup.h"
 #include "cred_helper.h"
+#include "fileio.h"
 #include "log.h"
 
 #include <errno.h>
@@ -78,22 +79,11 @@ static int read_config(const char *path, char **out, sing_err_t *e)
                 return err_errno(e, "reading %s", path);
         if (!S_ISREG(st.st_mode))
                 return err_set(e, "%s is not a regular file", path);
-        if (st.st_size > CONFIG_MAX_SIZE)
-                return err_set(e, "%s is larger than %d bytes", path, CONFIG_MAX_SIZE);
-        buf = malloc((size_t)st.st_size + 1);
-        if (!buf)
+        if (read_all_bounded(fd, CONFIG_MAX_SIZE, &buf, &got) < 0) {
+                if (errno == EFBIG)
+                        return err_set(e, "%s is larger than %d bytes", path, CONFIG_MAX_SIZE);
                 return err_errno(e, "reading %s", path);
-        while (got < (size_t)st.st_size) {
-                ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0)
-                        return err_errno(e, "reading %s", path);
-                if (n == 0)
-                        break; /* shrank meanwhile: parse what is there */
-                got += (size_t)n;
         }
-        buf[got] = '\0';
         *out = steal_ptr(&buf);
         return 0;
 }

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "fileio.h"
 #include "log.h"
 #include "path.h"
 #include "safepath.h"
@@ -494,7 +495,7 @@ static void do_overlay(struct run *r, const struct mount_entry *e)
 static char *read_container_file(struct run *r, const char *path, size_t *len)
 {
         struct stat st;
-        char *buf;
+        char *buf = NULL;
         *len = 0;
         _cleanup_close_ int image =
             open(r->plan->image_root, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -506,16 +507,10 @@ static char *read_container_file(struct run *r, const char *path, size_t *len)
         fs_as_root();
         if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > MAX_GENERATED_BASE)
                 return strdup(""); /* no usable file: only our entries */
-        buf = malloc((size_t)st.st_size + 1);
-        if (!buf)
-                return NULL;
-        while (*len < (size_t)st.st_size) {
-                ssize_t n = read(fd, buf + *len, (size_t)st.st_size - *len);
-                if (n <= 0)
-                        break;
-                *len += (size_t)n;
+        if (read_all_bounded(fd, MAX_GENERATED_BASE, &buf, len) < 0) {
+                *len = 0;
+                return errno == ENOMEM ? NULL : strdup(""); /* grew, or unreadable */
         }
-        buf[*len] = '\0';
         return buf;
 }
 
