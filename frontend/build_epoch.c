@@ -7,9 +7,8 @@
 static bool have_epoch;
 static int64_t epoch;
 
-int build_epoch_from_env(sing_err_t *e)
+int build_epoch_set(const char *v, sing_err_t *e)
 {
-        const char *v = getenv("SOURCE_DATE_EPOCH");
         char *end;
         long long n;
         if (!v || !*v)

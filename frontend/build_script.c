@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "envopts.h"
 #include "log.h"
 #include "safepath.h"
 #include "tempfile.h"
@@ -146,7 +147,7 @@ static void child_env(const char *rootfs_var, bool in_image)
                                            "NO_PROXY", "ftp_proxy",  "all_proxy"};
         char *saved[sizeof(keep) / sizeof(keep[0])];
         for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++) {
-                const char *v = getenv(keep[i]);
+                const char *v = envopt_plain(keep[i]);
                 saved[i] = v ? strdup(v) : NULL;
         }
         clearenv();

@@ -11,6 +11,7 @@
 #include <getopt.h>
 #include <json-c/json.h>
 #include <pwd.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,7 @@
 #include "image.h"
 #include "log.h"
 #include "oci_runtime.h"
+#include "program_path.h"
 #include "pull.h"
 #include "recipe.h"
 #include "recipe_args.h"
@@ -173,17 +175,8 @@ static bool needs_root(const struct recipe *r)
 /* Is `prog` an executable on PATH? */
 static bool on_path(const char *prog)
 {
-        const char *path = getenv("PATH");
-        _cleanup_free_ char *copy = strdup(path && *path ? path : "/usr/bin:/bin");
-        char *save = NULL;
-        if (!copy)
-                return false;
-        for (char *d = strtok_r(copy, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
-                _cleanup_free_ char *p = NULL;
-                if (asprintf(&p, "%s/%s", d, prog) >= 0 && access(p, X_OK) == 0)
-                        return true;
-        }
-        return false;
+        char p[PATH_MAX];
+        return program_path(prog, p, sizeof(p)) == 0;
 }
 
 /* A normal user's recipe with %post, without --fakeroot: as Apptainer 1.1+,
@@ -656,7 +649,7 @@ int cmd_build(int argc, char **argv)
         b.out = argv[optind];
         b.src = argv[optind + 1];
         tempfile_install_handlers();
-        if (build_epoch_from_env(&e) < 0)
+        if (build_epoch_set(envopt_plain("SOURCE_DATE_EPOCH"), &e) < 0)
                 goto out;
         if (prepare(&b, &e) < 0)
                 goto out;

@@ -169,7 +169,7 @@ int cmd_pull(int argc, char **argv)
                 return 255;
         }
         tempfile_install_handlers();
-        if (build_epoch_from_env(&e) < 0) {
+        if (build_epoch_set(envopt_plain("SOURCE_DATE_EPOCH"), &e) < 0) {
                 log_error("%s", e.msg);
                 source_free(&src);
                 return 255;

@@ -19,6 +19,7 @@
 
 #include "cleanup.h"
 #include "log.h"
+#include "program_path.h"
 #include "squashfs.h"
 
 extern char **environ;
@@ -186,22 +187,6 @@ static int spawn(struct args *a, int stdin_fd, struct squash_proc *p, sing_err_t
         return 0;
 }
 
-/* mksquashfs on PATH, as posix_spawnp would find it. */
-static int find_on_path(const char *name, char *out, size_t sz)
-{
-        const char *path = getenv("PATH");
-        if (!path || !*path)
-                path = "/usr/local/bin:/usr/bin:/bin";
-        while (*path) {
-                size_t len = strcspn(path, ":");
-                int n = snprintf(out, sz, "%.*s/%s", (int)len, path, name);
-                if (len && n > 0 && (size_t)n < sz && access(out, X_OK) == 0)
-                        return 0;
-                path += len + (path[len] == ':');
-        }
-        return -1;
-}
-
 static bool write_proc_file(const char *path, const char *text)
 {
         int fd = open(path, O_WRONLY | O_CLOEXEC);
@@ -225,7 +210,7 @@ static int spawn_in_userns(struct args *a, int stdin_fd, struct squash_proc *p, 
         sigset_t none;
         pid_t pid;
 
-        if (find_on_path("mksquashfs", exe, sizeof(exe)) < 0)
+        if (program_path("mksquashfs", exe, sizeof(exe)) < 0)
                 return err_set(e, "mksquashfs not found on PATH (install squashfs-tools)");
         snprintf(uid_map, sizeof(uid_map), "0 %u 1\n", (unsigned)geteuid());
         snprintf(gid_map, sizeof(gid_map), "0 %u 1\n", (unsigned)getegid());
