@@ -100,8 +100,8 @@ extern char **environ;
         "  e.g. SINGULARITY_BIND, SINGULARITY_CLEANENV=1, SINGULARITY_NO_HOME=yes;\n"              \
         "  SINGULARITY_DISABLE_CACHE and SINGULARITY_NOHTTPS apply to docker:// "                  \
         "images.\n" ENVOPTS_BOOL_HELP "\n"                                                         \
-        "IMAGE is a SIF file, a squashfs or ext3 image (.simg, .img), a sandbox\n"                 \
-        "directory, or docker://REF (pulled into the cache first).\n"
+        "IMAGE is a SIF file, a squashfs image (also a Singularity 2 .simg), a\n"                  \
+        "sandbox directory, or docker://REF (pulled into the cache first).\n"
 
 const char usage_run[] =
     "Usage:\n"

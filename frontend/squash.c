@@ -78,11 +78,9 @@ static void release(struct squash_proc *p)
         if (p->logfd >= 0)
                 close(p->logfd);
         free(p->out_path);
-        free(p->prefix);
         p->fd = p->logfd = -1;
         p->pid = -1;
-        p->out_path = p->prefix = NULL;
-        p->prefix_len = 0;
+        p->out_path = NULL;
 }
 
 static void kill_and_reap(struct squash_proc *p)
@@ -93,58 +91,6 @@ static void kill_and_reap(struct squash_proc *p)
                         ;
                 p->pid = -1;
         }
-}
-
-/* mksquashfs -noappend truncates the output: keep what is before offset. */
-static int save_prefix(struct squash_proc *p, sing_err_t *e)
-{
-        _cleanup_close_ int fd = -1;
-        size_t got = 0;
-
-        if (p->offset == 0)
-                return 0;
-        if (p->offset > SQUASH_MAX_PREFIX)
-                return err_set(e, "squashfs offset %" PRIu64 " is over %u bytes", p->offset,
-                               SQUASH_MAX_PREFIX);
-        fd = open(p->out_path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-                return errno == ENOENT ? 0 : err_errno(e, "opening %s", p->out_path);
-        p->prefix = malloc((size_t)p->offset);
-        if (!p->prefix)
-                return err_set(e, "out of memory");
-        while (got < p->offset) {
-                ssize_t n = pread(fd, p->prefix + got, (size_t)p->offset - got, (off_t)got);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0)
-                        return err_errno(e, "reading %s", p->out_path);
-                if (n == 0)
-                        break;
-                got += (size_t)n;
-        }
-        p->prefix_len = got;
-        return 0;
-}
-
-static int restore_prefix(struct squash_proc *p, sing_err_t *e)
-{
-        _cleanup_close_ int fd = -1;
-        size_t done = 0;
-
-        if (!p->prefix_len)
-                return 0;
-        fd = open(p->out_path, O_WRONLY | O_CLOEXEC);
-        if (fd < 0)
-                return err_errno(e, "opening %s", p->out_path);
-        while (done < p->prefix_len) {
-                ssize_t n = pwrite(fd, p->prefix + done, p->prefix_len - done, (off_t)done);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0)
-                        return err_errno(e, "writing %s", p->out_path);
-                done += (size_t)n;
-        }
-        return 0;
 }
 
 static int spawn(struct args *a, int stdin_fd, struct squash_proc *p, sing_err_t *e)
@@ -253,10 +199,6 @@ static int init_proc(struct squash_proc *p, const char *out_path, uint64_t offse
         p->out_path = strdup(out_path);
         if (!p->out_path)
                 return err_set(e, "out of memory");
-        if (save_prefix(p, e) < 0) {
-                release(p);
-                return -1;
-        }
         return 0;
 }
 
@@ -365,7 +307,7 @@ int squash_finish(struct squash_proc *p, uint64_t *fs_size, sing_err_t *e)
         p->pid = -1;
         if (describe_failure(p, status, e) < 0)
                 goto out;
-        if (restore_prefix(p, e) < 0 || measure(p, fs_size, e) < 0)
+        if (measure(p, fs_size, e) < 0)
                 goto out;
         ret = 0;
 out:

@@ -3,9 +3,7 @@
  * stream on a pipe (`-tar`) or from a directory (sandbox builds).
  *
  * mksquashfs -noappend truncates its output and zero-fills the bytes before
- * -offset; these functions save those bytes first and put them back after,
- * so a SIF header written before the squashfs survives. At most
- * SQUASH_MAX_PREFIX bytes are kept that way. */
+ * -offset: the SIF header is written after it (sif_write.h), never before. */
 #ifndef SING_SQUASH_H
 #define SING_SQUASH_H
 
@@ -14,16 +12,12 @@
 
 #include "error.h"
 
-#define SQUASH_MAX_PREFIX (64u << 20)
-
 struct squash_proc {
         pid_t pid; /* the mksquashfs child, or -1 */
         int fd;    /* write the tar stream here, or -1 */
         int logfd; /* memfd holding the child's stdout and stderr */
         char *out_path;
         uint64_t offset;
-        char *prefix; /* saved bytes [0, offset) of the output file */
-        size_t prefix_len;
 };
 
 /* Start `mksquashfs - OUT -tar -offset N -noappend ...` with `compressor`
@@ -34,7 +28,7 @@ struct squash_proc {
 int squash_start(const char *out_path, uint64_t offset, const char *compressor, int level,
                  int processors, struct squash_proc *p, sing_err_t *e);
 
-/* Close p->fd, wait for mksquashfs, restore the saved prefix and give the
+/* Close p->fd, wait for mksquashfs, and give the
  * squashfs size (output file size - offset, checked against the
  * superblock). On failure the message holds the end of mksquashfs's
  * output. Always releases p. Returns 0 or -1. */
