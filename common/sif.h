@@ -1,7 +1,9 @@
 /* SIF, the Singularity Image Format: the on-disk layout (shared by the reader
  * here and the writer in frontend/sif_write.c) and a reader that treats the
  * file as hostile, because it runs inside the setuid starter.
- * See /work/shared/reference/sif-format.md for the format itself. */
+ * The layout is SIF version 01 as Sylabs' Go library (sylabs/sif) writes it: a
+ * global header, a table of fixed-size descriptors, then the data objects
+ * they point at; the offsets and sizes are below. */
 #ifndef SING_SIF_H
 #define SING_SIF_H
 
