@@ -73,15 +73,14 @@ static const char *image_arch_code(const char *config_json)
         return code ? code : "00";
 }
 
-static int squash_into(int fd, const char *tmp, uint64_t offset, const char *const *layers,
-                       size_t nlayers, const struct synth_list *top,
-                       const struct synth_list *bottom, const struct squash_settings *sq,
-                       const struct layer_wait *w, uint64_t *fs_size, sing_err_t *e)
+static int squash_into(const char *tmp, uint64_t offset, const char *const *layers, size_t nlayers,
+                       const struct synth_list *top, const struct synth_list *bottom,
+                       const struct squash_settings *sq, const struct layer_wait *w,
+                       uint64_t *fs_size, sing_err_t *e)
 {
         struct squash_proc proc;
         struct merge_sink sink;
         int rc;
-        (void)fd;
         sigset_t old;
         tempfile_block_signals(&old);
         if (squash_start(tmp, offset, sq->compressor, sq->level, sq->processors, &proc, e) < 0) {
@@ -170,7 +169,7 @@ int convert_layers_to_sif_waiting(const char *config_json, size_t config_len,
         }
         offset = sif_partition_offset(objs, 1);
         log_info("Creating SIF file...");
-        if (squash_into(fd, tmp, offset, layers, nlayers, &top, &bottom, sq, w, &fs_size, e) < 0)
+        if (squash_into(tmp, offset, layers, nlayers, &top, &bottom, sq, w, &fs_size, e) < 0)
                 goto out_unlink;
         /* mksquashfs may have replaced the file: write the header through a
          * fresh descriptor of what is at the temp path now. */
