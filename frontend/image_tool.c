@@ -16,6 +16,7 @@
 
 #include "build_config.h"
 #include "cache.h"
+#include "cache_lookup.h"
 #include "cleanup.h"
 #include "remove_tree.h"
 #include "fileio.h"
@@ -92,20 +93,15 @@ static char *pinned_cache_hit(const char *uri, const struct cache_opts *co)
         struct image_ref ref;
         struct cache cache;
         sing_err_t ignored;
-        char key[64];
         char *path = NULL;
 
         if (ref_parse(uri, &ref, &ignored) < 0)
                 return NULL;
         if (ref.digest && !co->disable && cache_open(&cache, co, &ignored) == 0) {
-                _cleanup_free_ char *display = ref_display(&ref);
-                if (display)
-                        sif_cache_key(host_goarch(), display, key, sizeof(key));
-                path = display ? cache_sif_usable(&cache, ref.digest, key) : NULL;
+                path = cache_lookup_pinned(&cache, &ref, host_goarch());
                 if (path) {
-                        log_verbose("Docker image path: %s", display ? display : uri);
-                        log_verbose("Cache folder set to %s", cache.root);
-                        log_info("Using cached SIF image");
+                        cache_lookup_announce(false, &ref, uri, &cache);
+                        cache_lookup_say_hit();
                 }
                 cache_close(&cache);
         }

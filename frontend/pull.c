@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cache.h"
+#include "cache_lookup.h"
 #include "cleanup.h"
 #include "remove_tree.h"
 #include "convert.h"
@@ -48,20 +49,16 @@ static void pull_ctx_free(struct pull_ctx *p)
 static int pull_begin(struct pull_ctx *p, const char *uri, const struct pull_opts *o, bool announce,
                       sing_err_t *e)
 {
-        void (*say)(const char *, ...) = announce ? log_info : log_verbose;
-        _cleanup_free_ char *display = NULL;
         memset(p, 0, sizeof(*p));
         http_global_init(o->ca_file, o->ca_dir);
         if (ref_parse(uri, &p->ref, e) < 0)
                 return -1;
         p->have_ref = true;
-        display = ref_display(&p->ref);
-        say("Docker image path: %s", display ? display : uri);
         if (cache_open(&p->cache, &o->cache, e) < 0)
                 return -1;
         p->have_cache = true;
+        cache_lookup_announce(announce, &p->ref, uri, &p->cache);
         if (!p->cache.temporary) {
-                say("Cache folder set to %s", p->cache.root);
                 cache_hold(&p->cache);
                 cache_sweep(&p->cache);
         }
@@ -200,11 +197,9 @@ static int pull_resolve(struct pull_ctx *p, const char *uri, const struct pull_o
 static int sif_key(const struct pull_ctx *p, const struct pull_opts *o, char *key, size_t len,
                    sing_err_t *e)
 {
-        _cleanup_free_ char *display = ref_display(&p->ref);
-        if (!display)
-                return err_set(e, "out of memory");
-        sif_cache_key(want_platform(o), display, key, len);
-        return 0;
+        return cache_lookup_key(&p->ref, want_platform(o), key, len) < 0
+                   ? err_set(e, "out of memory")
+                   : 0;
 }
 
 /* One conversion of an image per cache at a time: concurrent pulls (and
@@ -231,7 +226,7 @@ static int pull_through_cache(struct pull_ctx *p, const char *key, const char *o
         if (lock_image(p, key, &lockfd, e) < 0)
                 return -1;
         if ((usable = cache_sif_usable(&p->cache, p->man.top_digest, key))) {
-                log_info("Using cached SIF image");
+                cache_lookup_say_hit();
                 return copy_file_atomic(usable, out, force, e);
         }
         if (pull_convert(p, out, force, e) < 0)
@@ -341,13 +336,10 @@ int pull_to_cache_digest(const char *uri, const struct pull_opts *o, char **sif_
                 goto out;
         }
         /* A pinned digest already converted: no request at all. */
-        if (p.ref.digest) {
-                path = cache_sif_usable(&p.cache, p.ref.digest, key);
-                if (path) {
-                        log_info("Using cached SIF image");
-                        found_digest = p.ref.digest;
-                        goto found;
-                }
+        if ((path = cache_lookup_pinned(&p.cache, &p.ref, want_platform(o)))) {
+                cache_lookup_say_hit();
+                found_digest = p.ref.digest;
+                goto found;
         }
         {
                 struct have_ctx hc = {.cache = &p.cache, .key = key};
@@ -370,7 +362,7 @@ int pull_to_cache_digest(const char *uri, const struct pull_opts *o, char **sif_
                         goto out;
                 }
                 if (got == 1) {
-                        log_info("Using cached SIF image");
+                        cache_lookup_say_hit();
                 } else {
                         _cleanup_close_ int lockfd = -1;
                         if (lock_image(&p, key, &lockfd, e) < 0)
@@ -379,7 +371,7 @@ int pull_to_cache_digest(const char *uri, const struct pull_opts *o, char **sif_
                             cache_sif_usable(&p.cache, p.man.top_digest, key);
                         /* Another run may have converted it while we waited. */
                         if (usable)
-                                log_info("Using cached SIF image");
+                                cache_lookup_say_hit();
                         else if (pull_convert(&p, path, true, e) < 0 ||
                                  cache_sif_verified(&p.cache, p.man.top_digest, key, e) < 0)
                                 goto out;
