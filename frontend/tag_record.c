@@ -12,7 +12,7 @@
 #include "cleanup.h"
 #include "digest.h"
 #include "fileio.h"
-#include "tempfile.h"
+#include "pending_file.h"
 
 /* A fixed-length name: references can be longer than NAME_MAX. */
 static char *record_path(const struct cache *c, const char *registry, const char *repository,
@@ -57,7 +57,7 @@ int tag_record_write(const struct cache *c, const char *registry, const char *re
                      const char *tag, const char *arch, const char *digest, sing_err_t *e)
 {
         _cleanup_free_ char *path = record_path(c, registry, repository, tag, arch);
-        _cleanup_free_ char *dir = NULL, *tmp = NULL, *line = NULL;
+        _cleanup_free_ char *dir = NULL, *line = NULL;
         time_t ignored;
         if (!path || asprintf(&dir, "%s/tags", c->root) < 0 || asprintf(&line, "%s\n", digest) < 0)
                 return err_set(e, "out of memory");
@@ -69,21 +69,13 @@ int tag_record_write(const struct cache *c, const char *registry, const char *re
                            : 0;
         if (mkdir(dir, 0700) < 0 && errno != EEXIST)
                 return err_errno(e, "cannot create %s", dir);
-        if (!(tmp = cache_temp_path(path)))
-                return err_set(e, "out of memory");
-        int fd = mkostemp(tmp, O_CLOEXEC);
-        if (fd < 0)
-                return err_errno(e, "cannot create %s", tmp);
-        tempfile_register(tmp);
-        int rc = write_all(fd, line, strlen(line));
-        if (close(fd) < 0)
-                rc = -1;
-        if (rc < 0 || rename(tmp, path) < 0) {
+        struct pending_file pf;
+        if (pending_open(&pf, path, 0600, e) < 0)
+                return -1;
+        if (write_all(pf.fd, line, strlen(line)) < 0) {
                 err_errno(e, "cannot write %s", path);
-                unlink(tmp);
-                tempfile_forget(tmp);
+                pending_abandon(&pf);
                 return -1;
         }
-        tempfile_forget(tmp);
-        return 0;
+        return pending_publish(&pf, true, e);
 }
