@@ -33,7 +33,7 @@ const char *const proto_opt_names[PROTO_N_OPTS] = {
     [PROTO_SECCOMP_BPF] = "--seccomp-bpf",
 };
 
-static const char *const actions[] = {"exec", "run", "shell", "test", "start"};
+const char *const proto_actions[PROTO_N_ACTIONS] = {"exec", "run", "shell", "start", "test"};
 
 static int lookup(const char *const *names, int n, const char *arg)
 {
@@ -55,7 +55,7 @@ int proto_opt_lookup(const char *arg)
 
 bool proto_action_valid(const char *action)
 {
-        return lookup(actions, (int)(sizeof(actions) / sizeof(actions[0])), action) >= 0;
+        return lookup(proto_actions, PROTO_N_ACTIONS, action) >= 0;
 }
 
 int proto_home_split(char *spec, char **src, char **dst, sing_err_t *err)

@@ -56,7 +56,12 @@ extern const char *const proto_opt_names[PROTO_N_OPTS];
 int proto_flag_lookup(const char *arg);
 int proto_opt_lookup(const char *arg);
 
-/* One of exec, run, shell, test, start. */
+/* The actions, in the order an image's /.singularity.d/actions lists
+ * them: exec, run, shell, start, test. */
+#define PROTO_N_ACTIONS 5
+extern const char *const proto_actions[PROTO_N_ACTIONS];
+
+/* One of proto_actions. */
 bool proto_action_valid(const char *action);
 
 /* Split a --home SRC[:DST] in place: *dst is DST, or SRC when there is no

@@ -14,6 +14,7 @@
 #include <json-c/json.h>
 
 #include "cleanup.h"
+#include "protocol.h"
 #include "shell_quote.h"
 
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -368,7 +369,6 @@ static int add_metadata_dir(struct synth_list *top, json_object *cfg, const stru
 {
         static const char *const dirs[] = {".singularity.d", ".singularity.d/actions",
                                            ".singularity.d/env", ".singularity.d/libs"};
-        static const char *const actions[] = {"exec", "run", "shell", "start", "test"};
         json_object *env, *entrypoint, *cmd;
         struct text t = {0};
         int64_t mt = o->mtime;
@@ -415,12 +415,12 @@ static int add_metadata_dir(struct synth_list *top, json_object *cfg, const stru
         if (add_text(top, ".singularity.d/runscript", 0755, &t, mt, e) < 0)
                 return -1;
 
-        for (size_t i = 0; i < sizeof(actions) / sizeof(actions[0]); i++) {
+        for (size_t i = 0; i < PROTO_N_ACTIONS; i++) {
                 char path[64];
-                snprintf(path, sizeof(path), ".singularity.d/actions/%s", actions[i]);
+                snprintf(path, sizeof(path), ".singularity.d/actions/%s", proto_actions[i]);
                 if (text_open(&t) < 0)
                         goto oom;
-                put_action(t.f, sd, actions[i]);
+                put_action(t.f, sd, proto_actions[i]);
                 if (add_text(top, path, 0755, &t, mt, e) < 0)
                         return -1;
         }
