@@ -1,6 +1,7 @@
 /* The starter: sets up a container and runs its action script in it.
  *
- * Protocol (called by the frontend's run/exec/shell/test/start):
+ * Protocol (called by the frontend's run/exec/shell/test/start; the names
+ * are common/protocol.h's, which the frontend writes from):
  *
  *   starter [--debug] --action exec|run|shell|test|start --image PATH
  *           [--bind SRC[:DST[:ro|rw]]]... [--contain] [--pid] [--ipc] [--net]
