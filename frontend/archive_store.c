@@ -20,6 +20,7 @@
 #include "fileio.h"
 #include "layers.h"
 #include "log.h"
+#include "path.h"
 #include "tempfile.h"
 
 #define MAX_LINK_HOPS 16
@@ -31,7 +32,6 @@
 static int resolve_link(const char *from, const char *target, bool hard, char out[LAYERS_MAX_PATH])
 {
         char joined[2 * LAYERS_MAX_PATH];
-        size_t o = 0;
         const char *slash = strrchr(from, '/');
         int n;
         /* A hardlink's target is a member name, a symlink's is relative. */
@@ -41,33 +41,9 @@ static int resolve_link(const char *from, const char *target, bool hard, char ou
                 n = snprintf(joined, sizeof(joined), "%.*s/%s", (int)(slash - from), from, target);
         if (n < 0 || (size_t)n >= sizeof(joined))
                 return -1;
-        for (const char *p = joined; *p;) {
-                size_t len;
-                while (*p == '/')
-                        p++;
-                len = strcspn(p, "/");
-                if (!len)
-                        break;
-                if (len == 1 && p[0] == '.') {
-                } else if (len == 2 && p[0] == '.' && p[1] == '.') {
-                        if (!o)
-                                return -1;
-                        while (o > 0 && out[o - 1] != '/')
-                                o--;
-                        if (o)
-                                o--;
-                } else {
-                        if (o + len + 2 >= LAYERS_MAX_PATH)
-                                return -1;
-                        if (o)
-                                out[o++] = '/';
-                        memcpy(out + o, p, len);
-                        o += len;
-                }
-                p += len;
-        }
-        out[o] = '\0';
-        return 0;
+        return path_normalise(joined, PATH_DOTDOT_CLIMB, LAYERS_MAX_NAME, out, LAYERS_MAX_PATH) < 0
+                   ? -1
+                   : 0;
 }
 
 static int add_member(struct archive_store *st, struct store_member *m, sing_err_t *e)

@@ -12,6 +12,7 @@
 #include "layer_data.h"
 #include "layer_reader.h"
 #include "log.h"
+#include "path.h"
 #include "pathset.h"
 
 /* struct path_info flags */
@@ -57,36 +58,8 @@ enum verdict {
 
 int layers_normalise_path(const char *name, char out[LAYERS_MAX_PATH])
 {
-        size_t o = 0;
-        const char *p = name;
-
-        for (;;) {
-                size_t len;
-                while (*p == '/')
-                        p++;
-                if (!*p)
-                        break;
-                len = strcspn(p, "/");
-                if (len == 1 && p[0] == '.') {
-                        p += len;
-                        continue;
-                }
-                if (len == 2 && p[0] == '.' && p[1] == '.') {
-                        errno = EINVAL;
-                        return -1;
-                }
-                if (len > LAYERS_MAX_NAME || o + (o ? 1 : 0) + len >= LAYERS_MAX_PATH) {
-                        errno = ENAMETOOLONG;
-                        return -1;
-                }
-                if (o)
-                        out[o++] = '/';
-                memcpy(out + o, p, len);
-                o += len;
-                p += len;
-        }
-        out[o] = '\0';
-        return o ? 0 : 1;
+        ssize_t n = path_normalise(name, PATH_DOTDOT_REFUSE, LAYERS_MAX_NAME, out, LAYERS_MAX_PATH);
+        return n < 0 ? -1 : n > 0 ? 0 : 1;
 }
 
 static struct path_info *put(struct merge *m, const char *p, size_t len, sing_err_t *e)

@@ -1,6 +1,7 @@
 /* The starter's mount plan, built without privileges from a config, a
  * request and a user: which mounts appear, with which flags, and which
  * requests the config refuses. Also the command-line parser it reads. */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -450,6 +451,27 @@ static void test_paths(void)
         CHECK_STR((p = path_clean("/../..")), "/");
         free(p);
         CHECK(path_clean("a/b") == NULL);
+
+        /* the one lexical normaliser behind path_clean, tar member names
+         * and archive link targets: only ".." differs */
+        char out[16];
+        CHECK(path_normalise("./a//b/./c/", PATH_DOTDOT_REFUSE, 255, out, sizeof(out)) == 5);
+        CHECK_STR(out, "a/b/c");
+        CHECK(path_normalise("/./", PATH_DOTDOT_REFUSE, 255, out, sizeof(out)) == 0);
+        CHECK_STR(out, "");
+        CHECK(path_normalise("a/../b", PATH_DOTDOT_REFUSE, 255, out, sizeof(out)) < 0 &&
+              errno == EINVAL);
+        CHECK(path_normalise("a/b/../../c", PATH_DOTDOT_CLIMB, 255, out, sizeof(out)) == 1);
+        CHECK_STR(out, "c");
+        CHECK(path_normalise("a/../..", PATH_DOTDOT_CLIMB, 255, out, sizeof(out)) < 0 &&
+              errno == EINVAL);
+        CHECK(path_normalise("/../../x", PATH_DOTDOT_STAY, 255, out, sizeof(out)) == 1);
+        CHECK_STR(out, "x");
+        CHECK(path_normalise("abcd/e", PATH_DOTDOT_REFUSE, 3, out, sizeof(out)) < 0 &&
+              errno == ENAMETOOLONG);
+        CHECK(path_normalise("0123456789/abcde", PATH_DOTDOT_REFUSE, 255, out, 16) < 0 &&
+              errno == ENAMETOOLONG); /* 16 bytes with the NUL: no room */
+        CHECK(path_normalise("0123456789/abcd", PATH_DOTDOT_REFUSE, 255, out, 16) == 15);
 }
 
 static void test_args(void)
