@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "host_arch.h"
 #include "fileio.h"
 #include "log.h"
 
@@ -440,9 +441,7 @@ int seccomp_profile_compile(const char *path, unsigned char **bpf, size_t *len, 
                                        path);
         if (uname(&uts) == 0)
                 sscanf(uts.release, "%u.%u", &c.kernel_major, &c.kernel_minor);
-        c.native_goarch = seccomp_arch_native() == SCMP_ARCH_X86_64    ? "amd64"
-                          : seccomp_arch_native() == SCMP_ARCH_AARCH64 ? "arm64"
-                                                                       : uts.machine;
+        c.native_goarch = host_goarch(); /* the one platform source */
         int rc = parse_profile(&c, root);
         ctx = c.ctx;
         if (rc < 0)
