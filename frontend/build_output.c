@@ -12,6 +12,7 @@
 
 #include "cache.h"
 #include "cleanup.h"
+#include "pending_file.h"
 #include "remove_tree.h"
 #include "convert.h"
 #include "log.h"
@@ -52,12 +53,10 @@ int publish_output(const char *tmp, const char *out, bool force, sing_err_t *e)
         struct stat old, new;
         if (lstat(tmp, &new) < 0)
                 return err_errno(e, "%s", tmp);
-        if (renameat2(AT_FDCWD, tmp, AT_FDCWD, out, RENAME_NOREPLACE) == 0)
+        if (publish_rename(tmp, out, false, e) == 0)
                 return 0;
-        if (errno != EEXIST)
-                return err_errno(e, "cannot create %s", out);
-        if (!force)
-                return err_set(e, "%s already exists; use --force to overwrite it", out);
+        if (errno != EEXIST || !force)
+                return -1; /* e says why, as for every image written */
         if (lstat(out, &old) < 0)
                 return err_errno(e, "%s", out);
         if (S_ISDIR(old.st_mode)) {

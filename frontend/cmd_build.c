@@ -24,6 +24,7 @@
 #include "cache.h"
 #include "build_epoch.h"
 #include "cleanup.h"
+#include "pending_file.h"
 #include "remove_tree.h"
 #include "commands.h"
 #include "convert.h"
@@ -299,7 +300,7 @@ static int prepare(struct build *b, sing_err_t *e)
                 b->base = b->src;
         }
         if (!b->force && lstat(b->out, &st) == 0)
-                return err_set(e, "%s already exists; use --force to overwrite it", b->out);
+                return publish_exists_error(b->out, e);
         if (any_needs_root(b) && geteuid() != 0 && !b->fakeroot &&
             choose_unprivileged_mode(b, e) < 0)
                 return -1;

@@ -76,12 +76,21 @@ static int link_tmpfile(int fd, const char *name)
         return linkat(AT_FDCWD, proc, AT_FDCWD, name, AT_SYMLINK_FOLLOW);
 }
 
+int publish_exists_error(const char *path, sing_err_t *e)
+{
+        return err_set(e, "%s already exists; use --force to overwrite it", path);
+}
+
+/* errno is kept: a caller may go on after EEXIST (publish_output). */
 static int publish_error(const char *final, sing_err_t *e)
 {
+        int saved = errno;
         if (errno == EEXIST)
-                return err_set(e, "image file %s already exists; use --force to overwrite it",
-                               final);
-        return err_errno(e, "cannot create %s", final);
+                publish_exists_error(final, e);
+        else
+                err_errno(e, "cannot create %s", final);
+        errno = saved;
+        return -1;
 }
 
 static int rename_final(const char *tmp, const char *final, bool replace)

@@ -23,9 +23,12 @@ int pending_open(struct pending_file *pf, const char *final, mode_t mode, sing_e
 /* Give it its final name (replace: over an existing file, else EEXIST is
  * an error) and close it. On failure the file is gone. */
 int pending_publish(struct pending_file *pf, bool replace, sing_err_t *e);
+/* The one message for an output that is already there without --force. */
+int publish_exists_error(const char *path, sing_err_t *e);
+
 /* The publish step alone, for a complete file at the named temp tmp: rename
  * it to final (replace: over an existing file), with the one message every
- * image writer gives. tmp is left in place on failure. */
+ * image writer gives. tmp is left in place on failure, errno kept. */
 int publish_rename(const char *tmp, const char *final, bool replace, sing_err_t *e);
 /* Drop it unpublished (also after a failed publish; safe to repeat). */
 void pending_abandon(struct pending_file *pf);

@@ -12,6 +12,7 @@
 #include "cache.h"
 #include "cache_lookup.h"
 #include "cleanup.h"
+#include "pending_file.h"
 #include "remove_tree.h"
 #include "convert.h"
 #include "digest.h"
@@ -246,8 +247,7 @@ int pull_to_file(const char *uri, const struct pull_opts *o, const char *out_pat
         int rc = -1;
         /* Fail before any network work when the answer is already no. */
         if (!force && lstat(out_path, &st) == 0)
-                return err_set(e, "image file %s already exists; use --force to overwrite it",
-                               out_path);
+                return publish_exists_error(out_path, e);
         temp_sweep_beside(out_path);
         if (pull_resolve(&p, uri, o, e) < 0 || sif_key(&p, o, key, sizeof(key), e) < 0)
                 goto out;

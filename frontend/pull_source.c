@@ -10,6 +10,7 @@
 #include "build.h"
 #include "cache.h"
 #include "cleanup.h"
+#include "pending_file.h"
 #include "remove_tree.h"
 #include "convert.h"
 #include "log.h"
@@ -36,7 +37,7 @@ int pull_source_to_file(const struct source *s, const struct pull_opts *o, const
         struct stat st;
         int rc;
         if (!force && lstat(out, &st) == 0)
-                return err_set(e, "image file %s already exists; use --force to overwrite it", out);
+                return publish_exists_error(out, e);
         if (s->kind == SOURCE_DOCKER)
                 return pull_to_file(s->uri, o, out, force, e);
         if (s->kind == SOURCE_HTTP)
@@ -63,7 +64,7 @@ int pull_source_to_sandbox(const struct source *s, const struct pull_opts *o, co
         struct stat st;
         int rc = -1;
         if (!force && lstat(out, &st) == 0)
-                return err_set(e, "%s already exists; use --force to overwrite it", out);
+                return publish_exists_error(out, e);
         if (s->kind == SOURCE_HTTP)
                 return err_set(e,
                                "%s: a SIF file cannot be pulled as a sandbox; pull it, then "
