@@ -18,6 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "child_status.h"
 #include "cleanup.h"
 #include "convert.h"
 #include "dir_sink.h"
@@ -27,20 +28,6 @@
 #include "tempfile.h"
 
 extern char **environ;
-
-/* The last line of a command's output, for an error message. */
-static void last_line(int fd, char *buf, size_t sz)
-{
-        off_t end = lseek(fd, 0, SEEK_END);
-        off_t from = end > (off_t)sz - 1 ? end - ((off_t)sz - 1) : 0;
-        ssize_t n = end > 0 ? pread(fd, buf, (size_t)(end - from), from) : 0;
-        buf[n > 0 ? n : 0] = '\0';
-        while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
-                buf[--n] = '\0';
-        char *nl = strrchr(buf, '\n');
-        if (nl)
-                memmove(buf, nl + 1, strlen(nl + 1) + 1);
-}
 
 int run_command(char *const argv[], int out_fd, sing_err_t *e)
 {
@@ -72,11 +59,8 @@ int run_command(char *const argv[], int out_fd, sing_err_t *e)
         if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
                 return 0;
         char tail[512];
-        last_line(logfd, tail, sizeof(tail));
-        if (WIFSIGNALED(status))
-                return err_set(e, "%s killed by signal %d", argv[0], WTERMSIG(status));
-        return err_set(e, "%s failed (exit status %d)%s%s", argv[0], WEXITSTATUS(status),
-                       *tail ? ": " : "", tail);
+        output_tail(logfd, tail, sizeof(tail));
+        return child_status_check(status, argv[0], tail, e);
 }
 
 int rootfs_from_layers(const char *rootfs, const struct pulled_image *img,

@@ -20,6 +20,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "child_status.h"
 #include "cleanup.h"
 #include "envopts.h"
 #include "log.h"
@@ -205,10 +206,7 @@ int run_script(const char *rootfs, const char *section, const char *body, enum s
                         return err_errno(e, "waiting for %%%s", section);
                 }
         tempfile_forget_child(pid);
-        if (WIFSIGNALED(status))
-                return err_set(e, "%%%s script killed by signal %d", section, WTERMSIG(status));
-        if (WEXITSTATUS(status) != 0)
-                return err_set(e, "%%%s script failed with exit status %d", section,
-                               WEXITSTATUS(status));
-        return 0;
+        char what[64];
+        snprintf(what, sizeof(what), "%%%s script", section);
+        return child_status_check(status, what, NULL, e);
 }

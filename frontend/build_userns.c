@@ -25,6 +25,7 @@
 #include <unistd.h>
 #include <grp.h>
 
+#include "child_status.h"
 #include "cleanup.h"
 #include "log.h"
 #include "tempfile.h"
@@ -110,9 +111,7 @@ static int wait_child(pid_t pid, int errfd, sing_err_t *e)
                 return 0;
         if (got)
                 return err_set(e, "%s", msg);
-        if (WIFSIGNALED(status))
-                return err_set(e, "build process killed by signal %d", WTERMSIG(status));
-        return err_set(e, "build process failed (exit status %d)", WEXITSTATUS(status));
+        return child_status_check(status, "build process", NULL, e);
 }
 
 static int run_map_helper(const char *helper, pid_t pid, unsigned long id, unsigned long start,

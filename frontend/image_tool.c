@@ -17,6 +17,7 @@
 #include "build_config.h"
 #include "cache.h"
 #include "cache_lookup.h"
+#include "child_status.h"
 #include "cleanup.h"
 #include "remove_tree.h"
 #include "fileio.h"
@@ -212,8 +213,9 @@ int image_tool_cache_sif(const char *uri, const struct cache_opts *co, bool noht
                         goto fail;
                 }
         if (WIFSIGNALED(status)) {
-                err_set(e, "%s (converting %s) was killed by signal %d (%s)", SING_IMAGE_TOOL_PATH,
-                        uri, WTERMSIG(status), strsignal(WTERMSIG(status)));
+                char what[PATH_MAX + 64];
+                snprintf(what, sizeof(what), "%s (converting %s)", SING_IMAGE_TOOL_PATH, uri);
+                child_status_check(status, what, NULL, e);
                 goto fail;
         }
         if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
@@ -260,10 +262,11 @@ int image_tool_seccomp_compile(const char *profile, char **hex, sing_err_t *e)
         while (waitpid(pid, &status, 0) < 0)
                 if (errno != EINTR)
                         return err_errno(e, "waiting for %s", SING_IMAGE_TOOL_PATH);
-        if (WIFSIGNALED(status))
-                return err_set(e, "%s (compiling %s) was killed by signal %d (%s)",
-                               SING_IMAGE_TOOL_PATH, profile, WTERMSIG(status),
-                               strsignal(WTERMSIG(status)));
+        if (WIFSIGNALED(status)) {
+                char what[PATH_MAX + 64];
+                snprintf(what, sizeof(what), "%s (compiling %s)", SING_IMAGE_TOOL_PATH, profile);
+                return child_status_check(status, what, NULL, e);
+        }
         if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
                 e->code = 0;
                 e->msg[0] = '\0'; /* the tool said why */

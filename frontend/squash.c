@@ -17,6 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "child_status.h"
 #include "cleanup.h"
 #include "log.h"
 #include "program_path.h"
@@ -238,36 +239,15 @@ int squash_start(const char *out_path, uint64_t offset, const char *compressor, 
         return 0;
 }
 
-/* The end of mksquashfs's output, on one line, for an error message. */
-static void output_tail(int logfd, char *buf, size_t sz)
-{
-        off_t end = lseek(logfd, 0, SEEK_END);
-        off_t from = end > (off_t)sz - 1 ? end - ((off_t)sz - 1) : 0;
-        ssize_t n = end > 0 ? pread(logfd, buf, (size_t)(end - from), from) : 0;
-        buf[n > 0 ? n : 0] = '\0';
-        while (n > 0 && isspace((unsigned char)buf[n - 1]))
-                buf[--n] = '\0';
-        for (char *c = buf; *c; c++)
-                if (*c == '\n')
-                        *c = ' ';
-}
-
-/* -1 with the message when mksquashfs did not exit 0: what killed it (the
- * OOM killer, a job scheduler's limit, a user) or its exit status, and the
- * end of its output. */
+/* -1 with the message when mksquashfs did not exit 0, with the end of its
+ * output. */
 static int describe_failure(struct squash_proc *p, int status, sing_err_t *e)
 {
         char tail[600];
         if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
                 return 0;
         output_tail(p->logfd, tail, sizeof(tail));
-        if (WIFSIGNALED(status))
-                return err_set(e,
-                               "mksquashfs (building the squashfs image) was killed by signal %d "
-                               "(%s)%s%s",
-                               WTERMSIG(status), strsignal(WTERMSIG(status)), *tail ? ": " : "",
-                               tail);
-        return err_set(e, "mksquashfs failed (exit %d): %s", WEXITSTATUS(status), tail);
+        return child_status_check(status, "mksquashfs (building the squashfs image)", tail, e);
 }
 
 static int measure(struct squash_proc *p, uint64_t *fs_size, sing_err_t *e)

@@ -553,7 +553,8 @@ static void test_squash(void)
         CHECK(squash_start(out, 0, "no-such-compressor", 0, 1, &p, &e) == 0);
         close(p.fd);
         p.fd = -1;
-        CHECK(squash_finish(&p, &size, &e) < 0 && strstr(e.msg, "mksquashfs failed"));
+        CHECK(squash_finish(&p, &size, &e) < 0 &&
+              strstr(e.msg, "mksquashfs (building the squashfs image) failed with exit status"));
         fprintf(stderr, "expected error: %s\n", e.msg);
 }
 
