@@ -1,6 +1,5 @@
 #include "squash.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
