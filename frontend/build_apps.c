@@ -65,6 +65,7 @@ static int write_app_labels(const struct recipe *r, size_t i, int rootfd, sing_e
         struct recipe_label *labels = NULL;
         size_t n = 0;
         json_object *o = json_object_new_object();
+        _cleanup_free_ char *text = NULL;
         int rc = -1;
         if (!o)
                 return err_set(e, "out of memory");
@@ -75,7 +76,6 @@ static int write_app_labels(const struct recipe *r, size_t i, int rootfd, sing_e
                 json_object_object_add(o, labels[k].key, json_object_new_string(labels[k].value));
         const char *s = json_object_to_json_string_ext(
             o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE);
-        _cleanup_free_ char *text = NULL;
         if (!s || asprintf(&text, "%s\n", s) < 0) {
                 err_set(e, "out of memory");
                 goto out;

@@ -226,7 +226,7 @@ static int post_labels(int rootfd, json_object *o, sing_err_t *e)
         _cleanup_free_ char *text = NULL;
         size_t len = 0;
         char *save = NULL;
-        if (sandbox_read_file(rootfd, BUILD_LABELS_FILE + 1, LABELS_MAX_BYTES, &text, &len, e) < 0)
+        if (sandbox_read_file(rootfd, &BUILD_LABELS_FILE[1], LABELS_MAX_BYTES, &text, &len, e) < 0)
                 return -1;
         if (!text)
                 return 0;
@@ -242,7 +242,7 @@ static int post_labels(int rootfd, json_object *o, sing_err_t *e)
                 if (set_label(o, line, v, e) < 0)
                         return -1;
         }
-        if (unlinkat(rootfd, BUILD_LABELS_FILE + 1, 0) < 0 && errno != ENOENT)
+        if (unlinkat(rootfd, &BUILD_LABELS_FILE[1], 0) < 0 && errno != ENOENT)
                 return err_errno(e, "cannot remove %s from the image", BUILD_LABELS_FILE);
         return 0;
 }

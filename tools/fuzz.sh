@@ -29,7 +29,11 @@ fi
 if [ ! -f "$BUILD/build.ninja" ]; then
         CC=clang meson setup "$BUILD" "$SRC" -Dfuzz=true >/dev/null
 fi
-ninja -C "$BUILD" >/dev/null
+# Quiet when it builds; the compiler's messages when it does not.
+ninja -C "$BUILD" >"$BUILD/ninja.out" 2>&1 || {
+	cat "$BUILD/ninja.out"
+	exit 1
+}
 
 # Leaks are bugs too; small inputs keep a run fast; UBSan stops at the first.
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}"
