@@ -121,7 +121,9 @@ def roff_body(title, body):
 
 
 def man_page(name, summary, text, version, see_also, extra=()):
-    out = [f'.TH {name.upper()} 1 "" "singularity {version}" "User Commands"',
+    # .nh/.ad l: no hyphenation or justification, so that option and command
+    # names are never split across lines (a reader may copy or grep them).
+    out = [f'.TH {name.upper()} 1 "" "singularity {version}" "User Commands"', ".nh", ".ad l",
            ".SH NAME", f"{esc(name)} \\- {esc(summary)}"]
     for title, body in sections(text):
         heading = {"Usage": "SYNOPSIS"}.get(title, title.upper())
