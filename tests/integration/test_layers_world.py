@@ -27,7 +27,7 @@ NOHTTPS = {"SINGULARITY_NOHTTPS": "1"}
 # What the runtime adds to every image, and what it never copies.
 RUNTIME_PATHS = {"proc", "sys", "dev", "tmp", "var", "var/tmp", "home", "root", "mnt", "etc",
                  "etc/hosts", "etc/resolv.conf", "etc/passwd", "etc/group", "etc/localtime",
-                 "singularity", ".singularity.d"}
+                 "singularity", "environment", ".singularity.d"}
 
 # Refused by Go's archive/tar (reader_test.go: ErrHeader / ErrFieldTooLong),
 # hence by umoci; libarchive alone lets the pax ones through. The truncated
