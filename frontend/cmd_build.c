@@ -27,6 +27,7 @@
 #include "pending_file.h"
 #include "remove_tree.h"
 #include "commands.h"
+#include "cred_options.h"
 #include "convert.h"
 #include "envopts.h"
 #include "image.h"
@@ -62,12 +63,16 @@ const char usage_build[] =
     "      --arch ARCH     architecture to pull for docker:// sources\n"
     "      --nohttps       use plain HTTP to talk to the registry\n"
     "      --disable-cache do not use or fill the cache\n"
+    "      --docker-login  ask for the registry user name and password on the\n"
+    "                      terminal (for this build only; never saved)\n"
+    "      --authfile FILE read registry credentials from the Docker-style config\n"
+    "                      FILE instead of ~/.docker/config.json\n"
     "  -h, --help          show this help\n"
     "\n"
     "Registry credentials: Username/Password in the definition file, else\n"
-    "SINGULARITY_DOCKER_USERNAME / SINGULARITY_DOCKER_PASSWORD, else\n"
-    "~/.docker/config.json. They are never stored in the image, and never\n"
-    "sent over plain HTTP unless --nohttps is given.\n"
+    "--docker-login, else SINGULARITY_DOCKER_USERNAME / SINGULARITY_DOCKER_PASSWORD,\n"
+    "else --authfile FILE or ~/.docker/config.json. They are never stored in the\n"
+    "image, and never sent over plain HTTP unless --nohttps is given.\n"
     "\n"
     "Environment: SINGULARITY_CACHEDIR, SINGULARITY_DISABLE_CACHE,\n"
     "SINGULARITY_NOHTTPS (each also as APPTAINER_).\n" ENVOPTS_BOOL_HELP "\n"
@@ -592,10 +597,13 @@ int cmd_build(int argc, char **argv)
             {"arch", required_argument, NULL, 'a'},
             {"nohttps", no_argument, NULL, 'H'},
             {"disable-cache", no_argument, NULL, 'D'},
+            {"docker-login", no_argument, NULL, CRED_OPT_DOCKER_LOGIN},
+            {"authfile", required_argument, NULL, CRED_OPT_AUTHFILE},
             {"help", no_argument, NULL, 'h'},
             {NULL, 0, NULL, 0},
         };
         struct build b = {0};
+        struct cred_options co = {0};
         sing_err_t e;
         int opt, rc = 255;
 
@@ -637,6 +645,10 @@ int cmd_build(int argc, char **argv)
                 case 'h':
                         fputs(usage_build, stdout);
                         return 0;
+                case CRED_OPT_DOCKER_LOGIN:
+                case CRED_OPT_AUTHFILE:
+                        cred_options_take(&co, opt, optarg);
+                        break;
                 default:
                         fputs(usage_build, stderr);
                         return 255;
@@ -651,6 +663,8 @@ int cmd_build(int argc, char **argv)
         b.src = argv[optind + 1];
         tempfile_install_handlers();
         if (build_epoch_set(envopt_plain("SOURCE_DATE_EPOCH"), &e) < 0)
+                goto out;
+        if (cred_options_apply(&co, &b.po.creds, &e) < 0)
                 goto out;
         if (prepare(&b, &e) < 0)
                 goto out;
@@ -701,6 +715,7 @@ int cmd_build(int argc, char **argv)
 out:
         if (rc != 0)
                 log_error("%s", e.msg);
+        cred_options_free(&co);
         build_free(&b);
         return rc;
 }

@@ -1,42 +1,55 @@
-/* `singularity-image cache-sif [--nohttps] [--temp-cache DIR] docker://REF` (hidden):
- * the docker:// step of `singularity run|exec|shell`, which the light binary
+/* `singularity-image cache-sif [--nohttps] [--temp-cache DIR] [--docker-login]
+ * [--authfile FILE] docker://REF` (hidden): the docker:// step of
+ * `singularity run|exec|shell|test|instance start`, which the light binary
  * runs as a child so that it never loads the registry client. The answer,
- * the cached SIF's path, is the only thing written on stdout.
+ * the cached SIF's path, is the only thing written on stdout (the
+ * --docker-login questions go to the terminal).
  *
  * --temp-cache: SINGULARITY_DISABLE_CACHE in the caller. The caller made
  * DIR (private, empty) and removes it once the container has exited: the SIF
  * must outlive this process, as the starter opens it after we are gone. */
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cleanup.h"
 #include "commands.h"
+#include "cred_options.h"
 #include "envopts.h"
 #include "log.h"
 #include "pull.h"
 
+enum { OPT_NOHTTPS = 1, OPT_TEMP_CACHE };
+
 int cmd_cache_sif(int argc, char **argv)
 {
+        static const struct option opts[] = {
+            {"nohttps", no_argument, NULL, OPT_NOHTTPS},
+            {"temp-cache", required_argument, NULL, OPT_TEMP_CACHE},
+            {"docker-login", no_argument, NULL, CRED_OPT_DOCKER_LOGIN},
+            {"authfile", required_argument, NULL, CRED_OPT_AUTHFILE},
+            {NULL, 0, NULL, 0},
+        };
         struct pull_opts po;
+        struct cred_options co = {0};
         _cleanup_free_ char *path = NULL;
         const char *temp_cache = NULL;
         sing_err_t e = {0};
-        bool nohttps = false;
+        bool nohttps = false, bad = false;
+        int opt, rc;
 
-        if (argc >= 3 && strcmp(argv[1], "--nohttps") == 0) { /* run/exec --no-https */
-                nohttps = true;
-                argv++;
-                argc--;
+        while ((opt = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+                if (opt == OPT_NOHTTPS) /* run/exec --no-https */
+                        nohttps = true;
+                else if (opt == OPT_TEMP_CACHE && optarg[0] == '/')
+                        temp_cache = optarg;
+                else if (!cred_options_take(&co, opt, optarg))
+                        bad = true;
         }
-        if (argc == 4 && strcmp(argv[1], "--temp-cache") == 0 && argv[2][0] == '/') {
-                temp_cache = argv[2];
-                argv += 2;
-                argc -= 2;
-        }
-        if (argc != 2 || strncmp(argv[1], "docker://", 9) != 0) {
+        if (bad || optind != argc - 1 || strncmp(argv[optind], "docker://", 9) != 0) {
                 log_error("usage: singularity-image cache-sif [--nohttps] [--temp-cache DIR] "
-                          "docker://REF");
+                          "[--docker-login] [--authfile FILE] docker://REF");
                 return 255;
         }
         if (pull_opts_from_env(&po, &e) < 0) {
@@ -51,7 +64,11 @@ int cmd_cache_sif(int argc, char **argv)
                 log_error("cache-sif: the cache is disabled; the caller passes --temp-cache");
                 return 255;
         }
-        if (pull_to_cache(argv[1], &po, &path, &e) < 0) {
+        rc = cred_options_apply(&co, &po.creds, &e);
+        if (rc == 0)
+                rc = pull_to_cache(argv[optind], &po, &path, &e);
+        cred_options_free(&co);
+        if (rc < 0) {
                 log_error("%s", e.msg);
                 return 255;
         }

@@ -1,6 +1,6 @@
 /* singularity pull [--name FILE] [--dir DIR] [--sandbox] [-F] [--arch ARCH] [--nohttps]
- * [--disable-cache] [FILE] SOURCE (source.h: docker://, docker-archive:, oci:,
- * oci-archive:, http(s)://) */
+ * [--disable-cache] [--docker-login] [--authfile FILE] [FILE] SOURCE (source.h: docker://,
+ * docker-archive:, oci:, oci-archive:, http(s)://) */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +9,7 @@
 #include "build_epoch.h"
 #include "cleanup.h"
 #include "commands.h"
+#include "cred_options.h"
 #include "envopts.h"
 #include "log.h"
 #include "pull.h"
@@ -36,7 +37,16 @@ const char usage_pull[] =
     "      --arch ARCH       architecture to pull (amd64, arm64, arm/v7, ...)\n"
     "      --nohttps, --no-https  use plain HTTP to talk to the registry\n"
     "      --disable-cache   do not use or fill the cache\n"
+    "      --docker-login    ask for the registry user name and password on the\n"
+    "                        terminal (for this pull only; never saved)\n"
+    "      --authfile FILE   read registry credentials from the Docker-style\n"
+    "                        config FILE instead of ~/.docker/config.json\n"
     "  -h, --help            show this help\n"
+    "\n"
+    "Registry credentials: --docker-login, else SINGULARITY_DOCKER_USERNAME and\n"
+    "SINGULARITY_DOCKER_PASSWORD (or DOCKER_USERNAME and DOCKER_PASSWORD), else\n"
+    "--authfile FILE, $DOCKER_CONFIG/config.json or ~/.docker/config.json (where\n"
+    "`singularity registry login` saves them).\n"
     "\n"
     "Environment: SINGULARITY_DOCKER_USERNAME, SINGULARITY_DOCKER_PASSWORD,\n"
     "SINGULARITY_CACHEDIR, SINGULARITY_PULLFOLDER, SINGULARITY_NOHTTPS,\n"
@@ -84,10 +94,13 @@ int cmd_pull(int argc, char **argv)
             {"nohttps", no_argument, NULL, 'H'},
             {"no-https", no_argument, NULL, 'H'}, /* Apptainer's spelling */
             {"disable-cache", no_argument, NULL, 'D'},
+            {"docker-login", no_argument, NULL, CRED_OPT_DOCKER_LOGIN},
+            {"authfile", required_argument, NULL, CRED_OPT_AUTHFILE},
             {"help", no_argument, NULL, 'h'},
             {NULL, 0, NULL, 0},
         };
         struct pull_opts o;
+        struct cred_options co = {0};
         const char *name = NULL, *uri, *folder, *dir = NULL;
         _cleanup_free_ char *out = NULL, *deflt = NULL;
         struct source src;
@@ -126,6 +139,10 @@ int cmd_pull(int argc, char **argv)
                 case 'h':
                         fputs(usage_pull, stdout);
                         return 0;
+                case CRED_OPT_DOCKER_LOGIN:
+                case CRED_OPT_AUTHFILE:
+                        cred_options_take(&co, opt, optarg);
+                        break;
                 default:
                         fputs(usage_pull, stderr);
                         return 255;
@@ -174,8 +191,11 @@ int cmd_pull(int argc, char **argv)
                 source_free(&src);
                 return 255;
         }
-        rc = sandbox ? pull_source_to_sandbox(&src, &o, out, force, &e)
-                     : pull_source_to_file(&src, &o, out, force, &e);
+        rc = cred_options_apply(&co, &o.creds, &e);
+        if (rc == 0)
+                rc = sandbox ? pull_source_to_sandbox(&src, &o, out, force, &e)
+                             : pull_source_to_file(&src, &o, out, force, &e);
+        cred_options_free(&co);
         source_free(&src);
         if (rc < 0) {
                 log_error("%s", e.msg);

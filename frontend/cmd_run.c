@@ -18,6 +18,7 @@
 #include "cleanup.h"
 #include "commands.h"
 #include "config.h"
+#include "cred_options.h"
 #include "envopts.h"
 #include "action_script.h"
 #include "direct_plan.h"
@@ -66,6 +67,11 @@ extern char **environ;
         "      --no-https         reach a docker:// registry over plain HTTP\n"                    \
         "      --disable-cache    a docker:// image is converted into a private\n"                 \
         "                         temporary cache, removed after the run\n"                        \
+        "      --docker-login     ask for the docker:// registry's user name and\n"                \
+        "                         password on the terminal (for this command only)\n"              \
+        "      --authfile FILE    read docker:// registry credentials from the\n"                  \
+        "                         Docker-style config FILE (default\n"                             \
+        "                         ~/.docker/config.json)\n"                                        \
         "  -S, --scratch DIR      a writable scratch directory DIR in the container\n"             \
         "                         (repeatable, comma-separated): a tmpfs, or\n"                    \
         "                         WORKDIR/scratch/NAME with --workdir\n"                           \
@@ -203,6 +209,7 @@ struct run_request {
         char *home_spec;           /* --home with SRC absolute, for the starter */
         char *home_dest;           /* without --home: the home -W --contain backs */
         struct cache_opts cache;   /* for docker:// images */
+        struct cred_options cred;  /* --docker-login, --authfile: for the image tool */
         char *join;                /* instance://: "PID:START" of the instance's process */
         const char *instance_name; /* instance start NAME */
 };
@@ -406,6 +413,8 @@ static int parse_options(int argc, char **argv, struct run_request *r, sing_err_
             {"disable-cache", no_argument, NULL, OPT_DISABLE_CACHE},
             {"rocm", no_argument, NULL, OPT_ROCM},
             {"app", required_argument, NULL, OPT_APP},
+            {"docker-login", no_argument, NULL, CRED_OPT_DOCKER_LOGIN},
+            {"authfile", required_argument, NULL, CRED_OPT_AUTHFILE},
             {"help", no_argument, NULL, 'h'},
             {NULL, 0, NULL, 0},
         };
@@ -520,6 +529,10 @@ static int parse_options(int argc, char **argv, struct run_request *r, sing_err_
                 case OPT_NO_HTTPS:
                         r->nohttps = true;
                         break;
+                case CRED_OPT_DOCKER_LOGIN:
+                case CRED_OPT_AUTHFILE:
+                        cred_options_take(&r->cred, opt, optarg);
+                        break;
                 case 'h':
                         return 0;
                 default: /* getopt printed what was wrong */
@@ -617,7 +630,7 @@ static int resolve_image(struct run_request *r, const char *image, char **path, 
                 return image_tool_instance_info(image + 11, path, &r->join, e);
         }
         if (strncmp(image, "docker://", 9) == 0)
-                return image_tool_cache_sif(image, &r->cache, r->nohttps, path, e);
+                return image_tool_cache_sif(image, &r->cache, r->nohttps, &r->cred, path, e);
         if (strstr(image, "://"))
                 return err_set(e, "image %s: only docker:// URIs and local images are supported",
                                image);

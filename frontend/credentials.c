@@ -42,10 +42,10 @@ static int set_pair(const char *u, const char *p, char **user, char **pass, sing
         return 1;
 }
 
-/* The environment pair: both or neither. */
-static int from_env(const struct cred_sources *src, char **user, char **pass, sing_err_t *e)
+/* The command's pair: both or neither. */
+static int from_pair(const struct cred_sources *src, char **user, char **pass, sing_err_t *e)
 {
-        const char *u = src->env_user, *p = src->env_pass;
+        const char *u = src->user, *p = src->pass;
         if (!u && !p)
                 return 0;
         if (!u || !p)
@@ -55,8 +55,9 @@ static int from_env(const struct cred_sources *src, char **user, char **pass, si
         return set_pair(u, p, user, pass, e);
 }
 
-/* Read the whole file; *out stays NULL when it does not exist. */
-static int read_config(const char *path, char **out, sing_err_t *e)
+/* Read the whole file; *out stays NULL when the default file does not
+ * exist. given: the user named it (--authfile), so it must be there. */
+static int read_config(const char *path, bool given, char **out, sing_err_t *e)
 {
         _cleanup_close_ int fd = -1;
         _cleanup_free_ char *buf = NULL;
@@ -65,6 +66,8 @@ static int read_config(const char *path, char **out, sing_err_t *e)
 
         *out = NULL;
         fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0 && given)
+                return err_errno(e, "--authfile %s", path);
         if (fd < 0) {
                 if (errno == ENOENT || errno == ENOTDIR)
                         return 0;
@@ -232,8 +235,8 @@ static int from_helper(struct json_object *root, const char *registry, const cha
             user, pass, e);
 }
 
-static int from_docker_config(const char *path, const char *registry, const char *api_host,
-                              char **user, char **pass, sing_err_t *e)
+static int from_docker_config(const char *path, bool given, const char *registry,
+                              const char *api_host, char **user, char **pass, sing_err_t *e)
 {
         char *text = NULL;
         struct json_tokener *tok;
@@ -241,7 +244,7 @@ static int from_docker_config(const char *path, const char *registry, const char
         char want1[256], want2[256], have[256];
         int rc = 0;
 
-        if (read_config(path, &text, e) < 0)
+        if (read_config(path, given, &text, e) < 0)
                 return -1;
         if (!text)
                 return 0;
@@ -291,9 +294,9 @@ int credentials_lookup(const struct cred_sources *src, const char *registry_disp
         int rc;
 
         *user = *pass = NULL;
-        rc = from_env(src, user, pass, e);
+        rc = from_pair(src, user, pass, e);
         if (rc == 0 && src->docker_config[0])
-                rc = from_docker_config(src->docker_config, registry_display,
+                rc = from_docker_config(src->docker_config, src->config_given, registry_display,
                                         api_host ? api_host : registry_display, user, pass, e);
         return rc;
 }

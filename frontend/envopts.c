@@ -77,8 +77,8 @@ void cred_sources_from_env(struct cred_sources *s)
         memset(s, 0, sizeof(*s));
         snprintf(s->user_var, sizeof(s->user_var), "%sDOCKER_USERNAME", prefix);
         snprintf(s->pass_var, sizeof(s->pass_var), "%sDOCKER_PASSWORD", prefix);
-        s->env_user = envopt_plain(s->user_var);
-        s->env_pass = envopt_plain(s->pass_var);
+        s->user = envopt_plain(s->user_var);
+        s->pass = envopt_plain(s->pass_var);
         if (dir) {
                 snprintf(s->docker_config, sizeof(s->docker_config), "%s/config.json", dir);
                 return;

@@ -19,6 +19,7 @@
 #include "cache_lookup.h"
 #include "child_status.h"
 #include "cleanup.h"
+#include "cred_options.h"
 #include "remove_tree.h"
 #include "fileio.h"
 #include "log.h"
@@ -51,11 +52,11 @@ static char *level_flag(void)
         }
 }
 
-/* Start `tool [LEVEL] ARGS...` (at most 6 args) with its stdout on a pipe;
+/* Start `tool [LEVEL] ARGS...` (at most 12 args) with its stdout on a pipe;
  * *out is the pipe's read end. */
 static int spawn_tool(const char *const *args, pid_t *pid, int *out, sing_err_t *e)
 {
-        char *argv[10], *flag = level_flag();
+        char *argv[16], *flag = level_flag();
         size_t n = 0;
         posix_spawn_file_actions_t fa;
         int pfd[2], rc;
@@ -64,7 +65,7 @@ static int spawn_tool(const char *const *args, pid_t *pid, int *out, sing_err_t 
         argv[n++] = "singularity";
         if (flag)
                 argv[n++] = flag;
-        for (; *args && n < 7; args++)
+        for (; *args && n < 14; args++)
                 argv[n++] = (char *)*args;
         argv[n] = NULL;
 
@@ -174,7 +175,7 @@ static int remove_after_exit(const char *dir, sing_err_t *e)
 }
 
 int image_tool_cache_sif(const char *uri, const struct cache_opts *co, bool nohttps,
-                         char **sif_path, sing_err_t *e)
+                         const struct cred_options *cred, char **sif_path, sing_err_t *e)
 {
         _cleanup_free_ char *answer = NULL, *temp_cache = NULL;
         _cleanup_close_ int out = -1;
@@ -193,10 +194,11 @@ int image_tool_cache_sif(const char *uri, const struct cache_opts *co, bool noht
                 if (remove_after_exit(temp_cache, e) < 0)
                         goto fail;
         }
-        const char *args[7] = {"cache-sif"};
+        const char *args[10] = {"cache-sif"};
         size_t na = 1;
         if (nohttps)
                 args[na++] = "--nohttps";
+        cred_options_args(cred, args, &na);
         if (temp_cache) {
                 args[na++] = "--temp-cache";
                 args[na++] = temp_cache;

@@ -22,9 +22,11 @@ struct cache_opts;
  * temporary cache made here, which a small helper process removes once
  * this process (by then the starter, and the container) has exited. */
 /* nohttps: run/exec --no-https (passed on as cache-sif --nohttps; the tool
- * also reads SINGULARITY_NOHTTPS itself). */
+ * also reads SINGULARITY_NOHTTPS itself). cred: run/exec --docker-login and
+ * --authfile, passed on as they are (the tool asks on the terminal). */
+struct cred_options;
 int image_tool_cache_sif(const char *uri, const struct cache_opts *co, bool nohttps,
-                         char **sif_path, sing_err_t *e);
+                         const struct cred_options *cred, char **sif_path, sing_err_t *e);
 
 /* A seccomp profile (Docker JSON) for run/exec/shell: `singularity-image
  * seccomp-compile FILE` compiles it with libseccomp (see seccomp_profile.h);

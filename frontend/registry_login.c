@@ -13,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <termios.h>
 #include <unistd.h>
 
 #include "cleanup.h"
@@ -21,6 +20,7 @@
 #include "credentials.h"
 #include "envopts.h"
 #include "log.h"
+#include "tty_prompt.h"
 
 #define AUTHFILE_MAX (1 << 20)
 
@@ -53,40 +53,6 @@ static char *auth_key(const char *uri)
                 key = strdup("https://index.docker.io/v1/");
         }
         return key;
-}
-
-/* One line from the terminal (echo off for a password), or from stdin. */
-static char *read_line(const char *prompt, bool secret, bool from_stdin)
-{
-        FILE *in = from_stdin ? stdin : fopen("/dev/tty", "r+e");
-        struct termios old, quiet;
-        char *line = NULL;
-        size_t cap = 0;
-        bool restore = false;
-        if (!in)
-                return NULL;
-        if (!from_stdin) {
-                fputs(prompt, in);
-                fflush(in);
-                if (secret && tcgetattr(fileno(in), &old) == 0) {
-                        quiet = old;
-                        quiet.c_lflag &= ~(tcflag_t)ECHO;
-                        restore = tcsetattr(fileno(in), TCSAFLUSH, &quiet) == 0;
-                }
-        }
-        ssize_t n = getline(&line, &cap, in);
-        if (restore) {
-                tcsetattr(fileno(in), TCSAFLUSH, &old);
-                fputc('\n', in);
-        }
-        if (!from_stdin)
-                fclose(in);
-        if (n < 0) {
-                free(line);
-                return NULL;
-        }
-        line[strcspn(line, "\r\n")] = '\0';
-        return line;
 }
 
 static struct json_object *load_authfile(const char *path, sing_err_t *e)
@@ -149,9 +115,9 @@ static int do_login(struct json_object *auths, const char *key, const char *user
 {
         _cleanup_free_ char *asked_user = NULL, *asked_pass = NULL, *plain = NULL, *enc = NULL;
         if (!user)
-                user = asked_user = read_line("Username: ", false, false);
+                user = asked_user = tty_prompt_line("Username: ", false, false);
         if (!pass)
-                pass = asked_pass = read_line("Password: ", true, pass_stdin);
+                pass = asked_pass = tty_prompt_line("Password: ", true, pass_stdin);
         if (!user || !*user || !pass || !*pass)
                 return err_set(e,
                                "registry login %s: a user name and a password are needed "
