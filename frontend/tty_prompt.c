@@ -16,13 +16,15 @@ char *tty_prompt_line(const char *prompt, bool secret, bool from_stdin)
         if (!in)
                 return NULL;
         if (!from_stdin) {
-                fputs(prompt, in);
-                fflush(in);
+                /* Echo off before the prompt: what is typed once it shows is
+                 * not flushed, nor echoed. */
                 if (secret && tcgetattr(fileno(in), &old) == 0) {
                         quiet = old;
                         quiet.c_lflag &= ~(tcflag_t)ECHO;
                         restore = tcsetattr(fileno(in), TCSAFLUSH, &quiet) == 0;
                 }
+                fputs(prompt, in);
+                fflush(in);
         }
         ssize_t n = getline(&line, &cap, in);
         if (restore) {

@@ -380,3 +380,267 @@ def test_registry_login_and_logout(singularity, registry_basic, user_tmp, unique
     assert registry_basic.hostport in json.load(open(other))["auths"]
     r = run_as_user([singularity, "registry", "login", host], env=env, input="")
     one_error(r, "a user name and a password are needed")
+
+
+# --------------------------------------------------------------------------
+# --docker-login and --authfile (issue 11)
+
+
+def run_on_terminal(args, answers, env=None, cwd=None, timeout=120):
+    """Run args as the test user with a pseudo-terminal as its controlling
+    terminal (and stdin); each (prompt, reply) of answers is typed when the
+    prompt shows. Returns (returncode, terminal transcript, stdout, stderr)."""
+    import fcntl
+    import select
+    import subprocess
+    import termios
+    import time
+    from conftest import ensure_user, user_env
+    info = ensure_user()
+    master, slave = os.openpty()
+    os.chown(os.ttyname(slave), info.uid, info.gid)
+
+    def take_terminal():
+        os.setsid()
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    cmd = ["setpriv", f"--reuid={info.name}", f"--regid={info.name}", "--init-groups",
+           "--"] + [str(a) for a in args]
+    proc = subprocess.Popen(cmd, env=user_env(env), cwd=cwd or info.home, stdin=slave,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=take_terminal)
+    os.close(slave)
+    transcript, pending = b"", list(answers)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([master], [], [], 0.2)
+        if ready:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # EIO: every holder of the terminal is gone
+                break
+            if not chunk:
+                break
+            transcript += chunk
+        if pending and pending[0][0].encode() in transcript.split(b"\n")[-1]:
+            os.write(master, pending.pop(0)[1].encode() + b"\n")
+        if proc.poll() is not None and not ready:
+            break
+    out, err = proc.communicate(timeout=timeout)
+    os.close(master)
+    return proc.returncode, transcript.decode(errors="replace"), out.decode(), err.decode()
+
+
+def files_holding(secret, *roots):
+    """Paths under roots whose content holds secret (or its base64 user:pass form)."""
+    found = []
+    for root in roots:
+        for d, _, names in os.walk(root):
+            for n in names:
+                p = os.path.join(d, n)
+                if os.path.islink(p) or not os.path.isfile(p):
+                    continue
+                with open(p, "rb") as f:
+                    data = f.read()
+                if any(s in data for s in secret):
+                    found.append(p)
+    return found
+
+
+def user_file(path, text, test_user, mode=0o600):
+    with open(path, "w") as f:
+        f.write(text)
+    os.chown(path, test_user.uid, test_user.gid)
+    os.chmod(path, mode)
+    return path
+
+
+def docker_auth(hostport, user, password):
+    import base64
+    auth = base64.b64encode(f"{user}:{password}".encode()).decode()
+    return json.dumps({"auths": {hostport: {"auth": auth}}})
+
+
+@pytest.fixture(params=["basic", "token"])
+def auth_registry(request):
+    return request.getfixturevalue("registry_" + request.param)
+
+
+def test_docker_login_asks_on_the_terminal(singularity, auth_registry, user_tmp, unique_repo,
+                                           test_user, clean_user_cache):
+    """pull --docker-login: the user name and password are typed on the
+    terminal (the password not echoed), used for this pull only, over the
+    environment's wrong pair, and written nowhere."""
+    import base64
+    push_busybox(auth_registry, unique_repo)
+    user, password = auth_registry.credentials()
+    uri = f"docker://{auth_registry.hostport}/{unique_repo}:latest"
+    docker_dir = os.path.join(user_tmp, "docker")
+    run_as_user(["mkdir", docker_dir], check=True)
+    env = dict(NOHTTPS, DOCKER_CONFIG=docker_dir, SINGULARITY_DOCKER_USERNAME=user,
+               SINGULARITY_DOCKER_PASSWORD="wrong")
+    answers = [("Username: ", user), ("Password: ", password)]
+    rc, tty, out, err = run_on_terminal([singularity, "pull", "--docker-login", "--name",
+                                         "a.sif", uri], answers, env=env, cwd=user_tmp)
+    assert rc == 0, (tty, err)
+    assert os.path.exists(os.path.join(user_tmp, "a.sif"))
+    assert "Username: " in tty and user in tty and "Password: " in tty
+    assert password not in tty + out + err  # not echoed, never printed
+    assert os.listdir(docker_dir) == []
+    plain = base64.b64encode(f"{user}:{password}".encode())
+    assert files_holding([password.encode(), plain], user_tmp, test_user.home) == []
+    # Only for that command: the next pull has the environment's pair again.
+    r = pull(singularity, uri, "--name", "b.sif", cwd=user_tmp, env=env)
+    one_error(r, "authentication failed")
+    # A wrong password typed is the registry's refusal, nothing else.
+    rc, tty, out, err = run_on_terminal(
+        [singularity, "pull", "--docker-login", "--name", "c.sif", uri],
+        [("Username: ", user), ("Password: ", "nope")], env=env, cwd=user_tmp)
+    assert rc == 255 and "authentication failed" in err, (tty, err)
+    assert not os.path.exists(os.path.join(user_tmp, "c.sif"))
+
+
+def test_docker_login_without_a_terminal(singularity, registry_basic, user_tmp, unique_repo):
+    uri = f"docker://{registry_basic.hostport}/{unique_repo}:latest"
+    for cmd in (["pull", "--docker-login", uri], ["build", "--docker-login", "o.sif", uri],
+                ["exec", "--docker-login", uri, "true"]):
+        # setsid: a new session, so no controlling terminal whatever runs the tests.
+        r = run_as_user(["setsid", "-w", singularity, *cmd], cwd=user_tmp, env=NOHTTPS,
+                        input="")
+        one_error(r, "--docker-login: no terminal")
+        assert os.listdir(user_tmp) == [], cmd
+
+
+def test_exec_docker_login(singularity, registry_token, user_tmp, unique_repo,
+                           clean_user_cache):
+    """exec docker:// --docker-login: the light binary hands the option to the
+    image tool, which asks on the terminal."""
+    push_busybox(registry_token, unique_repo)
+    user, password = registry_token.credentials()
+    uri = f"docker://{registry_token.hostport}/{unique_repo}:latest"
+    rc, tty, out, err = run_on_terminal(
+        [singularity, "exec", "--docker-login", uri, "echo", "in-container"],
+        [("Username: ", user), ("Password: ", password)], env=NOHTTPS, cwd=user_tmp)
+    assert rc == 0, (tty, err)
+    assert "in-container" in out
+    assert password not in tty + out + err
+
+
+def test_authfile_replaces_the_docker_config(singularity, auth_registry, user_tmp, unique_repo,
+                                             test_user, clean_user_cache):
+    """--authfile FILE is read instead of the Docker config (which holds a
+    wrong password here), by pull and build; a missing or unreadable FILE is
+    an error naming it."""
+    push_busybox(auth_registry, unique_repo)
+    user, password = auth_registry.credentials()
+    uri = f"docker://{auth_registry.hostport}/{unique_repo}:latest"
+    docker_dir = os.path.join(user_tmp, "docker")
+    run_as_user(["mkdir", docker_dir], check=True)
+    user_file(os.path.join(docker_dir, "config.json"),
+              docker_auth(auth_registry.hostport, user, "wrong"), test_user)
+    good = user_file(os.path.join(user_tmp, "auth.json"),
+                     docker_auth(auth_registry.hostport, user, password), test_user)
+    env = dict(NOHTTPS, DOCKER_CONFIG=docker_dir)
+    r = pull(singularity, uri, "--name", "default.sif", cwd=user_tmp, env=env)
+    one_error(r, "authentication failed")
+    r = pull(singularity, uri, "--authfile", good, "--name", "a.sif", cwd=user_tmp, env=env)
+    assert r.returncode == 0, r.stderr
+    r = run_as_user([singularity, "build", "--authfile", "auth.json", "b.sif", uri],
+                    cwd=user_tmp, env=env)
+    assert r.returncode == 0, r.stderr
+    missing = os.path.join(user_tmp, "nothere.json")
+    r = pull(singularity, uri, "--authfile", missing, "--name", "c.sif", cwd=user_tmp, env=env)
+    one_error(r, f"--authfile {missing}: No such file or directory")
+    root_only = os.path.join(user_tmp, "root.json")
+    with open(root_only, "w") as f:
+        f.write(docker_auth(auth_registry.hostport, user, password))
+    os.chmod(root_only, 0o600)
+    r = pull(singularity, uri, "--authfile", root_only, "--name", "d.sif", cwd=user_tmp,
+             env=env)
+    one_error(r, f"--authfile {root_only}: Permission denied")
+    assert sorted(os.listdir(user_tmp)) == ["a.sif", "auth.json", "b.sif", "docker",
+                                            "root.json"]
+
+
+def test_run_and_exec_docker_with_authfile(singularity, registry_basic, user_tmp, unique_repo,
+                                           test_user, clean_user_cache):
+    push_busybox(registry_basic, unique_repo)
+    user, password = registry_basic.credentials()
+    uri = f"docker://{registry_basic.hostport}/{unique_repo}:latest"
+    good = user_file(os.path.join(user_tmp, "auth.json"),
+                     docker_auth(registry_basic.hostport, user, password), test_user)
+    r = run_as_user([singularity, "exec", uri, "true"], cwd=user_tmp, env=NOHTTPS)
+    one_error(r, "authentication required")
+    r = run_as_user([singularity, "exec", "--authfile", good, uri, "echo", "exec-ok"],
+                    cwd=user_tmp, env=NOHTTPS)
+    assert r.returncode == 0 and "exec-ok" in r.stdout, r.stderr
+    empty_user_cache_again()
+    r = run_as_user([singularity, "run", "--authfile", "auth.json", uri, "-c", "echo run-ok"],
+                    cwd=user_tmp, env=NOHTTPS)
+    assert r.returncode == 0, r.stderr
+    empty_user_cache_again()
+    name = "authfile-" + unique_repo.rsplit("-", 1)[-1]
+    r = run_as_user([singularity, "instance", "start", "--authfile", good, uri, name],
+                    cwd=user_tmp, env=NOHTTPS)
+    try:
+        assert r.returncode == 0, r.stderr
+        r = run_as_user([singularity, "exec", f"instance://{name}", "echo", "joined"],
+                        cwd=user_tmp)
+        assert r.returncode == 0 and "joined" in r.stdout, r.stderr
+    finally:
+        run_as_user([singularity, "instance", "stop", "--timeout", "1", name])
+    missing = os.path.join(user_tmp, "none.json")
+    empty_user_cache_again()
+    r = run_as_user([singularity, "exec", "--authfile", missing, uri, "true"], cwd=user_tmp,
+                    env=NOHTTPS)
+    one_error(r, f"--authfile {missing}")
+
+
+def empty_user_cache_again():
+    from conftest import empty_user_cache
+    empty_user_cache()
+
+
+def test_authfile_credentials_not_sent_to_a_redirect_host(singularity, registry_basic,
+                                                         make_fault_proxy, user_tmp,
+                                                         unique_repo, test_user,
+                                                         clean_user_cache):
+    """Credentials from --authfile go to the registry they are saved for,
+    never to the other host (port) its blob redirects point to."""
+    push_busybox(registry_basic, unique_repo)
+    proxy = make_fault_proxy(registry_basic)
+    proxy.redirect_blobs()
+    user, password = registry_basic.credentials()
+    good = user_file(os.path.join(user_tmp, "auth.json"),
+                     docker_auth(proxy.hostport, user, password), test_user)
+    r = run_as_user([singularity, "-d", "pull", "--authfile", good,
+                     f"docker://{proxy.hostport}/{unique_repo}:latest"], cwd=user_tmp,
+                    env=NOHTTPS)
+    assert r.returncode == 0, r.stderr
+    target = proxy.redirect_target
+    assert target.count() >= 2
+    for q in target.requests:
+        assert "authorization" not in {k.lower() for k in q["headers"]}, q
+    assert any("authorization" in {k.lower() for k in q.headers} for q in proxy.requests)
+    assert password not in r.stderr and password not in r.stdout
+
+
+def test_apptainer_docker_pair_wins(singularity, registry_basic, user_tmp, unique_repo,
+                                    clean_user_cache):
+    """APPTAINER_DOCKER_USERNAME/_PASSWORD over the SINGULARITY_ pair, for pull
+    and for exec of a docker:// image (read by the image tool)."""
+    push_busybox(registry_basic, unique_repo)
+    user, password = registry_basic.credentials()
+    uri = f"docker://{registry_basic.hostport}/{unique_repo}:latest"
+    right = dict(NOHTTPS, APPTAINER_DOCKER_USERNAME=user, APPTAINER_DOCKER_PASSWORD=password,
+                 SINGULARITY_DOCKER_USERNAME=user, SINGULARITY_DOCKER_PASSWORD="wrong")
+    wrong = dict(right, APPTAINER_DOCKER_PASSWORD="wrong", SINGULARITY_DOCKER_PASSWORD=password)
+    r = pull(singularity, uri, "--name", "a.sif", cwd=user_tmp, env=wrong)
+    one_error(r, "authentication failed")
+    r = pull(singularity, uri, "--name", "a.sif", cwd=user_tmp, env=right)
+    assert r.returncode == 0, r.stderr
+    empty_user_cache_again()
+    r = run_as_user([singularity, "exec", uri, "true"], cwd=user_tmp, env=wrong)
+    one_error(r, "authentication failed")
+    r = run_as_user([singularity, "exec", uri, "true"], cwd=user_tmp, env=right)
+    assert r.returncode == 0, r.stderr
