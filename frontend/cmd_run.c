@@ -105,7 +105,9 @@ extern char **environ;
         "  PATH. Each option also reads SINGULARITY_<OPTION> (or APPTAINER_<OPTION>),\n"           \
         "  e.g. SINGULARITY_BIND, SINGULARITY_CLEANENV=1, SINGULARITY_NO_HOME=yes;\n"              \
         "  SINGULARITY_DISABLE_CACHE and SINGULARITY_NOHTTPS apply to docker:// "                  \
-        "images.\n" ENVOPTS_BOOL_HELP "\n"                                                         \
+        "images,\n"                                                                                \
+        "  and so do SINGULARITY_DOCKER_USERNAME / SINGULARITY_DOCKER_PASSWORD (the\n"             \
+        "  registry credentials; --docker-login wins over them).\n" ENVOPTS_BOOL_HELP "\n"         \
         "IMAGE is a SIF file, a squashfs image (also a Singularity 2 .simg), a\n"                  \
         "sandbox directory, or docker://REF (pulled into the cache first).\n"
 

@@ -1,7 +1,8 @@
 /* Credential sources: environment pairs (read by envopts, as the commands
  * do), Docker config "auths" matching (exact host[:port], Docker Hub
- * aliases), decoding, and refusal of bad input. */
+ * aliases), decoding, refusal of bad input, and --authfile. */
 #include "check.h"
+#include "cred_options.h"
 #include "credentials.h"
 #include "envopts.h"
 
@@ -151,6 +152,36 @@ int main(void)
         CHECK(strstr(e.msg, "SINGULARITY_DOCKER_PASSWORD") != NULL);
         unsetenv("SINGULARITY_DOCKER_USERNAME");
         expect(__LINE__, "quay.io", "quay.io", 1, "quay", "qp");
+
+        /* --authfile: read instead of the Docker config; a missing one is an
+         * error naming it, also when it goes after the option was checked. */
+        {
+                struct cred_options co = {.authfile = "/nonexistent/auth.json"};
+                struct cred_sources src;
+                char other[sizeof(dir) + 32];
+                FILE *f;
+                cred_sources_from_env(&src);
+                CHECK(cred_options_apply(&co, &src, &e) == -1);
+                CHECK(strstr(e.msg, "--authfile /nonexistent/auth.json") != NULL);
+                snprintf(other, sizeof(other), "%s/auth.json", dir);
+                f = fopen(other, "w");
+                CHECK(f != NULL);
+                if (f) {
+                        fputs("{\"auths\":{\"quay.io\":{\"auth\":\"dTpw\"}}}", f);
+                        fclose(f);
+                }
+                co.authfile = other;
+                CHECK(cred_options_apply(&co, &src, &e) == 0);
+                CHECK(credentials_lookup(&src, "quay.io", "quay.io", &u, &p, &e) == 1);
+                CHECK_STR(u, "u");
+                CHECK_STR(p, "p");
+                credentials_free_secret(u);
+                credentials_free_secret(p);
+                unlink(other);
+                CHECK(credentials_lookup(&src, "quay.io", "quay.io", &u, &p, &e) == -1);
+                CHECK(strstr(e.msg, other) != NULL);
+                cred_options_free(&co);
+        }
 
         /* Without DOCKER_CONFIG, $HOME/.docker/config.json. */
         unsetenv("DOCKER_CONFIG");
