@@ -33,8 +33,10 @@ void cred_options_args(const struct cred_options *c, const char **args, size_t *
 
 static int use_authfile(const char *path, struct cred_sources *s, sing_err_t *e)
 {
-        /* Checked now, before anything is pulled: the user named this file. */
-        int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        /* Checked now, before anything is pulled: the user named this file.
+         * O_NONBLOCK: a FIFO given by mistake is refused (not a
+         * regular file) instead of hanging. */
+        int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
         if (fd < 0)
                 return err_errno(e, "--authfile %s", path);
         close(fd);

@@ -65,7 +65,7 @@ static int read_config(const char *path, bool given, char **out, sing_err_t *e)
         size_t got = 0;
 
         *out = NULL;
-        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK); /* a FIFO: no hang */
         if (fd < 0 && given)
                 return err_errno(e, "--authfile %s", path);
         if (fd < 0) {

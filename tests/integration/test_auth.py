@@ -558,7 +558,12 @@ def test_authfile_replaces_the_docker_config(singularity, auth_registry, user_tm
     r = pull(singularity, uri, "--authfile", root_only, "--name", "d.sif", cwd=user_tmp,
              env=env)
     one_error(r, f"--authfile {root_only}: Permission denied")
-    assert sorted(os.listdir(user_tmp)) == ["a.sif", "auth.json", "b.sif", "docker",
+    fifo = os.path.join(user_tmp, "fifo")
+    os.mkfifo(fifo, 0o666)
+    r = run_as_user([singularity, "pull", "--authfile", fifo, "--name", "e.sif", uri],
+                    cwd=user_tmp, env=env, timeout=60)  # refused, not waited on
+    one_error(r, f"{fifo} is not a regular file")
+    assert sorted(os.listdir(user_tmp)) == ["a.sif", "auth.json", "b.sif", "docker", "fifo",
                                             "root.json"]
 
 
