@@ -649,3 +649,19 @@ def test_apptainer_docker_pair_wins(singularity, registry_basic, user_tmp, uniqu
     one_error(r, "authentication failed")
     r = run_as_user([singularity, "exec", uri, "true"], cwd=user_tmp, env=right)
     assert r.returncode == 0, r.stderr
+
+
+def test_registry_login_asks_on_the_terminal(singularity, registry_basic, user_tmp, test_user):
+    """registry login without -u/-p asks on the terminal (the prompt code it
+    shares with --docker-login), the password without echo."""
+    user, password = registry_basic.credentials()
+    conf = os.path.join(user_tmp, "auth.json")
+    rc, tty, out, err = run_on_terminal(
+        [singularity, "registry", "login", "--authfile", conf,
+         f"docker://{registry_basic.hostport}"],
+        [("Username: ", user), ("Password: ", password)], cwd=user_tmp)
+    assert rc == 0, (tty, err)
+    assert password not in tty + out + err
+    import base64
+    saved = json.load(open(conf))["auths"][registry_basic.hostport]["auth"]
+    assert base64.b64decode(saved).decode() == f"{user}:{password}"
