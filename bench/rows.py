@@ -427,10 +427,16 @@ def disk_after_pull(c, repo):
     used = measure.dir_bytes([c.cache, out])
     blobs = measure.dir_bytes([os.path.join(c.cache, d) for d in os.listdir(c.cache)
                                if d != "sif"])
-    sif = os.stat(out).st_blocks * 512
+    st = os.stat(out)
+    sif = st.st_blocks * 512
     os.unlink(out)
+    reflink = reflink_supported(c.out)
+    # How the pull kept the SIF (frontend/cache_sif_out.h): a reflink where
+    # the file system shares extents, else a hard link to the cached SIF
+    # (one inode: st_nlink 2), else a copy.
+    layout = "reflink" if reflink else "hard link" if st.st_nlink > 1 else "copy"
     return {"used": used, "floor": blobs + sif, "ratio": used / (blobs + sif),
-            "reflink": reflink_supported(c.out)}
+            "reflink": reflink, "layout": layout}
 
 
 def reflink_supported(d):

@@ -49,10 +49,12 @@ static int private_subdir(int rootfd, const char *root, const char *sub, sing_er
         if (st.st_uid != geteuid())
                 return err_set(e, "cache directory %s/%s is owned by uid %u, not by you", root, sub,
                                (unsigned)st.st_uid);
-        if ((st.st_mode & 0077) && fchmod(fd, st.st_mode & 0700) < 0)
+        if (trusted_dir_needs_private(&st) && fchmod(fd, st.st_mode & 0700) < 0)
                 return err_errno(e, "cannot make cache directory %s/%s private", root, sub);
         return 0;
 }
+
+static bool record_matches_at(int rootfd, const char *name, int fd, bool shared);
 
 static const char *const cache_subdirs[] = {"blobs", "blobs/sha256", "sif", "locks", "verified"};
 
@@ -70,12 +72,37 @@ void cache_sweep(const struct cache *c)
                 log_verbose("removed %u temporary file(s) of interrupted pulls from the cache", n);
 }
 
-int cache_open(struct cache *c, const struct cache_opts *o, sing_err_t *e)
+/* The read-only cache's subdirectories that exist must be as sealed as the
+ * cache itself (trusted_dir.h): an entry opened in them is root's (or
+ * ours). One that is missing is simply empty. */
+static int check_shared_subdirs(int rootfd, const char *root, sing_err_t *e)
+{
+        for (size_t i = 0; i < sizeof(cache_subdirs) / sizeof(cache_subdirs[0]); i++) {
+                _cleanup_close_ int fd = openat(rootfd, cache_subdirs[i],
+                                                O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                struct stat st;
+                if (fd < 0 && (errno == ENOENT || errno == EACCES))
+                        continue;
+                if (fd < 0 || fstat(fd, &st) < 0)
+                        return err_errno(e, "cannot use cache directory %s/%s", root,
+                                         cache_subdirs[i]);
+                if (!trusted_dir_sealed(&st))
+                        return err_set(e,
+                                       "read-only cache directory %s/%s is writable by other "
+                                       "users or owned by uid %u; refusing it",
+                                       root, cache_subdirs[i], (unsigned)st.st_uid);
+        }
+        return 0;
+}
+
+/* The private part: a temporary directory (made here, or the caller's). */
+static int open_temporary(struct cache *c, const struct cache_opts *o, sing_err_t *e)
 {
         _cleanup_free_ char *want = NULL;
-        memset(c, 0, sizeof(*c));
-        c->fd = c->use_fd = -1;
-        if (o->disable) {
+        if (o->temp_dir) {
+                if (!(want = strdup(o->temp_dir)))
+                        return err_set(e, "out of memory");
+        } else {
                 /* mkdtemp makes it 0700 and ours; the walk below still checks
                  * that nobody else can swap it (TMPDIR under another user's
                  * writable directory is refused). */
@@ -86,27 +113,52 @@ int cache_open(struct cache *c, const struct cache_opts *o, sing_err_t *e)
                         return err_errno(e, "cannot create a temporary cache in %s",
                                          o->tmpdir ? o->tmpdir : "/tmp");
                 c->temporary = true;
-        } else if (o->dir) {
-                if (*o->dir != '/')
-                        return err_set(e, "SINGULARITY_CACHEDIR must be an absolute path");
-                if (!(want = strdup(o->dir)))
-                        return err_set(e, "out of memory");
-        } else if (asprintf(&want, "%s/.singularity/cache", home_dir(o)) < 0) {
-                return err_set(e, "out of memory");
         }
-        c->fd = trusted_dir_open(want, "cache directory", &c->root, e);
-        if (c->fd < 0) {
-                if (c->temporary)
-                        rmdir(want);
-                cache_close(c);
-                return -1;
+        c->fd = trusted_dir_open(want, "cache directory", NULL, &c->root, e);
+        if (c->fd < 0 && c->temporary)
+                rmdir(want);
+        return c->fd < 0 ? -1 : 0;
+}
+
+int cache_open(struct cache *c, const struct cache_opts *o, sing_err_t *e)
+{
+        _cleanup_free_ char *want = NULL;
+        bool read_only = false;
+        memset(c, 0, sizeof(*c));
+        c->fd = c->use_fd = c->shared_fd = -1;
+        if (o->disable) {
+                if (open_temporary(c, o, e) < 0)
+                        goto fail;
+        } else {
+                if (o->dir) {
+                        if (*o->dir != '/')
+                                return err_set(e, "SINGULARITY_CACHEDIR must be an absolute path");
+                        if (!(want = strdup(o->dir)))
+                                return err_set(e, "out of memory");
+                } else if (asprintf(&want, "%s/.singularity/cache", home_dir(o)) < 0) {
+                        return err_set(e, "out of memory");
+                }
+                c->fd = trusted_dir_open(want, "cache directory", &read_only, &c->root, e);
+                if (c->fd < 0)
+                        goto fail;
+        }
+        if (read_only) {
+                c->shared_fd = steal_fd(&c->fd);
+                c->shared_root = steal_ptr(&c->root);
+                if (check_shared_subdirs(c->shared_fd, c->shared_root, e) < 0)
+                        goto fail;
+                if (o->lookup_only)
+                        return 0;
+                if (open_temporary(c, o, e) < 0)
+                        goto fail;
         }
         for (size_t i = 0; i < sizeof(cache_subdirs) / sizeof(cache_subdirs[0]); i++)
-                if (private_subdir(c->fd, c->root, cache_subdirs[i], e) < 0) {
-                        cache_close(c);
-                        return -1;
-                }
+                if (private_subdir(c->fd, c->root, cache_subdirs[i], e) < 0)
+                        goto fail;
         return 0;
+fail:
+        cache_close(c);
+        return -1;
 }
 
 static int in_use_fd(const struct cache *c)
@@ -143,9 +195,24 @@ void cache_close(struct cache *c)
                 remove_tree(c->root);
         if (c->fd >= 0)
                 close(c->fd);
+        if (c->shared_fd >= 0)
+                close(c->shared_fd);
         free(c->root);
+        free(c->shared_root);
         memset(c, 0, sizeof(*c));
-        c->fd = c->use_fd = -1;
+        c->fd = c->use_fd = c->shared_fd = -1;
+}
+
+bool cache_shared_blob_recorded(const struct cache *c, const char *digest)
+{
+        char rel[128], name[128];
+        _cleanup_close_ int fd = -1;
+        if (c->shared_fd < 0 || !digest_is_valid(digest))
+                return false;
+        snprintf(rel, sizeof(rel), "blobs/sha256/%s", digest_hex(digest));
+        snprintf(name, sizeof(name), "blob-%s", digest_hex(digest));
+        fd = openat(c->shared_fd, rel, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+        return fd >= 0 && record_matches_at(c->shared_fd, name, fd, true);
 }
 
 char *cache_blob_path(const struct cache *c, const char *digest)
@@ -153,7 +220,9 @@ char *cache_blob_path(const struct cache *c, const char *digest)
         char *p = NULL;
         if (!digest_is_valid(digest))
                 return NULL;
-        if (asprintf(&p, "%s/blobs/sha256/%s", c->root, digest_hex(digest)) < 0)
+        if (asprintf(&p, "%s/blobs/sha256/%s",
+                     cache_shared_blob_recorded(c, digest) ? c->shared_root : c->root,
+                     digest_hex(digest)) < 0)
                 return NULL;
         return p;
 }
@@ -205,7 +274,11 @@ int cache_record_write(const struct cache *c, const char *name, int fd, sing_err
         return 0;
 }
 
-bool cache_record_matches(const struct cache *c, const char *name, int fd)
+/* shared: the read-only cache, which only root can change, compared
+ * without the ctime: the administrator's `chmod -R go+rX` that opens it to
+ * users changes every ctime (the README's step); dev, inode, size and mtime
+ * still tell a replaced or rewritten entry. */
+static bool record_matches_at(int rootfd, const char *name, int fd, bool shared)
 {
         char want[160], got[161], path[256];
         _cleanup_close_ int rfd = -1;
@@ -213,14 +286,28 @@ bool cache_record_matches(const struct cache *c, const char *name, int fd)
         if (!record_name_ok(name) || identity_line(fd, want, sizeof(want)) < 0)
                 return false;
         snprintf(path, sizeof(path), "verified/%s", name);
-        rfd = openat(c->fd, path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+        rfd = openat(rootfd, path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
         if (rfd < 0)
                 return false;
         n = read(rfd, got, sizeof(got) - 1);
         if (n <= 0)
                 return false;
         got[n] = '\0';
+        if (shared) {
+                char *a = strrchr(got, ' '), *b = strrchr(want, ' ');
+                return a && b && a - got == b - want && strncmp(got, want, (size_t)(a - got)) == 0;
+        }
         return strcmp(got, want) == 0;
+}
+
+bool cache_record_matches(const struct cache *c, const char *name, int fd)
+{
+        return c->fd >= 0 && record_matches_at(c->fd, name, fd, false);
+}
+
+bool cache_shared_record_matches(const struct cache *c, const char *name, int fd)
+{
+        return c->shared_fd >= 0 && record_matches_at(c->shared_fd, name, fd, true);
 }
 
 static bool sif_record_name(const char *digest, const char *arch, char *buf, size_t len)
@@ -230,23 +317,34 @@ static bool sif_record_name(const char *digest, const char *arch, char *buf, siz
         return (size_t)snprintf(buf, len, "sif-%s-%s", digest_hex(digest), arch) < len;
 }
 
-char *cache_sif_usable(const struct cache *c, const char *digest, const char *arch)
+/* The SIF for digest/arch in the cache at rootfd/root, if its record
+ * there matches. */
+static char *sif_usable_at(int rootfd, const char *root, const char *digest, const char *arch,
+                           bool shared)
 {
-        _cleanup_free_ char *path = cache_sif_path(c, digest, arch);
         _cleanup_close_ int fd = -1;
         char name[200], rel[256];
-        if (!path || !sif_record_name(digest, arch, name, sizeof(name)))
+        char *path = NULL;
+        if (rootfd < 0 || !sif_record_name(digest, arch, name, sizeof(name)))
                 return NULL;
         snprintf(rel, sizeof(rel), "sif/%s-%s.sif", digest_hex(digest), arch);
-        fd = openat(c->fd, rel, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+        fd = openat(rootfd, rel, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
         if (fd < 0)
                 return NULL;
-        if (!cache_record_matches(c, name, fd)) {
-                log_verbose("cached SIF %s is not the one this cache recorded; converting again",
-                            path);
+        if (!record_matches_at(rootfd, name, fd, shared)) {
+                log_verbose("cached SIF %s/%s is not the one %s recorded; converting again", root,
+                            rel, shared ? "the read-only cache" : "this cache");
                 return NULL;
         }
-        return steal_ptr(&path);
+        if (asprintf(&path, "%s/%s", root, rel) < 0)
+                return NULL;
+        return path;
+}
+
+char *cache_sif_usable(const struct cache *c, const char *digest, const char *arch)
+{
+        char *path = sif_usable_at(c->shared_fd, c->shared_root, digest, arch, true);
+        return path ? path : sif_usable_at(c->fd, c->root, digest, arch, false);
 }
 
 int cache_sif_verified(const struct cache *c, const char *digest, const char *arch, sing_err_t *e)

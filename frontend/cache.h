@@ -1,7 +1,13 @@
 /* The user's cache: content-addressed blobs and converted SIFs, in a 0700
  * directory the user owns. Entries are written under a temp name and renamed,
  * so a reader never sees a partial entry; per-entry locks make concurrent
- * pulls of one image download each blob once. */
+ * pulls of one image download each blob once.
+ *
+ * A cache directory we may only read (an admin's shared cache, filled by
+ * root) is used read-only: what it holds is looked up there first (and only
+ * if its identity record matches; nothing there is ever written, locked or
+ * chmod-ed), and what it lacks goes to a private temporary cache, as with
+ * --disable-cache. */
 #ifndef SING_CACHE_H
 #define SING_CACHE_H
 
@@ -16,6 +22,13 @@ struct cache_opts {
         const char *home;   /* $HOME; NULL: the password database's */
         const char *tmpdir; /* where a temporary cache goes; NULL: /tmp */
         bool disable;       /* --disable-cache: a private temporary cache */
+        /* An existing private empty directory the caller made (and removes)
+         * for what a read-only cache lacks; NULL: one is made here and
+         * removed by cache_close. */
+        const char *temp_dir;
+        /* Only looking up (the light binary): a read-only cache gets no
+         * private part (fd -1, root NULL). */
+        bool lookup_only;
 };
 
 struct cache {
@@ -23,6 +36,9 @@ struct cache {
         int fd;         /* root, opened with O_NOFOLLOW component by component */
         bool temporary; /* --disable-cache: removed by cache_close */
         int use_fd;     /* cache_hold: a shared lock on locks/in-use, or -1 */
+        /* The read-only cache in front of the private one, or NULL / -1. */
+        char *shared_root;
+        int shared_fd;
 };
 
 /* Open (creating) the cache. A cache whose path another user could swap is
@@ -48,15 +64,23 @@ bool cache_try_exclusive(const struct cache *c, int *fd);
  * the file changes one of them. Names are "blob-<hex>", "sif-<hex>-<arch>". */
 int cache_record_write(const struct cache *c, const char *name, int fd, sing_err_t *e);
 bool cache_record_matches(const struct cache *c, const char *name, int fd);
+/* The same against the read-only cache's records (false without one). */
+bool cache_shared_record_matches(const struct cache *c, const char *name, int fd);
 
 /* The cached SIF for digest/arch, if it is there and its record says it is
- * the file we converted; NULL otherwise (malloc'd path). */
+ * the file we converted; NULL otherwise (malloc'd path). The read-only
+ * cache is looked in first; a SIF there without a matching record is not
+ * used (nothing proves what it is: the image is converted again). */
 char *cache_sif_usable(const struct cache *c, const char *digest, const char *arch);
 /* Record the SIF just written at cache_sif_path(digest, arch). */
 int cache_sif_verified(const struct cache *c, const char *digest, const char *arch, sing_err_t *e);
 
-/* root/blobs/sha256/<hex>; digest must be valid (digest_is_valid). */
+/* Where the blob is or will be: in the read-only cache when it is there
+ * with a matching record, else root/blobs/sha256/<hex>; digest must be
+ * valid (digest_is_valid). */
 char *cache_blob_path(const struct cache *c, const char *digest);
+/* The read-only cache holds this blob, as its record says. */
+bool cache_shared_blob_recorded(const struct cache *c, const char *digest);
 /* root/sif/<hex>-<arch>.sif: the image converted, keyed by what the
  * reference named (tag's document digest or pinned digest) and the arch. */
 char *cache_sif_path(const struct cache *c, const char *digest, const char *arch);

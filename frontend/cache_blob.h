@@ -2,7 +2,12 @@
  * its identity record (cache.h) matches, or failing that (no record, or the
  * file changed), its content hashes to its digest again. A blob that fails
  * is removed, so it is fetched again. Size alone proves nothing: a
- * same-size poisoned blob was accepted before. */
+ * same-size poisoned blob was accepted before.
+ *
+ * A read-only cache (cache.h) is looked in first: its blob is used in
+ * place when its record there matches; without one it is copied into the
+ * private cache and hashed on the way (kept only if it matches), never
+ * rewritten or removed where it is. */
 #ifndef SING_CACHE_BLOB_H
 #define SING_CACHE_BLOB_H
 

@@ -12,8 +12,21 @@ void cache_lookup_announce(bool info, const struct image_ref *ref, const char *u
         void (*say)(const char *, ...) = info ? log_info : log_verbose;
         _cleanup_free_ char *display = ref_display(ref);
         say("Docker image path: %s", display ? display : uri);
-        if (!c->temporary)
+        if (c->shared_root)
+                say("Cache folder set to %s (read-only)", c->shared_root);
+        else if (!c->temporary)
                 say("Cache folder set to %s", c->root);
+}
+
+void cache_lookup_say_miss(const struct cache *c)
+{
+        static bool said;
+        if (!c->shared_root || said)
+                return;
+        said = true;
+        log_warn("the cache folder %s is read-only and does not hold this image: "
+                 "fetching what it lacks into a temporary cache, removed afterwards",
+                 c->shared_root);
 }
 
 int cache_lookup_key(const struct image_ref *ref, const char *platform, char *key, size_t len)

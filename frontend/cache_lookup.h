@@ -25,6 +25,10 @@ int cache_lookup_key(const struct image_ref *ref, const char *platform, char *ke
  * is not in the cache. Quiet: the caller says cache_lookup_say_hit(). */
 char *cache_lookup_pinned(const struct cache *c, const struct image_ref *ref, const char *platform);
 
+/* The one line for a read-only cache (cache.h) that lacks the image: what
+ * is missing goes to a temporary cache. Nothing for any other cache. */
+void cache_lookup_say_miss(const struct cache *c);
+
 /* "Using cached SIF image": a SIF from the cache is what runs. */
 void cache_lookup_say_hit(void);
 

@@ -48,6 +48,7 @@ struct entry {
         time_t used;    /* the later of atime and mtime */
         dev_t dev;
         ino_t ino;
+        nlink_t nlink; /* > 1: also a pulled file (cache_sif_out.h) */
 };
 
 static int parse_type(const char *s)
@@ -93,6 +94,7 @@ static int scan(const struct cache *c, int type, struct entry **list, size_t *n)
                 e->used = st.st_atime > st.st_mtime ? st.st_atime : st.st_mtime;
                 e->dev = st.st_dev;
                 e->ino = st.st_ino;
+                e->nlink = st.st_nlink;
         }
         return 0;
 }
@@ -206,8 +208,10 @@ static int cmd_list(int argc, char **argv, struct cache *c)
                         continue;
                 strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", localtime_r(&list[i].used, &tm));
                 human(list[i].size, size, sizeof(size));
-                printf("%-72s %-19s %-11s %s\n", list[i].name, when, size,
-                       list[i].type == T_BLOB ? "blob" : "sif");
+                printf("%-72s %-19s %-11s %s%s\n", list[i].name, when, size,
+                       list[i].type == T_BLOB ? "blob" : "sif",
+                       list[i].nlink > 1 ? " (hard link of a pulled file: no space of its own)"
+                                         : "");
         }
         char sifs[32], blobs[32], all[32];
         human(total[T_SIF], sifs, sizeof(sifs));
@@ -366,12 +370,30 @@ int cmd_cache(int argc, char **argv)
         if (!list && !clean)
                 return log_error("cache %s: unknown subcommand; expected list or clean", argv[1]),
                        255;
-        if (cache_opts_from_env(&co, &e) < 0 || cache_open(&c, &co, &e) < 0) {
+        if (cache_opts_from_env(&co, &e) < 0)
+                return log_error("%s", e.msg), 255;
+        co.lookup_only = true; /* a read-only cache: listed, never written */
+        if (cache_open(&c, &co, &e) < 0) {
                 log_error("%s", e.msg);
                 return 255;
         }
+        if (c.shared_root && clean) {
+                log_error("the cache directory %s is read-only (an administrator's shared cache, "
+                          "not yours to clean)",
+                          c.shared_root);
+                cache_close(&c);
+                return 255;
+        }
         optind = 1;
-        int rc = list ? cmd_list(argc - 1, argv + 1, &c) : cmd_clean(argc - 1, argv + 1, &c);
+        int rc;
+        if (c.shared_root) {
+                /* Listing the read-only cache: a view of it, no private part. */
+                struct cache view = {
+                    .root = c.shared_root, .fd = c.shared_fd, .use_fd = -1, .shared_fd = -1};
+                rc = cmd_list(argc - 1, argv + 1, &view);
+        } else {
+                rc = list ? cmd_list(argc - 1, argv + 1, &c) : cmd_clean(argc - 1, argv + 1, &c);
+        }
         cache_close(&c);
         return rc;
 }

@@ -17,6 +17,7 @@
 #include "http.h"
 #include "log.h"
 #include "cache_blob.h"
+#include "cache_lookup.h"
 #include "pending_file.h"
 #include "progress.h"
 #include "tempfile.h"
@@ -385,6 +386,8 @@ int fetch_blobs_hooked(struct registry *r, const struct cache *c, struct blob_jo
                 lockfds[nmine] = fd;
                 mine[nmine++] = &jobs[i];
         }
+        if (nmine + ntheirs)
+                cache_lookup_say_miss(c);
         if (download(r, c, mine, nmine, lockfds, parallel, h, jobs, e) < 0)
                 goto out;
         /* Blobs another pull is fetching: wait for its lock, then take what it

@@ -89,18 +89,24 @@ static int spawn_tool(const char *const *args, pid_t *pid, int *out, sing_err_t 
 /* A pinned reference (@sha256:...) already converted needs no registry:
  * find its SIF as pull_to_cache does and say what the tool would have said.
  * NULL for anything else (a tag, not cached yet, cache disabled, a bad
- * reference): the tool handles and reports it. */
-static char *pinned_cache_hit(const char *uri, const struct cache_opts *co)
+ * reference): the tool handles and reports it. *read_only: the cache is
+ * an admin's read-only one, so what the tool converts needs a temporary
+ * cache of ours that outlives it. */
+static char *pinned_cache_hit(const char *uri, const struct cache_opts *co, bool *read_only)
 {
+        struct cache_opts look = *co;
         struct image_ref ref;
         struct cache cache;
         sing_err_t ignored;
         char *path = NULL;
 
-        if (ref_parse(uri, &ref, &ignored) < 0)
+        *read_only = false;
+        look.lookup_only = true;
+        if (co->disable || ref_parse(uri, &ref, &ignored) < 0)
                 return NULL;
-        if (ref.digest && !co->disable && cache_open(&cache, co, &ignored) == 0) {
-                path = cache_lookup_pinned(&cache, &ref, host_goarch());
+        if (cache_open(&cache, &look, &ignored) == 0) {
+                *read_only = cache.shared_root != NULL;
+                path = ref.digest ? cache_lookup_pinned(&cache, &ref, host_goarch()) : NULL;
                 if (path) {
                         cache_lookup_announce(false, &ref, uri, &cache);
                         cache_lookup_say_hit();
@@ -183,12 +189,13 @@ int image_tool_cache_sif(const char *uri, const struct cache_opts *co, bool noht
         pid_t pid;
         int status, read_rc, read_errno;
 
-        *sif_path = pinned_cache_hit(uri, co);
+        bool read_only;
+        *sif_path = pinned_cache_hit(uri, co, &read_only);
         if (*sif_path)
                 return 0;
         /* The helper first: however this process ends from here on (the
          * container exits, a Ctrl-C during the pull, SIGKILL), it goes. */
-        if (co->disable) {
+        if (co->disable || read_only) {
                 if (!(temp_cache = make_temp_cache(co, e)))
                         return -1;
                 if (remove_after_exit(temp_cache, e) < 0)
@@ -200,7 +207,7 @@ int image_tool_cache_sif(const char *uri, const struct cache_opts *co, bool noht
                 args[na++] = "--nohttps";
         cred_options_args(cred, args, &na);
         if (temp_cache) {
-                args[na++] = "--temp-cache";
+                args[na++] = co->disable ? "--temp-cache" : "--miss-cache";
                 args[na++] = temp_cache;
         }
         args[na++] = uri;

@@ -11,6 +11,7 @@
 
 #include "cache.h"
 #include "cache_lookup.h"
+#include "cache_sif_out.h"
 #include "cleanup.h"
 #include "pending_file.h"
 #include "remove_tree.h"
@@ -213,29 +214,31 @@ static int lock_image(struct pull_ctx *p, const char *key, int *fd, sing_err_t *
         return cache_lock(&p->cache, name, true, fd, e) < 0 ? -1 : 0;
 }
 
-/* The SIF at out: copied from the cache when converted before, else
- * converted and then kept in the cache for the next pull or run. */
+/* The SIF at out from the cached one, converted into the cache first when
+ * it is not there (cache_sif_out.h: reflink, hard link or copy). With a
+ * read-only cache that lacks it, converted straight to out: the temporary
+ * cache keeps nothing. */
 static int pull_through_cache(struct pull_ctx *p, const char *key, const char *out, bool force,
                               sing_err_t *e)
 {
         _cleanup_free_ char *cached = cache_sif_path(&p->cache, p->man.top_digest, key);
         _cleanup_free_ char *usable = NULL;
         _cleanup_close_ int lockfd = -1;
-        sing_err_t ce;
         if (!cached)
                 return err_set(e, "out of memory");
         if (lock_image(p, key, &lockfd, e) < 0)
                 return -1;
         if ((usable = cache_sif_usable(&p->cache, p->man.top_digest, key))) {
                 cache_lookup_say_hit();
-                return copy_file_atomic(usable, out, force, e);
+                return cache_sif_publish(&p->cache, p->man.top_digest, key, usable, out, force, e);
         }
-        if (pull_convert(p, out, force, e) < 0)
+        cache_lookup_say_miss(&p->cache);
+        if (p->cache.temporary)
+                return pull_convert(p, out, force, e);
+        if (pull_convert(p, cached, true, e) < 0 ||
+            cache_sif_verified(&p->cache, p->man.top_digest, key, e) < 0)
                 return -1;
-        if (copy_file_atomic(out, cached, true, &ce) < 0 ||
-            cache_sif_verified(&p->cache, p->man.top_digest, key, &ce) < 0)
-                log_warn("not keeping the image in the cache: %s", ce.msg);
-        return 0;
+        return cache_sif_publish(&p->cache, p->man.top_digest, key, cached, out, force, e);
 }
 
 int pull_to_file(const char *uri, const struct pull_opts *o, const char *out_path, bool force,
@@ -251,8 +254,10 @@ int pull_to_file(const char *uri, const struct pull_opts *o, const char *out_pat
         temp_sweep_beside(out_path);
         if (pull_resolve(&p, uri, o, e) < 0 || sif_key(&p, o, key, sizeof(key), e) < 0)
                 goto out;
-        if (p.cache.temporary ? pull_convert(&p, out_path, force, e) < 0
-                              : pull_through_cache(&p, key, out_path, force, e) < 0)
+        /* --disable-cache: nothing to look in, nothing kept. */
+        if (p.cache.temporary && !p.cache.shared_root
+                ? pull_convert(&p, out_path, force, e) < 0
+                : pull_through_cache(&p, key, out_path, force, e) < 0)
                 goto out;
         log_info("Digest: %s", p.man.top_digest);
         if (!p.ref.digest)
@@ -298,14 +303,11 @@ static char *cached_for_tag(struct pull_ctx *p, const char *key, const char *why
 {
         time_t confirmed;
         char age[32];
-        struct stat st;
         _cleanup_free_ char *digest = tag_record_read(&p->cache, p->ref.registry, p->ref.repository,
                                                       p->ref.tag, key, &confirmed);
-        char *path = digest ? cache_sif_path(&p->cache, digest, key) : NULL;
-        if (!path || stat(path, &st) < 0) {
-                free(path);
+        char *path = digest ? cache_sif_usable(&p->cache, digest, key) : NULL;
+        if (!path)
                 return NULL;
-        }
         say_age(age, sizeof(age), confirmed);
         *digest_out = strdup(digest);
         log_warn("%s; running the cached image of %s/%s:%s, digest %s, which the registry last "
@@ -331,7 +333,7 @@ int pull_to_cache_digest(const char *uri, const struct pull_opts *o, char **sif_
         /* The SIF must outlive this process: the caller hands its path to
          * the starter. A temporary cache is the caller's to make and remove
          * (--temp-cache of cache-sif), never ours. */
-        if (p.cache.temporary) {
+        if (p.cache.temporary && !p.cache.shared_root) {
                 err_set(e, "internal error: pull_to_cache with a temporary cache");
                 goto out;
         }
@@ -356,25 +358,33 @@ int pull_to_cache_digest(const char *uri, const struct pull_opts *o, char **sif_
                 p.have_man = true;
                 found_digest = p.man.top_digest;
                 free(path);
-                path = cache_sif_path(&p.cache, p.man.top_digest, key);
-                if (!path) {
-                        err_set(e, "out of memory");
-                        goto out;
-                }
-                if (got == 1) {
+                /* Where it is (maybe the read-only cache) when it is there. */
+                path = got == 1 ? cache_sif_usable(&p.cache, p.man.top_digest, key) : NULL;
+                if (path) {
                         cache_lookup_say_hit();
                 } else {
                         _cleanup_close_ int lockfd = -1;
                         if (lock_image(&p, key, &lockfd, e) < 0)
                                 goto out;
-                        _cleanup_free_ char *usable =
-                            cache_sif_usable(&p.cache, p.man.top_digest, key);
                         /* Another run may have converted it while we waited. */
-                        if (usable)
+                        if ((path = cache_sif_usable(&p.cache, p.man.top_digest, key))) {
                                 cache_lookup_say_hit();
-                        else if (pull_convert(&p, path, true, e) < 0 ||
-                                 cache_sif_verified(&p.cache, p.man.top_digest, key, e) < 0)
-                                goto out;
+                        } else {
+                                if (p.cache.temporary) {
+                                        err_set(e, "internal error: converting into a temporary "
+                                                   "cache that does not outlive us");
+                                        goto out;
+                                }
+                                cache_lookup_say_miss(&p.cache);
+                                path = cache_sif_path(&p.cache, p.man.top_digest, key);
+                                if (!path) {
+                                        err_set(e, "out of memory");
+                                        goto out;
+                                }
+                                if (pull_convert(&p, path, true, e) < 0 ||
+                                    cache_sif_verified(&p.cache, p.man.top_digest, key, e) < 0)
+                                        goto out;
+                        }
                 }
         }
         if (!p.ref.digest) {

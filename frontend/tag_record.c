@@ -15,7 +15,7 @@
 #include "pending_file.h"
 
 /* A fixed-length name: references can be longer than NAME_MAX. */
-static char *record_path(const struct cache *c, const char *registry, const char *repository,
+static char *record_path(const char *root, const char *registry, const char *repository,
                          const char *tag, const char *arch)
 {
         _cleanup_free_ char *key = NULL;
@@ -28,15 +28,16 @@ static char *record_path(const struct cache *c, const char *registry, const char
                 return NULL;
         for (int i = 0; i < 32; i++)
                 snprintf(hex + 2 * i, 3, "%02x", md[i]);
-        if (asprintf(&path, "%s/tags/%s", c->root, hex) < 0)
+        if (asprintf(&path, "%s/tags/%s", root, hex) < 0)
                 return NULL;
         return path;
 }
 
-char *tag_record_read(const struct cache *c, const char *registry, const char *repository,
-                      const char *tag, const char *arch, time_t *confirmed)
+static char *read_at(const char *root, const char *registry, const char *repository,
+                     const char *tag, const char *arch, time_t *confirmed)
 {
-        _cleanup_free_ char *path = record_path(c, registry, repository, tag, arch);
+        _cleanup_free_ char *path =
+            root ? record_path(root, registry, repository, tag, arch) : NULL;
         _cleanup_free_ char *data = NULL;
         _cleanup_close_ int fd = -1;
         struct stat st;
@@ -53,10 +54,17 @@ char *tag_record_read(const struct cache *c, const char *registry, const char *r
         return steal_ptr(&data);
 }
 
+char *tag_record_read(const struct cache *c, const char *registry, const char *repository,
+                      const char *tag, const char *arch, time_t *confirmed)
+{
+        char *d = read_at(c->root, registry, repository, tag, arch, confirmed);
+        return d ? d : read_at(c->shared_root, registry, repository, tag, arch, confirmed);
+}
+
 int tag_record_write(const struct cache *c, const char *registry, const char *repository,
                      const char *tag, const char *arch, const char *digest, sing_err_t *e)
 {
-        _cleanup_free_ char *path = record_path(c, registry, repository, tag, arch);
+        _cleanup_free_ char *path = record_path(c->root, registry, repository, tag, arch);
         _cleanup_free_ char *dir = NULL, *line = NULL;
         time_t ignored;
         if (!path || asprintf(&dir, "%s/tags", c->root) < 0 || asprintf(&line, "%s\n", digest) < 0)

@@ -15,8 +15,9 @@
 int tag_record_write(const struct cache *c, const char *registry, const char *repository,
                      const char *tag, const char *arch, const char *digest, sing_err_t *e);
 
-/* The digest last recorded (malloc'd) and when it was confirmed; NULL when
- * there is no valid record. */
+/* The digest last recorded (malloc'd) and when it was confirmed, in the
+ * cache or else in the read-only cache before it; NULL when there is no
+ * valid record. */
 char *tag_record_read(const struct cache *c, const char *registry, const char *repository,
                       const char *tag, const char *arch, time_t *confirmed);
 

@@ -83,7 +83,53 @@ static int check_parent(const struct stat *st, const char *what, const char *top
         return 0;
 }
 
-int trusted_dir_open(const char *path, const char *what, char **canon, sing_err_t *e)
+bool trusted_dir_sealed(const struct stat *st)
+{
+        return (st->st_uid == 0 || st->st_uid == geteuid()) && !(st->st_mode & (S_IWGRP | S_IWOTH));
+}
+
+bool trusted_dir_needs_private(const struct stat *st)
+{
+        if (!(st->st_mode & 0077))
+                return false;
+        /* Root's directory that others may read but not write: an
+         * administrator's shared cache, opened to users on purpose. */
+        if (geteuid() == 0 && !(st->st_mode & (S_IWGRP | S_IWOTH)))
+                return false;
+        return true;
+}
+
+/* The directory itself, once reached: ours and writable (the group and
+ * other bits cleared), or, when the caller accepts it, one we may only
+ * read (left as it is). */
+static int check_final(int fd, const struct stat *st, const char *what, const char *full,
+                       bool *read_only, sing_err_t *e)
+{
+        bool writable = st->st_uid == geteuid() && faccessat(fd, ".", W_OK, AT_EACCESS) == 0;
+        if (!writable && read_only) {
+                if (st->st_uid != 0 && st->st_uid != geteuid())
+                        return err_set(e, "%s %s is owned by uid %u, not by you or root", what,
+                                       full, (unsigned)st->st_uid);
+                if (!trusted_dir_sealed(st))
+                        return err_set(e,
+                                       "%s %s is not writable by you but is by other users, who "
+                                       "could change what it holds; refusing it",
+                                       what, full);
+                *read_only = true;
+                return 0;
+        }
+        if (st->st_uid != geteuid())
+                return err_set(e, "%s %s is owned by uid %u, not by you", what, full,
+                               (unsigned)st->st_uid);
+        if (!trusted_dir_needs_private(st))
+                return 0;
+        if (fchmod(fd, st->st_mode & 0700) < 0)
+                return err_errno(e, "cannot make %s %s private", what, full);
+        return 0;
+}
+
+int trusted_dir_open(const char *path, const char *what, bool *read_only, char **canon,
+                     sing_err_t *e)
 {
         _cleanup_free_ char *full = NULL;
         _cleanup_close_ int fd = -1;
@@ -91,6 +137,8 @@ int trusted_dir_open(const char *path, const char *what, char **canon, sing_err_
         char *p;
 
         *canon = NULL;
+        if (read_only)
+                *read_only = false;
         if (path[0] != '/')
                 return err_set(e, "%s %s: must be an absolute path", what, path);
         if (!(full = resolve(path, e)))
@@ -140,13 +188,8 @@ int trusted_dir_open(const char *path, const char *what, char **canon, sing_err_
         }
         if (fstat(fd, &st) < 0)
                 return err_errno(e, "%s %s", what, full);
-        if (st.st_uid != geteuid())
-                return err_set(e, "%s %s is owned by uid %u, not by you", what, full,
-                               (unsigned)st.st_uid);
-        /* Group and other bits off; never bits added: a directory its owner
-         * made read-only stays read-only. */
-        if ((st.st_mode & 0077) && fchmod(fd, st.st_mode & 0700) < 0)
-                return err_errno(e, "cannot make %s %s private", what, full);
+        if (check_final(fd, &st, what, full, read_only, e) < 0)
+                return -1;
         *canon = steal_ptr(&full);
         return steal_fd(&fd);
 }

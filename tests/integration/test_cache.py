@@ -222,3 +222,133 @@ def test_pull_keeps_one_copy_on_a_reflink_fs(refs, user_tmp, tmp_path):
             not os.listdir(os.path.join(mnt, "cache2", "sif"))
     finally:
         subprocess.run(["umount", "-l", mnt])
+
+
+@pytest.fixture(scope="module")
+def big_ref(registry):
+    """An image whose SIF is mostly one incompressible 4 MB file: the SIF
+    and the blobs are of one size, so a second copy shows in the totals."""
+    img = imagetools.busybox_image(extra_layers=[[File("etc/big", os.urandom(4 << 20))]])
+    imagetools.push_image(registry, "test/cache-big", "latest", img)
+    return f"docker://{registry.hostport}/test/cache-big:latest"
+
+
+def reflink_works(d):
+    """Whether FICLONE works in d (then the layout is a reflink, not a link)."""
+    a, b = os.path.join(d, ".reflink-a"), os.path.join(d, ".reflink-b")
+    try:
+        with open(a, "wb") as fa:
+            fa.write(b"x" * 4096)
+        with open(a, "rb") as fa, open(b, "wb") as fb:
+            fcntl.ioctl(fb.fileno(), 0x40049409, fa.fileno())  # FICLONE
+        return True
+    except OSError:
+        return False
+    finally:
+        for p in (a, b):
+            if os.path.exists(p):
+                os.unlink(p)
+
+
+def blocks(paths):
+    """Bytes allocated under paths, each inode once (as du counts)."""
+    seen, total = set(), 0
+    for top in paths:
+        for d, _, files in os.walk(top) if os.path.isdir(top) else [("", [], [top])]:
+            for n in [""] + files if d else files:
+                st = os.lstat(os.path.join(d, n) if d else n)
+                if (st.st_dev, st.st_ino) not in seen:
+                    seen.add((st.st_dev, st.st_ino))
+                    total += st.st_blocks * 512
+    return total
+
+
+def cached_sifs(cache):
+    d = os.path.join(cache, "sif")
+    return [os.path.join(d, n) for n in os.listdir(d) if not n.startswith(".")]
+
+
+@pytest.fixture
+def linking_dir(user_tmp):
+    """user_tmp with a cache in it, on a file system without reflinks."""
+    if reflink_works(user_tmp):
+        pytest.skip(f"{user_tmp} supports reflinks: the layout there is a reflink")
+    return user_tmp, os.path.join(user_tmp, "cache")
+
+
+def test_pull_keeps_one_copy_without_reflink(big_ref, linking_dir):
+    work, cache = linking_dir
+    env = {"SINGULARITY_CACHEDIR": cache}
+    out = os.path.join(work, "out.sif")
+    r = sing("pull", "--nohttps", out, big_ref, env=env)
+    assert r.returncode == 0, r.stderr
+    assert "hard link to the cached SIF" in r.stderr, r.stderr
+    [sif] = cached_sifs(cache)
+    assert os.stat(sif).st_ino == os.stat(out).st_ino
+    blob_bytes = blocks([os.path.join(cache, "blobs")])
+    sif_bytes = os.stat(out).st_blocks * 512
+    used = blocks([cache, out])
+    # Blobs + output + cache: the SIF's bytes once.
+    assert used <= 1.05 * (blob_bytes + sif_bytes), (used, blob_bytes, sif_bytes)
+    # The link re-recorded the SIF: the next run of the image uses it.
+    r = sing("-v", "exec", "--nohttps", big_ref, "true", env=env)
+    assert r.returncode == 0 and "Using cached SIF image" in r.stderr, r.stderr
+    # A second pull of the same image: one more name of the same inode.
+    out2 = os.path.join(work, "out2.sif")
+    r = sing("pull", "--nohttps", out2, big_ref, env=env)
+    assert r.returncode == 0 and "Using cached SIF image" in r.stderr, r.stderr
+    assert os.stat(out2).st_ino == os.stat(sif).st_ino and os.stat(sif).st_nlink == 3
+    r = sing("-v", "exec", "--nohttps", big_ref, "true", env=env)
+    assert r.returncode == 0 and "Using cached SIF image" in r.stderr, r.stderr
+    # cache list shows it, clean drops the cache's name only.
+    r = sing("cache", "list", "-v", "--type", "sif", env=env)
+    assert r.returncode == 0 and "hard link" in r.stdout, r.stdout
+    r = sing("cache", "clean", "-f", "--type", "sif", env=env)
+    assert r.returncode == 0, r.stderr
+    assert cached_sifs(cache) == [] and os.stat(out).st_nlink == 2
+    r = sing("exec", out, "true", env=env)
+    assert r.returncode == 0, r.stderr
+    # --disable-cache keeps nothing.
+    cache2 = os.path.join(work, "cache2")
+    r = sing("pull", "--nohttps", "--disable-cache", os.path.join(work, "nc.sif"), big_ref,
+             env={"SINGULARITY_CACHEDIR": cache2})
+    assert r.returncode == 0, r.stderr
+    assert not os.path.exists(cache2) or blocks([cache2]) < (64 << 10)
+
+
+def sha256(path):
+    import hashlib
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+@pytest.mark.parametrize("change", ["append", "same-size-same-mtime"])
+def test_a_changed_output_is_never_a_cache_hit(big_ref, linking_dir, change):
+    """The output shares the cached SIF's inode: a change to it (even one
+    that keeps size and mtime) must make the next run convert again, never
+    run the changed bytes from the cache."""
+    work, cache = linking_dir
+    env = {"SINGULARITY_CACHEDIR": cache}
+    out = os.path.join(work, "out.sif")
+    r = sing("pull", "--nohttps", out, big_ref, env=env)
+    assert r.returncode == 0, r.stderr
+    st = os.stat(out)
+    with open(out, "r+b") as f:
+        if change == "append":
+            f.seek(0, 2)
+            f.write(b"\0")
+        else:
+            f.seek(st.st_size - 4096)
+            old = f.read(1)
+            f.seek(st.st_size - 4096)
+            f.write(bytes([old[0] ^ 0xff]))
+    if change != "append":
+        os.utime(out, ns=(st.st_atime_ns, st.st_mtime_ns))
+        assert os.stat(out).st_mtime_ns == st.st_mtime_ns
+    changed = sha256(out)
+    r = sing("-v", "exec", "--nohttps", big_ref, "wc", "-c", "/etc/big", env=env)
+    assert r.returncode == 0 and r.stdout.startswith(str(4 << 20)), r.stdout + r.stderr
+    # What ran (the cache's SIF) is not the changed file; the user's output
+    # is left as they made it.
+    [sif] = cached_sifs(cache)
+    assert sha256(sif) != changed and sha256(out) == changed

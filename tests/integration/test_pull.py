@@ -533,8 +533,12 @@ def test_sigterm_during_pull_leaves_nothing(singularity, registry, unique_repo, 
         p = subprocess.Popen(cmd, cwd=user_tmp, env=user_env(NOHTTPS), stderr=subprocess.PIPE,
                              text=True)
         deadline = time.time() + 60
-        # Wait for the conversion to start writing the SIF's temp file.
-        while time.time() < deadline and not [n for n in os.listdir(user_tmp) if "tmp" in n]:
+        # Wait for the conversion to start writing the SIF's temp file (in
+        # the cache's sif/: the output is then made from the cached SIF).
+        sif_dir = os.path.join(user_cache_dir(), "sif")
+        while time.time() < deadline and not [
+                n for n in os.listdir(user_tmp) +
+                (os.listdir(sif_dir) if os.path.isdir(sif_dir) else []) if "tmp" in n]:
             if p.poll() is not None:
                 break
             time.sleep(0.01)

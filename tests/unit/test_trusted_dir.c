@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static char base[] = "/tmp/test_trusted_dir.XXXXXX";
@@ -18,7 +19,7 @@ static int try_open(const char *path, char *msg, size_t len, char **canon)
 {
         sing_err_t e = {0};
         char *c = NULL;
-        int fd = trusted_dir_open(path, "cache directory", &c, &e);
+        int fd = trusted_dir_open(path, "cache directory", NULL, &c, &e);
         snprintf(msg, len, "%s", e.msg);
         if (fd < 0)
                 return -1;
@@ -28,6 +29,39 @@ static int try_open(const char *path, char *msg, size_t len, char **canon)
         else
                 free(c);
         return 0;
+}
+
+/* As uid 65534 in a child: what trusted_dir_open(path, read_only) says.
+ * 0 and *ro when it opens, -1 when refused (msg). */
+static int try_open_ro_as_nobody(const char *path, bool *ro, char *msg, size_t len)
+{
+        int pfd[2];
+        pid_t pid;
+        int status;
+        char buf[1100] = "";
+        CHECK(pipe(pfd) == 0);
+        pid = fork();
+        CHECK(pid >= 0);
+        if (pid == 0) {
+                sing_err_t e = {0};
+                char *c = NULL;
+                bool r = false;
+                int fd;
+                close(pfd[0]);
+                if (setresgid(65534, 65534, 65534) < 0 || setresuid(65534, 65534, 65534) < 0)
+                        _exit(3);
+                fd = trusted_dir_open(path, "cache directory", &r, &c, &e);
+                dprintf(pfd[1], "%s", e.msg);
+                _exit(fd < 0 ? 1 : r ? 2 : 0);
+        }
+        close(pfd[1]);
+        CHECK(read(pfd[0], buf, sizeof(buf) - 1) >= 0);
+        close(pfd[0]);
+        CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status));
+        snprintf(msg, len, "%s", buf);
+        *ro = WEXITSTATUS(status) == 2;
+        CHECK(WEXITSTATUS(status) != 3);
+        return WEXITSTATUS(status) == 1 ? -1 : 0;
 }
 
 static void mkdir_mode(const char *rel, mode_t mode, char *out, size_t len)
@@ -87,6 +121,23 @@ int main(void)
                 CHECK(chown(q, 0, 0) == 0);
                 CHECK(try_open(p, msg, sizeof(msg), NULL) == -1);
                 CHECK(strstr(msg, "not by you") != NULL);
+
+                /* A read-only cache: root's, 0755, used as it is by another
+                 * user when asked for; root's and group-writable: refused. */
+                bool ro = false;
+                mkdir_mode("shared", 0755, q, sizeof(q));
+                snprintf(p, sizeof(p), "%s/cache", q);
+                CHECK(mkdir(p, 0755) == 0);
+                CHECK(try_open_ro_as_nobody(p, &ro, msg, sizeof(msg)) == 0 && ro);
+                CHECK(stat(p, &st) == 0 && (st.st_mode & 07777) == 0755);
+                CHECK(chmod(p, 0775) == 0);
+                CHECK(try_open_ro_as_nobody(p, &ro, msg, sizeof(msg)) == -1);
+                CHECK(strstr(msg, "by other users") != NULL);
+                CHECK(stat(p, &st) == 0 && (st.st_mode & 07777) == 0775);
+                /* Another (non-root) user's: refused. */
+                CHECK(chmod(p, 0755) == 0 && chown(p, 1, 1) == 0);
+                CHECK(try_open_ro_as_nobody(p, &ro, msg, sizeof(msg)) == -1);
+                CHECK(strstr(msg, "not by you or root") != NULL);
         } else {
                 fprintf(stderr, "not root: the other-owner cases are not checked\n");
         }
