@@ -14,8 +14,8 @@
 #include "log.h"
 #include "pending_file.h"
 
-/* The sha256 of what fd reads, written to out (>= 0) as it goes when out
- * is not -1. */
+/* The sha256 of what fd reads, into out; what is read is also written to
+ * copy_to as it goes, unless copy_to is -1. */
 static int sha256_copy(int fd, int copy_to, char out[DIGEST_STR_LEN + 1])
 {
         EVP_MD_CTX *md = EVP_MD_CTX_new();

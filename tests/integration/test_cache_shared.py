@@ -13,7 +13,7 @@ import time
 import pytest
 
 import imagetools
-from conftest import ensure_user, install_prefix, run_as_user
+from conftest import empty_user_cache, ensure_user, install_prefix, run_as_user
 from imagetools import File
 
 
@@ -93,6 +93,7 @@ def sing(*args, cache, **kw):
 
 
 def test_hit_is_used_and_nothing_is_written(shared, refs, user_tmp):
+    empty_user_cache()
     before = snapshot(shared)
     temps = user_temp_caches()
     out = os.path.join(user_tmp, "a.sif")
@@ -173,3 +174,58 @@ def test_a_shared_cache_others_can_write_is_refused(shared, refs, user_tmp):
     finally:
         os.chmod(top, 0o755)
     assert not os.path.exists(os.path.join(user_tmp, "x.sif"))
+
+
+def test_pinned_run_and_build_use_the_shared_cache(shared, refs, user_tmp):
+    """`exec docker://REF@sha256:...` found by the light binary in the
+    shared cache (no temporary cache, no registry request), and a `build`
+    from docker:// of an image it lacks: the shared dir stays as it is."""
+    r = as_root("inspect", "--json", os.path.join(os.path.dirname(shared), "root.sif"))
+    import json
+    labels = json.loads(r.stdout)["data"]["attributes"]["labels"]
+    digest = labels["org.opencontainers.image.base.digest"]
+    pinned = refs[0].rsplit(":", 1)[0] + "@" + digest
+    # SIFs are cached per reference: root pulls the pinned one too.
+    r = as_root("pull", "--nohttps", os.path.join(os.path.dirname(shared), "pinned.sif"), pinned,
+                env={"SINGULARITY_CACHEDIR": shared})
+    assert r.returncode == 0, r.stderr
+    subprocess.run(["chmod", "-R", "go+rX", shared], check=True)
+    before = snapshot(shared)
+    temps = user_temp_caches()
+    r = sing("-v", "exec", "--nohttps", pinned, "wc", "-c", "/etc/shared0", cache=shared)
+    assert r.returncode == 0 and r.stdout.startswith("100000"), r.stdout + r.stderr
+    assert "Using cached SIF image" in r.stderr, r.stderr
+    assert user_temp_caches() == temps
+    out = os.path.join(user_tmp, "built.sif")
+    r = sing("build", "--nohttps", out, refs[1], cache=shared)
+    assert r.returncode == 0, r.stderr
+    r = sing("exec", out, "wc", "-c", "/etc/shared1", cache=shared)
+    assert r.returncode == 0 and r.stdout.startswith("100000"), r.stdout + r.stderr
+    assert snapshot(shared) == before
+    assert user_temp_caches(temps) == temps
+
+
+def second_user():
+    import pwd
+    from conftest import USER2
+    try:
+        return pwd.getpwnam(USER2)
+    except KeyError:
+        subprocess.run(["useradd", "-m", "-d", f"/home/{USER2}", "-s", "/bin/bash", USER2],
+                       check=True, capture_output=True)
+        return pwd.getpwnam(USER2)
+
+
+def test_a_cache_of_another_user_is_refused(shared, refs, user_tmp):
+    """Read-only is trusted only from root: another user could put a SIF
+    there that would run as you."""
+    other = second_user()
+    for d, _, files in os.walk(shared):
+        for p in [d] + [os.path.join(d, f) for f in files]:
+            os.lchown(p, other.pw_uid, other.pw_gid)
+    before = snapshot(shared)
+    r = sing("exec", "--nohttps", refs[0], "true", cache=shared)
+    assert r.returncode == 255 and "not by you or root" in r.stderr, r.stderr
+    r = sing("pull", "--nohttps", os.path.join(user_tmp, "x.sif"), refs[0], cache=shared)
+    assert r.returncode == 255 and "not by you or root" in r.stderr, r.stderr
+    assert snapshot(shared) == before
