@@ -37,7 +37,8 @@ const char usage_cache[] =
     "        --dry-run only says what it would remove.\n"
     "  --type: blob (oci-blob), sif (oci-tmp) or all (default).\n"
     "\n"
-    "The cache is $SINGULARITY_CACHEDIR, else ~/.singularity/cache.\n";
+    "The cache is $SINGULARITY_CACHEDIR, else ~/.singularity/cache. A read-only\n"
+    "cache (an administrator's shared one) can be listed, not cleaned.\n";
 
 enum { T_BLOB = 1, T_SIF = 2, T_ALL = 3 };
 
