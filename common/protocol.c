@@ -14,6 +14,7 @@ const char *const proto_flag_names[PROTO_N_FLAGS] = {
     [PROTO_WRITABLE_TMPFS] = "--writable-tmpfs",
     [PROTO_NV] = "--nv",
     [PROTO_ROCM] = "--rocm",
+    [PROTO_FAKEROOT] = "--fakeroot",
 };
 
 const char *const proto_opt_names[PROTO_N_OPTS] = {
@@ -31,6 +32,8 @@ const char *const proto_opt_names[PROTO_N_OPTS] = {
     [PROTO_FALLBACK_ENV] = "--fallback-env",
     [PROTO_FALLBACK_ARG] = "--fallback-arg",
     [PROTO_SECCOMP_BPF] = "--seccomp-bpf",
+    [PROTO_FAKEROOT_FD] = "--fakeroot-fd",
+    [PROTO_OVERLAY] = "--overlay",
 };
 
 const char *const proto_actions[PROTO_N_ACTIONS] = {"exec", "run", "shell", "start", "test"};
@@ -75,5 +78,19 @@ int proto_home_split(char *spec, char **src, char **dst, sing_err_t *err)
         }
         *src = spec;
         *dst = colon ? colon + 1 : spec;
+        return 0;
+}
+
+int proto_overlay_split(char *spec, char **dir, bool *ro, sing_err_t *err)
+{
+        size_t len = strlen(spec);
+        *ro = false;
+        if (len > 3 && (strcmp(spec + len - 3, ":ro") == 0 || strcmp(spec + len - 3, ":rw") == 0)) {
+                *ro = spec[len - 2] == 'r' && spec[len - 1] == 'o';
+                spec[len - 3] = '\0';
+        }
+        if (spec[0] != '/')
+                return err_set(err, "--overlay %s: must be an absolute path", spec);
+        *dir = spec;
         return 0;
 }

@@ -24,6 +24,7 @@ enum proto_flag {
         PROTO_WRITABLE_TMPFS,
         PROTO_NV,   /* bind the host's NVIDIA libraries and devices */
         PROTO_ROCM, /* the same for AMD ROCm */
+        PROTO_FAKEROOT, /* root in a user namespace (user-namespace mode) */
         PROTO_N_FLAGS
 };
 
@@ -43,6 +44,8 @@ enum proto_opt {
         PROTO_FALLBACK_ENV, /* KEY=VALUE, when the container has no /bin/sh */
         PROTO_FALLBACK_ARG,
         PROTO_SECCOMP_BPF, /* a compiled seccomp filter, hex (seccomp_install.h) */
+        PROTO_FAKEROOT_FD, /* --fakeroot: the socket of the frontend's id-mapping helper */
+        PROTO_OVERLAY,     /* DIR[:ro|:rw], proto_overlay_split() */
         PROTO_N_OPTS
 };
 
@@ -68,5 +71,10 @@ bool proto_action_valid(const char *action);
  * DST. SRC must be non-empty and DST absolute; there is at most one ':'.
  * The message names the spec as given (spec is modified). */
 int proto_home_split(char *spec, char **src, char **dst, sing_err_t *err);
+
+/* Split an --overlay DIR[:ro|:rw] in place: *ro for a read-only layer.
+ * DIR must be absolute; a ':' inside DIR is kept when the spec does not
+ * end in :ro or :rw. */
+int proto_overlay_split(char *spec, char **dir, bool *ro, sing_err_t *err);
 
 #endif

@@ -18,14 +18,10 @@
 #include "error.h"
 #include "metadata.h"
 #include "pull.h"
+#include "run_command.h"
 #include "sif_write.h"
 
 /* ---- build_rootfs.c ---- */
-
-/* Run argv (found on PATH) with stdin /dev/null and stdout to out_fd (-1:
- * captured with stderr); a failure reports the status and the last line of
- * its output. */
-int run_command(char *const argv[], int out_fd, sing_err_t *e);
 
 /* Merge the pulled layers and the /.singularity.d metadata into the empty
  * directory `rootfs`. */
@@ -85,10 +81,6 @@ int userns_run_fakeroot(userns_fn fn, void *arg, sing_err_t *e);
 /* Same with only the caller's own uid/gid mapped to 0 (no helper needed):
  * files the caller owns look root-owned, e.g. to mksquashfs. */
 int userns_run_self(userns_fn fn, void *arg, sing_err_t *e);
-/* The subordinate id range of the calling user in /etc/subuid or
- * /etc/subgid (first matching line, by name or number). */
-int subid_range(const char *file, const char *user, uid_t id, unsigned long *start,
-                unsigned long *count, sing_err_t *e);
 
 /* ---- build_output.c ---- */
 

@@ -2,7 +2,7 @@
  *
  * --fakeroot: a child unshares CLONE_NEWUSER and waits; the parent maps
  * 0 -> the user and 1..N -> the user's /etc/subuid (/etc/subgid) range with
- * the setuid helpers newuidmap/newgidmap (Debian's `uidmap`), then lets the
+ * the setuid helpers newuidmap/newgidmap (userns_map.h), then lets the
  * child go. The child is root in there: it can chown to 1234, chroot, mount
  * /proc; files it makes are owned on the host by the user or the sub ids.
  *
@@ -29,32 +29,7 @@
 #include "cleanup.h"
 #include "log.h"
 #include "tempfile.h"
-
-int subid_range(const char *file, const char *user, uid_t id, unsigned long *start,
-                unsigned long *count, sing_err_t *e)
-{
-        _cleanup_fclose_ FILE *f = fopen(file, "re");
-        char line[512], idstr[32];
-        snprintf(idstr, sizeof(idstr), "%u", (unsigned)id);
-        if (!f)
-                return err_errno(e, "cannot read %s", file);
-        while (fgets(line, sizeof(line), f)) {
-                char *name = strtok(line, ":\n"), *s = strtok(NULL, ":\n"),
-                     *c = strtok(NULL, ":\n");
-                if (!name || !s || !c)
-                        continue;
-                if (strcmp(name, user ? user : "") != 0 && strcmp(name, idstr) != 0)
-                        continue;
-                *start = strtoul(s, NULL, 10);
-                *count = strtoul(c, NULL, 10);
-                if (*count > 0)
-                        return 0;
-        }
-        return err_set(e,
-                       "no subordinate id range for %s in %s (ask your administrator to add "
-                       "one; --fakeroot needs it)",
-                       user ? user : idstr, file);
-}
+#include "userns_map.h"
 
 static int write_file(const char *path, const char *text)
 {
@@ -114,32 +89,14 @@ static int wait_child(pid_t pid, int errfd, sing_err_t *e)
         return child_status_check(status, "build process", NULL, e);
 }
 
-static int run_map_helper(const char *helper, pid_t pid, unsigned long id, unsigned long start,
-                          unsigned long count, sing_err_t *e)
-{
-        char p[32], i[32], s[32], c[32];
-        snprintf(p, sizeof(p), "%d", (int)pid);
-        snprintf(i, sizeof(i), "%lu", id);
-        snprintf(s, sizeof(s), "%lu", start);
-        snprintf(c, sizeof(c), "%lu", count);
-        char *argv[] = {(char *)helper, p, "0", i, "1", "1", s, c, NULL};
-        if (run_command(argv, -1, e) < 0)
-                return err_prefix(e,
-                                  "mapping ids for --fakeroot (is the uidmap package installed?)");
-        return 0;
-}
-
 int userns_run_fakeroot(userns_fn fn, void *arg, sing_err_t *e)
 {
-        struct passwd *pw = getpwuid(getuid());
-        _cleanup_free_ char *name = pw ? strdup(pw->pw_name) : NULL;
-        unsigned long us, uc, gs, gc;
+        struct subid_ranges ranges;
         int ready[2], go[2], err[2];
         char byte = 0;
         pid_t pid;
 
-        if (subid_range("/etc/subuid", name, getuid(), &us, &uc, e) < 0 ||
-            subid_range("/etc/subgid", name, getgid(), &gs, &gc, e) < 0)
+        if (subid_ranges_get(&ranges, e) < 0)
                 return -1;
         if (pipe2(ready, O_CLOEXEC) < 0)
                 return err_errno(e, "pipe");
@@ -168,8 +125,7 @@ int userns_run_fakeroot(userns_fn fn, void *arg, sing_err_t *e)
         close(err[1]);
         int rc = 0;
         if (read(ready[0], &byte, 1) == 1) {
-                if (run_map_helper("newuidmap", pid, getuid(), us, uc, e) < 0 ||
-                    run_map_helper("newgidmap", pid, getgid(), gs, gc, e) < 0)
+                if (subid_map_pid(pid, &ranges, e) < 0)
                         rc = -1;
                 else if (write(go[1], "g", 1) != 1)
                         rc = err_errno(e, "starting the build process");

@@ -40,6 +40,7 @@
 #include "sif.h"
 #include "source.h"
 #include "tempfile.h"
+#include "userns_map.h"
 
 #define META_MAX_BYTES (4u << 20)
 
@@ -178,21 +179,13 @@ static bool needs_root(const struct recipe *r)
         return r->sec[SEC_POST].present || r->sec[SEC_SETUP].present;
 }
 
-/* Is `prog` an executable on PATH? */
-static bool on_path(const char *prog)
-{
-        char p[PATH_MAX];
-        return program_path(prog, p, sizeof(p)) == 0;
-}
-
 /* A normal user's recipe with %post, without --fakeroot: as Apptainer 1.1+,
  * --fakeroot by itself when the user has subordinate ids (and the uidmap
  * helpers), else root of a user namespace mapping only the user's own ids.
  * %setup runs on the host: only root (or an explicit --fakeroot) runs it. */
 static int choose_unprivileged_mode(struct build *b, sing_err_t *e)
 {
-        struct passwd *pw = getpwuid(getuid());
-        unsigned long s, c;
+        struct subid_ranges ranges;
         sing_err_t ignored;
         for (size_t i = 0; i <= b->nstages; i++)
                 if ((i < b->nstages ? &b->stages[i].rec : &b->rec)->sec[SEC_SETUP].present)
@@ -200,9 +193,7 @@ static int choose_unprivileged_mode(struct build *b, sing_err_t *e)
                                        "%s has %%setup, which runs on the host as root: build it "
                                        "as root, or with an explicit --fakeroot",
                                        b->src);
-        if (subid_range("/etc/subuid", pw ? pw->pw_name : NULL, getuid(), &s, &c, &ignored) == 0 &&
-            subid_range("/etc/subgid", pw ? pw->pw_name : NULL, getgid(), &s, &c, &ignored) == 0 &&
-            on_path("newuidmap") && on_path("newgidmap")) {
+        if (subid_ranges_get(&ranges, &ignored) == 0) {
                 log_info("%%post needs root: building with --fakeroot (your /etc/subuid and "
                          "/etc/subgid ranges)");
                 b->fakeroot = true;

@@ -30,6 +30,7 @@
 #include "oci_runtime.h"
 #include "protocol.h"
 #include "run_env.h"
+#include "userns_map.h"
 #include "workdir.h"
 
 extern char **environ;
@@ -46,6 +47,10 @@ extern char **environ;
         "                         instead of sharing the host's\n"                                 \
         "  -C, --containall       contain not only file systems but also PID and IPC\n"            \
         "                         namespaces and the environment (-c -e -p -i)\n"                  \
+        "  -f, --fakeroot         run as root inside a user namespace: uid 0 is you,\n"            \
+        "                         1..N your /etc/subuid and /etc/subgid ranges (set by\n"          \
+        "                         newuidmap/newgidmap; without a range only your own\n"           \
+        "                         id is mapped); HOME is /root, your home bound there\n"          \
         "  -e, --cleanenv         clean the environment before running the container:\n"           \
         "                         only TERM and the proxy variables pass, LANG=C\n"                \
         "      --env KEY=VALUE    set KEY in the container, over the image's value\n"              \
@@ -81,6 +86,11 @@ extern char **environ;
         "      --no-mount LIST    do not mount these (comma-separated): proc, sys, dev,\n"         \
         "                         devpts, home, tmp, cwd, hostfs, bind-paths (every\n"             \
         "                         `bind path` of the config) or /DEST (one of them)\n"             \
+        "  -o, --overlay DIR[:ro] a writable overlay on the image: changes go to\n"              \
+        "                         DIR/upper (DIR/work is its work directory; both made\n"         \
+        "                         if missing) and persist; with :ro, DIR is a read-only\n"        \
+        "                         layer (repeatable; one writable DIR at most; overlay\n"         \
+        "                         image files are not supported)\n"                               \
         "  -p, --pid              run the container in a new PID namespace, under a\n"             \
         "                         minimal init (pid 1: forwards signals, reaps zombies)\n"         \
         "      --no-init          accepted for Apptainer compatibility (the init is\n"             \
@@ -197,7 +207,9 @@ const char usage_instance[] =
  * environment. */
 struct run_request {
         const char *action; /* "run", "exec", "shell", "test" */
-        struct strv binds, no_mount, env_flag, env_files, scratch;
+        struct strv binds, no_mount, env_flag, env_files, scratch, overlays;
+        bool fakeroot;
+        char *fakeroot_fd; /* the id-mapping helper's socket (userns_map.h), for the starter */
         bool contain, cleanenv, pid, ipc, net, userns, no_home, writable, writable_tmpfs, no_eval;
         const char *seccomp_profile; /* --security seccomp:FILE, else the config's */
         char *seccomp_bpf;           /* the compiled profile, hex, for the starter */
@@ -229,6 +241,8 @@ static void run_request_free(struct run_request *r)
         strv_free(&r->env_flag);
         strv_free(&r->env_files);
         strv_free(&r->scratch);
+        strv_free(&r->overlays);
+        free(r->fakeroot_fd);
         strv_free(&r->tmpfs_scratch);
         strv_free(&r->gpu_libs);
         strv_free(&r->gpu_bins);
@@ -287,6 +301,19 @@ static int scratch_list_parse(const char *list, struct strv *out, sing_err_t *e)
         return 0;
 }
 
+/* SINGULARITY_OVERLAY: comma-separated --overlay values. */
+static int overlay_list_parse(const char *list, const char *cwd, struct strv *out, sing_err_t *e)
+{
+        _cleanup_free_ char *copy = strdup(list);
+        char *save = NULL;
+        if (!copy)
+                return err_set(e, "out of memory");
+        for (char *it = strtok_r(copy, ",", &save); it; it = strtok_r(NULL, ",", &save))
+                if (overlay_spec_parse(it, cwd, out, e) < 0)
+                        return -1;
+        return 0;
+}
+
 static void set_containall(struct run_request *r)
 {
         r->contain = r->cleanenv = r->pid = r->ipc = true;
@@ -311,6 +338,7 @@ static int options_from_env(struct run_request *r, sing_err_t *e)
             {"USERNS", &r->userns},
             {"NO_EVAL", &r->no_eval},
             {"NV", &r->nv},
+            {"FAKEROOT", &r->fakeroot},
             {"ROCM", &r->rocm},
         };
         bool containall = false, nohttps = false;
@@ -338,6 +366,8 @@ static int options_from_env(struct run_request *r, sing_err_t *e)
         if ((v = envopt_str("SECURITY")) && security_parse(v, r, e) < 0)
                 return err_prefix(e, "%s", envopt_var("SECURITY"));
         r->workdir = envopt_str("WORKDIR");
+        if ((v = envopt_str("OVERLAY")) && overlay_list_parse(v, r->cwd, &r->overlays, e) < 0)
+                return err_prefix(e, "%s", envopt_var("OVERLAY"));
         if ((v = envopt_str("SCRATCH")) && scratch_list_parse(v, &r->scratch, e) < 0)
                 return err_prefix(e, "%s", envopt_var("SCRATCH"));
         return 0;
@@ -401,6 +431,8 @@ static int parse_options(int argc, char **argv, struct run_request *r, sing_err_
             {"network", required_argument, NULL, OPT_NETWORK},
             {"network-args", required_argument, NULL, OPT_NETWORK_ARGS},
             {"userns", no_argument, NULL, 'u'},
+            {"fakeroot", no_argument, NULL, 'f'},
+            {"overlay", required_argument, NULL, 'o'},
             {"writable", no_argument, NULL, 'w'},
             {"writable-tmpfs", no_argument, NULL, OPT_WRITABLE_TMPFS},
             {"no-mount", required_argument, NULL, OPT_NO_MOUNT},
@@ -427,7 +459,7 @@ static int parse_options(int argc, char **argv, struct run_request *r, sing_err_
                 return -1;
         /* '+': the first non-option (IMAGE) ends our options; the rest are the
          * container command's. */
-        while ((opt = getopt_long(argc, argv, "+B:cCeH:inpuwhW:S:", opts, NULL)) != -1) {
+        while ((opt = getopt_long(argc, argv, "+B:cCefH:ino:puwhW:S:", opts, NULL)) != -1) {
                 switch (opt) {
                 case 'B':
                         if (bind_list_parse(optarg, r->cwd, &r->binds, e) < 0)
@@ -481,6 +513,13 @@ static int parse_options(int argc, char **argv, struct run_request *r, sing_err_
                                        optarg);
                 case 'u':
                         r->userns = true;
+                        break;
+                case 'f':
+                        r->fakeroot = true;
+                        break;
+                case 'o':
+                        if (overlay_spec_parse(optarg, r->cwd, &r->overlays, e) < 0)
+                                return -1;
                         break;
                 case OPT_PWD:
                         r->pwd = optarg;
@@ -620,6 +659,32 @@ static int resolve_home(struct run_request *r, sing_err_t *e)
         return r->home_dest ? 0 : err_set(e, "out of memory");
 }
 
+/* --fakeroot: a helper that maps the starter's user namespace with the
+ * subordinate ids once it exists (userns_map.h); without a range, as
+ * Apptainer 1.3, the starter maps only the user's own ids. Root is root
+ * already. */
+static int prepare_fakeroot(struct run_request *r, sing_err_t *e)
+{
+        struct subid_ranges ranges;
+        sing_err_t why;
+        int fd;
+        if (!r->fakeroot || getuid() == 0)
+                return 0;
+        if (subid_ranges_get(&ranges, &why) < 0) {
+                log_info("--fakeroot: %s; running as root of a user namespace that maps only your "
+                         "own ids (chown to other ids fails there)",
+                         why.msg);
+                return 0;
+        }
+        if (fakeroot_helper_start(&ranges, &fd, e) < 0)
+                return -1;
+        if (asprintf(&r->fakeroot_fd, "%d", fd) < 0) {
+                r->fakeroot_fd = NULL;
+                return err_set(e, "out of memory");
+        }
+        return 0;
+}
+
 /* The image to hand the starter: docker:// is pulled into the cache (by the
  * image tool, which reads SINGULARITY_NOHTTPS itself; the cache settings
  * are ours, as a disabled cache is ours to remove), a
@@ -717,6 +782,7 @@ static int starter_argv(const struct run_request *r, const char *image,
             [PROTO_WRITABLE_TMPFS] = r->writable_tmpfs,
             [PROTO_NV] = r->nv,
             [PROTO_ROCM] = r->rocm,
+            [PROTO_FAKEROOT] = r->fakeroot,
         };
         const struct {
                 enum proto_opt opt;
@@ -737,6 +803,8 @@ static int starter_argv(const struct run_request *r, const char *image,
             {PROTO_FALLBACK_ENV, (const char *const *)cc->direct.set.v, cc->direct.set.n},
             {PROTO_FALLBACK_ARG, (const char *const *)cc->direct.argv.v, cc->direct.argv.n},
             {PROTO_SECCOMP_BPF, (const char *const *)&r->seccomp_bpf, r->seccomp_bpf ? 1 : 0},
+            {PROTO_FAKEROOT_FD, (const char *const *)&r->fakeroot_fd, r->fakeroot_fd ? 1 : 0},
+            {PROTO_OVERLAY, (const char *const *)r->overlays.v, r->overlays.n},
         };
         bool ok = strv_push(av, SING_STARTER_PATH) == 0;
         for (int f = 0; f < PROTO_N_FLAGS; f++)
@@ -843,7 +911,7 @@ static enum prepare_result prepare(int argc, char **argv, struct run_request *r,
                         goto out;
         }
         if (container_command_build(r, env, image, argv + img_idx + 1, &cc, e) < 0 ||
-            starter_argv(r, image, &cc, argv + img_idx + 1, av, e) < 0)
+            prepare_fakeroot(r, e) < 0 || starter_argv(r, image, &cc, argv + img_idx + 1, av, e) < 0)
                 goto out;
         *image_out = steal_ptr(&image);
         rc = PREPARE_READY;

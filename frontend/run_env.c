@@ -4,11 +4,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "bind_spec.h"
 #include "cleanup.h"
 #include "log.h"
+#include "path.h"
 #include "protocol.h"
 #include "shell_quote.h"
 
@@ -526,5 +528,40 @@ int home_spec_parse(const char *spec, const char *cwd, char **norm, sing_err_t *
                 *norm = NULL;
                 return err_set(e, "out of memory");
         }
+        return 0;
+}
+
+int overlay_spec_parse(const char *spec, const char *cwd, struct strv *out, sing_err_t *e)
+{
+        _cleanup_free_ char *copy = strdup(spec), *abs = NULL, *clean = NULL, *norm = NULL;
+        bool ro = false;
+        size_t len = copy ? strlen(copy) : 0;
+        struct stat st;
+        if (!copy)
+                return err_set(e, "out of memory");
+        if (len > 3 && (strcmp(copy + len - 3, ":ro") == 0 || strcmp(copy + len - 3, ":rw") == 0)) {
+                ro = copy[len - 1] == 'o';
+                copy[len - 3] = '\0';
+        }
+        if (!copy[0])
+                return err_set(e, "--overlay %s: expected DIR[:ro]", spec);
+        if (!(abs = absolute_from(cwd, copy)) || !(clean = path_clean(abs)))
+                return err_set(e, "out of memory");
+        /* A symlink is the starter's to refuse: it opens the layer as you. */
+        if (lstat(clean, &st) < 0)
+                return err_errno(e, "--overlay %s", copy);
+        if (S_ISREG(st.st_mode))
+                return err_set(e,
+                               "--overlay %s: overlay image files (ext3) are not supported; use a "
+                               "directory",
+                               copy);
+        if (!S_ISDIR(st.st_mode) && !S_ISLNK(st.st_mode))
+                return err_set(e, "--overlay %s: not a directory", copy);
+        if (asprintf(&norm, "%s%s", clean, ro ? ":ro" : "") < 0) {
+                norm = NULL;
+                return err_set(e, "out of memory");
+        }
+        if (strv_push_take(out, steal_ptr(&norm)) < 0)
+                return err_set(e, "out of memory");
         return 0;
 }

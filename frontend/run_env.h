@@ -106,4 +106,8 @@ int mount_spec_parse(const char *spec, const char *cwd, struct strv *out, sing_e
  * SRC made absolute against cwd, for the starter. malloc'd. */
 int home_spec_parse(const char *spec, const char *cwd, char **norm, sing_err_t *e);
 
+/* One --overlay DIR[:ro|:rw] appended to out as DIR (absolute, clean) or
+ * DIR:ro. DIR must exist; a file (an ext3 overlay image) is refused. */
+int overlay_spec_parse(const char *spec, const char *cwd, struct strv *out, sing_err_t *e);
+
 #endif

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "path.h"
 #include "protocol.h"
 
 /* --home SRC[:DST], both absolute (the frontend made SRC absolute). */
@@ -59,6 +60,45 @@ static void list_add(char **list, const char *v)
         *list = (char *)v;
 }
 
+static int parse_fd(const char *val, int *fd)
+{
+        char *end;
+        errno = 0;
+        long n = strtol(val, &end, 10);
+        if (errno || end == val || *end || n < 3 || n > INT_MAX)
+                return -1;
+        *fd = (int)n;
+        return 0;
+}
+
+/* A ',' or ':' in a layer would split the overlay's options. */
+static int parse_overlay(const char *val, struct request *req, sing_err_t *err)
+{
+        char *copy = strdup(val), *dir;
+        bool ro;
+        if (!copy)
+                return err_set(err, "out of memory");
+        if (req->n_overlays == MAX_OVERLAYS) {
+                free(copy);
+                return err_set(err, "too many --overlay options (max %d)", MAX_OVERLAYS);
+        }
+        if (proto_overlay_split(copy, &dir, &ro, err) < 0) {
+                free(copy);
+                return -1;
+        }
+        if (strpbrk(dir, ",:") || strcmp(dir, "/") == 0) {
+                free(copy);
+                return err_set(err, "--overlay %s: / or a directory name with ',' or ':' is not supported",
+                               val);
+        }
+        req->overlays[req->n_overlays].dir = path_clean(dir);
+        free(copy);
+        if (!req->overlays[req->n_overlays].dir)
+                return err_set(err, "out of memory");
+        req->overlays[req->n_overlays++].ro = ro;
+        return 0;
+}
+
 int args_parse(int argc, char **argv, struct request *req, sing_err_t *err)
 {
         int i;
@@ -79,7 +119,9 @@ int args_parse(int argc, char **argv, struct request *req, sing_err_t *err)
             [PROTO_WRITABLE_TMPFS] = &req->writable_tmpfs,
             [PROTO_NV] = &req->nv,
             [PROTO_ROCM] = &req->rocm,
+            [PROTO_FAKEROOT] = &req->fakeroot,
         };
+        req->fakeroot_fd = -1;
         for (i = 1; i < argc && strcmp(argv[i], PROTO_END) != 0; i++) {
                 const char *a = argv[i], *val;
                 int f = proto_flag_lookup(a), o = proto_opt_lookup(a);
@@ -151,6 +193,14 @@ int args_parse(int argc, char **argv, struct request *req, sing_err_t *err)
                         if (bind_spec_parse(val, &req->binds[req->nbinds], err) < 0)
                                 return -1;
                         req->nbinds++;
+                        break;
+                case PROTO_FAKEROOT_FD:
+                        if (parse_fd(val, &req->fakeroot_fd) < 0)
+                                return err_set(err, "--fakeroot-fd %s: not a file descriptor", val);
+                        break;
+                case PROTO_OVERLAY:
+                        if (parse_overlay(val, req, err) < 0)
+                                return -1;
                         break;
                 case PROTO_N_OPTS:
                         break;

@@ -15,6 +15,7 @@
 #define MAX_NO_MOUNT_PATHS 16
 #define MAX_GPU_FILES 128
 #define MAX_SCRATCH 16
+#define MAX_OVERLAYS 16
 
 struct request {
         bool debug;
@@ -24,6 +25,14 @@ struct request {
         size_t nbinds;
         bool contain, pid, ipc, net, userns, no_home, writable, writable_tmpfs;
         bool nv, rocm; /* bind the GPU devices of the host */
+        bool fakeroot; /* root in a user namespace (implies user-namespace mode) */
+        int fakeroot_fd; /* --fakeroot-fd: the id-mapping helper's socket, -1: none */
+        /* --overlay DIR[:ro]: the user's directories layered on the image */
+        struct {
+                char *dir;
+                bool ro;
+        } overlays[MAX_OVERLAYS];
+        size_t n_overlays;
         /* --gpu-lib / --gpu-bin: host driver files (the frontend found them) */
         const char *gpu_libs[MAX_GPU_FILES], *gpu_bins[MAX_GPU_FILES];
         size_t n_gpu_libs, n_gpu_bins;

@@ -11,6 +11,7 @@
  *           [--script TEXT [--fallback-env KEY=VALUE]... [--fallback-arg ARG]...]
  *           [--seccomp-bpf HEX] [--nv] [--rocm] [--gpu-lib PATH]... [--gpu-bin PATH]...
  *           [--scratch DEST]... [--instance PID:START]
+ *           [--fakeroot [--fakeroot-fd FD]] [--overlay DIR[:ro]]...
  *           -- ARGS...
  *
  * --instance joins the running instance whose process is PID (started at
@@ -37,7 +38,15 @@
  * mount namespace. Unprivileged
  * (not setuid, or `allow setuid = no`): a user namespace mapping the user
  * to itself, squashfs through squashfuse, or extracted with unsquashfs
- * when FUSE is unusable; never a loop device.
+ * when FUSE is unusable; never a loop device. --fakeroot is that mode with
+ * the user as root of the namespace, which keeps its capabilities there;
+ * 1..N are the user's subordinate ids when the frontend's helper (FD, which
+ * runs newuidmap/newgidmap) maps them, else only the user's own id is.
+ *
+ * --overlay DIR: DIR/upper and DIR/work (made as the user) are the overlay's
+ * writable layer, :ro adds DIR as a read-only layer over the image; every
+ * layer is opened as the user, without following a symlink, an upper must
+ * be the user's, and the kernel gets /proc/self/fd/N (mount_exec.c).
  *
  * Steps: check the process and the config, open and check the image as the
  * user, build the mount plan (mount_plan.c), enter the namespaces, execute
@@ -163,9 +172,12 @@ int main(int argc, char **argv)
         bool privileged = geteuid() == 0;
         config_load(&cfg, privileged);
         user_lookup(&user);
-        if (privileged && (!cfg.allow_setuid || req.userns) && user.uid != 0) {
+        /* --fakeroot is a user-namespace run: root there, never here. */
+        if (privileged && (!cfg.allow_setuid || req.userns || req.fakeroot) && user.uid != 0) {
                 log_verbose("%s: running unprivileged",
-                            req.userns ? "--userns" : "`allow setuid = no`");
+                            req.fakeroot ? "--fakeroot"
+                            : req.userns ? "--userns"
+                                         : "`allow setuid = no`");
                 become_user_now(&user);
                 privileged = false;
         }
@@ -193,6 +205,15 @@ int main(int argc, char **argv)
                 exec_action(&req, &img, user.home);
         }
         image_open_checked(req.image, &cfg, &user, req.writable, &img);
+        /* Opened as the user; inside, the user is root (and the home /root). */
+        bool fakeroot = req.fakeroot && !privileged;
+        uid_t host_uid = user.uid;
+        gid_t host_gid = user.gid;
+        if (fakeroot) {
+                user_as_fakeroot(&user);
+                if (!req.home_dst)
+                        req.home_dst = (char *)"/root";
+        }
         struct plan_input in = {.cfg = &cfg,
                                 .req = &req,
                                 .user = &user,
@@ -240,7 +261,9 @@ int main(int argc, char **argv)
                  (req.net ? CLONE_NEWNET : 0);
         if (privileged && unshare(ns) < 0)
                 die_errno("creating the container namespaces");
-        if (!privileged)
+        if (fakeroot)
+                enter_fakeroot_namespace(host_uid, host_gid, req.fakeroot_fd, ns);
+        else if (!privileged)
                 enter_user_namespace(&user, ns);
         if (req.net)
                 net_loopback_up();
@@ -285,7 +308,10 @@ int main(int argc, char **argv)
                 die_with_parent(supervisor);
         }
         enter_container_root(&plan);
-        drop_privileges(&user, !privileged);
+        if (fakeroot)
+                stay_fakeroot(&user);
+        else
+                drop_privileges(&user, !privileged);
         if (supervisor >= 0)
                 die_with_parent(supervisor);
         enter_workdir(&req, in.cwd, plan.home_dst);

@@ -22,6 +22,7 @@
 #include "cleanup.h"
 #include "fileio.h"
 #include "log.h"
+#include "overlay_layers.h"
 #include "path.h"
 #include "safepath.h"
 #include "seccomp_install.h"
@@ -432,10 +433,12 @@ static bool exists_in(int rootfd, const char *path)
  * first, where we own them: a directory in both layers takes the upper's
  * owner. Only where the image has a real directory or nothing: an image
  * symlink is never shadowed (the walk stops there). */
-static void prepare_mount_points(const struct run *r, const char *lower)
+static void prepare_mount_points(const struct run *r, const char *lower, int user_upper)
 {
         _cleanup_close_ int lowerfd = open(lower, O_PATH | O_DIRECTORY | O_CLOEXEC);
-        _cleanup_close_ int upperfd = open(r->plan->upper, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        _cleanup_close_ int upperfd =
+            user_upper >= 0 ? fcntl(user_upper, F_DUPFD_CLOEXEC, 0)
+                            : open(r->plan->upper, O_PATH | O_DIRECTORY | O_CLOEXEC);
         if (lowerfd < 0 || upperfd < 0)
                 die_errno("opening the overlay layers");
         for (size_t i = 0; i < r->plan->n; i++) {
@@ -466,11 +469,24 @@ static void prepare_mount_points(const struct run *r, const char *lower)
 static void do_overlay(struct run *r, const struct mount_entry *e)
 {
         char why[256];
+        struct overlay_layers layers = {.upper = -1};
         _cleanup_close_ int dst = open_dest(r, e, true);
-        if (r->ctx->userns && r->plan->upper)
-                prepare_mount_points(r, e->source);
-        _cleanup_close_ int mnt = fs_new("overlay", "overlay", e->data,
-                                         MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, why, sizeof(why));
+        /* --overlay: the user's layers, by fd (overlay_layers.h). */
+        if (e->flags & MP_AS_USER)
+                overlay_layers_open(e->data, r->plan->session, r->ctx->user, &layers);
+        /* A user's upper gets the mount points made as the user (root's
+         * would be directories the user cannot remove from it). */
+        if (layers.upper >= 0 && !r->ctx->userns) {
+                fs_as_user(r->ctx->user);
+                prepare_mount_points(r, e->source, layers.upper);
+                fs_as_root();
+        } else if (r->ctx->userns && r->plan->upper) {
+                prepare_mount_points(r, e->source, layers.upper);
+        }
+        _cleanup_close_ int mnt =
+            fs_new("overlay", "overlay", layers.data ? layers.data : e->data,
+                   MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, why, sizeof(why));
+        overlay_layers_close(&layers);
         if (mnt < 0 && !(e->flags & MP_OPTIONAL))
                 die("mounting the overlay on %s: %s", e->dest, why);
         if (mnt < 0) {

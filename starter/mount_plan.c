@@ -168,19 +168,41 @@ static void plan_image(struct builder *b, const struct plan_input *in, bool over
                 add_owned(b, OP_BIND, dup_or_null(b, in->image_path), fmt(b, "%s/rootfs", s), NULL,
                           (in->image_src == IMGSRC_DIR ? MP_IMAGE_FD : 0) | (writable ? 0 : MP_RO));
         if (overlay) {
-                /* Writable upper layer in the session tmpfs: mount points can be
-                 * created there, and --writable-tmpfs keeps it writable. */
-                b->plan->upper = fmt(b, "%s/data/upper", s);
-                add(b, OP_MKDIR, NULL, b->plan->upper, NULL, 0);
-                add_owned(b, OP_MKDIR, NULL, fmt(b, "%s/data/work", s), NULL, 0);
-                /* `enable overlay = try` without --writable-tmpfs: the executor
-                 * falls back to a read-only bind of the lower layer. */
-                bool try =
-                    in->cfg->enable_overlay == CONFIG_OVERLAY_TRY && !in->req->writable_tmpfs;
+                const struct request *req = in->req;
+                const char *user_upper = NULL;
+                char *lowers = fmt(b, "%s", "");
+                for (size_t i = 0; i < req->n_overlays; i++) {
+                        if (!req->overlays[i].ro)
+                                user_upper = req->overlays[i].dir;
+                        else if (lowers) {
+                                char *more = fmt(b, "%s%s:", lowers, req->overlays[i].dir);
+                                free(lowers);
+                                lowers = more;
+                        }
+                }
+                /* Writable upper layer in the session tmpfs (mount points can be
+                 * created there, and --writable-tmpfs keeps it writable), or
+                 * the user's --overlay DIR: DIR/upper and DIR/work, which the
+                 * executor opens as the user (MP_AS_USER), as every layer
+                 * outside the session. */
+                if (user_upper) {
+                        b->plan->upper = fmt(b, "%s/upper", user_upper);
+                } else {
+                        b->plan->upper = fmt(b, "%s/data/upper", s);
+                        add(b, OP_MKDIR, NULL, b->plan->upper, NULL, 0);
+                        add_owned(b, OP_MKDIR, NULL, fmt(b, "%s/data/work", s), NULL, 0);
+                }
+                /* `enable overlay = try` without --writable-tmpfs or --overlay:
+                 * the executor falls back to a read-only bind of the lower layer. */
+                bool try = in->cfg->enable_overlay == CONFIG_OVERLAY_TRY && !req->writable_tmpfs &&
+                           !req->n_overlays;
                 add_owned(b, OP_OVERLAY, fmt(b, "%s/rootfs", s), fmt(b, "%s/final", s),
-                          fmt(b, "lowerdir=%s/rootfs,upperdir=%s/data/upper,workdir=%s/data/work%s",
-                              s, s, s, in->userns ? ",userxattr" : ""),
-                          try ? MP_OPTIONAL : 0);
+                          fmt(b, "lowerdir=%s%s/rootfs,upperdir=%s,workdir=%s/%s%s",
+                              lowers ? lowers : "", s, b->plan->upper,
+                              user_upper ? user_upper : s, user_upper ? "work" : "data/work",
+                              in->userns ? ",userxattr" : ""),
+                          (try ? MP_OPTIONAL : 0) | (req->n_overlays ? MP_AS_USER : 0));
+                free(lowers);
         } else {
                 add_owned(b, OP_BIND, fmt(b, "%s/rootfs", s), fmt(b, "%s/final", s), NULL,
                           writable ? 0 : MP_RO);
@@ -257,8 +279,9 @@ static void plan_etc_files(struct builder *b, const struct plan_input *in)
 {
         const char *s = in->session;
         /* Root in a --writable sandbox edits the image's own files (adduser,
-         * package installs): nothing is bound over them. */
-        bool own_files = in->user->uid == 0 && in->req->writable;
+         * package installs): nothing is bound over them. --fakeroot's root
+         * is the image's own root entry. */
+        bool own_files = in->user->uid == 0 && (in->req->writable || in->req->fakeroot);
         if (in->cfg->config_passwd && !own_files) {
                 add_owned(b, OP_FILE, dup_or_null(b, "/etc/passwd"),
                           fmt(b, "%s/data/files/passwd", s), dup_or_null(b, "passwd"), 0);
@@ -427,6 +450,21 @@ static int check_request(const struct plan_input *in, bool overlay, sing_err_t *
                 return err_set(err, "--writable: only a sandbox directory image can be writable");
         if (req->writable_tmpfs && !overlay)
                 return err_set(err, "--writable-tmpfs: needs `enable overlay = yes` in the config");
+        if (req->n_overlays && req->writable)
+                return err_set(err, "--overlay and --writable cannot be used together");
+        if (req->n_overlays && !overlay)
+                return err_set(err, "--overlay: overlays are disabled by the administrator "
+                                    "(`enable overlay = no`)");
+        size_t rw = 0;
+        for (size_t i = 0; i < req->n_overlays; i++) {
+                rw += !req->overlays[i].ro;
+                if (in_session(in, req->overlays[i].dir))
+                        return err_set(err, "--overlay %s: inside the starter's session directory",
+                                       req->overlays[i].dir);
+        }
+        if (rw > 1)
+                return err_set(err, "--overlay: only one writable overlay directory (the others "
+                                    "take :ro)");
         return 0;
 }
 
@@ -482,7 +520,10 @@ int mount_plan_build(const struct plan_input *in, struct mount_plan *plan, sing_
             !is_system_dir(in->cwd) && !in_session(in, in->cwd) &&
             !dest_already_bound(plan, in->cwd))
                 add(&b, OP_BIND, in->cwd, in->cwd, NULL, MP_IN_ROOT | MP_AS_USER | MP_OPTIONAL);
-        if (overlay && !req->writable_tmpfs)
+        bool user_upper = false;
+        for (size_t i = 0; i < req->n_overlays; i++)
+                user_upper |= !req->overlays[i].ro;
+        if (overlay && !req->writable_tmpfs && !user_upper)
                 add(&b, OP_REMOUNT_RO, NULL, "/", NULL, MP_IN_ROOT);
         if (b.oom) {
                 mount_plan_free(plan);

@@ -106,6 +106,55 @@ void enter_user_namespace(const struct user_info *u, int clone_flags)
         write_proc_self("gid_map", map);
 }
 
+void user_as_fakeroot(struct user_info *u)
+{
+        u->uid = 0;
+        u->gid = 0;
+        u->name = xstrdup("root");
+        u->ngroups = 1;
+        u->groups[0] = 0;
+        u->group_names[0] = xstrdup("root");
+}
+
+void enter_fakeroot_namespace(uid_t uid, gid_t gid, int helper_fd, int clone_flags)
+{
+        char map[64], answer[2];
+        if (unshare(CLONE_NEWUSER | clone_flags) < 0)
+                die_errno("creating the --fakeroot user namespace");
+        if (helper_fd < 0) {
+                write_proc_self("setgroups", "deny");
+                snprintf(map, sizeof(map), "0 %u 1\n", (unsigned)uid);
+                write_proc_self("uid_map", map);
+                snprintf(map, sizeof(map), "0 %u 1\n", (unsigned)gid);
+                write_proc_self("gid_map", map);
+                return;
+        }
+        /* The helper outside maps us: our pid (as its namespace sees it, which
+         * is ours: only our children are in a new pid namespace), then "ok". */
+        if (dprintf(helper_fd, "%d", (int)getpid()) < 0 ||
+            read(helper_fd, answer, sizeof(answer)) != (ssize_t)sizeof(answer) ||
+            memcmp(answer, "ok", 2) != 0)
+                die("--fakeroot: the id-mapping helper did not map the user namespace (see "
+                    "above)");
+        close(helper_fd);
+        if (getuid() != 0 || getgid() != 0)
+                die("--fakeroot: uid %u is not root in the user namespace", (unsigned)getuid());
+}
+
+void stay_fakeroot(const struct user_info *u)
+{
+        /* EPERM: setgroups is denied where only our own ids are mapped. */
+        if (setgroups((size_t)u->ngroups, u->groups) < 0 && errno != EPERM)
+                die_errno("setgroups");
+        if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)
+                die_errno("becoming root of the --fakeroot user namespace");
+        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+                die_errno("prctl(PR_SET_NO_NEW_PRIVS)");
+        uid_t r, e, s;
+        if (getresuid(&r, &e, &s) < 0 || r || e || s || prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) != 1)
+                die("--fakeroot: not root with no_new_privs in the user namespace");
+}
+
 static void verify_dropped(const struct user_info *u, bool in_userns)
 {
         uid_t r, e, s;

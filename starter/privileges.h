@@ -35,6 +35,22 @@ void become_user_now(const struct user_info *u);
  * the namespaces in `clone_flags` (CLONE_NEWNS, ...). */
 void enter_user_namespace(const struct user_info *u, int clone_flags);
 
+/* --fakeroot: who the user is inside from now on, root (uid 0, gid 0, group
+ * root); the home (the host directory bound at /root) stays the user's. */
+void user_as_fakeroot(struct user_info *u);
+
+/* --fakeroot: a new user namespace (plus `clone_flags`) where the user's
+ * host ids uid/gid are 0. With helper_fd (the frontend's helper, which runs
+ * newuidmap/newgidmap) 1..N are the user's subordinate ids; with -1 only
+ * the user's own ids are mapped, written here. */
+void enter_fakeroot_namespace(uid_t uid, gid_t gid, int helper_fd, int clone_flags);
+
+/* --fakeroot's last step instead of drop_privileges(): root of the user
+ * namespace keeps its capabilities there (they act only on what the
+ * namespace owns, never on the host: chown to the mapped ids, package
+ * installs), with no_new_privs set. */
+void stay_fakeroot(const struct user_info *u);
+
 /* Drop every privilege for good (groups, gids, uids, all capability sets
  * including bounding and ambient, no_new_privs), then re-read each and die
  * if any did not take. `in_userns`: groups cannot be changed there. */
