@@ -22,8 +22,8 @@ enum proto_flag {
         PROTO_NO_HOME,
         PROTO_WRITABLE,
         PROTO_WRITABLE_TMPFS,
-        PROTO_NV,   /* bind the host's NVIDIA libraries and devices */
-        PROTO_ROCM, /* the same for AMD ROCm */
+        PROTO_NV,       /* bind the host's NVIDIA libraries and devices */
+        PROTO_ROCM,     /* the same for AMD ROCm */
         PROTO_FAKEROOT, /* root in a user namespace (user-namespace mode) */
         PROTO_N_FLAGS
 };

@@ -96,8 +96,11 @@ int userns_run_fakeroot(userns_fn fn, void *arg, sing_err_t *e)
         char byte = 0;
         pid_t pid;
 
-        if (subid_ranges_get(&ranges, e) < 0)
-                return -1;
+        if (subid_ranges_get(&ranges, e) < 0) {
+                char why[sizeof(e->msg)];
+                snprintf(why, sizeof(why), "%s", e->msg);
+                return err_set(e, "%s (ask your administrator for one; --fakeroot needs it)", why);
+        }
         if (pipe2(ready, O_CLOEXEC) < 0)
                 return err_errno(e, "pipe");
         if (pipe2(go, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0)

@@ -49,8 +49,8 @@ extern char **environ;
         "                         namespaces and the environment (-c -e -p -i)\n"                  \
         "  -f, --fakeroot         run as root inside a user namespace: uid 0 is you,\n"            \
         "                         1..N your /etc/subuid and /etc/subgid ranges (set by\n"          \
-        "                         newuidmap/newgidmap; without a range only your own\n"           \
-        "                         id is mapped); HOME is /root, your home bound there\n"          \
+        "                         newuidmap/newgidmap; without a range only your own\n"            \
+        "                         id is mapped); HOME is /root, your home bound there\n"           \
         "  -e, --cleanenv         clean the environment before running the container:\n"           \
         "                         only TERM and the proxy variables pass, LANG=C\n"                \
         "      --env KEY=VALUE    set KEY in the container, over the image's value\n"              \
@@ -86,11 +86,11 @@ extern char **environ;
         "      --no-mount LIST    do not mount these (comma-separated): proc, sys, dev,\n"         \
         "                         devpts, home, tmp, cwd, hostfs, bind-paths (every\n"             \
         "                         `bind path` of the config) or /DEST (one of them)\n"             \
-        "  -o, --overlay DIR[:ro] a writable overlay on the image: changes go to\n"              \
-        "                         DIR/upper (DIR/work is its work directory; both made\n"         \
-        "                         if missing) and persist; with :ro, DIR is a read-only\n"        \
-        "                         layer (repeatable; one writable DIR at most; overlay\n"         \
-        "                         image files are not supported)\n"                               \
+        "  -o, --overlay DIR[:ro] a writable overlay on the image: changes go to\n"                \
+        "                         DIR/upper (DIR/work is its work directory; both made\n"          \
+        "                         if missing) and persist; with :ro, DIR is a read-only\n"         \
+        "                         layer (repeatable; one writable DIR at most; overlay\n"          \
+        "                         image files are not supported)\n"                                \
         "  -p, --pid              run the container in a new PID namespace, under a\n"             \
         "                         minimal init (pid 1: forwards signals, reaps zombies)\n"         \
         "      --no-init          accepted for Apptainer compatibility (the init is\n"             \
@@ -671,8 +671,8 @@ static int prepare_fakeroot(struct run_request *r, sing_err_t *e)
         if (!r->fakeroot || getuid() == 0)
                 return 0;
         if (subid_ranges_get(&ranges, &why) < 0) {
-                log_info("--fakeroot: %s; running as root of a user namespace that maps only your "
-                         "own ids (chown to other ids fails there)",
+                log_info("--fakeroot: %s: only your own id is mapped (root in the container; "
+                         "chown to other ids fails)",
                          why.msg);
                 return 0;
         }
@@ -911,7 +911,8 @@ static enum prepare_result prepare(int argc, char **argv, struct run_request *r,
                         goto out;
         }
         if (container_command_build(r, env, image, argv + img_idx + 1, &cc, e) < 0 ||
-            prepare_fakeroot(r, e) < 0 || starter_argv(r, image, &cc, argv + img_idx + 1, av, e) < 0)
+            prepare_fakeroot(r, e) < 0 ||
+            starter_argv(r, image, &cc, argv + img_idx + 1, av, e) < 0)
                 goto out;
         *image_out = steal_ptr(&image);
         rc = PREPARE_READY;

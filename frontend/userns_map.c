@@ -36,10 +36,7 @@ int subid_range(const char *file, const char *user, uid_t id, unsigned long *sta
                 if (*count > 0)
                         return 0;
         }
-        return err_set(e,
-                       "no subordinate id range for %s in %s (ask your administrator to add "
-                       "one; --fakeroot needs it)",
-                       user ? user : idstr, file);
+        return err_set(e, "no subordinate id range for %s in %s", user ? user : idstr, file);
 }
 
 int subid_ranges_get(struct subid_ranges *r, sing_err_t *e)

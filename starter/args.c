@@ -88,8 +88,9 @@ static int parse_overlay(const char *val, struct request *req, sing_err_t *err)
         }
         if (strpbrk(dir, ",:") || strcmp(dir, "/") == 0) {
                 free(copy);
-                return err_set(err, "--overlay %s: / or a directory name with ',' or ':' is not supported",
-                               val);
+                return err_set(
+                    err, "--overlay %s: / or a directory name with ',' or ':' is not supported",
+                    val);
         }
         req->overlays[req->n_overlays].dir = path_clean(dir);
         free(copy);

@@ -24,8 +24,8 @@ struct request {
         struct bind_spec binds[MAX_USER_BINDS];
         size_t nbinds;
         bool contain, pid, ipc, net, userns, no_home, writable, writable_tmpfs;
-        bool nv, rocm; /* bind the GPU devices of the host */
-        bool fakeroot; /* root in a user namespace (implies user-namespace mode) */
+        bool nv, rocm;   /* bind the GPU devices of the host */
+        bool fakeroot;   /* root in a user namespace (implies user-namespace mode) */
         int fakeroot_fd; /* --fakeroot-fd: the id-mapping helper's socket, -1: none */
         /* --overlay DIR[:ro]: the user's directories layered on the image */
         struct {

@@ -174,10 +174,9 @@ int main(int argc, char **argv)
         user_lookup(&user);
         /* --fakeroot is a user-namespace run: root there, never here. */
         if (privileged && (!cfg.allow_setuid || req.userns || req.fakeroot) && user.uid != 0) {
-                log_verbose("%s: running unprivileged",
-                            req.fakeroot ? "--fakeroot"
-                            : req.userns ? "--userns"
-                                         : "`allow setuid = no`");
+                log_verbose("%s: running unprivileged", req.fakeroot ? "--fakeroot"
+                                                        : req.userns ? "--userns"
+                                                                     : "`allow setuid = no`");
                 become_user_now(&user);
                 privileged = false;
         }

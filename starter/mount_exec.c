@@ -436,9 +436,9 @@ static bool exists_in(int rootfd, const char *path)
 static void prepare_mount_points(const struct run *r, const char *lower, int user_upper)
 {
         _cleanup_close_ int lowerfd = open(lower, O_PATH | O_DIRECTORY | O_CLOEXEC);
-        _cleanup_close_ int upperfd =
-            user_upper >= 0 ? fcntl(user_upper, F_DUPFD_CLOEXEC, 0)
-                            : open(r->plan->upper, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        _cleanup_close_ int upperfd = user_upper >= 0
+                                          ? fcntl(user_upper, F_DUPFD_CLOEXEC, 0)
+                                          : open(r->plan->upper, O_PATH | O_DIRECTORY | O_CLOEXEC);
         if (lowerfd < 0 || upperfd < 0)
                 die_errno("opening the overlay layers");
         for (size_t i = 0; i < r->plan->n; i++) {
@@ -483,9 +483,8 @@ static void do_overlay(struct run *r, const struct mount_entry *e)
         } else if (r->ctx->userns && r->plan->upper) {
                 prepare_mount_points(r, e->source, layers.upper);
         }
-        _cleanup_close_ int mnt =
-            fs_new("overlay", "overlay", layers.data ? layers.data : e->data,
-                   MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, why, sizeof(why));
+        _cleanup_close_ int mnt = fs_new("overlay", "overlay", layers.data ? layers.data : e->data,
+                                         MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, why, sizeof(why));
         overlay_layers_close(&layers);
         if (mnt < 0 && !(e->flags & MP_OPTIONAL))
                 die("mounting the overlay on %s: %s", e->dest, why);

@@ -198,9 +198,8 @@ static void plan_image(struct builder *b, const struct plan_input *in, bool over
                            !req->n_overlays;
                 add_owned(b, OP_OVERLAY, fmt(b, "%s/rootfs", s), fmt(b, "%s/final", s),
                           fmt(b, "lowerdir=%s%s/rootfs,upperdir=%s,workdir=%s/%s%s",
-                              lowers ? lowers : "", s, b->plan->upper,
-                              user_upper ? user_upper : s, user_upper ? "work" : "data/work",
-                              in->userns ? ",userxattr" : ""),
+                              lowers ? lowers : "", s, b->plan->upper, user_upper ? user_upper : s,
+                              user_upper ? "work" : "data/work", in->userns ? ",userxattr" : ""),
                           (try ? MP_OPTIONAL : 0) | (req->n_overlays ? MP_AS_USER : 0));
                 free(lowers);
         } else {

@@ -12,8 +12,7 @@
 #include "log.h"
 #include "path.h"
 
-static void require_owned_dir(int fd, const struct user_info *u, const char *what,
-                              const char *path)
+static void require_owned_dir(int fd, const struct user_info *u, const char *what, const char *path)
 {
         struct stat st;
         if (fstat(fd, &st) < 0)
@@ -25,13 +24,20 @@ static void require_owned_dir(int fd, const struct user_info *u, const char *wha
                     (unsigned)st.st_uid);
 }
 
-/* The last component of path, opened as a directory without following a
- * symlink there (parents as the user resolves them). */
-static int open_nofollow(const char *path, const char *what)
+/* name in dirfd (AT_FDCWD: path) as a readable directory, never through a
+ * symlink there (parents resolve as the user resolves them): pinned with
+ * O_PATH first, so what was checked is what gets opened. */
+static int open_dir_nofollow(int dirfd, const char *name, const char *what, const char *path)
 {
-        int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (fd < 0 && errno == ELOOP)
-                die("--overlay: %s %s is a symbolic link", what, path);
+        struct stat st;
+        _cleanup_close_ int p = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+        if (p < 0 || fstat(p, &st) < 0)
+                die_errno("--overlay: %s %s", what, path);
+        if (S_ISLNK(st.st_mode))
+                die("--overlay: %s %s is a symbolic link (not followed)", what, path);
+        if (!S_ISDIR(st.st_mode))
+                die("--overlay: %s %s is not a directory", what, path);
+        int fd = openat(p, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (fd < 0)
                 die_errno("--overlay: %s %s", what, path);
         return fd;
@@ -46,15 +52,11 @@ static int open_writable_layer(const char *path, const struct user_info *u)
                 die("--overlay: bad layer %s", path);
         *slash = '\0';
         const char *name = slash + 1;
-        _cleanup_close_ int dir = open_nofollow(parent, "directory");
+        _cleanup_close_ int dir = open_dir_nofollow(AT_FDCWD, parent, "directory", parent);
         require_owned_dir(dir, u, "directory", parent);
         if (mkdirat(dir, name, strcmp(name, "work") == 0 ? 0700 : 0755) < 0 && errno != EEXIST)
                 die_errno("--overlay: creating %s", path);
-        int fd = openat(dir, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (fd < 0 && errno == ELOOP)
-                die("--overlay: %s is a symbolic link", path);
-        if (fd < 0)
-                die_errno("--overlay: %s", path);
+        int fd = open_dir_nofollow(dir, name, "layer", path);
         require_owned_dir(fd, u, "layer", path);
         return fd;
 }
@@ -68,7 +70,8 @@ static void put(FILE *out, struct overlay_layers *l, const char *path, int kind,
         }
         if (l->nfds == MAX_OVERLAY_LAYER_FDS)
                 die("--overlay: too many layers");
-        int fd = kind == 'l' ? open_nofollow(path, "layer") : open_writable_layer(path, u);
+        int fd = kind == 'l' ? open_dir_nofollow(AT_FDCWD, path, "layer", path)
+                             : open_writable_layer(path, u);
         l->fds[l->nfds++] = fd;
         if (kind == 'u')
                 l->upper = fd;
@@ -90,11 +93,11 @@ void overlay_layers_open(const char *data, const char *session, const struct use
         for (char *opt = strtok_r(copy, ",", &save); opt; opt = strtok_r(NULL, ",", &save)) {
                 fprintf(f, "%s", opt == copy ? "" : ",");
                 char *eq = strchr(opt, '=');
-                int kind = !eq                                  ? 0
+                int kind = !eq                                 ? 0
                            : strncmp(opt, "lowerdir=", 9) == 0 ? 'l'
                            : strncmp(opt, "upperdir=", 9) == 0 ? 'u'
                            : strncmp(opt, "workdir=", 8) == 0  ? 'w'
-                                                                : 0;
+                                                               : 0;
                 if (!kind) {
                         fputs(opt, f);
                         continue;

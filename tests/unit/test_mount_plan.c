@@ -542,6 +542,87 @@ static void test_args(void)
         free(req.fallback_argv);
 }
 
+/* --overlay DIR[:ro]: the user's upper (DIR/upper, DIR/work) replaces the
+ * session's, :ro layers go above the image in the order given, the executor
+ * opens them as the user (MP_AS_USER), and the root stays writable. */
+static void test_overlay_dirs(void)
+{
+        const struct mount_entry *e;
+        reset();
+        req.overlays[0].dir = "/home/stest/ov";
+        req.overlays[1].dir = "/data/layer";
+        req.overlays[1].ro = true;
+        req.n_overlays = 2;
+        CHECK(build() == 0);
+        e = entry(OP_OVERLAY, SESSION "/final");
+        CHECK(e && (e->flags & MP_AS_USER) && !(e->flags & MP_OPTIONAL));
+        CHECK(e && strstr(e->data, "lowerdir=/data/layer:" SESSION "/rootfs,"));
+        CHECK(e && strstr(e->data, "upperdir=/home/stest/ov/upper,workdir=/home/stest/ov/work"));
+        CHECK_STR(plan.upper, "/home/stest/ov/upper");
+        CHECK(!entry(OP_MKDIR, SESSION "/data/upper"));
+        CHECK(!entry(OP_REMOUNT_RO, "/"));
+
+        /* Only :ro layers: the session's upper, and a read-only root. */
+        req.overlays[0].ro = true;
+        CHECK(build() == 0);
+        e = entry(OP_OVERLAY, SESSION "/final");
+        CHECK(e && strstr(e->data, "lowerdir=/home/stest/ov:/data/layer:" SESSION "/rootfs,"));
+        CHECK(e && strstr(e->data, "upperdir=" SESSION "/data/upper"));
+        CHECK(entry(OP_REMOUNT_RO, "/"));
+
+        req.overlays[0].ro = req.overlays[1].ro = false;
+        CHECK(build() < 0 && strstr(err.msg, "only one writable"));
+        req.n_overlays = 1;
+        cfg.enable_overlay = CONFIG_OVERLAY_NO;
+        CHECK(build() < 0 && strstr(err.msg, "enable overlay = no"));
+        cfg.enable_overlay = CONFIG_OVERLAY_YES;
+        req.writable = true;
+        in.image_src = IMGSRC_DIR;
+        CHECK(build() < 0 && strstr(err.msg, "--writable"));
+        req.writable = false;
+        req.overlays[0].dir = SESSION "/data";
+        CHECK(build() < 0 && strstr(err.msg, "session"));
+
+        char *argv[] = {"starter",   "--action", "run",       "--image", "/x",
+                        "--overlay", "/a/b/:ro", "--overlay", "/c:d",    NULL};
+        CHECK(args_parse(7, argv, &req, &err) == 0 && req.n_overlays == 1 && req.overlays[0].ro);
+        CHECK(req.n_overlays == 1 && strcmp(req.overlays[0].dir, "/a/b") == 0);
+        free(req.overlays[0].dir);
+        free(req.fallback_env);
+        free(req.fallback_argv);
+        CHECK(args_parse(9, argv, &req, &err) < 0 && strstr(err.msg, "':'"));
+        free(req.overlays[0].dir);
+        free(req.fallback_env);
+        free(req.fallback_argv);
+}
+
+/* --fakeroot: root's entries are the image's own (nothing generated over
+ * /etc/passwd), and the id helper's fd is read. */
+static void test_fakeroot(void)
+{
+        reset();
+        req.fakeroot = true;
+        user.uid = user.gid = 0;
+        CHECK(build() == 0);
+        CHECK(!entry(OP_BIND, "/etc/passwd") && !entry(OP_BIND, "/etc/group"));
+        req.fakeroot = false;
+        CHECK(build() == 0);
+        CHECK(entry(OP_BIND, "/etc/passwd"));
+
+        char *argv[] = {"starter",    "--action",      "run", "--image", "/x",
+                        "--fakeroot", "--fakeroot-fd", "7",   NULL};
+        CHECK(args_parse(8, argv, &req, &err) == 0 && req.fakeroot && req.fakeroot_fd == 7);
+        free(req.fallback_env);
+        free(req.fallback_argv);
+        CHECK(args_parse(6, argv, &req, &err) == 0 && req.fakeroot_fd == -1);
+        free(req.fallback_env);
+        free(req.fallback_argv);
+        argv[7] = "1";
+        CHECK(args_parse(8, argv, &req, &err) < 0);
+        free(req.fallback_env);
+        free(req.fallback_argv);
+}
+
 /* The shared protocol table (common/protocol.c), which the frontend writes
  * from: every flag in it sets a field of the request, and --home is split
  * one way on both sides. */
@@ -555,7 +636,8 @@ static void test_protocol(void)
                 CHECK(args_parse(6, argv, &req, &err) == 0);
                 /* exactly one boolean more than with no flag at all */
                 int set = req.debug + req.contain + req.pid + req.ipc + req.net + req.userns +
-                          req.no_home + req.writable + req.writable_tmpfs + req.nv + req.rocm;
+                          req.no_home + req.writable + req.writable_tmpfs + req.nv + req.rocm +
+                          req.fakeroot;
                 CHECK(set == 1);
                 free(req.fallback_env);
                 free(req.fallback_argv);
@@ -653,6 +735,8 @@ int main(void)
         RUN(test_paths);
         RUN(test_args);
         RUN(test_protocol);
+        RUN(test_overlay_dirs);
+        RUN(test_fakeroot);
         RUN(test_root_and_session);
         mount_plan_free(&plan);
         config_free(&cfg);
