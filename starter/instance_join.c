@@ -112,8 +112,8 @@ static __attribute__((noreturn)) void wait_joined(pid_t child, const struct user
         exit(WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status));
 }
 
-void instance_join(pid_t pid, unsigned long long start_time, const struct user_info *u,
-                   bool *privileged, bool *in_userns)
+void instance_join(pid_t pid, unsigned long long start_time, struct user_info *u, bool *privileged,
+                   bool *in_userns)
 {
         struct proc_identity p;
         sing_err_t err;
@@ -144,6 +144,10 @@ void instance_join(pid_t pid, unsigned long long start_time, const struct user_i
         for (size_t i = 0; i < NNS; i++)
                 if (join[i] && setns(fds[i], namespaces[i].type) < 0)
                         die_errno("joining the instance's %s namespace", namespaces[i].name);
+        /* A --fakeroot instance maps the user to 0: join it as its root (the
+         * user's own uid there would be one of the subordinate ids). */
+        if (*in_userns && u->uid != 0 && getuid() == 0)
+                user_as_fakeroot(u);
         /* Our instances pivot_root: their root is their mount namespace's,
          * which setns gave us. A process chrooted elsewhere is not one. */
         if (!same_file(rootfd, "/"))

@@ -15,8 +15,10 @@
  * in the child, still privileged when `*privileged`, at the instance's root;
  * the parent waits for the child as the user and exits with its status.
  * Sets *in_userns when the instance has its own user namespace (the drop is
- * then the user-namespace one). Dies (fails closed) on any doubt. */
-void instance_join(pid_t pid, unsigned long long start_time, const struct user_info *u,
-                   bool *privileged, bool *in_userns);
+ * then the user-namespace one); a --fakeroot instance's (the user is 0
+ * there) turns *u into its root (user_as_fakeroot). Dies (fails closed) on
+ * any doubt. */
+void instance_join(pid_t pid, unsigned long long start_time, struct user_info *u, bool *privileged,
+                   bool *in_userns);
 
 #endif

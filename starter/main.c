@@ -195,13 +195,18 @@ int main(int argc, char **argv)
         if (req.instance_pid) {
                 bool in_userns = false;
                 const char *host_cwd = getcwd(cwd, sizeof(cwd)); /* before the join moves us */
+                uid_t host_uid = user.uid;
                 instance_join(req.instance_pid, req.instance_start, &user, &privileged, &in_userns);
-                drop_privileges(&user, in_userns);
-                enter_workdir(&req, host_cwd, user.home);
+                bool fakeroot = in_userns && host_uid != 0 && user.uid == 0;
+                if (fakeroot)
+                        stay_fakeroot(&user);
+                else
+                        drop_privileges(&user, in_userns);
+                enter_workdir(&req, host_cwd, fakeroot ? "/root" : user.home);
                 umask(user_umask);
                 seccomp_install(profile, profile_len);
                 img.path = (char *)req.image; /* for SINGULARITY_CONTAINER only */
-                exec_action(&req, &img, user.home);
+                exec_action(&req, &img, fakeroot ? "/root" : user.home);
         }
         image_open_checked(req.image, &cfg, &user, req.writable, &img);
         /* Opened as the user; inside, the user is root (and the home /root). */
