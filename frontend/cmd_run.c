@@ -586,6 +586,8 @@ static int parse_options(int argc, char **argv, struct run_request *r, sing_err_
                 return -1;
         if (r->writable && r->writable_tmpfs)
                 return err_set(e, "--writable and --writable-tmpfs cannot be used together");
+        if (r->writable && r->overlays.n)
+                return err_set(e, "--overlay and --writable cannot be used together");
         if (optind >= argc)
                 return err_set(e, "missing IMAGE; see 'singularity help %s'", r->action);
         if (strcmp(r->action, "exec") == 0 && optind + 1 >= argc)
