@@ -657,6 +657,8 @@ static int resolve_home(struct run_request *r, sing_err_t *e)
                 return home_spec_parse(r->home, r->cwd, &r->home_spec, e);
         pw = getpwuid(getuid());
         dest = pw && pw->pw_dir ? pw->pw_dir : envopt_plain("HOME");
+        if (r->fakeroot && getuid() != 0)
+                dest = "/root"; /* where the starter puts a --fakeroot home */
         r->home_dest = strdup(dest ? dest : "/");
         return r->home_dest ? 0 : err_set(e, "out of memory");
 }

@@ -121,8 +121,17 @@ int fakeroot_helper_start(const struct subid_ranges *r, int *fd, sing_err_t *e)
                  * replaces our caller never has to reap it. */
                 close(sv[0]);
                 pid_t helper = fork();
-                if (helper == 0)
-                        helper_serve(sv[1], r);
+                if (helper == 0) {
+                        /* Nothing of the caller's but stderr (for its messages):
+                         * a pipe on stdout or a launcher's fd must not wait
+                         * for us. */
+                        int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+                        if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 ||
+                            dup2(sv[1], 3) < 0)
+                                _exit(255);
+                        close_range(4, ~0U, 0);
+                        helper_serve(3, r);
+                }
                 _exit(helper < 0 ? 255 : 0);
         }
         close(sv[1]);
