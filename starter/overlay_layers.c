@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,8 +47,10 @@ static int open_dir_nofollow(int dirfd, const char *name, const char *what, cons
 /* DIR/upper or DIR/work: DIR and it the user's own, made when missing. */
 static int open_writable_layer(const char *path, const struct user_info *u)
 {
-        _cleanup_free_ char *parent = strdup(path);
-        char *slash = parent ? strrchr(parent, '/') : NULL;
+        char parent[PATH_MAX];
+        char *slash = snprintf(parent, sizeof(parent), "%s", path) < (int)sizeof(parent)
+                          ? strrchr(parent, '/')
+                          : NULL;
         if (!slash || slash == parent || !slash[1])
                 die("--overlay: bad layer %s", path);
         *slash = '\0';
@@ -111,6 +114,7 @@ void overlay_layers_open(const char *data, const char *session, const struct use
                         put(f, out, p, kind, session, u);
                 }
         }
+        // NOLINTNEXTLINE(clang-analyzer-unix.Malloc): cleanup attribute not modelled
         fs_as_root();
         if (fclose(f) != 0)
                 die("out of memory");
