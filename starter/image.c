@@ -170,7 +170,7 @@ char *image_extract(const struct opened_image *img)
                 die_errno("creating a directory to extract the image");
         snprintf(root, sizeof(root), "%s/root", dir);
         snprintf(offset, sizeof(offset), "%llu", (unsigned long long)img->info.offset);
-        log_info("squashfuse is not usable here: extracting %s to %s (slower, removed on exit)",
+        log_info("FUSE is not usable here: extracting %s to %s (slower, removed on exit)",
                  img->path, dir);
         pid_t pid = fork();
         if (pid < 0)

@@ -34,10 +34,10 @@
  *
  * Modes. Privileged (setuid root, `allow setuid = yes`): squashfs through a
  * read-only auto-clearing loop device when `allow setuid-mount squashfs`
- * allows the kernel driver, else through squashfuse run as the user; a new
+ * allows the kernel driver, else through our FUSE server (squashfs-serve) run as the user; a new
  * mount namespace. Unprivileged
  * (not setuid, or `allow setuid = no`): a user namespace mapping the user
- * to itself, squashfs through squashfuse, or extracted with unsquashfs
+ * to itself, squashfs through squashfs-serve, or extracted with unsquashfs
  * when FUSE is unusable; never a loop device. --fakeroot is that mode with
  * the user as root of the namespace, which keeps its capabilities there;
  * 1..N are the user's subordinate ids when the frontend's helper (FD, which
@@ -62,8 +62,8 @@
  * program is never the parent of our helpers: an unprivileged monitor stays
  * outside the new pid namespace (--pid) or owns the extracted image, and an
  * unprivileged init (pid 1 with --pid) or, without --pid, the starter
- * itself stays the parent of squashfuse and of the program; each forwards
- * signals, reaps, and ends squashfuse when the program ends. */
+ * itself stays the parent of the FUSE server and of the program; each forwards
+ * signals, reaps, and ends the FUSE server when the program ends. */
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -99,7 +99,7 @@ extern char **environ;
 static bool fuse_usable(void)
 {
         _cleanup_close_ int fd = open("/dev/fuse", O_RDWR | O_CLOEXEC);
-        return fd >= 0 && access(SQUASHFUSE_PATH, X_OK) == 0;
+        return fd >= 0 && access(FUSE_SERVER_PATH, X_OK) == 0;
 }
 
 /* `mount hostfs`: the host's mount points, read before any namespace. */
@@ -245,8 +245,8 @@ int main(int argc, char **argv)
                 in.image_path = fdpath;
         } else if (privileged) {
                 die("image %s: `allow setuid-mount squashfs` refuses the kernel squashfs driver "
-                    "here, and squashfuse (%s, /dev/fuse) is not usable",
-                    img.path, SQUASHFUSE_PATH);
+                    "here, and FUSE (%s, /dev/fuse) is not usable",
+                    img.path, FUSE_SERVER_PATH);
         } else {
                 extract_dir = image_extract(&img);
                 if (asprintf(&extract_root, "%s/root", extract_dir) < 0)
@@ -295,8 +295,8 @@ int main(int argc, char **argv)
         struct exec_context ctx = {.user = &user, .image_fd = img.fd, .userns = !privileged};
         mount_plan_execute(&plan, &ctx);
         close(img.fd);
-        if (req.pid || ctx.squashfuse > 0) {
-                /* pid 1 with --pid; without, the parent of squashfuse. */
+        if (req.pid || ctx.fuse_server > 0) {
+                /* pid 1 with --pid; without, the parent of the FUSE server. */
                 pid_t parent = getpid(), child = fork();
                 if (child < 0)
                         die_errno("fork");
@@ -304,7 +304,7 @@ int main(int argc, char **argv)
                         struct supervise_opts init = {.user = &user,
                                                       .userns = !privileged,
                                                       .parent = supervisor,
-                                                      .helper = ctx.squashfuse,
+                                                      .helper = ctx.fuse_server,
                                                       .extract_dir = NULL};
                         supervise(child, &init);
                 }

@@ -362,18 +362,19 @@ static void do_new_fs(struct run *r, const struct mount_entry *e, const char *ty
                 die_errno("making %s unbindable", e->dest);
 }
 
-/* squashfs served by squashfuse, running as the user with no privilege at
- * all (also in setuid mode, where `allow setuid-mount squashfs` keeps the
- * kernel driver away from images the user may have crafted). We mount the
- * FUSE device ourselves (as root, or with CAP_SYS_ADMIN in our user
- * namespace; squashfuse has neither) and hand the fd to squashfuse as
+/* squashfs served by our FUSE server (squashfs-serve, libsquashfuse_ll),
+ * running as the user with no privilege at all (also in setuid mode, where
+ * `allow setuid-mount squashfs` keeps the kernel driver away from images the
+ * user may have crafted). We mount the FUSE device ourselves (as root, or
+ * with CAP_SYS_ADMIN in our user namespace; the server has neither) and
+ * hand the fd to the server as
  * /dev/fd/3. Its parent is the starter, never the container program: the
  * supervisor (supervise.c) kills it when the program ends, and it dies with
  * its parent. */
-static void do_squashfuse(struct run *r, const struct mount_entry *e)
+static void do_fuse_server(struct run *r, const struct mount_entry *e)
 {
         const struct user_info *u = r->ctx->user;
-        char opts[160], offset[64];
+        char opts[160];
         _cleanup_close_ int fuse = open("/dev/fuse", O_RDWR | O_CLOEXEC);
         if (fuse < 0)
                 die_errno("opening /dev/fuse");
@@ -387,7 +388,6 @@ static void do_squashfuse(struct run *r, const struct mount_entry *e)
         _cleanup_close_ int mnt = fs_new_or_die(
             "fuse", "squashfuse", opts, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV);
         attach(mnt, dst, e->dest);
-        snprintf(offset, sizeof(offset), "%s,ro", e->data);
         pid_t parent = getpid(), pid = fork();
         if (pid < 0)
                 die_errno("fork");
@@ -405,17 +405,17 @@ static void do_squashfuse(struct run *r, const struct mount_entry *e)
                     dup2(img, 4) < 0)
                         _exit(127);
                 close_range(5, ~0U, 0);
-                execl(SQUASHFUSE_PATH, "squashfuse", "-f", "-o", offset, "/proc/self/fd/4",
-                      "/dev/fd/3", (char *)NULL);
+                execl(FUSE_SERVER_PATH, "squashfs-serve", "/proc/self/fd/4", e->data, "/dev/fd/3",
+                      (char *)NULL);
                 _exit(127);
         }
-        r->ctx->squashfuse = pid;
-        /* Only squashfuse may hold the device now: if it dies, the connection
+        r->ctx->fuse_server = pid;
+        /* Only the server may hold the device now: if it dies, the connection
          * aborts, and the first access below fails instead of waiting. */
         close(steal_fd(&fuse));
         struct stat st;
         if (fstatat(dst, "", &st, AT_EMPTY_PATH) < 0 || stat(e->dest, &st) < 0)
-                die_errno("squashfuse did not serve %s", e->source);
+                die_errno("squashfs-serve did not serve %s", e->source);
 }
 
 static bool exists_in(int rootfd, const char *path)
@@ -602,7 +602,7 @@ static void do_remount_ro(struct run *r, const struct mount_entry *e)
 
 void mount_plan_execute(const struct mount_plan *plan, struct exec_context *ctx)
 {
-        ctx->squashfuse = -1;
+        ctx->fuse_server = -1;
         struct run r = {
             .plan = plan, .ctx = ctx, .rootfd = -1, .root_creatable = plan->root_creatable};
         for (size_t i = 0; i < plan->n; i++) {
@@ -628,7 +628,7 @@ void mount_plan_execute(const struct mount_plan *plan, struct exec_context *ctx)
                                   MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV);
                         break;
                 case OP_SQUASHFS_FUSE:
-                        do_squashfuse(&r, e);
+                        do_fuse_server(&r, e);
                         break;
                 case OP_OVERLAY:
                         do_overlay(&r, e);

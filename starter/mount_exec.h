@@ -6,14 +6,15 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+#include "build_config.h"
 #include "mount_plan.h"
 #include "privileges.h"
 
 struct exec_context {
         const struct user_info *user;
-        int image_fd;     /* opened and checked image (file or directory) */
-        bool userns;      /* unprivileged mode */
-        pid_t squashfuse; /* out: the squashfuse process our child, or -1 */
+        int image_fd;      /* opened and checked image (file or directory) */
+        bool userns;       /* unprivileged mode */
+        pid_t fuse_server; /* out: the squashfs-serve process, our child, or -1 */
 };
 
 void mount_plan_execute(const struct mount_plan *plan, struct exec_context *ctx);
@@ -21,8 +22,9 @@ void mount_plan_execute(const struct mount_plan *plan, struct exec_context *ctx)
 /* pivot_root into plan->root and detach the old root. */
 void enter_container_root(const struct mount_plan *plan);
 
-#ifndef SQUASHFUSE_PATH /* overridable to test the unsquashfs fallback */
-#define SQUASHFUSE_PATH "/usr/bin/squashfuse"
+/* The FUSE server (fuse/squashfs_serve.c) installed beside the starter. */
+#ifndef FUSE_SERVER_PATH
+#define FUSE_SERVER_PATH SING_FUSE_SERVER_PATH
 #endif
 
 #endif

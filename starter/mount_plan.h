@@ -18,7 +18,7 @@ enum mount_op {
         OP_MKDIR,         /* dest: directory created (0755) */
         OP_TMPFS,         /* data: tmpfs options */
         OP_SQUASHFS_LOOP, /* source: /dev/loopN */
-        OP_SQUASHFS_FUSE, /* source: image fd path, data: "offset=N" (squashfuse) */
+        OP_SQUASHFS_FUSE, /* source: image fd path, data: "offset=N" (squashfs-serve) */
         OP_OVERLAY,       /* data: lowerdir/upperdir/workdir */
         OP_BIND,          /* recursive bind, nosuid,nodev (+ro with MP_RO) */
         OP_DEV_BIND,      /* like OP_BIND without nodev: /dev and device nodes */
@@ -63,7 +63,7 @@ struct mount_plan {
 /* How the image reaches the staging directory. */
 enum image_source {
         IMGSRC_LOOP,      /* squashfs via a loop device (privileged) */
-        IMGSRC_FUSE,      /* squashfs via squashfuse (user namespace) */
+        IMGSRC_FUSE,      /* squashfs via squashfs-serve (FUSE) */
         IMGSRC_DIR,       /* sandbox directory (the opened image fd) */
         IMGSRC_EXTRACTED, /* directory that unsquashfs extracted the image to */
 };

@@ -17,7 +17,7 @@ int seccomp_profile_decode(const char *hex, struct sock_filter *prog, size_t *n,
 
 /* The built-in filter alone: ioctl TIOCSTI and TIOCLINUX fail with EPERM,
  * whatever the upper 32 bits of the request. Also for the processes we
- * leave running beside the container (supervisor, squashfuse): one the
+ * leave running beside the container (supervisor, FUSE server): one the
  * container could ptrace must not be a way around it. */
 void seccomp_install_default(void);
 

@@ -73,7 +73,8 @@ void supervise(pid_t program, const struct supervise_opts *o)
                         break;
                 }
                 if (pid == helper) {
-                        log_warn("squashfuse exited while the container was running");
+                        log_warn("the FUSE server (squashfs-serve) exited while the container was "
+                                 "running");
                         helper = -1;
                 }
         }

@@ -1,7 +1,7 @@
 /* The processes the starter leaves beside the container program, none of
  * them privileged: the monitor (outside the container's pid namespace, for
  * --pid and for an extracted image) and the container's init (pid 1 of its
- * pid namespace with --pid, or the parent of squashfuse). Both are one
+ * pid namespace with --pid, or the parent of the FUSE server). Both are one
  * function: forward signals, reap children, stop the helpers and exit with
  * the program's status when it ends. */
 #ifndef STARTER_SUPERVISE_H
@@ -16,7 +16,7 @@ struct supervise_opts {
         const struct user_info *user;
         bool userns;             /* unprivileged mode (for drop_privileges) */
         pid_t parent;            /* die with this parent (getppid() as we see it), or -1 */
-        pid_t helper;            /* squashfuse: killed when the program ends, or -1 */
+        pid_t helper;            /* FUSE server: killed when the program ends, or -1 */
         const char *extract_dir; /* removed when the program ends, or NULL */
 };
 

@@ -2,8 +2,8 @@
 # Debian 12 packages to build, run and test singularity. Idempotent.
 set -eu
 BUILD="meson ninja-build pkg-config gcc libcurl4-openssl-dev libjson-c-dev libarchive-dev
-libcap-dev libseccomp-dev libssl-dev"
-RUNTIME="squashfs-tools squashfuse fuse3 ca-certificates uidmap libseccomp2"
+libcap-dev libseccomp-dev libssl-dev libsquashfuse-dev libfuse3-dev"
+RUNTIME="squashfs-tools squashfuse libsquashfuse0 libfuse3-3 fuse3 ca-certificates uidmap libseccomp2"
 TEST="docker-registry siftool umoci skopeo busybox-static python3 python3-pytest python3-jwt
 python3-cryptography apache2-utils openssl zstd tmux util-linux btrfs-progs xfsprogs
 clang libclang-rt-14-dev clang-tidy clang-format cppcheck pigz golang-1.19-src libc6-dev man-db

@@ -1,0 +1,128 @@
+/* squashfs-serve: serves one squashfs image (a SIF partition or a bare
+ * squashfs file) on a FUSE connection the starter has already mounted.
+ *
+ * It replaces an exec of squashfuse for the starter's FUSE path. The file
+ * system code is libsquashfuse_ll's (the library ch-run serves images with);
+ * what this program adds is what start-up profiles showed missing:
+ *  - a larger cache of decompressed data and fragment blocks. libsquashfuse
+ *    keeps 1 data block and 3 fragment blocks, while the kernel's
+ *    read-around of an exec's page faults asks for 128 KiB windows that
+ *    straddle two blocks, so each block was decompressed about 2.5 times
+ *    (zstd was ~40% of an `exec /bin/true`'s CPU);
+ *  - symlink caching (FUSE_CAP_CACHE_SYMLINKS) and keep_cache on open: the
+ *    image cannot change under the mount, so the kernel may keep what it
+ *    read (usr-merged /bin, /lib symlinks were read again on every path);
+ *  - on images without an xattr table, ENOSYS for getxattr/listxattr, which
+ *    makes the kernel stop asking (one round trip per new inode otherwise).
+ *    The answer is the same (no attributes), only the errno a caller sees
+ *    becomes ENOTSUP instead of ENODATA, as on any file system without
+ *    xattrs;
+ *  - one thread and no daemonising, option parsing or mounting: the starter
+ *    mounted the connection and passes its fd.
+ *
+ * Usage (by the starter only, as the user, after the privilege drop and
+ * the seccomp filter): squashfs-serve IMAGE offset=BYTES /dev/fd/N */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <squashfuse/ll.h>
+
+/* At most this many bytes of decompressed blocks each (data, fragments). */
+#define CACHE_BYTES (8u << 20)
+
+static bool no_xattrs;
+
+static void op_init(void *userdata, struct fuse_conn_info *conn)
+{
+        (void)userdata;
+        if (conn->capable & FUSE_CAP_CACHE_SYMLINKS)
+                conn->want |= FUSE_CAP_CACHE_SYMLINKS;
+}
+
+static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+        fi->keep_cache = 1; /* read-only image: cached pages never go stale */
+        sqfs_ll_op_open(req, ino, fi);
+}
+
+static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+        if (no_xattrs)
+                fuse_reply_err(req, ENOSYS);
+        else
+                sqfs_ll_op_getxattr(req, ino, name, size);
+}
+
+static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+        if (no_xattrs)
+                fuse_reply_err(req, ENOSYS);
+        else
+                sqfs_ll_op_listxattr(req, ino, size);
+}
+
+static const struct fuse_lowlevel_ops ops = {
+    .init = op_init,
+    .lookup = sqfs_ll_op_lookup,
+    .forget = sqfs_ll_op_forget,
+    .getattr = sqfs_ll_op_getattr,
+    .readlink = sqfs_ll_op_readlink,
+    .open = op_open,
+    .read = sqfs_ll_op_read,
+    .release = sqfs_ll_op_release,
+    .opendir = sqfs_ll_op_opendir,
+    .readdir = sqfs_ll_op_readdir,
+    .releasedir = sqfs_ll_op_releasedir,
+    .statfs = stfs_ll_op_statfs,
+    .getxattr = op_getxattr,
+    .listxattr = op_listxattr,
+    .create = sqfs_ll_op_create, /* answers EROFS */
+};
+
+/* Replace one of libsquashfuse's block caches with a larger one. */
+static int grow_cache(sqfs_cache *cache, size_t block_size)
+{
+        size_t count = CACHE_BYTES / block_size;
+        sqfs_cache_destroy(cache);
+        return sqfs_block_cache_init(cache, count ? count : 1) == SQFS_OK ? 0 : -1;
+}
+
+int main(int argc, char **argv)
+{
+        if (argc != 4) {
+                fprintf(stderr, "usage: %s IMAGE offset=BYTES /dev/fd/N (run by the starter)\n",
+                        argv[0]);
+                return 255;
+        }
+        const char *num = strncmp(argv[2], "offset=", 7) == 0 ? argv[2] + 7 : "";
+        char *end;
+        errno = 0;
+        uintmax_t offset = strtoumax(num, &end, 10);
+        if (errno || end == num || *end) {
+                fprintf(stderr, "squashfs-serve: bad offset %s\n", argv[2]);
+                return 255;
+        }
+        sqfs_ll *ll = sqfs_ll_open(argv[1], (size_t)offset);
+        if (!ll)
+                return 255; /* the library said why */
+        if (grow_cache(&ll->fs.data_cache, ll->fs.sb.block_size) < 0 ||
+            grow_cache(&ll->fs.frag_cache, ll->fs.sb.block_size) < 0) {
+                fprintf(stderr, "squashfs-serve: out of memory\n");
+                return 255;
+        }
+        no_xattrs = ll->fs.sb.xattr_id_table_start == (uint64_t)SQUASHFS_INVALID_BLK;
+
+        char *fuse_argv[] = {argv[0], NULL};
+        struct fuse_args args = FUSE_ARGS_INIT(1, fuse_argv);
+        struct fuse_session *se = fuse_session_new(&args, &ops, sizeof(ops), ll);
+        if (!se || fuse_session_mount(se, argv[3]) != 0)
+                return 255;
+        int rc = fuse_session_loop(se);
+        fuse_session_unmount(se);
+        fuse_session_destroy(se);
+        return rc ? 255 : 0;
+}
