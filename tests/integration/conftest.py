@@ -75,6 +75,13 @@ import registry as registry_mod
 USER = os.environ.get("SING_TEST_USER", "singtest")
 USER2 = os.environ.get("SING_TEST_USER2", USER + "2")
 DEFAULT_PREFIX = "/tmp/sing-prefix"
+# The FUSE server the starter runs as the user (fuse/squashfs_serve.c): its
+# process name, and where it is installed under a prefix.
+FUSE_SERVER = "squashfs-serve"
+
+
+def fuse_server_path(prefix=None):
+    return os.path.join(prefix or install_prefix(), "libexec", "singularity", FUSE_SERVER)
 
 UserInfo = collections.namedtuple("UserInfo", "name uid gid home")
 

@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from conftest import USER, ensure_user, run_as_user, user_env
+from conftest import USER, ensure_user, fuse_server_path, run_as_user, user_env
 from test_run import images, no_leftovers, one_error, sing  # noqa: F401 (fixtures)
 
 
@@ -407,24 +407,24 @@ def test_allow_setuid_mount_squashfs_bad_value(images, sing_config):
     one_error(sh(images["sif"], "true"), "allow setuid-mount squashfs")
 
 
-def test_setuid_without_usable_squashfuse(images, sing_config, user_tmp):
-    """When the kernel driver is not allowed and squashfuse cannot run, the
-    setuid starter says so in one line instead of falling back to the
-    kernel driver. squashfuse is hidden by a non-executable file bound over
+def test_setuid_without_usable_fuse_server(images, sing_config, user_tmp):
+    """When the kernel driver is not allowed and the FUSE server cannot run,
+    the setuid starter says so in one line instead of falling back to the
+    kernel driver. The server is hidden by a non-executable file bound over
     it in a private mount namespace of this test only."""
-    blocker = os.path.join(user_tmp, "not-squashfuse")
+    blocker = os.path.join(user_tmp, "not-a-fuse-server")
     with open(blocker, "w") as f:
         f.write("not a program\n")
     os.chmod(blocker, 0o644)
 
     def run():
-        script = (f"mount --bind {blocker} /usr/bin/squashfuse && exec setpriv "
+        script = (f"mount --bind {blocker} {fuse_server_path()} && exec setpriv "
                   f"--reuid={USER} --regid={USER} --init-groups singularity exec "
                   f"{images['sif']} cat /etc/marker")
         return subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", script],
                               env=user_env(), cwd="/", capture_output=True, text=True,
                               timeout=120)
-    one_error(run(), "squashfuse")
+    one_error(run(), "squashfs-serve")
     sing_config.set(**{"allow setuid-mount squashfs": "yes"})
     r = run()
     assert r.returncode == 0, r.stderr

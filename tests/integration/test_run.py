@@ -14,7 +14,7 @@ import pytest
 
 import imagetools
 import siftools
-from conftest import USER, ensure_user, run_as_user, user_env
+from conftest import FUSE_SERVER, USER, ensure_user, run_as_user, user_env
 from cprobe import build_probe
 from imagetools import File, Hardlink
 
@@ -586,15 +586,15 @@ def probe_dir():
     shutil.rmtree(d, ignore_errors=True)
 
 
-def user_squashfuse():
-    out = subprocess.run(["pgrep", "-u", USER, "-x", "squashfuse"], capture_output=True,
+def user_fuse_servers():
+    out = subprocess.run(["pgrep", "-u", USER, "-x", FUSE_SERVER], capture_output=True,
                          text=True).stdout
     return out.split()
 
 
 @pytest.mark.parametrize("opts", [(), ("--pid",)], ids=["plain", "pid"])
 def test_program_waiting_for_all_its_children_returns(images, run_mode, probe_dir, opts):
-    """A program that wait()s until ECHILD must not find squashfuse (or any
+    """A program that wait()s until ECHILD must not find the FUSE server (or any
     other process of ours) among its children."""
     r = sing("exec", *opts, "-B", f"{probe_dir}:/probe", images["sif"], "/probe/probe",
              "waitall", timeout=60)
@@ -602,15 +602,15 @@ def test_program_waiting_for_all_its_children_returns(images, run_mode, probe_di
     assert r.stdout == "waited 1\n"
 
 
-def test_squashfuse_ends_with_the_container(images, run_mode):
-    assert user_squashfuse() == []
+def test_fuse_server_ends_with_the_container(images, run_mode):
+    assert user_fuse_servers() == []
     for opts in ([], ["--pid"]):
         # A background process outliving the program does not keep it alive.
         r = sing("exec", *opts, images["sif"], "sh", "-c", "sleep 30 >/dev/null 2>&1 & echo started",
                  timeout=60)
         assert r.returncode == 0, r.stderr
         assert r.stdout == "started\n"
-        assert user_squashfuse() == [], "squashfuse outlived the container"
+        assert user_fuse_servers() == [], "the FUSE server outlived the container"
     subprocess.run(["pkill", "-KILL", "-u", USER, "-x", "sleep"])
 
 

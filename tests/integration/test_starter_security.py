@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import USER, ensure_user, install_prefix, run_as_user
+from conftest import FUSE_SERVER, USER, ensure_user, install_prefix, run_as_user
 from test_run import images, no_leftovers, one_error, sing  # noqa: F401 (fixtures)
 
 STARTER_REL = "libexec/singularity/starter"
@@ -520,10 +520,10 @@ def children(pid):
     return [int(x) for x in out.split()]
 
 
-@pytest.mark.parametrize("victim", ["starter", "monitor", "container-init", "squashfuse"])
+@pytest.mark.parametrize("victim", ["starter", "monitor", "container-init", "fuse-server"])
 def test_killing_any_process_leaves_nothing(lab, run_mode, user_tmp, victim):
-    if victim == "squashfuse" and run_mode == "setuid":
-        pytest.skip("squashfuse does not run with the kernel squashfs driver")
+    if victim == "fuse-server" and run_mode == "setuid":
+        pytest.skip("the FUSE server does not run with the kernel squashfs driver")
     before = our_mounts()
     opts = ("--pid",) if victim in ("monitor", "container-init") else ()
     p = start_container(lab, user_tmp, *opts)
@@ -531,13 +531,13 @@ def test_killing_any_process_leaves_nothing(lab, run_mode, user_tmp, victim):
         target = p.pid
     elif victim == "container-init":
         target = [c for c in children(p.pid)
-                  if open(f"/proc/{c}/comm").read().strip() != "squashfuse"][0]
+                  if open(f"/proc/{c}/comm").read().strip() != FUSE_SERVER][0]
     else:
-        out = subprocess.run(["pgrep", "-x", "squashfuse", "-u", USER],
+        out = subprocess.run(["pgrep", "-x", FUSE_SERVER, "-u", USER],
                              capture_output=True, text=True).stdout.split()
         mine = [int(x) for x in out if int(x) in children(p.pid) or
                 any(int(x) in children(c) for c in children(p.pid))]
-        assert mine, "no squashfuse process found"
+        assert mine, "no FUSE server process found"
         target = mine[0]
     os.kill(target, signal.SIGKILL)
     try:
@@ -554,14 +554,14 @@ def test_killing_any_process_leaves_nothing(lab, run_mode, user_tmp, victim):
     assert our_loops(lab["good"]) == []
     assert subprocess.run(["pgrep", "-u", USER, "-f", CONTAINER_LOOP],
                           capture_output=True, text=True).stdout.strip() == ""
-    # squashfuse too: it dies with its parent, whichever process was killed.
+    # The FUSE server too: it dies with its parent, whichever process was killed.
     for _ in range(100):
-        if not subprocess.run(["pgrep", "-u", USER, "-x", "squashfuse"],
+        if not subprocess.run(["pgrep", "-u", USER, "-x", FUSE_SERVER],
                               capture_output=True).stdout:
             break
         time.sleep(0.1)
-    assert subprocess.run(["pgrep", "-u", USER, "-x", "squashfuse"], capture_output=True,
-                          text=True).stdout.strip() == "", "squashfuse left behind"
+    assert subprocess.run(["pgrep", "-u", USER, "-x", FUSE_SERVER], capture_output=True,
+                          text=True).stdout.strip() == "", "FUSE server left behind"
 
 
 def proc_status(pid):
@@ -570,17 +570,17 @@ def proc_status(pid):
 
 
 @pytest.mark.parametrize("opts", [(), ("--pid",)], ids=["plain", "pid"])
-def test_squashfuse_runs_as_the_user_without_privileges(lab, run_mode, user_tmp, test_user,
+def test_fuse_server_runs_as_the_user_without_privileges(lab, run_mode, user_tmp, test_user,
                                                         opts):
     """In setuid mode without limits (and in user-namespace mode) the image
-    is served by squashfuse: the user's uid and gids, no capability, no way
+    is served by the FUSE server (squashfs-serve): the user's uid and gids, no capability, no way
     back (no_new_privs), and a child of the starter's own process (the
     starter or its init), never of the container program."""
     if run_mode == "setuid":
         pytest.skip("the kernel squashfs driver serves the image")
     p = start_container(lab, user_tmp, *opts)
     try:
-        fuse = [int(x) for x in subprocess.run(["pgrep", "-u", USER, "-x", "squashfuse"],
+        fuse = [int(x) for x in subprocess.run(["pgrep", "-u", USER, "-x", FUSE_SERVER],
                                                capture_output=True, text=True).stdout.split()]
         assert len(fuse) == 1, fuse
         st = proc_status(fuse[0])
@@ -594,7 +594,7 @@ def test_squashfuse_runs_as_the_user_without_privileges(lab, run_mode, user_tmp,
         program = [pid for pid in (int(x) for x in subprocess.run(
             ["pgrep", "-u", USER, "-f", CONTAINER_LOOP], capture_output=True,
             text=True).stdout.split()) if open(f"/proc/{pid}/comm").read().strip() == "sh"]
-        assert program and parent not in program, "squashfuse is the program's child"
+        assert program and parent not in program, "the FUSE server is the program's child"
         assert parent == p.pid or parent in children(p.pid)
         # Every process of ours the container could ptrace carries the
         # TIOCSTI filter too (Seccomp: 2 is filter mode).
@@ -603,8 +603,8 @@ def test_squashfuse_runs_as_the_user_without_privileges(lab, run_mode, user_tmp,
     finally:
         p.kill()
         p.wait()
-        for _ in range(100):  # squashfuse dies with its parent, asynchronously
-            if not subprocess.run(["pgrep", "-u", USER, "-x", "squashfuse"],
+        for _ in range(100):  # the server dies with its parent, asynchronously
+            if not subprocess.run(["pgrep", "-u", USER, "-x", FUSE_SERVER],
                                   capture_output=True).stdout:
                 break
             time.sleep(0.1)
