@@ -12,6 +12,8 @@
  *  - symlink caching (FUSE_CAP_CACHE_SYMLINKS) and keep_cache on open: the
  *    image cannot change under the mount, so the kernel may keep what it
  *    read (usr-merged /bin, /lib symlinks were read again on every path);
+ *  - negative lookups cached by the kernel (an entry with inode 0): every
+ *    exec walks PATH, and each missing /usr/local/bin/NAME was asked again;
  *  - on images without an xattr table, ENOSYS for getxattr/listxattr, which
  *    makes the kernel stop asking (one round trip per new inode otherwise).
  *    The answer is the same (no attributes), only the errno a caller sees
@@ -28,8 +30,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <squashfuse/ll.h>
+
+/* How long the kernel may trust an answer: the image never changes. */
+#define FOREVER 1e9
 
 /* At most this many bytes of decompressed blocks each (data, fragments). */
 #define CACHE_BYTES (8u << 20)
@@ -41,6 +47,28 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
         (void)userdata;
         if (conn->capable & FUSE_CAP_CACHE_SYMLINKS)
                 conn->want |= FUSE_CAP_CACHE_SYMLINKS;
+}
+
+/* A name the parent directory does not have is answered as a negative
+ * entry the kernel keeps; anything else (found, not a directory, an error)
+ * goes to the library's lookup, which repeats the search (its metadata
+ * blocks are cached) and registers the inode. */
+static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+        sqfs_ll *ll = fuse_req_userdata(req);
+        sqfs_inode dir;
+        sqfs_name buf;
+        sqfs_dir_entry entry;
+        bool found = true;
+        sqfs_dentry_init(&entry, buf);
+        if (sqfs_ll_inode(ll, &dir, parent) == SQFS_OK && S_ISDIR(sqfs_mode(dir.base.inode_type)) &&
+            sqfs_dir_lookup(&ll->fs, &dir, name, strlen(name), &entry, &found) == SQFS_OK &&
+            !found) {
+                struct fuse_entry_param none = {.ino = 0, .entry_timeout = FOREVER};
+                fuse_reply_entry(req, &none);
+                return;
+        }
+        sqfs_ll_op_lookup(req, parent, name);
 }
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -67,7 +95,7 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 
 static const struct fuse_lowlevel_ops ops = {
     .init = op_init,
-    .lookup = sqfs_ll_op_lookup,
+    .lookup = op_lookup,
     .forget = sqfs_ll_op_forget,
     .getattr = sqfs_ll_op_getattr,
     .readlink = sqfs_ll_op_readlink,
