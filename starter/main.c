@@ -169,6 +169,7 @@ int main(int argc, char **argv)
         if (req.seccomp_bpf &&
             seccomp_profile_decode(req.seccomp_bpf, profile, &profile_len, &err) < 0)
                 die("%s", err.msg);
+        seccomp_default_build(); /* before any fork: one program for every process */
         bool privileged = geteuid() == 0;
         config_load(&cfg, privileged);
         user_lookup(&user);

@@ -11,9 +11,11 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "cleanup.h"
 #include "log.h"
 
 static int hex_digit(char c)
@@ -53,7 +55,18 @@ int seccomp_profile_decode(const char *hex, struct sock_filter *prog, size_t *ni
  * CVE-2017-5226). TIOCLINUX can do the same on a virtual console. The
  * kernel reads the request as an unsigned int: compare the low 32 bits only,
  * or 0x100005412 would pass the filter and still be TIOCSTI. */
-void seccomp_install_default(void)
+static struct sock_filter default_prog[BPF_MAXINSNS];
+static unsigned short default_len;
+
+static void install_prog(const struct sock_filter *insns, size_t n, const char *what)
+{
+        struct sock_fprog prog = {.len = (unsigned short)n,
+                                  .filter = (struct sock_filter *)(uintptr_t)insns};
+        if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0)
+                die_errno("installing the %s (%u instructions)", what, prog.len);
+}
+
+void seccomp_default_build(void)
 {
         static const unsigned long denied[] = {TIOCSTI, TIOCLINUX};
         scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
@@ -75,29 +88,40 @@ void seccomp_install_default(void)
         for (size_t i = 0; rc == 0 && i < sizeof(denied) / sizeof(denied[0]); i++)
                 rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(ioctl), 1,
                                       SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffUL, denied[i]));
-        /* no_new_privs is already set and verified (privileges.c). */
+        /* The BPF program libseccomp made, read back from a memfd (the
+         * export API of libseccomp 2.5 writes to an fd). */
+        _cleanup_close_ int fd = rc == 0 ? memfd_create("seccomp-bpf", MFD_CLOEXEC) : -1;
+        if (rc == 0 && fd < 0)
+                rc = -errno;
         if (rc == 0)
-                rc = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0);
-        if (rc == 0)
-                rc = seccomp_load(ctx);
+                rc = seccomp_export_bpf(ctx, fd);
         seccomp_release(ctx);
+        ssize_t len = rc == 0 ? pread(fd, default_prog, sizeof(default_prog), 0) : -1;
         if (rc < 0) {
                 errno = -rc;
-                die_errno("installing the seccomp filter");
+                die_errno("building the seccomp filter");
         }
+        if (len <= 0 || len % sizeof(default_prog[0]) != 0 || len == sizeof(default_prog))
+                die("building the seccomp filter: libseccomp exported %zd bytes", len);
+        default_len = (unsigned short)(len / sizeof(default_prog[0]));
+}
+
+void seccomp_install_default(void)
+{
+        if (default_len == 0)
+                seccomp_default_build();
+        /* no_new_privs is already set and verified (privileges.c). */
+        install_prog(default_prog, default_len, "seccomp filter");
 }
 
 void seccomp_install(const struct sock_filter *profile, size_t n)
 {
         seccomp_install_default();
         if (n > 0) {
-                struct sock_fprog prog = {.len = (unsigned short)n,
-                                          .filter = (struct sock_filter *)(uintptr_t)profile};
-                if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0)
-                        die_errno("installing the seccomp profile (%u instructions)", prog.len);
+                install_prog(profile, n, "seccomp profile");
                 log_debug("seccomp: default filter (ioctl TIOCSTI, TIOCLINUX: EPERM) + profile, "
-                          "%u instructions",
-                          prog.len);
+                          "%zu instructions",
+                          n);
         } else {
                 log_debug("seccomp: default filter (ioctl TIOCSTI, TIOCLINUX: EPERM), no profile");
         }

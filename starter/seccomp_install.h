@@ -15,6 +15,13 @@
  * number of instructions. */
 int seccomp_profile_decode(const char *hex, struct sock_filter *prog, size_t *n, sing_err_t *err);
 
+/* Compile the built-in filter (below) with libseccomp once, before the
+ * starter forks, and keep its BPF: the container, the supervisor and the
+ * FUSE server then install that same program with seccomp(2), instead of
+ * each one running libseccomp again. seccomp_install_default() builds it
+ * itself when it was not built yet. */
+void seccomp_default_build(void);
+
 /* The built-in filter alone: ioctl TIOCSTI and TIOCLINUX fail with EPERM,
  * whatever the upper 32 bits of the request. Also for the processes we
  * leave running beside the container (supervisor, FUSE server): one the
