@@ -214,19 +214,42 @@ static void put_action(FILE *f, const char *action, const char *app)
         } else if (app && strcmp(action, "test") == 0) {
                 put_app_action(f, app, "/scif/test", "test (%%apptest)");
         } else if (strcmp(action, "exec") == 0) {
-                fputs("if [ $# -eq 0 ]; then\n"
-                      "\techo 'singularity: exec: no command given' >&2\n"
-                      "\texit 1\n"
-                      "fi\n"
-                      /* No /dev/null: with --no-mount dev an image's own
-                       * (nodev) /dev may hold one that cannot be opened. */
-                      "if ! _sing_cmd=$(command -v -- \"$1\" 2>&1); then\n"
-                      "\tprintf 'singularity: %s: no such file or directory in container\\n' "
-                      "\"$1\" >&2\n"
-                      "\texit 127\n"
-                      "fi\n"
-                      "exec \"$@\"\n",
-                      f);
+                fputs(
+                    "if [ $# -eq 0 ]; then\n"
+                    "\techo 'singularity: exec: no command given' >&2\n"
+                    "\texit 1\n"
+                    "fi\n"
+                    /* Look for the program in PATH without a subshell
+                     * (a fork, and FUSE requests, per exec). Finding an
+                     * executable file there means `command -v` succeeds
+                     * too, so only a miss asks it, and the answer is the
+                     * same as before: builtins, functions, odd PATHs. */
+                    "_sing_found=\n"
+                    "case $1 in\n"
+                    "*/*) [ -f \"$1\" ] && [ -x \"$1\" ] && _sing_found=1 ;;\n"
+                    "*)\n"
+                    "\tset -f\n"
+                    "\t_sing_ifs=$IFS IFS=:\n"
+                    "\tfor _sing_d in $PATH; do\n"
+                    "\t\tif [ -n \"$_sing_d\" ] && [ -f \"$_sing_d/$1\" ] && "
+                    "[ -x \"$_sing_d/$1\" ]; then\n"
+                    "\t\t\t_sing_found=1\n"
+                    "\t\t\tbreak\n"
+                    "\t\tfi\n"
+                    "\tdone\n"
+                    "\tIFS=$_sing_ifs\n"
+                    "\tset +f ;;\n"
+                    "esac\n"
+                    /* No /dev/null: with --no-mount dev an image's own
+                     * (nodev) /dev may hold one that cannot be opened. */
+                    "if [ -z \"$_sing_found\" ] && ! _sing_cmd=$(command -v -- \"$1\" 2>&1); then\n"
+                    "\tprintf 'singularity: %s: no such file or directory in container\\n' "
+                    "\"$1\" >&2\n"
+                    "\texit 127\n"
+                    "fi\n"
+                    "unset _sing_found _sing_d _sing_ifs\n"
+                    "exec \"$@\"\n",
+                    f);
         } else if (strcmp(action, "run") == 0) {
                 put_exec_if(f, "/.singularity.d/runscript");
                 put_exec_if(f, "/singularity");
