@@ -264,7 +264,7 @@ def render(res, images, c, a, missing_peers, drop, elapsed):
     rh_get = (lambda k: rh[k]) if isinstance(rh, dict) else (lambda k: rh)
     sc = g("seccomp")
     sc_get = (lambda k: sc[k]) if isinstance(sc, dict) else (lambda k: sc)
-    st = [("**exec SIF, setuid, default install (squashfuse under `iflimited`)**",
+    st = [("**exec SIF, setuid, default install (FUSE server under `iflimited`)**",
            g("exec_setuid")),
           ("**exec SIF, setuid, kernel squashfs (`limit container paths` set)**",
            g("exec_kernel")),
@@ -276,7 +276,7 @@ def render(res, images, c, a, missing_peers, drop, elapsed):
           (f"exec SIF, setuid, RLIMIT_NOFILE {g('nofile')}" + ("" if g("nofile") == 1 << 20 else
            " (hard limit here; 1M needs CAP_SYS_RESOURCE, absent in this container)"),
            g("exec_nofile")),
-          ("**exec SIF, unprivileged (userns + squashfuse)**", g("exec_unpriv")),
+          ("**exec SIF, unprivileged (userns + FUSE server)**", g("exec_unpriv")),
           ("run docker://REF@sha256 (cache hit)", rh_get("digest")),
           ("run docker://REF:tag (cache hit)", rh_get("tag")),
           ("run CACHED.sif directly", rh_get("sif")),
@@ -412,9 +412,9 @@ def _ms_diff(a, b):
 def targets17(res, cold, chr_):
     g = res.get
     T = [Target("exec kernel squashfs ÷ ch-run DIR", _r(g("exec_kernel"), chr_), 3, "x"),
-         Target("exec setuid default (squashfuse) ÷ ch-run IMAGE.sqfs",
+         Target("exec setuid default (FUSE) ÷ ch-run IMAGE.sqfs",
                 _r(g("exec_setuid"), g("ch_run_sqfs")), 1, "x"),
-         Target("exec unprivileged (squashfuse) ÷ ch-run IMAGE.sqfs",
+         Target("exec unprivileged (FUSE) ÷ ch-run IMAGE.sqfs",
                 _r(g("exec_unpriv"), g("ch_run_sqfs")), 1, "x"),
          Target(f"{g('conc_n')} concurrent execs: median ÷ single exec (kernel squashfs)",
                 _r(g("conc_exec"), g("exec_kernel")), 2, "x")]

@@ -52,7 +52,7 @@ def starter_path(prefix):
 
 class Unprivileged:
     """Context: the starter without its setuid bit, i.e. the unprivileged
-    (user namespace + squashfuse) install; restored on exit."""
+    (user namespace + FUSE server) install; restored on exit."""
 
     def __init__(self, prefix):
         self.path = starter_path(prefix)

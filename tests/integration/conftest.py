@@ -401,7 +401,7 @@ def sing_config(prefix):
 @pytest.fixture(params=["setuid", "setuid-fuse", "userns"])
 def run_mode(request, sing_config):
     """Every runtime mode: the setuid starter with the kernel squashfs driver
-    (`allow setuid-mount squashfs = yes`), the setuid starter with squashfuse
+    (`allow setuid-mount squashfs = yes`), the setuid starter with the FUSE server
     run as the user (the default, iflimited without limits), and the
     unprivileged user-namespace mode (selected by `allow setuid = no`)."""
     if request.param == "userns":
