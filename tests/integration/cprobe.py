@@ -11,6 +11,7 @@ Modes (one line of output each):
                               ECHILD: "waited N" (N children reaped)
     probe zombies             orphans a grandchild that exits at once, waits
                               1 s, prints "zombies=N" (processes in state Z)
+    probe getxattr PATH NAME  "value=V" or "errno=ENODATA|ENOTSUP|..."
 """
 
 import os
@@ -26,6 +27,7 @@ PROBE_C = r"""
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 static const char *errname(int e)
@@ -36,6 +38,8 @@ static const char *errname(int e)
         case ENOTTY: return "ENOTTY";
         case EIO: return "EIO";
         case EINVAL: return "EINVAL";
+        case ENODATA: return "ENODATA";
+        case ENOTSUP: return "ENOTSUP";
         default: return strerror(e);
         }
 }
@@ -100,7 +104,18 @@ int main(int argc, char **argv)
                 printf("zombies=%d\n", zombies());
                 return 0;
         }
-        fprintf(stderr, "usage: probe tiocsti [REQ] | waitall | zombies\n");
+        if (argc == 4 && strcmp(argv[1], "getxattr") == 0) {
+                char v[256];
+                ssize_t n = getxattr(argv[2], argv[3], v, sizeof(v) - 1);
+                if (n < 0) {
+                        printf("errno=%s\n", errname(errno));
+                        return 0;
+                }
+                v[n] = '\0';
+                printf("value=%s\n", v);
+                return 0;
+        }
+        fprintf(stderr, "usage: probe tiocsti [REQ] | waitall | zombies | getxattr PATH NAME\n");
         return 2;
 }
 """

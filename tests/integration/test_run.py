@@ -602,6 +602,34 @@ def test_program_waiting_for_all_its_children_returns(images, run_mode, probe_di
     assert r.stdout == "waited 1\n"
 
 
+def test_image_xattrs_reach_the_container(images, run_mode, probe_dir, tmp_path):
+    """An image's extended attributes are seen in the container in every
+    mode (the FUSE server answers xattr requests itself only for images
+    without an xattr table); an image without any shows none."""
+    root = tmp_path / "root"
+    shutil.copytree(images["sandbox"], root, symlinks=True)
+    marked = root / "marked"
+    marked.write_text("x\n")
+    os.setxattr(marked, "user.sing", b"yes")
+    d = tempfile.mkdtemp(prefix="sing-run-xattr-")
+    try:
+        os.chmod(d, 0o755)
+        sq = os.path.join(d, "xattr.sqfs")
+        subprocess.run(["mksquashfs", root, sq, "-noappend", "-quiet", "-all-root"], check=True,
+                       stdout=subprocess.DEVNULL)
+        os.chmod(sq, 0o644)
+        r = sing("exec", "-B", f"{probe_dir}:/probe", sq, "/probe/probe", "getxattr", "/marked",
+                 "user.sing", timeout=60)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout == "value=yes\n"
+        r = sing("exec", "-B", f"{probe_dir}:/probe", images["squashfs"], "/probe/probe",
+                 "getxattr", "/bin/sh", "user.sing", timeout=60)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout in ("errno=ENODATA\n", "errno=ENOTSUP\n")
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
 def test_fuse_server_ends_with_the_container(images, run_mode):
     assert user_fuse_servers() == []
     for opts in ([], ["--pid"]):
