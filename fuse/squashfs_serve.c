@@ -40,8 +40,10 @@
 /* How long the kernel may trust an answer: the image never changes. */
 #define FOREVER 1e9
 
-/* At most this many bytes of decompressed blocks each (data, fragments). */
-#define CACHE_BYTES (8u << 20)
+/* At most this many bytes of decompressed blocks each (data, fragments):
+ * python3 -c pass on the Debian image needs 297 decompressions with
+ * squashfuse, 158 with 1 MiB, 143 with 4 MiB, 139 with 8 MiB. */
+#define CACHE_BYTES (4u << 20)
 
 static bool no_xattrs;
 
