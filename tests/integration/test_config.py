@@ -62,7 +62,7 @@ def test_max_loop_devices(images, sing_config, tmp_path):
 
 
 def test_allow_pid_ns(images, run_mode, sing_config):
-    # pid 1 is our init (then squashfuse, when it serves the image).
+    # pid 1 is our init (then the FUSE server, when it serves the image).
     assert out(images["sif"], "echo $$", "--pid").strip() in ("2", "3")
     sing_config.set(**{"allow pid ns": "no"})
     one_error(sh(images["sif"], "echo $$", "--pid"), "PID namespace")
@@ -394,7 +394,7 @@ def test_allow_setuid_mount_squashfs(images, sing_config, test_user, value, limi
 
 @pytest.mark.parametrize("limit", ["paths", "owners", "groups"])
 def test_setuid_mount_no_with_a_limit_is_refused(images, sing_config, test_user, limit):
-    """`no` would serve a limited image through squashfuse, which runs as the
+    """`no` would serve a limited image through the FUSE server, which runs as the
     user and can be swapped by them: the limit could not hold, so the
     config is refused (red-team finding), in one line."""
     value = {"paths": images["dir"], "owners": "root", "groups": "root"}[limit]

@@ -224,7 +224,7 @@ def test_binds(images, run_mode, user_tmp):
 def test_pid_namespace(images, run_mode):
     r = sing("exec", "--pid", images["sif"], "sh", "-c", "echo $$")
     assert r.returncode == 0, r.stderr
-    # pid 1 is our init; squashfuse (setuid mode without limits, or userns)
+    # pid 1 is our init; the FUSE server (setuid mode without limits, or userns)
     # may come before the program.
     assert r.stdout.strip() in ("2", "3")
 
@@ -289,7 +289,7 @@ def test_killed_container_leaves_nothing(images, run_mode, test_user, no_leftove
         assert ["sleep", "60"] in new.values(), f"the container never ran: {new}"
         p.send_signal(signal.SIGKILL)
         p.wait(timeout=10)
-        # Anything the container started (its process, squashfuse) dies with it.
+        # Anything the container started (its process, the FUSE server) dies with it.
         for _ in range(100):
             new = {pid: argv for pid, argv in user_processes(test_user.uid).items()
                    if pid not in before}
@@ -420,7 +420,7 @@ def test_containall_isolates(images, run_mode, test_user):
                  env={"HOSTVAR": "leak"})
         assert r.returncode == 0, r.stderr
         lines = r.stdout.splitlines()
-        assert lines[0] in ("pid=2", "pid=3"), lines  # under our init (and squashfuse)
+        assert lines[0] in ("pid=2", "pid=3"), lines  # under our init (and the FUSE server)
         assert "containall-marker" not in r.stdout
         assert "host=" in lines and "host=leak" not in lines
         assert int(lines[-1]) < 20  # a minimal /dev
@@ -576,7 +576,7 @@ def test_mount_option_and_escaped_bind_specs(images, user_tmp):
         assert r.returncode == 255 and msg in r.stderr, r.stderr
 
 
-# ---- processes: our init, squashfuse's parent ----------------------------------
+# ---- processes: our init, the FUSE server's parent ----------------------------------
 
 @pytest.fixture(scope="module")
 def probe_dir():

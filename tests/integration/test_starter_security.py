@@ -498,7 +498,7 @@ def test_container_mounts_stay_in_the_container(lab, run_mode, user_tmp):
         p.wait()
 
 
-# Runs until killed, or until its image is gone (squashfuse killed).
+# Runs until killed, or until its image is gone (the FUSE server killed).
 CONTAINER_LOOP = "while /bin/cat /etc/marker >/dev/null; do sleep 0.2; done"
 
 
