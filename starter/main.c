@@ -173,11 +173,16 @@ int main(int argc, char **argv)
         bool privileged = geteuid() == 0;
         config_load(&cfg, privileged);
         user_lookup(&user);
-        /* --fakeroot is a user-namespace run: root there, never here. */
-        if (privileged && (!cfg.allow_setuid || req.userns || req.fakeroot) && user.uid != 0) {
-                log_verbose("%s: running unprivileged", req.fakeroot ? "--fakeroot"
-                                                        : req.userns ? "--userns"
-                                                                     : "`allow setuid = no`");
+        /* --fakeroot is a user-namespace run: root there, never here. So is
+         * --overlay: overlayfs copies up with its mounter's credentials, and
+         * root copying the image's root-owned setuid files into a directory
+         * of the user's would leave real setuid-root programs on the host. */
+        if (privileged && (!cfg.allow_setuid || req.userns || req.fakeroot || req.n_overlays) &&
+            user.uid != 0) {
+                log_verbose("%s: running unprivileged", req.fakeroot     ? "--fakeroot"
+                                                        : req.userns     ? "--userns"
+                                                        : req.n_overlays ? "--overlay"
+                                                                         : "`allow setuid = no`");
                 become_user_now(&user);
                 privileged = false;
         }

@@ -25,7 +25,10 @@ def images(registry):
     # /data: where the user may write as themselves (the rest is root's).
     extra = [imagetools.File("etc/marker", "image\n"), imagetools.Dir("data", 0o777),
              imagetools.File("data/marker", "image\n", mode=0o666),
-             imagetools.File("data/gone", "x\n", mode=0o666)]
+             imagetools.File("data/gone", "x\n", mode=0o666),
+             # A setuid-root program in a directory anyone may rename in.
+             imagetools.Dir("suid", 0o777),
+             imagetools.File("suid/prog", "#!/bin/sh\nid -u\n", mode=0o4755)]
     img = imagetools.busybox_image(extra_layers=[extra])
     imagetools.push_image(registry, "test/fakeroot-overlay", "latest", img)
     d = tempfile.mkdtemp(prefix="sing-fakeroot-")
@@ -215,21 +218,14 @@ def user_dir(parent, name, user):
 @pytest.mark.parametrize("flag", ["--overlay", "-o"])
 def test_overlay_directory_persists_changes(images, run_mode, test_user, user_tmp, flag):
     ov = user_dir(user_tmp, "ov", test_user)
-    if run_mode.startswith("setuid"):
-        # The image's /data is 0777, its files 0666: new, changed and deleted.
-        ok(sing("exec", flag, ov, images["sif"], "sh", "-c",
-                "echo kept > /data/persisted && echo changed > /data/marker && rm /data/gone"))
-        r = ok(sing("exec", flag, ov, images["sif"], "sh", "-c",
-                    "cat /data/persisted /data/marker; test -e /data/gone || echo gone"))
-        assert r.stdout == "kept\nchanged\ngone\n"
-        persisted = os.path.join("data", "persisted")
-    else:
-        # A user namespace mapping only the user cannot copy up root's
-        # directories (as --writable-tmpfs there); the top is the user's.
-        ok(sing("exec", flag, ov, images["sif"], "sh", "-c", "echo kept > /persisted"))
-        r = ok(sing("exec", flag, ov, images["sif"], "cat", "/persisted"))
-        assert r.stdout == "kept\n"
-        persisted = "persisted"
+    # Every mode is a user namespace mapping only the user (a setuid starter
+    # too: root must not copy up into the user's directory), which cannot
+    # copy up root's directories (as --writable-tmpfs there); the top is the
+    # user's.
+    ok(sing("exec", flag, ov, images["sif"], "sh", "-c", "echo kept > /persisted"))
+    r = ok(sing("exec", flag, ov, images["sif"], "cat", "/persisted"))
+    assert r.stdout == "kept\n"
+    persisted = "persisted"
     # Apptainer's layout: the changes in DIR/upper, DIR/work beside it, the user's.
     upper = os.path.join(ov, "upper")
     assert os.stat(os.path.join(upper, persisted)).st_uid == test_user.uid
@@ -239,6 +235,26 @@ def test_overlay_directory_persists_changes(images, run_mode, test_user, user_tm
     r = ok(sing("exec", images["sif"], "sh", "-c",
                 "cat /data/marker; test -e /data/persisted -o -e /persisted || echo absent"))
     assert r.stdout == "image\nabsent\n"
+
+
+def test_overlay_never_copies_up_root_owned_files_into_the_users_directory(images, run_mode,
+                                                                          test_user, user_tmp):
+    # overlayfs copies up with its mounter's credentials: mounted by root,
+    # renaming the image's setuid-root program (in a 0777 directory) would
+    # leave a real setuid-root program, with the image's content, in the
+    # user's upper on the host.
+    ov = user_dir(user_tmp, "ov", test_user)
+    r = sing("exec", "--overlay", ov, images["sif"], "sh", "-c",
+             "mv /suid/prog /suid/moved; mkdir -p /data/new; touch /suid/prog2 /new")
+    upper = os.path.join(ov, "upper")
+    assert os.path.exists(os.path.join(upper, "new")), r.stderr
+    rootfiles = []
+    for d, dirs, files in os.walk(upper):
+        for name in dirs + files:
+            st = os.lstat(os.path.join(d, name))
+            if st.st_uid == 0 or st.st_gid == 0:
+                rootfiles.append((os.path.join(d, name), oct(st.st_mode)))
+    assert rootfiles == [], rootfiles
 
 
 def test_overlay_with_fakeroot_keeps_root_owned_changes(images, run_mode, test_user, user_tmp):
