@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cleanup.h"
@@ -71,8 +72,14 @@ int cache_sif_publish(const struct cache *c, const char *digest, const char *arc
                    cached[rootlen] == '/';
         bool done;
         int got;
-        if (in < 0)
+        struct stat st;
+        if (in < 0 || fstat(in, &st) < 0)
                 return err_errno(e, "cannot open the cached SIF %s", cached);
+        /* A second name shares the mode: a SIF others may write (umask 002)
+         * must stay behind the private cache directory, or whoever can write
+         * to the output writes to what the next run of the image finds in
+         * the cache (while it runs: the record is checked at its start). */
+        own = own && !(st.st_mode & (S_IWGRP | S_IWOTH));
         if (try_reflink(in, out, force, &done, e) < 0)
                 return -1;
         if (done) {

@@ -276,6 +276,21 @@ def linking_dir(user_tmp):
     return user_tmp, os.path.join(user_tmp, "cache")
 
 
+def test_pull_never_links_a_cached_sif_others_may_write(big_ref, linking_dir):
+    # With umask 002 the cached SIF is group-writable: linked as the output
+    # (in a project directory, say), anyone in the group could write to the
+    # inode the next `run docker://` of the image finds in the private cache.
+    work, cache = linking_dir
+    out = os.path.join(work, "out.sif")
+    r = run_as_user(["sh", "-c", f"umask 002 && singularity pull --nohttps {out} {big_ref}"],
+                    env={"SINGULARITY_CACHEDIR": cache})
+    assert r.returncode == 0, r.stderr
+    [sif] = cached_sifs(cache)
+    assert os.stat(sif).st_mode & 0o020, oct(os.stat(sif).st_mode)
+    assert os.stat(out).st_ino != os.stat(sif).st_ino
+    assert "is a hard link to the cached SIF" not in r.stderr, r.stderr
+
+
 def test_pull_keeps_one_copy_without_reflink(big_ref, linking_dir):
     work, cache = linking_dir
     env = {"SINGULARITY_CACHEDIR": cache}
