@@ -294,6 +294,11 @@ static bool record_matches_at(int rootfd, const char *name, int fd, bool shared)
                 return false;
         got[n] = '\0';
         if (shared) {
+                /* Without the ctime, what others may write could be written
+                 * to while a container reads it (a chmod keeps the rest). */
+                struct stat st;
+                if (fstat(fd, &st) < 0 || !trusted_dir_sealed(&st))
+                        return false;
                 char *a = strrchr(got, ' '), *b = strrchr(want, ' ');
                 return a && b && a - got == b - want && strncmp(got, want, (size_t)(a - got)) == 0;
         }

@@ -176,6 +176,20 @@ def test_a_shared_cache_others_can_write_is_refused(shared, refs, user_tmp):
     assert not os.path.exists(os.path.join(user_tmp, "x.sif"))
 
 
+def test_a_shared_sif_others_can_write_is_not_used(shared, refs, user_tmp):
+    # Records there leave out the ctime (the admin's chmod): a SIF anyone may
+    # write must not be run from there, even while its record matches.
+    [sif] = glob.glob(os.path.join(shared, "sif", "*.sif"))
+    old = os.stat(sif).st_mode & 0o7777
+    os.chmod(sif, 0o666)
+    try:
+        r = sing("-v", "exec", "--nohttps", refs[0], "true", cache=shared)
+        assert r.returncode == 0, r.stderr
+        assert "not the one the read-only cache recorded" in r.stderr, r.stderr
+    finally:
+        os.chmod(sif, old)
+
+
 def test_pinned_run_and_build_use_the_shared_cache(shared, refs, user_tmp):
     """`exec docker://REF@sha256:...` found by the light binary in the
     shared cache (no temporary cache, no registry request), and a `build`
