@@ -397,6 +397,14 @@ static int fill_rootfs(struct build *b, sing_err_t *e)
                     .include_cmd = b->have_recipe && b->rec.include_cmd,
                     .mtime = time(NULL),
                 };
+                /* As a pulled SIF has them, so that labels.json comes out
+                 * the same (keys in the same order) whether a docker base
+                 * was taken from the SIF cache or from its layers; the
+                 * recipe's labels set the final values. */
+                if (b->have_recipe && b->lsrc.kind == SOURCE_DOCKER) {
+                        mo.source_name = b->lsrc.uri;
+                        mo.source_digest = b->img.digest;
+                }
                 return rootfs_from_layers(b->rootfs, &b->img, &mo, e);
         }
         struct stat st;
@@ -530,22 +538,31 @@ out:
 }
 
 /* The base of a recipe (one stage) before the build forks into a user
- * namespace. Bootstrap docker goes through pull's pipeline (download
- * overlapped with the merge and squash) into the SIF cache, then its SIF
- * is extracted into the rootfs like a localimage base: a rebuild or a base
- * already pulled costs no conversion. IncludeCmd (a runscript made from the
- * config with the recipe's rules) and a disabled cache take the layers. */
+ * namespace. Bootstrap docker looks in the SIF cache first: a base the
+ * user already pulled, ran or built is there, and extracting its SIF costs
+ * less than a download, with no conversion. On a miss nothing is converted
+ * (a SIF only to unsquash it again would double the build): the layers of
+ * the manifest that lookup resolved are fetched into the blob cache and
+ * merged straight into the rootfs, so a later pull of the same reference
+ * downloads nothing and only converts. IncludeCmd (a runscript made from
+ * the config with the recipe's rules) and a disabled cache always take the
+ * layers. `build OUT docker://REF` without a recipe is a pull (cmd_build)
+ * and goes through the SIF cache. */
 static int fetch_base(struct build *b, const char *out, sing_err_t *e)
 {
         if (!b->from_layers)
                 return 0;
         if (b->have_recipe && b->lsrc.kind == SOURCE_DOCKER && !b->rec.include_cmd &&
             !b->po.cache.disable) {
-                if (pull_to_cache_digest(b->lsrc.uri, &b->po, &b->cached_base, &b->base_digest, e) <
-                    0)
+                if (pull_cached_or_blobs(b->lsrc.uri, &b->po, &b->cached_base, &b->base_digest,
+                                         &b->img, e) < 0)
                         return -1;
-                b->base = b->cached_base;
-                b->from_layers = false;
+                if (b->cached_base) {
+                        b->base = b->cached_base;
+                        b->from_layers = false;
+                } else {
+                        b->have_img = true;
+                }
                 return 0;
         }
         if (source_fetch(&b->lsrc, &b->po, out, &b->img, e) < 0)

@@ -316,8 +316,28 @@ static char *cached_for_tag(struct pull_ctx *p, const char *key, const char *why
         return path;
 }
 
-int pull_to_cache_digest(const char *uri, const struct pull_opts *o, char **sif_path, char **digest,
-                         sing_err_t *e)
+/* The resolved image's blobs into the cache and img (pull_fetch, and a
+ * lookup's miss). */
+static int pulled_from_ctx(struct pull_ctx *p, struct pulled_image *img, sing_err_t *e)
+{
+        size_t len = 0;
+        if (pull_blobs(p, &img->config_json, &len, &img->layers, e) < 0)
+                return -1;
+        img->config_len = len;
+        img->nlayers = p->man.nlayers;
+        if (!(img->digest = strdup(p->man.top_digest)))
+                return err_set(e, "out of memory");
+        /* A temporary cache must outlive the context: the caller removes it. */
+        img->cache_root = steal_ptr(&p->cache.root);
+        img->cache_temporary = p->cache.temporary;
+        p->cache.temporary = false;
+        return 0;
+}
+
+/* pull_to_cache_digest, and with miss_img pull_cached_or_blobs: a SIF not
+ * in the cache is then not converted; its blobs go to *miss_img. */
+static int to_cache(const char *uri, const struct pull_opts *o, char **sif_path, char **digest,
+                    struct pulled_image *miss_img, sing_err_t *e)
 {
         struct pull_ctx p;
         char key[64];
@@ -362,6 +382,12 @@ int pull_to_cache_digest(const char *uri, const struct pull_opts *o, char **sif_
                 path = got == 1 ? cache_sif_usable(&p.cache, p.man.top_digest, key) : NULL;
                 if (path) {
                         cache_lookup_say_hit();
+                } else if (miss_img) {
+                        /* No conversion; no tag record either: it names
+                         * a SIF for offline runs, and there is none. */
+                        if (pulled_from_ctx(&p, miss_img, e) < 0)
+                                goto out;
+                        goto found;
                 } else {
                         _cleanup_close_ int lockfd = -1;
                         if (lock_image(&p, key, &lockfd, e) < 0)
@@ -405,9 +431,25 @@ out:
         return rc;
 }
 
+int pull_to_cache_digest(const char *uri, const struct pull_opts *o, char **sif_path, char **digest,
+                         sing_err_t *e)
+{
+        return to_cache(uri, o, sif_path, digest, NULL, e);
+}
+
 int pull_to_cache(const char *uri, const struct pull_opts *o, char **sif_path, sing_err_t *e)
 {
-        return pull_to_cache_digest(uri, o, sif_path, NULL, e);
+        return to_cache(uri, o, sif_path, NULL, NULL, e);
+}
+
+int pull_cached_or_blobs(const char *uri, const struct pull_opts *o, char **sif_path, char **digest,
+                         struct pulled_image *img, sing_err_t *e)
+{
+        memset(img, 0, sizeof(*img));
+        int rc = to_cache(uri, o, sif_path, digest, img, e);
+        if (rc < 0)
+                pulled_image_free(img);
+        return rc;
 }
 
 int pull_fetch(const char *uri, const struct pull_opts *o, struct pulled_image *img, sing_err_t *e)
@@ -415,20 +457,8 @@ int pull_fetch(const char *uri, const struct pull_opts *o, struct pulled_image *
         struct pull_ctx p;
         int rc = -1;
         memset(img, 0, sizeof(*img));
-        if (pull_resolve(&p, uri, o, e) < 0)
+        if (pull_resolve(&p, uri, o, e) < 0 || pulled_from_ctx(&p, img, e) < 0)
                 goto out;
-        {
-                size_t len = 0;
-                if (pull_blobs(&p, &img->config_json, &len, &img->layers, e) < 0)
-                        goto out;
-                img->config_len = len;
-        }
-        img->nlayers = p.man.nlayers;
-        img->digest = strdup(p.man.top_digest);
-        /* A temporary cache must outlive the context: the caller removes it. */
-        img->cache_root = steal_ptr(&p.cache.root);
-        img->cache_temporary = p.cache.temporary;
-        p.cache.temporary = false;
         rc = 0;
 out:
         pull_ctx_free(&p);

@@ -53,6 +53,14 @@ struct pulled_image {
 };
 
 int pull_fetch(const char *uri, const struct pull_opts *o, struct pulled_image *img, sing_err_t *e);
+
+/* A recipe's Bootstrap docker base: the cached SIF when the cache already
+ * holds it (*sif_path, found as pull_to_cache_digest finds it), else
+ * nothing converted: *sif_path NULL and the blobs of the manifest that
+ * lookup resolved fetched into the cache, as pull_fetch (*img, which the
+ * caller frees). *digest (malloc'd): what the reference resolved to. */
+int pull_cached_or_blobs(const char *uri, const struct pull_opts *o, char **sif_path, char **digest,
+                         struct pulled_image *img, sing_err_t *e);
 void pulled_image_free(struct pulled_image *img);
 
 #endif
