@@ -18,6 +18,7 @@ import textwrap
 import pytest
 
 import imagetools
+import siftools
 from imagetools import Dir, File
 from conftest import USER
 
@@ -1069,11 +1070,14 @@ def test_sandbox_follows_umask(singularity, images, user_dir, run_as_user, clean
         assert stat.S_IMODE(os.stat(out).st_mode) == want, (umask, oct(os.stat(out).st_mode))
 
 
-def test_docker_recipe_goes_through_the_sif_cache(singularity, registry, user_dir, test_user,
-                                                  run_as_user, clean_user_cache, unique_repo):
-    """Bootstrap docker takes pull's pipeline and SIF cache (issue 13): the
-    build leaves the base's SIF in the cache, a pull of the same reference
-    reuses it, a rebuild converts nothing; owners and provenance are kept."""
+def test_docker_recipe_takes_the_cached_sif_only_on_a_hit(singularity, registry, user_dir,
+                                                         test_user, run_as_user,
+                                                         clean_user_cache, unique_repo):
+    """Bootstrap docker (issues 13 and 17): a base not in the SIF cache is
+    built from its layers (no SIF made only to be unsquashed again), with the
+    blobs kept, so neither a rebuild nor a later pull downloads a blob; a
+    base already pulled is taken from the SIF cache. Both paths give the same
+    labels, OCI config, owners and %post result."""
     img = imagetools.busybox_image(
         extra_layers=[[Dir("opt"), File("opt/owned", "x", uid=1000, gid=1000)]])
     imagetools.push_image(registry, unique_repo, "t", img)
@@ -1081,24 +1085,64 @@ def test_docker_recipe_goes_through_the_sif_cache(singularity, registry, user_di
         Bootstrap: docker
         Registry: http://{registry.hostport}
         From: {unique_repo}:t
+        %labels
+            Team hpc
         %post
             touch /post-ran
         """)
-    r = run_as_user([singularity, "build", user_dir / "one.sif", recipe])
-    assert r.returncode == 0, r.stderr
+    blob_gets = lambda: registry.count(rf"/{unique_repo}/blobs/", method="GET")
     sifdir = os.path.join(clean_user_cache, "sif")
-    assert len([f for f in os.listdir(sifdir) if f.endswith(".sif")]) == 1
-    assert squashfs_cat(str(user_dir / "one.sif"), "/post-ran") == b""
-    assert squashfs_list(str(user_dir / "one.sif"))["/opt/owned"][1:] == (1000, 1000)
-    labels = json.loads(squashfs_cat(str(user_dir / "one.sif"), "/.singularity.d/labels.json"))
+    cached_sifs = lambda: [f for f in os.listdir(sifdir) if f.endswith(".sif")] \
+        if os.path.isdir(sifdir) else []
+    # Cold: the layers, no conversion into the SIF cache.
+    r = run_as_user([singularity, "build", user_dir / "cold.sif", recipe])
+    assert r.returncode == 0, r.stderr
+    assert "Using cached SIF image" not in r.stderr
+    assert cached_sifs() == []
+    cold_gets = blob_gets()
+    assert cold_gets >= 3  # config + two layers
+    # A rebuild: every blob from the blob cache.
+    r = run_as_user([singularity, "build", user_dir / "again.sif", recipe])
+    assert r.returncode == 0, r.stderr
+    assert blob_gets() == cold_gets
+    assert cached_sifs() == []
+    # A pull of the same reference only converts.
     r = run_as_user([singularity, "pull", "--nohttps", "--name", "p.sif",
                      f"docker://{registry.hostport}/{unique_repo}:t"], cwd=str(user_dir))
     assert r.returncode == 0, r.stderr
-    assert "Using cached SIF image" in r.stderr
+    assert "Using cached SIF image" not in r.stderr
+    assert blob_gets() == cold_gets
+    assert len(cached_sifs()) == 1
     digest = [l.split("Digest: ")[1] for l in r.stderr.splitlines() if "Digest: " in l][0]
-    assert labels["org.opencontainers.image.base.digest"] == digest
-    blobs = registry.count(rf"/{unique_repo}/blobs/", method="GET")
-    r = run_as_user([singularity, "build", user_dir / "two.sif", recipe])
+    # A build after the pull takes its SIF.
+    r = run_as_user([singularity, "build", user_dir / "hit.sif", recipe])
     assert r.returncode == 0, r.stderr
     assert "Using cached SIF image" in r.stderr
-    assert registry.count(rf"/{unique_repo}/blobs/", method="GET") == blobs
+    assert blob_gets() == cold_gets
+    # The same image either way.
+    made = {}
+    for name in ("cold", "hit"):
+        sif = str(user_dir / f"{name}.sif")
+        labels = json.loads(squashfs_cat(sif, "/.singularity.d/labels.json"))
+        del labels["org.label-schema.build-date"]
+        r = run_as_user([singularity, "inspect", sif])
+        assert r.returncode == 0, r.stderr
+        made[name] = dict(
+            labels=labels,
+            label_keys=list(labels),
+            inspect=[l for l in r.stdout.splitlines() if "build-date" not in l],
+            oci_config=siftools.object_bytes(sif, 0x4006),
+            tree=squashfs_list(sif),
+            post=squashfs_cat(sif, "/post-ran"),
+            runscript=squashfs_cat(sif, "/.singularity.d/runscript"),
+            env=sorted(p for p in squashfs_list(sif) if p.startswith("/.singularity.d/env/")))
+    cold, hit = made["cold"], made["hit"]
+    assert cold["labels"]["org.opencontainers.image.base.digest"] == digest
+    assert cold["labels"]["org.opencontainers.image.base.name"] == \
+        f"docker://{registry.hostport}/{unique_repo}:t"
+    assert cold["labels"]["Team"] == "hpc"
+    assert cold["oci_config"] is not None and json.loads(cold["oci_config"])["rootfs"]
+    assert cold["post"] == b""
+    assert cold["tree"]["/opt/owned"][1:] == (1000, 1000)
+    for key in cold:
+        assert cold[key] == hit[key], key
