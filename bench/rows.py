@@ -83,25 +83,33 @@ def pull_warm(c, repo, name):
 
 def recipe_build(c, repo, name):
     """`build OUT.sif RECIPE` (Bootstrap docker, trivial %post) of the pull's
-    image: cold (empty cache, so as pull_cold plus %post, extraction and the
-    final squash) and again with the base's SIF in the cache (issue 13)."""
+    image (issue 17): cold (empty cache: the layers merged into the build
+    tree, no SIF made on the way), again (blobs cached, still no SIF), and
+    after a pull of the same reference (the base's SIF taken from the SIF
+    cache and extracted)."""
     recipe = os.path.join(c.tmp, name + ".def")
     with open(recipe, "w") as f:
         f.write(f"Bootstrap: docker\nRegistry: http://{c.reg.hostport}\nFrom: {repo}:latest\n"
                 "%post\n    touch /built\n")
     os.chmod(recipe, 0o644)
     out = os.path.join(c.out, name + "-recipe.sif")
-    cold, again = [], []
+    pulled = os.path.join(c.out, name + "-recipe-base.sif")
+    cold, again, after_pull = [], [], []
     for _ in range(c.runs):
         c.empty_cache()
-        for times in (cold, again):
+        for times in (cold, again, after_pull):
             if os.path.exists(out):
                 os.unlink(out)
+            if times is after_pull:
+                run([c.sing(), "pull", "--force", "--name", pulled, "docker://" + ref(c.reg, repo)],
+                    env=c.env(), cwd=c.out)
             drop_caches(c.drop)
             t, *_ = run([c.sing(), "build", out, recipe], env=c.env(), cwd=c.out)
             times.append(t)
-    os.unlink(out)
-    return {"cold": Stat(cold), "again": Stat(again)}
+    for p in (out, pulled):
+        if os.path.exists(p):
+            os.unlink(p)
+    return {"cold": Stat(cold), "again": Stat(again), "after_pull": Stat(after_pull)}
 
 
 def pull_https(c, repo, name):
