@@ -1089,6 +1089,8 @@ def test_docker_recipe_takes_the_cached_sif_only_on_a_hit(singularity, registry,
             Team hpc
         %post
             touch /post-ran
+        %runscript
+            echo from the recipe
         """)
     blob_gets = lambda: registry.count(rf"/{unique_repo}/blobs/", method="GET")
     sifdir = os.path.join(clean_user_cache, "sif")
@@ -1144,5 +1146,6 @@ def test_docker_recipe_takes_the_cached_sif_only_on_a_hit(singularity, registry,
     assert cold["oci_config"] is not None and json.loads(cold["oci_config"])["rootfs"]
     assert cold["post"] == b""
     assert cold["tree"]["/opt/owned"][1:] == (1000, 1000)
+    assert b"echo from the recipe" in cold["runscript"]
     for key in cold:
         assert cold[key] == hit[key], key
