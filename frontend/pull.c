@@ -385,6 +385,7 @@ static int to_cache(const char *uri, const struct pull_opts *o, char **sif_path,
                 } else if (miss_img) {
                         /* No conversion; no tag record either: it names
                          * a SIF for offline runs, and there is none. */
+                        cache_lookup_say_miss(&p.cache);
                         if (pulled_from_ctx(&p, miss_img, e) < 0)
                                 goto out;
                         goto found;
