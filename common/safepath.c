@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "mkdir_p.h"
 
 static bool force_fallback;
 
@@ -280,63 +281,6 @@ int safe_open_no_magiclinks(const char *path, int flags)
                 return -1;
         }
         return open(path, flags | O_CLOEXEC);
-}
-
-int safe_mkdir_p_in_root(int rootfd, const char *path, mode_t mode)
-{
-        const int dflags = O_RDONLY | O_DIRECTORY;
-        char buf[PATH_MAX];
-        _cleanup_close_ int cur = -1;
-        size_t pos = 0;
-        int fd;
-
-        if (!*path || strspn(path, "/") == strlen(path))
-                path = ".";
-        fd = safe_open_in_root(rootfd, path, dflags, 0);
-        if (fd >= 0 || errno != ENOENT)
-                return fd;
-        if (strlen(path) >= sizeof(buf)) {
-                errno = ENAMETOOLONG;
-                return -1;
-        }
-        strcpy(buf, path);
-        cur = openat(rootfd, ".", dflags | O_CLOEXEC);
-        if (cur < 0)
-                return -1;
-
-        /* Walk the prefixes: each one is resolved inside the root from scratch,
-         * and a missing one is made in the (already confined) previous one. */
-        while (buf[pos]) {
-                size_t start, end;
-                char saved, comp[NAME_MAX + 1];
-                while (buf[pos] == '/')
-                        pos++;
-                if (!buf[pos])
-                        break;
-                start = pos;
-                end = start + strcspn(buf + start, "/");
-                if (end - start > NAME_MAX) {
-                        errno = ENAMETOOLONG;
-                        return -1;
-                }
-                memcpy(comp, buf + start, end - start);
-                comp[end - start] = '\0';
-                saved = buf[end];
-                buf[end] = '\0';
-                fd = safe_open_in_root(rootfd, buf, dflags, 0);
-                if (fd < 0 && errno == ENOENT) {
-                        if (mkdirat(cur, comp, mode) < 0 && errno != EEXIST)
-                                return -1;
-                        fd = safe_open_in_root(rootfd, buf, dflags, 0);
-                }
-                if (fd < 0)
-                        return -1;
-                buf[end] = saved;
-                close(cur);
-                cur = fd;
-                pos = end;
-        }
-        return steal_fd(&cur);
 }
 
 int safe_open_parent_in_root(int rootfd, const char *path, bool create, char last[NAME_MAX + 1])

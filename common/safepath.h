@@ -32,11 +32,6 @@ int safe_open_in_mount(int rootfd, const char *path, int flags);
  * refused instead (EPERM). O_CLOEXEC is always added. */
 int safe_open_no_magiclinks(const char *path, int flags);
 
-/* Create `path` and its missing parents inside the root (like mkdir -p) with
- * `mode` for the new ones. Returns an O_RDONLY | O_DIRECTORY fd of the
- * directory (usable with *at() calls and fchmod/fchown), or -1 with errno. */
-int safe_mkdir_p_in_root(int rootfd, const char *path, mode_t mode);
-
 /* Open the directory that holds the last component of `path` inside the root
  * and copy that component to `last` (NAME_MAX + 1 bytes). Trailing slashes
  * are ignored. The last component must not be "", "." or ".." (EINVAL).

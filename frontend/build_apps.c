@@ -24,6 +24,7 @@
 #include "build.h"
 #include "cleanup.h"
 #include "log.h"
+#include "mkdir_p.h"
 #include "safepath.h"
 
 static int make_dir(int rootfd, const char *fmt, const char *name, sing_err_t *e)

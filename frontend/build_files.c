@@ -16,6 +16,7 @@
 #include "cleanup.h"
 #include "fileio.h"
 #include "log.h"
+#include "mkdir_p.h"
 #include "safepath.h"
 
 int sandbox_write_file(int rootfd, const char *path, const void *data, size_t len, mode_t mode,

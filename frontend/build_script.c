@@ -24,6 +24,7 @@
 #include "cleanup.h"
 #include "envopts.h"
 #include "log.h"
+#include "mkdir_p.h"
 #include "safepath.h"
 #include "tempfile.h"
 

@@ -14,6 +14,7 @@
 #include "cleanup.h"
 #include "fileio.h"
 #include "log.h"
+#include "mkdir_p.h"
 #include "safepath.h"
 
 /* Directory attributes applied at close, deepest first. */

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "mkdir_p.h"
 
 int instance_name_check(const char *name, sing_err_t *e)
 {
@@ -24,29 +25,37 @@ int instance_name_check(const char *name, sing_err_t *e)
         return 0;
 }
 
-/* mkdir -p, 0700, every component of `path` below `base` (which exists);
- * an existing component must be a real directory owned by the user. */
+/* Every component below the home directory must be a directory of the
+ * user's (mkdir_p_below refuses symlinks on the way); *arg (bool) is set
+ * when one is not. */
+static int owned_by_user(int fd, const char *prefix, bool last, void *arg)
+{
+        struct stat st;
+        (void)last;
+        if (!*prefix)
+                return 0; /* the home directory itself */
+        if (fstat(fd, &st) < 0)
+                return -1;
+        if (st.st_uid != getuid()) {
+                *(bool *)arg = true;
+                errno = EPERM;
+                return -1;
+        }
+        return 0;
+}
+
+/* mkdir -p, 0700, every component of `rel` below `base` (which exists). */
 static int make_private_dirs(const char *base, const char *rel, sing_err_t *e)
 {
-        _cleanup_free_ char *copy = strdup(rel);
         _cleanup_close_ int dir = open(base, O_PATH | O_DIRECTORY | O_CLOEXEC);
-        char *save = NULL;
-        if (!copy)
-                return err_set(e, "out of memory");
         if (dir < 0)
                 return err_errno(e, "%s", base);
-        for (char *c = strtok_r(copy, "/", &save); c; c = strtok_r(NULL, "/", &save)) {
-                struct stat st;
-                if (mkdirat(dir, c, 0700) < 0 && errno != EEXIST)
-                        return err_errno(e, "creating %s/%s", base, rel);
-                int next = openat(dir, c, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-                if (next < 0)
-                        return err_errno(e, "%s/%s", base, rel);
-                close(dir);
-                dir = next;
-                if (fstat(dir, &st) < 0 || st.st_uid != getuid())
-                        return err_set(e, "%s/%s: a directory on the way is not yours", base, rel);
-        }
+        bool not_yours = false;
+        _cleanup_close_ int made = mkdir_p_below(dir, rel, 0700, owned_by_user, &not_yours);
+        if (made < 0 && not_yours)
+                return err_set(e, "%s/%s: a directory on the way is not yours", base, rel);
+        if (made < 0)
+                return err_errno(e, "creating %s/%s", base, rel);
         return 0;
 }
 

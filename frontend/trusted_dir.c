@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "mkdir_p.h"
 
 /* The longest existing prefix of path, resolved, plus the rest (to be
  * created) appended unresolved. "." and ".." are refused in the rest: they
@@ -128,13 +129,40 @@ static int check_final(int fd, const struct stat *st, const char *what, const ch
         return 0;
 }
 
+struct walk_ctx {
+        const char *what, *path, *full;
+        bool *read_only;
+        sing_err_t *e;
+        bool said; /* the walk stopped here, with the message in e */
+};
+
+/* Every directory on the way (mkdir_p_below): a parent must be one others
+ * cannot change (check_parent), the last one passes check_final. */
+static int check_step(int fd, const char *prefix, bool last, void *arg)
+{
+        struct walk_ctx *c = arg;
+        struct stat st;
+        char dir[PATH_MAX + 1];
+        c->said = true;
+        if (fstat(fd, &st) < 0)
+                return err_errno(c->e, "%s %s", c->what, c->full);
+        if (!last) {
+                snprintf(dir, sizeof(dir), "/%s", prefix);
+                if (check_parent(&st, c->what, c->path, dir, c->e) < 0)
+                        return -1;
+        } else if (check_final(fd, &st, c->what, c->full, c->read_only, c->e) < 0) {
+                return -1;
+        }
+        c->said = false;
+        return 0;
+}
+
 int trusted_dir_open(const char *path, const char *what, bool *read_only, char **canon,
                      sing_err_t *e)
 {
         _cleanup_free_ char *full = NULL;
-        _cleanup_close_ int fd = -1;
-        struct stat st;
-        char *p;
+        _cleanup_close_ int top = -1;
+        int fd;
 
         *canon = NULL;
         if (read_only)
@@ -143,53 +171,21 @@ int trusted_dir_open(const char *path, const char *what, bool *read_only, char *
                 return err_set(e, "%s %s: must be an absolute path", what, path);
         if (!(full = resolve(path, e)))
                 return -1;
-        fd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (fd < 0)
+        top = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (top < 0)
                 return err_errno(e, "/");
-        p = full + 1;
-        while (*p) {
-                char *slash = strchr(p, '/');
-                int next;
-                if (slash)
-                        *slash = '\0';
-                if (fstat(fd, &st) < 0)
-                        return err_errno(e, "%s %s", what, full);
-                {
-                        /* The parent's own path, for the message. */
-                        char saved = p[-1];
-                        int rc;
-                        p[-1] = '\0';
-                        rc = check_parent(&st, what, path, p == full + 1 ? "/" : full, e);
-                        p[-1] = saved;
-                        if (rc < 0)
-                                return -1;
-                }
-                next = openat(fd, p, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-                if (next < 0 && errno == ENOENT) {
-                        if (mkdirat(fd, p, 0700) < 0 && errno != EEXIST)
-                                return err_errno(e, "cannot create %s %s", what, full);
-                        next = openat(fd, p, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-                }
-                if (next < 0) {
-                        if (errno == ELOOP || errno == ENOTDIR)
-                                return err_set(
-                                    e,
-                                    "%s %s: %s changed into a symlink or a non-directory "
-                                    "while it was opened",
-                                    what, path, full);
-                        return err_errno(e, "%s %s", what, full);
-                }
-                close(fd);
-                fd = next;
-                if (!slash)
-                        break;
-                *slash = '/';
-                p = slash + 1;
-        }
-        if (fstat(fd, &st) < 0)
-                return err_errno(e, "%s %s", what, full);
-        if (check_final(fd, &st, what, full, read_only, e) < 0)
+        struct walk_ctx c = {
+            .what = what, .path = path, .full = full, .read_only = read_only, .e = e};
+        fd = mkdir_p_below(top, full + 1, 0700, check_step, &c);
+        if (fd < 0 && c.said)
                 return -1;
+        if (fd < 0 && (errno == ELOOP || errno == ENOTDIR))
+                return err_set(e,
+                               "%s %s: %s changed into a symlink or a non-directory while it "
+                               "was opened",
+                               what, path, full);
+        if (fd < 0)
+                return err_errno(e, "cannot open or create %s %s", what, full);
         *canon = steal_ptr(&full);
-        return steal_fd(&fd);
+        return fd;
 }

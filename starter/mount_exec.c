@@ -187,7 +187,10 @@ static int create_at(const struct run *r, int parent, const char *name, bool dir
  * ids: a mount point behind a host directory the user cannot search
  * (another user's 0700 directory in /tmp) is neither found nor probed.
  * Creation on the plan's own writable file systems is done as root (image
- * directories there are root's), in the user's binds as the user. */
+ * directories there are root's), in the user's binds as the user.
+ * Deliberately not common/mkdir_p.c's walk: here each component decides
+ * whose ids create it, every lookup runs with the user's ids, and the last
+ * component may be a file. */
 static int resolve_as_user(struct run *r, const char *path)
 {
         fs_as_user(r->ctx->user);

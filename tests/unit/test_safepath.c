@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "mkdir_p.h"
 #include "safepath.h"
 
 static char base[] = "/tmp/test_safepath.XXXXXX";
