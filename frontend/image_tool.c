@@ -86,6 +86,54 @@ static int spawn_tool(const char *const *args, pid_t *pid, int *out, sing_err_t 
         return 0;
 }
 
+/* Run `tool ARGS...` and take its answer: at most `max` bytes of its stdout
+ * (*answer, malloc'd and NUL-terminated, *len bytes). `doing` and `what`
+ * say what the tool was asked ("converting", "docker://x") if it is killed;
+ * when it exits non-zero it has said why itself, and e's message is left
+ * empty. `answer_name` names the answer in a read error. */
+static int run_tool_capture(const char *const *args, size_t max, const char *doing,
+                            const char *what, const char *answer_name, char **answer, size_t *len,
+                            sing_err_t *e)
+{
+        _cleanup_close_ int out = -1;
+        pid_t pid;
+        int status, read_rc, read_errno;
+
+        *answer = NULL;
+        *len = 0;
+        if (spawn_tool(args, &pid, &out, e) < 0)
+                return -1;
+        read_rc = read_all_bounded(out, max, answer, len);
+        read_errno = errno;
+        close(steal_fd(&out)); /* a tool still writing gets EPIPE, not a hang */
+        while (waitpid(pid, &status, 0) < 0)
+                if (errno != EINTR) {
+                        err_errno(e, "waiting for %s", SING_IMAGE_TOOL_PATH);
+                        goto fail;
+                }
+        if (WIFSIGNALED(status)) {
+                char tool[PATH_MAX + 64];
+                snprintf(tool, sizeof(tool), "%s (%s %s)", SING_IMAGE_TOOL_PATH, doing, what);
+                child_status_check(status, tool, NULL, e);
+                goto fail;
+        }
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+                e->code = 0;
+                e->msg[0] = '\0'; /* the tool said why */
+                goto fail;
+        }
+        if (read_rc < 0) {
+                errno = read_errno;
+                err_errno(e, "reading %s from %s", answer_name, SING_IMAGE_TOOL_PATH);
+                goto fail;
+        }
+        return 0;
+fail:
+        free(steal_ptr(answer));
+        *len = 0;
+        return -1;
+}
+
 /* A pinned reference (@sha256:...) already converted needs no registry:
  * find its SIF as pull_to_cache does and say what the tool would have said.
  * NULL for anything else (a tag, not cached yet, cache disabled, a bad
@@ -184,10 +232,7 @@ int image_tool_cache_sif(const char *uri, const struct cache_opts *co, bool noht
                          const struct cred_options *cred, char **sif_path, sing_err_t *e)
 {
         _cleanup_free_ char *answer = NULL, *temp_cache = NULL;
-        _cleanup_close_ int out = -1;
         size_t len = 0;
-        pid_t pid;
-        int status, read_rc, read_errno;
 
         bool read_only;
         *sif_path = pinned_cache_hit(uri, co, &read_only);
@@ -211,32 +256,9 @@ int image_tool_cache_sif(const char *uri, const struct cache_opts *co, bool noht
                 args[na++] = temp_cache;
         }
         args[na++] = uri;
-        if (spawn_tool(args, &pid, &out, e) < 0)
+        if (run_tool_capture(args, PATH_MAX + 1, "converting", uri, "the cached image path",
+                             &answer, &len, e) < 0)
                 goto fail;
-        read_rc = read_all_bounded(out, PATH_MAX + 1, &answer, &len);
-        read_errno = errno;
-        close(steal_fd(&out)); /* a tool still writing gets EPIPE, not a hang */
-        while (waitpid(pid, &status, 0) < 0)
-                if (errno != EINTR) {
-                        err_errno(e, "waiting for %s", SING_IMAGE_TOOL_PATH);
-                        goto fail;
-                }
-        if (WIFSIGNALED(status)) {
-                char what[PATH_MAX + 64];
-                snprintf(what, sizeof(what), "%s (converting %s)", SING_IMAGE_TOOL_PATH, uri);
-                child_status_check(status, what, NULL, e);
-                goto fail;
-        }
-        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-                e->code = 0;
-                e->msg[0] = '\0'; /* the tool said why */
-                goto fail;
-        }
-        if (read_rc < 0) {
-                errno = read_errno;
-                err_errno(e, "reading the cached image path from %s", SING_IMAGE_TOOL_PATH);
-                goto fail;
-        }
         /* One absolute path and a newline, nothing else. */
         if (len < 2 || answer[0] != '/' || answer[len - 1] != '\n' ||
             memchr(answer, '\n', len - 1) || strlen(answer) != len) {
@@ -257,34 +279,12 @@ int image_tool_seccomp_compile(const char *profile, char **hex, sing_err_t *e)
         static const char digits[] = "0123456789abcdef";
         const char *args[] = {"seccomp-compile", profile, NULL};
         _cleanup_free_ char *bpf = NULL;
-        _cleanup_close_ int out = -1;
         size_t len = 0;
-        pid_t pid;
-        int status, read_rc, read_errno;
 
-        if (spawn_tool(args, &pid, &out, e) < 0)
-                return -1;
         /* BPF_MAXINSNS instructions of 8 bytes; the starter checks again. */
-        read_rc = read_all_bounded(out, 4096 * 8, &bpf, &len);
-        read_errno = errno;
-        close(steal_fd(&out));
-        while (waitpid(pid, &status, 0) < 0)
-                if (errno != EINTR)
-                        return err_errno(e, "waiting for %s", SING_IMAGE_TOOL_PATH);
-        if (WIFSIGNALED(status)) {
-                char what[PATH_MAX + 64];
-                snprintf(what, sizeof(what), "%s (compiling %s)", SING_IMAGE_TOOL_PATH, profile);
-                return child_status_check(status, what, NULL, e);
-        }
-        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-                e->code = 0;
-                e->msg[0] = '\0'; /* the tool said why */
+        if (run_tool_capture(args, 4096 * 8, "compiling", profile, "the seccomp program", &bpf,
+                             &len, e) < 0)
                 return -1;
-        }
-        if (read_rc < 0) {
-                errno = read_errno;
-                return err_errno(e, "reading the seccomp program from %s", SING_IMAGE_TOOL_PATH);
-        }
         if (len == 0 || len % 8 != 0)
                 return err_set(e, "%s seccomp-compile: unexpected answer", SING_IMAGE_TOOL_PATH);
         *hex = malloc(2 * len + 1);
@@ -302,29 +302,13 @@ int image_tool_instance_info(const char *name, char **image, char **join, sing_e
 {
         const char *args[] = {"instance-info", name, NULL};
         _cleanup_free_ char *answer = NULL;
-        _cleanup_close_ int out = -1;
         size_t len = 0;
-        pid_t pid;
-        int status, read_rc, read_errno, ipid, n = 0;
+        int ipid, n = 0;
         unsigned long long start;
 
-        if (spawn_tool(args, &pid, &out, e) < 0)
+        if (run_tool_capture(args, PATH_MAX + 64, "looking up instance", name, "the instance",
+                             &answer, &len, e) < 0)
                 return -1;
-        read_rc = read_all_bounded(out, PATH_MAX + 64, &answer, &len);
-        read_errno = errno;
-        close(steal_fd(&out));
-        while (waitpid(pid, &status, 0) < 0)
-                if (errno != EINTR)
-                        return err_errno(e, "waiting for %s", SING_IMAGE_TOOL_PATH);
-        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-                e->code = 0;
-                e->msg[0] = '\0'; /* the tool said why */
-                return -1;
-        }
-        if (read_rc < 0) {
-                errno = read_errno;
-                return err_errno(e, "reading the instance from %s", SING_IMAGE_TOOL_PATH);
-        }
         /* "PID START\nIMAGE\n" */
         if (strlen(answer) != len || sscanf(answer, "%d %llu\n%n", &ipid, &start, &n) != 2 ||
             n == 0 || len < (size_t)n + 2 || answer[len - 1] != '\n')

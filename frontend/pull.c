@@ -214,31 +214,48 @@ static int lock_image(struct pull_ctx *p, const char *key, int *fd, sing_err_t *
         return cache_lock(&p->cache, name, true, fd, e) < 0 ? -1 : 0;
 }
 
-/* The SIF at out from the cached one, converted into the cache first when
- * it is not there (cache_sif_out.h: reflink, hard link or copy). With a
- * read-only cache that lacks it, converted straight to out: the temporary
- * cache keeps nothing. */
-static int pull_through_cache(struct pull_ctx *p, const char *key, const char *out, bool force,
-                              sing_err_t *e)
+/* The image's SIF in the cache, converted at most once per cache: under the
+ * image's lock (*lockfd, held by the caller while it uses the result), a
+ * usable cached SIF (a hit; maybe in a read-only shared cache), else the
+ * layers converted into the cache now (a miss). *sif: its path (malloc'd);
+ * NULL after a miss in a temporary cache (a read-only cache without the
+ * image), which keeps nothing: the caller converts where it needs it. */
+static int convert_once(struct pull_ctx *p, const char *key, int *lockfd, char **sif, sing_err_t *e)
 {
-        _cleanup_free_ char *cached = cache_sif_path(&p->cache, p->man.top_digest, key);
-        _cleanup_free_ char *usable = NULL;
-        _cleanup_close_ int lockfd = -1;
-        if (!cached)
-                return err_set(e, "out of memory");
-        if (lock_image(p, key, &lockfd, e) < 0)
+        *sif = NULL;
+        if (lock_image(p, key, lockfd, e) < 0)
                 return -1;
-        if ((usable = cache_sif_usable(&p->cache, p->man.top_digest, key))) {
+        /* Another pull or run may have converted it while we waited. */
+        if ((*sif = cache_sif_usable(&p->cache, p->man.top_digest, key))) {
                 cache_lookup_say_hit();
-                return cache_sif_publish(&p->cache, p->man.top_digest, key, usable, out, force, e);
+                return 0;
         }
         cache_lookup_say_miss(&p->cache);
         if (p->cache.temporary)
-                return pull_convert(p, out, force, e);
+                return 0;
+        _cleanup_free_ char *cached = cache_sif_path(&p->cache, p->man.top_digest, key);
+        if (!cached)
+                return err_set(e, "out of memory");
         if (pull_convert(p, cached, true, e) < 0 ||
             cache_sif_verified(&p->cache, p->man.top_digest, key, e) < 0)
                 return -1;
-        return cache_sif_publish(&p->cache, p->man.top_digest, key, cached, out, force, e);
+        *sif = steal_ptr(&cached);
+        return 0;
+}
+
+/* The SIF at out from the cached one (cache_sif_out.h: reflink, hard link
+ * or copy); with a read-only cache that lacks it, converted straight to
+ * out. */
+static int pull_through_cache(struct pull_ctx *p, const char *key, const char *out, bool force,
+                              sing_err_t *e)
+{
+        _cleanup_free_ char *sif = NULL;
+        _cleanup_close_ int lockfd = -1;
+        if (convert_once(p, key, &lockfd, &sif, e) < 0)
+                return -1;
+        if (!sif)
+                return pull_convert(p, out, force, e);
+        return cache_sif_publish(&p->cache, p->man.top_digest, key, sif, out, force, e);
 }
 
 int pull_to_file(const char *uri, const struct pull_opts *o, const char *out_path, bool force,
@@ -391,26 +408,12 @@ static int to_cache(const char *uri, const struct pull_opts *o, char **sif_path,
                         goto found;
                 } else {
                         _cleanup_close_ int lockfd = -1;
-                        if (lock_image(&p, key, &lockfd, e) < 0)
+                        if (convert_once(&p, key, &lockfd, &path, e) < 0)
                                 goto out;
-                        /* Another run may have converted it while we waited. */
-                        if ((path = cache_sif_usable(&p.cache, p.man.top_digest, key))) {
-                                cache_lookup_say_hit();
-                        } else {
-                                if (p.cache.temporary) {
-                                        err_set(e, "internal error: converting into a temporary "
-                                                   "cache that does not outlive us");
-                                        goto out;
-                                }
-                                cache_lookup_say_miss(&p.cache);
-                                path = cache_sif_path(&p.cache, p.man.top_digest, key);
-                                if (!path) {
-                                        err_set(e, "out of memory");
-                                        goto out;
-                                }
-                                if (pull_convert(&p, path, true, e) < 0 ||
-                                    cache_sif_verified(&p.cache, p.man.top_digest, key, e) < 0)
-                                        goto out;
+                        if (!path) {
+                                err_set(e, "internal error: converting into a temporary "
+                                           "cache that does not outlive us");
+                                goto out;
                         }
                 }
         }
