@@ -75,24 +75,77 @@ def sing(*args, env=None, cwd=None, **kw):
     return run_as_user(["singularity", *args], env=env, cwd=cwd, **kw)
 
 
-def mounts_snapshot():
+def loop_devices_under(dirs):
+    """The loop devices whose backing file lies under one of dirs, as
+    "NAME BACK-FILE" lines. Loop devices are machine-wide: other test runs
+    (other users, other checkouts, a chroot sharing /dev) attach and detach
+    theirs meanwhile, so a test can only answer for the files it made."""
+    prefixes = [os.path.realpath(d).rstrip("/") + "/" for d in dirs]
+    out = subprocess.run(["losetup", "-l", "-n", "-O", "NAME,BACK-FILE"], capture_output=True,
+                         text=True, check=True).stdout
+    found = set()
+    for line in out.splitlines():
+        name, _, back = line.strip().partition(" ")
+        back = back.strip()
+        if any(back.startswith(p) for p in prefixes):
+            found.add(f"{name} {back}")
+    return found
+
+
+def own_dirs(request):
+    """Where a test's images live: the test user's home (its cache), the
+    shared images and the test's own user_tmp, when it uses them."""
+    dirs = [ensure_user().home]
+    if "images" in request.fixturenames:
+        dirs.append(request.getfixturevalue("images")["dir"])
+    if "user_tmp" in request.fixturenames:
+        dirs.append(request.getfixturevalue("user_tmp"))
+    return dirs
+
+
+def mounts_snapshot(dirs):
     with open("/proc/self/mountinfo") as f:
         mounts = f.read()
-    loops = subprocess.run(["losetup", "-a"], capture_output=True, text=True).stdout
-    return mounts, loops
+    return mounts, loop_devices_under(dirs)
 
 
 @pytest.fixture
-def no_leftovers():
-    before = mounts_snapshot()
+def no_leftovers(request):
+    dirs = own_dirs(request)
+    before = mounts_snapshot(dirs)
     yield
     for _ in range(50):
-        if mounts_snapshot() == before:
+        if mounts_snapshot(dirs) == before:
             break
         time.sleep(0.1)
-    after = mounts_snapshot()
+    after = mounts_snapshot(dirs)
     assert after[0] == before[0], "mounts left behind"
-    assert after[1] == before[1], "loop devices left behind"
+    assert after[1] == before[1], f"loop devices left behind: {sorted(after[1] - before[1])}"
+
+
+def test_leftover_check_sees_only_the_tests_own_loop_devices(images, user_tmp, request):
+    """The check no_leftovers makes: a loop device on a file of the test's
+    own is a leftover; one on a file elsewhere (another run's) is not."""
+    dirs = own_dirs(request)
+    assert user_tmp in dirs and images["dir"] in dirs
+    outside = tempfile.mkdtemp(prefix="sing-not-ours-")
+    attached = []
+    try:
+        for d in (user_tmp, outside):
+            with open(os.path.join(d, "backing"), "wb") as f:
+                f.write(b"\0" * 65536)
+        before = loop_devices_under(dirs)
+        for d in (user_tmp, outside):
+            attached.append(subprocess.run(
+                ["losetup", "-f", "--show", "-r", os.path.join(d, "backing")], check=True,
+                capture_output=True, text=True).stdout.strip())
+        new = loop_devices_under(dirs) - before
+        assert new == {f"{attached[0]} {os.path.realpath(user_tmp)}/backing"}, new
+    finally:
+        for dev in attached:
+            subprocess.run(["losetup", "-d", dev])
+        shutil.rmtree(outside, ignore_errors=True)
+    assert loop_devices_under(dirs) == before
 
 
 def test_exec_runs_as_the_user_without_privileges(images, run_mode, test_user, no_leftovers):
