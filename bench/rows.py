@@ -9,6 +9,9 @@ import time
 import measure
 from measure import Stat, run, drop_caches
 
+import bench_images  # noqa: F401  (puts tests/integration on sys.path)
+from fsprobe import reflink_supported  # noqa: E402
+
 SQUASH_OURS = ["-comp", "zstd", "-Xcompression-level", "3", "-processors", str(os.cpu_count())]
 
 
@@ -445,24 +448,6 @@ def disk_after_pull(c, repo):
     layout = "reflink" if reflink else "hard link" if st.st_nlink > 1 else "copy"
     return {"used": used, "floor": blobs + sif, "ratio": used / (blobs + sif),
             "reflink": reflink, "layout": layout}
-
-
-def reflink_supported(d):
-    """Whether FICLONE works in directory d (the file system shares extents)."""
-    import fcntl
-    a, b = os.path.join(d, ".reflink-a"), os.path.join(d, ".reflink-b")
-    try:
-        with open(a, "wb") as fa:
-            fa.write(b"x" * 4096)
-        with open(a, "rb") as fa, open(b, "wb") as fb:
-            fcntl.ioctl(fb.fileno(), 0x40049409, fa.fileno())  # FICLONE
-        return True
-    except OSError:
-        return False
-    finally:
-        for p in (a, b):
-            if os.path.exists(p):
-                os.unlink(p)
 
 
 RECIPE = """Bootstrap: docker

@@ -176,6 +176,39 @@ def ensure_user():
     return UserInfo(USER, pw.pw_uid, pw.pw_gid, pw.pw_dir)
 
 
+def ensure_user2():
+    """The second, unrelated normal user (the victim or attacker of security
+    tests), created if missing; its pwd entry."""
+    with open("/tmp/sing-test-user.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            return pwd.getpwnam(USER2)
+        except KeyError:
+            subprocess.run(["useradd", "-m", "-d", f"/home/{USER2}", "-s", "/bin/bash", USER2],
+                           check=True, capture_output=True)
+            return pwd.getpwnam(USER2)
+
+
+def user_without_subids():
+    """USER + "-nosub" (created when missing, never given subordinate ids),
+    or a skip when an administrator gave it some; its pwd entry."""
+    name = USER + "-nosub"
+    with open("/tmp/sing-test-user.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            pw = pwd.getpwnam(name)
+        except KeyError:
+            subprocess.run(["useradd", "-m", "-d", f"/home/{name}", "-s", "/bin/bash",
+                            "-K", "SUB_UID_COUNT=0", "-K", "SUB_GID_COUNT=0", name],
+                           check=True, capture_output=True)
+            pw = pwd.getpwnam(name)
+    for f in ("/etc/subuid", "/etc/subgid"):
+        with open(f) as fh:
+            if any(line.split(":")[0] in (name, str(pw.pw_uid)) for line in fh):
+                pytest.skip(f"{name} has subordinate ids in {f}")
+    return pw
+
+
 def user_env(extra=None):
     info = ensure_user()
     env = {

@@ -20,7 +20,7 @@ import pytest
 import imagetools
 import siftools
 from imagetools import Dir, File
-from conftest import USER
+from conftest import USER, user_without_subids
 
 # --------------------------------------------------------------------------
 # SIF helpers
@@ -544,27 +544,8 @@ def test_user_post_switches_to_fakeroot(singularity, user_dir, test_user, run_as
     assert leftovers(user_dir, ["p.def", "p.sif"]) == []
 
 
-def _user_without_subids():
-    """USER + "-nosub" (created when missing, never given subordinate ids),
-    or skip when an administrator gave it some."""
-    import pwd
-    USER2 = USER + "-nosub"
-    try:
-        pw = pwd.getpwnam(USER2)
-    except KeyError:
-        subprocess.run(["useradd", "-m", "-d", f"/home/{USER2}", "-s", "/bin/bash",
-                        "-K", "SUB_UID_COUNT=0", "-K", "SUB_GID_COUNT=0", USER2],
-                       check=True, capture_output=True)
-        pw = pwd.getpwnam(USER2)
-    for f in ("/etc/subuid", "/etc/subgid"):
-        with open(f) as fh:
-            if any(line.split(":")[0] in (USER2, str(pw.pw_uid)) for line in fh):
-                pytest.skip(f"{USER2} has subordinate ids in {f}")
-    return pw
-
-
 def test_user_post_without_subids_uses_own_id_namespace(singularity, user_dir, local_layout):
-    pw = _user_without_subids()
+    pw = user_without_subids()
     d = pathlib.Path(tempfile.mkdtemp(prefix="sing-build-nosub-"))
     os.chown(d, pw.pw_uid, pw.pw_gid)
     try:

@@ -13,6 +13,7 @@ import pytest
 
 import imagetools
 from conftest import ensure_user, empty_user_cache, run_as_user, user_cache_dir
+from fsprobe import reflink_supported
 from imagetools import File
 
 
@@ -233,23 +234,6 @@ def big_ref(registry):
     return f"docker://{registry.hostport}/test/cache-big:latest"
 
 
-def reflink_works(d):
-    """Whether FICLONE works in d (then the layout is a reflink, not a link)."""
-    a, b = os.path.join(d, ".reflink-a"), os.path.join(d, ".reflink-b")
-    try:
-        with open(a, "wb") as fa:
-            fa.write(b"x" * 4096)
-        with open(a, "rb") as fa, open(b, "wb") as fb:
-            fcntl.ioctl(fb.fileno(), 0x40049409, fa.fileno())  # FICLONE
-        return True
-    except OSError:
-        return False
-    finally:
-        for p in (a, b):
-            if os.path.exists(p):
-                os.unlink(p)
-
-
 def blocks(paths):
     """Bytes allocated under paths, each inode once (as du counts)."""
     seen, total = set(), 0
@@ -271,7 +255,7 @@ def cached_sifs(cache):
 @pytest.fixture
 def linking_dir(user_tmp):
     """user_tmp with a cache in it, on a file system without reflinks."""
-    if reflink_works(user_tmp):
+    if reflink_supported(user_tmp):
         pytest.skip(f"{user_tmp} supports reflinks: the layout there is a reflink")
     return user_tmp, os.path.join(user_tmp, "cache")
 

@@ -13,7 +13,7 @@ import time
 import pytest
 
 import imagetools
-from conftest import empty_user_cache, ensure_user, install_prefix, run_as_user
+from conftest import empty_user_cache, ensure_user, ensure_user2, install_prefix, run_as_user
 from imagetools import File
 
 
@@ -219,21 +219,10 @@ def test_pinned_run_and_build_use_the_shared_cache(shared, refs, user_tmp):
     assert user_temp_caches(temps) == temps
 
 
-def second_user():
-    import pwd
-    from conftest import USER2
-    try:
-        return pwd.getpwnam(USER2)
-    except KeyError:
-        subprocess.run(["useradd", "-m", "-d", f"/home/{USER2}", "-s", "/bin/bash", USER2],
-                       check=True, capture_output=True)
-        return pwd.getpwnam(USER2)
-
-
 def test_a_cache_of_another_user_is_refused(shared, refs, user_tmp):
     """Read-only is trusted only from root: another user could put a SIF
     there that would run as you."""
-    other = second_user()
+    other = ensure_user2()
     for d, _, files in os.walk(shared):
         for p in [d] + [os.path.join(d, f) for f in files]:
             os.lchown(p, other.pw_uid, other.pw_gid)

@@ -3,9 +3,7 @@
 layers) on run/exec/shell/test/instance start, as the normal test user
 with the setuid starter from the prefix, in every run mode."""
 
-import fcntl
 import os
-import pwd
 import shutil
 import subprocess
 import tempfile
@@ -14,7 +12,7 @@ import pytest
 
 import imagetools
 import siftools
-from conftest import USER, USER2, ensure_user, run_as_user, user_env
+from conftest import ensure_user, ensure_user2, run_as_user, user_env, user_without_subids
 
 
 @pytest.fixture(scope="module")
@@ -75,36 +73,6 @@ def user_sandbox(images, test_user):
     subprocess.run(["chown", "-R", "-h", f"{test_user.uid}:{test_user.gid}", d], check=True)
     os.chmod(d, 0o755)
     return root
-
-
-def ensure_user2():
-    with open("/tmp/sing-test-user.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            return pwd.getpwnam(USER2)
-        except KeyError:
-            subprocess.run(["useradd", "-m", "-d", f"/home/{USER2}", "-s", "/bin/bash", USER2],
-                           check=True, capture_output=True)
-            return pwd.getpwnam(USER2)
-
-
-def user_without_subids():
-    """USER + "-nosub": never given subordinate ids (as test_build.py's)."""
-    name = USER + "-nosub"
-    with open("/tmp/sing-test-user.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            pw = pwd.getpwnam(name)
-        except KeyError:
-            subprocess.run(["useradd", "-m", "-d", f"/home/{name}", "-s", "/bin/bash",
-                            "-K", "SUB_UID_COUNT=0", "-K", "SUB_GID_COUNT=0", name],
-                           check=True, capture_output=True)
-            pw = pwd.getpwnam(name)
-    for f in ("/etc/subuid", "/etc/subgid"):
-        with open(f) as fh:
-            if any(line.split(":")[0] in (name, str(pw.pw_uid)) for line in fh):
-                pytest.skip(f"{name} has subordinate ids in {f}")
-    return pw
 
 
 # --------------------------------------------------------------------------

@@ -14,7 +14,7 @@ import time
 import pytest
 
 import imagetools
-from conftest import ensure_user, run_as_user, user_env
+from conftest import ensure_user, ensure_user2, run_as_user, user_env
 
 
 def sing(*args, env=None, cwd=None, **kw):
@@ -281,17 +281,6 @@ def test_killed_image_tool_is_reported(registry, pushed_busybox, clean_user_cach
 
 # --------------------------------------------------------------------------
 # Shared loop devices
-
-
-def ensure_user2():
-    import pwd
-    from conftest import USER2
-    try:
-        pwd.getpwnam(USER2)
-    except KeyError:
-        subprocess.run(["useradd", "-m", "-s", "/bin/bash", USER2], check=True,
-                       capture_output=True)
-    return pwd.getpwnam(USER2)
 
 
 def run_as(user, args, **kw):

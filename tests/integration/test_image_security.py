@@ -11,7 +11,6 @@ test_auth.py::test_redirect_to_other_host_drops_credentials (not repeated).
 """
 
 import base64
-import fcntl
 import glob
 import hashlib
 import io
@@ -32,7 +31,7 @@ import pytest
 import faultproxy
 import siftools
 import imagetools
-from conftest import USER, USER2, run_as_user
+from conftest import USER, ensure_user2, run_as_user
 from imagetools import File, Image, Layer
 from test_build import squashfs_cat, squashfs_list
 
@@ -42,18 +41,6 @@ MTIME = imagetools.MTIME
 
 # --------------------------------------------------------------------------
 # Helpers: users, commands, outcome checks
-
-
-def ensure_user2():
-    """A second normal user, created if missing (like conftest's ensure_user)."""
-    with open("/tmp/sing-test-user.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            return pwd.getpwnam(USER2)
-        except KeyError:
-            subprocess.run(["useradd", "-m", "-d", f"/home/{USER2}", "-s", "/bin/bash", USER2],
-                           check=True, capture_output=True)
-            return pwd.getpwnam(USER2)
 
 
 def as_user2(fn, *args):

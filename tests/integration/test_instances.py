@@ -16,7 +16,7 @@ import pytest
 
 import imagetools
 import siftools
-from conftest import USER2, ensure_user, run_as_user, user_env
+from conftest import USER2, ensure_user, ensure_user2, run_as_user, user_env
 from imagetools import File
 
 STARTSCRIPT = b"""#!/bin/sh
@@ -103,14 +103,6 @@ def run_as_user_named(name, args, env=None, timeout=120):
     return subprocess.run(["setpriv", f"--reuid={pw.pw_uid}", f"--regid={pw.pw_gid}",
                            "--init-groups", *args], env=full, cwd=pw.pw_dir,
                           capture_output=True, text=True, timeout=timeout)
-
-
-def second_user():
-    try:
-        pwd.getpwnam(USER2)
-    except KeyError:
-        subprocess.run(["useradd", "-m", USER2], check=True)
-    return pwd.getpwnam(USER2)
 
 
 def list_json(user=None, verbose=False):
@@ -288,7 +280,7 @@ def test_cleanup_after_sigkill(images, instances):
 
 
 def test_second_user_cannot_list_join_or_stop(images, instances):
-    other = second_user()
+    other = ensure_user2()
     info = start(instances, images["sif"], "private", "v1")
     assert "private" not in list_json(user=USER2)
     r = sing("exec", "instance://private", "true", user=USER2)
@@ -343,7 +335,7 @@ def join_directly(pid, start):
 @pytest.fixture
 def victim_process(images):
     """A real instance of the second, unrelated user."""
-    second_user()
+    ensure_user2()
     r = sing("instance", "start", images["sif"], "victim", "v", user=USER2)
     assert r.returncode == 0, r.stderr
     r = sing("instance", "list", "--json", user=USER2)

@@ -638,7 +638,7 @@ def session_dir():
 
 
 def user2():
-    from test_image_security import ensure_user2
+    from conftest import ensure_user2
     return ensure_user2()
 
 
@@ -1101,7 +1101,7 @@ def test_nested_bind_mount_points_are_made_only_as_the_user(images, run_mode, us
     user's directory (bound directly, or reached through a symlink in the
     user's own bind), or a read-only bind, get nothing, and the run fails in
     one line."""
-    from test_image_security import ensure_user2
+    from conftest import ensure_user2
     victim = ensure_user2()
     vdir = tempfile.mkdtemp(prefix="sing-victim-")
     os.chown(vdir, victim.pw_uid, victim.pw_gid)
