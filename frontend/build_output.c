@@ -69,9 +69,7 @@ int publish_output(const char *tmp, const char *out, bool force, sing_err_t *e)
         }
         if (S_ISDIR(new.st_mode) && unlink(out) < 0)
                 return err_errno(e, "cannot replace %s", out);
-        if (rename(tmp, out) < 0)
-                return err_errno(e, "cannot replace %s", out);
-        return 0;
+        return publish_rename(tmp, out, true, e);
 }
 
 char *make_build_dir(const char *out, sing_err_t *e)

@@ -11,7 +11,9 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "fileio.h"
 #include "mkdir_p.h"
+#include "pending_file.h"
 
 int instance_name_check(const char *name, sing_err_t *e)
 {
@@ -118,18 +120,13 @@ static void put_json_string(FILE *f, const char *s)
 int instance_record_write(const struct instance_paths *p, const struct instance_record *r,
                           sing_err_t *e)
 {
-        char tmp[PATH_MAX + 16];
         struct passwd *pw = getpwuid(getuid());
-        snprintf(tmp, sizeof(tmp), "%s.%d.tmp", p->record, (int)getpid());
-        int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-        if (fd < 0)
-                return err_errno(e, "creating %s", tmp);
-        FILE *f = fdopen(fd, "w");
-        if (!f) {
-                close(fd);
-                unlink(tmp);
-                return err_errno(e, "writing %s", tmp);
-        }
+        _cleanup_free_ char *text = NULL;
+        size_t len = 0;
+        /* Composed in memory, so the file is written (and published) whole. */
+        FILE *f = open_memstream(&text, &len);
+        if (!f)
+                return err_set(e, "out of memory");
         fprintf(f, "{\"pid\": %d, \"ppid\": %d, \"startTime\": %llu, \"name\": ", (int)r->pid,
                 (int)r->ppid, r->start_time);
         put_json_string(f, r->name);
@@ -142,15 +139,16 @@ int instance_record_write(const struct instance_paths *p, const struct instance_
         fputs(", \"logErrPath\": ", f);
         put_json_string(f, r->log_err);
         fputs("}\n", f);
-        if (fflush(f) != 0 || fsync(fileno(f)) != 0 || fclose(f) != 0) {
-                unlink(tmp);
-                return err_errno(e, "writing %s", tmp);
+        if (fclose(f) != 0)
+                return err_set(e, "out of memory");
+
+        struct pending_file pf;
+        if (pending_open(&pf, p->record, 0600, e) < 0)
+                return -1;
+        if (write_all(pf.fd, text, len) < 0 || fsync(pf.fd) < 0) {
+                err_errno(e, "cannot write %s", p->record);
+                pending_abandon(&pf);
+                return -1;
         }
-        if (rename(tmp, p->record) < 0) {
-                int saved = errno;
-                unlink(tmp);
-                errno = saved;
-                return err_errno(e, "writing %s", p->record);
-        }
-        return 0;
+        return pending_publish(&pf, true, e);
 }

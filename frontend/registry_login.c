@@ -19,7 +19,9 @@
 #include "commands.h"
 #include "credentials.h"
 #include "envopts.h"
+#include "fileio.h"
 #include "log.h"
+#include "pending_file.h"
 #include "tty_prompt.h"
 
 #define AUTHFILE_MAX (1 << 20)
@@ -84,30 +86,28 @@ static struct json_object *load_authfile(const char *path, sing_err_t *e)
         return root;
 }
 
-/* Write root to path through a 0600 temp file in the same directory. */
+/* Write root to path, replacing it whole. The pending file is created
+ * 0600, so the credentials are never readable by others, not even before
+ * the first byte; the fchmod keeps it exactly 0600 whatever the umask. */
 static int save_authfile(const char *path, struct json_object *root, sing_err_t *e)
 {
-        _cleanup_free_ char *dir_buf = strdup(path), *tmp = NULL;
-        if (!dir_buf || asprintf(&tmp, "%s.tmp-XXXXXX", path) < 0)
+        _cleanup_free_ char *dir_buf = strdup(path);
+        if (!dir_buf)
                 return err_set(e, "out of memory");
         const char *dir = dirname(dir_buf);
         if (mkdir(dir, 0700) < 0 && errno != EEXIST)
-                return err_errno(e, "creating %s", dir);
-        int fd = mkostemp(tmp, O_CLOEXEC);
-        if (fd < 0)
-                return err_errno(e, "creating a file in %s", dir);
+                return err_errno(e, "cannot create %s", dir);
+        struct pending_file pf;
+        if (pending_open(&pf, path, 0600, e) < 0)
+                return -1;
         const char *text = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY);
-        size_t len = strlen(text);
-        bool ok = fchmod(fd, 0600) == 0 && write(fd, text, len) == (ssize_t)len &&
-                  write(fd, "\n", 1) == 1 && fsync(fd) == 0;
-        ok = close(fd) == 0 && ok;
-        if (!ok || rename(tmp, path) < 0) {
-                int saved = errno;
-                unlink(tmp);
-                errno = saved;
-                return err_errno(e, "writing %s", path);
+        if (fchmod(pf.fd, 0600) < 0 || write_all(pf.fd, text, strlen(text)) < 0 ||
+            write_all(pf.fd, "\n", 1) < 0 || fsync(pf.fd) < 0) {
+                err_errno(e, "cannot write %s", path);
+                pending_abandon(&pf);
+                return -1;
         }
-        return 0;
+        return pending_publish(&pf, true, e);
 }
 
 static int do_login(struct json_object *auths, const char *key, const char *user, const char *pass,
