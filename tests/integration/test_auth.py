@@ -382,6 +382,33 @@ def test_registry_login_and_logout(singularity, registry_basic, user_tmp, unique
     one_error(r, "a user name and a password are needed")
 
 
+def test_registry_login_file_is_0600_and_whole(singularity, registry_basic, user_tmp):
+    """The credentials file is 0600 whatever the umask and appears whole; a
+    login that cannot write it says so once and leaves the old file and no
+    temp file behind."""
+    user, password = registry_basic.credentials()
+    docker_dir = os.path.join(user_tmp, "docker-umask")
+    conf = os.path.join(docker_dir, "config.json")
+    env = dict(NOHTTPS, DOCKER_CONFIG=docker_dir)
+    host = f"docker://{registry_basic.hostport}"
+    login = ["sh", "-c", 'umask 0; exec "$@"', "sh", singularity, "registry", "login", "-u",
+             user, "--password-stdin", host]
+    r = run_as_user(login, env=env, input=password + "\n")
+    assert r.returncode == 0, r.stderr
+    assert os.stat(conf).st_mode & 0o777 == 0o600
+    assert os.listdir(docker_dir) == ["config.json"]
+    assert registry_basic.hostport in json.load(open(conf))["auths"]
+    before = open(conf).read()
+    os.chmod(docker_dir, 0o500)
+    try:
+        r = run_as_user([singularity, "registry", "logout", host], env=env)
+    finally:
+        os.chmod(docker_dir, 0o700)
+    one_error(r, docker_dir)
+    assert os.listdir(docker_dir) == ["config.json"]
+    assert open(conf).read() == before
+
+
 # --------------------------------------------------------------------------
 # --docker-login and --authfile (issue 11)
 
