@@ -256,22 +256,21 @@ static bool record_name_ok(const char *name)
 
 int cache_record_write(const struct cache *c, const char *name, int fd, sing_err_t *e)
 {
-        char line[160], tmp[256], final[256];
-        _cleanup_close_ int out = -1;
+        char line[160];
+        _cleanup_free_ char *final = NULL;
         if (!record_name_ok(name) || identity_line(fd, line, sizeof(line)) < 0)
                 return err_set(e, "cannot record cache entry %s", name);
-        snprintf(final, sizeof(final), "verified/%s", name);
-        snprintf(tmp, sizeof(tmp), "verified/.%s.tmp-%d", name, (int)getpid());
-        out = openat(c->fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-        if (out < 0)
-                return err_errno(e, "cannot record cache entry %s", name);
-        if (write_all(out, line, strlen(line)) < 0 || close(steal_fd(&out)) < 0 ||
-            renameat(c->fd, tmp, c->fd, final) < 0) {
-                err_errno(e, "cannot record cache entry %s", name);
-                unlinkat(c->fd, tmp, 0);
+        if (asprintf(&final, "%s/verified/%s", c->root, name) < 0)
+                return err_set(e, "out of memory");
+        struct pending_file out;
+        if (pending_open(&out, final, 0600, e) < 0)
+                return -1;
+        if (write_all(out.fd, line, strlen(line)) < 0) {
+                err_errno(e, "cannot write %s", final);
+                pending_abandon(&out);
                 return -1;
         }
-        return 0;
+        return pending_publish(&out, true, e);
 }
 
 /* shared: the read-only cache, which only root can change, compared
