@@ -11,7 +11,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cache.h"
 #include "cleanup.h"
 #include "pending_file.h"
 #include "fileio.h"
@@ -19,7 +18,6 @@
 #include "image.h"
 #include "log.h"
 #include "source.h"
-#include "tempfile.h"
 
 #define MAX_TRIES 6
 #define MAX_SIF_BYTES (1ull << 40)
@@ -118,24 +116,16 @@ static int fetch_into(const char *url, int fd, sing_err_t *e)
 int source_http_download(const struct source *s, const struct pull_opts *o, const char *out,
                          bool force, sing_err_t *e)
 {
-        _cleanup_free_ char *tmp = cache_temp_path(out);
-        _cleanup_close_ int fd = -1;
+        struct pending_file pf;
         struct image_info info;
-        int rc = -1;
-        mode_t um;
-        if (!tmp)
-                return err_set(e, "out of memory");
         http_global_init(o->ca_file, o->ca_dir);
-        tempfile_register(tmp);
-        fd = mkostemp(tmp, O_CLOEXEC);
-        if (fd < 0) {
-                tempfile_forget(tmp);
-                return err_errno(e, "cannot create a file in the directory of %s", out);
-        }
+        /* SIFs are executable, as Singularity's ("./image.sif" runs it). */
+        if (pending_open(&pf, out, 0777, e) < 0)
+                return -1;
         log_info("Downloading %s", s->path);
-        if (fetch_into(s->path, fd, e) < 0)
+        if (fetch_into(s->path, pf.fd, e) < 0)
                 goto out;
-        if (lseek(fd, 0, SEEK_SET) < 0 || image_probe_fd(fd, &info, e) < 0) {
+        if (lseek(pf.fd, 0, SEEK_SET) < 0 || image_probe_fd(pf.fd, &info, e) < 0) {
                 err_prefix(e, "%s", s->path);
                 goto out;
         }
@@ -143,18 +133,12 @@ int source_http_download(const struct source *s, const struct pull_opts *o, cons
                 err_set(e, "%s is a %s image, not a SIF file", s->path, image_kind_name(info.kind));
                 goto out;
         }
-        um = umask(0);
-        umask(um);
-        if (fchmod(fd, 0777 & ~um) < 0 || fsync(fd) < 0) {
-                err_errno(e, "cannot write %s", tmp);
+        if (fsync(pf.fd) < 0) {
+                err_errno(e, "cannot write %s", out);
                 goto out;
         }
-        if (publish_rename(tmp, out, force, e) < 0)
-                goto out;
-        tempfile_forget(tmp);
-        return 0;
+        return pending_publish(&pf, force, e);
 out:
-        unlink(tmp);
-        tempfile_forget(tmp);
-        return rc;
+        pending_abandon(&pf);
+        return -1;
 }
