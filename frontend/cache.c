@@ -262,15 +262,7 @@ int cache_record_write(const struct cache *c, const char *name, int fd, sing_err
                 return err_set(e, "cannot record cache entry %s", name);
         if (asprintf(&final, "%s/verified/%s", c->root, name) < 0)
                 return err_set(e, "out of memory");
-        struct pending_file out;
-        if (pending_open(&out, final, 0600, e) < 0)
-                return -1;
-        if (write_all(out.fd, line, strlen(line)) < 0) {
-                err_errno(e, "cannot write %s", final);
-                pending_abandon(&out);
-                return -1;
-        }
-        return pending_publish(&out, true, e);
+        return publish_private_file(final, line, strlen(line), e);
 }
 
 /* shared: the read-only cache, which only root can change, compared

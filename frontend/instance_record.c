@@ -11,7 +11,6 @@
 #include <unistd.h>
 
 #include "cleanup.h"
-#include "fileio.h"
 #include "mkdir_p.h"
 #include "pending_file.h"
 
@@ -142,13 +141,5 @@ int instance_record_write(const struct instance_paths *p, const struct instance_
         if (fclose(f) != 0)
                 return err_set(e, "out of memory");
 
-        struct pending_file pf;
-        if (pending_open(&pf, p->record, 0600, e) < 0)
-                return -1;
-        if (write_all(pf.fd, text, len) < 0 || fsync(pf.fd) < 0) {
-                err_errno(e, "cannot write %s", p->record);
-                pending_abandon(&pf);
-                return -1;
-        }
-        return pending_publish(&pf, true, e);
+        return publish_private_file(p->record, text, len, e);
 }

@@ -10,6 +10,7 @@
 
 #include "cache.h"
 #include "cleanup.h"
+#include "fileio.h"
 #include "tempfile.h"
 
 static mode_t current_umask(void)
@@ -140,6 +141,20 @@ int pending_publish(struct pending_file *pf, bool replace, sing_err_t *e)
                 err_errno(e, "cannot write %s", pf->final);
         pending_abandon(pf);
         return rc;
+}
+
+int publish_private_file(const char *final, const void *buf, size_t len, sing_err_t *e)
+{
+        struct pending_file pf;
+        if (pending_open(&pf, final, 0600, e) < 0)
+                return -1;
+        /* pending_open applied the umask; a record is 0600, not less. */
+        if (fchmod(pf.fd, 0600) < 0 || write_all(pf.fd, buf, len) < 0 || fsync(pf.fd) < 0) {
+                err_errno(e, "cannot write %s", final);
+                pending_abandon(&pf);
+                return -1;
+        }
+        return pending_publish(&pf, true, e);
 }
 
 void pending_abandon(struct pending_file *pf)

@@ -33,4 +33,10 @@ int publish_rename(const char *tmp, const char *final, bool replace, sing_err_t 
 /* Drop it unpublished (also after a failed publish; safe to repeat). */
 void pending_abandon(struct pending_file *pf);
 
+/* A small private record (instance, tag, cache records, registry
+ * credentials): final replaced whole by the len bytes of buf, mode exactly
+ * 0600 from its creation whatever the umask, synced before it is named. On
+ * failure final is as it was and no temp is left. */
+int publish_private_file(const char *final, const void *buf, size_t len, sing_err_t *e);
+
 #endif

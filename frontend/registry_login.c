@@ -19,7 +19,6 @@
 #include "commands.h"
 #include "credentials.h"
 #include "envopts.h"
-#include "fileio.h"
 #include "log.h"
 #include "pending_file.h"
 #include "tty_prompt.h"
@@ -86,28 +85,23 @@ static struct json_object *load_authfile(const char *path, sing_err_t *e)
         return root;
 }
 
-/* Write root to path, replacing it whole. The pending file is created
- * 0600, so the credentials are never readable by others, not even before
- * the first byte; the fchmod keeps it exactly 0600 whatever the umask. */
+/* Write root to path, replacing it whole: a private file (0600 from its
+ * creation, so the credentials are never readable by others). */
 static int save_authfile(const char *path, struct json_object *root, sing_err_t *e)
 {
-        _cleanup_free_ char *dir_buf = strdup(path);
+        _cleanup_free_ char *dir_buf = strdup(path), *text = NULL;
         if (!dir_buf)
                 return err_set(e, "out of memory");
         const char *dir = dirname(dir_buf);
         if (mkdir(dir, 0700) < 0 && errno != EEXIST)
                 return err_errno(e, "cannot create %s", dir);
-        struct pending_file pf;
-        if (pending_open(&pf, path, 0600, e) < 0)
-                return -1;
-        const char *text = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY);
-        if (fchmod(pf.fd, 0600) < 0 || write_all(pf.fd, text, strlen(text)) < 0 ||
-            write_all(pf.fd, "\n", 1) < 0 || fsync(pf.fd) < 0) {
-                err_errno(e, "cannot write %s", path);
-                pending_abandon(&pf);
-                return -1;
-        }
-        return pending_publish(&pf, true, e);
+        int len =
+            asprintf(&text, "%s\n", json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY));
+        if (len < 0)
+                return err_set(e, "out of memory");
+        int rc = publish_private_file(path, text, (size_t)len, e);
+        explicit_bzero(text, (size_t)len);
+        return rc;
 }
 
 static int do_login(struct json_object *auths, const char *key, const char *user, const char *pass,

@@ -77,13 +77,5 @@ int tag_record_write(const struct cache *c, const char *registry, const char *re
                            : 0;
         if (mkdir(dir, 0700) < 0 && errno != EEXIST)
                 return err_errno(e, "cannot create %s", dir);
-        struct pending_file pf;
-        if (pending_open(&pf, path, 0600, e) < 0)
-                return -1;
-        if (write_all(pf.fd, line, strlen(line)) < 0) {
-                err_errno(e, "cannot write %s", path);
-                pending_abandon(&pf);
-                return -1;
-        }
-        return pending_publish(&pf, true, e);
+        return publish_private_file(path, line, strlen(line), e);
 }
