@@ -254,15 +254,44 @@ static bool record_name_ok(const char *name)
         return *name && strlen(name) < 200 && !strchr(name, '/') && name[0] != '.';
 }
 
-int cache_record_write(const struct cache *c, const char *name, int fd, sing_err_t *e)
+/* The identity line, then the content's sha256 on a second line when the
+ * caller has it (a SIF linked as a pull's output: see cache_sif_rehash). */
+static int record_write(const struct cache *c, const char *name, int fd, const char *sha,
+                        sing_err_t *e)
 {
-        char line[160];
+        char line[160 + DIGEST_STR_LEN + 2];
         _cleanup_free_ char *final = NULL;
-        if (!record_name_ok(name) || identity_line(fd, line, sizeof(line)) < 0)
+        if (!record_name_ok(name) || identity_line(fd, line, 160) < 0)
                 return err_set(e, "cannot record cache entry %s", name);
+        if (sha) {
+                strcat(line, sha);
+                strcat(line, "\n");
+        }
         if (asprintf(&final, "%s/verified/%s", c->root, name) < 0)
                 return err_set(e, "out of memory");
         return publish_private_file(final, line, strlen(line), e);
+}
+
+int cache_record_write(const struct cache *c, const char *name, int fd, sing_err_t *e)
+{
+        return record_write(c, name, fd, NULL, e);
+}
+
+/* The record's text (NUL-terminated, up to len - 1 bytes), or false. */
+static bool record_read_at(int rootfd, const char *name, char *got, size_t len)
+{
+        char path[256];
+        _cleanup_close_ int rfd = -1;
+        ssize_t n;
+        snprintf(path, sizeof(path), "verified/%s", name);
+        rfd = openat(rootfd, path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+        if (rfd < 0)
+                return false;
+        n = read(rfd, got, len - 1);
+        if (n <= 0)
+                return false;
+        got[n] = '\0';
+        return true;
 }
 
 /* shared: the read-only cache, which only root can change, compared
@@ -271,19 +300,14 @@ int cache_record_write(const struct cache *c, const char *name, int fd, sing_err
  * still tell a replaced or rewritten entry. */
 static bool record_matches_at(int rootfd, const char *name, int fd, bool shared)
 {
-        char want[160], got[161], path[256];
-        _cleanup_close_ int rfd = -1;
-        ssize_t n;
-        if (!record_name_ok(name) || identity_line(fd, want, sizeof(want)) < 0)
+        char want[160], got[160 + DIGEST_STR_LEN + 3];
+        if (!record_name_ok(name) || identity_line(fd, want, sizeof(want)) < 0 ||
+            !record_read_at(rootfd, name, got, sizeof(got)))
                 return false;
-        snprintf(path, sizeof(path), "verified/%s", name);
-        rfd = openat(rootfd, path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-        if (rfd < 0)
-                return false;
-        n = read(rfd, got, sizeof(got) - 1);
-        if (n <= 0)
-                return false;
-        got[n] = '\0';
+        /* The identity is the first line; a content hash may follow. */
+        char *nl = strchr(got, '\n');
+        if (nl)
+                nl[1] = '\0';
         if (shared) {
                 /* Without the ctime, what others may write could be written
                  * to while a container reads it (a chmod keeps the rest). */
@@ -328,8 +352,8 @@ static char *sif_usable_at(int rootfd, const char *root, const char *digest, con
         if (fd < 0)
                 return NULL;
         if (!record_matches_at(rootfd, name, fd, shared)) {
-                log_verbose("cached SIF %s/%s is not the one %s recorded; converting again", root,
-                            rel, shared ? "the read-only cache" : "this cache");
+                log_verbose("cached SIF %s/%s does not match %s record of it", root, rel,
+                            shared ? "the read-only cache's" : "this cache's");
                 return NULL;
         }
         if (asprintf(&path, "%s/%s", root, rel) < 0)
@@ -343,17 +367,48 @@ char *cache_sif_usable(const struct cache *c, const char *digest, const char *ar
         return path ? path : sif_usable_at(c->fd, c->root, digest, arch, false);
 }
 
-int cache_sif_verified(const struct cache *c, const char *digest, const char *arch, sing_err_t *e)
+static int open_own_sif(const struct cache *c, const char *digest, const char *arch, char *name,
+                        size_t len)
 {
-        _cleanup_close_ int fd = -1;
-        char name[200], rel[256];
-        if (!sif_record_name(digest, arch, name, sizeof(name)))
-                return err_set(e, "bad cache key");
+        char rel[256];
+        if (c->fd < 0 || !sif_record_name(digest, arch, name, len))
+                return -1;
         snprintf(rel, sizeof(rel), "sif/%s-%s.sif", digest_hex(digest), arch);
-        fd = openat(c->fd, rel, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+        return openat(c->fd, rel, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+}
+
+int cache_sif_verified(const struct cache *c, const char *digest, const char *arch, const char *sha,
+                       sing_err_t *e)
+{
+        char name[200];
+        _cleanup_close_ int fd = open_own_sif(c, digest, arch, name, sizeof(name));
         if (fd < 0)
                 return err_errno(e, "cannot open the cached SIF");
-        return cache_record_write(c, name, fd, e);
+        return record_write(c, name, fd, sha, e);
+}
+
+int cache_sif_hashed_record(const struct cache *c, const char *digest, const char *arch,
+                            char sha[DIGEST_STR_LEN + 1])
+{
+        char name[200], want[160], got[160 + DIGEST_STR_LEN + 3];
+        int fd = open_own_sif(c, digest, arch, name, sizeof(name));
+        if (fd < 0)
+                return -1;
+        char *nl = NULL, *a, *b;
+        /* Same dev, inode, size and mtime (everything before the last
+         * field), and a well-formed hash line. */
+        if (identity_line(fd, want, sizeof(want)) == 0 &&
+            record_read_at(c->fd, name, got, sizeof(got)) && (nl = strchr(got, '\n')) &&
+            (a = memrchr(got, ' ', (size_t)(nl - got))) && (b = strrchr(want, ' ')) &&
+            a - got == b - want && strncmp(got, want, (size_t)(a - got)) == 0 &&
+            strlen(nl + 1) == DIGEST_STR_LEN + 1 && nl[DIGEST_STR_LEN + 1] == '\n') {
+                memcpy(sha, nl + 1, DIGEST_STR_LEN);
+                sha[DIGEST_STR_LEN] = '\0';
+                if (digest_is_valid(sha))
+                        return fd;
+        }
+        close(fd);
+        return -1;
 }
 
 void temp_lock(int fd)

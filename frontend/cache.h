@@ -13,6 +13,7 @@
 
 #include <stdbool.h>
 
+#include "digest.h"
 #include "error.h"
 
 /* Where the cache is; filled from the environment by the command
@@ -72,8 +73,17 @@ bool cache_shared_record_matches(const struct cache *c, const char *name, int fd
  * cache is looked in first; a SIF there without a matching record is not
  * used (nothing proves what it is: the image is converted again). */
 char *cache_sif_usable(const struct cache *c, const char *digest, const char *arch);
-/* Record the SIF just written at cache_sif_path(digest, arch). */
-int cache_sif_verified(const struct cache *c, const char *digest, const char *arch, sing_err_t *e);
+/* Record the SIF just written at cache_sif_path(digest, arch); sha: its
+ * content's sha256 ("sha256:<hex>") to keep in the record, or NULL. */
+int cache_sif_verified(const struct cache *c, const char *digest, const char *arch, const char *sha,
+                       sing_err_t *e);
+/* A cached SIF of the private cache whose record differs from the file
+ * only in the ctime and keeps a content hash (one linked as a pull's output
+ * whose other name was since removed, renamed or linked again: each changes
+ * the ctime): an fd of it, with the recorded hash in sha; else -1.
+ * cache_sif_rehash (cache_sif_out.h) decides with the content. */
+int cache_sif_hashed_record(const struct cache *c, const char *digest, const char *arch,
+                            char sha[DIGEST_STR_LEN + 1]);
 
 /* Where the blob is or will be: in the read-only cache when it is there
  * with a matching record, else root/blobs/sha256/<hex>; digest must be

@@ -10,41 +10,10 @@
 
 #include "cleanup.h"
 #include "digest.h"
+#include "file_digest.h"
 #include "fileio.h"
 #include "log.h"
 #include "pending_file.h"
-
-/* The sha256 of what fd reads, into out; what is read is also written to
- * copy_to as it goes, unless copy_to is -1. */
-static int sha256_copy(int fd, int copy_to, char out[DIGEST_STR_LEN + 1])
-{
-        EVP_MD_CTX *md = EVP_MD_CTX_new();
-        unsigned char buf[1 << 16], h[32];
-        unsigned int hl = 0;
-        ssize_t n;
-        int rc = -1;
-        if (!md || !EVP_DigestInit_ex(md, EVP_sha256(), NULL))
-                goto out;
-        while ((n = read(fd, buf, sizeof(buf))) != 0) {
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        goto out;
-                }
-                EVP_DigestUpdate(md, buf, (size_t)n);
-                if (copy_to >= 0 && write_all(copy_to, buf, (size_t)n) < 0)
-                        goto out;
-        }
-        if (!EVP_DigestFinal_ex(md, h, &hl) || hl != 32)
-                goto out;
-        memcpy(out, DIGEST_PREFIX, sizeof(DIGEST_PREFIX) - 1);
-        for (int i = 0; i < 32; i++)
-                snprintf(out + sizeof(DIGEST_PREFIX) - 1 + 2 * i, 3, "%02x", h[i]);
-        rc = 0;
-out:
-        EVP_MD_CTX_free(md);
-        return rc;
-}
 
 static int open_blob(const struct cache *c, const char *digest)
 {
@@ -75,7 +44,7 @@ static bool copy_shared_blob(const struct cache *c, const char *digest, int64_t 
                 log_debug("%s", e.msg);
                 return false;
         }
-        if (sha256_copy(fd, out.fd, got) < 0 || strcmp(got, digest) != 0) {
+        if (fd_sha256(fd, out.fd, got, NULL, &e) < 0 || strcmp(got, digest) != 0) {
                 log_warn("blob %s in the read-only cache %s does not match its digest; fetching "
                          "it",
                          digest, c->shared_root);
@@ -117,7 +86,7 @@ bool cache_blob_usable(const struct cache *c, const char *digest, int64_t size)
                 return true;
         /* No record (an older cache) or the file changed since: hash it. */
         log_verbose("verifying cached blob %s", digest);
-        if (sha256_copy(fd, -1, got) == 0 && strcmp(got, digest) == 0) {
+        if (fd_sha256(fd, -1, got, NULL, &ignored) == 0 && strcmp(got, digest) == 0) {
                 if (cache_record_write(c, name, fd, &ignored) < 0)
                         log_debug("%s", ignored.msg);
                 return true;

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "file_digest.h"
 #include "log.h"
 #include "pending_file.h"
 #include "tempfile.h"
@@ -88,15 +89,20 @@ int cache_sif_publish(const struct cache *c, const char *digest, const char *arc
                          out);
                 return 0;
         }
+        /* The content's hash goes into the record with the link: when the
+         * other name is later removed or renamed (which changes only the
+         * ctime), the next run checks the bytes instead of converting again. */
+        char sha[DIGEST_STR_LEN + 1];
         if (own && (got = try_link(in, out, force, e)) != 0) {
                 if (got < 0)
                         return -1;
                 /* The link changed the inode's ctime: record it as it is now. */
-                if (cache_sif_verified(c, digest, arch, e) < 0)
+                if (fd_sha256(in, -1, sha, NULL, e) < 0 ||
+                    cache_sif_verified(c, digest, arch, sha, e) < 0)
                         return err_prefix(e, "%s is linked, but the cache's record is not", out);
                 log_info("%s is a hard link to the cached SIF: the image is on disk once (this "
-                         "file system cannot share blocks); changing, moving or removing it makes "
-                         "the next run of the image convert it again",
+                         "file system cannot share blocks); changing it makes the next run of the "
+                         "image convert it again",
                          out);
                 return 0;
         }
@@ -112,4 +118,28 @@ int cache_sif_publish(const struct cache *c, const char *digest, const char *arc
                     "frees the cached copy",
                     out);
         return 0;
+}
+
+char *cache_sif_usable_rehashed(const struct cache *c, const char *digest, const char *arch)
+{
+        char *path = cache_sif_usable(c, digest, arch);
+        char sha[DIGEST_STR_LEN + 1], got[DIGEST_STR_LEN + 1];
+        sing_err_t e;
+        if (path)
+                return path;
+        _cleanup_close_ int fd = cache_sif_hashed_record(c, digest, arch, sha);
+        if (fd < 0)
+                return NULL;
+        log_verbose("cached SIF of %s: a name of it was removed, renamed or added since it was "
+                    "recorded; checking its content",
+                    digest);
+        if (fd_sha256(fd, -1, got, NULL, &e) < 0 || strcmp(got, sha) != 0) {
+                log_verbose("cached SIF of %s: its content changed; converting again", digest);
+                return NULL;
+        }
+        if (cache_sif_verified(c, digest, arch, sha, &e) < 0) {
+                log_debug("%s", e.msg);
+                return NULL;
+        }
+        return cache_sif_usable(c, digest, arch);
 }

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "fileio.h"
 
 int sha256_begin(struct sha256_run *r, sing_err_t *e)
 {
@@ -43,15 +44,12 @@ void sha256_abandon(struct sha256_run *r)
         r->md = NULL;
 }
 
-int file_sha256(const char *path, char out[DIGEST_STR_LEN + 1], int64_t *size, sing_err_t *e)
+int fd_sha256(int fd, int copy_to, char out[DIGEST_STR_LEN + 1], int64_t *size, sing_err_t *e)
 {
-        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
         struct sha256_run r;
         char buf[1 << 16];
         int64_t total = 0;
         ssize_t n;
-        if (fd < 0)
-                return err_errno(e, "cannot open %s", path);
         if (sha256_begin(&r, e) < 0)
                 return -1;
         while ((n = read(fd, buf, sizeof(buf))) != 0) {
@@ -59,14 +57,28 @@ int file_sha256(const char *path, char out[DIGEST_STR_LEN + 1], int64_t *size, s
                         if (errno == EINTR)
                                 continue;
                         sha256_abandon(&r);
-                        return err_errno(e, "cannot read %s", path);
+                        return err_errno(e, "read error");
                 }
                 sha256_update(&r, buf, (size_t)n);
+                if (copy_to >= 0 && write_all(copy_to, buf, (size_t)n) < 0) {
+                        sha256_abandon(&r);
+                        return err_errno(e, "write error");
+                }
                 total += n;
         }
         sha256_end(&r, out);
         if (size)
                 *size = total;
+        return 0;
+}
+
+int file_sha256(const char *path, char out[DIGEST_STR_LEN + 1], int64_t *size, sing_err_t *e)
+{
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return err_errno(e, "cannot open %s", path);
+        if (fd_sha256(fd, -1, out, size, e) < 0)
+                return err_prefix(e, "cannot read %s", path);
         return 0;
 }
 

@@ -21,6 +21,9 @@ void sha256_update(struct sha256_run *r, const void *buf, size_t len);
 void sha256_end(struct sha256_run *r, char out[DIGEST_STR_LEN + 1]);
 void sha256_abandon(struct sha256_run *r);
 
+/* Digest and size (NULL: not wanted) of what fd reads from where it is to
+ * its end; each byte is also written to copy_to unless that is -1. */
+int fd_sha256(int fd, int copy_to, char out[DIGEST_STR_LEN + 1], int64_t *size, sing_err_t *e);
 /* Digest and size of the file at path. */
 int file_sha256(const char *path, char out[DIGEST_STR_LEN + 1], int64_t *size, sing_err_t *e);
 /* Digest of the file's content after gzip/zstd/xz decompression (the file

@@ -226,7 +226,7 @@ static int convert_once(struct pull_ctx *p, const char *key, int *lockfd, char *
         if (lock_image(p, key, lockfd, e) < 0)
                 return -1;
         /* Another pull or run may have converted it while we waited. */
-        if ((*sif = cache_sif_usable(&p->cache, p->man.top_digest, key))) {
+        if ((*sif = cache_sif_usable_rehashed(&p->cache, p->man.top_digest, key))) {
                 cache_lookup_say_hit();
                 return 0;
         }
@@ -237,7 +237,7 @@ static int convert_once(struct pull_ctx *p, const char *key, int *lockfd, char *
         if (!cached)
                 return err_set(e, "out of memory");
         if (pull_convert(p, cached, true, e) < 0 ||
-            cache_sif_verified(&p->cache, p->man.top_digest, key, e) < 0)
+            cache_sif_verified(&p->cache, p->man.top_digest, key, NULL, e) < 0)
                 return -1;
         *sif = steal_ptr(&cached);
         return 0;
@@ -297,7 +297,7 @@ struct have_ctx {
 static bool have_sif(const char *top_digest, void *ctx)
 {
         struct have_ctx *hc = ctx;
-        _cleanup_free_ char *path = cache_sif_usable(hc->cache, top_digest, hc->key);
+        _cleanup_free_ char *path = cache_sif_usable_rehashed(hc->cache, top_digest, hc->key);
         return path != NULL;
 }
 
@@ -322,7 +322,7 @@ static char *cached_for_tag(struct pull_ctx *p, const char *key, const char *why
         char age[32];
         _cleanup_free_ char *digest = tag_record_read(&p->cache, p->ref.registry, p->ref.repository,
                                                       p->ref.tag, key, &confirmed);
-        char *path = digest ? cache_sif_usable(&p->cache, digest, key) : NULL;
+        char *path = digest ? cache_sif_usable_rehashed(&p->cache, digest, key) : NULL;
         if (!path)
                 return NULL;
         say_age(age, sizeof(age), confirmed);
@@ -396,7 +396,7 @@ static int to_cache(const char *uri, const struct pull_opts *o, char **sif_path,
                 found_digest = p.man.top_digest;
                 free(path);
                 /* Where it is (maybe the read-only cache) when it is there. */
-                path = got == 1 ? cache_sif_usable(&p.cache, p.man.top_digest, key) : NULL;
+                path = got == 1 ? cache_sif_usable_rehashed(&p.cache, p.man.top_digest, key) : NULL;
                 if (path) {
                         cache_lookup_say_hit();
                 } else if (miss_img) {

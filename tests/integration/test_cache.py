@@ -315,6 +315,36 @@ def test_pull_keeps_one_copy_without_reflink(big_ref, linking_dir):
     assert not os.path.exists(cache2) or blocks([cache2]) < (64 << 10)
 
 
+@pytest.mark.parametrize("how", ["remove", "rename", "second-link"])
+def test_the_output_removed_or_renamed_stays_a_cache_hit(big_ref, linking_dir, how):
+    """Removing or renaming the linked output (or adding a name) changes the
+    cached inode's ctime only: the next run checks the content against the
+    hash kept in the record and uses the SIF, instead of converting again."""
+    work, cache = linking_dir
+    env = {"SINGULARITY_CACHEDIR": cache}
+    out = os.path.join(work, "out.sif")
+    r = sing("pull", "--nohttps", out, big_ref, env=env)
+    assert r.returncode == 0 and "hard link to the cached SIF" in r.stderr, r.stderr
+    [sif] = cached_sifs(cache)
+    before = os.stat(sif)
+    if how == "remove":
+        os.unlink(out)
+    elif how == "rename":
+        os.rename(out, os.path.join(work, "renamed.sif"))
+    else:
+        os.link(out, os.path.join(work, "third.sif"))
+    assert os.stat(sif).st_ctime_ns != before.st_ctime_ns
+    for _ in range(2):
+        r = sing("-v", "exec", "--nohttps", big_ref, "wc", "-c", "/etc/big", env=env)
+        assert r.returncode == 0 and r.stdout.startswith(str(4 << 20)), r.stdout + r.stderr
+        assert "Using cached SIF image" in r.stderr, r.stderr
+        assert "content changed" not in r.stderr, r.stderr
+    # The first run checked the bytes and wrote the record again; the second
+    # trusted the record.
+    assert os.stat(sif).st_ino == before.st_ino
+    assert "checking its content" not in r.stderr, r.stderr
+
+
 def sha256(path):
     import hashlib
     with open(path, "rb") as f:

@@ -185,7 +185,7 @@ def test_a_shared_sif_others_can_write_is_not_used(shared, refs, user_tmp):
     try:
         r = sing("-v", "exec", "--nohttps", refs[0], "true", cache=shared)
         assert r.returncode == 0, r.stderr
-        assert "not the one the read-only cache recorded" in r.stderr, r.stderr
+        assert "does not match the read-only cache's record" in r.stderr, r.stderr
     finally:
         os.chmod(sif, old)
 
