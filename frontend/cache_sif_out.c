@@ -128,8 +128,15 @@ char *cache_sif_usable_rehashed(const struct cache *c, const char *digest, const
         if (path)
                 return path;
         _cleanup_close_ int fd = cache_sif_hashed_record(c, digest, arch, sha);
+        struct stat st;
         if (fd < 0)
                 return NULL;
+        /* As for the link itself: never a SIF others may write. */
+        if (fstat(fd, &st) < 0 || (st.st_mode & (S_IWGRP | S_IWOTH))) {
+                log_verbose("cached SIF of %s: others may write to it now; converting again",
+                            digest);
+                return NULL;
+        }
         log_verbose("cached SIF of %s: a name of it was removed, renamed or added since it was "
                     "recorded; checking its content",
                     digest);

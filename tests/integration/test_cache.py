@@ -345,6 +345,21 @@ def test_the_output_removed_or_renamed_stays_a_cache_hit(big_ref, linking_dir, h
     assert "checking its content" not in r.stderr, r.stderr
 
 
+def test_the_output_made_group_writable_is_converted_again(big_ref, linking_dir):
+    # A chmod changes only the ctime too, but a SIF others may write is
+    # never run from the cache, whatever its content.
+    work, cache = linking_dir
+    env = {"SINGULARITY_CACHEDIR": cache}
+    out = os.path.join(work, "out.sif")
+    r = sing("pull", "--nohttps", out, big_ref, env=env)
+    assert r.returncode == 0 and "hard link to the cached SIF" in r.stderr, r.stderr
+    os.chmod(out, 0o664)
+    r = sing("-v", "exec", "--nohttps", big_ref, "true", env=env)
+    assert r.returncode == 0, r.stderr
+    assert "others may write to it now; converting again" in r.stderr, r.stderr
+    assert all(os.stat(s).st_ino != os.stat(out).st_ino for s in cached_sifs(cache))
+
+
 def sha256(path):
     import hashlib
     with open(path, "rb") as f:
