@@ -269,7 +269,7 @@ static int record_write(const struct cache *c, const char *name, int fd, const c
         }
         if (asprintf(&final, "%s/verified/%s", c->root, name) < 0)
                 return err_set(e, "out of memory");
-        return publish_private_file(final, line, strlen(line), e);
+        return publish_private_file(final, line, strlen(line), false, e);
 }
 
 int cache_record_write(const struct cache *c, const char *name, int fd, sing_err_t *e)

@@ -141,5 +141,5 @@ int instance_record_write(const struct instance_paths *p, const struct instance_
         if (fclose(f) != 0)
                 return err_set(e, "out of memory");
 
-        return publish_private_file(p->record, text, len, e);
+        return publish_private_file(p->record, text, len, true, e);
 }

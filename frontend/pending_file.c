@@ -143,13 +143,15 @@ int pending_publish(struct pending_file *pf, bool replace, sing_err_t *e)
         return rc;
 }
 
-int publish_private_file(const char *final, const void *buf, size_t len, sing_err_t *e)
+int publish_private_file(const char *final, const void *buf, size_t len, bool durable,
+                         sing_err_t *e)
 {
         struct pending_file pf;
         if (pending_open(&pf, final, 0600, e) < 0)
                 return -1;
         /* pending_open applied the umask; a record is 0600, not less. */
-        if (fchmod(pf.fd, 0600) < 0 || write_all(pf.fd, buf, len) < 0 || fsync(pf.fd) < 0) {
+        if (fchmod(pf.fd, 0600) < 0 || write_all(pf.fd, buf, len) < 0 ||
+            (durable && fsync(pf.fd) < 0)) {
                 err_errno(e, "cannot write %s", final);
                 pending_abandon(&pf);
                 return -1;

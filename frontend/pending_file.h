@@ -35,8 +35,12 @@ void pending_abandon(struct pending_file *pf);
 
 /* A small private record (instance, tag, cache records, registry
  * credentials): final replaced whole by the len bytes of buf, mode exactly
- * 0600 from its creation whatever the umask, synced before it is named. On
- * failure final is as it was and no temp is left. */
-int publish_private_file(const char *final, const void *buf, size_t len, sing_err_t *e);
+ * 0600 from its creation whatever the umask. durable: synced before it is
+ * named (what a crash must not lose: credentials); without it a crash may
+ * lose the new record, never leave a partial one (cache and tag records:
+ * a lost one costs a re-hash or a registry request, and the pull path
+ * writes several). On failure final is as it was and no temp is left. */
+int publish_private_file(const char *final, const void *buf, size_t len, bool durable,
+                         sing_err_t *e);
 
 #endif

@@ -99,7 +99,7 @@ static int save_authfile(const char *path, struct json_object *root, sing_err_t 
             asprintf(&text, "%s\n", json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY));
         if (len < 0)
                 return err_set(e, "out of memory");
-        int rc = publish_private_file(path, text, (size_t)len, e);
+        int rc = publish_private_file(path, text, (size_t)len, true, e);
         explicit_bzero(text, (size_t)len);
         return rc;
 }

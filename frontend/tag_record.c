@@ -77,5 +77,5 @@ int tag_record_write(const struct cache *c, const char *registry, const char *re
                            : 0;
         if (mkdir(dir, 0700) < 0 && errno != EEXIST)
                 return err_errno(e, "cannot create %s", dir);
-        return publish_private_file(path, line, strlen(line), e);
+        return publish_private_file(path, line, strlen(line), false, e);
 }
