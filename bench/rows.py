@@ -403,8 +403,10 @@ def seccomp_filter_cost(c, src):
 
 def concurrent_execs(c, args, n=64):
     """n simultaneous `args` as the bench user: the wall time of each from
-    its own spawn to its exit (median over all n of all runs)."""
-    starts, ends = {}, {}
+    its own spawn to its exit (median over all n of all runs), and the CPU
+    time (user + system) of each one's process tree (wait4's rusage: the
+    starter reaps its helpers, so theirs is in it)."""
+    starts, ends, cpu = {}, {}, []
     for _ in range(c.runs):
         procs = []
         for _ in range(n):
@@ -415,16 +417,17 @@ def concurrent_execs(c, args, n=64):
             procs.append(p)
         left, failed = {p.pid for p in procs}, 0
         while left:
-            pid, status = os.wait()
+            pid, status, ru = os.wait4(-1, 0)
             if pid in left:
                 ends[pid] = time.perf_counter()
+                cpu.append(ru.ru_utime + ru.ru_stime)
                 left.discard(pid)
                 failed += status != 0
         for p in procs:
             p.returncode = 0  # reaped above
         if failed:
             raise measure.CommandFailed(f"{failed} of {n} concurrent execs failed")
-    return Stat([ends[p] - starts[p] for p in ends])
+    return Stat([ends[p] - starts[p] for p in ends]), Stat(cpu)
 
 
 def disk_after_pull(c, repo):

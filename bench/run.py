@@ -186,6 +186,8 @@ def startup_paths(res, c, sif, smoke):
     res.r["conc_n"] = n
     with setup_env.Conf(c.prefix, dict(kernel, **{"shared loop devices": "yes"})):
         res.measure("conc_exec", rows.concurrent_execs, c, exe, n)
+    if isinstance(res.get("conc_exec"), tuple):
+        res.r["conc_exec"], res.r["conc_exec_cpu"] = res.r["conc_exec"]
 
 
 def render(res, images, c, a, missing_peers, drop, elapsed):
@@ -273,6 +275,8 @@ def render(res, images, c, a, missing_peers, drop, elapsed):
           ("exec SIF, setuid default, `--no-eval`", g("exec_noeval")),
           (f"{g('conc_n')} concurrent exec SIF, kernel squashfs, `shared loop devices = yes`: "
            "each one's wall time", g("conc_exec")),
+          (f"{g('conc_n')} concurrent exec SIF, same: each one's CPU time (user + system, "
+           "whole process tree)", g("conc_exec_cpu")),
           ("exec SIF, setuid, 1.5 GB image", g("exec_big")),
           ("exec SIF, setuid, cwd with 100k files", g("exec_100k")),
           (f"exec SIF, setuid, RLIMIT_NOFILE {g('nofile')}" + ("" if g("nofile") == 1 << 20 else
@@ -339,6 +343,9 @@ def render(res, images, c, a, missing_peers, drop, elapsed):
     L.append(table(["target", "measured", "limit", "verdict"],
                    [t.row() for t in targets17(res, cold, chr_)]))
     L.append("")
+    bound = concurrent_bound(res)
+    if bound:
+        L.append(bound + "\n")
     return "\n".join(L) + "\n"
 
 
@@ -409,6 +416,24 @@ def _ms_diff(a, b):
     if isinstance(a, str) or isinstance(b, str):
         return a if isinstance(a, str) else b
     return (a.median - b.median) * 1000
+
+
+def concurrent_bound(res):
+    """What the machine allows the concurrent row: n execs started at once,
+    each needing CPU time c, on k cores: the i-th to end cannot end before
+    i*c/k (no schedule does more work per second than k cores), so the
+    median one is at least ceil(n/2)*c/k after the start."""
+    g = res.get
+    cpu, single, n = g("conc_exec_cpu"), g("exec_kernel"), g("conc_n")
+    if isinstance(cpu, str) or isinstance(single, str) or not isinstance(n, int):
+        return ""
+    cores = os.cpu_count() or 1
+    bound = -(-n // 2) * cpu.median / cores
+    return (f"Lower bound of the {n}-concurrent median on this machine ({cores} cores): "
+            f"ceil({n}/2) x {cpu.median * 1000:.1f} ms CPU per exec (median) / {cores} cores = "
+            f"{bound * 1000:.0f} ms = {bound / single.median:.2f}x the single exec; the "
+            f"target's 2x needs the CPU per exec below "
+            f"{2 * single.median * cores / -(-n // 2) * 1000:.2f} ms on {cores} cores.")
 
 
 def targets17(res, cold, chr_):
