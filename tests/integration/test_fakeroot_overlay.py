@@ -26,7 +26,10 @@ def images(registry):
              imagetools.File("data/gone", "x\n", mode=0o666),
              # A setuid-root program in a directory anyone may rename in.
              imagetools.Dir("suid", 0o777),
-             imagetools.File("suid/prog", "#!/bin/sh\nid -u\n", mode=0o4755)]
+             imagetools.File("suid/prog", "#!/bin/sh\nid -u\n", mode=0o4755),
+             # What `singularity test` runs.
+             imagetools.File(".singularity.d/test", "#!/bin/sh\necho test-uid=$(id -u)\n",
+                             mode=0o755)]
     img = imagetools.busybox_image(extra_layers=[extra])
     imagetools.push_image(registry, "test/fakeroot-overlay", "latest", img)
     d = tempfile.mkdtemp(prefix="sing-fakeroot-")
@@ -120,6 +123,23 @@ def test_fakeroot_run_shell_and_test_actions(images, run_mode):
     assert r.stdout.strip() == "0"
     r = ok(sing("shell", "--fakeroot", images["sif"], input="id -u\n"))
     assert r.stdout.strip().endswith("0"), r.stdout
+    r = ok(sing("test", "--fakeroot", images["sif"]))
+    assert r.stdout.strip() == "test-uid=0", r.stdout
+    # Without it, the same test script runs as the user.
+    r = ok(sing("test", images["sif"]))
+    assert r.stdout.strip() == f"test-uid={ensure_user().uid}", r.stdout
+
+
+@pytest.mark.parametrize("value", ["1", "true", "yes"])
+def test_fakeroot_from_the_environment(images, run_mode, value):
+    for var in ("SINGULARITY_FAKEROOT", "APPTAINER_FAKEROOT"):
+        r = ok(sing("exec", images["sif"], "id", "-u", env={var: value}))
+        assert r.stdout.strip() == "0", (var, r.stdout)
+        r = ok(sing("test", images["sif"], env={var: value}))
+        assert r.stdout.strip() == "test-uid=0", (var, r.stdout)
+    # Off is off.
+    r = ok(sing("exec", images["sif"], "id", "-u", env={"SINGULARITY_FAKEROOT": "0"}))
+    assert r.stdout.strip() == str(ensure_user().uid), r.stdout
 
 
 def test_fakeroot_without_subordinate_ids_maps_only_the_users_id(images, run_mode):
