@@ -34,6 +34,10 @@ struct pull_ctx {
         struct registry reg;
         struct image_manifest man;
         bool have_ref, have_cache, have_reg, have_man;
+        /* registry_resolve_unless stopped at the cache's answer: only
+         * man.top_digest is known (whole_manifest fetches the rest). */
+        bool man_partial;
+        const char *platform;
 };
 
 static void pull_ctx_free(struct pull_ctx *p)
@@ -48,10 +52,16 @@ static void pull_ctx_free(struct pull_ctx *p)
                 ref_free(&p->ref);
 }
 
+static const char *want_platform(const struct pull_opts *o)
+{
+        return o->arch && *o->arch ? o->arch : host_goarch();
+}
+
 static int pull_begin(struct pull_ctx *p, const char *uri, const struct pull_opts *o, bool announce,
                       sing_err_t *e)
 {
         memset(p, 0, sizeof(*p));
+        p->platform = want_platform(o);
         http_global_init(o->ca_file, o->ca_dir);
         if (ref_parse(uri, &p->ref, e) < 0)
                 return -1;
@@ -70,11 +80,38 @@ static int pull_begin(struct pull_ctx *p, const char *uri, const struct pull_opt
         return 0;
 }
 
+/* The whole manifest of what man.top_digest names, when only the digest is
+ * known (the cached SIF was expected but is gone, or was not the one
+ * recorded). By digest: the image the tag named, even if it moved since.
+ * The top_digest string stays the same object (callers hold it). */
+static int whole_manifest(struct pull_ctx *p, sing_err_t *e)
+{
+        struct image_manifest m;
+        if (!p->man_partial)
+                return 0;
+        if (registry_resolve(&p->reg, p->man.top_digest, p->platform, &m, e) < 0)
+                return -1;
+        if (strcmp(m.top_digest, p->man.top_digest) != 0) {
+                err_set(e, "the registry answered %s for %s", m.top_digest, p->man.top_digest);
+                image_manifest_free(&m);
+                return -1;
+        }
+        free(m.top_digest);
+        m.top_digest = p->man.top_digest;
+        p->man.top_digest = NULL;
+        image_manifest_free(&p->man);
+        p->man = m;
+        p->man_partial = false;
+        return 0;
+}
+
 /* Blobs of the resolved manifest into the cache: the config read into
  * memory, the layer paths (bottom to top) handed out. */
 static int pull_blobs(struct pull_ctx *p, char **config, size_t *config_len, char ***layer_paths,
                       sing_err_t *e)
 {
+        if (whole_manifest(p, e) < 0)
+                return -1;
         size_t n = p->man.nlayers + 1;
         _cleanup_free_ struct blob_job *jobs = calloc(n, sizeof(*jobs));
         char **paths = calloc(n, sizeof(*paths));
@@ -124,6 +161,8 @@ static void free_paths(char **paths, size_t n)
  * conversion overlaps the download. */
 static int pull_convert(struct pull_ctx *p, const char *out, bool force, sing_err_t *e)
 {
+        if (whole_manifest(p, e) < 0)
+                return -1;
         size_t n = p->man.nlayers;
         struct blob_job cfg = {
             .digest = p->man.config.digest, .size = p->man.config.size, .what = "config"};
@@ -178,21 +217,33 @@ out:
         return rc;
 }
 
-static const char *want_platform(const struct pull_opts *o)
-{
-        return o->arch && *o->arch ? o->arch : host_goarch();
-}
-
 /* Session, cache and the platform's manifest for uri. */
-static int pull_resolve(struct pull_ctx *p, const char *uri, const struct pull_opts *o,
-                        sing_err_t *e)
+/* The platform's whole manifest for the reference of a begun pull. */
+static int pull_resolve_manifest(struct pull_ctx *p, sing_err_t *e)
 {
-        if (pull_begin(p, uri, o, true, e) < 0 ||
-            registry_resolve(&p->reg, p->ref.digest ? p->ref.digest : p->ref.tag, want_platform(o),
+        if (registry_resolve(&p->reg, p->ref.digest ? p->ref.digest : p->ref.tag, p->platform,
                              &p->man, e) < 0)
                 return -1;
         p->have_man = true;
         return 0;
+}
+
+static int pull_resolve(struct pull_ctx *p, const char *uri, const struct pull_opts *o,
+                        sing_err_t *e)
+{
+        return pull_begin(p, uri, o, true, e) < 0 ? -1 : pull_resolve_manifest(p, e);
+}
+
+struct have_ctx {
+        const struct cache *cache;
+        const char *key;
+};
+
+static bool have_sif(const char *top_digest, void *ctx)
+{
+        struct have_ctx *hc = ctx;
+        _cleanup_free_ char *path = cache_sif_usable_rehashed(hc->cache, top_digest, hc->key);
+        return path != NULL;
 }
 
 /* The cached SIF's key for this reference and platform (platform.h). */
@@ -269,13 +320,24 @@ int pull_to_file(const char *uri, const struct pull_opts *o, const char *out_pat
         if (!force && lstat(out_path, &st) == 0)
                 return publish_exists_error(out_path, e);
         temp_sweep_beside(out_path);
-        if (pull_resolve(&p, uri, o, e) < 0 || sif_key(&p, o, key, sizeof(key), e) < 0)
+        if (pull_begin(&p, uri, o, true, e) < 0 || sif_key(&p, o, key, sizeof(key), e) < 0)
                 goto out;
         /* --disable-cache: nothing to look in, nothing kept. */
-        if (p.cache.temporary && !p.cache.shared_root
-                ? pull_convert(&p, out_path, force, e) < 0
-                : pull_through_cache(&p, key, out_path, force, e) < 0)
-                goto out;
+        if (p.cache.temporary && !p.cache.shared_root) {
+                if (pull_resolve_manifest(&p, e) < 0 || pull_convert(&p, out_path, force, e) < 0)
+                        goto out;
+        } else {
+                /* A tag whose image is converted already: one HEAD, no GET. */
+                struct have_ctx hc = {.cache = &p.cache, .key = key};
+                int got = registry_resolve_unless(&p.reg, p.ref.digest ? p.ref.digest : p.ref.tag,
+                                                  p.platform, have_sif, &hc, &p.man, e);
+                if (got < 0)
+                        goto out;
+                p.have_man = true;
+                p.man_partial = got == 1;
+                if (pull_through_cache(&p, key, out_path, force, e) < 0)
+                        goto out;
+        }
         log_info("Digest: %s", p.man.top_digest);
         if (!p.ref.digest)
                 log_warn("a tag is not reproducible: the image behind %s/%s:%s can change. To "
@@ -287,18 +349,6 @@ int pull_to_file(const char *uri, const struct pull_opts *o, const char *out_pat
 out:
         pull_ctx_free(&p);
         return rc;
-}
-
-struct have_ctx {
-        const struct cache *cache;
-        const char *key;
-};
-
-static bool have_sif(const char *top_digest, void *ctx)
-{
-        struct have_ctx *hc = ctx;
-        _cleanup_free_ char *path = cache_sif_usable_rehashed(hc->cache, top_digest, hc->key);
-        return path != NULL;
 }
 
 static void say_age(char *out, size_t n, time_t then)
@@ -383,7 +433,7 @@ static int to_cache(const char *uri, const struct pull_opts *o, char **sif_path,
         {
                 struct have_ctx hc = {.cache = &p.cache, .key = key};
                 int got = registry_resolve_unless(&p.reg, p.ref.digest ? p.ref.digest : p.ref.tag,
-                                                  want_platform(o), have_sif, &hc, &p.man, e);
+                                                  p.platform, have_sif, &hc, &p.man, e);
                 if (got < 0) {
                         if (e->code == EHOSTUNREACH && !p.ref.digest &&
                             (path = cached_for_tag(&p, key, e->msg, &tag_digest))) {
@@ -393,6 +443,7 @@ static int to_cache(const char *uri, const struct pull_opts *o, char **sif_path,
                         goto out;
                 }
                 p.have_man = true;
+                p.man_partial = got == 1;
                 found_digest = p.man.top_digest;
                 free(path);
                 /* Where it is (maybe the read-only cache) when it is there. */

@@ -134,6 +134,34 @@ def test_cached_tag_costs_one_head_and_no_get(make_registry, clean_user_cache):
     assert reg.count(MANIFEST_RX, "GET") == gets, reg.requests()
     assert reg.count(MANIFEST_RX, "HEAD") == heads + 3, reg.requests()
     assert reg.count(BLOB_RX) == blobs, reg.requests()
+
+
+def test_pull_of_a_converted_tag_costs_one_head_and_no_get(make_registry, clean_user_cache,
+                                                           user_tmp):
+    reg = make_registry("http")
+    imagetools.push_image(reg, "hpc/pulled", "v1", marked_image("first\n"))
+    uri = f"docker://{reg.hostport}/hpc/pulled:v1"
+    env = {"SINGULARITY_NOHTTPS": "1"}
+    r = run_as_user(["singularity", "pull", os.path.join(user_tmp, "a.sif"), uri], env=env)
+    assert r.returncode == 0, r.stderr
+    gets, heads, blobs = (reg.count(MANIFEST_RX, "GET"), reg.count(MANIFEST_RX, "HEAD"),
+                          reg.count(BLOB_RX))
+    for name in ("b.sif", "c.sif"):
+        out = os.path.join(user_tmp, name)
+        r = run_as_user(["singularity", "pull", out, uri], env=env)
+        assert r.returncode == 0, r.stderr
+        r = sing("exec", out, "cat", "/etc/marker")
+        assert r.returncode == 0 and r.stdout == "first\n", r.stdout + r.stderr
+    assert reg.count(MANIFEST_RX, "GET") == gets, reg.requests()
+    assert reg.count(MANIFEST_RX, "HEAD") == heads + 2, reg.requests()
+    assert reg.count(BLOB_RX) == blobs, reg.requests()
+    # The tag moved: the HEAD sees a new digest, and the pull converts it.
+    imagetools.push_image(reg, "hpc/pulled", "v1", marked_image("second\n"))
+    out = os.path.join(user_tmp, "d.sif")
+    r = run_as_user(["singularity", "pull", out, uri], env=env)
+    assert r.returncode == 0, r.stderr
+    r = sing("exec", out, "cat", "/etc/marker")
+    assert r.returncode == 0 and r.stdout == "second\n", r.stdout + r.stderr
     # The tag moves: the HEAD sees another digest, so the new image runs.
     imagetools.push_image(reg, "hpc/app", "v1", marked_image("second\n"))
     r = sing("exec", uri, "cat", "/etc/marker", env=env)
