@@ -20,6 +20,8 @@
 #include "cache_lookup.h"
 #include "pending_file.h"
 #include "progress.h"
+#include "registry.h"
+#include "registry_status.h"
 #include "tempfile.h"
 
 #define MAX_RETRIES 5
@@ -39,6 +41,8 @@ struct xfer {
         bool overflow;   /* more bytes than the manifest says */
         int io_errno;    /* write failure */
         int retries, redirects, auth_tries;
+        int limited;       /* 429 answers so far */
+        long limited_wait; /* seconds waited for them */
         struct http_response hdr;
         char errbuf[CURL_ERROR_SIZE];
 };
@@ -232,6 +236,26 @@ static int xfer_done(struct registry *r, struct xfer *x, CURLcode rc, sing_err_t
         if (status == 404)
                 return err_set(e, "blob %s not found in %s/%s", x->job->digest, r->display,
                                r->repository);
+        if (status == 429) {
+                /* Rate limited: as for manifests (registry.c), the
+                 * registry's Retry-After or a backoff, within the same
+                 * bounds; the other downloads wait too, as they would be
+                 * limited the same. The last answer is explained. */
+                long wait =
+                    ++x->limited < REGISTRY_TRIES
+                        ? registry_retry_delay(x->hdr.retry_after, x->limited + 1,
+                                               REGISTRY_MAX_WAIT_S - x->limited_wait, time(NULL))
+                        : -1;
+                if (wait < 0) {
+                        struct http_response said = {.status = status};
+                        return registry_status_error(r, &said, "blob", e);
+                }
+                log_warn("%s answered HTTP 429 for blob %s; asking again in %ld s", r->display,
+                         x->job->digest, wait);
+                sleep((unsigned)wait);
+                x->limited_wait += wait;
+                return 1;
+        }
         if (status >= 500 && ++x->retries <= MAX_RETRIES) {
                 backoff(x->retries);
                 return 1;

@@ -231,6 +231,41 @@ def test_rate_limit_is_retried_then_explained(pushed_busybox, make_fault_proxy, 
     assert proxy.count(MANIFEST_RX, "GET") == 1, proxy.requests
 
 
+def test_rate_limited_blobs_are_retried_then_explained(pushed_busybox, make_fault_proxy, registry,
+                                                       clean_user_cache, user_tmp):
+    proxy = make_fault_proxy(registry)
+    uri = f"docker://{proxy.hostport}/library/busybox:latest"
+    env = {"SINGULARITY_NOHTTPS": "1"}
+    # Twice 429 on a blob, with Retry-After: waited for, then downloaded.
+    proxy.fail(429, times=2, pattern=BLOB_RX, method="GET", headers=[("Retry-After", "1")])
+    out = os.path.join(user_tmp, "limited.sif")
+    r = run_as_user(["singularity", "pull", out, uri], env=env)
+    assert r.returncode == 0, r.stderr
+    assert "answered HTTP 429 for blob sha256:" in r.stderr, r.stderr
+    assert "asking again in 1 s" in r.stderr, r.stderr
+    r = sing("exec", out, "true")
+    assert r.returncode == 0, r.stderr
+    # Always 429: a bounded number of tries, one line saying what to do,
+    # and nothing half-written.
+    empty_cache_and_reset(proxy)
+    proxy.fail(429, times=None, pattern=BLOB_RX, method="GET", headers=[("Retry-After", "1")])
+    out = os.path.join(user_tmp, "never.sif")
+    r = run_as_user(["singularity", "pull", out, uri], env=env)
+    assert r.returncode == 255, r.stderr
+    errors = [line for line in r.stderr.splitlines() if line.startswith("ERROR")]
+    assert len(errors) == 1 and f"rate limited by {proxy.hostport}" in errors[0], r.stderr
+    assert not os.path.exists(out)
+    blob_gets = proxy.counts_by_path()
+    assert max(n for p, n in blob_gets.items() if "/blobs/" in p) == 3, blob_gets
+    # A Retry-After longer than we wait: no retry.
+    empty_cache_and_reset(proxy)
+    proxy.fail(429, times=None, pattern=BLOB_RX, method="GET", headers=[("Retry-After", "3600")])
+    r = run_as_user(["singularity", "pull", out, uri], env=env)
+    assert r.returncode == 255 and "rate limited by" in r.stderr, r.stderr
+    blob_gets = proxy.counts_by_path()
+    assert max(n for p, n in blob_gets.items() if "/blobs/" in p) == 1, blob_gets
+
+
 def test_busy_registry_is_retried(pushed_busybox, make_fault_proxy, registry, clean_user_cache):
     proxy = make_fault_proxy(registry)
     uri = f"docker://{proxy.hostport}/library/busybox:latest"
