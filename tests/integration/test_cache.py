@@ -275,6 +275,17 @@ def test_pull_never_links_a_cached_sif_others_may_write(big_ref, linking_dir):
     assert "is a hard link to the cached SIF" not in r.stderr, r.stderr
 
 
+def linked_pull(big_ref, linking_dir):
+    """Pull big_ref to WORK/out.sif, a hard link of the cached SIF:
+    (work, cache, env, out)."""
+    work, cache = linking_dir
+    env = {"SINGULARITY_CACHEDIR": cache}
+    out = os.path.join(work, "out.sif")
+    r = sing("pull", "--nohttps", out, big_ref, env=env)
+    assert r.returncode == 0 and "hard link to the cached SIF" in r.stderr, r.stderr
+    return work, cache, env, out
+
+
 def test_pull_keeps_one_copy_without_reflink(big_ref, linking_dir):
     work, cache = linking_dir
     env = {"SINGULARITY_CACHEDIR": cache}
@@ -320,11 +331,7 @@ def test_the_output_removed_or_renamed_stays_a_cache_hit(big_ref, linking_dir, h
     """Removing or renaming the linked output (or adding a name) changes the
     cached inode's ctime only: the next run checks the content against the
     hash kept in the record and uses the SIF, instead of converting again."""
-    work, cache = linking_dir
-    env = {"SINGULARITY_CACHEDIR": cache}
-    out = os.path.join(work, "out.sif")
-    r = sing("pull", "--nohttps", out, big_ref, env=env)
-    assert r.returncode == 0 and "hard link to the cached SIF" in r.stderr, r.stderr
+    work, cache, env, out = linked_pull(big_ref, linking_dir)
     [sif] = cached_sifs(cache)
     before = os.stat(sif)
     if how == "remove":
@@ -348,11 +355,7 @@ def test_the_output_removed_or_renamed_stays_a_cache_hit(big_ref, linking_dir, h
 def test_the_output_made_group_writable_is_converted_again(big_ref, linking_dir):
     # A chmod changes only the ctime too, but a SIF others may write is
     # never run from the cache, whatever its content.
-    work, cache = linking_dir
-    env = {"SINGULARITY_CACHEDIR": cache}
-    out = os.path.join(work, "out.sif")
-    r = sing("pull", "--nohttps", out, big_ref, env=env)
-    assert r.returncode == 0 and "hard link to the cached SIF" in r.stderr, r.stderr
+    work, cache, env, out = linked_pull(big_ref, linking_dir)
     os.chmod(out, 0o664)
     r = sing("-v", "exec", "--nohttps", big_ref, "true", env=env)
     assert r.returncode == 0, r.stderr
