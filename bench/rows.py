@@ -381,6 +381,53 @@ def ch_run_sqfs(c, sqfs):
     return startup(c, ["ch-run", sqfs, "--", "/bin/true"])
 
 
+# A realistic set of overrides: SINGULARITYENV_ values that refer to other
+# variables, a PREPEND_PATH, --env (one refers to $HOME) and an --env-file.
+# None that /bin/true itself reads (LANGUAGE, LC_*...): the no-shell plan
+# takes them literally, and a different value must not change its work.
+ENV_OVERRIDES = {"SINGULARITYENV_SCRATCH": "$HOME/scratch",
+                 "SINGULARITYENV_OMP_NUM_THREADS": "4",
+                 "SINGULARITYENV_JOBDIR": "${HOME}/jobs/$USER",
+                 "SINGULARITYENV_PREPEND_PATH": "/opt/tool/bin"}
+ENV_FLAGS = ["--env", "PROJECT=$HOME/project", "--env", "TOOL_OPTS=-v --color=never"]
+ENV_FILE = 'JOB_NAME=bench\nJOB_OUT="$HOME/out/$JOB_NAME"\nMPLBACKEND=Agg\n'
+
+
+def env_eval_cost(c, sif, nosh_sif):
+    """What the environment evaluation costs (issue 17): the action script
+    run by the image's /bin/sh against the same image without /bin/sh,
+    where the starter runs the frontend's no-shell plan (same rules, no
+    shell); and with ENV_OVERRIDES evaluated against the same taken as
+    given (--no-eval) and against the no-shell plan. Interleaved batches,
+    so load changes on a shared machine hit every variant alike."""
+    env_file = os.path.join(c.tmp, "bench.env")
+    with open(env_file, "w") as f:
+        f.write(ENV_FILE)
+    measure.chown_user(env_file)
+    over = ENV_FLAGS + ["--env-file", env_file]
+    oenv = c.env(**ENV_OVERRIDES)
+    variants = {
+        "sh": ([c.sing(), "exec", sif, "/bin/true"], None),
+        "nosh": ([c.sing(), "exec", nosh_sif, "/bin/true"], None),
+        "sh_over": ([c.sing(), "exec"] + over + [sif, "/bin/true"], oenv),
+        "sh_over_noeval": ([c.sing(), "exec", "--no-eval"] + over + [sif, "/bin/true"], oenv),
+        "nosh_over": ([c.sing(), "exec"] + over + [nosh_sif, "/bin/true"], oenv),
+    }
+    # The no-shell image must really have no shell (else the rows compare
+    # the script with itself): sh -c in it fails, /bin/true runs.
+    _, rc, _, err = run([c.sing(), "exec", nosh_sif, "sh", "-c", "true"], env=c.env(),
+                        cwd=c.out, check=False)
+    if rc == 0:
+        raise NA(f"{nosh_sif} still has a shell")
+    out = {k: [] for k in variants}
+    batches = min(5, c.startups)
+    for _ in range(batches):
+        for key, (args, env) in variants.items():
+            out[key] += measure.spawn_times(args, max(1, c.startups // batches),
+                                            env or c.env(), cwd=c.out)
+    return {k: Stat(v) for k, v in out.items()}
+
+
 def seccomp_filter_cost(c, src):
     """Exec of /bin/true by a tiny program that installs the starter's own
     built-in filter (starter/seccomp_install.c) vs the same program without

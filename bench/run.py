@@ -1,7 +1,8 @@
 """Issue 5's benchmark: pull-and-convert and start-up of our singularity
 against skopeo+umoci+mksquashfs, ch-image+ch-convert, ch-run and the floor,
-in one run on this machine. Run as root: bench/run.sh [--smoke] [--runs N].
-Writes bench/results/latest.md (smoke: bench/results/smoke.md)."""
+in one run on this machine. Run as root: bench/run.sh [--smoke] [--runs N] [--only env].
+Writes bench/results/latest.md (smoke: bench/results/smoke.md; --only GROUP:
+bench/results/only-GROUP.md, or only-GROUP-smoke.md)."""
 import argparse
 import os
 import shutil
@@ -72,6 +73,9 @@ def main():
     ap.add_argument("--smoke", action="store_true",
                     help="tiny image, one run of each row, no peer installs (CI)")
     ap.add_argument("--runs", type=int, default=5, help="runs per row (default 5)")
+    ap.add_argument("--only", choices=sorted(ONLY),
+                    help="only one group of rows (for development; no peers): "
+                    + "; ".join(f"{k}: {v}" for k, v in sorted(ONLY.items())))
     a = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("bench: run as root (it installs packages, a setuid starter, drops caches)")
@@ -83,7 +87,7 @@ def main():
         print(f"bench: [{time.monotonic() - t_start:6.1f}s] {what}", flush=True)
 
     phase("packages")
-    missing_peers = setup_env.install_packages(with_peers=not a.smoke)
+    missing_peers = setup_env.install_packages(with_peers=not a.smoke and not a.only)
     phase("building and installing into " + setup_env.PREFIX)
     prefix = setup_env.build_and_install()
     measure.ensure_user()
@@ -99,22 +103,34 @@ def main():
     else:
         images = {"small": ("bench/debian", bench_images.debian_image()),
                   "big": ("bench/big", bench_images.big_image())}
-    reg, reg_tls = start_registries(with_tls=bool(shutil.which("ch-image")))
+    if a.only:
+        images = {"small": images["small"]}
+    reg, reg_tls = start_registries(with_tls=bool(shutil.which("ch-image")) and not a.only)
     try:
         for name, (repo, img) in images.items():
             print(f"bench: pushing {repo} ({len(img.layers)} layers)", flush=True)
             imagetools.push_image(reg, repo, "latest", img)
+        imagetools.push_image(reg, images["small"][0] + "-nosh", "latest",
+                              bench_images.nosh_image(a.smoke))
         phase("rows")
         c = rows.Ctx(prefix, WORK, reg, reg_tls, runs, drop, startups)
         res = Results()
-        run_rows(res, c, images, a.smoke)
+        if a.only:
+            run_only(a.only, res, c, images)
+        else:
+            run_rows(res, c, images, a.smoke)
     finally:
         reg.stop()
         if reg_tls:
             reg_tls.stop()
-    text = render(res, images, c, a, missing_peers, drop, time.monotonic() - t_start)
     os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
-    out = os.path.join(HERE, "results", "smoke.md" if a.smoke else "latest.md")
+    if a.only:
+        text = render_only(a.only, res, images, c, a, drop, time.monotonic() - t_start)
+        out = os.path.join(HERE, "results",
+                           f"only-{a.only}{'-smoke' if a.smoke else ''}.md")
+    else:
+        text = render(res, images, c, a, missing_peers, drop, time.monotonic() - t_start)
+        out = os.path.join(HERE, "results", "smoke.md" if a.smoke else "latest.md")
     with open(out, "w") as f:
         f.write(text)
     print("\n" + text)
@@ -155,7 +171,7 @@ def run_rows(res, c, images, smoke):
                 return rows.startup(c, [c.sing(), "exec", sif, "/bin/true"])
         res.measure("exec_unpriv", unpriv)
         res.measure("run_hit", rows.run_cache_hit, c, repo, img.manifest_digest)
-        startup_paths(res, c, sif, smoke)
+        startup_paths(res, c, sif, repo, smoke)
         res.measure("disk_pull", rows.disk_after_pull, c, repo)
     res.measure("ch_run", rows.ch_run, c, tree, ours=False)
     if not hasattr(rows, "recipe_build"):  # the apps helper's row, if merged, wins
@@ -170,7 +186,81 @@ def run_rows(res, c, images, smoke):
         res.measure("exec_big", rows.startup, c, [c.sing(), "exec", bsif, "/bin/true"])
 
 
-def startup_paths(res, c, sif, smoke):
+def pull_sif(c, repo, name):
+    """A SIF of repo in the output directory, pulled once (not timed)."""
+    out = os.path.join(c.out, name + ".sif")
+    measure.run([c.sing(), "pull", "--force", "--name", out, "docker://" + rows.ref(c.reg, repo)],
+                env=c.env(), cwd=c.out)
+    return out
+
+
+def env_rows(res, c, sif, repo):
+    """The environment evaluation (rows.env_eval_cost): sif against the
+    same image without /bin/sh (REPO-nosh, pushed by main)."""
+    res.measure("env_eval", lambda: rows.env_eval_cost(c, sif, pull_sif(c, repo + "-nosh", "nosh")))
+
+
+# --only GROUP: the rows of one group, for development (the full bench needs
+# 9 minutes and a quiet machine). Each needs only the small image's SIF.
+ONLY = {"env": "the environment evaluation: /bin/sh + action script against the no-shell "
+               "plan, overrides evaluated against --no-eval"}
+
+
+def run_only(group, res, c, images):
+    repo, _ = images["small"]
+    sif = pull_sif(c, repo, "small")
+    if group == "env":
+        env_rows(res, c, sif, repo)
+
+
+def render_only(group, res, images, c, a, drop, elapsed):
+    repo, _ = images["small"]
+    L = [f"# Benchmark results, rows `{group}` only{' (smoke)' if a.smoke else ''}\n",
+         f"Image `{repo}` and `{repo}-nosh` (the same plus a layer deleting /bin/sh). "
+         f"Start-up rows: {c.startups} invocations each, in interleaved batches. "
+         f"Load average at the end: {os.getloadavg()[0]:.1f}. "
+         f"Bench wall time {elapsed / 60:.1f} min.\n"]
+    if group == "env":
+        L.append(table(["row", "median", "min", "max", "n"],
+                       [[n] + cells(s, "ms") for n, s in env_table_rows(res)]))
+        L.append("")
+        L.append(table(["target", "measured", "limit", "verdict"],
+                       [t.row() for t in env_targets(res)]))
+    return "\n".join(L) + "\n"
+
+
+def env_table_rows(res):
+    def e(k):
+        v = res.get("env_eval")
+        return v[k] if isinstance(v, dict) else v
+    over = (f"{len(rows.ENV_OVERRIDES)} SINGULARITYENV_ (with $VAR), "
+            f"{len(rows.ENV_FLAGS) // 2} --env, an --env-file of "
+            f"{rows.ENV_FILE.count(chr(10))} lines")
+    return [("exec SIF, setuid default: /bin/sh runs the action script", e("sh")),
+            ("exec the same SIF without /bin/sh: the no-shell plan", e("nosh")),
+            (f"exec SIF with /bin/sh, overrides ({over})", e("sh_over")),
+            ("exec SIF with /bin/sh, the same overrides, `--no-eval`", e("sh_over_noeval")),
+            ("exec SIF without /bin/sh, the same overrides (no-shell plan)", e("nosh_over"))]
+
+
+def env_targets(res):
+    v = res.get("env_eval")
+    T = []
+    for name, a, b in (("environment evaluation: /bin/sh + script − no-shell plan", "sh", "nosh"),
+                       ("environment evaluation with overrides: /bin/sh + script − no-shell plan",
+                        "sh_over", "nosh_over"),
+                       ("overrides evaluated − the same `--no-eval`", "sh_over", "sh_over_noeval")):
+        if isinstance(v, str):
+            T.append(Target(name, v, 1, " ms"))
+            continue
+        T.append(Target(name + " (ms, medians)", _ms_diff(v[a], v[b]), 1, " ms"))
+        # On a loaded machine the medians wander more than this cost: the
+        # difference of the fastest runs is the steadier estimate of the work.
+        T.append(Target(name + " (ms, minima)", (v[a].min - v[b].min) * 1000, 1, " ms"))
+    return T
+
+
+def startup_paths(res, c, sif, repo, smoke):
     """Issue 17: exec through each mount path and its peer on the same file
     system, the environment evaluation, the seccomp filter, 64 at once."""
     exe = [c.sing(), "exec", sif, "/bin/true"]
@@ -178,7 +268,7 @@ def startup_paths(res, c, sif, smoke):
     kernel = {"limit container paths": c.work}
     with setup_env.Conf(c.prefix, kernel):
         res.measure("exec_kernel", rows.startup, c, exe)
-    res.measure("exec_noeval", rows.startup, c, [c.sing(), "exec", "--no-eval", sif, "/bin/true"])
+    env_rows(res, c, sif, repo)
     sqfs = rows.squashfs_of_sif(sif, os.path.join(c.out, "same.sqfs"))
     res.measure("ch_run_sqfs", rows.ch_run_sqfs, c, sqfs, ours=False)
     res.measure("seccomp", rows.seccomp_filter_cost, c, setup_env.SRC)
@@ -272,7 +362,6 @@ def render(res, images, c, a, missing_peers, drop, elapsed):
            g("exec_setuid")),
           ("**exec SIF, setuid, kernel squashfs (`limit container paths` set)**",
            g("exec_kernel")),
-          ("exec SIF, setuid default, `--no-eval`", g("exec_noeval")),
           (f"{g('conc_n')} concurrent exec SIF, kernel squashfs, `shared loop devices = yes`: "
            "each one's wall time", g("conc_exec")),
           (f"{g('conc_n')} concurrent exec SIF, same: each one's CPU time (user + system, "
@@ -289,6 +378,7 @@ def render(res, images, c, a, missing_peers, drop, elapsed):
           ("**ch-run DIR /bin/true** (peer)", chr_),
           ("**ch-run IMAGE.sqfs /bin/true** (peer; the SIF's own squashfs partition)",
            g("ch_run_sqfs")),
+          *env_table_rows(res),
           ("tiny C program: no_new_privs + exec /bin/true", sc_get("none")),
           ("tiny C program: no_new_privs + the starter's seccomp filter + exec /bin/true",
            sc_get("filter"))]
@@ -462,18 +552,14 @@ def targets17(res, cold, chr_):
                         _r(g("recipe_build", "cold"), cold), 1.3, "x"))
     elif "recipe" in res.r:
         T.append(Target("recipe build ÷ cold pull", _r(g("recipe"), cold), 1.3, "x"))
-    T.append(Target("environment evaluation: exec − exec --no-eval (ms)",
-                    _ms_diff(g("exec_setuid"), g("exec_noeval")), 1, " ms"))
+    T += env_targets(res)
     sc = g("seccomp")
     T.append(Target("seccomp filter: with − without, tiny C program (ms)",
                     _ms_diff(sc["filter"], sc["none"]) if isinstance(sc, dict) else sc, 1, " ms"))
     # On a loaded machine the medians wander more than these costs: the
     # difference of the fastest runs is the steadier estimate of the work.
-    for name, a, b in (("environment evaluation", g("exec_setuid"), g("exec_noeval")),
-                       ("seccomp filter", sc["filter"] if isinstance(sc, dict) else sc,
-                        sc["none"] if isinstance(sc, dict) else sc)):
-        v = a if isinstance(a, str) else b if isinstance(b, str) else (a.min - b.min) * 1000
-        T.append(Target(f"{name}: same, difference of the minima (ms)", v, 1, " ms"))
+    v = sc if isinstance(sc, str) else (sc["filter"].min - sc["none"].min) * 1000
+    T.append(Target("seccomp filter: same, difference of the minima (ms)", v, 1, " ms"))
     return T
 
 
