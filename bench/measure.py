@@ -212,6 +212,18 @@ def spawn_times(args, count, env, cwd=None, nofile=None):
                   + list(args))
     if nofile:
         cmd = ["prlimit", f"--nofile={nofile}:{nofile}", "--"] + cmd
+    return _spawn_timer(cmd, env, cwd)
+
+
+def spawn_times_alternate(cmds, count, cwd=None):
+    """As spawn_times for several (args, env) at once, run in turn (A B C A B
+    C ...) `count` times each: a list of time lists, one per command."""
+    spec = json.dumps([{"argv": list(a), "env": e} for a, e in cmds])
+    cmd = as_user(["/usr/bin/python3", spawn_timer_path(), str(count), "--alternate", spec])
+    return _spawn_timer(cmd, cmds[0][1], cwd)
+
+
+def _spawn_timer(cmd, env, cwd):
     p = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, timeout=900)
     try:
         data = json.loads(p.stdout.strip().splitlines()[-1])

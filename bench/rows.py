@@ -398,8 +398,9 @@ def env_eval_cost(c, sif, nosh_sif):
     run by the image's /bin/sh against the same image without /bin/sh,
     where the starter runs the frontend's no-shell plan (same rules, no
     shell); and with ENV_OVERRIDES evaluated against the same taken as
-    given (--no-eval) and against the no-shell plan. Interleaved batches,
-    so load changes on a shared machine hit every variant alike."""
+    given (--no-eval) and against the no-shell plan. Run in turn, one
+    invocation each, so load changes on a shared machine hit every variant
+    alike."""
     env_file = os.path.join(c.tmp, "bench.env")
     with open(env_file, "w") as f:
         f.write(ENV_FILE)
@@ -407,8 +408,8 @@ def env_eval_cost(c, sif, nosh_sif):
     over = ENV_FLAGS + ["--env-file", env_file]
     oenv = c.env(**ENV_OVERRIDES)
     variants = {
-        "sh": ([c.sing(), "exec", sif, "/bin/true"], None),
-        "nosh": ([c.sing(), "exec", nosh_sif, "/bin/true"], None),
+        "sh": ([c.sing(), "exec", sif, "/bin/true"], c.env()),
+        "nosh": ([c.sing(), "exec", nosh_sif, "/bin/true"], c.env()),
         "sh_over": ([c.sing(), "exec"] + over + [sif, "/bin/true"], oenv),
         "sh_over_noeval": ([c.sing(), "exec", "--no-eval"] + over + [sif, "/bin/true"], oenv),
         "nosh_over": ([c.sing(), "exec"] + over + [nosh_sif, "/bin/true"], oenv),
@@ -419,12 +420,8 @@ def env_eval_cost(c, sif, nosh_sif):
                         cwd=c.out, check=False)
     if rc == 0:
         raise NA(f"{nosh_sif} still has a shell")
-    out = {k: [] for k in variants}
-    batches = min(5, c.startups)
-    for _ in range(batches):
-        for key, (args, env) in variants.items():
-            out[key] += measure.spawn_times(args, max(1, c.startups // batches),
-                                            env or c.env(), cwd=c.out)
+    times = measure.spawn_times_alternate(list(variants.values()), c.startups, cwd=c.out)
+    out = dict(zip(variants, times))
     return {k: Stat(v) for k, v in out.items()}
 
 

@@ -6,6 +6,7 @@ bench/results/only-GROUP.md, or only-GROUP-smoke.md)."""
 import argparse
 import os
 import shutil
+import statistics
 import sys
 import time
 import traceback
@@ -217,7 +218,7 @@ def render_only(group, res, images, c, a, drop, elapsed):
     repo, _ = images["small"]
     L = [f"# Benchmark results, rows `{group}` only{' (smoke)' if a.smoke else ''}\n",
          f"Image `{repo}` and `{repo}-nosh` (the same plus a layer deleting /bin/sh). "
-         f"Start-up rows: {c.startups} invocations each, in interleaved batches. "
+         f"Start-up rows: {c.startups} invocations each, the variants in turn. "
          f"Load average at the end: {os.getloadavg()[0]:.1f}. "
          f"Bench wall time {elapsed / 60:.1f} min.\n"]
     if group == "env":
@@ -255,8 +256,11 @@ def env_targets(res):
             continue
         T.append(Target(name + " (ms, medians)", _ms_diff(v[a], v[b]), 1, " ms"))
         # On a loaded machine the medians wander more than this cost: the
-        # difference of the fastest runs is the steadier estimate of the work.
+        # difference of the fastest runs, and the median of the differences
+        # of invocations run one after the other, are steadier estimates.
         T.append(Target(name + " (ms, minima)", (v[a].min - v[b].min) * 1000, 1, " ms"))
+        paired = statistics.median(x - y for x, y in zip(v[a].samples, v[b].samples))
+        T.append(Target(name + " (ms, median of paired differences)", paired * 1000, 1, " ms"))
     return T
 
 
