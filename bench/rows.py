@@ -414,12 +414,12 @@ def env_eval_cost(c, sif, nosh_sif):
         "sh_over_noeval": ([c.sing(), "exec", "--no-eval"] + over + [sif, "/bin/true"], oenv),
         "nosh_over": ([c.sing(), "exec"] + over + [nosh_sif, "/bin/true"], oenv),
     }
-    # The no-shell image must really have no shell (else the rows compare
-    # the script with itself): sh -c in it fails, /bin/true runs.
-    _, rc, _, err = run([c.sing(), "exec", nosh_sif, "sh", "-c", "true"], env=c.env(),
-                        cwd=c.out, check=False)
+    # The no-shell image must really have no shell (else the rows would
+    # compare the script with itself): `sh -c` in it fails.
+    _, rc, *_ = run([c.sing(), "exec", nosh_sif, "sh", "-c", "true"], env=c.env(),
+                    cwd=c.out, check=False)
     if rc == 0:
-        raise NA(f"{nosh_sif} still has a shell")
+        raise RuntimeError(f"{nosh_sif} still has a shell")
     times = measure.spawn_times_alternate(list(variants.values()), c.startups, cwd=c.out)
     out = dict(zip(variants, times))
     return {k: Stat(v) for k, v in out.items()}
