@@ -1,13 +1,31 @@
 #include "exec_container.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "log.h"
 
 extern char **environ;
+
+/* What the shell does first when it runs the action script, so that the
+ * no-shell plan gives the same PWD: the inherited one is kept when it names
+ * the working directory, else it becomes the working directory's path (the
+ * caller's PWD is the host's, which --pwd or the mounts may have changed). */
+static void set_pwd_as_a_shell_does(void)
+{
+        const char *pwd = getenv("PWD");
+        struct stat named, here;
+        char cwd[PATH_MAX];
+        if (pwd && pwd[0] == '/' && stat(pwd, &named) == 0 && stat(".", &here) == 0 &&
+            named.st_dev == here.st_dev && named.st_ino == here.st_ino)
+                return;
+        if (getcwd(cwd, sizeof(cwd)) && setenv("PWD", cwd, 1) != 0)
+                die_errno("setting PWD");
+}
 
 void exec_container(const struct request *req)
 {
@@ -34,6 +52,7 @@ void exec_container(const struct request *req)
         if (!req->fallback_argv[0])
                 die("/bin/sh doesn't exist in container");
         log_verbose("no /bin/sh in the container: running %s directly", req->fallback_argv[0]);
+        set_pwd_as_a_shell_does();
         for (char **kv = req->fallback_env; *kv; kv++)
                 if (putenv(*kv) != 0)
                         die_errno("setting the container environment");

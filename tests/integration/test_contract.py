@@ -334,6 +334,10 @@ def test_shell_less_image(kinds, run_mode, no_leftovers_contract):
     r = sing("exec", image, "hello", "e1")
     assert r.returncode == 0, r.stderr
     assert static_out(r)[0] == ["hello", "e1"]
+    # PWD as a shell would set it: the working directory, not the host's.
+    r = sing("exec", "--pwd", "/app", image, "hello", env={"PWD": "/tmp"})
+    assert r.returncode == 0, r.stderr
+    assert static_out(r)[1]["PWD"] == "/app", r.stdout
     # A shell is truly required: the words workflow engines look for.
     for cmd in (["shell", image], ["test", image]):
         r = sing(*cmd)
