@@ -21,8 +21,14 @@
  *    xattrs;
  *  - blocks and replies from a heap that is kept, not an mmap, page faults
  *    and munmap for every 128 KiB block (about 0.5 ms of an exec);
- *  - one thread and no daemonising, option parsing or mounting: the starter
- *    mounted the connection and passes its fd.
+ *  - a second thread that, while the starter builds the container,
+ *    decompresses into those caches what the container's first exec reads
+ *    (prefetch.c): /bin/sh, its loader and libraries;
+ *  - one request thread and no daemonising, option parsing or mounting: the
+ *    starter mounted the connection and passes its fd.
+ *
+ * libsquashfuse is not thread-safe: every call into it, by either thread,
+ * holds library_lock. The request thread holds it for a whole request.
  *
  * Usage (by the starter only, as the user, after the privilege drop and
  * the seccomp filter): squashfs-serve IMAGE offset=BYTES /dev/fd/N */
@@ -35,17 +41,37 @@
 #include <sys/stat.h>
 
 #include <malloc.h>
+#include <pthread.h>
 #include <squashfuse/ll.h>
+
+#include "prefetch.h"
 
 /* How long the kernel may trust an answer: the image never changes. */
 #define FOREVER 1e9
 
 /* At most this many bytes of decompressed blocks each (data, fragments):
  * python3 -c pass on the Debian image needs 297 decompressions with
- * squashfuse, 158 with 1 MiB, 143 with 4 MiB, 139 with 8 MiB. */
-#define CACHE_BYTES (4u << 20)
+ * squashfuse, 158 with 1 MiB, 143 with 4 MiB, 139 with 8 MiB. The prefetched
+ * set (dash, ld.so, libc: 2.3 MB) comes on top and must stay until the shell
+ * has read it, so the prefetch may fill half of the data cache. */
+#define DATA_CACHE_BYTES (16u << 20)
+#define FRAG_CACHE_BYTES (8u << 20)
+#define PREFETCH_BYTES (DATA_CACHE_BYTES / 2)
 
 static bool no_xattrs;
+static pthread_mutex_t library_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* One request, whole, under the library lock. */
+#define LOCKED(call)                                                                               \
+        do {                                                                                       \
+                pthread_mutex_lock(&library_lock);                                                 \
+                call;                                                                              \
+                pthread_mutex_unlock(&library_lock);                                               \
+        } while (0)
+
+/* libsquashfuse_ll's stat of an inode: exported, declared only in its
+ * private fuseprivate.h. */
+sqfs_err sqfs_stat(sqfs *fs, sqfs_inode *inode, struct stat *st);
 
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
@@ -54,32 +80,57 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
                 conn->want |= FUSE_CAP_CACHE_SYMLINKS;
 }
 
-/* A name the parent directory does not have is answered as a negative
- * entry the kernel keeps; anything else (found, not a directory, an error)
- * goes to the library's lookup, which repeats the search (its metadata
- * blocks are cached) and registers the inode. */
-static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+/* The library's lookup searches the directory, then we would search it
+ * again: the answer is built here from the one search, registering the
+ * inode as the library does (ino_register, which its forget undoes). A name
+ * the directory does not have is a negative entry the kernel keeps. */
+static void lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
         sqfs_ll *ll = fuse_req_userdata(req);
-        sqfs_inode dir;
+        sqfs_inode dir, inode;
         sqfs_name buf;
         sqfs_dir_entry entry;
-        bool found = true;
+        bool found = false;
         sqfs_dentry_init(&entry, buf);
-        if (sqfs_ll_inode(ll, &dir, parent) == SQFS_OK && S_ISDIR(sqfs_mode(dir.base.inode_type)) &&
-            sqfs_dir_lookup(&ll->fs, &dir, name, strlen(name), &entry, &found) == SQFS_OK &&
-            !found) {
-                struct fuse_entry_param none = {.ino = 0, .entry_timeout = FOREVER};
-                fuse_reply_entry(req, &none);
+        if (sqfs_ll_inode(ll, &dir, parent) != SQFS_OK) {
+                fuse_reply_err(req, ENOENT);
                 return;
         }
-        sqfs_ll_op_lookup(req, parent, name);
+        if (!S_ISDIR(dir.base.mode)) {
+                fuse_reply_err(req, ENOTDIR);
+                return;
+        }
+        if (sqfs_dir_lookup(&ll->fs, &dir, name, strlen(name), &entry, &found) != SQFS_OK) {
+                fuse_reply_err(req, EIO);
+                return;
+        }
+        struct fuse_entry_param e = {.entry_timeout = FOREVER, .attr_timeout = FOREVER};
+        if (!found) {
+                fuse_reply_entry(req, &e); /* ino 0: negative, cached */
+                return;
+        }
+        if (sqfs_inode_get(&ll->fs, &inode, sqfs_dentry_inode(&entry)) != SQFS_OK) {
+                fuse_reply_err(req, ENOENT);
+                return;
+        }
+        if (sqfs_stat(&ll->fs, &inode, &e.attr) != SQFS_OK) {
+                fuse_reply_err(req, EIO);
+                return;
+        }
+        e.ino = ll->ino_register(ll, &entry);
+        e.attr.st_ino = e.ino;
+        fuse_reply_entry(req, &e);
+}
+
+static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+        LOCKED(lookup(req, parent, name));
 }
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
         fi->keep_cache = 1; /* read-only image: cached pages never go stale */
-        sqfs_ll_op_open(req, ino, fi);
+        LOCKED(sqfs_ll_op_open(req, ino, fi));
 }
 
 static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
@@ -87,7 +138,7 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
         if (no_xattrs)
                 fuse_reply_err(req, ENOSYS);
         else
-                sqfs_ll_op_getxattr(req, ino, name, size);
+                LOCKED(sqfs_ll_op_getxattr(req, ino, name, size));
 }
 
 static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
@@ -95,31 +146,69 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
         if (no_xattrs)
                 fuse_reply_err(req, ENOSYS);
         else
-                sqfs_ll_op_listxattr(req, ino, size);
+                LOCKED(sqfs_ll_op_listxattr(req, ino, size));
 }
 
+static void op_forget(fuse_req_t req, fuse_ino_t ino, unsigned long nlookup)
+{
+        LOCKED(sqfs_ll_op_forget(req, ino, nlookup));
+}
+
+static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+        LOCKED(sqfs_ll_op_getattr(req, ino, fi));
+}
+
+static void op_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+        LOCKED(sqfs_ll_op_readlink(req, ino));
+}
+
+static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                    struct fuse_file_info *fi)
+{
+        LOCKED(sqfs_ll_op_read(req, ino, size, off, fi));
+}
+
+static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+        LOCKED(sqfs_ll_op_opendir(req, ino, fi));
+}
+
+static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                       struct fuse_file_info *fi)
+{
+        LOCKED(sqfs_ll_op_readdir(req, ino, size, off, fi));
+}
+
+static void op_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+        LOCKED(stfs_ll_op_statfs(req, ino));
+}
+
+/* release, releasedir and create touch no library state (free, EROFS). */
 static const struct fuse_lowlevel_ops ops = {
     .init = op_init,
     .lookup = op_lookup,
-    .forget = sqfs_ll_op_forget,
-    .getattr = sqfs_ll_op_getattr,
-    .readlink = sqfs_ll_op_readlink,
+    .forget = op_forget,
+    .getattr = op_getattr,
+    .readlink = op_readlink,
     .open = op_open,
-    .read = sqfs_ll_op_read,
+    .read = op_read,
     .release = sqfs_ll_op_release,
-    .opendir = sqfs_ll_op_opendir,
-    .readdir = sqfs_ll_op_readdir,
+    .opendir = op_opendir,
+    .readdir = op_readdir,
     .releasedir = sqfs_ll_op_releasedir,
-    .statfs = stfs_ll_op_statfs,
+    .statfs = op_statfs,
     .getxattr = op_getxattr,
     .listxattr = op_listxattr,
     .create = sqfs_ll_op_create, /* answers EROFS */
 };
 
 /* Replace one of libsquashfuse's block caches with a larger one. */
-static int grow_cache(sqfs_cache *cache, size_t block_size)
+static int grow_cache(sqfs_cache *cache, size_t bytes, size_t block_size)
 {
-        size_t count = CACHE_BYTES / block_size;
+        size_t count = bytes / block_size;
         sqfs_cache_destroy(cache);
         return sqfs_block_cache_init(cache, count ? count : 1) == SQFS_OK ? 0 : -1;
 }
@@ -146,12 +235,13 @@ int main(int argc, char **argv)
         sqfs_ll *ll = sqfs_ll_open(argv[1], (size_t)offset);
         if (!ll)
                 return 255; /* the library said why */
-        if (grow_cache(&ll->fs.data_cache, ll->fs.sb.block_size) < 0 ||
-            grow_cache(&ll->fs.frag_cache, ll->fs.sb.block_size) < 0) {
+        if (grow_cache(&ll->fs.data_cache, DATA_CACHE_BYTES, ll->fs.sb.block_size) < 0 ||
+            grow_cache(&ll->fs.frag_cache, FRAG_CACHE_BYTES, ll->fs.sb.block_size) < 0) {
                 fprintf(stderr, "squashfs-serve: out of memory\n");
                 return 255;
         }
         no_xattrs = ll->fs.sb.xattr_id_table_start == (uint64_t)SQUASHFS_INVALID_BLK;
+        prefetch_start(ll, &library_lock, PREFETCH_BYTES); /* or serve without */
 
         char *fuse_argv[] = {argv[0], NULL};
         struct fuse_args args = FUSE_ARGS_INIT(1, fuse_argv);

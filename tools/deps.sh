@@ -2,7 +2,8 @@
 # Debian 12 packages to build, run and test singularity. Idempotent.
 set -eu
 BUILD="meson ninja-build pkg-config gcc libcurl4-openssl-dev libjson-c-dev libarchive-dev
-libcap-dev libseccomp-dev libssl-dev libsquashfuse-dev libfuse3-dev"
+libcap-dev libseccomp-dev libssl-dev libsquashfuse-dev libfuse3-dev
+zlib1g-dev liblzma-dev libzstd-dev liblz4-dev liblzo2-dev"
 RUNTIME="squashfs-tools squashfuse libsquashfuse0 libfuse3-3 fuse3 ca-certificates uidmap libseccomp2"
 TEST="docker-registry siftool umoci skopeo busybox-static python3 python3-pytest python3-jwt
 python3-cryptography apache2-utils openssl zstd tmux util-linux btrfs-progs xfsprogs

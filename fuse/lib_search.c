@@ -1,0 +1,105 @@
+/* Library lookup in an image, as ld.so would do it (see lib_search.h). */
+#include "lib_search.h"
+
+#include <elf.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "image_path.h"
+#include "ld_cache.h"
+
+/* glibc's cache is ~30 KiB for a few thousand libraries. */
+#define MAX_CACHE_BYTES (1u << 20)
+
+void lib_search_init(struct lib_search *ls, sqfs *fs, uint16_t machine)
+{
+        memset(ls, 0, sizeof(*ls));
+        ls->fs = fs;
+        ls->machine = machine;
+}
+
+void lib_search_free(struct lib_search *ls)
+{
+        free(ls->cache);
+        ls->cache = NULL;
+}
+
+static void read_cache(struct lib_search *ls)
+{
+        ls->cache_read = true;
+        sqfs_inode inode;
+        if (image_path_resolve(ls->fs, "/etc/ld.so.cache", &inode) < 0 ||
+            !S_ISREG(inode.base.mode) || inode.xtra.reg.file_size == 0 ||
+            inode.xtra.reg.file_size > MAX_CACHE_BYTES)
+                return;
+        sqfs_off_t len = (sqfs_off_t)inode.xtra.reg.file_size;
+        char *buf = malloc((size_t)len);
+        if (buf && sqfs_read_range(ls->fs, &inode, 0, &len, buf) == SQFS_OK &&
+            (uint64_t)len == inode.xtra.reg.file_size) {
+                ls->cache = buf;
+                ls->cache_len = (size_t)len;
+        } else {
+                free(buf);
+        }
+}
+
+static int try_path(struct lib_search *ls, const char *candidate, sqfs_inode *inode, char *path,
+                    size_t size)
+{
+        if (strlen(candidate) >= size || image_path_resolve(ls->fs, candidate, inode) < 0 ||
+            !S_ISREG(inode->base.mode))
+                return -1;
+        strcpy(path, candidate);
+        return 0;
+}
+
+/* The default directories, multiarch first as on Debian and Ubuntu. */
+static const char *multiarch(uint16_t machine)
+{
+        switch (machine) {
+        case EM_X86_64:
+                return "x86_64-linux-gnu";
+        case EM_AARCH64:
+                return "aarch64-linux-gnu";
+        case EM_PPC64:
+                return "powerpc64le-linux-gnu";
+        case EM_S390:
+                return "s390x-linux-gnu";
+        default:
+                return NULL;
+        }
+}
+
+int lib_search_find(struct lib_search *ls, const char *name, sqfs_inode *inode, char *path,
+                    size_t size)
+{
+        if (!name[0] || strchr(name, '/') || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+                return -1;
+        if (!ls->cache_read)
+                read_cache(ls);
+        char candidate[4096];
+        int32_t flags = ld_cache_flags_for(ls->machine);
+        if (ls->cache && flags >= 0 &&
+            ld_cache_lookup(ls->cache, ls->cache_len, name, flags, candidate, sizeof(candidate)) &&
+            try_path(ls, candidate, inode, path, size) == 0)
+                return 0;
+        /* The multiarch directories (empty triplet: none), then the others. */
+        const char *triplet = multiarch(ls->machine);
+        static const struct {
+                const char *dir;
+                bool multiarch;
+        } dirs[] = {{"/lib/", true},       {"/usr/lib/", true}, {"/lib64", false},
+                    {"/usr/lib64", false}, {"/lib", false},     {"/usr/lib", false}};
+        for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+                if (dirs[i].multiarch && !triplet)
+                        continue;
+                int n = snprintf(candidate, sizeof(candidate), "%s%s/%s", dirs[i].dir,
+                                 dirs[i].multiarch ? triplet : "", name);
+                if (n > 0 && (size_t)n < sizeof(candidate) &&
+                    try_path(ls, candidate, inode, path, size) == 0)
+                        return 0;
+        }
+        return -1;
+}

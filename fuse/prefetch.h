@@ -1,0 +1,21 @@
+/* Predictive prefetch: while the starter builds the container (a few ms
+ * during which the server is mostly idle), a second thread decompresses into
+ * the server's block caches what every exec is about to read: the action
+ * shell /bin/sh, its ELF interpreter and the libraries it needs, found in the
+ * image as ld.so would find them, recursively (bounded). It is an
+ * optimisation only: any error, any odd input just ends it. */
+#ifndef SING_PREFETCH_H
+#define SING_PREFETCH_H
+
+#include <pthread.h>
+#include <stddef.h>
+
+#include <squashfuse/ll.h>
+
+/* Starts the thread. ll is the server's, used only under lock (which every
+ * library call of the server holds too); at most budget bytes of files are
+ * prefetched. Returns 0, or -1 when no thread could be started (nothing to
+ * undo: the server just runs without). */
+int prefetch_start(sqfs_ll *ll, pthread_mutex_t *lock, size_t budget);
+
+#endif
