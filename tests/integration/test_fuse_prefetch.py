@@ -1,0 +1,298 @@
+"""The FUSE server's prefetcher (fuse/prefetch.c) reads /bin/sh, its ELF
+interpreter and libraries and the image's /etc/ld.so.cache before the
+container runs: all untrusted. Whatever an image holds there, the container
+must behave exactly as with the kernel squashfs driver (no FUSE server, no
+prefetch): the same exit status, output and errors, and no server crashed
+(the supervisor would say so), hung or left behind."""
+import os
+import shutil
+import struct
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+from conftest import FUSE_SERVER, USER, ensure_user, run_as_user, user_env
+
+BUSYBOX = "/bin/busybox"  # static
+LIBDIR = "/lib/x86_64-linux-gnu"
+
+
+def squash(root, dest):
+    subprocess.run(["mksquashfs", root, dest, "-noappend", "-quiet", "-no-progress",
+                    "-all-root"], check=True, stdout=subprocess.DEVNULL)
+    os.chmod(dest, 0o644)
+
+
+def base_root(d):
+    """A bare root file system: busybox (static) as /probe/busybox, no /bin/sh."""
+    root = os.path.join(d, "root")
+    for sub in ("bin", "etc", "tmp", "home", "proc", "sys", "dev", "probe", "lib", "lib64"):
+        os.makedirs(os.path.join(root, sub))
+    shutil.copy(BUSYBOX, os.path.join(root, "probe", "busybox"))
+    return root
+
+
+def elf_dynamic(data):
+    """(file offset, count) of the PT_DYNAMIC entries of a 64-bit ELF."""
+    phoff, = struct.unpack_from("<Q", data, 32)
+    phentsize, phnum = struct.unpack_from("<HH", data, 54)
+    for i in range(phnum):
+        p_type, _, p_offset, _, _, p_filesz = struct.unpack_from("<IIQQQQ", data,
+                                                                  phoff + i * phentsize)
+        if p_type == 2:  # PT_DYNAMIC
+            return p_offset, p_filesz // 16
+    raise AssertionError("no PT_DYNAMIC")
+
+
+def host_dash():
+    path = os.path.realpath("/bin/dash")
+    if not os.path.exists(path) or not os.path.exists(os.path.join(LIBDIR, "libc.so.6")):
+        pytest.skip("needs the host's dash and glibc (x86_64 Debian)")
+    return bytearray(open(path, "rb").read())
+
+
+def with_dynamic_libs(root):
+    """The host's ld.so and libc in the image where dash looks for them."""
+    shutil.copy(os.path.realpath("/lib64/ld-linux-x86-64.so.2"),
+                os.path.join(root, "lib64", "ld-linux-x86-64.so.2"))
+    os.makedirs(os.path.join(root, LIBDIR.lstrip("/")))
+    shutil.copy(os.path.realpath(os.path.join(LIBDIR, "libc.so.6")),
+                os.path.join(root, LIBDIR.lstrip("/"), "libc.so.6"))
+
+
+def write_sh(root, data, mode=0o755):
+    path = os.path.join(root, "bin", "sh")
+    with open(path, "wb") as f:
+        f.write(data)
+    os.chmod(path, mode)
+
+
+def shell_symlink_loop(root):
+    os.symlink("sh2", os.path.join(root, "bin", "sh"))
+    os.symlink("/bin/sh", os.path.join(root, "bin", "sh2"))
+
+
+def shell_symlink_chain(root):
+    """/bin/sh -> s1 -> s2 ... -> s30 -> /probe/busybox: long, within the
+    kernel's 40 links."""
+    os.symlink("s1", os.path.join(root, "bin", "sh"))
+    for i in range(1, 30):
+        os.symlink(f"s{i + 1}", os.path.join(root, "bin", f"s{i}"))
+    os.symlink("/probe/busybox", os.path.join(root, "bin", "s30"))
+
+
+def shell_empty(root):
+    write_sh(root, b"")
+
+
+def shell_missing(root):
+    pass
+
+
+def shell_absurd_program_headers(root):
+    data = bytearray(open(BUSYBOX, "rb").read())
+    struct.pack_into("<Q", data, 32, 0xFFFFFFFFFFFFFF00)  # e_phoff
+    write_sh(root, data)
+
+
+def shell_absurd_phnum(root):
+    data = host_dash()
+    struct.pack_into("<H", data, 56, 0xFFFF)  # e_phnum
+    with_dynamic_libs(root)
+    write_sh(root, data)
+
+
+def shell_absurd_needed_offsets(root):
+    data = host_dash()
+    off, n = elf_dynamic(data)
+    for i in range(n):
+        tag, = struct.unpack_from("<q", data, off + 16 * i)
+        if tag == 1:  # DT_NEEDED
+            struct.pack_into("<Q", data, off + 16 * i + 8, 0xFFFFFFFFFFFFFFF0)
+        if tag == 10:  # DT_STRSZ
+            struct.pack_into("<Q", data, off + 16 * i + 8, 0xFFFFFFFFFFFFFFFF)
+    with_dynamic_libs(root)
+    write_sh(root, data)
+
+
+def shell_library_name_with_dotdot(root):
+    """dash's DT_NEEDED "libc.so.6" renamed "../libc.6" (ld.so: a path)."""
+    data = host_dash()
+    i = data.index(b"\0libc.so.6\0")
+    data[i + 1:i + 10] = b"../libc.6"
+    with_dynamic_libs(root)
+    shutil.copy(os.path.realpath(os.path.join(LIBDIR, "libc.so.6")),
+                os.path.join(root, "libc.6"))
+    write_sh(root, data)
+
+
+def ld_cache(entries):
+    """glibc's "glibc-ld.so.cache1.1" with (flags, key, value) entries: keys and
+    values are strings, or ints taken as raw (bogus) offsets."""
+    head = 48 + 24 * len(entries)
+    strings, raw = b"", []
+    for flags, key, value in entries:
+        offs = []
+        for s in (key, value):
+            if isinstance(s, int):
+                offs.append(s)
+            else:
+                offs.append(head + len(strings))
+                strings += s.encode() + b"\0"
+        raw.append(struct.pack("<iIIIQ", flags, offs[0], offs[1], 0, 0))
+    header = b"glibc-ld.so.cache1.1" + struct.pack("<IIB3xI12x", len(entries), len(strings),
+                                                    0, 0)
+    assert len(header) == 48
+    return header + b"".join(raw) + strings
+
+
+def shell_hostile_ld_cache(root):
+    """A working dash; the image's ld.so.cache points libc.so.6 into a symlink
+    loop, has offsets past its end and a relative path, before the real one."""
+    write_sh(root, bytes(host_dash()))
+    with_dynamic_libs(root)
+    os.symlink("loop2", os.path.join(root, "lib", "loop"))
+    os.symlink("loop", os.path.join(root, "lib", "loop2"))
+    cache = ld_cache([(0x0303, 0xFFFFFFF0, 0xFFFFFFF0),
+                      (0x0303, "libc.so.6", "/lib/loop/libc.so.6"),
+                      (0x0303, "libc.so.6", 0x7FFFFFFF),
+                      (0x0303, "libc.so.6", "lib/x86_64-linux-gnu/libc.so.6")])
+    with open(os.path.join(root, "etc", "ld.so.cache"), "wb") as f:
+        f.write(cache)
+
+
+def shell_garbage_ld_cache(root):
+    write_sh(root, bytes(host_dash()))
+    with_dynamic_libs(root)
+    with open(os.path.join(root, "etc", "ld.so.cache"), "wb") as f:
+        f.write(b"glibc-ld.so.cache1.1" + b"\xff" * 4000)
+
+
+CASES = {
+    "symlink-loop": shell_symlink_loop,
+    "symlink-chain": shell_symlink_chain,
+    "empty": shell_empty,
+    "missing": shell_missing,
+    "absurd-phoff": shell_absurd_program_headers,
+    "absurd-phnum": shell_absurd_phnum,
+    "absurd-needed-offsets": shell_absurd_needed_offsets,
+    "dotdot-library": shell_library_name_with_dotdot,
+    "hostile-ld-cache": shell_hostile_ld_cache,
+    "garbage-ld-cache": shell_garbage_ld_cache,
+}
+
+
+@pytest.fixture(scope="module")
+def crafted():
+    """One squashfs image per case, readable by the user."""
+    ensure_user()
+    d = tempfile.mkdtemp(prefix="sing-prefetch-")
+    os.chmod(d, 0o755)
+    made = {}
+    for name, make in CASES.items():
+        work = os.path.join(d, name)
+        os.makedirs(work)
+        root = base_root(work)
+        try:
+            make(root)
+        except pytest.skip.Exception:
+            continue
+        made[name] = os.path.join(d, name + ".sqfs")
+        squash(root, made[name])
+    yield made
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def exec_in(image):
+    """The container runs its shell (the action script), then a static program.
+    Output as bytes: ld.so prints what it took for a library name."""
+    info = ensure_user()
+    return subprocess.run(["setpriv", f"--reuid={info.name}", f"--regid={info.name}",
+                           "--init-groups", "--", "singularity", "exec", image,
+                           "/probe/busybox", "echo", "ran"],
+                          env=user_env(None), cwd=info.home, timeout=120, capture_output=True)
+
+
+def no_server_left():
+    r = subprocess.run(["pgrep", "-u", USER, "-x", FUSE_SERVER], capture_output=True, text=True)
+    return r.stdout.strip() == ""
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+@pytest.mark.parametrize("mode", ["setuid-fuse", "userns"])
+def test_crafted_shell_behaves_as_without_the_server(crafted, sing_config, case, mode):
+    if case not in crafted:
+        pytest.skip("needs the host's dash and glibc (x86_64 Debian)")
+    image = crafted[case]
+    sing_config.set(**{"allow setuid-mount squashfs": "yes"})  # the kernel driver
+    want = exec_in(image)
+    if mode == "userns":
+        sing_config.set(**{"allow setuid": "no", "allow setuid-mount squashfs": "iflimited"})
+    else:
+        sing_config.set(**{"allow setuid-mount squashfs": "iflimited"})
+    got = exec_in(image)
+    assert (got.returncode, got.stdout, got.stderr) == (want.returncode, want.stdout,
+                                                        want.stderr)
+    assert b"FUSE server" not in got.stderr
+    assert no_server_left()
+
+
+def parent_of(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        return int(f.read().rsplit(")", 1)[1].split()[1])
+
+
+def server_threads(ancestor):
+    """{pid: number of threads} of the user's FUSE servers under ancestor."""
+    r = subprocess.run(["pgrep", "-u", USER, "-x", FUSE_SERVER], capture_output=True, text=True)
+    found = {}
+    for pid in (int(p) for p in r.stdout.split()):
+        try:
+            up = pid
+            while up > 1 and up != ancestor:
+                up = parent_of(up)
+            if up == ancestor:
+                found[pid] = len(os.listdir(f"/proc/{pid}/task"))
+        except OSError:
+            pass  # gone meanwhile
+    return found
+
+
+@pytest.mark.parametrize("case", ["hostile-ld-cache", "garbage-ld-cache", "symlink-chain"])
+@pytest.mark.parametrize("mode", ["setuid-fuse", "userns"])
+def test_crafted_image_with_a_working_shell_runs(crafted, sing_config, case, mode):
+    """The shell works (the prefetcher's bad guesses cost nothing): the program
+    runs, and the prefetch thread has ended (a loop did not keep it spinning)
+    while the server goes on serving."""
+    if case not in crafted:
+        pytest.skip("needs the host's dash and glibc (x86_64 Debian)")
+    if mode == "userns":
+        sing_config.set(**{"allow setuid": "no"})
+    info = ensure_user()
+    p = subprocess.Popen(["setpriv", f"--reuid={info.name}", f"--regid={info.name}",
+                          "--init-groups", "--", "singularity", "exec", crafted[case], "sh",
+                          "-c", "echo ok; read x; /probe/busybox cat /etc/hostname-missing "
+                          "2>/dev/null || echo still-served"],
+                         env=user_env(None), cwd=info.home, stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout.readline() == "ok\n", p.stderr.read()
+        threads = server_threads(p.pid)
+        for _ in range(100):  # the prefetch takes milliseconds; allow 10 s
+            if threads and all(n == 1 for n in threads.values()):
+                break
+            time.sleep(0.1)
+            threads = server_threads(p.pid)
+        assert len(threads) == 1 and list(threads.values()) == [1], threads
+        out, err = p.communicate("\n", timeout=60)
+        assert (p.returncode, out) == (0, "still-served\n"), err
+    finally:
+        if p.poll() is None:
+            p.stdin.close()  # the container's `read` ends, and with it the container
+            try:
+                p.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
