@@ -17,6 +17,7 @@
 #include "elf_deps.h"
 #include "image_path.h"
 #include "lib_search.h"
+#include "page_store.h"
 
 #define START "/bin/sh" /* the starter runs the action script with it */
 #define MAX_FILES 32    /* files prefetched at most */
@@ -172,7 +173,10 @@ static void *run(void *arg)
                 sqfs_destroy(&pf->fs); /* leaves the shared fd open */
         }
         lib_search_free(&pf->libs);
+        sqfs_ll *ll = pf->ll;
+        pthread_mutex_t *lock = pf->lock;
         free(pf);
+        page_store_run(ll, lock); /* then serves the page-cache pushes */
         return NULL;
 }
 

@@ -3,7 +3,8 @@
  * the server's block caches what every exec is about to read: the action
  * shell /bin/sh, its ELF interpreter and the libraries it needs, found in the
  * image as ld.so would find them, recursively (bounded). It is an
- * optimisation only: any error, any odd input just ends it. */
+ * optimisation only: any error, any odd input just ends it. The thread then
+ * stays, to push opened files into the page cache (page_store.h). */
 #ifndef SING_PREFETCH_H
 #define SING_PREFETCH_H
 

@@ -23,7 +23,9 @@
  *    and munmap for every 128 KiB block (about 0.5 ms of an exec);
  *  - a second thread that, while the starter builds the container,
  *    decompresses into those caches what the container's first exec reads
- *    (prefetch.c): /bin/sh, its loader and libraries;
+ *    (prefetch.c): /bin/sh, its loader and libraries; then pushes each small
+ *    file the kernel opens whole into the page cache (page_store.c), so the
+ *    exec's page faults that follow need no READ;
  *  - one request thread and no daemonising, option parsing or mounting: the
  *    starter mounted the connection and passes its fd.
  *
@@ -44,6 +46,7 @@
 #include <pthread.h>
 #include <squashfuse/ll.h>
 
+#include "page_store.h"
 #include "prefetch.h"
 
 /* How long the kernel may trust an answer: the image never changes. */
@@ -130,7 +133,11 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
         fi->keep_cache = 1; /* read-only image: cached pages never go stale */
-        LOCKED(sqfs_ll_op_open(req, ino, fi));
+        pthread_mutex_lock(&library_lock);
+        sqfs_ll_op_open(req, ino, fi);
+        if (fi->fh) /* opened: the library's copy of the inode */
+                page_store_opened(ino, (const sqfs_inode *)(uintptr_t)fi->fh);
+        pthread_mutex_unlock(&library_lock);
 }
 
 static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
@@ -248,6 +255,7 @@ int main(int argc, char **argv)
         struct fuse_session *se = fuse_session_new(&args, &ops, sizeof(ops), ll);
         if (!se || fuse_session_mount(se, argv[3]) != 0)
                 return 255;
+        page_store_session(se);
         int rc = fuse_session_loop(se);
         fuse_session_unmount(se);
         fuse_session_destroy(se);
