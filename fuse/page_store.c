@@ -18,13 +18,23 @@ static pthread_cond_t qcond = PTHREAD_COND_INITIALIZER;
 static struct job queue[QUEUE];
 static size_t head, tail; /* under qlock; tail - head <= QUEUE */
 static fuse_ino_t seen[MAX_SEEN];
-static size_t nseen; /* request thread only */
-static struct fuse_session *session;
+static size_t nseen;                 /* request thread only */
+static struct fuse_session *session; /* under qlock; NULL: not (or no more) */
+static bool busy;                    /* under qlock: a push uses session */
 
 void page_store_session(struct fuse_session *se)
 {
         pthread_mutex_lock(&qlock);
         session = se;
+        pthread_mutex_unlock(&qlock);
+}
+
+void page_store_stop(void)
+{
+        pthread_mutex_lock(&qlock);
+        session = NULL;
+        while (busy)
+                pthread_cond_wait(&qcond, &qlock);
         pthread_mutex_unlock(&qlock);
 }
 
@@ -80,7 +90,12 @@ void page_store_run(sqfs_ll *ll, pthread_mutex_t *lock)
                         pthread_cond_wait(&qcond, &qlock);
                 struct job job = queue[head++ % QUEUE];
                 struct fuse_session *se = session;
+                busy = true;
                 pthread_mutex_unlock(&qlock);
                 store(ll, lock, se, &job, buf);
+                pthread_mutex_lock(&qlock);
+                busy = false;
+                pthread_cond_broadcast(&qcond); /* page_store_stop may wait */
+                pthread_mutex_unlock(&qlock);
         }
 }

@@ -15,6 +15,10 @@
 /* The session to notify; set once by the request thread before it serves. */
 void page_store_session(struct fuse_session *se);
 
+/* Before the session is destroyed: waits for a push in progress, starts no
+ * other. */
+void page_store_stop(void);
+
 /* After a successful OPEN of ino (inode: its sqfs inode), by the request
  * thread. */
 void page_store_opened(fuse_ino_t ino, const sqfs_inode *inode);

@@ -257,6 +257,7 @@ int main(int argc, char **argv)
                 return 255;
         page_store_session(se);
         int rc = fuse_session_loop(se);
+        page_store_stop();
         fuse_session_unmount(se);
         fuse_session_destroy(se);
         return rc ? 255 : 0;
