@@ -84,6 +84,9 @@ static int warm_file(struct prefetch *pf, sqfs_inode *inode)
         }
         if (inode->xtra.reg.frag_idx == SQUASHFS_INVALID_FRAG)
                 return 0;
+        /* The library's fragment table lookup does not check the index. */
+        if (inode->xtra.reg.frag_idx >= pf->fs.sb.fragments)
+                return -1;
         struct squashfs_fragment_entry frag;
         if (sqfs_frag_entry(&pf->fs, &frag, inode->xtra.reg.frag_idx) != SQFS_OK)
                 return -1;

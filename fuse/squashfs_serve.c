@@ -26,11 +26,15 @@
  *    (prefetch.c): /bin/sh, its loader and libraries; then pushes each small
  *    file the kernel opens whole into the page cache (page_store.c), so the
  *    exec's page faults that follow need no READ;
+ *  - a found name answered from one directory search (the library's lookup
+ *    searched again);
  *  - one request thread and no daemonising, option parsing or mounting: the
- *    starter mounted the connection and passes its fd.
+ *    starter mounted the connection and passes its fd; libsquashfuse,
+ *    libfuse3 and the compressors linked in (fuse/meson.build).
  *
- * libsquashfuse is not thread-safe: every call into it, by either thread,
- * holds library_lock. The request thread holds it for a whole request.
+ * libsquashfuse is not thread-safe: every call on the server's sqfs
+ * instance (ll), by either thread, holds library_lock; the request thread
+ * holds it for a whole request. The prefetcher's own instance is its alone.
  *
  * Usage (by the starter only, as the user, after the privilege drop and
  * the seccomp filter): squashfs-serve IMAGE offset=BYTES /dev/fd/N */
