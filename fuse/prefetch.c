@@ -22,6 +22,7 @@
 #define START "/bin/sh" /* the starter runs the action script with it */
 #define MAX_FILES 32    /* files prefetched at most */
 #define MAX_DEPTH 4     /* program -> library -> library ... */
+#define MD_BLOCKS 64    /* metadata blocks cached (8 KiB each) */
 
 struct queued {
         char path[ELF_DEPS_PATH_MAX];
@@ -168,12 +169,17 @@ static bool visit(struct prefetch *pf, const struct queued *q)
 static void *run(void *arg)
 {
         struct prefetch *pf = arg;
-        /* The image fd and offset never change once the server runs. */
+        /* The image fd and offset never change once the server runs. Our
+         * metadata cache is grown as the server's: the library's 8 blocks
+         * are fewer than the lookups below walk. */
         if (sqfs_init(&pf->fs, pf->ll->fs.fd, pf->ll->fs.offset) == SQFS_OK) {
-                enqueue(pf, START, 0);
-                while (pf->head < pf->tail && visit(pf, &pf->queue[pf->head]))
-                        pf->head++;
-                sqfs_destroy(&pf->fs); /* leaves the shared fd open */
+                sqfs_cache_destroy(&pf->fs.md_cache);
+                if (sqfs_block_cache_init(&pf->fs.md_cache, MD_BLOCKS) == SQFS_OK) {
+                        enqueue(pf, START, 0);
+                        while (pf->head < pf->tail && visit(pf, &pf->queue[pf->head]))
+                                pf->head++;
+                        sqfs_destroy(&pf->fs); /* leaves the shared fd open */
+                } /* else out of memory: the instance is left, not half destroyed */
         }
         lib_search_free(&pf->libs);
         sqfs_ll *ll = pf->ll;
