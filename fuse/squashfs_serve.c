@@ -29,17 +29,20 @@
  *  - a found name answered from one directory search (the library's lookup
  *    searched again);
  *  - one request thread and no daemonising, option parsing or mounting: the
- *    starter mounted the connection and passes its fd; libsquashfuse,
- *    libfuse3 and the compressors linked in (fuse/meson.build).
+ *    starter mounts the connection and sends its fd (receive_fuse_fd.c); it
+ *    starts us first, so that opening the image and the caches (and the
+ *    prefetch) run while it builds the container; libsquashfuse, libfuse3
+ *    and the compressors linked in (fuse/meson.build).
  *
  * libsquashfuse is not thread-safe: every call on the server's sqfs
  * instance (ll), by either thread, holds library_lock; the request thread
  * holds it for a whole request. The prefetcher's own instance is its alone.
  *
  * Usage (by the starter only, as the user, after the privilege drop and
- * the seccomp filter): squashfs-serve IMAGE offset=BYTES /dev/fd/N */
+ * the seccomp filter): squashfs-serve IMAGE offset=BYTES fuse-socket=FD */
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,6 +55,7 @@
 
 #include "page_store.h"
 #include "prefetch.h"
+#include "receive_fuse_fd.h"
 
 /* How long the kernel may trust an answer: the image never changes. */
 #define FOREVER 1e9
@@ -233,7 +237,8 @@ static int grow_cache(sqfs_cache *cache, size_t bytes, size_t block_size)
 int main(int argc, char **argv)
 {
         if (argc != 4) {
-                fprintf(stderr, "usage: %s IMAGE offset=BYTES /dev/fd/N (run by the starter)\n",
+                fprintf(stderr,
+                        "usage: %s IMAGE offset=BYTES fuse-socket=FD (run by the starter)\n",
                         argv[0]);
                 return 255;
         }
@@ -243,6 +248,13 @@ int main(int argc, char **argv)
         uintmax_t offset = strtoumax(num, &end, 10);
         if (errno || end == num || *end) {
                 fprintf(stderr, "squashfs-serve: bad offset %s\n", argv[2]);
+                return 255;
+        }
+        num = strncmp(argv[3], "fuse-socket=", 12) == 0 ? argv[3] + 12 : "";
+        errno = 0;
+        long sock = strtol(num, &end, 10);
+        if (errno || end == num || *end || sock < 0 || sock > INT_MAX) {
+                fprintf(stderr, "squashfs-serve: bad %s\n", argv[3]);
                 return 255;
         }
         /* Blocks and replies (up to 1 MiB each) come from the heap and go back
@@ -264,7 +276,12 @@ int main(int argc, char **argv)
         char *fuse_argv[] = {argv[0], NULL};
         struct fuse_args args = FUSE_ARGS_INIT(1, fuse_argv);
         struct fuse_session *se = fuse_session_new(&args, &ops, sizeof(ops), ll);
-        if (!se || fuse_session_mount(se, argv[3]) != 0)
+        if (!se)
+                return 255;
+        int fuse_fd = receive_fuse_fd((int)sock);
+        char dev[32];
+        snprintf(dev, sizeof(dev), "/dev/fd/%d", fuse_fd);
+        if (fuse_fd < 0 || fuse_session_mount(se, dev) != 0)
                 return 255;
         page_store_session(se);
         int rc = fuse_session_loop(se);

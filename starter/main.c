@@ -81,6 +81,7 @@
 #include "cleanup.h"
 #include "config_check.h"
 #include "exec_container.h"
+#include "fuse_server.h"
 #include "gpu_devices.h"
 #include "image_open.h"
 #include "inherited_fds.h"
@@ -159,6 +160,7 @@ int main(int argc, char **argv)
         static struct sock_filter profile[BPF_MAXINSNS];
         size_t profile_len = 0;
         _cleanup_free_ char *extract_dir = NULL, *extract_root = NULL;
+        struct fuse_server srv = {.pid = -1, .sock = -1};
 
         sanitize_process();
         mode_t user_umask = umask(022);
@@ -267,14 +269,21 @@ int main(int argc, char **argv)
         }
         mount_plan_print(&plan);
 
+        if (fakeroot)
+                enter_fakeroot_namespace(host_uid, host_gid, req.fakeroot_fd);
+        else if (!privileged)
+                enter_user_namespace(&user);
+        /* The FUSE server starts now, before our namespaces and mounts, so that
+         * its start-up runs beside ours; the plan's mount hands it the
+         * connection. In a user namespace it is forked inside (its bounding
+         * set can only be dropped there), before the pid namespace. */
+        for (size_t i = 0; i < plan.n && srv.pid < 0; i++)
+                if (plan.entries[i].op == OP_SQUASHFS_FUSE)
+                        fuse_server_start(&srv, &plan.entries[i], &user, img.fd, !privileged);
         int ns = CLONE_NEWNS | (req.ipc ? CLONE_NEWIPC : 0) | (req.pid ? CLONE_NEWPID : 0) |
                  (req.net ? CLONE_NEWNET : 0);
-        if (privileged && unshare(ns) < 0)
+        if (unshare(ns) < 0)
                 die_errno("creating the container namespaces");
-        if (fakeroot)
-                enter_fakeroot_namespace(host_uid, host_gid, req.fakeroot_fd, ns);
-        else if (!privileged)
-                enter_user_namespace(&user, ns);
         if (req.net)
                 net_loopback_up();
         /* Nothing we mount may propagate back to the host. */
@@ -288,20 +297,22 @@ int main(int argc, char **argv)
                         struct supervise_opts mon = {.user = &user,
                                                      .userns = !privileged,
                                                      .parent = -1,
-                                                     .helper = -1,
+                                                     .helper = srv.pid,
                                                      .extract_dir = extract_dir};
                         supervise(child, &mon);
                 }
+                srv.pid = -1; /* the monitor's child, not ours */
                 /* The container dies with its monitor (set again after the drop,
                  * which clears it). Outside our pid namespace the parent is 0. */
                 supervisor = req.pid ? 0 : parent;
                 die_with_parent(supervisor);
         }
 
-        struct exec_context ctx = {.user = &user, .image_fd = img.fd, .userns = !privileged};
+        struct exec_context ctx = {
+            .user = &user, .image_fd = img.fd, .userns = !privileged, .fuse_server = &srv};
         mount_plan_execute(&plan, &ctx);
         close(img.fd);
-        if (req.pid || ctx.fuse_server > 0) {
+        if (req.pid || srv.pid > 0) {
                 /* pid 1 with --pid; without, the parent of the FUSE server. */
                 pid_t parent = getpid(), child = fork();
                 if (child < 0)
@@ -310,7 +321,7 @@ int main(int argc, char **argv)
                         struct supervise_opts init = {.user = &user,
                                                       .userns = !privileged,
                                                       .parent = supervisor,
-                                                      .helper = ctx.fuse_server,
+                                                      .helper = srv.pid,
                                                       .extract_dir = NULL};
                         supervise(child, &init);
                 }

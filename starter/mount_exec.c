@@ -7,25 +7,22 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cleanup.h"
 #include "fileio.h"
+#include "fuse_server.h"
 #include "log.h"
 #include "overlay_layers.h"
 #include "path.h"
 #include "safepath.h"
-#include "seccomp_install.h"
 
 #define MAX_WRITABLE_FS 16
 #define MAX_USER_BIND_MOUNTS 256
@@ -368,12 +365,10 @@ static void do_new_fs(struct run *r, const struct mount_entry *e, const char *ty
 /* squashfs served by our FUSE server (squashfs-serve, libsquashfuse_ll),
  * running as the user with no privilege at all (also in setuid mode, where
  * `allow setuid-mount squashfs` keeps the kernel driver away from images the
- * user may have crafted). We mount the FUSE device ourselves (as root, or
- * with CAP_SYS_ADMIN in our user namespace; the server has neither) and
- * hand the fd to the server as
- * /dev/fd/3. Its parent is the starter, never the container program: the
- * supervisor (supervise.c) kills it when the program ends, and it dies with
- * its parent. */
+ * user may have crafted). main() started it before the namespaces
+ * (fuse_server.c), so it has already opened the image while we got here. We
+ * mount the FUSE device ourselves (as root, or with CAP_SYS_ADMIN in our user
+ * namespace; the server has neither) and send it the fd. */
 static void do_fuse_server(struct run *r, const struct mount_entry *e)
 {
         const struct user_info *u = r->ctx->user;
@@ -390,32 +385,11 @@ static void do_fuse_server(struct run *r, const struct mount_entry *e)
         _cleanup_close_ int dst = open_dest(r, e, true);
         _cleanup_close_ int mnt = fs_new_or_die(
             "fuse", "squashfuse", opts, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV);
-        attach(mnt, dst, e->dest);
-        pid_t parent = getpid(), pid = fork();
-        if (pid < 0)
-                die_errno("fork");
-        if (pid == 0) {
-                /* Move both fds above 4 first: either may already be 3 or 4. */
-                int devnull = open("/dev/null", O_RDWR), f = fcntl(fuse, F_DUPFD, 10),
-                    img = fcntl(r->ctx->image_fd, F_DUPFD, 10);
-                setsid(); /* terminal signals are for the container, not for us */
-                drop_privileges(u, r->ctx->userns);
-                seccomp_install_default();
-                /* After the drop, which clears it. */
-                prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-                if (getppid() != parent || devnull < 0 || f < 0 || img < 0 ||
-                    dup2(devnull, 0) < 0 || dup2(devnull, 1) < 0 || dup2(f, 3) < 0 ||
-                    dup2(img, 4) < 0)
-                        _exit(127);
-                close_range(5, ~0U, 0);
-                execl(FUSE_SERVER_PATH, "squashfs-serve", "/proc/self/fd/4", e->data, "/dev/fd/3",
-                      (char *)NULL);
-                _exit(127);
-        }
-        r->ctx->fuse_server = pid;
+        fuse_server_hand_over(r->ctx->fuse_server, fuse, e->source);
         /* Only the server may hold the device now: if it dies, the connection
          * aborts, and the first access below fails instead of waiting. */
         close(steal_fd(&fuse));
+        attach(mnt, dst, e->dest);
         struct stat st;
         if (fstatat(dst, "", &st, AT_EMPTY_PATH) < 0 || stat(e->dest, &st) < 0)
                 die_errno("squashfs-serve did not serve %s", e->source);
@@ -605,7 +579,6 @@ static void do_remount_ro(struct run *r, const struct mount_entry *e)
 
 void mount_plan_execute(const struct mount_plan *plan, struct exec_context *ctx)
 {
-        ctx->fuse_server = -1;
         struct run r = {
             .plan = plan, .ctx = ctx, .rootfd = -1, .root_creatable = plan->root_creatable};
         for (size_t i = 0; i < plan->n; i++) {

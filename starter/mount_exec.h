@@ -6,25 +6,20 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
-#include "build_config.h"
+#include "fuse_server.h"
 #include "mount_plan.h"
 #include "privileges.h"
 
 struct exec_context {
         const struct user_info *user;
-        int image_fd;      /* opened and checked image (file or directory) */
-        bool userns;       /* unprivileged mode */
-        pid_t fuse_server; /* out: the squashfs-serve process, our child, or -1 */
+        int image_fd;                    /* opened and checked image (file or directory) */
+        bool userns;                     /* unprivileged mode */
+        struct fuse_server *fuse_server; /* started for an OP_SQUASHFS_FUSE entry */
 };
 
 void mount_plan_execute(const struct mount_plan *plan, struct exec_context *ctx);
 
 /* pivot_root into plan->root and detach the old root. */
 void enter_container_root(const struct mount_plan *plan);
-
-/* The FUSE server (fuse/squashfs_serve.c) installed beside the starter. */
-#ifndef FUSE_SERVER_PATH
-#define FUSE_SERVER_PATH SING_FUSE_SERVER_PATH
-#endif
 
 #endif

@@ -94,10 +94,10 @@ static void write_proc_self(const char *file, const char *text)
                 die_errno("writing %s", path);
 }
 
-void enter_user_namespace(const struct user_info *u, int clone_flags)
+void enter_user_namespace(const struct user_info *u)
 {
         char map[64];
-        if (unshare(CLONE_NEWUSER | clone_flags) < 0)
+        if (unshare(CLONE_NEWUSER) < 0)
                 die_errno("creating a user namespace (unprivileged mode)");
         write_proc_self("setgroups", "deny");
         snprintf(map, sizeof(map), "%u %u 1\n", (unsigned)u->uid, (unsigned)u->uid);
@@ -116,10 +116,10 @@ void user_as_fakeroot(struct user_info *u)
         u->group_names[0] = xstrdup("root");
 }
 
-void enter_fakeroot_namespace(uid_t uid, gid_t gid, int helper_fd, int clone_flags)
+void enter_fakeroot_namespace(uid_t uid, gid_t gid, int helper_fd)
 {
         char map[64], answer[2];
-        if (unshare(CLONE_NEWUSER | clone_flags) < 0)
+        if (unshare(CLONE_NEWUSER) < 0)
                 die_errno("creating the --fakeroot user namespace");
         if (helper_fd < 0) {
                 write_proc_self("setgroups", "deny");
@@ -130,7 +130,7 @@ void enter_fakeroot_namespace(uid_t uid, gid_t gid, int helper_fd, int clone_fla
                 return;
         }
         /* The helper outside maps us: our pid (as its namespace sees it, which
-         * is ours: only our children are in a new pid namespace), then "ok". */
+         * is ours: no pid namespace is made yet), then "ok". */
         if (dprintf(helper_fd, "%d", (int)getpid()) < 0 ||
             read(helper_fd, answer, sizeof(answer)) != (ssize_t)sizeof(answer) ||
             memcmp(answer, "ok", 2) != 0)

@@ -31,19 +31,19 @@ void fs_as_root(void);
  * as an unprivileged starter. */
 void become_user_now(const struct user_info *u);
 
-/* Unprivileged mode: new user namespace mapping the user to itself, plus
- * the namespaces in `clone_flags` (CLONE_NEWNS, ...). */
-void enter_user_namespace(const struct user_info *u, int clone_flags);
+/* Unprivileged mode: a new user namespace mapping the user to itself. The
+ * container's other namespaces are made in it afterwards (main.c), once the
+ * FUSE server, which must drop its bounding set there, has been forked. */
+void enter_user_namespace(const struct user_info *u);
 
 /* --fakeroot: who the user is inside from now on, root (uid 0, gid 0, group
  * root); the home (the host directory bound at /root) stays the user's. */
 void user_as_fakeroot(struct user_info *u);
 
-/* --fakeroot: a new user namespace (plus `clone_flags`) where the user's
- * host ids uid/gid are 0. With helper_fd (the frontend's helper, which runs
- * newuidmap/newgidmap) 1..N are the user's subordinate ids; with -1 only
- * the user's own ids are mapped, written here. */
-void enter_fakeroot_namespace(uid_t uid, gid_t gid, int helper_fd, int clone_flags);
+/* --fakeroot: a new user namespace where the user's host ids uid/gid are 0. With helper_fd (the
+ * frontend's helper, which runs newuidmap/newgidmap) 1..N are the user's subordinate ids; with -1
+ * only the user's own ids are mapped, written here. */
+void enter_fakeroot_namespace(uid_t uid, gid_t gid, int helper_fd);
 
 /* --fakeroot's last step instead of drop_privileges(): root of the user
  * namespace keeps its capabilities there (they act only on what the

@@ -73,8 +73,7 @@ void supervise(pid_t program, const struct supervise_opts *o)
                         break;
                 }
                 if (pid == helper) {
-                        log_warn("the FUSE server (squashfs-serve) exited while the container was "
-                                 "running");
+                        log_warn("the FUSE server (squashfs-serve) exited before the container");
                         helper = -1;
                 }
         }
