@@ -49,8 +49,10 @@
  * be the user's, and the kernel gets /proc/self/fd/N (mount_exec.c).
  *
  * Steps: check the process and the config, open and check the image as the
- * user, build the mount plan (mount_plan.c), enter the namespaces, execute
- * the plan (mount_exec.c), pivot_root, drop every privilege for good
+ * user, build the mount plan (mount_plan.c), start the FUSE server when the
+ * plan needs it (fuse_server.c; after the user namespace, in unprivileged
+ * mode), enter the namespaces, execute the plan (mount_exec.c, which hands
+ * the server its mounted connection), pivot_root, drop every privilege for good
  * (privileges.c), install the seccomp filters (seccomp_install.c), exec. The
  * staging area is a tmpfs mounted, inside the new mount namespace only, on
  * SING_SESSION_DIR (-Dsessiondir, by default /var/lib/singularity/mnt/session:
@@ -62,8 +64,10 @@
  * program is never the parent of our helpers: an unprivileged monitor stays
  * outside the new pid namespace (--pid) or owns the extracted image, and an
  * unprivileged init (pid 1 with --pid) or, without --pid, the starter
- * itself stays the parent of the FUSE server and of the program; each forwards
- * signals, reaps, and ends the FUSE server when the program ends. */
+ * itself stays the parent of the program. The FUSE server is the child of
+ * the process that started it, the starter, which is the monitor with
+ * --pid. Each forwards signals, reaps, and ends the FUSE server when the
+ * program ends. */
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>

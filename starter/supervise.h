@@ -1,7 +1,8 @@
 /* The processes the starter leaves beside the container program, none of
  * them privileged: the monitor (outside the container's pid namespace, for
- * --pid and for an extracted image) and the container's init (pid 1 of its
- * pid namespace with --pid, or the parent of the FUSE server). Both are one
+ * --pid, where it is the FUSE server's parent, and for an extracted image)
+ * and the container's init (pid 1 of its pid namespace with --pid, or,
+ * without, the starter as the FUSE server's parent). Both are one
  * function: forward signals, reap children, stop the helpers and exit with
  * the program's status when it ends. */
 #ifndef STARTER_SUPERVISE_H
