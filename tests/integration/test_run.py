@@ -862,3 +862,32 @@ def test_no_mount_dev_with_an_image_that_ships_device_nodes(images, run_mode, us
     assert r.stdout.split() == ["null", "zero", "nodev"], r.stdout
     r = sing("exec", "--no-mount", "dev", sandbox, "no-such-program")
     assert r.returncode == 127 and "no such file or directory" in r.stderr, r.stderr
+
+
+def test_missing_mount_point_parent_keeps_the_image_owner_and_mode(images, run_mode, user_tmp):
+    """A bind onto /data/sub where the image has /data but no sub: /data,
+    made in the overlay's upper layer before the mount (no copy-up), keeps
+    the image's mode and, as root, its owner and group (in a user namespace
+    they are the user's: the image's ids are not mapped there)."""
+    d = tempfile.mkdtemp(prefix="sing-run-owner-")
+    try:
+        os.chmod(d, 0o755)
+        root = os.path.join(d, "root")
+        shutil.copytree(images["sandbox"], root, symlinks=True)
+        data = os.path.join(root, "data")
+        os.mkdir(data)
+        os.chown(data, 1234, 1235)
+        os.chmod(data, 0o2755)
+        sq = os.path.join(d, "owners.sqfs")
+        subprocess.run(["mksquashfs", root, sq, "-noappend", "-quiet"], check=True,
+                       stdout=subprocess.DEVNULL)
+        os.chmod(sq, 0o644)
+        r = sing("exec", "-B", f"{user_tmp}:/data/sub", sq, "stat", "-c", "%a:%u:%g", "/data",
+                 timeout=60)
+        assert r.returncode == 0, r.stderr
+        mode, uid, gid = r.stdout.strip().split(":")
+        assert mode == "2755", r.stdout
+        if run_mode != "userns":
+            assert (uid, gid) == ("1234", "1235"), r.stdout
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
