@@ -646,15 +646,18 @@ static int find_gpu_files(struct run_request *r, sing_err_t *e)
         return 0;
 }
 
-/* --home with SRC made absolute, for the starter (which sets HOME); else
- * the user's home from the password database (where the starter mounts it),
- * for -W --contain's WORKDIR/home. */
+/* --home with SRC made absolute, for the starter (which sets HOME); else,
+ * for -W --contain's WORKDIR/home only, the user's home from the password
+ * database (where the starter mounts it): the starter looks the user up
+ * itself, so no other run pays for a lookup here. */
 static int resolve_home(struct run_request *r, sing_err_t *e)
 {
         const char *dest;
         struct passwd *pw;
         if (r->home)
                 return home_spec_parse(r->home, r->cwd, &r->home_spec, e);
+        if (!r->workdir || !r->contain || r->no_home)
+                return 0;
         pw = getpwuid(getuid());
         dest = pw && pw->pw_dir ? pw->pw_dir : envopt_plain("HOME");
         if (r->fakeroot && getuid() != 0)
