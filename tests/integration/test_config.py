@@ -62,9 +62,10 @@ def test_max_loop_devices(images, sing_config, tmp_path):
 
 
 def test_allow_pid_ns(images, run_mode, sing_config):
-    # pid 1 is our init (then the FUSE server and its prefetch thread, when it
-    # serves the image).
-    assert out(images["sif"], "echo $$", "--pid").strip() in ("2", "3", "4")
+    # pid 1 is our init; the FUSE server (and its prefetch thread), when it
+    # serves the image, is the monitor's child outside the container's pid
+    # namespace.
+    assert out(images["sif"], "echo $$", "--pid").strip() == "2"
     sing_config.set(**{"allow pid ns": "no"})
     one_error(sh(images["sif"], "echo $$", "--pid"), "PID namespace")
 
