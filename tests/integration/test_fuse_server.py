@@ -11,6 +11,7 @@ wait), and a delay on the hand-over; and with a stand-in server bound over
 the installed one in a private mount namespace of the test."""
 
 import os
+import shutil
 import socket
 import subprocess
 import time
@@ -50,6 +51,8 @@ def no_servers_before():
 def strace_exec(images, marker, *inject, opts=()):
     """`singularity exec` as the user under strace (as root, -u keeps setuid
     bits), with fault injections; the program would create `marker`."""
+    if not shutil.which("strace"):
+        pytest.skip("strace is not installed (tools/deps.sh --test)")
     user = ensure_user()
     cmd = ["strace", "-f", "-qq", "-o", "/dev/null", "-u", user.name,
            "-e", "trace=sendmsg,recvmsg", *[a for i in inject for a in ("-e", f"inject={i}")],
