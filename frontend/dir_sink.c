@@ -14,7 +14,6 @@
 #include "cleanup.h"
 #include "fileio.h"
 #include "log.h"
-#include "mkdir_p.h"
 #include "safepath.h"
 
 /* Directory attributes applied at close, deepest first. */
@@ -33,7 +32,53 @@ struct dir_sink {
         size_t unmapped; /* owners this user namespace has no id for */
         struct dir_rec *dirs;
         size_t n, cap;
+        /* What a new entry gets without a call: owner (ours, unless the
+         * root is setgid and hands its group down) and mode bits (unless
+         * the umask takes them away). */
+        uid_t uid;
+        gid_t gid;
+        bool inherits_gid;
+        mode_t umask;
+        /* The parent directory of the last entry: the entries of a layer
+         * come directory by directory, so most share it. */
+        int parent_fd;
+        char parent[LAYERS_MAX_PATH];
 };
+
+/* The directory holding `path`'s last component, which goes to `last`.
+ * The fd stays the sink's. Reusing it is the same as resolving the path
+ * again: the merge never replaces or removes what it made, and never emits
+ * an entry below a symlink or a file, so the path still leads to it. */
+static int open_parent(struct dir_sink *d, const char *path, char last[NAME_MAX + 1])
+{
+        const char *slash = strrchr(path, '/');
+        size_t plen = slash ? (size_t)(slash - path) : 0;
+        const char *name = slash ? slash + 1 : path;
+
+        if (plen >= sizeof(d->parent)) {
+                errno = ENAMETOOLONG;
+                return -1;
+        }
+        if (d->parent_fd >= 0 && !strncmp(d->parent, path, plen) && d->parent[plen] == '\0' &&
+            strlen(name) <= NAME_MAX && *name && strcmp(name, ".") && strcmp(name, "..")) {
+                strcpy(last, name);
+                return d->parent_fd;
+        }
+        if (d->parent_fd >= 0)
+                close(d->parent_fd);
+        d->parent_fd = safe_open_parent_in_root(d->rootfd, path, true, last);
+        if (d->parent_fd < 0)
+                return -1;
+        memcpy(d->parent, path, plen);
+        d->parent[plen] = '\0';
+        return d->parent_fd;
+}
+
+/* Is the owner a new entry gets already (uid, gid)? */
+static bool owner_by_default(const struct dir_sink *d, uid_t uid, gid_t gid)
+{
+        return uid == d->uid && gid == d->gid && !d->inherits_gid;
+}
 
 /* Set the owner of `last` in pfd (or of pfd itself when last is NULL). As
  * root of a user namespace that maps only some ids (the caller's own, or a
@@ -72,16 +117,19 @@ static int copy_data(int fd, struct archive_entry *ae, struct merge_data *data, 
 {
         const void *buf;
         size_t len;
-        int64_t off;
+        int64_t off, pos = 0; /* the file is new: empty, at 0 */
         int r;
 
         while ((r = merge_data_next(data, &buf, &len, &off, e)) == 1) {
-                if (lseek(fd, (off_t)off, SEEK_SET) < 0 || write_all(fd, buf, len) < 0)
+                if ((off != pos && lseek(fd, (off_t)off, SEEK_SET) < 0) ||
+                    write_all(fd, buf, len) < 0)
                         return err_errno(e, "write");
+                pos = off + (int64_t)len;
         }
         if (r < 0)
                 return -1;
-        if (ftruncate(fd, (off_t)archive_entry_size(ae)) < 0)
+        /* A trailing hole (or zeros) is the only gap a seek does not make. */
+        if (pos != archive_entry_size(ae) && ftruncate(fd, (off_t)archive_entry_size(ae)) < 0)
                 return err_errno(e, "write");
         return 0;
 }
@@ -97,23 +145,31 @@ static int make_file(struct dir_sink *d, struct archive_entry *ae, struct merge_
                      const char *path, sing_err_t *e)
 {
         char last[NAME_MAX + 1];
-        _cleanup_close_ int pfd = safe_open_parent_in_root(d->rootfd, path, true, last);
+        int pfd = open_parent(d, path, last);
         _cleanup_close_ int fd = -1;
         struct timespec times[2] = {{.tv_nsec = UTIME_OMIT}, entry_mtime(ae)};
+        mode_t perm = archive_entry_perm(ae) & 07777;
+        uid_t uid = archive_entry_uid(ae);
+        gid_t gid = archive_entry_gid(ae);
+        bool chown_it = d->as_root && !owner_by_default(d, uid, gid);
+        /* The mode at creation when nothing changes it later: no setuid,
+         * setgid or sticky bit (a chown would clear them), none the umask
+         * drops. The descriptor is writable whatever the mode (even 000). */
+        bool exact = !(perm & 07000) && !(perm & d->umask);
 
         if (pfd < 0)
                 return err_errno(e, "opening parent directory");
-        /* Created owner-writable; the real mode (maybe 000, setuid) comes last. */
-        fd = openat(pfd, last, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        fd = openat(pfd, last, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                    exact ? perm : 0600);
         if (fd < 0)
                 return err_errno(e, "creating file");
         if (copy_data(fd, ae, data, e) < 0)
                 return -1;
         set_xattrs(fd, ae, path);
         /* chown before chmod: chown clears setuid/setgid bits */
-        if (set_owner(d, fd, NULL, archive_entry_uid(ae), archive_entry_gid(ae)) < 0)
+        if (chown_it && set_owner(d, fd, NULL, uid, gid) < 0)
                 return err_errno(e, "chown");
-        if (fchmod(fd, archive_entry_perm(ae) & 07777) < 0)
+        if (!exact && fchmod(fd, perm) < 0)
                 return err_errno(e, "chmod");
         if (futimens(fd, times) < 0)
                 return err_errno(e, "setting times");
@@ -124,15 +180,17 @@ static int make_symlink(struct dir_sink *d, struct archive_entry *ae, const char
                         sing_err_t *e)
 {
         char last[NAME_MAX + 1];
-        _cleanup_close_ int pfd = safe_open_parent_in_root(d->rootfd, path, true, last);
+        int pfd = open_parent(d, path, last);
         struct timespec times[2] = {{.tv_nsec = UTIME_OMIT}, entry_mtime(ae)};
         const char *target = archive_entry_symlink(ae);
+        uid_t uid = archive_entry_uid(ae);
+        gid_t gid = archive_entry_gid(ae);
 
         if (pfd < 0)
                 return err_errno(e, "opening parent directory");
         if (symlinkat(target ? target : "", pfd, last) < 0)
                 return err_errno(e, "creating symlink");
-        if (set_owner(d, pfd, last, archive_entry_uid(ae), archive_entry_gid(ae)) < 0)
+        if (!owner_by_default(d, uid, gid) && set_owner(d, pfd, last, uid, gid) < 0)
                 return err_errno(e, "chown");
         if (utimensat(pfd, last, times, AT_SYMLINK_NOFOLLOW) < 0)
                 return err_errno(e, "setting times");
@@ -143,11 +201,11 @@ static int make_hardlink(struct dir_sink *d, const char *target, const char *pat
 {
         char tlast[NAME_MAX + 1], llast[NAME_MAX + 1];
         _cleanup_close_ int tfd = safe_open_parent_in_root(d->rootfd, target, false, tlast);
-        _cleanup_close_ int lfd = -1;
+        int lfd;
 
         if (tfd < 0)
                 return err_errno(e, "opening hardlink target's directory");
-        lfd = safe_open_parent_in_root(d->rootfd, path, true, llast);
+        lfd = open_parent(d, path, llast);
         if (lfd < 0)
                 return err_errno(e, "opening parent directory");
         /* no AT_SYMLINK_FOLLOW: a link to a symlink links the symlink itself */
@@ -166,12 +224,28 @@ static unsigned path_depth(const char *p)
 
 static int make_dir(struct dir_sink *d, struct archive_entry *ae, const char *path, sing_err_t *e)
 {
-        _cleanup_close_ int fd = safe_mkdir_p_in_root(d->rootfd, path, 0755);
+        char last[NAME_MAX + 1];
+        int pfd = open_parent(d, path, last);
+        struct stat st;
         struct dir_rec *r;
 
-        if (fd < 0)
+        if (pfd < 0)
+                return err_errno(e, "opening parent directory");
+        /* It may exist: made as the parent of an entry of an upper layer. */
+        if (mkdirat(pfd, last, 0755) < 0 &&
+            (errno != EEXIST || fstatat(pfd, last, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+             !S_ISDIR(st.st_mode))) {
+                if (errno == EEXIST)
+                        errno = ENOTDIR;
                 return err_errno(e, "creating directory");
-        set_xattrs(fd, ae, path);
+        }
+        if (archive_entry_xattr_count(ae) > 0) {
+                _cleanup_close_ int fd =
+                    openat(pfd, last, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (fd < 0)
+                        return err_errno(e, "opening directory");
+                set_xattrs(fd, ae, path);
+        }
         if (d->n == d->cap) {
                 size_t cap = d->cap ? d->cap * 2 : 256;
                 struct dir_rec *v = realloc(d->dirs, cap * sizeof(*v));
@@ -229,7 +303,22 @@ int dir_sink_open(int rootfd, struct merge_sink *out, sing_err_t *e)
                 free(d);
                 return -1;
         }
+        struct stat root;
+        if (fstat(d->rootfd, &root) < 0) {
+                err_errno(e, "fstat");
+                close(d->rootfd);
+                free(d);
+                return -1;
+        }
         d->as_root = geteuid() == 0;
+        d->uid = geteuid();
+        d->gid = getegid();
+        /* Directories are made 0755 (their modes come at close): only the
+         * root's own setgid bit could hand a group down during the merge. */
+        d->inherits_gid = root.st_mode & S_ISGID;
+        d->umask = umask(0);
+        umask(d->umask);
+        d->parent_fd = -1;
         out->entry = dir_entry;
         out->ctx = d;
         return 0;
@@ -248,6 +337,8 @@ int dir_sink_close(struct merge_sink *s, sing_err_t *e)
 
         if (!d)
                 return 0;
+        if (d->parent_fd >= 0)
+                close(d->parent_fd);
         /* Children before parents, so a 0555 or 000 parent is restricted only
          * after everything below it is final. */
         qsort(d->dirs, d->n, sizeof(*d->dirs), by_depth_desc);

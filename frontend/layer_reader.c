@@ -5,13 +5,15 @@
 #include <errno.h>
 #include <stdlib.h>
 
+#include "layer_inflate.h"
 #include "log.h"
 #include "tar_check.h"
 
 #define READ_BLOCK (1 << 20)
 
 struct layer_reader {
-        struct archive *raw; /* decompression only */
+        struct archive *raw; /* decompression only, on the inflate thread */
+        struct layer_inflate *inflate;
         struct archive *tar; /* entries, fed from raw through feed() */
         struct tar_check *check;
         const char *path;
@@ -31,21 +33,18 @@ static la_ssize_t feed(struct archive *a, void *ctx, const void **buf)
 {
         struct layer_reader *r = ctx;
         size_t len = 0;
-        la_int64_t off;
         int rc;
 
         if (r->failed)
                 return -1;
         if (r->raw_eof)
                 return 0;
-        rc = archive_read_data_block(r->raw, buf, &len, &off);
-        if (rc == ARCHIVE_EOF) {
+        rc = layer_inflate_next(r->inflate, buf, &len, &r->err);
+        if (rc == 0) {
                 r->raw_eof = true;
                 return 0;
         }
-        if (rc < ARCHIVE_WARN) {
-                err_set(&r->err, "%s",
-                        layer_error_string(r->raw, "damaged or truncated compressed data"));
+        if (rc < 0) {
                 r->failed = true;
                 archive_set_error(a, EIO, "%s", r->err.msg);
                 return -1;
@@ -62,6 +61,7 @@ void layer_reader_free(struct layer_reader *r)
 {
         if (!r)
                 return;
+        layer_inflate_stop(r->inflate); /* before raw, which its thread reads */
         if (r->tar)
                 archive_read_free(r->tar);
         if (r->raw)
@@ -98,6 +98,11 @@ struct layer_reader *layer_reader_open(const char *path, sing_err_t *e)
         else if (rc < ARCHIVE_WARN) {
                 err_set(e, "opening layer %s: %s", path,
                         layer_error_string(r->raw, "damaged compressed data"));
+                layer_reader_free(r);
+                return NULL;
+        }
+        if (!r->raw_eof && !(r->inflate = layer_inflate_start(r->raw, e))) {
+                err_prefix(e, "opening layer %s", path);
                 layer_reader_free(r);
                 return NULL;
         }
