@@ -140,6 +140,8 @@ static const struct tent layer1[] = {
     {"xat", S_IFREG | 0644, "x", NULL, 0, 0, "hello"},
     {"k/x", S_IFREG | 0644, "kx"},
     {"k", S_IFREG | 0644, "k as a file"},
+    {"rootowned", S_IFREG | 0640, "rootowned", NULL, 0, 0},
+    {"groupw", S_IFREG | 0666, "umask takes these bits"},
 };
 
 static const struct tent layer2[] = {
@@ -375,8 +377,10 @@ static void test_dir_sink(void)
 
         mkdir(root, 0755);
         rootfd = open(root, O_RDONLY | O_DIRECTORY);
+        mode_t um = umask(022);
         CHECK(rootfd >= 0 && dir_sink_open(rootfd, &sink, &e) == 0);
         r = layers_merge(layers, 4, &top, &bottom, NULL, &sink, &e);
+        umask(um);
         CHECK(r == 0);
         if (r < 0)
                 fprintf(stderr, "merge: %s\n", e.msg);
@@ -416,6 +420,13 @@ static void test_dir_sink(void)
                 CHECK(st.st_uid == 1234 && st.st_gid == 5678);
         else
                 CHECK(st.st_uid == geteuid());
+        CHECK(fstatat(rootfd, "rootowned", &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+              (st.st_mode & 07777) == 0640);
+        if (geteuid() == 0)
+                CHECK(st.st_uid == 0 && st.st_gid == 0);
+        /* created under umask 022, still 0666 */
+        CHECK(fstatat(rootfd, "groupw", &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+              (st.st_mode & 07777) == 0666 && st.st_size == 22);
         /* nothing was written through the planted "evil" -> /etc symlink */
         CHECK(fstatat(rootfd, "evil", &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode));
         fd = open("/etc/passwd", O_RDONLY);
@@ -636,6 +647,95 @@ static void test_tar_check(void)
         tar_check_free(c);
 }
 
+/* ---- a layer bigger than the decompression ring ---------------------- */
+
+/* 6 MiB of numbered lines: more than the ring of blocks holds, so the
+ * decompression thread waits for the reader. */
+static char *big_text(size_t *len)
+{
+        size_t cap = 6u << 20, n = 0;
+        char *t = malloc(cap + 32);
+        for (unsigned i = 0; n < cap; i++)
+                n += (size_t)sprintf(t + n, "line %u of the big file\n", i);
+        *len = n;
+        return t;
+}
+
+static const char *big_layer(const char *name, enum filter f)
+{
+        size_t len;
+        char *text = big_text(&len);
+        const struct tent t[] = {
+            {"big/file", S_IFREG | 0644, text},
+            {"big/after", S_IFREG | 0644, "after"},
+        };
+        const char *path = tmp_path(name);
+        make_layer(path, f, t, 2);
+        free(text);
+        return path;
+}
+
+static void test_big_layer(void)
+{
+        sing_err_t e = {0};
+        struct merge_sink sink;
+        const char *root = tmp_path("bigroot");
+        const char *l[2] = {big_layer("big.tar.gz", F_GZIP), big_layer("big2.tar.zst", F_ZSTD)};
+        size_t len;
+        char *want = big_text(&len), *got_text = malloc(len + 1);
+        struct stat st;
+        int rootfd, fd;
+
+        mkdir(root, 0755);
+        rootfd = open(root, O_RDONLY | O_DIRECTORY);
+        CHECK(rootfd >= 0 && dir_sink_open(rootfd, &sink, &e) == 0);
+        CHECK(layers_merge(l, 2, NULL, NULL, NULL, &sink, &e) == 0);
+        CHECK(dir_sink_close(&sink, &e) == 0);
+        fd = openat(rootfd, "big/file", O_RDONLY);
+        CHECK(fd >= 0 && fstat(fd, &st) == 0 && (size_t)st.st_size == len);
+        CHECK(fd >= 0 && read(fd, got_text, len + 1) == (ssize_t)len &&
+              !memcmp(got_text, want, len));
+        if (fd >= 0)
+                close(fd);
+        CHECK(fstatat(rootfd, "big/after", &st, AT_SYMLINK_NOFOLLOW) == 0 && st.st_size == 5);
+        close(rootfd);
+        free(want);
+        free(got_text);
+}
+
+/* Cut in the middle of its compressed data: the merge fails naming the
+ * layer, whatever the decompression thread had read ahead. */
+static void test_truncated_layer(void)
+{
+        sing_err_t e = {0};
+        const char *full = big_layer("cut.tar.gz", F_GZIP);
+        struct stat st;
+        const char *l[1] = {full};
+
+        CHECK(stat(full, &st) == 0 && truncate(full, st.st_size / 2) == 0);
+        CHECK(merge_to_tar(l, 1, tmp_path("cut.tar"), &e) < 0);
+        CHECK(strstr(e.msg, "cut.tar.gz") != NULL);
+        fprintf(stderr, "expected error: %s\n", e.msg);
+}
+
+/* A sink that refuses the first entry: the merge stops while the
+ * decompression thread waits on a full ring, and returns (no hang). */
+static int refuse(void *ctx, struct archive_entry *ae, struct merge_data *data, sing_err_t *e)
+{
+        (void)ctx, (void)ae, (void)data;
+        return err_set(e, "refused by the test sink");
+}
+
+static void test_stop_early(void)
+{
+        sing_err_t e = {0};
+        const struct merge_sink sink = {.entry = refuse};
+        const char *l[1] = {big_layer("stop.tar.gz", F_GZIP)};
+
+        CHECK(layers_merge(l, 1, NULL, NULL, NULL, &sink, &e) < 0);
+        CHECK(strstr(e.msg, "refused by the test sink") != NULL);
+}
+
 int main(void)
 {
         char cmd[600];
@@ -659,6 +759,9 @@ int main(void)
                 expect_rejected(tmp_path("hardlink.tar.gz"), hl, 2, "../../etc/passwd");
         }
         RUN(test_huge_size);
+        RUN(test_big_layer);
+        RUN(test_truncated_layer);
+        RUN(test_stop_early);
         RUN(test_squash);
         RUN(test_squash_dir);
 
