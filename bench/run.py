@@ -221,10 +221,13 @@ def run_only(group, res, c, images):
 
 def render_only(group, res, images, c, a, drop, elapsed):
     repo, _ = images["small"]
+    what = (f"Image `{repo}` and `{repo}-nosh` (the same plus a layer deleting /bin/sh). "
+            f"Start-up rows: {c.startups} invocations each, the variants in turn. "
+            if group == "env" else
+            f"Image `{repo}`, {c.runs} runs per row, page cache dropped before each: "
+            f"{'yes' if drop else 'NO'}. ")
     L = [f"# Benchmark results, rows `{group}` only{' (smoke)' if a.smoke else ''}\n",
-         f"Image `{repo}` and `{repo}-nosh` (the same plus a layer deleting /bin/sh). "
-         f"Start-up rows: {c.startups} invocations each, the variants in turn. "
-         f"Load average at the end: {os.getloadavg()[0]:.1f}. "
+         what + f"Load average at the end: {os.getloadavg()[0]:.1f}. "
          f"Bench wall time {elapsed / 60:.1f} min.\n"]
     if group == "env":
         L.append(table(["row", "median", "min", "max", "n"],

@@ -32,12 +32,12 @@ struct dir_sink {
         size_t unmapped; /* owners this user namespace has no id for */
         struct dir_rec *dirs;
         size_t n, cap;
-        /* What a new entry gets without a call: owner (ours, unless the
-         * root is setgid and hands its group down) and mode bits (unless
-         * the umask takes them away). */
+        /* What a new entry gets without a call: our uid, our gid when the
+         * root's group is ours too (a setgid root or a grpid mount hands
+         * the root's group down), and mode bits the umask leaves. */
         uid_t uid;
         gid_t gid;
-        bool inherits_gid;
+        bool gid_by_default;
         mode_t umask;
         /* The parent directory of the last entry: the entries of a layer
          * come directory by directory, so most share it. */
@@ -77,7 +77,7 @@ static int open_parent(struct dir_sink *d, const char *path, char last[NAME_MAX 
 /* Is the owner a new entry gets already (uid, gid)? */
 static bool owner_by_default(const struct dir_sink *d, uid_t uid, gid_t gid)
 {
-        return uid == d->uid && gid == d->gid && !d->inherits_gid;
+        return uid == d->uid && gid == d->gid && d->gid_by_default;
 }
 
 /* Set the owner of `last` in pfd (or of pfd itself when last is NULL). As
@@ -313,9 +313,9 @@ int dir_sink_open(int rootfd, struct merge_sink *out, sing_err_t *e)
         d->as_root = geteuid() == 0;
         d->uid = geteuid();
         d->gid = getegid();
-        /* Directories are made 0755 (their modes come at close): only the
-         * root's own setgid bit could hand a group down during the merge. */
-        d->inherits_gid = root.st_mode & S_ISGID;
+        /* Every directory below is made by the sink, in the root's group
+         * or ours: with the root's group ours, so is every new entry's. */
+        d->gid_by_default = root.st_gid == d->gid;
         d->umask = umask(0);
         umask(d->umask);
         d->parent_fd = -1;
