@@ -8,7 +8,9 @@
 #include "error.h"
 #include "layers.h"
 
-/* Extract under `rootfd` (duplicated; the caller keeps its fd). */
+/* Extract under `rootfd` (duplicated; the caller keeps its fd): a new,
+ * empty directory that nothing else changes during the merge (the sink
+ * keeps a descriptor of the last parent directory and writes through it). */
 int dir_sink_open(int rootfd, struct merge_sink *out, sing_err_t *e);
 /* Apply the directory modes/times/owners and free the sink (also on
  * failure). Returns 0 or -1. */
