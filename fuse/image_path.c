@@ -8,7 +8,7 @@
 #define MAX_DEPTH 128 /* directories deep */
 #define PATH_BYTES 4096
 
-int image_path_resolve(sqfs *fs, const char *path, sqfs_inode *inode)
+int image_path_resolve(sqfs *fs, const char *path, sqfs_inode *inode, unsigned *steps)
 {
         /* The directories walked so far, root first: ".." pops one. */
         sqfs_inode_id dirs[MAX_DEPTH];
@@ -46,8 +46,11 @@ int image_path_resolve(sqfs *fs, const char *path, sqfs_inode *inode)
                 sqfs_inode dir, child;
                 bool found = false;
                 sqfs_dentry_init(&entry, namebuf);
+                if (*steps == 0)
+                        return -1;
+                --*steps;
                 if (n > SQUASHFS_NAME_LEN || sqfs_inode_get(fs, &dir, dirs[depth - 1]) != SQFS_OK ||
-                    !S_ISDIR(dir.base.mode) ||
+                    !S_ISDIR(dir.base.mode) || dir.xtra.dir.dir_size > IMAGE_PATH_DIR_BYTES ||
                     sqfs_dir_lookup(fs, &dir, p, n, &entry, &found) != SQFS_OK || !found ||
                     sqfs_inode_get(fs, &child, sqfs_dentry_inode(&entry)) != SQFS_OK)
                         return -1;

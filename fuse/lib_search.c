@@ -13,11 +13,12 @@
 /* glibc's cache is ~30 KiB for a few thousand libraries. */
 #define MAX_CACHE_BYTES (1u << 20)
 
-void lib_search_init(struct lib_search *ls, sqfs *fs, uint16_t machine)
+void lib_search_init(struct lib_search *ls, sqfs *fs, uint16_t machine, unsigned *steps)
 {
         memset(ls, 0, sizeof(*ls));
         ls->fs = fs;
         ls->machine = machine;
+        ls->steps = steps;
 }
 
 void lib_search_free(struct lib_search *ls)
@@ -30,7 +31,7 @@ static void read_cache(struct lib_search *ls)
 {
         ls->cache_read = true;
         sqfs_inode inode;
-        if (image_path_resolve(ls->fs, "/etc/ld.so.cache", &inode) < 0 ||
+        if (image_path_resolve(ls->fs, "/etc/ld.so.cache", &inode, ls->steps) < 0 ||
             !S_ISREG(inode.base.mode) || inode.xtra.reg.file_size == 0 ||
             inode.xtra.reg.file_size > MAX_CACHE_BYTES)
                 return;
@@ -48,7 +49,8 @@ static void read_cache(struct lib_search *ls)
 static int try_path(struct lib_search *ls, const char *candidate, sqfs_inode *inode, char *path,
                     size_t size)
 {
-        if (strlen(candidate) >= size || image_path_resolve(ls->fs, candidate, inode) < 0 ||
+        if (strlen(candidate) >= size ||
+            image_path_resolve(ls->fs, candidate, inode, ls->steps) < 0 ||
             !S_ISREG(inode->base.mode))
                 return -1;
         strcpy(path, candidate);

@@ -18,9 +18,10 @@ struct lib_search {
         char *cache;      /* the image's ld.so.cache, read on first use */
         size_t cache_len;
         bool cache_read;
+        unsigned *steps; /* the caller's path-walk budget (image_path.h) */
 };
 
-void lib_search_init(struct lib_search *ls, sqfs *fs, uint16_t machine);
+void lib_search_init(struct lib_search *ls, sqfs *fs, uint16_t machine, unsigned *steps);
 
 /* Resolves library name into *inode, a regular file, and its path. A name
  * with a "/" (ld.so takes it as a path, relative to the process's cwd) or

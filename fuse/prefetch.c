@@ -42,6 +42,7 @@ struct prefetch {
         struct lib_search libs;
         bool have_machine;
         uint16_t machine;
+        unsigned steps; /* path-walk budget of all the lookups (image_path.h) */
 };
 
 /* Puts the block at pos (header hdr) of the image into the server's cache
@@ -135,7 +136,8 @@ static bool seen(struct prefetch *pf, uint32_t ino)
 static bool visit(struct prefetch *pf, const struct queued *q)
 {
         sqfs_inode inode;
-        if (image_path_resolve(&pf->fs, q->path, &inode) < 0 || !S_ISREG(inode.base.mode))
+        if (image_path_resolve(&pf->fs, q->path, &inode, &pf->steps) < 0 ||
+            !S_ISREG(inode.base.mode))
                 return true; /* nothing there: the shell says so, not us */
         if (seen(pf, inode.base.inode_number))
                 return true;
@@ -151,7 +153,7 @@ static bool visit(struct prefetch *pf, const struct queued *q)
         if (!pf->have_machine) {
                 pf->have_machine = true;
                 pf->machine = pf->deps.machine;
-                lib_search_init(&pf->libs, &pf->fs, pf->machine);
+                lib_search_init(&pf->libs, &pf->fs, pf->machine, &pf->steps);
         } else if (pf->deps.machine != pf->machine) {
                 return true; /* not what this program's ld.so loads */
         }
@@ -197,6 +199,7 @@ int prefetch_start(sqfs_ll *ll, pthread_mutex_t *lock, size_t budget)
         pf->ll = ll;
         pf->lock = lock;
         pf->budget = budget;
+        pf->steps = IMAGE_PATH_STEPS;
         pthread_t thread;
         pthread_attr_t attr;
         int rc = pthread_attr_init(&attr);

@@ -170,6 +170,56 @@ def shell_garbage_ld_cache(root):
         f.write(b"glibc-ld.so.cache1.1" + b"\xff" * 4000)
 
 
+def many_needed_shell(d):
+    """A dynamic program that execs /probe/busybox as the shell, with 32
+    DT_NEEDED entries that all say libc.so.6 (ld.so loads it once): gcc's
+    spare dynamic tags turned into DT_NEEDED."""
+    if not shutil.which("gcc"):
+        pytest.skip("needs gcc")
+    src, exe = os.path.join(d, "shim.c"), os.path.join(d, "shim")
+    with open(src, "w") as f:
+        f.write('#include <unistd.h>\nint main(int c, char **v, char **e)\n'
+                '{ (void)c; execve("/probe/busybox", v, e); return 127; }\n')
+    subprocess.run(["gcc", "-O2", "-Wl,--spare-dynamic-tags=40", src, "-o", exe], check=True)
+    data = bytearray(open(exe, "rb").read())
+    off, n = elf_dynamic(data)
+    tags = [struct.unpack_from("<qQ", data, off + 16 * i) for i in range(n)]
+    libc = next(v for t, v in tags if t == 1)
+    first_null = next(i for i, (t, _) in enumerate(tags) if t == 0)
+    assert n - first_null > 31, n - first_null
+    for i in range(first_null, first_null + 31):
+        struct.pack_into("<qQ", data, off + 16 * i, 1, libc)
+    return bytes(data)
+
+
+def walk_then(name, length=4000):
+    """A path of about length bytes that walks down into x and up again, ending
+    in name: one directory lookup per 5 bytes."""
+    return "x/../" * ((length - len(name)) // 5) + name
+
+
+def shell_expensive_paths(root):
+    """A working shell with 32 DT_NEEDED libc.so.6, and an ld.so.cache that
+    sends libc.so.6 into 40 symlinks of 4000-byte targets, each ~800
+    directory lookups in a root of 60000 names, ending in a loop: the kernel
+    answers ELOOP from its dentry cache at once and ld.so takes
+    /lib/x86_64-linux-gnu/libc.so.6, but a path walk without a work budget
+    does ~33000 lookups for each of the 32 names."""
+    host_dash()  # the host's glibc, or skip
+    write_sh(root, many_needed_shell(os.path.dirname(root)))
+    with_dynamic_libs(root)
+    os.makedirs(os.path.join(root, "x"))
+    for i in range(60000):  # each lookup there reads ~200 index entries
+        open(os.path.join(root, f"f{i:05d}"), "w").close()
+    for i in range(1, 41):
+        os.symlink(walk_then(f"L{i % 40 + 1}"), os.path.join(root, f"L{i}"))
+    looping = "/" + walk_then("L1")
+    cache = ld_cache([(0x0303, "libc.so.6", looping),
+                      (0x0303, "ld-linux-x86-64.so.2", looping)])
+    with open(os.path.join(root, "etc", "ld.so.cache"), "wb") as f:
+        f.write(cache)
+
+
 CASES = {
     "symlink-loop": shell_symlink_loop,
     "symlink-chain": shell_symlink_chain,
@@ -181,6 +231,7 @@ CASES = {
     "dotdot-library": shell_library_name_with_dotdot,
     "hostile-ld-cache": shell_hostile_ld_cache,
     "garbage-ld-cache": shell_garbage_ld_cache,
+    "expensive-paths": shell_expensive_paths,
 }
 
 
@@ -270,7 +321,8 @@ def cpu_ticks(pid):
     return ticks
 
 
-@pytest.mark.parametrize("case", ["hostile-ld-cache", "garbage-ld-cache", "symlink-chain"])
+@pytest.mark.parametrize("case", ["hostile-ld-cache", "garbage-ld-cache", "symlink-chain",
+                                  "expensive-paths"])
 @pytest.mark.parametrize("mode", ["setuid-fuse", "userns"])
 def test_crafted_image_with_a_working_shell_runs(crafted, sing_config, case, mode):
     """The shell works (the prefetcher's bad guesses cost nothing): the program
