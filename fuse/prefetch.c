@@ -16,6 +16,7 @@
 
 #include "elf_deps.h"
 #include "image_path.h"
+#include "inode_check.h"
 #include "lib_search.h"
 #include "page_store.h"
 
@@ -86,9 +87,6 @@ static int warm_file(struct prefetch *pf, sqfs_inode *inode)
         }
         if (inode->xtra.reg.frag_idx == SQUASHFS_INVALID_FRAG)
                 return 0;
-        /* The library's fragment table lookup does not check the index. */
-        if (inode->xtra.reg.frag_idx >= pf->fs.sb.fragments)
-                return -1;
         struct squashfs_fragment_entry frag;
         if (sqfs_frag_entry(&pf->fs, &frag, inode->xtra.reg.frag_idx) != SQFS_OK)
                 return -1;
@@ -136,8 +134,10 @@ static bool seen(struct prefetch *pf, uint32_t ino)
 static bool visit(struct prefetch *pf, const struct queued *q)
 {
         sqfs_inode inode;
+        /* inode_check: as the request thread's lookup, before the library
+         * looks up the fragment. */
         if (image_path_resolve(&pf->fs, q->path, &inode, &pf->steps) < 0 ||
-            !S_ISREG(inode.base.mode))
+            !S_ISREG(inode.base.mode) || inode_check(&pf->fs, &inode) != 0)
                 return true; /* nothing there: the shell says so, not us */
         if (seen(pf, inode.base.inode_number))
                 return true;

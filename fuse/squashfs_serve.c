@@ -53,6 +53,7 @@
 #include <pthread.h>
 #include <squashfuse/ll.h>
 
+#include "inode_check.h"
 #include "page_store.h"
 #include "prefetch.h"
 #include "receive_fuse_fd.h"
@@ -128,6 +129,13 @@ static void lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
         }
         if (sqfs_inode_get(&ll->fs, &inode, sqfs_dentry_inode(&entry)) != SQFS_OK) {
                 fuse_reply_err(req, ENOENT);
+                return;
+        }
+        /* Every inode the kernel gets (but the root) comes from here, and
+         * getattr, open, read and getxattr use it as it was checked. */
+        int bad = inode_check(&ll->fs, &inode);
+        if (bad) {
+                fuse_reply_err(req, bad);
                 return;
         }
         if (sqfs_stat(&ll->fs, &inode, &e.attr) != SQFS_OK) {
@@ -268,6 +276,12 @@ int main(int argc, char **argv)
             grow_cache(&ll->fs.data_cache, DATA_CACHE_BYTES, ll->fs.sb.block_size) < 0 ||
             grow_cache(&ll->fs.frag_cache, FRAG_CACHE_BYTES, ll->fs.sb.block_size) < 0) {
                 fprintf(stderr, "squashfs-serve: out of memory\n");
+                return 255;
+        }
+        sqfs_inode root;
+        if (sqfs_inode_get(&ll->fs, &root, sqfs_inode_root(&ll->fs)) != SQFS_OK ||
+            inode_check(&ll->fs, &root) != 0) {
+                fprintf(stderr, "squashfs-serve: %s: corrupt root directory inode\n", argv[1]);
                 return 255;
         }
         no_xattrs = ll->fs.sb.xattr_id_table_start == (uint64_t)SQUASHFS_INVALID_BLK;

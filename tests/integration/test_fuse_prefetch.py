@@ -387,3 +387,83 @@ def test_files_pushed_into_the_page_cache_keep_their_contents(crafted, sing_conf
                      f"exec 3< {lib}; /probe/busybox sleep 1; /probe/busybox sha256sum <&3"],
                     timeout=120)
     assert (r.returncode, r.stdout) == (0, want), r.stderr
+
+
+# Inode fields that index a table of the superblock (uid and gid: the id
+# table; a regular file's fragment: the fragment table), as offsets into a
+# basic file inode: type, mode, uid, guid (u16), mtime, inode number,
+# blocks start, fragment (u32).
+TABLE_INDEXES = {"uid": (4, "<H", 0xFFF0), "gid": (6, "<H", 0xFFF0),
+                 "fragment": (20, "<I", 0x7FFFFFF0)}
+MTIME = 1600000000
+
+
+def bad_index_image(d, field):
+    """/data/bad (1234 bytes, in a fragment) with field set past its table,
+    /data/good beside it. Inodes uncompressed (-noI) to be found by mtime and
+    size."""
+    root = base_root(d)
+    os.makedirs(os.path.join(root, "data"))
+    with open(os.path.join(root, "data", "bad"), "wb") as f:
+        f.write(b"B" * 1234)
+    with open(os.path.join(root, "data", "good"), "wb") as f:
+        f.write(b"G" * 999)
+    image = os.path.join(d, field + ".sqfs")
+    subprocess.run(["mksquashfs", root, image, "-noappend", "-quiet", "-no-progress",
+                    "-all-root", "-noI", "-all-time", str(MTIME)], check=True,
+                   stdout=subprocess.DEVNULL)
+    data = bytearray(open(image, "rb").read())
+    hits = [i for i in range(len(data) - 32)
+            if struct.unpack_from("<HHHHI", data, i)[0] == 2
+            and struct.unpack_from("<HHHHI", data, i)[4] == MTIME
+            and struct.unpack_from("<I", data, i + 28)[0] == 1234]
+    assert len(hits) == 1, hits
+    off, fmt, value = TABLE_INDEXES[field]
+    struct.pack_into(fmt, data, hits[0] + off, value)
+    with open(image, "wb") as f:
+        f.write(data)
+    os.chmod(image, 0o644)
+    return image
+
+
+@pytest.fixture(scope="module")
+def bad_indexes():
+    ensure_user()
+    d = tempfile.mkdtemp(prefix="sing-badidx-")
+    os.chmod(d, 0o755)
+    made = {}
+    for field in TABLE_INDEXES:
+        work = os.path.join(d, field)
+        os.makedirs(work)
+        made[field] = bad_index_image(work, field)
+    yield made
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.mark.parametrize("field", sorted(TABLE_INDEXES))
+@pytest.mark.parametrize("mode", ["setuid-fuse", "userns"])
+def test_inode_table_index_past_its_table(bad_indexes, sing_config, field, mode):
+    """libsquashfuse looks a uid, gid or fragment index up without bounding it
+    (the server read past its heap array and crashed, taking the container's
+    root with it): the server answers for such a file as the kernel's driver
+    does (EINVAL, EIO) and goes on serving the others."""
+    image = bad_indexes[field]
+    script = ("/probe/busybox stat -c '%n %s' /data/bad /data/good; /probe/busybox md5sum "
+              "/data/bad; echo rc=$?; "
+              "/probe/busybox md5sum /data/good")
+    cmd = ["setpriv", f"--reuid={USER}", f"--regid={USER}", "--init-groups", "--",
+           "singularity", "exec", image, "/probe/busybox", "sh", "-c", script]
+    info = ensure_user()
+    sing_config.set(**{"allow setuid-mount squashfs": "yes"})  # the kernel driver
+    want = subprocess.run(cmd, env=user_env(None), cwd=info.home, timeout=120,
+                          capture_output=True)
+    assert b"596263b7447b5dcea7563e606d73f901" in want.stdout, want  # /data/good
+    if mode == "userns":
+        sing_config.set(**{"allow setuid": "no", "allow setuid-mount squashfs": "iflimited"})
+    else:
+        sing_config.set(**{"allow setuid-mount squashfs": "iflimited"})
+    got = subprocess.run(cmd, env=user_env(None), cwd=info.home, timeout=120,
+                         capture_output=True)
+    assert (got.returncode, got.stdout, got.stderr) == (want.returncode, want.stdout,
+                                                        want.stderr)
+    assert no_server_left()

@@ -1,0 +1,20 @@
+/* Table indexes of an inode against the superblock (see inode_check.h). */
+#include "inode_check.h"
+
+#include <errno.h>
+#include <sys/stat.h>
+
+int inode_check(const sqfs *fs, const sqfs_inode *inode)
+{
+        if (inode->base.uid >= fs->sb.no_ids || inode->base.guid >= fs->sb.no_ids)
+                return EINVAL;
+        /* No xattr table: the library never looks the index up. */
+        if (inode->xattr != SQUASHFS_INVALID_XATTR &&
+            fs->sb.xattr_id_table_start != (uint64_t)SQUASHFS_INVALID_BLK &&
+            inode->xattr >= fs->xattr_info.xattr_ids)
+                return EINVAL;
+        if (S_ISREG(inode->base.mode) && inode->xtra.reg.frag_idx != SQUASHFS_INVALID_FRAG &&
+            inode->xtra.reg.frag_idx >= fs->sb.fragments)
+                return EIO;
+        return 0;
+}
