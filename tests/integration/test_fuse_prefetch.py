@@ -467,3 +467,122 @@ def test_inode_table_index_past_its_table(bad_indexes, sing_config, field, mode)
     assert (got.returncode, got.stdout, got.stderr) == (want.returncode, want.stdout,
                                                         want.stderr)
     assert no_server_left()
+
+
+MAPCAT = r"""
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+/* Writes each file out through a private mapping (page faults, not read). */
+int main(int argc, char **argv)
+{
+        for (int i = 1; i < argc; i++) {
+                int fd = open(argv[i], O_RDONLY);
+                struct stat st;
+                if (fd < 0 || fstat(fd, &st) < 0)
+                        return 1;
+                if (st.st_size == 0)
+                        continue;
+                char *p = mmap(0, st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+                if (p == MAP_FAILED)
+                        return 1;
+                for (off_t o = 0; o < st.st_size;) {
+                        ssize_t n = write(1, p + o, st.st_size - o);
+                        if (n <= 0)
+                                return 1;
+                        o += n;
+                }
+                munmap(p, st.st_size);
+                close(fd);
+        }
+        return 0;
+}
+"""
+
+# Sizes around the page, the block, a fragment's tail and the push's 4 MiB.
+EDGE_SIZES = [0, 1, 4095, 4096, 4097, 131071, 131072, 131073, 3 << 20, (4 << 20) - 1, 4 << 20,
+              (4 << 20) + 1]
+
+
+def integrity_root(d):
+    """Files whose bytes say where they are: each 4 KiB page of file N starts
+    with N and the page number, so a page of one file under another's name
+    or at another offset changes the digest. Plus sparse files (holes), a
+    duplicate (mksquashfs shares its blocks) and the host's libc."""
+    if not shutil.which("gcc"):
+        pytest.skip("needs gcc")
+    root = base_root(d)
+    data = os.path.join(root, "data")
+    os.makedirs(data)
+    src = os.path.join(d, "mapcat.c")
+    with open(src, "w") as f:
+        f.write(MAPCAT)
+    r = subprocess.run(["gcc", "-O2", "-static", src, "-o", os.path.join(root, "probe", "mapcat")],
+                       capture_output=True)
+    if r.returncode != 0:
+        pytest.skip("needs a static libc (libc6-dev)")
+    for n, size in enumerate(EDGE_SIZES):
+        body = bytearray(os.urandom(size))
+        for page in range(0, size, 4096):
+            tag = b"%d:%d;" % (n, page // 4096)
+            body[page:page + len(tag)] = tag[:size - page]
+        with open(os.path.join(data, f"f{size}"), "wb") as f:
+            f.write(body)
+    shutil.copy(os.path.join(data, f"f{131073}"), os.path.join(data, "dup"))
+    for name, size, at in (("sparse", 3 << 20, [1 << 20]), ("sparse4m", 4 << 20, [5000]),
+                           ("holes-only", (4 << 20) - 1, [])):
+        with open(os.path.join(data, name), "wb") as f:
+            f.truncate(size)
+            for off in at:
+                f.seek(off)
+                f.write(os.urandom(70000))
+    shutil.copy(os.path.realpath(os.path.join(LIBDIR, "libc.so.6")), os.path.join(data, "libc"))
+    return root
+
+
+def md5s(paths):
+    import hashlib
+    return {os.path.basename(p): hashlib.md5(open(p, "rb").read()).hexdigest() for p in paths}
+
+
+@pytest.mark.parametrize("layout", [["-b", "131072"], ["-b", "4096", "-always-use-fragments"],
+                                    ["-noF", "-b", "1048576"]], ids=["128k", "4k-frags", "1m-nofrags"])
+@pytest.mark.parametrize("mode", ["setuid-fuse", "userns"])
+def test_every_file_served_intact_with_the_push(sing_config, layout, mode):
+    """Every file, read through read() and through mmap page faults, right
+    after its open (the push of fuse/page_store.c racing the READs) and again
+    once the push is done, is its own bytes at its own offsets."""
+    host_dash()  # the host's libc to copy, or skip
+    ensure_user()
+    d = tempfile.mkdtemp(prefix="sing-integrity-")
+    os.chmod(d, 0o755)
+    try:
+        root = integrity_root(d)
+        image = os.path.join(d, "img.sqfs")
+        subprocess.run(["mksquashfs", root, image, "-noappend", "-quiet", "-no-progress",
+                        "-all-root"] + layout, check=True, stdout=subprocess.DEVNULL)
+        os.chmod(image, 0o644)
+        names = sorted(os.listdir(os.path.join(root, "data")))
+        want = md5s([os.path.join(root, "data", n) for n in names])
+        if mode == "userns":
+            sing_config.set(**{"allow setuid": "no"})
+        bb = "/probe/busybox"
+        # Pass 1: mmap right after the open (the open queues the push);
+        # pass 2: read() through an fd opened before a pause (pushed by then);
+        # pass 3: read() on a fresh open (the page cache as pushed).
+        script = (f"cd /data; for f in {' '.join(names)}; do "
+                  f"echo \"map $f $(/probe/mapcat $f | {bb} md5sum)\"; done; "
+                  f"for f in {' '.join(names)}; do exec 3< $f; {bb} sleep 0.2; "
+                  f"echo \"fd $f $({bb} md5sum <&3)\"; exec 3<&-; "
+                  f"echo \"read $f $({bb} md5sum < $f)\"; done")
+        r = run_as_user(["singularity", "exec", image, bb, "sh", "-c", script], timeout=300)
+        assert r.returncode == 0, r.stderr
+        got = {}
+        for line in r.stdout.splitlines():
+            how, name, digest = line.split()[:3]
+            got[(how, name)] = digest
+        expected = {(how, n): want[n] for how in ("map", "fd", "read") for n in names}
+        assert got == expected
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
