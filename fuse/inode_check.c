@@ -16,5 +16,9 @@ int inode_check(const sqfs *fs, const sqfs_inode *inode)
         if (S_ISREG(inode->base.mode) && inode->xtra.reg.frag_idx != SQUASHFS_INVALID_FRAG &&
             inode->xtra.reg.frag_idx >= fs->sb.fragments)
                 return EIO;
+        /* The library's readlink mallocs what the inode says (up to 4 GiB)
+         * and reads that much metadata into it. */
+        if (S_ISLNK(inode->base.mode) && inode->xtra.symlink_size > INODE_CHECK_SYMLINK_MAX)
+                return EINVAL;
         return 0;
 }

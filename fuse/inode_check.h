@@ -2,16 +2,21 @@
  * superblock before the inode is used: libsquashfuse's table lookup
  * (sqfs_table_get) does not bound its index, so a uid, gid, fragment or
  * xattr index past its table read past the library's heap array of block
- * positions (the server crashed on `ls` of such a file). */
+ * positions (the server crashed on `ls` of such a file). And a symlink's
+ * size, which the library allocates as given. */
 #ifndef SING_INODE_CHECK_H
 #define SING_INODE_CHECK_H
 
 #include <squashfuse/squashfuse.h>
 
+/* The longest symlink target the kernel's squashfs driver takes (PAGE_SIZE
+ * on x86-64 and most arm64 kernels). */
+#define INODE_CHECK_SYMLINK_MAX 4096
+
 /* 0 when every index of inode is inside its table, else the errno the
  * kernel's squashfs driver gives for that inode: EINVAL for a uid, gid or
- * xattr index (squashfs_get_id, squashfs_xattr_lookup), EIO for a fragment
- * index (squashfs_frag_lookup). */
+ * xattr index (squashfs_get_id, squashfs_xattr_lookup) and a symlink longer
+ * than a page, EIO for a fragment index (squashfs_frag_lookup). */
 int inode_check(const sqfs *fs, const sqfs_inode *inode);
 
 #endif

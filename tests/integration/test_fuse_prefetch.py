@@ -394,18 +394,24 @@ def test_files_pushed_into_the_page_cache_keep_their_contents(crafted, sing_conf
 # basic file inode: type, mode, uid, guid (u16), mtime, inode number,
 # blocks start, fragment (u32).
 TABLE_INDEXES = {"uid": (4, "<H", 0xFFF0), "gid": (6, "<H", 0xFFF0),
-                 "fragment": (20, "<I", 0x7FFFFFF0)}
+                 "fragment": (20, "<I", 0x7FFFFFF0),
+                 # Not a table: a symlink's size, which libsquashfuse mallocs
+                 # (basic symlink inode: ..., nlink, symlink_size (u32)).
+                 "symlink-size": (20, "<I", 0xFFFFFFF0)}
 MTIME = 1600000000
 
 
 def bad_index_image(d, field):
-    """/data/bad (1234 bytes, in a fragment) with field set past its table,
-    /data/good beside it. Inodes uncompressed (-noI) to be found by mtime and
+    """/data/bad (1234 bytes, in a fragment; a symlink to good for
+    symlink-size) with field set past its table, /data/good beside it. Inodes uncompressed (-noI) to be found by mtime and
     size."""
     root = base_root(d)
     os.makedirs(os.path.join(root, "data"))
-    with open(os.path.join(root, "data", "bad"), "wb") as f:
-        f.write(b"B" * 1234)
+    if field == "symlink-size":
+        os.symlink("good", os.path.join(root, "data", "bad"))
+    else:
+        with open(os.path.join(root, "data", "bad"), "wb") as f:
+            f.write(b"B" * 1234)
     with open(os.path.join(root, "data", "good"), "wb") as f:
         f.write(b"G" * 999)
     image = os.path.join(d, field + ".sqfs")
@@ -413,10 +419,17 @@ def bad_index_image(d, field):
                     "-all-root", "-noI", "-all-time", str(MTIME)], check=True,
                    stdout=subprocess.DEVNULL)
     data = bytearray(open(image, "rb").read())
-    hits = [i for i in range(len(data) - 32)
-            if struct.unpack_from("<HHHHI", data, i)[0] == 2
-            and struct.unpack_from("<HHHHI", data, i)[4] == MTIME
-            and struct.unpack_from("<I", data, i + 28)[0] == 1234]
+    if field == "symlink-size":  # type 3, size 4, then the target
+        hits = [i for i in range(len(data) - 32)
+                if struct.unpack_from("<HHHHI", data, i)[0] == 3
+                and struct.unpack_from("<HHHHI", data, i)[4] == MTIME
+                and struct.unpack_from("<I", data, i + 20)[0] == 4
+                and data[i + 24:i + 28] == b"good"]
+    else:  # type 2 (basic file) of 1234 bytes
+        hits = [i for i in range(len(data) - 32)
+                if struct.unpack_from("<HHHHI", data, i)[0] == 2
+                and struct.unpack_from("<HHHHI", data, i)[4] == MTIME
+                and struct.unpack_from("<I", data, i + 28)[0] == 1234]
     assert len(hits) == 1, hits
     off, fmt, value = TABLE_INDEXES[field]
     struct.pack_into(fmt, data, hits[0] + off, value)
