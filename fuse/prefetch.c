@@ -16,7 +16,7 @@
 
 #include "elf_deps.h"
 #include "image_path.h"
-#include "inode_check.h"
+#include "image_check.h"
 #include "lib_search.h"
 #include "page_store.h"
 
@@ -134,10 +134,10 @@ static bool seen(struct prefetch *pf, uint32_t ino)
 static bool visit(struct prefetch *pf, const struct queued *q)
 {
         sqfs_inode inode;
-        /* inode_check: as the request thread's lookup, before the library
+        /* image_check_inode: as the request thread's lookup, before the library
          * looks up the fragment. */
         if (image_path_resolve(&pf->fs, q->path, &inode, &pf->steps) < 0 ||
-            !S_ISREG(inode.base.mode) || inode_check(&pf->fs, &inode) != 0)
+            !S_ISREG(inode.base.mode) || image_check_inode(&pf->fs, &inode) != 0)
                 return true; /* nothing there: the shell says so, not us */
         if (seen(pf, inode.base.inode_number))
                 return true;

@@ -53,7 +53,7 @@
 #include <pthread.h>
 #include <squashfuse/ll.h>
 
-#include "inode_check.h"
+#include "image_check.h"
 #include "page_store.h"
 #include "prefetch.h"
 #include "receive_fuse_fd.h"
@@ -133,7 +133,7 @@ static void lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
         }
         /* Every inode the kernel gets (but the root) comes from here, and
          * getattr, open, read and getxattr use it as it was checked. */
-        int bad = inode_check(&ll->fs, &inode);
+        int bad = image_check_inode(&ll->fs, &inode);
         if (bad) {
                 fuse_reply_err(req, bad);
                 return;
@@ -272,6 +272,12 @@ int main(int argc, char **argv)
         sqfs_ll *ll = sqfs_ll_open(argv[1], (size_t)offset);
         if (!ll)
                 return 255; /* the library said why */
+        if (image_check_superblock(&ll->fs) < 0) {
+                fprintf(stderr,
+                        "squashfs-serve: %s: bad block size %" PRIu32 " in the superblock\n",
+                        argv[1], ll->fs.sb.block_size);
+                return 255;
+        }
         if (grow_cache(&ll->fs.md_cache, MD_CACHE_BYTES, SQUASHFS_METADATA_SIZE) < 0 ||
             grow_cache(&ll->fs.data_cache, DATA_CACHE_BYTES, ll->fs.sb.block_size) < 0 ||
             grow_cache(&ll->fs.frag_cache, FRAG_CACHE_BYTES, ll->fs.sb.block_size) < 0) {
@@ -280,7 +286,7 @@ int main(int argc, char **argv)
         }
         sqfs_inode root;
         if (sqfs_inode_get(&ll->fs, &root, sqfs_inode_root(&ll->fs)) != SQFS_OK ||
-            inode_check(&ll->fs, &root) != 0) {
+            image_check_inode(&ll->fs, &root) != 0) {
                 fprintf(stderr, "squashfs-serve: %s: corrupt root directory inode\n", argv[1]);
                 return 255;
         }

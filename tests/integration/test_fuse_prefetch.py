@@ -599,3 +599,40 @@ def test_every_file_served_intact_with_the_push(sing_config, layout, mode):
         assert got == expected
     finally:
         shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.mark.parametrize("block_size", [0, 3, 8192, 1 << 30])
+@pytest.mark.parametrize("mode", ["setuid-fuse", "userns"])
+def test_superblock_block_size_refused(sing_config, block_size, mode):
+    """libsquashfuse divides by the superblock's block size and allocates it
+    per block (0 crashed the server, 1 GiB let one small block take 1 GiB;
+    8192 disagrees with the image's block_log 17): refused in one line, as
+    the kernel's driver refuses to mount it."""
+    ensure_user()
+    d = tempfile.mkdtemp(prefix="sing-blocksize-")
+    os.chmod(d, 0o755)
+    try:
+        root = base_root(d)
+        with open(os.path.join(root, "tmp", "f"), "wb") as f:
+            f.write(os.urandom(300000))
+        image = os.path.join(d, "img.sqfs")
+        squash(root, image)
+        data = bytearray(open(image, "rb").read())
+        assert struct.unpack_from("<IIH", data, 12)[0] == 131072
+        struct.pack_into("<I", data, 12, block_size)
+        with open(image, "wb") as f:
+            f.write(data)
+        if mode == "userns":
+            sing_config.set(**{"allow setuid": "no"})
+        r = run_as_user(["singularity", "exec", image, "/probe/busybox", "md5sum", "/tmp/f"],
+                        timeout=120)
+        assert r.returncode == 255, (r.returncode, r.stdout, r.stderr)
+        assert f"bad block size {block_size} in the superblock" in r.stderr, r.stderr
+        # The server exited on its own; init may not have reaped it yet.
+        for _ in range(100):
+            if no_server_left():
+                break
+            time.sleep(0.1)
+        assert no_server_left()
+    finally:
+        shutil.rmtree(d, ignore_errors=True)

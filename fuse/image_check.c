@@ -1,10 +1,19 @@
-/* Table indexes of an inode against the superblock (see inode_check.h). */
-#include "inode_check.h"
+/* Superblock and inode fields libsquashfuse trusts (see image_check.h). */
+#include "image_check.h"
 
 #include <errno.h>
 #include <sys/stat.h>
 
-int inode_check(const sqfs *fs, const sqfs_inode *inode)
+int image_check_superblock(const sqfs *fs)
+{
+        uint32_t bs = fs->sb.block_size;
+        if (bs < 4096 || bs > (1u << 20) || (bs & (bs - 1)) != 0 || fs->sb.block_log >= 32 ||
+            (1u << fs->sb.block_log) != bs)
+                return -1;
+        return 0;
+}
+
+int image_check_inode(const sqfs *fs, const sqfs_inode *inode)
 {
         if (inode->base.uid >= fs->sb.no_ids || inode->base.guid >= fs->sb.no_ids)
                 return EINVAL;
@@ -18,7 +27,7 @@ int inode_check(const sqfs *fs, const sqfs_inode *inode)
                 return EIO;
         /* The library's readlink mallocs what the inode says (up to 4 GiB)
          * and reads that much metadata into it. */
-        if (S_ISLNK(inode->base.mode) && inode->xtra.symlink_size > INODE_CHECK_SYMLINK_MAX)
+        if (S_ISLNK(inode->base.mode) && inode->xtra.symlink_size > IMAGE_CHECK_SYMLINK_MAX)
                 return EINVAL;
         return 0;
 }
