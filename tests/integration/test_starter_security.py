@@ -502,11 +502,12 @@ def test_container_mounts_stay_in_the_container(lab, run_mode, user_tmp):
 CONTAINER_LOOP = "while /bin/cat /etc/marker >/dev/null; do sleep 0.2; done"
 
 
-def start_container(lab, user_tmp, *opts):
+def start_container(lab, user_tmp, *opts, pass_fds=()):
     ready = os.path.join(user_tmp, f"ready-{time.monotonic_ns()}")
     p = subprocess.Popen(["setpriv", f"--reuid={USER}", f"--regid={USER}", "--init-groups",
                           starter(), *opts, "--action", "exec", "--image", lab["good"], "--",
-                          "/bin/sh", "-c", f"touch {ready}; {CONTAINER_LOOP}"], cwd="/")
+                          "/bin/sh", "-c", f"touch {ready}; {CONTAINER_LOOP}"], cwd="/",
+                         pass_fds=pass_fds)
     for _ in range(200):
         if os.path.exists(ready):
             return p
@@ -569,14 +570,18 @@ def proc_status(pid):
         return dict(l.split(":\t", 1) for l in f.read().splitlines() if ":\t" in l)
 
 
-@pytest.mark.parametrize("opts", [(), ("--pid",)], ids=["plain", "pid"])
+@pytest.mark.parametrize("opts", [(), ("--pid",), ("--fakeroot",), ("--fakeroot", "--pid")],
+                         ids=["plain", "pid", "fakeroot", "fakeroot-pid"])
 def test_fuse_server_runs_as_the_user_without_privileges(lab, run_mode, user_tmp, test_user,
                                                         opts):
     """In setuid mode without limits (and in user-namespace mode) the image
     is served by the FUSE server (squashfs-serve): the user's uid and gids, no capability, no way
     back (no_new_privs), and a child of the starter's own process (the
-    starter or its init), never of the container program."""
-    if run_mode == "setuid":
+    starter or its init), never of the container program. With --fakeroot
+    it is root of the container's user namespace (the user, seen from
+    here) and still holds nothing: it is forked there before the other
+    namespaces are made and drops its bounding set there."""
+    if run_mode == "setuid" and "--fakeroot" not in opts:
         pytest.skip("the kernel squashfs driver serves the image")
     p = start_container(lab, user_tmp, *opts)
     try:
@@ -608,6 +613,60 @@ def test_fuse_server_runs_as_the_user_without_privileges(lab, run_mode, user_tmp
                                   capture_output=True).stdout:
                 break
             time.sleep(0.1)
+
+
+@pytest.mark.parametrize("opts", [(), ("--pid",), ("--fakeroot",)],
+                         ids=["plain", "pid", "fakeroot"])
+def test_fuse_server_holds_only_its_own_fds(lab, run_mode, user_tmp, opts):
+    """The server is forked from the starter before any namespace, with
+    everything the starter had open then (as root) and the caller's fds (an
+    MPI launcher's, `5<file`): it must end up with /dev/null on 0 and 1, the
+    caller's stderr, the image and its FUSE connection, and nothing else.
+    The container's own process sees no FUSE server with --pid (it is the
+    monitor's child, outside the container's pid namespace)."""
+    if run_mode == "setuid" and "--fakeroot" not in opts:
+        pytest.skip("the kernel squashfs driver serves the image (--fakeroot: FUSE)")
+    caller = [os.open(os.path.join(user_tmp, f"caller-{n}"), os.O_RDWR | os.O_CREAT, 0o600)
+              for n in range(3)]
+    for fd in caller:
+        os.fchown(fd, ensure_user().uid, ensure_user().gid)
+    p = start_container(lab, user_tmp, *opts, pass_fds=caller)
+    try:
+        fuse = [int(x) for x in subprocess.run(["pgrep", "-u", USER, "-x", FUSE_SERVER],
+                                               capture_output=True, text=True).stdout.split()]
+        assert len(fuse) == 1, fuse
+        fds = {}
+        for fd in os.listdir(f"/proc/{fuse[0]}/fd"):
+            fds[int(fd)] = os.readlink(f"/proc/{fuse[0]}/fd/{fd}")
+        stderr = os.readlink(f"/proc/{p.pid}/fd/2")
+        assert fds.pop(0) == fds.pop(1) == "/dev/null", fds
+        assert fds.pop(2) == stderr, fds
+        # The image (its fd 4, and the library's own open of it), and the
+        # connection: /dev/fuse, opened in the container's mount namespace
+        # in setuid mode (its path there is not ours: "/fuse").
+        assert fds and set(fds.values()) <= {lab["good"], "/dev/fuse", "/fuse"}, fds
+        assert sum(v in ("/dev/fuse", "/fuse") for v in fds.values()) == 1, fds
+        if "--pid" in opts:
+            program = [pid for pid in (int(x) for x in subprocess.run(
+                ["pgrep", "-u", USER, "-f", CONTAINER_LOOP], capture_output=True,
+                text=True).stdout.split()) if open(f"/proc/{pid}/comm").read().strip() == "sh"]
+            assert program, "the container program was not found"
+            assert (os.readlink(f"/proc/{fuse[0]}/ns/pid") !=
+                    os.readlink(f"/proc/{program[0]}/ns/pid"))
+    finally:
+        p.kill()
+        p.wait()
+        for fd in caller:
+            os.close(fd)
+        wait_no_user_servers()
+
+
+def wait_no_user_servers():
+    for _ in range(100):  # the server dies with its parent, asynchronously
+        if not subprocess.run(["pgrep", "-u", USER, "-x", FUSE_SERVER],
+                              capture_output=True).stdout:
+            return
+        time.sleep(0.1)
 
 
 def test_starter_is_hardened(prefix):
