@@ -455,6 +455,38 @@ def test_bind_onto_image_symlinks_lands_inside(lab, run_mode, user_tmp):
     assert not os.path.exists(f"/{name}")
 
 
+def test_missing_mount_points_under_image_symlinks_stay_inside(lab, run_mode, user_tmp):
+    """The parents of a missing mount point are made in the overlay's upper
+    layer before it is mounted (as root in setuid mode, with the image's
+    mode and owner), walking the image: the walk stops at an image symlink,
+    which is never shadowed by a directory, and the rest is made inside the
+    container root where the symlink leads (/etc, or the root itself for
+    ../../..), never on the host or in the session. In a user namespace the
+    image's root-owned /etc stays read-only: one error line."""
+    name = f"sing-sec-new-{os.getpid()}"
+    with open(os.path.join(user_tmp, "f"), "w") as f:
+        f.write("inside\n")
+    os.chmod(os.path.join(user_tmp, "f"), 0o644)
+    session_parent = os.path.dirname(session_dir())
+    before = sorted(os.listdir(session_parent))
+    for link, seen in (("etclink", f"/etc/{name}/sub/f"), ("uplink", f"/{name}/sub/f")):
+        r = run_starter(lab["probe"], "/bin/sh", "-c",
+                        f"readlink /mnt/{link} && cat {seen}",
+                        opts=("--bind", f"{user_tmp}/f:/mnt/{link}/{name}/sub/f"), cwd="/")
+        if run_mode == "userns" and link == "etclink":
+            # The image's root-owned /etc stays read-only to us in a user
+            # namespace (the root is the upper layer's, ours), and the
+            # symlink is not shadowed by a directory to make room.
+            one_error(r, f"mount point /mnt/{link}/{name}/sub/f: Permission denied")
+        else:
+            assert r.returncode == 0, (link, r.stderr)
+            assert r.stdout.split("\n")[:2] == [os.readlink(os.path.join(
+                lab["work"], "rootfs", "mnt", link)), "inside"], (link, r.stdout)
+        for host in (f"/etc/{name}", f"/{name}", os.path.join(session_parent, name)):
+            assert not os.path.exists(host), host
+    assert sorted(os.listdir(session_parent)) == before
+
+
 def test_unreadable_bind_sources_are_refused(lab, run_mode, user_tmp):
     private = os.path.join(user_tmp, "private")
     os.mkdir(private, 0o700)  # root's, inside a directory the user owns
@@ -689,11 +721,15 @@ def test_starter_is_hardened(prefix):
 
 # ---- issue 9: what the starter reads as root, and where it mounts -------------
 
-SESSION_REL = "var/singularity/mnt/session"
-
-
 def session_dir():
-    return os.path.join(install_prefix(), SESSION_REL)
+    """The starter's session directory (meson.build: PREFIX/var/lib/... for
+    a private prefix, /var/lib/... for a system one). It must exist: a test
+    naming a path that is not the session would pass on "No such file"."""
+    for d in (os.path.join(install_prefix(), "var", "lib", "singularity", "mnt", "session"),
+              "/var/lib/singularity/mnt/session"):
+        if os.path.isdir(d):
+            return d
+    pytest.fail("the starter's session directory was not found (-Dsessiondir?)")
 
 
 def user2():
@@ -1014,7 +1050,7 @@ def test_session_internals_are_not_bind_sources(lab, user_tmp, inner):
     os.symlink(src, link)
     for spec in (f"{src}:/mnt/x", f"{link}:/mnt/x", f"{session_dir()}/./{inner}/:/mnt/x"):
         r = run_starter(lab["good"], "/bin/ls", "/mnt/x", opts=("--bind", spec), cwd="/")
-        one_error(r, "session")
+        one_error(r, "inside the starter's session directory")
 
 
 def test_starter_fds_are_not_bind_sources(lab):
@@ -1151,7 +1187,7 @@ def test_without_openat2_magic_links_and_root_and_session(lab, sing_config, user
     slink = os.path.join(user_tmp, "session-link")
     os.symlink(os.path.join(session_dir(), "rootfs"), slink)
     r = no_openat2(lab["good"], "/bin/true", opts=("--bind", f"{slink}:/mnt/x"))
-    one_error(r, "session")
+    one_error(r, "inside the starter's session directory")
 
 
 def test_nested_bind_mount_points_are_made_only_as_the_user(images, run_mode, user_tmp):
