@@ -45,7 +45,9 @@ def no_fuse(run_mode):
 
 @pytest.fixture
 def no_servers_before():
-    assert user_servers() == [], "a FUSE server of the test user was already running"
+    # A failed start of an earlier test (one_error) kills its server on
+    # exit, and the zombie stays listed until init reaps it: wait for that.
+    assert wait_no_servers() == [], "a FUSE server of the test user was already running"
 
 
 def strace_exec(images, marker, *inject, opts=()):
