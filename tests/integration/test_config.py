@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from conftest import USER, ensure_user, fuse_server_path, run_as_user, user_env
+from conftest import USER, ensure_user, exec_with_fuse_server_replaced, run_as_user, user_env
 from test_run import images, no_leftovers, one_error, sing  # noqa: F401 (fixtures)
 
 
@@ -420,12 +420,7 @@ def test_setuid_without_usable_fuse_server(images, sing_config, user_tmp):
     os.chmod(blocker, 0o644)
 
     def run():
-        script = (f"mount --bind {blocker} {fuse_server_path()} && exec setpriv "
-                  f"--reuid={USER} --regid={USER} --init-groups singularity exec "
-                  f"{images['sif']} cat /etc/marker")
-        return subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", script],
-                              env=user_env(), cwd="/", capture_output=True, text=True,
-                              timeout=120)
+        return exec_with_fuse_server_replaced(blocker, images["sif"], "cat", "/etc/marker")
     one_error(run(), "squashfs-serve")
     sing_config.set(**{"allow setuid-mount squashfs": "yes"})
     r = run()

@@ -235,17 +235,25 @@ CASES = {
 }
 
 
+def images_dir(prefix, names):
+    """A directory the user can read, with an empty work directory per name:
+    (the directory, {name: its work directory})."""
+    ensure_user()
+    d = tempfile.mkdtemp(prefix=prefix)
+    os.chmod(d, 0o755)
+    works = {name: os.path.join(d, name) for name in names}
+    for work in works.values():
+        os.makedirs(work)
+    return d, works
+
+
 @pytest.fixture(scope="module")
 def crafted():
     """One squashfs image per case, readable by the user."""
-    ensure_user()
-    d = tempfile.mkdtemp(prefix="sing-prefetch-")
-    os.chmod(d, 0o755)
+    d, works = images_dir("sing-prefetch-", CASES)
     made = {}
     for name, make in CASES.items():
-        work = os.path.join(d, name)
-        os.makedirs(work)
-        root = base_root(work)
+        root = base_root(works[name])
         try:
             make(root)
         except pytest.skip.Exception:
@@ -441,15 +449,8 @@ def bad_index_image(d, field):
 
 @pytest.fixture(scope="module")
 def bad_indexes():
-    ensure_user()
-    d = tempfile.mkdtemp(prefix="sing-badidx-")
-    os.chmod(d, 0o755)
-    made = {}
-    for field in TABLE_INDEXES:
-        work = os.path.join(d, field)
-        os.makedirs(work)
-        made[field] = bad_index_image(work, field)
-    yield made
+    d, works = images_dir("sing-badidx-", TABLE_INDEXES)
+    yield {field: bad_index_image(work, field) for field, work in works.items()}
     shutil.rmtree(d, ignore_errors=True)
 
 

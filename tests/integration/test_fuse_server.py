@@ -18,7 +18,8 @@ import time
 
 import pytest
 
-from conftest import FUSE_SERVER, USER, ensure_user, fuse_server_path, user_env
+from conftest import (FUSE_SERVER, USER, ensure_user, exec_with_fuse_server_replaced,
+                      fuse_server_path, user_env)
 from test_run import images, one_error  # noqa: F401 (fixture)
 
 
@@ -104,12 +105,7 @@ def stand_in_exec(images, script, *opts):
         f.write("#!/bin/sh\n" + script + "\n")
     os.chmod(d, 0o755)
     try:
-        cmd = (f"mount --bind {d} {fuse_server_path()} && exec setpriv --reuid={user.name} "
-               f"--regid={user.name} --init-groups singularity exec {' '.join(opts)} "
-               f"{images['sif']} true")
-        return subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", cmd],
-                              env=user_env(), cwd="/", capture_output=True, text=True,
-                              timeout=120)
+        return exec_with_fuse_server_replaced(d, *opts, images["sif"], "true")
     finally:
         os.unlink(d)
 
