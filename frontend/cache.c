@@ -387,7 +387,7 @@ int cache_sif_verified(const struct cache *c, const char *digest, const char *ar
         return record_write(c, name, fd, sha, e);
 }
 
-int cache_sif_hashed_record(const struct cache *c, const char *digest, const char *arch,
+int cache_sif_hashed_record(const struct cache *c, const char *digest, const char *arch, bool exact,
                             char sha[DIGEST_STR_LEN + 1])
 {
         char name[200], want[160], got[160 + DIGEST_STR_LEN + 3];
@@ -396,11 +396,12 @@ int cache_sif_hashed_record(const struct cache *c, const char *digest, const cha
                 return -1;
         char *nl = NULL, *a, *b;
         /* Same dev, inode, size and mtime (everything before the last
-         * field), and a well-formed hash line. */
+         * field; exact: the ctime too), and a well-formed hash line. */
         if (identity_line(fd, want, sizeof(want)) == 0 &&
             record_read_at(c->fd, name, got, sizeof(got)) && (nl = strchr(got, '\n')) &&
             (a = memrchr(got, ' ', (size_t)(nl - got))) && (b = strrchr(want, ' ')) &&
-            a - got == b - want && strncmp(got, want, (size_t)(a - got)) == 0 &&
+            a - got == b - want &&
+            strncmp(got, want, exact ? (size_t)(nl + 1 - got) : (size_t)(a - got)) == 0 &&
             strlen(nl + 1) == DIGEST_STR_LEN + 1 && nl[DIGEST_STR_LEN + 1] == '\n') {
                 memcpy(sha, nl + 1, DIGEST_STR_LEN);
                 sha[DIGEST_STR_LEN] = '\0';

@@ -77,12 +77,13 @@ char *cache_sif_usable(const struct cache *c, const char *digest, const char *ar
  * content's sha256 ("sha256:<hex>") to keep in the record, or NULL. */
 int cache_sif_verified(const struct cache *c, const char *digest, const char *arch, const char *sha,
                        sing_err_t *e);
-/* A cached SIF of the private cache whose record differs from the file
- * only in the ctime and keeps a content hash (one linked as a pull's output
- * whose other name was since removed, renamed or linked again: each changes
- * the ctime): an fd of it, with the recorded hash in sha; else -1.
- * cache_sif_rehash (cache_sif_out.h) decides with the content. */
-int cache_sif_hashed_record(const struct cache *c, const char *digest, const char *arch,
+/* A cached SIF of the private cache whose record keeps a content hash and
+ * differs from the file at most in the ctime (exact: not even there). Not
+ * exact: one linked as a pull's output whose other name was since removed,
+ * renamed or linked again (each changes the ctime); cache_sif_usable_rehashed
+ * (cache_sif_out.h) then decides with the content. An fd of it, with the
+ * recorded hash in sha; else -1. */
+int cache_sif_hashed_record(const struct cache *c, const char *digest, const char *arch, bool exact,
                             char sha[DIGEST_STR_LEN + 1]);
 
 /* Where the blob is or will be: in the read-only cache when it is there

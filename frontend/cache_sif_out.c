@@ -93,11 +93,17 @@ int cache_sif_publish(const struct cache *c, const char *digest, const char *arc
          * other name is later removed or renamed (which changes only the
          * ctime), the next run checks the bytes instead of converting again. */
         char sha[DIGEST_STR_LEN + 1];
+        /* A record that still matches exactly and has the hash (an earlier
+         * link): the bytes are the ones hashed then, no need to read them. */
+        int hashed = own ? cache_sif_hashed_record(c, digest, arch, true, sha) : -1;
+        bool have_sha = hashed >= 0;
+        if (hashed >= 0)
+                close(hashed);
         if (own && (got = try_link(in, out, force, e)) != 0) {
                 if (got < 0)
                         return -1;
                 /* The link changed the inode's ctime: record it as it is now. */
-                if (fd_sha256(in, -1, sha, NULL, e) < 0 ||
+                if ((!have_sha && fd_sha256(in, -1, sha, NULL, e) < 0) ||
                     cache_sif_verified(c, digest, arch, sha, e) < 0)
                         return err_prefix(e, "%s is linked, but the cache's record is not", out);
                 log_info("%s is a hard link to the cached SIF: the image is on disk once (this "
@@ -127,7 +133,7 @@ char *cache_sif_usable_rehashed(const struct cache *c, const char *digest, const
         sing_err_t e;
         if (path)
                 return path;
-        _cleanup_close_ int fd = cache_sif_hashed_record(c, digest, arch, sha);
+        _cleanup_close_ int fd = cache_sif_hashed_record(c, digest, arch, false, sha);
         struct stat st;
         if (fd < 0)
                 return NULL;

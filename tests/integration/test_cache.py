@@ -352,6 +352,22 @@ def test_the_output_removed_or_renamed_stays_a_cache_hit(big_ref, linking_dir, h
     assert "checking its content" not in r.stderr, r.stderr
 
 
+def test_a_second_linked_pull_keeps_the_recorded_hash(big_ref, linking_dir):
+    # The second pull links again and takes the hash from the record (which
+    # still matched): with both outputs removed, the content check must find
+    # the bytes the hash names.
+    work, cache, env, out = linked_pull(big_ref, linking_dir)
+    out2 = os.path.join(work, "out2.sif")
+    r = sing("pull", "--nohttps", out2, big_ref, env=env)
+    assert r.returncode == 0 and "hard link to the cached SIF" in r.stderr, r.stderr
+    os.unlink(out)
+    os.unlink(out2)
+    r = sing("-v", "exec", "--nohttps", big_ref, "true", env=env)
+    assert r.returncode == 0, r.stderr
+    assert "checking its content" in r.stderr and "content changed" not in r.stderr, r.stderr
+    assert "Using cached SIF image" in r.stderr, r.stderr
+
+
 def test_the_output_made_group_writable_is_converted_again(big_ref, linking_dir):
     # A chmod changes only the ctime too, but a SIF others may write is
     # never run from the cache, whatever its content.
