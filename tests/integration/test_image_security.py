@@ -1115,7 +1115,9 @@ def test_poisoned_same_size_cached_sif_not_reused(singularity, registry, marked_
 def test_killed_pull_leaves_no_temp_blob(singularity, registry, gated_image, make_fault_proxy,
                                          work):
     """SIGKILL while a blob downloads: the partial blob had no name
-    (O_TMPFILE), so nothing is left in the cache."""
+    (O_TMPFILE), so no blob temp is left. The SIF being converted from the
+    layers already there may be a named temp (mksquashfs writes to a path):
+    it carries the dead pull's pid, and the next pull sweeps it."""
     proxy = make_fault_proxy(registry)
     gate = gate_proxy(proxy, gated_image.layers[-1].digest)
     workdir, cache = work
@@ -1134,12 +1136,21 @@ def test_killed_pull_leaves_no_temp_blob(singularity, registry, gated_image, mak
         gate["release"].set()
         t.join(300)
     assert res["r"].returncode != 0
-    # os.walk, not glob: glob skips the dot-files temps are named as.
-    temps = [os.path.join(d, f) for d, _, files in os.walk(cache) for f in files
-             if ".tmp" in f]
-    assert temps == [], temps
+
+    def temps():
+        # os.walk, not glob: glob skips the dot-files temps are named as.
+        return [os.path.join(d, f) for d, _, files in os.walk(cache) for f in files
+                if ".tmp" in f]
+    assert [t for t in temps() if "/blobs/" in t] == [], temps()
     blobs = os.listdir(os.path.join(cache, "blobs", "sha256"))
     assert gated_image.layers[-1].digest[7:] not in blobs
+    for t in temps():
+        pid = int(re.search(r"\.tmp-(\d+)-", t).group(1))
+        assert not os.path.exists(f"/proc/{pid}"), (t, "its pull still runs")
+    r = run_as_user([singularity, "pull", "--nohttps", "--name", out,
+                     f"docker://{proxy.hostport}/sec/gated:v1"], env=cache_env(cache))
+    assert r.returncode == 0, r.stderr
+    assert temps() == []
 
 
 def test_stale_temp_files_of_dead_pulls_removed(singularity, registry, marked_images, work,
