@@ -1,5 +1,5 @@
-/* The environment files of an image (/.singularity.d/env/*.sh) evaluated
- * without a shell, for the runtime's exec action (starter/direct_env.c).
+/* The environment files of an image (the .sh files in /.singularity.d/env)
+ * evaluated without a shell, for the runtime's exec action (starter/direct_env.c).
  *
  * Why: running the image's /bin/sh only to source a few `export` lines
  * costs an exec, a second dynamic-linker and libc start-up and the shell's
@@ -28,9 +28,12 @@
  * redirections, subshells, functions, loops, case, command substitution,
  * arithmetic, tilde, special parameters ($1 $@ $? ...), other ${...}
  * forms, an unquoted expansion or glob character where the shell would
- * split or glob it (a command word that is not an assignment), and reading
- * or assigning a variable dash itself sets (IFS, OPTIND, PPID, PS1, PS2,
- * PS4). */
+ * split or glob it (a command word that is not an assignment), reading a
+ * variable dash itself sets (IFS, OPTIND, PPID, PS1, PS2, PS4), assigning
+ * or unsetting IFS, OPTIND or PPID, and `export PS1` (PS2, PS4) while it
+ * still has dash's default value. Assigning PS1, PS2 or PS4 is allowed:
+ * the env files of Docker-converted images set PS1, and to a
+ * non-interactive dash these are plain strings. */
 #ifndef SING_SH_SUBSET_H
 #define SING_SH_SUBSET_H
 
