@@ -17,6 +17,7 @@
 #define SH_MAX_INPUT (1u << 20)  /* bytes of text */
 #define SH_MAX_VALUE (1u << 20)  /* bytes of one word or value */
 #define SH_MAX_TOTAL (32u << 20) /* bytes of all values assigned in one run */
+#define SH_MAX_WORK (64u << 20)  /* bytes of words built in one run */
 #define SH_MAX_NEW_VARS 4096     /* variables one run may create */
 #define SH_MAX_IF_DEPTH 16
 #define SH_MAX_SUB_DEPTH 16 /* ${A:-${B:-...}} and "..." inside them */
@@ -257,7 +258,7 @@ struct parser {
         const char *s;
         size_t len, pos;
         int sub_depth, if_depth;
-        size_t new_vars, total_bytes;
+        size_t new_vars, total_bytes, work;
 };
 
 /* Errors travel as the enum's values; 0 is success. */
@@ -268,9 +269,14 @@ struct parser {
                         return r_;                                                                 \
         } while (0)
 
-static int buf_add(struct buf *b, const char *s, size_t n)
+static int buf_add(struct parser *P, struct buf *b, const char *s, size_t n)
 {
         if (n > SH_MAX_VALUE || b->n + n > SH_MAX_VALUE)
+                return SH_UNSUPPORTED;
+        /* Bytes built in all words, used or not: a file of discarded
+         * ${U+$BIG$BIG} must not copy gigabytes before giving up. */
+        P->work += n;
+        if (P->work > SH_MAX_WORK)
                 return SH_UNSUPPORTED;
         if (b->n + n + 1 > b->cap) {
                 size_t cap = b->cap ? b->cap : 64;
@@ -288,9 +294,9 @@ static int buf_add(struct buf *b, const char *s, size_t n)
         return SH_OK;
 }
 
-static int buf_addc(struct buf *b, char c)
+static int buf_addc(struct parser *P, struct buf *b, char c)
 {
-        return buf_add(b, &c, 1);
+        return buf_add(P, b, &c, 1);
 }
 
 static int cur(const struct parser *P)
@@ -383,12 +389,12 @@ static int parse_dq_word(struct parser *P, struct word *w)
                                 continue;
                         }
                         if (n == '$' || n == '`' || n == '"' || n == '\\' || n == '}') {
-                                TRY(buf_addc(&w->val, (char)n));
+                                TRY(buf_addc(P, &w->val, (char)n));
                                 P->pos += 2;
                                 continue;
                         }
                 }
-                TRY(buf_addc(&w->val, (char)c));
+                TRY(buf_addc(P, &w->val, (char)c));
                 P->pos++;
         }
 }
@@ -413,7 +419,7 @@ static int parse_brace(struct parser *P, struct word *w, enum ctx ctx)
                 w->unquoted_expansion = true;
         if (cur(P) == '}') {
                 P->pos++;
-                return val ? buf_add(&w->val, val, strlen(val)) : SH_OK;
+                return val ? buf_add(P, &w->val, val, strlen(val)) : SH_OK;
         }
         if (cur(P) == ':') {
                 colon = true;
@@ -440,9 +446,9 @@ static int parse_brace(struct parser *P, struct word *w, enum ctx ctx)
                 w->unquoted_expansion |= sub.unquoted_expansion;
                 w->glob |= sub.glob;
                 if (use_w)
-                        r = sub.val.n ? buf_add(&w->val, sub.val.p, sub.val.n) : SH_OK;
+                        r = sub.val.n ? buf_add(P, &w->val, sub.val.p, sub.val.n) : SH_OK;
                 else if (op == '-' && val)
-                        r = buf_add(&w->val, val, strlen(val));
+                        r = buf_add(P, &w->val, val, strlen(val));
         }
         free(sub.val.p);
         return r;
@@ -464,13 +470,13 @@ static int parse_dollar(struct parser *P, struct word *w, enum ctx ctx, bool in_
                 val = lookup(P, start, len);
                 if (ctx == CTX_UNQUOTED)
                         w->unquoted_expansion = true;
-                return val ? buf_add(&w->val, val, strlen(val)) : SH_OK;
+                return val ? buf_add(P, &w->val, val, strlen(val)) : SH_OK;
         }
         /* Inside ${V-w}, whether `$}` is literal was not worth checking. */
         if (in_brace || !literal_dollar_ok(n, ctx))
                 return SH_UNSUPPORTED;
         P->pos++;
-        return buf_addc(&w->val, '$');
+        return buf_addc(P, &w->val, '$');
 }
 
 /* P is after the opening `"`; consumes the closing one. in_brace: inside
@@ -500,12 +506,12 @@ static int parse_dquote(struct parser *P, struct word *w, bool in_brace)
                         }
                         if (n == '$' || n == '`' || n == '"' || n == '\\' ||
                             (in_brace && n == '}')) {
-                                TRY(buf_addc(&w->val, (char)n));
+                                TRY(buf_addc(P, &w->val, (char)n));
                                 P->pos += 2;
                                 continue;
                         }
                 }
-                TRY(buf_addc(&w->val, (char)c));
+                TRY(buf_addc(P, &w->val, (char)c));
                 P->pos++;
         }
 }
@@ -517,7 +523,7 @@ static int parse_squote(struct parser *P, struct word *w)
                 P->pos++;
         if (P->pos >= P->len)
                 return SH_UNSUPPORTED; /* unterminated */
-        TRY(buf_add(&w->val, P->s + start, P->pos - start));
+        TRY(buf_add(P, &w->val, P->s + start, P->pos - start));
         P->pos++;
         return SH_OK;
 }
@@ -545,7 +551,7 @@ static int parse_unquoted(struct parser *P, struct word *w, bool in_brace)
                         if (at(P, 1) == -1)
                                 return SH_UNSUPPORTED;
                         if (at(P, 1) != '\n')
-                                TRY(buf_addc(&w->val, P->s[P->pos + 1]));
+                                TRY(buf_addc(P, &w->val, P->s[P->pos + 1]));
                         P->pos += 2;
                         continue;
                 case '\'':
@@ -565,7 +571,7 @@ static int parse_unquoted(struct parser *P, struct word *w, bool in_brace)
                         w->glob = true;
                         break;
                 }
-                TRY(buf_addc(&w->val, (char)c));
+                TRY(buf_addc(P, &w->val, (char)c));
                 P->pos++;
         }
 }
@@ -575,7 +581,7 @@ static int parse_word(struct parser *P, struct word *w)
         memset(w, 0, sizeof(*w));
         int r = parse_unquoted(P, w, false);
         if (r == SH_OK && !w->val.p)
-                r = buf_add(&w->val, "", 0); /* never NULL when OK */
+                r = buf_add(P, &w->val, "", 0); /* never NULL when OK */
         return r;
 }
 

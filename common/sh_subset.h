@@ -20,20 +20,23 @@
  *    ${NAME+w}, ${NAME:+w} (w itself a word of this subset);
  *  - assignment-only commands `A=w [B=w]...` (exported stays as it was);
  *  - `export NAME=w | NAME ...` (no splitting or globbing of NAME=w, as
- *    dash 0.5.12 treats declaration utilities); `unset NAME...`; `:`;
+ *    dash 0.5.12 treats declaration utilities; all arguments are expanded
+ *    before any is applied, as in dash); `unset NAME...`; `: [w...]`;
  *  - `if C; then L; [elif C; then L;]... [else L;] fi`, where C is one
  *    `[ ... ]` or `test ...` of: -z w, -n w, w, w = w, w != w, -f w, -d w,
- *    -e w (stat(2), as the shell's test does), each optionally after `!`.
+ *    -e w (stat(2), as the shell's test does), each optionally after `!`,
+ *    and no operand's value starts with one of - ! ( ) = < > ] (dash's
+ *    test parser could take it for an operator).
  * SH_UNSUPPORTED for everything else: other commands, pipes, &&, ||,
  * redirections, subshells, functions, loops, case, command substitution,
  * arithmetic, tilde, special parameters ($1 $@ $? ...), other ${...}
  * forms, an unquoted expansion or glob character where the shell would
  * split or glob it (a command word that is not an assignment), reading a
  * variable dash itself sets (IFS, OPTIND, PPID, PS1, PS2, PS4), assigning
- * or unsetting IFS, OPTIND or PPID, and `export PS1` (PS2, PS4) while it
- * still has dash's default value. Assigning PS1, PS2 or PS4 is allowed:
- * the env files of Docker-converted images set PS1, and to a
- * non-interactive dash these are plain strings. */
+ * or unsetting IFS, OPTIND or PPID, `export PS1` (PS2, PS4) while it
+ * still has dash's default value, and reading PWD while vars has none.
+ * Assigning PS1, PS2 or PS4 is allowed: the env files of Docker-converted
+ * images set PS1, and to a non-interactive dash these are plain strings. */
 #ifndef SING_SH_SUBSET_H
 #define SING_SH_SUBSET_H
 
@@ -60,7 +63,7 @@ enum sh_result { SH_OK = 0, SH_UNSUPPORTED = 1, SH_NOMEM = -1 };
  * wins); IFS, OPTIND and PPID, when imported, take dash's values (" \t\n",
  * "1", ppid) and stay exported; without PATH, the shell variable PATH is
  * dash's default (not exported). PWD is the caller's business (the shell's
- * PWD rule needs the working directory). */
+ * PWD rule needs the working directory): dash always exports one. */
 int sh_vars_init_like_dash(struct sh_vars *vars, char *const *envp, pid_t ppid);
 
 const char *sh_var_get(const struct sh_vars *vars, const char *name); /* NULL: unset */

@@ -5,7 +5,7 @@
 #   tools/fuzz.sh --regress [harness...]   run each over its committed corpus
 #                                          only (fast; for CI)
 # Harness names: reference auth_header manifest sif config layers recipe
-# elf_deps ld_cache image_path.
+# elf_deps ld_cache image_path sh_subset.
 # New inputs go to a scratch dir ($FUZZ_WORK, default /tmp/sing-fuzz), never
 # into the repo; crashes are saved there as crash-* files. One line per
 # harness; exit status 1 when any harness found a crash.
@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 SRC=$(pwd)
 BUILD="${FUZZ_BUILD:-$PWD/build-fuzz}"
 WORK="${FUZZ_WORK:-/tmp/sing-fuzz}"
-ALL="reference auth_header manifest sif config layers recipe elf_deps ld_cache image_path"
+ALL="reference auth_header manifest sif config layers recipe elf_deps ld_cache image_path sh_subset"
 
 regress=0
 seconds=300

@@ -2,7 +2,9 @@
  * constructs that must give up, and differential runs against the real
  * dash (a fixed corpus and a few thousand random snippets), where every
  * snippet the evaluator accepts must leave the environment dash leaves.
- * SHOW_UNSUPPORTED=1 lists on stderr the snippets the evaluator gave up on. */
+ * SHOW_UNSUPPORTED=1 lists on stderr the snippets the evaluator gave up on;
+ * SH_SUBSET_DIFF_DIR=dir also runs every file there (say, a fuzzer's
+ * corpus) through the same differential check. */
 #include "sh_subset.h"
 
 #include <errno.h>
@@ -10,6 +12,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -522,6 +526,23 @@ static void test_limits(void)
         strcat(prog, "A=$A$A\n");
         CHECK(run(prog) == SH_UNSUPPORTED);
 
+        /* Words built and thrown away count too: 200 discarded 512 KiB
+         * words are 100 MiB of copying, over the bound of one run. */
+        prog[0] = '\0';
+        strcat(prog, "B=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\n");
+        for (int i = 0; i < 12; i++)
+                strcat(prog, "B=$B$B\n");
+        CHECK(run(prog) == SH_OK);
+        char *many = malloc(strlen(prog) + 200 * 16 + 1);
+        strcpy(many, prog);
+        for (int i = 0; i < 20; i++)
+                strcat(many, "X=${U+$B$B}\n");
+        CHECK(run(many) == SH_OK);
+        for (int i = 20; i < 200; i++)
+                strcat(many, "X=${U+$B$B}\n");
+        CHECK(run(many) == SH_UNSUPPORTED);
+        free(many);
+
         /* if nested 16 deep is fine, 17 is not. */
         char nest[2048] = "";
         for (int i = 0; i < 16; i++)
@@ -553,8 +574,8 @@ static const char *const typical[] = {
     "export PATH='/usr/local/bin:/usr/bin'\n",
     "export LANG='C.UTF-8' GPG_KEY='A035C8C19219BA821ECEA86B64E628F8D684696D'\n",
     "export X='it'\\''s'\n",
-    "PATH=\"${PATH:-/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin}\"\nexport "
-    "PATH\n",
+    ("PATH=\"${PATH:-/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin}\"\n"
+     "export PATH\n"),
     "export A=\"x\\\"y\\$z\" B=plain C=\n",
     "export FOO=\"$HOME/bin:${FOO:+$FOO:}/opt\"\n",
     "PS1='Singularity> '\nexport PS1\n",
@@ -646,8 +667,8 @@ static const char *const corpus[] = {
     "if [ a ]\nthen export K=4; fi",
     "if [ a ]; then export K=5; fi # hi",
     "if [ a ]; then if [ b ]; then export K=1; fi\nfi",
-    "if [ -z \"$A\" ]; then\n  if [ a ]; then export K=1; fi\nelse\n  if [ \"$A\" = 1 ]; then "
-    "export K=2; else export K=3; fi\nfi",
+    ("if [ -z \"$A\" ]; then\n  if [ a ]; then export K=1; fi\nelse\n"
+     "  if [ \"$A\" = 1 ]; then export K=2; else export K=3; fi\nfi"),
     "if [ \"$U\" ]; then export K=$(id); else export K=ok; fi",
     "if [ ${A:+x} ]; then export K=1; fi",
     "if [ \"${U:-a}\" = a ]; then export K=1; fi",
@@ -669,6 +690,12 @@ static const char *const corpus[] = {
     "export A=1\vB=2\f",
     "export X=\"${U:-a\nb}\"",
     "export X=$PWD Y=\"${PWD}\"",
+    "export N; export X=${N-unset} Y=${N+set} Z=\"${N:-e}\"",
+    "export X=${U:-\"a}\"} Y=${U:-'b}'} Z=\"${U:-'}\"",
+    "export X=\"${U:-a\\\nb}\" Y=${U:-\\\nc}",
+    "export X=\"${A:+${U:-\"${A}\"}}\"",
+    "if [ \"${U-}\" ]; then :; elif [ ! -d /nonexistent ]; then export K=e; fi",
+    "A=x A=$A$A; export A",
     "unset PWD; export PWD=/x",
 };
 
@@ -911,6 +938,54 @@ static void test_differential_random(void)
         CHECK(st.accepted > 1000);
 }
 
+/* Files holding a NUL (which we refuse) or over 64 KiB are left out. */
+static char *read_small_file(const char *path)
+{
+        int fd = open(path, O_RDONLY);
+        if (fd < 0)
+                return NULL;
+        size_t n;
+        char *t = read_all(fd, &n);
+        close(fd);
+        if (n > 65536 || strlen(t) != n) {
+                free(t);
+                return NULL;
+        }
+        return t;
+}
+
+static void test_differential_dir(void)
+{
+        const char *dir = getenv("SH_SUBSET_DIFF_DIR");
+        if (!dir)
+                SKIP("SH_SUBSET_DIFF_DIR is not set");
+        if (access(DASH, X_OK) != 0)
+                SKIP(DASH " is missing");
+        DIR *d = opendir(dir);
+        CHECK(d != NULL);
+        if (!d)
+                return;
+        struct diff_stats st = {0};
+        char **envp = ENV_OF(env_rich);
+        struct dirent *de;
+        while ((de = readdir(d)) && st.mismatches < 20) {
+                char path[4096];
+                snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+                struct stat sb;
+                if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode))
+                        continue;
+                char *t = read_small_file(path);
+                if (!t)
+                        continue;
+                differential(t, envp, &st, false);
+                free(t);
+        }
+        closedir(d);
+        printf("# %s: %d accepted, %d unsupported, %d differ from dash\n", dir, st.accepted,
+               st.unsupported, st.mismatches);
+        CHECK(st.mismatches == 0);
+}
+
 int main(void)
 {
         char cwd[4096];
@@ -933,6 +1008,7 @@ int main(void)
         RUN(test_limits);
         RUN(test_differential_corpus);
         RUN(test_differential_random);
+        RUN(test_differential_dir);
         sh_vars_free(&vars);
         unlink(path);
         CHECK_DONE();
