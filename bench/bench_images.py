@@ -7,9 +7,6 @@ tests/integration/imagetools.py and cached under /tmp/sing-bench-cache:
             plus 4 layers of more installed packages' files (largest first,
             spread so the layers are of similar size).
 * tiny    - busybox (smoke mode), one small layer.
-* *-nosh  - debian or tiny plus one layer that deletes /bin/sh: the
-            frontend's no-shell plan runs /bin/true with the same rules and
-            no shell, which is what the environment-evaluation rows compare.
 
 All get CMD ["/bin/true"] so `run docker://REF` measures start-up only.
 """
@@ -40,23 +37,6 @@ def tiny_image():
 
 def debian_image():
     return _with_cmd(imagetools.debian_image().layers, "debian")
-
-
-def nosh_image(smoke):
-    """The small image (tiny when smoke, else debian) without /bin/sh."""
-    return without_sh(tiny_image(), "bin/sh") if smoke else \
-        without_sh(debian_image(), "usr/bin/sh")
-
-
-def without_sh(img, sh):
-    """img plus a layer that whites out sh (the image's /bin/sh: Debian's
-    /bin is a symlink, so "usr/bin/sh"; busybox's is "bin/sh"): the same
-    image, config and all, but the starter finds no shell and runs the
-    frontend's no-shell plan."""
-    cfg = img.config["config"]
-    return imagetools.Image(list(img.layers) + [imagetools.Layer([imagetools.Whiteout(sh)])],
-                            fmt=img.fmt, env=cfg.get("Env"), cmd=cfg.get("Cmd"),
-                            labels=cfg.get("Labels"))
 
 
 def _pkg_size(name):

@@ -2,6 +2,7 @@
 measure.Stat (or a dict of them). A row that cannot run raises NA."""
 import glob
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -393,14 +394,40 @@ ENV_FLAGS = ["--env", "PROJECT=$HOME/project", "--env", "TOOL_OPTS=-v --color=ne
 ENV_FILE = 'JOB_NAME=bench\nJOB_OUT="$HOME/out/$JOB_NAME"\nMPLBACKEND=Agg\n'
 
 
-def env_eval_cost(c, sif, nosh_sif):
-    """What the environment evaluation costs (issue 17): the action script
-    run by the image's /bin/sh against the same image without /bin/sh,
-    where the starter runs the frontend's no-shell plan (same rules, no
-    shell); and with ENV_OVERRIDES evaluated against the same taken as
-    given (--no-eval) and against the no-shell plan. Run in turn, one
-    invocation each, so load changes on a shared machine hit every variant
-    alike."""
+def squashfs_without_env(sif, out, work):
+    """The SIF's file system without /.singularity.d/env, with the SIF's
+    compression and block size: the same exec with nothing to evaluate."""
+    sqfs = squashfs_of_sif(sif, os.path.join(work, "with-env.sqfs"))
+    info = subprocess.run(["unsquashfs", "-s", sqfs], capture_output=True, text=True,
+                          check=True).stdout
+    comp = re.search(r"Compression (\w+)", info).group(1)
+    block = re.search(r"Block size (\d+)", info).group(1)
+    tree = os.path.join(work, "noenv-tree")
+    shutil.rmtree(tree, ignore_errors=True)
+    subprocess.run(["unsquashfs", "-q", "-n", "-d", tree, sqfs], check=True,
+                   stdout=subprocess.DEVNULL)
+    shutil.rmtree(os.path.join(tree, ".singularity.d", "env"))
+    subprocess.run(["mksquashfs", tree, out, "-noappend", "-quiet", "-no-progress", "-comp", comp,
+                    "-b", block], check=True, stdout=subprocess.DEVNULL)
+    shutil.rmtree(tree)
+    os.unlink(sqfs)
+    measure.chown_user(out)
+    return out
+
+
+# An override the shell-free evaluation leaves to the shell (a length
+# expansion: no command substitution, so no extra fork in the shell).
+FORCE_SHELL = ["--env", "BENCH_FORCE=${#HOME}"]
+
+
+def env_eval_cost(c, sif, noenv_sqfs):
+    """What the environment evaluation costs (issue 17): exec of the SIF,
+    whose env files the starter evaluates (starter/direct_env.c), against
+    the same file system without env files; with ENV_OVERRIDES evaluated
+    and taken as given (--no-eval); and, for comparison, the same exec
+    through the image's /bin/sh (an override only the shell evaluates).
+    Run in turn, one invocation each, so load changes on a shared machine
+    hit every variant alike."""
     env_file = os.path.join(c.tmp, "bench.env")
     with open(env_file, "w") as f:
         f.write(ENV_FILE)
@@ -408,18 +435,19 @@ def env_eval_cost(c, sif, nosh_sif):
     over = ENV_FLAGS + ["--env-file", env_file]
     oenv = c.env(**ENV_OVERRIDES)
     variants = {
-        "sh": ([c.sing(), "exec", sif, "/bin/true"], c.env()),
-        "nosh": ([c.sing(), "exec", nosh_sif, "/bin/true"], c.env()),
-        "sh_over": ([c.sing(), "exec"] + over + [sif, "/bin/true"], oenv),
-        "sh_over_noeval": ([c.sing(), "exec", "--no-eval"] + over + [sif, "/bin/true"], oenv),
-        "nosh_over": ([c.sing(), "exec"] + over + [nosh_sif, "/bin/true"], oenv),
+        "direct": ([c.sing(), "exec", sif, "/bin/true"], c.env()),
+        "noenv": ([c.sing(), "exec", noenv_sqfs, "/bin/true"], c.env()),
+        "over": ([c.sing(), "exec"] + over + [sif, "/bin/true"], oenv),
+        "over_noeval": ([c.sing(), "exec", "--no-eval"] + over + [sif, "/bin/true"], oenv),
+        "shell": ([c.sing(), "exec"] + FORCE_SHELL + [sif, "/bin/true"], c.env()),
     }
-    # The no-shell image must really have no shell (else the rows would
-    # compare the script with itself): `sh -c` in it fails.
-    _, rc, *_ = run([c.sing(), "exec", nosh_sif, "sh", "-c", "true"], env=c.env(),
-                    cwd=c.out, check=False)
-    if rc == 0:
-        raise RuntimeError(f"{nosh_sif} still has a shell")
+    # Each variant must take the path it stands for: the debug log says
+    # whether the shell was needed.
+    for name, (cmd, env) in variants.items():
+        _, rc, _, err = run([cmd[0], "--debug"] + cmd[1:], env=env, cwd=c.out, check=False)
+        direct = "without the shell" in err
+        if rc != 0 or direct != (name != "shell"):
+            raise RuntimeError(f"env row {name}: rc {rc}, shell-free {direct}: {err[-500:]}")
     times = measure.spawn_times_alternate(list(variants.values()), c.startups, cwd=c.out)
     out = dict(zip(variants, times))
     return {k: Stat(v) for k, v in out.items()}

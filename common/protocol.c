@@ -34,6 +34,8 @@ const char *const proto_opt_names[PROTO_N_OPTS] = {
     [PROTO_SECCOMP_BPF] = "--seccomp-bpf",
     [PROTO_FAKEROOT_FD] = "--fakeroot-fd",
     [PROTO_OVERLAY] = "--overlay",
+    [PROTO_ENV_INJECT] = "--env-inject",
+    [PROTO_ENV_FINISH] = "--env-finish",
 };
 
 const char *const proto_actions[PROTO_N_ACTIONS] = {"exec", "run", "shell", "start", "test"};

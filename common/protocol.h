@@ -46,6 +46,10 @@ enum proto_opt {
         PROTO_SECCOMP_BPF, /* a compiled seccomp filter, hex (seccomp_install.h) */
         PROTO_FAKEROOT_FD, /* --fakeroot: the socket of the frontend's id-mapping helper */
         PROTO_OVERLAY,     /* DIR[:ro|:rw], proto_overlay_split() */
+        /* exec without a shell (starter/direct_env.h): the script's step 2
+         * (overrides) and steps 3-4 (PATH, restored variables) as sh text */
+        PROTO_ENV_INJECT,
+        PROTO_ENV_FINISH,
         PROTO_N_OPTS
 };
 

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cleanup.h"
+#include "env_contract.h"
 #include "shell_quote.h"
 
 /* Helper names start with __sing_ and are all unset before the action. */
@@ -26,43 +27,58 @@ static void put_fixpath_fn(FILE *f)
               f);
 }
 
-/* The app's environment (--app) is activated where the image's 95-apps.sh
- * would be sourced: before the first env file numbered 95 or more, or after
- * all of them; the image's own 95-apps.sh is never run (we do its job). */
-static const char load_env_fn[] =
-    "__sing_env() {\n"
-    "\t__sing_injected=\n"
-    "\t__sing_app_done=\n"
-    "\tif [ -d /.singularity.d/env ]; then\n"
-    "\t\tfor __sing_f in /.singularity.d/env/*.sh; do\n"
-    "\t\t\tcase \"$__sing_f\" in\n"
-    "\t\t\t*/9[5-9]-*)\n"
-    "\t\t\t\tif [ -z \"$__sing_app_done\" ]; then\n"
-    "\t\t\t\t\t__sing_app\n"
-    "\t\t\t\t\t__sing_app_done=1\n"
-    "\t\t\t\tfi\n"
-    "\t\t\t\t;;\n"
-    "\t\t\tesac\n"
-    "\t\t\tcase \"$__sing_f\" in */99-runtimevars.sh | */95-apps.sh) continue ;; esac\n"
-    "\t\t\tif [ -f \"$__sing_f\" ]; then\n"
-    "\t\t\t\t. \"$__sing_f\"\n"
-    "\t\t\tfi\n"
-    "\t\t\tcase \"$__sing_f\" in\n"
-    "\t\t\t*/10-docker2singularity.sh | */10-docker.sh) __sing_fixpath ;;\n"
-    "\t\t\t*/99-base.sh) __sing_inject; __sing_injected=1 ;;\n"
-    "\t\t\tesac\n"
-    "\t\tdone\n"
-    "\telif [ -f /environment ]; then\n"
-    "\t\t. /environment\n"
-    "\t\t__sing_fixpath\n"
-    "\tfi\n"
-    "\tif [ -z \"$__sing_app_done\" ]; then\n"
-    "\t\t__sing_app\n"
-    "\tfi\n"
-    "\tif [ -z \"$__sing_injected\" ]; then\n"
-    "\t\t__sing_inject\n"
-    "\tfi\n"
-    "}\n";
+/* A case pattern matching "any path ending in /NAME" for each name of list. */
+static void put_names_pattern(FILE *f, const char *const *list)
+{
+        for (const char *const *n = list; *n; n++)
+                fprintf(f, "%s*/%s", n == list ? "" : " | ", *n);
+}
+
+/* The env files, by env_contract.h's rule. The app's environment (--app)
+ * is activated where the image's 95-apps.sh would be sourced: before the
+ * first env file numbered 95 or more, or after all of them. */
+static void put_load_env_fn(FILE *f)
+{
+        fputs("__sing_env() {\n"
+              "\t__sing_injected=\n"
+              "\t__sing_app_done=\n"
+              "\tif [ -d " ENV_FILES_DIR " ]; then\n"
+              "\t\tfor __sing_f in " ENV_FILES_DIR "/*.sh; do\n"
+              "\t\t\tcase \"$__sing_f\" in\n"
+              "\t\t\t*/9[5-9]-*)\n"
+              "\t\t\t\tif [ -z \"$__sing_app_done\" ]; then\n"
+              "\t\t\t\t\t__sing_app\n"
+              "\t\t\t\t\t__sing_app_done=1\n"
+              "\t\t\t\tfi\n"
+              "\t\t\t\t;;\n"
+              "\t\t\tesac\n"
+              "\t\t\tcase \"$__sing_f\" in ",
+              f);
+        put_names_pattern(f, env_files_skipped);
+        fputs(") continue ;; esac\n"
+              "\t\t\tif [ -f \"$__sing_f\" ]; then\n"
+              "\t\t\t\t. \"$__sing_f\"\n"
+              "\t\t\tfi\n"
+              "\t\t\tcase \"$__sing_f\" in\n\t\t\t",
+              f);
+        put_names_pattern(f, env_files_fixpath_after);
+        fputs(") __sing_fixpath ;;\n"
+              "\t\t\t*/" ENV_FILE_INJECT_AFTER ") __sing_inject; __sing_injected=1 ;;\n"
+              "\t\t\tesac\n"
+              "\t\tdone\n"
+              "\telif [ -f " ENV_FILE_LEGACY " ]; then\n"
+              "\t\t. " ENV_FILE_LEGACY "\n"
+              "\t\t__sing_fixpath\n"
+              "\tfi\n"
+              "\tif [ -z \"$__sing_app_done\" ]; then\n"
+              "\t\t__sing_app\n"
+              "\tfi\n"
+              "\tif [ -z \"$__sing_injected\" ]; then\n"
+              "\t\t__sing_inject\n"
+              "\tfi\n"
+              "}\n",
+              f);
+}
 
 /* '/scif/apps/NAME' followed by sub (a literal without quotes). */
 static void put_app_path(FILE *f, const char *app, const char *sub)
@@ -141,21 +157,27 @@ static void put_value(FILE *f, const char *value, bool no_eval)
                 shell_put_evaluated(f, value);
 }
 
-static void put_inject_fn(FILE *f, const struct run_env *env, bool no_eval)
+/* Step 2: the overrides (and a PATH override, evaluated here against the
+ * image's PATH, applied in step 3). */
+static void put_inject_body(FILE *f, const struct run_env *env, bool no_eval)
 {
-        fputs("__sing_inject() {\n\t:\n", f);
         for (size_t i = 0; i < env->overrides.n; i++) {
                 const char *kv = env->overrides.v[i], *eq = strchr(kv, '=');
                 fprintf(f, "\texport %.*s=", (int)(eq - kv), kv);
                 put_value(f, eq + 1, no_eval);
                 fputc('\n', f);
         }
-        /* Evaluated here, against the image's PATH; applied last. */
         if (env->path) {
                 fputs("\t__sing_path=", f);
                 put_value(f, env->path, no_eval);
                 fputc('\n', f);
         }
+}
+
+static void put_inject_fn(FILE *f, const struct run_env *env, bool no_eval)
+{
+        fputs("__sing_inject() {\n\t:\n", f);
+        put_inject_body(f, env, no_eval);
         fputs("}\n", f);
 }
 
@@ -184,9 +206,9 @@ static void put_restore(FILE *f, const struct run_env *env)
         for (size_t i = 0; i < env->restore.n; i++) {
                 const char *kv = env->restore.v[i], *eq = strchr(kv, '=');
                 int klen = (int)(eq - kv);
-                fprintf(f, "[ -n \"${%.*s+x}\" ] || export %.*s=", klen, kv, klen, kv);
+                fprintf(f, "if [ -z \"${%.*s+x}\" ]; then export %.*s=", klen, kv, klen, kv);
                 shell_put_quoted_str(f, eq + 1);
-                fputc('\n', f);
+                fputs("; fi\n", f);
         }
 }
 
@@ -343,7 +365,7 @@ char *action_script_app(const struct run_env *env, const char *action, bool no_e
         put_fixpath_fn(f);
         put_app_fn(f, app);
         put_inject_fn(f, env, no_eval);
-        fputs(load_env_fn, f);
+        put_load_env_fn(f);
         fputs("__sing_env\n", f);
         put_runtime_vars(f, env);
         fputs("unset -f __sing_fixpath __sing_inject __sing_env __sing_app\n"
@@ -370,4 +392,42 @@ bool app_name_valid(const char *name)
                       (*p >= '0' && *p <= '9') || *p == '_' || *p == '-' || *p == '.' || *p == '+'))
                         return false;
         return true;
+}
+
+/* Memory-stream text made by put, or NULL when out of memory. */
+static char *text_of(void (*put)(FILE *, const struct run_env *, bool), const struct run_env *env,
+                     bool no_eval)
+{
+        char *buf = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&buf, &len);
+        int bad;
+        if (!f)
+                return NULL;
+        put(f, env, no_eval);
+        bad = ferror(f);
+        if (fclose(f) != 0 || bad) {
+                free(buf);
+                return NULL;
+        }
+        return buf;
+}
+
+static void put_finish(FILE *f, const struct run_env *env, bool no_eval)
+{
+        (void)no_eval;
+        put_runtime_vars(f, env);
+        put_restore(f, env);
+}
+
+int action_env_steps(const struct run_env *env, bool no_eval, char **inject, char **finish)
+{
+        *inject = text_of(put_inject_body, env, no_eval);
+        *finish = text_of(put_finish, env, no_eval);
+        if (*inject && *finish)
+                return 0;
+        free(*inject);
+        free(*finish);
+        *inject = *finish = NULL;
+        return -1;
 }

@@ -44,6 +44,14 @@ char *action_script(const struct run_env *env, const char *action, bool no_eval)
  * scif/test (status 1 and a message when it has none). */
 char *action_script_app(const struct run_env *env, const char *action, bool no_eval,
                         const char *app);
+/* Steps 2 and 3-4 of exec's script (inject: the overrides; finish: PATH
+ * and the restored variables) as separate texts, for the starter's
+ * shell-free evaluation of exec (starter/direct_env.h), which performs
+ * step 1 itself by env_contract.h's rule and these texts where the script
+ * would. Both are in the subset of common/sh_subset.h unless an override's
+ * value needs more (then the starter runs the script). 0, or -1 when out
+ * of memory (both NULL). */
+int action_env_steps(const struct run_env *env, bool no_eval, char **inject, char **finish);
 /* An app name as --app takes it: letters, digits, '_', '-', '.', '+', not
  * starting with '.' or '-'. */
 bool app_name_valid(const char *name);

@@ -771,6 +771,7 @@ static int apply_workdir(struct run_request *r, sing_err_t *e)
 struct container_command {
         char *script;
         struct direct_plan direct;
+        char *env_inject, *env_finish; /* exec without a shell (action_env_steps) */
 };
 
 static int starter_argv(const struct run_request *r, const char *image,
@@ -812,6 +813,8 @@ static int starter_argv(const struct run_request *r, const char *image,
             {PROTO_SECCOMP_BPF, (const char *const *)&r->seccomp_bpf, r->seccomp_bpf ? 1 : 0},
             {PROTO_FAKEROOT_FD, (const char *const *)&r->fakeroot_fd, r->fakeroot_fd ? 1 : 0},
             {PROTO_OVERLAY, (const char *const *)r->overlays.v, r->overlays.n},
+            {PROTO_ENV_INJECT, (const char *const *)&cc->env_inject, cc->env_inject ? 1 : 0},
+            {PROTO_ENV_FINISH, (const char *const *)&cc->env_finish, cc->env_finish ? 1 : 0},
         };
         bool ok = strv_push(av, SING_STARTER_PATH) == 0;
         for (int f = 0; f < PROTO_N_FLAGS; f++)
@@ -861,6 +864,9 @@ static int container_command_build(const struct run_request *r, const struct run
         /* An app is found, and its environment applied, by the shell. */
         if (r->app)
                 return 0;
+        if (strcmp(r->action, "exec") == 0 &&
+            action_env_steps(env, r->no_eval, &cc->env_inject, &cc->env_finish) < 0)
+                return err_set(e, "out of memory");
         if ((strcmp(r->action, "run") == 0 || strcmp(r->action, "exec") == 0) &&
             oci_runtime_read(image, &oci, e) < 0)
                 return -1;
@@ -925,6 +931,8 @@ static enum prepare_result prepare(int argc, char **argv, struct run_request *r,
         rc = PREPARE_READY;
 out:
         free(cc.script);
+        free(cc.env_inject);
+        free(cc.env_finish);
         direct_plan_free(&cc.direct);
         strv_free(&env_file_kv);
         return rc;

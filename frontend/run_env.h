@@ -35,10 +35,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "env_contract.h" /* SING_DEFAULT_PATH: used until the image's env sets one */
 #include "error.h"
-
-/* Singularity's default PATH, used until the image's env sets one. */
-#define SING_DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 /* A growable list of malloc'd strings, NULL-terminated once non-empty (so
  * `v` can be an argv or envp). */

@@ -20,10 +20,11 @@
 #include "lib_search.h"
 #include "page_store.h"
 
-#define START "/bin/sh" /* the starter runs the action script with it */
-#define MAX_FILES 32    /* files prefetched at most */
-#define MAX_DEPTH 4     /* program -> library -> library ... */
-#define MD_BLOCKS 64    /* metadata blocks cached (8 KiB each) */
+#define START "/bin/sh"  /* the starter runs the action script with it */
+#define PROGRAM_MAX 1024 /* a longer program hint is ignored */
+#define MAX_FILES 32     /* files prefetched at most */
+#define MAX_DEPTH 4      /* program -> library -> library ... */
+#define MD_BLOCKS 64     /* metadata blocks cached (8 KiB each) */
 
 struct queued {
         char path[ELF_DEPS_PATH_MAX];
@@ -44,6 +45,7 @@ struct prefetch {
         bool have_machine;
         uint16_t machine;
         unsigned steps; /* path-walk budget of all the lookups (image_path.h) */
+        char start[PROGRAM_MAX];
 };
 
 /* Puts the block at pos (header hdr) of the image into the server's cache
@@ -177,7 +179,7 @@ static void *run(void *arg)
         if (sqfs_init(&pf->fs, pf->ll->fs.fd, pf->ll->fs.offset) == SQFS_OK) {
                 sqfs_cache_destroy(&pf->fs.md_cache);
                 if (sqfs_block_cache_init(&pf->fs.md_cache, MD_BLOCKS) == SQFS_OK) {
-                        enqueue(pf, START, 0);
+                        enqueue(pf, pf->start, 0);
                         while (pf->head < pf->tail && visit(pf, &pf->queue[pf->head]))
                                 pf->head++;
                         sqfs_destroy(&pf->fs); /* leaves the shared fd open */
@@ -191,11 +193,14 @@ static void *run(void *arg)
         return NULL;
 }
 
-int prefetch_start(sqfs_ll *ll, pthread_mutex_t *lock, size_t budget)
+int prefetch_start(sqfs_ll *ll, pthread_mutex_t *lock, size_t budget, const char *program)
 {
         struct prefetch *pf = calloc(1, sizeof(*pf));
         if (!pf)
                 return -1;
+        if (!program || program[0] != '/' || strlen(program) >= sizeof(pf->start))
+                program = START;
+        strcpy(pf->start, program);
         pf->ll = ll;
         pf->lock = lock;
         pf->budget = budget;

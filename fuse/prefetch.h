@@ -1,7 +1,8 @@
 /* Predictive prefetch: while the starter builds the container (a few ms
  * during which the server is mostly idle), a second thread decompresses into
  * the server's block caches what every exec is about to read: the action
- * shell /bin/sh, its ELF interpreter and the libraries it needs, found in the
+ * shell /bin/sh (or the program exec runs without a shell, when the starter
+ * names it), its ELF interpreter and the libraries it needs, found in the
  * image as ld.so would find them, recursively (bounded). It is an
  * optimisation only: any error, any odd input just ends it. The thread then
  * stays, to push opened files into the page cache (page_store.h). */
@@ -15,8 +16,9 @@
 
 /* Starts the thread. ll is the server's, used only under lock (which every
  * library call of the server holds too); at most budget bytes of files are
- * prefetched. Returns 0, or -1 when no thread could be started (nothing to
+ * prefetched, starting with program (an absolute path in the image; NULL:
+ * /bin/sh). Returns 0, or -1 when no thread could be started (nothing to
  * undo: the server just runs without). */
-int prefetch_start(sqfs_ll *ll, pthread_mutex_t *lock, size_t budget);
+int prefetch_start(sqfs_ll *ll, pthread_mutex_t *lock, size_t budget, const char *program);
 
 #endif

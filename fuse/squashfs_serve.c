@@ -244,9 +244,10 @@ static int grow_cache(sqfs_cache *cache, size_t bytes, size_t block_size)
 
 int main(int argc, char **argv)
 {
-        if (argc != 4) {
+        if (argc != 4 && !(argc == 5 && strncmp(argv[4], "prefetch=", 9) == 0)) {
                 fprintf(stderr,
-                        "usage: %s IMAGE offset=BYTES fuse-socket=FD (run by the starter)\n",
+                        "usage: %s IMAGE offset=BYTES fuse-socket=FD [prefetch=PROGRAM] "
+                        "(run by the starter)\n",
                         argv[0]);
                 return 255;
         }
@@ -291,7 +292,8 @@ int main(int argc, char **argv)
                 return 255;
         }
         no_xattrs = ll->fs.sb.xattr_id_table_start == (uint64_t)SQUASHFS_INVALID_BLK;
-        prefetch_start(ll, &library_lock, PREFETCH_BYTES); /* or serve without */
+        /* or serve without */
+        prefetch_start(ll, &library_lock, PREFETCH_BYTES, argc == 5 ? argv[4] + 9 : NULL);
 
         char *fuse_argv[] = {argv[0], NULL};
         struct fuse_args args = FUSE_ARGS_INIT(1, fuse_argv);

@@ -150,6 +150,12 @@ int args_parse(int argc, char **argv, struct request *req, sing_err_t *err)
                                 return err_set(err, "--fallback-env %s: expected KEY=VALUE", val);
                         list_add(req->fallback_env, val);
                         break;
+                case PROTO_ENV_INJECT:
+                        req->env_inject = val;
+                        break;
+                case PROTO_ENV_FINISH:
+                        req->env_finish = val;
+                        break;
                 case PROTO_FALLBACK_ARG:
                         list_add(req->fallback_argv, val);
                         break;

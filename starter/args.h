@@ -49,6 +49,9 @@ struct request {
         /* --fallback-env / --fallback-arg, in order, NULL-terminated: what
          * runs when the container has no /bin/sh (none: the shell is needed). */
         char **fallback_env, **fallback_argv;
+        /* --env-inject / --env-finish: exec may run without the shell
+         * (direct_env.h); NULL when absent */
+        const char *env_inject, *env_finish;
         /* --instance PID:START: join that instance (instance_join.h) */
         pid_t instance_pid;
         unsigned long long instance_start;

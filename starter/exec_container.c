@@ -7,14 +7,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "direct_env.h"
 #include "log.h"
 
 extern char **environ;
 
 /* What the shell does first when it runs the action script, so that the
- * no-shell plan gives the same PWD: the inherited one is kept when it names
- * the working directory, else it becomes the working directory's path (the
- * caller's PWD is the host's, which --pwd or the mounts may have changed). */
+ * shell-free paths give the same PWD (and the env files see it): the inherited one is kept when it
+ * names the working directory, else it becomes the working directory's path (the caller's PWD is
+ * the host's, which --pwd or the mounts may have changed). */
 static void set_pwd_as_a_shell_does(void)
 {
         const char *pwd = getenv("PWD");
@@ -36,6 +37,8 @@ void exec_container(const struct request *req)
                 execvp(req->args[0], req->args);
                 die_errno("%s", req->args[0]);
         }
+        set_pwd_as_a_shell_does();
+        direct_exec_try(req);
         while (req->args[nargs])
                 nargs++;
         char **argv = calloc(nargs + 5, sizeof(*argv));
@@ -52,7 +55,6 @@ void exec_container(const struct request *req)
         if (!req->fallback_argv[0])
                 die("/bin/sh doesn't exist in container");
         log_verbose("no /bin/sh in the container: running %s directly", req->fallback_argv[0]);
-        set_pwd_as_a_shell_does();
         for (char **kv = req->fallback_env; *kv; kv++)
                 if (putenv(*kv) != 0)
                         die_errno("setting the container environment");

@@ -5,7 +5,8 @@
 
 #include "args.h"
 
-/* exec /bin/sh -c SCRIPT ACTION ARGS... (the runtime's action script, see
+/* exec without the shell when direct_env.h can (--env-inject/--env-finish,
+ * exec only), else exec /bin/sh -c SCRIPT ACTION ARGS... (the runtime's action script, see
  * frontend/action_script.h). When the container has no usable /bin/sh
  * (ENOENT: missing, a dangling link, a missing ELF interpreter), the
  * fallback plan instead: set each --fallback-env, exec --fallback-arg...

@@ -3,6 +3,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -12,9 +14,12 @@
 #include "seccomp_install.h"
 
 void fuse_server_start(struct fuse_server *srv, const struct mount_entry *e,
-                       const struct user_info *u, int image_fd, bool userns)
+                       const struct user_info *u, int image_fd, bool userns, const char *prefetch)
 {
         int sv[2];
+        char *hint = NULL;
+        if (prefetch && asprintf(&hint, "prefetch=%s", prefetch) < 0)
+                hint = NULL; /* only a hint */
         /* SEQPACKET: the one message (a byte and the fd) arrives whole or not
          * at all, and a closed peer is EPIPE, not a short write. */
         if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
@@ -37,9 +42,10 @@ void fuse_server_start(struct fuse_server *srv, const struct mount_entry *e,
                         _exit(127);
                 close_range(5, ~0U, 0);
                 execl(FUSE_SERVER_PATH, "squashfs-serve", "/proc/self/fd/4", e->data,
-                      "fuse-socket=3", (char *)NULL);
+                      "fuse-socket=3", hint, (char *)NULL);
                 _exit(127);
         }
+        free(hint);
         /* Only the server holds its end: when it dies, a connection in flight
          * to it is released with it (the mount aborts) and a later send fails. */
         close(sv[1]);

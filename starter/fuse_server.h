@@ -28,9 +28,11 @@ struct fuse_server {
  * `u` with every privilege dropped (`userns`: in our user namespace, where
  * it can drop the bounding set too) and the default seccomp filter, in a
  * session of its own, dying with us (PR_SET_PDEATHSIG). It gets the image
- * as fd 4, the socket as fd 3, /dev/null as 0 and 1, and nothing else. */
+ * as fd 4, the socket as fd 3, /dev/null as 0 and 1, and nothing else.
+ * prefetch: the program the container will run first when it is not
+ * /bin/sh (an absolute path in the image, a hint for its prefetch), or NULL. */
 void fuse_server_start(struct fuse_server *srv, const struct mount_entry *e,
-                       const struct user_info *u, int image_fd, bool userns);
+                       const struct user_info *u, int image_fd, bool userns, const char *prefetch);
 
 /* Send the mounted connection's /dev/fuse fd (exactly one) and close the
  * socket. Dies when the server is gone: it can never get the connection. */

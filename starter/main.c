@@ -8,7 +8,8 @@
  *           [--userns]
  *           [--home SRC[:DST]] [--no-home] [--pwd DIR] [--writable]
  *           [--writable-tmpfs] [--no-mount proc|sys|dev|home|tmp|cwd]...
- *           [--script TEXT [--fallback-env KEY=VALUE]... [--fallback-arg ARG]...]
+ *           [--script TEXT [--fallback-env KEY=VALUE]... [--fallback-arg ARG]...
+ *            [--env-inject TEXT --env-finish TEXT]]
  *           [--seccomp-bpf HEX] [--nv] [--rocm] [--gpu-lib PATH]... [--gpu-bin PATH]...
  *           [--scratch DEST]... [--instance PID:START]
  *           [--fakeroot [--fakeroot-fd FD]] [--overlay DIR[:ro]]...
@@ -22,7 +23,9 @@
  * runtime's action script, built by the frontend: images carry data, not
  * logic), or, when the container has no /bin/sh, the --fallback-arg argv
  * with the --fallback-env variables set; without --script, ARGS itself
- * (exec_container.h). Always with the caller's environment plus
+ * (exec_container.h). For exec with --env-inject/--env-finish, the script's
+ * work is first tried without a shell (direct_env.h), after the privilege
+ * drop. Always with the caller's environment plus
  * SINGULARITY_CONTAINER=<image path>, SINGULARITY_NAME=<image basename>
  * (and their APPTAINER_ twins) and HOME=<home inside the container>.
  * The environment never changes what the starter itself does (and, setuid,
@@ -84,6 +87,7 @@
 #include "args.h"
 #include "cleanup.h"
 #include "config_check.h"
+#include "direct_env.h"
 #include "exec_container.h"
 #include "fuse_server.h"
 #include "gpu_devices.h"
@@ -283,7 +287,8 @@ int main(int argc, char **argv)
          * set can only be dropped there), before the pid namespace. */
         for (size_t i = 0; i < plan.n && srv.pid < 0; i++)
                 if (plan.entries[i].op == OP_SQUASHFS_FUSE)
-                        fuse_server_start(&srv, &plan.entries[i], &user, img.fd, !privileged);
+                        fuse_server_start(&srv, &plan.entries[i], &user, img.fd, !privileged,
+                                          direct_exec_program(&req));
         int ns = CLONE_NEWNS | (req.ipc ? CLONE_NEWIPC : 0) | (req.pid ? CLONE_NEWPID : 0) |
                  (req.net ? CLONE_NEWNET : 0);
         if (unshare(ns) < 0)

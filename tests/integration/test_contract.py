@@ -390,3 +390,90 @@ def test_shell_program(kinds):
     r = sing("shell", kinds["dir"], "-c", "echo fallback:$SHELL",
              env={"APPTAINER_SHELL": "/no/such/shell"})
     assert r.returncode == 0 and r.stdout == "fallback:/bin/sh\n", r.stderr
+
+
+# exec without a shell (starter/direct_env.c): the starter evaluates the env
+# files itself; an override that needs command substitution sends the same
+# exec to the shell, so the two paths can be compared on every kind.
+DIRECT = "without the shell"
+
+
+def exec_env(image, *opts, env=None, force_shell=False):
+    force = "$(echo forced)" if force_shell else "forced"
+    r = sing("--debug", "exec", "--env", "FORCE=" + force, *opts, image, "env", env=env)
+    assert r.returncode == 0, r.stderr
+    took_direct = DIRECT in r.stderr
+    assert took_direct != force_shell, (image, force_shell, r.stderr[-2000:])
+    return sorted(l for l in r.stdout.splitlines() if not l.startswith("SHLVL="))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_exec_without_shell_same_environment(kinds, kind):
+    """Every kind: the environment exec gives without the shell is the one
+    the shell gives, with overrides of every sort, restored secure-mode
+    variables, names the shell drops, IFS from the host."""
+    image = kinds[kind]
+    host = {"HOSTVAR": "host value", "TMPDIR": "/tmp/host tmp", "TZDIR": "/host/zones",
+            "LD_LIBRARY_PATH": "/host/lib", "IFS": "x",
+            "BASH_FUNC_ml%%": "() {  echo ml\n}", "SINGULARITYENV_WHO": "${IMGVAR}-\\$x",
+            "SINGULARITYENV_PREPEND_PATH": "/pre", "APPTAINERENV_APPEND_PATH": "/post",
+            "SINGULARITYENV_LANG": "C"}
+    opts = ("--env", "FOO=flag:$IMGVAR:${HOSTVAR:-none}", "--env", "PATH=$PATH:/opt/bin")
+    direct = exec_env(image, *opts, env=host)
+    shell = exec_env(image, *opts, env=host, force_shell=True)
+    assert direct == shell
+    got = dict(l.split("=", 1) for l in direct if "=" in l)
+    assert got["FOO"] == "flag:" + KIND_ENV[kind]["IMGVAR"] + ":host value"
+    assert got["FORCE"] == "forced" and got["TMPDIR"] == "/tmp/host tmp"  # restored
+    # dash resets an inherited IFS (its newline ends this line of env output)
+    assert got["IFS"] == " \t" and not any(k.startswith("BASH_FUNC") for k in got)
+    # A PATH override replaces PREPEND_PATH/APPEND_PATH's result.
+    assert got["PATH"] == KIND_ENV[kind]["PATH"] + ":/opt/bin"
+    # --no-eval and --cleanenv take the same path.
+    r = sing("--debug", "exec", "--no-eval", "--cleanenv", "--env", "FOO=$IMGVAR", image,
+             "sh", "-c", 'echo "$FOO|${HOSTVAR:-}"', env=host)
+    assert r.returncode == 0 and r.stdout == "$IMGVAR|\n" and DIRECT in r.stderr, r.stderr
+
+
+@pytest.fixture(scope="module")
+def shell_needed_dir():
+    """A sandbox whose env files need the shell, and programs the shell
+    must run itself."""
+    user = ensure_user()
+    d = tempfile.mkdtemp(prefix="sing-direct-")
+    os.chmod(d, 0o755)
+    root = busybox_tree(os.path.join(d, "root"), {
+        ".singularity.d/env/10-plain.sh": ("export PLAIN=1\n", 0o644),
+        ".singularity.d/env/20-loop.sh": ('for x in a b; do LOOP="$LOOP$x"; done\n'
+                                          "export LOOP\n", 0o644),
+        "bin/no-shebang": ("echo ran-by-the-shell:$PLAIN\n", 0o755),
+        "bin/not-executable": ("#!/bin/sh\necho no\n", 0o644)})
+    os.chown(root, user.uid, user.gid)
+    yield root
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def test_exec_env_file_needing_the_shell(shell_needed_dir):
+    r = sing("--debug", "exec", shell_needed_dir, "sh", "-c", 'echo "$PLAIN$LOOP"')
+    assert r.returncode == 0 and r.stdout == "1ab\n", r.stderr
+    assert "20-loop.sh needs the shell" in r.stderr and DIRECT not in r.stderr
+
+
+def test_exec_programs_only_the_shell_runs(shell_needed_dir):
+    """What direct exec cannot do goes to the shell, with the shell's result:
+    a script without #!, a missing or non-executable program."""
+    sub = os.path.join(shell_needed_dir, ".singularity.d/env/20-loop.sh")
+    os.rename(sub, sub + ".off")
+    try:
+        r = sing("--debug", "exec", shell_needed_dir, "sh", "-c", "echo $PLAIN")
+        assert r.returncode == 0 and r.stdout == "1\n" and DIRECT in r.stderr, r.stderr
+        r = sing("--debug", "exec", shell_needed_dir, "no-shebang")
+        assert r.returncode == 0 and r.stdout == "ran-by-the-shell:1\n", r.stderr
+        assert "Exec format error: using the shell" in r.stderr
+        r = sing("exec", shell_needed_dir, "no-such-program")
+        assert r.returncode == 127, r.stderr
+        assert "no-such-program: no such file or directory in container" in r.stderr
+        r = sing("exec", shell_needed_dir, "/bin/not-executable")
+        assert r.returncode == 126, (r.returncode, r.stderr)
+    finally:
+        os.rename(sub + ".off", sub)

@@ -265,12 +265,15 @@ def crafted():
 
 
 def exec_in(image):
-    """The container runs its shell (the action script), then a static program.
-    Output as bytes: ld.so prints what it took for a library name."""
+    """The container runs its shell, then a static program. The shell is
+    named by its path, so that the prefetcher starts from it (the starter
+    names an absolute program to the server) and exec runs it without the
+    action script's shell when it can, else through it. Output as bytes:
+    ld.so prints what it took for a library name."""
     info = ensure_user()
     return subprocess.run(["setpriv", f"--reuid={info.name}", f"--regid={info.name}",
                            "--init-groups", "--", "singularity", "exec", image,
-                           "/probe/busybox", "echo", "ran"],
+                           "/bin/sh", "-c", "/probe/busybox echo ran"],
                           env=user_env(None), cwd=info.home, timeout=120, capture_output=True)
 
 

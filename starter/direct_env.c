@@ -1,0 +1,189 @@
+#include "direct_env.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "env_contract.h"
+#include "fileio.h"
+#include "log.h"
+#include "sh_subset.h"
+
+extern char **environ;
+
+/* An env file is a few lines; a bigger one goes to the shell. */
+#define ENV_FILE_MAX (256 * 1024)
+#define ENV_FILES_MAX 256
+
+static bool is_regular(const char *path)
+{
+        struct stat st;
+        return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* `. path`: false when the shell is needed. */
+static bool source_file(struct sh_vars *vars, const char *path)
+{
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        _cleanup_free_ char *text = NULL;
+        size_t len;
+        if (fd < 0 || read_all_bounded(fd, ENV_FILE_MAX, &text, &len) < 0) {
+                log_debug("exec: %s: %s: using the shell", path, strerror(errno));
+                return false;
+        }
+        if (sh_subset_run(vars, text, len) != SH_OK) {
+                log_debug("exec: %s needs the shell", path);
+                return false;
+        }
+        return true;
+}
+
+/* Apptainer's fixpath (the script's __sing_fixpath): append the default
+ * entries PATH lacks, and export it. */
+static bool fixpath(struct sh_vars *vars)
+{
+        const char *cur = sh_var_get(vars, "PATH");
+        _cleanup_free_ char *path = strdup(cur ? cur : "");
+        char defaults[] = SING_DEFAULT_PATH, *save = NULL;
+        if (!path)
+                return false;
+        for (char *d = strtok_r(defaults, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
+                _cleanup_free_ char *wrapped = NULL, *grown = NULL;
+                if (asprintf(&wrapped, ":%s:", path) < 0)
+                        return false;
+                size_t dl = strlen(d);
+                bool found = false;
+                for (const char *p = wrapped; (p = strstr(p, d)); p++)
+                        if (p[-1] == ':' && p[dl] == ':') {
+                                found = true;
+                                break;
+                        }
+                if (found)
+                        continue;
+                if (asprintf(&grown, "%s%s%s", path, *path ? ":" : "", d) < 0)
+                        return false;
+                free(path);
+                path = steal_ptr(&grown);
+        }
+        return sh_var_set(vars, "PATH", path, true) == 0;
+}
+
+static bool run_text(struct sh_vars *vars, const char *what, const char *text)
+{
+        if (sh_subset_run(vars, text, strlen(text)) == SH_OK)
+                return true;
+        log_debug("exec: the %s needs the shell", what);
+        return false;
+}
+
+static int name_cmp(const struct dirent **a, const struct dirent **b)
+{
+        return strcmp((*a)->d_name, (*b)->d_name);
+}
+
+/* What the glob *.sh matches: no leading dot, a ".sh" ending. */
+static int is_env_file_name(const struct dirent *d)
+{
+        size_t n = strlen(d->d_name);
+        return d->d_name[0] != '.' && n >= 3 && strcmp(d->d_name + n - 3, ".sh") == 0;
+}
+
+/* Step 1 and 2 (the script's __sing_env without an app). */
+static bool load_env_files(struct sh_vars *vars, const char *inject)
+{
+        struct stat st;
+        struct dirent **names = NULL;
+        bool ok = true, injected = false;
+        if (stat(ENV_FILES_DIR, &st) != 0 || !S_ISDIR(st.st_mode)) {
+                if (is_regular(ENV_FILE_LEGACY) &&
+                    !(source_file(vars, ENV_FILE_LEGACY) && fixpath(vars)))
+                        return false;
+                return run_text(vars, "overrides", inject);
+        }
+        int n = scandir(ENV_FILES_DIR, &names, is_env_file_name, name_cmp);
+        if (n < 0 || n > ENV_FILES_MAX) {
+                log_debug("exec: listing " ENV_FILES_DIR " failed: using the shell");
+                ok = false;
+        }
+        for (int i = 0; ok && i < n; i++) {
+                const char *name = names[i]->d_name;
+                char path[sizeof(ENV_FILES_DIR) + 256 + 1];
+                if (env_file_listed(env_files_skipped, name))
+                        continue;
+                snprintf(path, sizeof(path), ENV_FILES_DIR "/%s", name);
+                if (is_regular(path))
+                        ok = source_file(vars, path);
+                if (ok && env_file_listed(env_files_fixpath_after, name))
+                        ok = fixpath(vars);
+                if (ok && strcmp(name, ENV_FILE_INJECT_AFTER) == 0) {
+                        ok = run_text(vars, "overrides", inject);
+                        injected = true;
+                }
+        }
+        for (int i = 0; i < n; i++)
+                free(names[i]);
+        free(names);
+        return ok && (injected || run_text(vars, "overrides", inject));
+}
+
+static bool executable_file(const char *path)
+{
+        return is_regular(path) && faccessat(AT_FDCWD, path, X_OK, AT_EACCESS) == 0;
+}
+
+/* The script's lookup: NULL when not found (the shell then says so). */
+static char *find_program(const struct sh_vars *vars, const char *name)
+{
+        if (strchr(name, '/'))
+                return executable_file(name) ? strdup(name) : NULL;
+        const char *path = sh_var_get(vars, "PATH");
+        for (const char *p = path; p && *p;) {
+                const char *end = strchrnul(p, ':');
+                char *cand = NULL;
+                if (end > p && asprintf(&cand, "%.*s/%s", (int)(end - p), p, name) >= 0) {
+                        if (executable_file(cand))
+                                return cand;
+                        free(cand);
+                }
+                p = *end ? end + 1 : end;
+        }
+        return NULL;
+}
+
+static bool may_run_direct(const struct request *req)
+{
+        return req->env_inject && req->env_finish && req->args[0] && req->action &&
+               strcmp(req->action, "exec") == 0;
+}
+
+const char *direct_exec_program(const struct request *req)
+{
+        return may_run_direct(req) && req->args[0][0] == '/' ? req->args[0] : NULL;
+}
+
+void direct_exec_try(const struct request *req)
+{
+        struct sh_vars vars = {0};
+        _cleanup_free_ char *prog = NULL;
+        if (!may_run_direct(req))
+                return;
+        if (sh_vars_init_like_dash(&vars, environ, getppid()) == 0 &&
+            load_env_files(&vars, req->env_inject) &&
+            run_text(&vars, "PATH and restored variables", req->env_finish) &&
+            (prog = find_program(&vars, req->args[0]))) {
+                char **envp = sh_vars_environ(&vars);
+                if (envp) {
+                        log_debug("exec: %s without the shell", prog);
+                        execve(prog, req->args, envp);
+                        log_debug("exec: %s: %s: using the shell", prog, strerror(errno));
+                        sh_environ_free(envp);
+                }
+        }
+        sh_vars_free(&vars);
+}
