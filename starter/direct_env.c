@@ -137,23 +137,31 @@ static bool executable_file(const char *path)
         return is_regular(path) && faccessat(AT_FDCWD, path, X_OK, AT_EACCESS) == 0;
 }
 
-/* The script's lookup: NULL when not found (the shell then says so). */
+/* The program `exec "$@"` runs (dash's search: the first PATH entry where
+ * it is an executable regular file; an empty entry, leading, inner or
+ * trailing, is the working directory, as for padvance); NULL when not found
+ * (the shell then says so) or PATH is unset (the shell decides). */
 static char *find_program(const struct sh_vars *vars, const char *name)
 {
         if (strchr(name, '/'))
                 return executable_file(name) ? strdup(name) : NULL;
         const char *path = sh_var_get(vars, "PATH");
-        for (const char *p = path; p && *p;) {
+        if (!path)
+                return NULL;
+        for (const char *p = path;;) {
                 const char *end = strchrnul(p, ':');
                 char *cand = NULL;
-                if (end > p && asprintf(&cand, "%.*s/%s", (int)(end - p), p, name) >= 0) {
-                        if (executable_file(cand))
-                                return cand;
-                        free(cand);
-                }
-                p = *end ? end + 1 : end;
+                if (end == p)
+                        cand = strdup(name); /* relative: the working directory */
+                else if (asprintf(&cand, "%.*s/%s", (int)(end - p), p, name) < 0)
+                        cand = NULL;
+                if (cand && executable_file(cand))
+                        return cand;
+                free(cand);
+                if (!*end)
+                        return NULL;
+                p = end + 1;
         }
-        return NULL;
 }
 
 static bool may_run_direct(const struct request *req)

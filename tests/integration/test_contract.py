@@ -477,3 +477,41 @@ def test_exec_programs_only_the_shell_runs(shell_needed_dir):
         assert r.returncode == 126, (r.returncode, r.stderr)
     finally:
         os.rename(sub + ".off", sub)
+
+
+@pytest.fixture(scope="module")
+def empty_path_entry():
+    """A sandbox whose env file puts an empty entry (the working directory,
+    for dash) first in PATH, and a working directory holding a program of
+    the same name as one in the image's /bin."""
+    user = ensure_user()
+    d = tempfile.mkdtemp(prefix="sing-direct-path-")
+    os.chmod(d, 0o755)
+    root = busybox_tree(os.path.join(d, "root"), {
+        ".singularity.d/env/90-environment.sh": ('export PATH=":/bin:/usr/bin"\n', 0o644),
+        "bin/hello": ("#!/bin/sh\necho image-hello\n", 0o755)})
+    work = os.path.join(d, "work")
+    os.mkdir(work)
+    with open(os.path.join(work, "hello"), "w") as f:
+        f.write("#!/bin/sh\necho cwd-hello\n")
+    os.chmod(work, 0o755)
+    os.chmod(os.path.join(work, "hello"), 0o755)
+    os.chown(root, user.uid, user.gid)
+    yield root, work
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.mark.parametrize("override", [None, "/nowhere::/bin", "/nowhere:"])
+def test_exec_empty_path_entry_is_the_working_directory(empty_path_entry, override):
+    """dash's exec searches an empty PATH entry (leading, inner, trailing)
+    as the working directory: without the shell, the same program runs."""
+    root, work = empty_path_entry
+    opts = ("--env", "PATH=" + override) if override else ()
+    outs = []
+    for force in ("forced", "$(echo forced)"):
+        r = run_as_user(["singularity", "--debug", "exec", "--env", "FORCE=" + force, *opts,
+                         root, "hello"], cwd=work)
+        assert r.returncode == 0, r.stderr
+        assert (DIRECT in r.stderr) == (force == "forced"), r.stderr[-2000:]
+        outs.append(r.stdout)
+    assert outs == ["cwd-hello\n", "cwd-hello\n"]
