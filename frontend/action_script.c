@@ -420,8 +420,23 @@ static void put_finish(FILE *f, const struct run_env *env, bool no_eval)
         put_restore(f, env);
 }
 
+/* The script's own variables (__sing_f, _sing_found...) hold the script's
+ * values where the overrides are evaluated, and the script unsets them
+ * before the action: an override that names one needs the script. */
+static bool mentions_script_vars(const struct run_env *env)
+{
+        for (size_t i = 0; i < env->overrides.n; i++)
+                if (strstr(env->overrides.v[i], "_sing_"))
+                        return true;
+        return env->path && strstr(env->path, "_sing_");
+}
+
 int action_env_steps(const struct run_env *env, bool no_eval, char **inject, char **finish)
 {
+        if (mentions_script_vars(env)) {
+                *inject = *finish = NULL;
+                return 0;
+        }
         *inject = text_of(put_inject_body, env, no_eval);
         *finish = text_of(put_finish, env, no_eval);
         if (*inject && *finish)

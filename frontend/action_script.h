@@ -50,7 +50,9 @@ char *action_script_app(const struct run_env *env, const char *action, bool no_e
  * step 1 itself by env_contract.h's rule and these texts where the script
  * would. Both are in the subset of common/sh_subset.h unless an override's
  * value needs more (then the starter runs the script). 0, or -1 when out
- * of memory (both NULL). */
+ * of memory (both NULL). Both NULL, and 0, when an override names one of
+ * the script's own variables (__sing_*, _sing_*): only the script gives
+ * them its values. */
 int action_env_steps(const struct run_env *env, bool no_eval, char **inject, char **finish);
 /* An app name as --app takes it: letters, digits, '_', '-', '.', '+', not
  * starting with '.' or '-'. */

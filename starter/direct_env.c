@@ -37,7 +37,9 @@ static bool source_file(struct sh_vars *vars, const char *path)
                 log_debug("exec: %s: %s: using the shell", path, strerror(errno));
                 return false;
         }
-        if (sh_subset_run(vars, text, len) != SH_OK) {
+        /* The script's own variables (__sing_f: this file's path...) have
+         * values only the script gives. */
+        if (memmem(text, len, "_sing_", 6) || sh_subset_run(vars, text, len) != SH_OK) {
                 log_debug("exec: %s needs the shell", path);
                 return false;
         }
@@ -181,6 +183,14 @@ void direct_exec_try(const struct request *req)
         _cleanup_free_ char *prog = NULL;
         if (!may_run_direct(req))
                 return;
+        /* The script sets and unsets its own variables (__sing_*, _sing_*):
+         * an inherited one is gone from its environment. */
+        for (char **e = environ; *e; e++)
+                if (strncmp(*e, "_sing_", 6) == 0 || strncmp(*e, "__sing_", 7) == 0) {
+                        log_debug("exec: %.*s is one of the script's variables: using the shell",
+                                  (int)strcspn(*e, "="), *e);
+                        return;
+                }
         if (sh_vars_init_like_dash(&vars, environ, getppid()) == 0 &&
             load_env_files(&vars, req->env_inject) &&
             run_text(&vars, "PATH and restored variables", req->env_finish) &&

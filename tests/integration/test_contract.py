@@ -515,3 +515,33 @@ def test_exec_empty_path_entry_is_the_working_directory(empty_path_entry, overri
         assert (DIRECT in r.stderr) == (force == "forced"), r.stderr[-2000:]
         outs.append(r.stdout)
     assert outs == ["cwd-hello\n", "cwd-hello\n"]
+
+
+@pytest.fixture(scope="module")
+def script_vars_dir():
+    user = ensure_user()
+    d = tempfile.mkdtemp(prefix="sing-direct-vars-")
+    os.chmod(d, 0o755)
+    root = busybox_tree(os.path.join(d, "root"), {
+        ".singularity.d/env/90-environment.sh": ('export WHERE="$__sing_f"\n', 0o644)})
+    os.chown(root, user.uid, user.gid)
+    yield root
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def test_exec_script_variables_as_the_shell_gives_them(script_vars_dir):
+    """The action script's own variables (__sing_f, the env file being
+    sourced; _sing_found...): an env file or override reading one, or an
+    inherited one (the script unsets them), gives what the shell gives."""
+    host = {"__sing_d": "host", "_sing_found": "host2"}
+    opts = ("--env", "OVR=${__sing_f:-unset}")
+    direct = exec_env(script_vars_dir, *opts, env=host, force_shell=True)
+    got = dict(l.split("=", 1) for l in direct if "=" in l)
+    assert got["WHERE"] == "/.singularity.d/env/90-environment.sh"
+    assert "__sing_d" not in got and "_sing_found" not in got
+    for env, opts in ((host, ()), (None, opts), (None, ())):
+        r = sing("--debug", "exec", *opts, script_vars_dir, "env", env=env)
+        assert r.returncode == 0 and DIRECT not in r.stderr, r.stderr[-2000:]
+        shell = dict(l.split("=", 1) for l in r.stdout.splitlines() if "=" in l)
+        assert shell["WHERE"] == got["WHERE"], r.stdout
+        assert "__sing_d" not in shell and "_sing_found" not in shell, r.stdout
