@@ -55,13 +55,52 @@ static bool is_name(const char *s)
         return n > 0 && name_len(s, n) == n;
 }
 
+static size_t name_hash(const char *name, size_t len)
+{
+        size_t h = 14695981039346656037u; /* FNV-1a */
+        for (size_t i = 0; i < len; i++)
+                h = (h ^ (unsigned char)name[i]) * 1099511628211u;
+        return h;
+}
+
 static struct sh_var *var_find(const struct sh_vars *vars, const char *name, size_t len)
 {
-        for (size_t i = 0; i < vars->n; i++) {
-                if (strncmp(vars->v[i].name, name, len) == 0 && vars->v[i].name[len] == '\0')
-                        return &vars->v[i];
+        if (!vars->nslots)
+                return NULL;
+        for (size_t i = name_hash(name, len) & (vars->nslots - 1);; i = (i + 1) & (vars->nslots - 1)) {
+                size_t k = vars->slots[i];
+                if (!k)
+                        return NULL;
+                struct sh_var *v = &vars->v[k - 1];
+                if (strncmp(v->name, name, len) == 0 && v->name[len] == '\0')
+                        return v;
         }
-        return NULL;
+}
+
+/* Put entry k (its index + 1) into slots (nslots a power of two, never full). */
+static void slot_put(size_t *slots, size_t nslots, const char *name, size_t k)
+{
+        size_t i = name_hash(name, strlen(name)) & (nslots - 1);
+        while (slots[i])
+                i = (i + 1) & (nslots - 1);
+        slots[i] = k;
+}
+
+/* Room for one more entry in the index, at most half full. */
+static int slots_reserve(struct sh_vars *vars)
+{
+        if ((vars->n + 1) * 2 <= vars->nslots)
+                return 0;
+        size_t nslots = vars->nslots ? vars->nslots * 2 : 64;
+        size_t *slots = calloc(nslots, sizeof(*slots));
+        if (!slots)
+                return -1;
+        for (size_t i = 0; i < vars->n; i++)
+                slot_put(slots, nslots, vars->v[i].name, i + 1);
+        free(vars->slots);
+        vars->slots = slots;
+        vars->nslots = nslots;
+        return 0;
 }
 
 /* The entry for name, created (unset, not exported) if missing. */
@@ -70,6 +109,8 @@ static struct sh_var *var_lookup_or_add(struct sh_vars *vars, const char *name, 
         struct sh_var *v = var_find(vars, name, len);
         if (v)
                 return v;
+        if (slots_reserve(vars) != 0)
+                return NULL;
         if (vars->n == vars->cap) {
                 size_t cap = vars->cap ? vars->cap * 2 : 32;
                 struct sh_var *nv = realloc(vars->v, cap * sizeof(*nv));
@@ -85,6 +126,7 @@ static struct sh_var *var_lookup_or_add(struct sh_vars *vars, const char *name, 
         v->value = NULL;
         v->exported = false;
         vars->n++;
+        slot_put(vars->slots, vars->nslots, v->name, vars->n);
         return v;
 }
 
@@ -126,8 +168,10 @@ void sh_vars_free(struct sh_vars *vars)
                 free(vars->v[i].value);
         }
         free(vars->v);
+        free(vars->slots);
         vars->v = NULL;
-        vars->n = vars->cap = 0;
+        vars->slots = NULL;
+        vars->n = vars->cap = vars->nslots = 0;
 }
 
 /* dash's start-up (var.c INIT): environment entries with a valid name are

@@ -50,10 +50,13 @@ struct sh_var {
         bool exported;
 };
 
-/* Variables in the order they were first set (the environment's order). */
+/* Variables in the order they were first set (the environment's order),
+ * indexed by name (slots: open addressing, index + 1, 0 free), so that a
+ * file of lookups costs the same with thousands of variables. */
 struct sh_vars {
         struct sh_var *v;
         size_t n, cap;
+        size_t *slots, nslots;
 };
 
 enum sh_result { SH_OK = 0, SH_UNSUPPORTED = 1, SH_NOMEM = -1 };

@@ -15,6 +15,7 @@
 #include <dirent.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -986,6 +987,37 @@ static void test_differential_dir(void)
         CHECK(st.mismatches == 0);
 }
 
+/* Env files run one after another into one table: 8 files of 4000 new
+ * variables each and 100k lookups of a missing one take a linear table
+ * about a minute (a file of lookups costs the variables' count each);
+ * indexed, a fraction of a second. SIGALRM ends the test when it is slow. */
+static void test_many_variables(void)
+{
+        struct sh_vars v;
+        size_t cap = 4000 * 16 + 8 + 200000 + 8;
+        char *text = malloc(cap);
+        CHECK(sh_vars_init_like_dash(&v, NULL, 1) == 0);
+        alarm(20);
+        for (int f = 0; f < 8; f++) {
+                size_t n = 0;
+                for (int i = 0; i < 4000; i++)
+                        n += (size_t)snprintf(text + n, cap - n, "v%d_%d=\n", f, i);
+                n += (size_t)snprintf(text + n, cap - n, "A%d=", f);
+                for (int i = 0; i < 100000; i++) {
+                        memcpy(text + n, "$Z", 2);
+                        n += 2;
+                }
+                text[n++] = '\n';
+                CHECK(sh_subset_run(&v, text, n) == SH_OK);
+        }
+        alarm(0);
+        CHECK(v.n == 8 * 4001 + 1); /* and PATH */
+        CHECK_STR(sh_var_get(&v, "v7_3999"), "");
+        CHECK(sh_var_get(&v, "Z") == NULL);
+        free(text);
+        sh_vars_free(&v);
+}
+
 int main(void)
 {
         char cwd[4096];
@@ -1006,6 +1038,7 @@ int main(void)
         RUN(test_init_vs_dash);
         RUN(test_unsupported);
         RUN(test_limits);
+        RUN(test_many_variables);
         RUN(test_differential_corpus);
         RUN(test_differential_random);
         RUN(test_differential_dir);
