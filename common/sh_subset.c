@@ -718,18 +718,22 @@ static int cmd_assignments(struct parser *P, bool exec)
         while (!at_command_end(P)) {
                 size_t nlen = assignment_name_len(P);
                 struct word w;
-                char name[nlen + 1];
                 if (nlen == 0)
                         return SH_UNSUPPORTED; /* A=1 cmd: a prefix assignment */
-                memcpy(name, P->s + P->pos, nlen);
-                name[nlen] = '\0';
-                if (assign_forbidden(name))
+                /* On the heap: a name may be as long as the file. */
+                char *name = strndup(P->s + P->pos, nlen);
+                if (!name)
+                        return SH_NOMEM;
+                if (assign_forbidden(name)) {
+                        free(name);
                         return SH_UNSUPPORTED;
+                }
                 P->pos += nlen + 1;
                 int r = parse_word(P, &w);
                 if (r == SH_OK && exec)
                         r = assign(P, name, nlen, w.val.p, w.val.n, false);
                 word_free(&w);
+                free(name);
                 TRY(r);
                 skip_blanks(P);
         }

@@ -15,6 +15,7 @@
 #include <dirent.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -1018,6 +1019,36 @@ static void test_many_variables(void)
         sh_vars_free(&v);
 }
 
+/* A name of 200 KiB (an env file may hold 256 KiB) in an assignment: dash
+ * takes it; so do we, on a small stack (no copy of the name on it). */
+static void *long_name_thread(void *arg)
+{
+        struct sh_vars v;
+        const char *text = arg;
+        intptr_t ok = sh_vars_init_like_dash(&v, NULL, 1) == 0 &&
+                      sh_subset_run(&v, text, strlen(text)) == SH_OK && v.n == 2;
+        sh_vars_free(&v);
+        return (void *)ok;
+}
+
+static void test_long_name(void)
+{
+        size_t n = 200 * 1024;
+        char *text = malloc(n + 8);
+        memset(text, 'N', n);
+        strcpy(text + n, "=1\n");
+        pthread_attr_t attr;
+        pthread_t t;
+        void *ok = NULL;
+        pthread_attr_init(&attr);
+        pthread_attr_setstacksize(&attr, 128 * 1024);
+        CHECK(pthread_create(&t, &attr, long_name_thread, text) == 0);
+        CHECK(pthread_join(t, &ok) == 0);
+        CHECK(ok == (void *)1);
+        pthread_attr_destroy(&attr);
+        free(text);
+}
+
 int main(void)
 {
         char cwd[4096];
@@ -1039,6 +1070,7 @@ int main(void)
         RUN(test_unsupported);
         RUN(test_limits);
         RUN(test_many_variables);
+        RUN(test_long_name);
         RUN(test_differential_corpus);
         RUN(test_differential_random);
         RUN(test_differential_dir);
