@@ -545,3 +545,43 @@ def test_exec_script_variables_as_the_shell_gives_them(script_vars_dir):
         shell = dict(l.split("=", 1) for l in r.stdout.splitlines() if "=" in l)
         assert shell["WHERE"] == got["WHERE"], r.stdout
         assert "__sing_d" not in shell and "_sing_found" not in shell, r.stdout
+
+
+@pytest.fixture(scope="module")
+def no_shell_dirs():
+    """Sandboxes with an env file and no usable /bin/sh: none at all (a
+    static busybox as env), or one that is not executable."""
+    user = ensure_user()
+    d = tempfile.mkdtemp(prefix="sing-direct-nosh-")
+    os.chmod(d, 0o755)
+    none = os.path.join(d, "none")
+    for sub in ("bin", ".singularity.d/env", "proc", "sys", "dev", "tmp", "home", "etc"):
+        os.makedirs(os.path.join(none, sub))
+    shutil.copy("/bin/busybox", os.path.join(none, "bin/busybox"))
+    os.symlink("busybox", os.path.join(none, "bin/env"))
+    with open(os.path.join(none, ".singularity.d/env/90-environment.sh"), "w") as f:
+        f.write('export FROMFILE="$HOME-x"\n')
+    os.chmod(os.path.join(none, ".singularity.d/env/90-environment.sh"), 0o644)
+    bad = busybox_tree(os.path.join(d, "bad"), {
+        ".singularity.d/env/90-environment.sh": ('export FROMFILE="$HOME-x"\n', 0o644)})
+    os.unlink(os.path.join(bad, "bin/sh"))
+    shutil.copy("/bin/busybox", os.path.join(bad, "bin/sh"))
+    os.chmod(os.path.join(bad, "bin/sh"), 0o644)
+    for root in (none, bad):
+        os.chown(root, user.uid, user.gid)
+    yield none, bad
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def test_exec_without_usable_shell_keeps_the_no_shell_rules(no_shell_dirs):
+    """No /bin/sh: exec's no-shell plan (overrides taken literally, no env
+    file evaluated) whatever the overrides are; a /bin/sh the kernel
+    refuses: the same error as before, not an exec that works."""
+    none, bad = no_shell_dirs
+    for extra in ((), ("--env", "C=$(echo x)")):
+        r = sing("exec", "--env", "B=$HOME", *extra, none, "env")
+        assert r.returncode == 0, r.stderr
+        got = dict(l.split("=", 1) for l in r.stdout.splitlines() if "=" in l)
+        assert got["B"] == "$HOME" and "FROMFILE" not in got, (extra, r.stdout)
+    r = sing("exec", bad, "env")
+    assert r.returncode != 0 and "running /bin/sh in the container" in r.stderr, r
