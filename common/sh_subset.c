@@ -67,7 +67,8 @@ static struct sh_var *var_find(const struct sh_vars *vars, const char *name, siz
 {
         if (!vars->nslots)
                 return NULL;
-        for (size_t i = name_hash(name, len) & (vars->nslots - 1);; i = (i + 1) & (vars->nslots - 1)) {
+        for (size_t i = name_hash(name, len) & (vars->nslots - 1);;
+             i = (i + 1) & (vars->nslots - 1)) {
                 size_t k = vars->slots[i];
                 if (!k)
                         return NULL;
