@@ -166,6 +166,31 @@ struct archive *layer_reader_archive(struct layer_reader *r)
         return r->tar;
 }
 
+/* The tar's end comes before the stream's (its zero records, a gzip
+ * trailer): the rest is decompressed, unchecked by tar_check, so that the
+ * decoder verifies the gzip CRC32 and length, and a damaged or truncated
+ * end fails. Up to LAYER_DRAIN_MAX: more after the tar (a bomb where
+ * nobody looks) is left unread, as it was. */
+#define LAYER_DRAIN_MAX (16u << 20)
+static int drain(struct layer_reader *r, sing_err_t *e)
+{
+        size_t total = 0;
+
+        while (!r->failed && !r->raw_eof && r->inflate && total < LAYER_DRAIN_MAX) {
+                const void *buf;
+                size_t len = 0;
+                int rc = layer_inflate_next(r->inflate, &buf, &len, &r->err);
+                if (rc < 0)
+                        r->failed = true;
+                else if (rc == 0)
+                        r->raw_eof = true;
+                total += len;
+        }
+        if (r->failed)
+                return err_set(e, "reading layer %s: %s", r->path, r->err.msg);
+        return 0;
+}
+
 int layer_reader_next(struct layer_reader *r, struct archive_entry **ae, sing_err_t *e)
 {
         int rc = archive_read_next_header(r->tar, ae);
@@ -177,7 +202,7 @@ int layer_reader_next(struct layer_reader *r, struct archive_entry **ae, sing_er
                 return 1;
         }
         if (rc == ARCHIVE_EOF)
-                return 0;
+                return drain(r, e);
         if (r->failed)
                 return err_set(e, "reading layer %s: %s", r->path, r->err.msg);
         /* Extension headers and then the end of the stream: an empty
