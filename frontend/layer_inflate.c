@@ -7,10 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gzip_inflate.h"
 #include "layer_reader.h"
 
-/* Blocks from libarchive (64 KiB for gzip) are gathered into slots of this
- * size: one hand-over per slot, not per block. */
+/* Blocks from libarchive (64 KiB for zstd, xz...) are gathered into slots
+ * of this size: one hand-over per slot, not per block. ISA-L inflates into a
+ * whole slot at once. */
 #define LAYER_INFLATE_FILL (256u << 10)
 
 struct slot {
@@ -25,7 +27,8 @@ struct layer_inflate {
         pthread_t thread;
         pthread_mutex_t mu;
         pthread_cond_t filled, freed;
-        struct archive *raw;
+        struct archive *raw;     /* the source: this, */
+        struct gzip_inflate *gz; /* or this */
         struct slot slots[LAYER_INFLATE_SLOTS];
         size_t head, count;
         bool held;   /* the reader holds slots[head - 1] */
@@ -82,10 +85,53 @@ static void publish(struct layer_inflate *f, struct slot *s, bool last, bool fai
         pthread_mutex_unlock(&f->mu);
 }
 
+/* Room for `cap` bytes in an empty slot (what a slot keeps, it reuses). */
+static bool reserve(struct slot *s, size_t cap)
+{
+        if (s->cap < cap) {
+                void *p = realloc(s->data, cap);
+                if (!p)
+                        return false;
+                s->data = p;
+                s->cap = cap;
+        }
+        return true;
+}
+
+/* gzip: ISA-L fills each slot itself (no 64 KiB block to copy from). */
+static void run_gzip(struct layer_inflate *f)
+{
+        for (;;) {
+                struct slot *s = free_slot(f);
+                size_t len = 0;
+                int rc;
+
+                if (!s)
+                        return;
+                if (!reserve(s, LAYER_INFLATE_FILL)) {
+                        err_set(&f->err, "decompressing: out of memory");
+                        publish(f, s, true, true);
+                        return;
+                }
+                rc = gzip_inflate_read(f->gz, s->data, LAYER_INFLATE_FILL, &len, &f->err);
+                if (rc <= 0) {
+                        publish(f, s, true, rc < 0);
+                        return;
+                }
+                s->len = len;
+                publish(f, s, false, false);
+        }
+}
+
 static void *run(void *arg)
 {
         struct layer_inflate *f = arg;
         struct slot *s = NULL;
+
+        if (f->gz) {
+                run_gzip(f);
+                return NULL;
+        }
         for (;;) {
                 const void *buf;
                 size_t len = 0;
@@ -116,7 +162,7 @@ static void *run(void *arg)
         }
 }
 
-struct layer_inflate *layer_inflate_start(struct archive *raw, sing_err_t *e)
+static struct layer_inflate *start(struct archive *raw, struct gzip_inflate *gz, sing_err_t *e)
 {
         struct layer_inflate *f = calloc(1, sizeof(*f));
         sigset_t all, old;
@@ -127,6 +173,7 @@ struct layer_inflate *layer_inflate_start(struct archive *raw, sing_err_t *e)
                 return NULL;
         }
         f->raw = raw;
+        f->gz = gz;
         pthread_mutex_init(&f->mu, NULL);
         pthread_cond_init(&f->filled, NULL);
         pthread_cond_init(&f->freed, NULL);
@@ -144,6 +191,16 @@ struct layer_inflate *layer_inflate_start(struct archive *raw, sing_err_t *e)
                 return NULL;
         }
         return f;
+}
+
+struct layer_inflate *layer_inflate_start(struct archive *raw, sing_err_t *e)
+{
+        return start(raw, NULL, e);
+}
+
+struct layer_inflate *layer_inflate_start_gzip(struct gzip_inflate *gz, sing_err_t *e)
+{
+        return start(NULL, gz, e);
 }
 
 int layer_inflate_next(struct layer_inflate *f, const void **buf, size_t *len, sing_err_t *e)

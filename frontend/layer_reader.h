@@ -1,7 +1,8 @@
 /* Open one layer blob (tar, tar+gzip, tar+zstd, ...) for reading entries:
- * libarchive decompresses it into a raw stream, on a thread of its own
- * (layer_inflate.h), that tar_check watches (the pax rules libarchive does
- * not enforce) on its way to libarchive's tar reader on the caller's thread. Messages never say
+ * ISA-L (gzip) or libarchive (the other compressions) decompresses it into
+ * a raw stream, on a thread of its own (layer_inflate.h), that tar_check
+ * watches (the pax rules libarchive does not enforce) on its way to
+ * libarchive's tar reader on the caller's thread. Messages never say
  * "(null)": libarchive gives none for some damaged archives. */
 #ifndef SING_LAYER_READER_H
 #define SING_LAYER_READER_H

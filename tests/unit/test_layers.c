@@ -48,6 +48,11 @@ static const char *tmp_path(const char *name)
         return b;
 }
 
+/* When not 0, the tar is padded with zeros to a multiple of this
+ * (uncompressed layers only: libarchive pads no compressed one, hence
+ * gzip_file). */
+static int layer_block_bytes;
+
 /* Layers are written the way image builders do: pax names in UTF-8 (so the
  * writer runs in a UTF-8 locale; the merge itself runs in "C"). */
 static void make_layer(const char *file, enum filter f, const struct tent *t, size_t n)
@@ -57,6 +62,10 @@ static void make_layer(const char *file, enum filter f, const struct tent *t, si
         struct archive *w = archive_write_new();
         struct archive_entry *ae = archive_entry_new();
         archive_write_set_format_pax_restricted(w);
+        if (layer_block_bytes) { /* a regular file's last block is not padded unless told */
+                archive_write_set_bytes_per_block(w, layer_block_bytes);
+                archive_write_set_bytes_in_last_block(w, layer_block_bytes);
+        }
         if (f == F_GZIP)
                 archive_write_add_filter_gzip(w);
         else if (f == F_ZSTD)
@@ -718,6 +727,88 @@ static void test_truncated_layer(void)
         fprintf(stderr, "expected error: %s\n", e.msg);
 }
 
+/* A gzip layer whose trailer (CRC32, then ISIZE) has a flipped byte: the
+ * tar inside is whole, and the merge still fails, naming the layer, since
+ * the stream after the tar's end is read and checked. The same layer
+ * unflipped merges. */
+/* src gzip-compressed into dst, byte for byte (libarchive's raw format). */
+static void gzip_file(const char *src, const char *dst)
+{
+        struct archive *w = archive_write_new();
+        struct archive_entry *ae = archive_entry_new();
+        char buf[65536];
+        ssize_t n;
+        int fd = open(src, O_RDONLY);
+
+        archive_write_set_format_raw(w);
+        archive_write_add_filter_gzip(w);
+        archive_entry_set_filetype(ae, AE_IFREG);
+        if (fd < 0 || archive_write_open_filename(w, dst) != ARCHIVE_OK ||
+            archive_write_header(w, ae) != ARCHIVE_OK) {
+                fprintf(stderr, "%s: cannot gzip it\n", src);
+                exit(2);
+        }
+        while ((n = read(fd, buf, sizeof(buf))) > 0)
+                archive_write_data(w, buf, (size_t)n);
+        close(fd);
+        archive_write_close(w);
+        archive_write_free(w);
+        archive_entry_free(ae);
+}
+
+static void gzip_trailer_checked(const char *name)
+{
+        static const long at[] = {-8, -5, -4, -1};
+        char file[512], out[512];
+        const char *l[1] = {file};
+        sing_err_t e = {0};
+        struct stat st;
+
+        snprintf(file, sizeof(file), "%s", name); /* tmp_path's buffers are reused */
+        snprintf(out, sizeof(out), "%s", tmp_path("trailer.tar"));
+        CHECK(merge_to_tar(l, 1, out, &e) == 0);
+        CHECK(stat(file, &st) == 0);
+        for (size_t i = 0; i < sizeof(at) / sizeof(at[0]); i++) {
+                int fd = open(file, O_RDWR);
+                unsigned char c = 0;
+                off_t off = st.st_size + at[i];
+                CHECK(fd >= 0 && pread(fd, &c, 1, off) == 1);
+                c ^= 0x40;
+                CHECK(fd >= 0 && pwrite(fd, &c, 1, off) == 1);
+                memset(&e, 0, sizeof(e));
+                CHECK(merge_to_tar(l, 1, out, &e) < 0);
+                CHECK(strstr(e.msg, strrchr(file, '/') + 1) != NULL);
+                CHECK(strstr(e.msg, "CRC32 or length") != NULL);
+                if (i == 0)
+                        fprintf(stderr, "expected error: %s\n", e.msg);
+                c ^= 0x40;
+                CHECK(fd >= 0 && pwrite(fd, &c, 1, off) == 1);
+                if (fd >= 0)
+                        close(fd);
+        }
+}
+
+/* A small layer (its stream ends in the first block), one bigger than the
+ * ring (the bad trailer comes with the last file's data), and one whose tar
+ * ends 4 MiB before its stream (zero padding): the tar reader has seen its
+ * end before the decoder sees the trailer. */
+static void test_gzip_trailer_checked(void)
+{
+        static const struct tent t[] = {{"etc/x", S_IFREG | 0644, "hello"}};
+        char padded[512];
+
+        make_layer(tmp_path("trailer.tar.gz"), F_GZIP, t, 1);
+        gzip_trailer_checked(tmp_path("trailer.tar.gz"));
+        gzip_trailer_checked(big_layer("trailer-big.tar.gz", F_GZIP));
+        layer_block_bytes = 4 << 20;
+        make_layer(tmp_path("padded.tar"), F_NONE, t, 1);
+        layer_block_bytes = 0;
+        /* tmp_path's buffers are reused: a copy outlives the calls */
+        snprintf(padded, sizeof(padded), "%s", tmp_path("padded.tar.gz"));
+        gzip_file(tmp_path("padded.tar"), padded);
+        gzip_trailer_checked(padded);
+}
+
 /* A sink that refuses the first entry: the merge stops while the
  * decompression thread waits on a full ring, and returns (no hang). */
 static int refuse(void *ctx, struct archive_entry *ae, struct merge_data *data, sing_err_t *e)
@@ -761,6 +852,7 @@ int main(void)
         RUN(test_huge_size);
         RUN(test_big_layer);
         RUN(test_truncated_layer);
+        RUN(test_gzip_trailer_checked);
         RUN(test_stop_early);
         RUN(test_squash);
         RUN(test_squash_dir);
