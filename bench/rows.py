@@ -394,25 +394,35 @@ ENV_FLAGS = ["--env", "PROJECT=$HOME/project", "--env", "TOOL_OPTS=-v --color=ne
 ENV_FILE = 'JOB_NAME=bench\nJOB_OUT="$HOME/out/$JOB_NAME"\nMPLBACKEND=Agg\n'
 
 
-def squashfs_without_env(sif, out, work):
-    """The SIF's file system without /.singularity.d/env, with the SIF's
-    compression and block size: the same exec with nothing to evaluate."""
-    sqfs = squashfs_of_sif(sif, os.path.join(work, "with-env.sqfs"))
+def squashfs_pair(sif, work):
+    """The SIF's file system repacked twice from one unpacked tree with the
+    same mksquashfs options (the SIF's compressor, level and block size):
+    as it is, and without /.singularity.d/env (nothing to evaluate), so the
+    two differ only by the env files. (with_env, without_env) paths."""
+    sqfs = squashfs_of_sif(sif, os.path.join(work, "sif-part.sqfs"))
     info = subprocess.run(["unsquashfs", "-s", sqfs], capture_output=True, text=True,
                           check=True).stdout
-    comp = re.search(r"Compression (\w+)", info).group(1)
-    block = re.search(r"Block size (\d+)", info).group(1)
-    tree = os.path.join(work, "noenv-tree")
+    opts = ["-comp", re.search(r"Compression (\w+)", info).group(1),
+            "-b", re.search(r"Block size (\d+)", info).group(1)]
+    level = re.search(r"compression-level (\d+)", info)
+    if level:
+        opts += ["-Xcompression-level", level.group(1)]
+    tree = os.path.join(work, "env-pair-tree")
     shutil.rmtree(tree, ignore_errors=True)
     subprocess.run(["unsquashfs", "-q", "-n", "-d", tree, sqfs], check=True,
                    stdout=subprocess.DEVNULL)
-    shutil.rmtree(os.path.join(tree, ".singularity.d", "env"))
-    subprocess.run(["mksquashfs", tree, out, "-noappend", "-quiet", "-no-progress", "-comp", comp,
-                    "-b", block], check=True, stdout=subprocess.DEVNULL)
-    shutil.rmtree(tree)
     os.unlink(sqfs)
-    measure.chown_user(out)
-    return out
+    out = []
+    for name in ("with-env.sqfs", "without-env.sqfs"):
+        if name == "without-env.sqfs":
+            shutil.rmtree(os.path.join(tree, ".singularity.d", "env"))
+        path = os.path.join(work, name)
+        subprocess.run(["mksquashfs", tree, path, "-noappend", "-quiet", "-no-progress"] + opts,
+                       check=True, stdout=subprocess.DEVNULL)
+        measure.chown_user(path)
+        out.append(path)
+    shutil.rmtree(tree)
+    return tuple(out)
 
 
 # An override the shell-free evaluation leaves to the shell (a length
@@ -421,9 +431,10 @@ FORCE_SHELL = ["--env", "BENCH_FORCE=${#HOME}"]
 
 
 def env_eval_cost(c, sif, noenv_sqfs):
-    """What the environment evaluation costs (issue 17): exec of the SIF,
-    whose env files the starter evaluates (starter/direct_env.c), against
-    the same file system without env files; with ENV_OVERRIDES evaluated
+    """What the environment evaluation costs (issue 17): exec of the image
+    (sif: the SIF's file system, squashfs_pair), whose env files the starter
+    evaluates (starter/direct_env.c), against the same file system without
+    env files (noenv_sqfs); with ENV_OVERRIDES evaluated
     and taken as given (--no-eval); and, for comparison, the same exec
     through the image's /bin/sh (an override only the shell evaluates).
     Run in turn, one invocation each, so load changes on a shared machine
