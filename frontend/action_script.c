@@ -6,6 +6,7 @@
 
 #include "cleanup.h"
 #include "env_contract.h"
+#include "memstream.h"
 #include "shell_quote.h"
 
 /* Helper names start with __sing_ and are all unset before the action. */
@@ -353,7 +354,6 @@ char *action_script_app(const struct run_env *env, const char *action, bool no_e
         char *buf = NULL;
         size_t len = 0;
         FILE *f = open_memstream(&buf, &len);
-        int bad;
         if (!f)
                 return NULL;
         /* The shell running this script invents a PS1 of its own; only the
@@ -375,12 +375,7 @@ char *action_script_app(const struct run_env *env, const char *action, bool no_e
         if (strcmp(action, "shell") == 0)
                 fputs(prompt_vars, f);
         put_action(f, action, app);
-        bad = ferror(f);
-        if (fclose(f) != 0 || bad) {
-                free(buf);
-                return NULL;
-        }
-        return buf;
+        return memstream_finish(f, &buf);
 }
 
 bool app_name_valid(const char *name)
@@ -401,16 +396,10 @@ static char *text_of(void (*put)(FILE *, const struct run_env *, bool), const st
         char *buf = NULL;
         size_t len = 0;
         FILE *f = open_memstream(&buf, &len);
-        int bad;
         if (!f)
                 return NULL;
         put(f, env, no_eval);
-        bad = ferror(f);
-        if (fclose(f) != 0 || bad) {
-                free(buf);
-                return NULL;
-        }
-        return buf;
+        return memstream_finish(f, &buf);
 }
 
 static void put_finish(FILE *f, const struct run_env *env, bool no_eval)

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "memstream.h"
 
 void shell_put_quoted(FILE *f, const char *s, size_t n)
 {
@@ -91,15 +92,9 @@ char *shell_env_script(char *const *kv, size_t n)
         char *buf = NULL;
         size_t len = 0;
         FILE *f = open_memstream(&buf, &len);
-        int bad;
         if (!f)
                 return NULL;
         for (size_t i = 0; i < n; i++)
                 shell_put_export(f, kv[i], strlen(kv[i]));
-        bad = ferror(f);
-        if (fclose(f) != 0 || bad) {
-                free(buf);
-                return NULL;
-        }
-        return buf;
+        return memstream_finish(f, &buf);
 }
