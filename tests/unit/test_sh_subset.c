@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <spawn.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,14 +111,23 @@ static char **dash_env(const char *text, char **envp)
                 return NULL;
         char cmd[4400];
         snprintf(cmd, sizeof(cmd), ". %s; exec /usr/bin/env -0", snippet_path);
-        pid_t pid = fork();
-        if (pid == 0) {
-                dup2(out[1], 1);
-                dup2(err[1], 2);
+        /* posix_spawn, not fork: an ASan build's fork copies the page
+         * tables of its shadow memory, thousands of times here. */
+        posix_spawn_file_actions_t fa;
+        pid_t pid;
+        posix_spawn_file_actions_init(&fa);
+        posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+        posix_spawn_file_actions_adddup2(&fa, err[1], 2);
+        posix_spawn_file_actions_addclose(&fa, out[0]);
+        posix_spawn_file_actions_addclose(&fa, err[0]);
+        int rc = posix_spawn(&pid, DASH, &fa, NULL, (char *[]){"dash", "-c", cmd, NULL}, envp);
+        posix_spawn_file_actions_destroy(&fa);
+        if (rc != 0) {
                 close(out[0]);
+                close(out[1]);
                 close(err[0]);
-                execve(DASH, (char *[]){"dash", "-c", cmd, NULL}, envp);
-                _exit(127);
+                close(err[1]);
+                return NULL;
         }
         close(out[1]);
         close(err[1]);
