@@ -18,7 +18,7 @@
 extern char **environ;
 
 /* An env file is a few lines; a bigger one goes to the shell. */
-#define ENV_FILE_MAX (256 * 1024)
+#define ENV_FILE_MAX ((size_t)256 << 10)
 #define ENV_FILES_MAX 256
 
 static bool is_regular(const char *path)
@@ -73,6 +73,7 @@ static bool fixpath(struct sh_vars *vars)
                 free(path);
                 path = steal_ptr(&grown);
         }
+        // NOLINTNEXTLINE(clang-analyzer-unix.Malloc): cleanup attribute not modelled
         return sh_var_set(vars, "PATH", path, true) == 0;
 }
 
@@ -210,5 +211,6 @@ void direct_exec_try(const struct request *req)
                         sh_environ_free(envp);
                 }
         }
+        // NOLINTNEXTLINE(clang-analyzer-unix.Malloc): cleanup attribute not modelled
         sh_vars_free(&vars);
 }
