@@ -415,6 +415,23 @@ static const char *lookup(const struct parser *P, size_t start, size_t len)
 
 /* The w of ${V-w} inside double quotes: double-quote rules, where `\}`
  * is `}`, a `"` opens a nested quoted string and `}` ends w. */
+/* A backslash inside "...": \-newline vanishes; \$ \` \" \\ (and \} inside
+ * ${...}) are that character; before anything else it is itself. */
+static int dq_backslash(struct parser *P, struct word *w, bool brace)
+{
+        int n = at(P, 1);
+        if (n == '\n') {
+                P->pos += 2;
+                return SH_OK;
+        }
+        if (n == '$' || n == '`' || n == '"' || n == '\\' || (brace && n == '}')) {
+                P->pos += 2;
+                return buf_addc(P, &w->val, (char)n);
+        }
+        P->pos++;
+        return buf_addc(P, &w->val, '\\');
+}
+
 static int parse_dq_word(struct parser *P, struct word *w)
 {
         for (;;) {
@@ -433,16 +450,8 @@ static int parse_dq_word(struct parser *P, struct word *w)
                         continue;
                 }
                 if (c == '\\') {
-                        int n = at(P, 1);
-                        if (n == '\n') {
-                                P->pos += 2;
-                                continue;
-                        }
-                        if (n == '$' || n == '`' || n == '"' || n == '\\' || n == '}') {
-                                TRY(buf_addc(P, &w->val, (char)n));
-                                P->pos += 2;
-                                continue;
-                        }
+                        TRY(dq_backslash(P, w, true));
+                        continue;
                 }
                 TRY(buf_addc(P, &w->val, (char)c));
                 P->pos++;
@@ -549,17 +558,8 @@ static int parse_dquote(struct parser *P, struct word *w, bool in_brace)
                         continue;
                 }
                 if (c == '\\') {
-                        int n = at(P, 1);
-                        if (n == '\n') {
-                                P->pos += 2;
-                                continue;
-                        }
-                        if (n == '$' || n == '`' || n == '"' || n == '\\' ||
-                            (in_brace && n == '}')) {
-                                TRY(buf_addc(P, &w->val, (char)n));
-                                P->pos += 2;
-                                continue;
-                        }
+                        TRY(dq_backslash(P, w, in_brace));
+                        continue;
                 }
                 TRY(buf_addc(P, &w->val, (char)c));
                 P->pos++;
