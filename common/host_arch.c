@@ -1,5 +1,7 @@
 #include "host_arch.h"
 
+#include <elf.h>
+
 const char *host_goarch(void)
 {
 #if defined(__x86_64__)
@@ -28,5 +30,28 @@ const char *host_goarch(void)
         return "mips";
 #else
         return "unknown";
+#endif
+}
+
+unsigned host_elf_machine(void)
+{
+#if defined(__x86_64__)
+        return EM_X86_64;
+#elif defined(__i386__)
+        return EM_386;
+#elif defined(__aarch64__)
+        return EM_AARCH64;
+#elif defined(__arm__)
+        return EM_ARM;
+#elif defined(__powerpc64__)
+        return EM_PPC64;
+#elif defined(__s390x__)
+        return EM_S390;
+#elif defined(__riscv)
+        return EM_RISCV;
+#elif defined(__mips__)
+        return EM_MIPS;
+#else
+        return EM_NONE;
 #endif
 }

@@ -9,4 +9,8 @@
  * table does not know, so no image of another architecture is chosen for it. */
 const char *host_goarch(void);
 
+/* The ELF e_machine of the same architecture (EM_X86_64, ...): what execve
+ * of a 64-bit ELF needs to match; 0 (EM_NONE) when the table does not know. */
+unsigned host_elf_machine(void);
+
 #endif

@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,8 +11,10 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "elf_deps.h"
 #include "env_contract.h"
 #include "fileio.h"
+#include "host_arch.h"
 #include "log.h"
 #include "sh_subset.h"
 
@@ -140,6 +143,75 @@ static bool executable_file(const char *path)
         return is_regular(path) && faccessat(AT_FDCWD, path, X_OK, AT_EACCESS) == 0;
 }
 
+static int pread_exact(void *ctx, uint64_t off, void *buf, size_t len)
+{
+        ssize_t n = pread(*(const int *)ctx, buf, len, (off_t)off);
+        return n >= 0 && (size_t)n == len ? 0 : -1;
+}
+
+/* A 64-bit ELF executable of this machine; *interp gets its PT_INTERP ("" for
+ * none, a static one). */
+static bool runnable_elf(int fd, char *interp, size_t size)
+{
+        struct stat st;
+        _cleanup_free_ struct elf_deps *deps = malloc(sizeof(*deps));
+        if (!deps || fstat(fd, &st) != 0 ||
+            elf_deps_read(pread_exact, &fd, (uint64_t)st.st_size, deps) != 0 ||
+            deps->machine != host_elf_machine() || strlen(deps->interp) >= size)
+                // NOLINTNEXTLINE(clang-analyzer-unix.Malloc): cleanup attribute not modelled
+                return false;
+        strcpy(interp, deps->interp);
+        // NOLINTNEXTLINE(clang-analyzer-unix.Malloc): cleanup attribute not modelled
+        return true;
+}
+
+/* The #! interpreters execve follows after the first file (the kernel's
+ * BINPRM_MAX_RECURSION), and how much of a file's head it reads for one. */
+#define SHEBANG_DEPTH_MAX 4
+#define SHEBANG_HEAD 256
+
+/* Whether execve(path) would start a program rather than fail: an executable
+ * regular file that is either a #! script whose interpreter passes the same
+ * test, or a 64-bit ELF executable of this machine whose PT_INTERP, if any,
+ * is an executable ELF of its own with none. What this cannot tell (another
+ * ELF class, a format binfmt_misc knows) counts as no, so that the caller
+ * lets the kernel answer. */
+static bool would_exec(const char *prog)
+{
+        char path[PATH_MAX], interp[PATH_MAX];
+        if ((size_t)snprintf(path, sizeof(path), "%s", prog) >= sizeof(path))
+                return false;
+        for (int depth = 0; depth <= SHEBANG_DEPTH_MAX; depth++) {
+                char head[SHEBANG_HEAD + 1];
+                ssize_t n;
+                _cleanup_close_ int fd = -1;
+                if (!executable_file(path) ||
+                    (fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) < 0 ||
+                    (n = pread(fd, head, SHEBANG_HEAD, 0)) < 0)
+                        return false;
+                head[n] = '\0';
+                if (n >= 2 && head[0] == '#' && head[1] == '!') {
+                        const char *p = head + 2 + strspn(head + 2, " \t");
+                        size_t len = strcspn(p, " \t\n");
+                        /* An interpreter name cut off by the head's end: unknown. */
+                        if (len == 0 || (p[len] == '\0' && n == SHEBANG_HEAD))
+                                return false;
+                        memcpy(path, p, len);
+                        path[len] = '\0';
+                        continue;
+                }
+                if (!runnable_elf(fd, interp, sizeof(interp)))
+                        return false;
+                if (interp[0] == '\0')
+                        return true;
+                _cleanup_close_ int ifd = -1;
+                return executable_file(interp) &&
+                       (ifd = open(interp, O_RDONLY | O_CLOEXEC | O_NOCTTY)) >= 0 &&
+                       runnable_elf(ifd, path, sizeof(path)) && path[0] == '\0';
+        }
+        return false;
+}
+
 /* The program `exec "$@"` runs (dash's search: the first PATH entry where
  * it is an executable regular file; an empty entry, leading, inner or
  * trailing, is the working directory, as for padvance); NULL when not found
@@ -185,10 +257,11 @@ void direct_exec_try(const struct request *req)
         if (!may_run_direct(req))
                 return;
         /* The script runs where /bin/sh does; without one (or with one the
-         * kernel refuses), exec_container.h's no-shell plan or error, as
+         * kernel refuses: not executable, a missing ELF or #! interpreter,
+         * another machine's), exec_container.h's no-shell plan or error, as
          * before: its rules take the overrides literally. */
-        if (!executable_file("/bin/sh")) {
-                log_debug("exec: no executable /bin/sh: not evaluating the env files");
+        if (!would_exec("/bin/sh")) {
+                log_debug("exec: /bin/sh would not run: not evaluating the env files");
                 return;
         }
         /* The script sets and unsets its own variables (__sing_*, _sing_*):
