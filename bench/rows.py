@@ -484,6 +484,31 @@ def seccomp_filter_cost(c, src):
     return {k: Stat(v) for k, v in out.items()}
 
 
+def process_floor(c, src):
+    """One process start before any of our code (bench/process_floor.c):
+    exec of a program without libc, of an empty static and an empty dynamic
+    glibc program, and the time of one CPUID instruction (glibc's start-up
+    probes the CPU with dozens; in a VM each one traps):
+    {"nolibc", "static", "dynamic": Stat, "cpuid_us": float or None}."""
+    c_file = os.path.join(src, "bench", "process_floor.c")
+    exes = {"nolibc": ["-DNO_LIBC", "-nostdlib", "-static"], "static": ["-static"], "dynamic": []}
+    for name, flags in exes.items():
+        r = subprocess.run(["cc", "-O2"] + flags + [c_file, "-o",
+                                                    os.path.join(c.work, "floor-" + name)],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            raise NA(f"cannot build bench/process_floor.c ({name}): " + r.stderr.strip()[-200:])
+    out = {k: [] for k in exes}
+    for _ in range(5):  # interleaved batches, as for the seccomp row
+        for name in exes:
+            out[name] += startup(c, [os.path.join(c.work, "floor-" + name)]).samples
+    res = {k: Stat(v) for k, v in out.items()}
+    r = subprocess.run([os.path.join(c.work, "floor-dynamic"), "cpuid"], capture_output=True,
+                       text=True)
+    res["cpuid_us"] = float(r.stdout) if r.returncode == 0 else None
+    return res
+
+
 def concurrent_execs(c, args, n=64):
     """n simultaneous `args` as the bench user: the wall time of each from
     its own spawn to its exit (median over all n of all runs), and the CPU

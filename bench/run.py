@@ -297,6 +297,7 @@ def startup_paths(res, c, sif, repo, smoke):
     sqfs = rows.squashfs_of_sif(sif, os.path.join(c.out, "same.sqfs"))
     res.measure("ch_run_sqfs", rows.ch_run_sqfs, c, sqfs, ours=False)
     res.measure("seccomp", rows.seccomp_filter_cost, c, setup_env.SRC)
+    res.measure("process_floor", rows.process_floor, c, setup_env.SRC, ours=False)
     n = 8 if smoke else 64
     res.r["conc_n"] = n
     with setup_env.Conf(c.prefix, dict(kernel, **{"shared loop devices": "yes"})):
@@ -383,6 +384,8 @@ def render(res, images, c, a, missing_peers, drop, elapsed):
     rh_get = (lambda k: rh[k]) if isinstance(rh, dict) else (lambda k: rh)
     sc = g("seccomp")
     sc_get = (lambda k: sc[k]) if isinstance(sc, dict) else (lambda k: sc)
+    pf = g("process_floor")
+    pf_get = (lambda k: pf[k]) if isinstance(pf, dict) else (lambda k: pf)
     st = [("**exec SIF, setuid, default install (FUSE server under `iflimited`)**",
            g("exec_setuid")),
           ("**exec SIF, setuid, kernel squashfs (`limit container paths` set)**",
@@ -406,7 +409,10 @@ def render(res, images, c, a, missing_peers, drop, elapsed):
           *env_table_rows(res),
           ("tiny C program: no_new_privs + exec /bin/true", sc_get("none")),
           ("tiny C program: no_new_privs + the starter's seccomp filter + exec /bin/true",
-           sc_get("filter"))]
+           sc_get("filter")),
+          ("one process, no libc (exec and exit only)", pf_get("nolibc")),
+          ("one process, empty static glibc program", pf_get("static")),
+          ("one process, empty dynamic glibc program", pf_get("dynamic"))]
     L.append(table(["row", "median", "min", "max", "n", "÷ ch-run", "÷ ch-run sqfs",
                     "÷ exec setuid"],
                    [[n] + cells(s, "ms") + [ratio(s, chr_), ratio(s, g("ch_run_sqfs")),
@@ -461,6 +467,9 @@ def render(res, images, c, a, missing_peers, drop, elapsed):
     bound = concurrent_bound(res)
     if bound:
         L.append(bound + "\n")
+    floor = process_floor_text(res)
+    if floor:
+        L.append(floor + "\n")
     return "\n".join(L) + "\n"
 
 
@@ -531,6 +540,23 @@ def _ms_diff(a, b):
     if isinstance(a, str) or isinstance(b, str):
         return a if isinstance(a, str) else b
     return (a.median - b.median) * 1000
+
+
+def process_floor_text(res):
+    """What a process start costs here, in words: the chains of processes
+    each start-up row runs are made of them."""
+    pf = res.get("process_floor")
+    if not isinstance(pf, dict):
+        return ""
+    glibc = (pf["static"].median - pf["nolibc"].median) * 1000
+    glibc_min = (pf["static"].min - pf["nolibc"].min) * 1000
+    cpuid = (f"; one CPUID instruction takes {pf['cpuid_us']:.1f} µs here"
+             if pf.get("cpuid_us") is not None else "")
+    return (f"One process start on this machine: {pf['nolibc'].median * 1000:.2f} ms without "
+            f"libc, {glibc:.2f} ms more with static glibc (minima: {glibc_min:.2f} ms), whose "
+            f"start-up probes the CPU with CPUID{cpuid}. `exec` through the kernel driver runs "
+            f"three glibc processes (frontend, starter, program), through FUSE four (the "
+            f"server beside the starter); `ch-run` runs two.")
 
 
 def concurrent_bound(res):
