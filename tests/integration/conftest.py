@@ -63,6 +63,7 @@ import pwd
 import re
 import secrets
 import shutil
+import signal
 import subprocess
 
 import pytest
@@ -70,6 +71,16 @@ import pytest
 import faultproxy
 import imagetools
 import registry as registry_mod
+
+
+# A runner started under nohup, or as a background job of a script, ignores
+# SIGHUP (SIGINT, SIGQUIT): an ignored signal stays ignored across exec, so
+# every container the tests start would too, and the signal tests would
+# test the runner. A handler that does nothing keeps the runner as it was
+# and gives children the default (exec resets handled signals).
+for _sig in (signal.SIGHUP, signal.SIGINT, signal.SIGQUIT):
+    if signal.getsignal(_sig) == signal.SIG_IGN:
+        signal.signal(_sig, lambda *_: None)
 
 # SING_TEST_USER / SING_TEST_USER2 let parallel runs use their own users.
 USER = os.environ.get("SING_TEST_USER", "singtest")
