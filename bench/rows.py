@@ -372,14 +372,26 @@ def squashfs_of_sif(sif, out):
     return out
 
 
-def ch_run_sqfs(c, sqfs):
+def ch_run_sqfs_argv(sqfs):
     """ch-run on a squashfs file: its in-process squashfuse (libsquashfuse_ll)."""
     if not shutil.which("ch-run"):
         raise NA("ch-run not installed")
     lib = subprocess.run(["ldd", shutil.which("ch-run")], capture_output=True, text=True).stdout
     if "squashfuse" not in lib:
         raise NA("this ch-run has no squashfuse support compiled in")
-    return startup(c, ["ch-run", sqfs, "--", "/bin/true"])
+    return ["ch-run", sqfs, "--", "/bin/true"]
+
+
+def ch_run_sqfs(c, sqfs):
+    return startup(c, ch_run_sqfs_argv(sqfs))
+
+
+def in_turn_with_ch_run_sqfs(c, sif, sqfs):
+    """`exec SIF /bin/true` and ch-run on the SIF's squashfs run in turn (A B
+    A B ...), so that a load change hits both alike: {"ours", "peer"}."""
+    cmds = [([c.sing(), "exec", sif, "/bin/true"], c.env()), (ch_run_sqfs_argv(sqfs), c.env())]
+    ours, peer = measure.spawn_times_alternate(cmds, c.startups, cwd=c.out)
+    return {"ours": Stat(ours), "peer": Stat(peer)}
 
 
 # A realistic set of overrides: SINGULARITYENV_ values that refer to other

@@ -296,6 +296,13 @@ def startup_paths(res, c, sif, repo, smoke):
     env_rows(res, c, sif)
     sqfs = rows.squashfs_of_sif(sif, os.path.join(c.out, "same.sqfs"))
     res.measure("ch_run_sqfs", rows.ch_run_sqfs, c, sqfs, ours=False)
+    # The FUSE targets again, each exec run in turn with ch-run.
+    res.measure("fuse_in_turn", rows.in_turn_with_ch_run_sqfs, c, sif, sqfs)
+
+    def unpriv_in_turn():
+        with setup_env.Unprivileged(c.prefix):
+            return rows.in_turn_with_ch_run_sqfs(c, sif, sqfs)
+    res.measure("fuse_unpriv_in_turn", unpriv_in_turn)
     res.measure("seccomp", rows.seccomp_filter_cost, c, setup_env.SRC)
     res.measure("process_floor", rows.process_floor, c, setup_env.SRC, ours=False)
     n = 8 if smoke else 64
@@ -410,6 +417,7 @@ def render(res, images, c, a, missing_peers, drop, elapsed):
           ("tiny C program: no_new_privs + exec /bin/true", sc_get("none")),
           ("tiny C program: no_new_privs + the starter's seccomp filter + exec /bin/true",
            sc_get("filter")),
+          *in_turn_rows(res),
           ("one process, no libc (exec and exit only)", pf_get("nolibc")),
           ("one process, empty static glibc program", pf_get("static")),
           ("one process, empty dynamic glibc program", pf_get("dynamic"))]
@@ -542,6 +550,28 @@ def _ms_diff(a, b):
     return (a.median - b.median) * 1000
 
 
+IN_TURN = (("fuse_in_turn", "setuid default (FUSE)"), ("fuse_unpriv_in_turn", "unprivileged (FUSE)"))
+
+
+def in_turn_rows(res):
+    rows_ = []
+    for key, what in IN_TURN:
+        v = res.get(key)
+        get = (lambda k, v=v: v[k]) if isinstance(v, dict) else (lambda k, v=v: v)
+        rows_ += [(f"exec SIF, {what}, run in turn with ch-run IMAGE.sqfs", get("ours")),
+                  ("ch-run IMAGE.sqfs, run in turn with the row above", get("peer"))]
+    return rows_
+
+
+def in_turn_targets(res):
+    T = []
+    for key, what in IN_TURN:
+        v = res.get(key)
+        T.append(Target(f"exec {what} ÷ ch-run IMAGE.sqfs, run in turn",
+                        _r(v["ours"], v["peer"]) if isinstance(v, dict) else v, 1, "x"))
+    return T
+
+
 def process_floor_text(res):
     """What a process start costs here, in words: the chains of processes
     each start-up row runs are made of them."""
@@ -584,6 +614,7 @@ def targets17(res, cold, chr_):
                 _r(g("exec_setuid"), g("ch_run_sqfs")), 1, "x"),
          Target("exec unprivileged (FUSE) ÷ ch-run IMAGE.sqfs",
                 _r(g("exec_unpriv"), g("ch_run_sqfs")), 1, "x"),
+         *in_turn_targets(res),
          Target(f"{g('conc_n')} concurrent execs: median ÷ single exec (kernel squashfs)",
                 _r(g("conc_exec"), g("exec_kernel")), 2, "x")]
     rh = g("run_hit")

@@ -35,10 +35,14 @@ def install_packages(with_peers):
 
 
 def build_and_install():
-    """meson setup (once) + ninja + meson install into PREFIX."""
+    """meson setup (once) + ninja + meson install into PREFIX (the build is
+    set to this run's PREFIX each time: SING_BENCH_PREFIX may have moved it)."""
     if not os.path.exists(os.path.join(BUILD, "build.ninja")):
         subprocess.run(["meson", "setup", BUILD, SRC, f"--prefix={PREFIX}",
                         f"--sysconfdir={PREFIX}/etc"], check=True, capture_output=True)
+    else:
+        subprocess.run(["meson", "configure", BUILD, f"-Dprefix={PREFIX}",
+                        f"-Dsysconfdir={PREFIX}/etc"], check=True, capture_output=True)
     for cmd in (["ninja", "-C", BUILD], ["meson", "install", "-C", BUILD]):
         r = subprocess.run(cmd, capture_output=True, text=True)
         if r.returncode != 0:
