@@ -170,7 +170,8 @@ static bool runnable_elf(int fd, char *interp, size_t size)
 #define SHEBANG_DEPTH_MAX 4
 #define SHEBANG_HEAD 256
 
-/* Whether execve(path) would start a program rather than fail: an executable
+/* Whether execve(path) would start a program rather than fail (opened
+ * O_NONBLOCK: a FIFO swapped in after the check must not hang the exec): an executable
  * regular file that is either a #! script whose interpreter passes the same
  * test, or a 64-bit ELF executable of this machine whose PT_INTERP, if any,
  * is an executable ELF of its own with none. What this cannot tell (another
@@ -186,7 +187,7 @@ static bool would_exec(const char *prog)
                 ssize_t n;
                 _cleanup_close_ int fd = -1;
                 if (!executable_file(path) ||
-                    (fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) < 0 ||
+                    (fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)) < 0 ||
                     (n = pread(fd, head, SHEBANG_HEAD, 0)) < 0)
                         return false;
                 head[n] = '\0';
@@ -206,7 +207,7 @@ static bool would_exec(const char *prog)
                         return true;
                 _cleanup_close_ int ifd = -1;
                 return executable_file(interp) &&
-                       (ifd = open(interp, O_RDONLY | O_CLOEXEC | O_NOCTTY)) >= 0 &&
+                       (ifd = open(interp, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)) >= 0 &&
                        runnable_elf(ifd, path, sizeof(path)) && path[0] == '\0';
         }
         return false;
