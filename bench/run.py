@@ -391,8 +391,6 @@ def render(res, images, c, a, missing_peers, drop, elapsed):
     rh_get = (lambda k: rh[k]) if isinstance(rh, dict) else (lambda k: rh)
     sc = g("seccomp")
     sc_get = (lambda k: sc[k]) if isinstance(sc, dict) else (lambda k: sc)
-    pf = g("process_floor")
-    pf_get = (lambda k: pf[k]) if isinstance(pf, dict) else (lambda k: pf)
     st = [("**exec SIF, setuid, default install (FUSE server under `iflimited`)**",
            g("exec_setuid")),
           ("**exec SIF, setuid, kernel squashfs (`limit container paths` set)**",
@@ -418,9 +416,9 @@ def render(res, images, c, a, missing_peers, drop, elapsed):
           ("tiny C program: no_new_privs + the starter's seccomp filter + exec /bin/true",
            sc_get("filter")),
           *in_turn_rows(res),
-          ("one process, no libc (exec and exit only)", pf_get("nolibc")),
-          ("one process, empty static glibc program", pf_get("static")),
-          ("one process, empty dynamic glibc program", pf_get("dynamic"))]
+          ("one process, no libc (exec and exit only)", g("process_floor", "nolibc")),
+          ("one process, empty static glibc program", g("process_floor", "static")),
+          ("one process, empty dynamic glibc program", g("process_floor", "dynamic"))]
     L.append(table(["row", "median", "min", "max", "n", "÷ ch-run", "÷ ch-run sqfs",
                     "÷ exec setuid"],
                    [[n] + cells(s, "ms") + [ratio(s, chr_), ratio(s, g("ch_run_sqfs")),
@@ -556,19 +554,16 @@ IN_TURN = (("fuse_in_turn", "setuid default (FUSE)"), ("fuse_unpriv_in_turn", "u
 def in_turn_rows(res):
     rows_ = []
     for key, what in IN_TURN:
-        v = res.get(key)
-        get = (lambda k, v=v: v[k]) if isinstance(v, dict) else (lambda k, v=v: v)
-        rows_ += [(f"exec SIF, {what}, run in turn with ch-run IMAGE.sqfs", get("ours")),
-                  ("ch-run IMAGE.sqfs, run in turn with the row above", get("peer"))]
+        rows_ += [(f"exec SIF, {what}, run in turn with ch-run IMAGE.sqfs", res.get(key, "ours")),
+                  ("ch-run IMAGE.sqfs, run in turn with the row above", res.get(key, "peer"))]
     return rows_
 
 
 def in_turn_targets(res):
     T = []
     for key, what in IN_TURN:
-        v = res.get(key)
         T.append(Target(f"exec {what} ÷ ch-run IMAGE.sqfs, run in turn",
-                        _r(v["ours"], v["peer"]) if isinstance(v, dict) else v, 1, "x"))
+                        _r(res.get(key, "ours"), res.get(key, "peer")), 1, "x"))
     return T
 
 

@@ -165,6 +165,17 @@ static bool runnable_elf(int fd, char *interp, size_t size)
         return true;
 }
 
+/* An ELF interpreter the kernel would load: an executable ELF of this
+ * machine with no PT_INTERP of its own (a 1-byte buffer takes only ""). */
+static bool elf_interp_runs(const char *interp)
+{
+        char none[1];
+        _cleanup_close_ int fd = -1;
+        return executable_file(interp) &&
+               (fd = open(interp, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)) >= 0 &&
+               runnable_elf(fd, none, sizeof(none));
+}
+
 /* The #! interpreters execve follows after the first file (the kernel's
  * BINPRM_MAX_RECURSION), and how much of a file's head it reads for one. */
 #define SHEBANG_DEPTH_MAX 4
@@ -201,14 +212,8 @@ static bool would_exec(const char *prog)
                         path[len] = '\0';
                         continue;
                 }
-                if (!runnable_elf(fd, interp, sizeof(interp)))
-                        return false;
-                if (interp[0] == '\0')
-                        return true;
-                _cleanup_close_ int ifd = -1;
-                return executable_file(interp) &&
-                       (ifd = open(interp, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)) >= 0 &&
-                       runnable_elf(ifd, path, sizeof(path)) && path[0] == '\0';
+                return runnable_elf(fd, interp, sizeof(interp)) &&
+                       (interp[0] == '\0' || elf_interp_runs(interp));
         }
         return false;
 }
