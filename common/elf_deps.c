@@ -3,6 +3,9 @@
 
 #include <elf.h>
 #include <string.h>
+#include <sys/stat.h>
+
+#include "fileio.h"
 
 /* Bounds on what one file may make us read: program headers and dynamic
  * entries (a real libc has 14 and ~40). */
@@ -133,4 +136,18 @@ int elf_deps_read(elf_read_fn rd, void *ctx, uint64_t file_size, struct elf_deps
                         dynseg = &ph[i];
         }
         return dynseg ? read_needed(rd, ctx, file_size, ph, nph, dynseg, out) : 0;
+}
+
+static int pread_exact(void *ctx, uint64_t off, void *buf, size_t len)
+{
+        ssize_t n = pread_full(*(const int *)ctx, buf, len, off);
+        return n >= 0 && (size_t)n == len ? 0 : -1;
+}
+
+int elf_deps_read_fd(int fd, struct elf_deps *out)
+{
+        struct stat st;
+        if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+                return -1;
+        return elf_deps_read(pread_exact, &fd, (uint64_t)st.st_size, out);
 }

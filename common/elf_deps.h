@@ -30,4 +30,7 @@ typedef int (*elf_read_fn)(void *ctx, uint64_t off, void *buf, size_t len);
  * (then *out holds whatever was read before: use it only on 0). */
 int elf_deps_read(elf_read_fn rd, void *ctx, uint64_t file_size, struct elf_deps *out);
 
+/* The same for an open regular file (pread: the file offset is untouched). */
+int elf_deps_read_fd(int fd, struct elf_deps *out);
+
 #endif

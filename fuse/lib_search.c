@@ -1,7 +1,6 @@
 /* Library lookup in an image, as ld.so would do it (see lib_search.h). */
 #include "lib_search.h"
 
-#include <elf.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +8,7 @@
 
 #include "image_path.h"
 #include "ld_cache.h"
+#include "lib_dirs.h"
 
 /* glibc's cache is ~30 KiB for a few thousand libraries. */
 #define MAX_CACHE_BYTES (1u << 20)
@@ -57,23 +57,6 @@ static int try_path(struct lib_search *ls, const char *candidate, sqfs_inode *in
         return 0;
 }
 
-/* The default directories, multiarch first as on Debian and Ubuntu. */
-static const char *multiarch(uint16_t machine)
-{
-        switch (machine) {
-        case EM_X86_64:
-                return "x86_64-linux-gnu";
-        case EM_AARCH64:
-                return "aarch64-linux-gnu";
-        case EM_PPC64:
-                return "powerpc64le-linux-gnu";
-        case EM_S390:
-                return "s390x-linux-gnu";
-        default:
-                return NULL;
-        }
-}
-
 int lib_search_find(struct lib_search *ls, const char *name, sqfs_inode *inode, char *path,
                     size_t size)
 {
@@ -87,20 +70,12 @@ int lib_search_find(struct lib_search *ls, const char *name, sqfs_inode *inode, 
             ld_cache_lookup(ls->cache, ls->cache_len, name, flags, candidate, sizeof(candidate)) &&
             try_path(ls, candidate, inode, path, size) == 0)
                 return 0;
-        /* The multiarch directories (empty triplet: none), then the others. */
-        const char *triplet = multiarch(ls->machine);
-        static const struct {
-                const char *dir;
-                bool multiarch;
-        } dirs[] = {{"/lib/", true},       {"/usr/lib/", true}, {"/lib64", false},
-                    {"/usr/lib64", false}, {"/lib", false},     {"/usr/lib", false}};
-        for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
-                if (dirs[i].multiarch && !triplet)
-                        continue;
-                int n = snprintf(candidate, sizeof(candidate), "%s%s/%s", dirs[i].dir,
-                                 dirs[i].multiarch ? triplet : "", name);
-                if (n > 0 && (size_t)n < sizeof(candidate) &&
-                    try_path(ls, candidate, inode, path, size) == 0)
+        /* ld.so's own directories (multiarch first). */
+        for (unsigned i = 0;; i++) {
+                int got = lib_default_path(ls->machine, i, name, candidate, sizeof(candidate));
+                if (got == 0)
+                        break;
+                if (got > 0 && try_path(ls, candidate, inode, path, size) == 0)
                         return 0;
         }
         return -1;

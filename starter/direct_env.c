@@ -143,21 +143,13 @@ static bool executable_file(const char *path)
         return is_regular(path) && faccessat(AT_FDCWD, path, X_OK, AT_EACCESS) == 0;
 }
 
-static int pread_exact(void *ctx, uint64_t off, void *buf, size_t len)
-{
-        ssize_t n = pread(*(const int *)ctx, buf, len, (off_t)off);
-        return n >= 0 && (size_t)n == len ? 0 : -1;
-}
-
 /* A 64-bit ELF executable of this machine; *interp gets its PT_INTERP ("" for
  * none, a static one). */
 static bool runnable_elf(int fd, char *interp, size_t size)
 {
-        struct stat st;
         _cleanup_free_ struct elf_deps *deps = malloc(sizeof(*deps));
-        if (!deps || fstat(fd, &st) != 0 ||
-            elf_deps_read(pread_exact, &fd, (uint64_t)st.st_size, deps) != 0 ||
-            deps->machine != host_elf_machine() || strlen(deps->interp) >= size)
+        if (!deps || elf_deps_read_fd(fd, deps) != 0 || deps->machine != host_elf_machine() ||
+            strlen(deps->interp) >= size)
                 // NOLINTNEXTLINE(clang-analyzer-unix.Malloc): cleanup attribute not modelled
                 return false;
         strcpy(interp, deps->interp);

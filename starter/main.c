@@ -317,8 +317,13 @@ int main(int argc, char **argv)
                 die_with_parent(supervisor);
         }
 
-        struct exec_context ctx = {
-            .user = &user, .image_fd = img.fd, .userns = !privileged, .fuse_server = &srv};
+        /* Not with --pid: the read-ahead process would show in its process table. */
+        struct exec_context ctx = {.user = &user,
+                                   .image_fd = img.fd,
+                                   .userns = !privileged,
+                                   .fuse_server = &srv,
+                                   .prefetch = !req.pid,
+                                   .prefetch_program = direct_exec_program(&req)};
         mount_plan_execute(&plan, &ctx);
         close(img.fd);
         if (req.pid || srv.pid > 0) {

@@ -19,6 +19,7 @@
 #include "cleanup.h"
 #include "fileio.h"
 #include "fuse_server.h"
+#include "kernel_prefetch.h"
 #include "log.h"
 #include "overlay_layers.h"
 #include "path.h"
@@ -354,6 +355,9 @@ static void do_new_fs(struct run *r, const struct mount_entry *e, const char *ty
                 return;
         _cleanup_close_ int mnt = fs_new_or_die(type, e->source ? e->source : type, e->data, attrs);
         attach(mnt, dst, e->dest);
+        /* As early as the image is there: the rest of the plan runs beside it. */
+        if (e->op == OP_SQUASHFS_LOOP && r->ctx->prefetch)
+                kernel_prefetch_start(mnt, r->ctx->user, r->ctx->prefetch_program);
         if (e->op == OP_TMPFS && (e->flags & MP_IN_ROOT))
                 mark_writable(r, mnt);
         struct mount_attr unbindable = {.propagation = MS_UNBINDABLE};

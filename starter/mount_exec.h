@@ -15,6 +15,8 @@ struct exec_context {
         int image_fd;                    /* opened and checked image (file or directory) */
         bool userns;                     /* unprivileged mode */
         struct fuse_server *fuse_server; /* started for an OP_SQUASHFS_FUSE entry */
+        bool prefetch;                   /* read ahead after a kernel squashfs mount */
+        const char *prefetch_program;    /* what it reads first (NULL: /bin/sh) */
 };
 
 void mount_plan_execute(const struct mount_plan *plan, struct exec_context *ctx);

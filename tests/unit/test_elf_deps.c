@@ -1,4 +1,4 @@
-/* fuse/elf_deps: PT_INTERP and DT_NEEDED from ELF files built here, good
+/* common/elf_deps: PT_INTERP and DT_NEEDED from ELF files built here, good
  * and broken the ways a crafted image could break them, and the host's own
  * /bin/sh. */
 #include "elf_deps.h"
@@ -213,25 +213,14 @@ static void test_needed_count_bounded(void)
         CHECK(deps.n_needed == ELF_DEPS_MAX_NEEDED);
 }
 
-struct fd_reader {
-        int fd;
-};
-
-static int fd_read(void *ctx, uint64_t off, void *buf, size_t len)
-{
-        struct fd_reader *r = ctx;
-        return pread(r->fd, buf, len, (off_t)off) == (ssize_t)len ? 0 : -1;
-}
-
-/* The host's shell (dash or bash) is dynamic and needs libc. */
+/* The host's shell (dash or bash) is dynamic and needs libc: read through
+ * the fd variant, which refuses anything but a regular file. */
 static void test_host_shell(void)
 {
         int fd = open("/bin/sh", O_RDONLY | O_CLOEXEC);
         if (fd < 0)
                 SKIP("no /bin/sh");
-        struct fd_reader r = {fd};
-        off_t size = lseek(fd, 0, SEEK_END);
-        int rc = elf_deps_read(fd_read, &r, (uint64_t)size, &deps);
+        int rc = elf_deps_read_fd(fd, &deps);
         close(fd);
         CHECK(rc == 0);
         CHECK(deps.interp[0] == '/');
@@ -239,6 +228,9 @@ static void test_host_shell(void)
         for (size_t i = 0; i < deps.n_needed; i++)
                 libc = libc || strcmp(deps.needed[i], "libc.so.6") == 0;
         CHECK(libc);
+        int dir = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        CHECK(dir >= 0 && elf_deps_read_fd(dir, &deps) == -1);
+        close(dir);
 }
 
 int main(void)

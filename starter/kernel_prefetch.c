@@ -1,0 +1,172 @@
+/* The kernel path's read-ahead process (see kernel_prefetch.h). */
+#include "kernel_prefetch.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "elf_deps.h"
+#include "lib_dirs.h"
+
+#define START "/bin/sh" /* the action script's interpreter */
+#define MAX_FILES 16    /* the program, its loader, libc and a few more */
+#define MAX_DEPTH 3     /* program -> library -> library */
+#define BUDGET (32u << 20)
+/* readahead(2) reads at most the device's read-ahead window per call: step
+ * through the file in pieces no larger than it. */
+#define STEP (128u << 10)
+/* What exec reads first (headers, the entry's pages): before the loader and
+ * libraries, the rest of the program after them. */
+#define HEAD STEP
+
+struct file {
+        char path[ELF_DEPS_PATH_MAX];
+        int depth;
+};
+
+struct prefetch {
+        int root;
+        size_t budget;
+        struct file queue[MAX_FILES];
+        size_t n, next;
+        dev_t dev[MAX_FILES];
+        ino_t ino[MAX_FILES];
+        size_t nseen;
+        struct elf_deps deps;
+};
+
+/* Opens an absolute image path as the kernel would resolve it inside the
+ * container (whose root the image is); regular files only. */
+static int open_in_image(const struct prefetch *pf, const char *path, struct stat *st)
+{
+        struct open_how how = {.flags = O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC,
+                               .resolve =
+                                   RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV};
+        int fd = (int)syscall(SYS_openat2, pf->root, path, &how, sizeof(how));
+        if (fd >= 0 && (fstat(fd, st) != 0 || !S_ISREG(st->st_mode))) {
+                close(fd);
+                return -1;
+        }
+        return fd;
+}
+
+static void queue(struct prefetch *pf, const char *path, int depth)
+{
+        if (pf->n < MAX_FILES && depth <= MAX_DEPTH && strlen(path) < ELF_DEPS_PATH_MAX) {
+                strcpy(pf->queue[pf->n].path, path);
+                pf->queue[pf->n++].depth = depth;
+        }
+}
+
+/* Reads [from, to) of fd into the page cache, within the budget. */
+static void read_ahead(struct prefetch *pf, int fd, off_t from, off_t to)
+{
+        for (off_t off = from; off < to && pf->budget > 0;) {
+                size_t len = (size_t)(to - off) < STEP ? (size_t)(to - off) : STEP;
+                len = len < pf->budget ? len : pf->budget;
+                if (readahead(fd, off, len) != 0)
+                        return;
+                pf->budget -= len;
+                off += (off_t)len;
+        }
+}
+
+/* The first library of that name in ld.so's default directories. */
+static void queue_library(struct prefetch *pf, const char *name, int depth)
+{
+        char path[ELF_DEPS_PATH_MAX];
+        struct stat st;
+        if (!name[0] || strchr(name, '/'))
+                return;
+        for (unsigned i = 0;; i++) {
+                int got = lib_default_path(pf->deps.machine, i, name, path, sizeof(path));
+                if (got == 0)
+                        return;
+                int fd = got > 0 ? open_in_image(pf, path, &st) : -1;
+                if (fd >= 0) {
+                        close(fd);
+                        queue(pf, path, depth);
+                        return;
+                }
+        }
+}
+
+static bool seen(struct prefetch *pf, const struct stat *st)
+{
+        for (size_t i = 0; i < pf->nseen; i++)
+                if (pf->dev[i] == st->st_dev && pf->ino[i] == st->st_ino)
+                        return true;
+        if (pf->nseen < MAX_FILES) {
+                pf->dev[pf->nseen] = st->st_dev;
+                pf->ino[pf->nseen++] = st->st_ino;
+        }
+        return false;
+}
+
+static void prefetch_all(struct prefetch *pf, const char *program)
+{
+        int first = -1;
+        off_t first_size = 0;
+        queue(pf, program ? program : START, 0);
+        while (pf->next < pf->n && pf->budget > 0) {
+                struct file *f = &pf->queue[pf->next++];
+                struct stat st;
+                int fd = open_in_image(pf, f->path, &st);
+                if (fd < 0 || seen(pf, &st)) {
+                        if (fd >= 0)
+                                close(fd);
+                        continue;
+                }
+                bool program_file = first < 0;
+                read_ahead(pf, fd, 0, program_file && st.st_size > HEAD ? HEAD : st.st_size);
+                if (elf_deps_read_fd(fd, &pf->deps) == 0) {
+                        if (pf->deps.interp[0])
+                                queue(pf, pf->deps.interp, f->depth + 1);
+                        for (size_t i = 0; i < pf->deps.n_needed; i++)
+                                queue_library(pf, pf->deps.needed[i], f->depth + 1);
+                }
+                if (program_file) {
+                        first = fd;
+                        first_size = st.st_size;
+                } else {
+                        close(fd);
+                }
+        }
+        if (first >= 0)
+                read_ahead(pf, first, HEAD, first_size);
+}
+
+static _Noreturn void prefetch_as_user(int mnt, const struct user_info *u, const char *program)
+{
+        /* Nothing but the image from here on: it becomes our root, and no fd
+         * of the starter's stays open (close_range also takes mnt). */
+        if (fchdir(mnt) < 0 || chroot(".") < 0 || syscall(SYS_close_range, 0, ~0U, 0) < 0)
+                _exit(0);
+        drop_privileges(u, false);
+        struct prefetch pf = {.budget = BUDGET};
+        pf.root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (pf.root >= 0)
+                prefetch_all(&pf, program);
+        _exit(0);
+}
+
+void kernel_prefetch_start(int mnt, const struct user_info *u, const char *program)
+{
+        pid_t mid = fork();
+        if (mid < 0)
+                return; /* only an optimisation */
+        if (mid == 0) {
+                if (fork() == 0)
+                        prefetch_as_user(mnt, u, program);
+                _exit(0);
+        }
+        while (waitpid(mid, NULL, 0) < 0 && errno == EINTR)
+                ;
+}

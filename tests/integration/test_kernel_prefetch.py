@@ -1,0 +1,165 @@
+"""The kernel squashfs path's read-ahead process (starter/kernel_prefetch.c):
+forked by the setuid starter right after the squashfs mount, it reads the
+program the container will run into the page cache. It must read only
+inside the image, only with the user's rights, and must not show up as a
+child of the container's process. The image's squashfs superblock is kept
+alive by a second container on the same shared loop device, so that what
+the read-ahead left in the page cache can be looked at afterwards (fincore
+through that container's /proc/PID/root)."""
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+from conftest import ensure_user, run_as_user, user_env
+
+BUSYBOX = "/bin/busybox"  # static
+MIB = 1 << 20
+
+
+def resident_bytes(path):
+    out = subprocess.run(["fincore", "--bytes", "--noheadings", "--output", "RES", path],
+                         capture_output=True, text=True, check=True).stdout
+    return int(out.strip())
+
+
+def evicted_file(path, size, mode):
+    """A file of random bytes, written to disk and dropped from the page cache."""
+    with open(path, "wb") as f:
+        f.write(os.urandom(size))
+        f.flush()
+        os.fsync(f.fileno())
+        os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
+    os.chmod(path, mode)
+    assert resident_bytes(path) == 0
+
+
+@pytest.fixture
+def host_victim():
+    """A user-readable host file outside everything the container binds."""
+    d = tempfile.mkdtemp(prefix="sing-prefetch-victim-", dir="/var/lib")
+    os.chmod(d, 0o755)
+    victim = os.path.join(d, "victim")
+    evicted_file(victim, 4 * MIB, 0o644)
+    yield victim
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def make_image(d, links=None, files=None):
+    """A squashfs image owned by root: busybox as /probe/busybox and /bin/sh,
+    plus links {path: target} and files {path: (size, mode)} (random bytes)."""
+    root = os.path.join(d, "root")
+    for sub in ("bin", "etc", "tmp", "home", "proc", "sys", "dev", "probe", "opt"):
+        os.makedirs(os.path.join(root, sub))
+    shutil.copy(BUSYBOX, os.path.join(root, "probe", "busybox"))
+    os.symlink("/probe/busybox", os.path.join(root, "bin", "sh"))
+    for path, target in (links or {}).items():
+        os.symlink(target, os.path.join(root, path.lstrip("/")))
+    for path, (size, mode) in (files or {}).items():
+        with open(os.path.join(root, path.lstrip("/")), "wb") as f:
+            f.write(os.urandom(size))
+        os.chmod(os.path.join(root, path.lstrip("/")), mode)
+    image = os.path.join(d, "img.sqfs")
+    subprocess.run(["mksquashfs", root, image, "-noappend", "-quiet", "-no-progress",
+                    "-all-root"], check=True, stdout=subprocess.DEVNULL)
+    os.chmod(image, 0o644)
+    return image
+
+
+@pytest.fixture
+def image_dir():
+    ensure_user()
+    d = tempfile.mkdtemp(prefix="sing-kprefetch-")
+    os.chmod(d, 0o755)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture
+def kernel_shared(sing_config):
+    sing_config.set(**{"allow setuid-mount squashfs": "yes", "shared loop devices": "yes"})
+
+
+def hold(image):
+    """A container of image that sleeps (the superblock stays): (its
+    process, the pid of the container's program as the host sees it)."""
+    info = ensure_user()
+    p = subprocess.Popen(["setpriv", f"--reuid={info.name}", f"--regid={info.name}",
+                          "--init-groups", "--", "singularity", "exec", image,
+                          "/probe/busybox", "sleep", "60"],
+                         env=user_env(), cwd=info.home, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if p.poll() is not None:
+            pytest.fail(f"the holding container ended: {p.stderr.read()}")
+        try:
+            with open(f"/proc/{p.pid}/cmdline", "rb") as f:
+                if f.read().split(b"\0")[0] == b"/probe/busybox":
+                    return p, p.pid  # the starter execs the program in its place
+        except OSError:
+            pass
+        time.sleep(0.05)
+    p.kill()
+    pytest.fail("the holding container did not start")
+
+
+def stop(p):
+    p.kill()
+    p.wait(timeout=60)
+
+
+@pytest.mark.parametrize("target", ["relative", "absolute", "magic"])
+def test_read_ahead_stays_inside_the_image(kernel_shared, image_dir, host_victim, target):
+    """The program is a symlink out of the image to a host file the user may
+    read: the container cannot reach it (the path is not bound), and neither
+    may the read-ahead (chrooted into the image, RESOLVE_IN_ROOT)."""
+    to = {"relative": "../" * 8 + host_victim.lstrip("/"),
+          "absolute": host_victim,
+          "magic": "/proc/1/root" + host_victim}[target]
+    image = make_image(image_dir, links={"/bin/prog": to})
+    ok = run_as_user(["singularity", "exec", image, "/probe/busybox", "true"])
+    assert ok.returncode == 0, ok.stderr
+    r = run_as_user(["singularity", "exec", image, "/bin/prog"])
+    assert r.returncode != 0 and "/bin/prog" in r.stderr, r.stderr
+    time.sleep(0.5)  # a read-ahead still running would be done by now
+    assert resident_bytes(host_victim) == 0
+
+
+def test_read_ahead_reads_with_the_users_rights(kernel_shared, image_dir):
+    """Two files in the image, neither executable: one the user may read and
+    one only root may. The container's exec of either fails before reading
+    it (EACCES); the read-ahead of the first fills the page cache (so this
+    test does see a read), the second stays out of it."""
+    image = make_image(image_dir, links={"/bin/public": "/opt/public",
+                                         "/bin/secret": "/opt/secret"},
+                       files={"/opt/public": (4 * MIB, 0o644), "/opt/secret": (4 * MIB, 0o600)})
+    holder, pid = hold(image)
+    try:
+        root = f"/proc/{pid}/root"
+        # The holder's own read-ahead read busybox only.
+        assert resident_bytes(root + "/opt/public") == 0
+        assert resident_bytes(root + "/opt/secret") == 0
+        for prog in ("/bin/public", "/bin/secret"):
+            r = run_as_user(["singularity", "exec", image, prog])
+            assert r.returncode != 0 and "ermission denied" in r.stderr, r.stderr
+        time.sleep(0.5)
+        assert resident_bytes(root + "/opt/public") >= 2 * MIB
+        assert resident_bytes(root + "/opt/secret") == 0
+    finally:
+        stop(holder)
+
+
+def test_read_ahead_is_no_child_of_the_container(kernel_shared, image_dir):
+    """The container's process (the starter, exec'd into the program) has no
+    child: the read-ahead process is a grandchild, reparented away."""
+    image = make_image(image_dir)
+    holder, pid = hold(image)
+    try:
+        time.sleep(0.5)
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            assert f.read().split() == []
+    finally:
+        stop(holder)
