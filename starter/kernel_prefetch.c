@@ -6,6 +6,7 @@
 #include <linux/openat2.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -18,7 +19,9 @@
 #define START "/bin/sh" /* the action script's interpreter */
 #define MAX_FILES 16    /* the program, its loader, libc and a few more */
 #define MAX_DEPTH 3     /* program -> library -> library */
-#define BUDGET (32u << 20)
+#define BUDGET (16u << 20)
+#define LOOKUPS 256 /* openat2 calls in all: a crafted image's misses are cheap */
+#define LIFETIME 2  /* seconds: then SIGALRM ends it, done or not (slow storage) */
 /* readahead(2) reads at most the device's read-ahead window per call: step
  * through the file in pieces no larger than it. */
 #define STEP (128u << 10)
@@ -39,13 +42,17 @@ struct prefetch {
         dev_t dev[MAX_FILES];
         ino_t ino[MAX_FILES];
         size_t nseen;
+        unsigned lookups;
         struct elf_deps deps;
 };
 
 /* Opens an absolute image path as the kernel would resolve it inside the
  * container (whose root the image is); regular files only. */
-static int open_in_image(const struct prefetch *pf, const char *path, struct stat *st)
+static int open_in_image(struct prefetch *pf, const char *path, struct stat *st)
 {
+        if (pf->lookups >= LOOKUPS)
+                return -1;
+        pf->lookups++;
         struct open_how how = {.flags = O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC,
                                .resolve =
                                    RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV};
@@ -83,7 +90,7 @@ static void queue_library(struct prefetch *pf, const char *name, int depth)
 {
         char path[ELF_DEPS_PATH_MAX];
         struct stat st;
-        if (!name[0] || strchr(name, '/'))
+        if (!name[0] || strchr(name, '/') || pf->n >= MAX_FILES)
                 return;
         for (unsigned i = 0;; i++) {
                 int got = lib_default_path(pf->deps.machine, i, name, path, sizeof(path));
@@ -143,6 +150,20 @@ static void prefetch_all(struct prefetch *pf, const char *program)
                 read_ahead(pf, first, HEAD, first_size);
 }
 
+/* After the drop: its ~80 KiB of state are allocated only now, not in the
+ * frame of the function that still runs as root (a small stack limit would
+ * fault there). */
+static void prefetch_files(const char *program)
+{
+        struct prefetch *pf = calloc(1, sizeof(*pf));
+        if (!pf)
+                return;
+        pf->budget = BUDGET;
+        pf->root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (pf->root >= 0)
+                prefetch_all(pf, program);
+}
+
 static _Noreturn void prefetch_as_user(int mnt, const struct user_info *u, const char *program)
 {
         /* Nothing but the image from here on: it becomes our root, and no fd
@@ -150,10 +171,8 @@ static _Noreturn void prefetch_as_user(int mnt, const struct user_info *u, const
         if (fchdir(mnt) < 0 || chroot(".") < 0 || syscall(SYS_close_range, 0, ~0U, 0) < 0)
                 _exit(0);
         drop_privileges(u, false);
-        struct prefetch pf = {.budget = BUDGET};
-        pf.root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
-        if (pf.root >= 0)
-                prefetch_all(&pf, program);
+        alarm(LIFETIME);
+        prefetch_files(program);
         _exit(0);
 }
 

@@ -12,8 +12,12 @@
  * for good (privileges.c) and then opens files only as the user, relative
  * to that root (openat2 RESOLVE_IN_ROOT, no magic links, no other mount),
  * non-blocking, regular files only. Bounded in files and bytes, it reports
- * nothing and fails silently. It is a grandchild (the child between exits
- * at once): the container's process never sees it as its own child. */
+ * nothing and fails silently; SIGALRM ends it after 2 s in any case. It is
+ * a grandchild (the child between exits at once): the container's process
+ * never sees it as its own child. Like any daemon it is reparented to init,
+ * or to the caller's nearest PR_SET_CHILD_SUBREAPER, which reaps it (before
+ * or after the container: a subreaper must tell its own child's exit from an
+ * orphan's). */
 #ifndef STARTER_KERNEL_PREFETCH_H
 #define STARTER_KERNEL_PREFETCH_H
 

@@ -128,11 +128,14 @@ def test_read_ahead_stays_inside_the_image(kernel_shared, image_dir, host_victim
     assert resident_bytes(host_victim) == 0
 
 
-def test_read_ahead_reads_with_the_users_rights(kernel_shared, image_dir):
+@pytest.mark.parametrize("stack_kib", [None, 64])
+def test_read_ahead_reads_with_the_users_rights(kernel_shared, image_dir, stack_kib):
     """Two files in the image, neither executable: one the user may read and
     one only root may. The container's exec of either fails before reading
     it (EACCES); the read-ahead of the first fills the page cache (so this
-    test does see a read), the second stays out of it."""
+    test does see a read), the second stays out of it. Also under a 64 KiB
+    stack limit, which the read-ahead's state must not need while it is
+    still root (it once faulted there, before reading anything)."""
     image = make_image(image_dir, links={"/bin/public": "/opt/public",
                                          "/bin/secret": "/opt/secret"},
                        files={"/opt/public": (4 * MIB, 0o644), "/opt/secret": (4 * MIB, 0o600)})
@@ -142,8 +145,9 @@ def test_read_ahead_reads_with_the_users_rights(kernel_shared, image_dir):
         # The holder's own read-ahead read busybox only.
         assert resident_bytes(root + "/opt/public") == 0
         assert resident_bytes(root + "/opt/secret") == 0
+        limit = f"ulimit -s {stack_kib}; " if stack_kib else ""
         for prog in ("/bin/public", "/bin/secret"):
-            r = run_as_user(["singularity", "exec", image, prog])
+            r = run_as_user(["sh", "-c", limit + 'exec singularity exec "$0" "$1"', image, prog])
             assert r.returncode != 0 and "ermission denied" in r.stderr, r.stderr
         time.sleep(0.5)
         assert resident_bytes(root + "/opt/public") >= 2 * MIB
