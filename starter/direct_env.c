@@ -248,6 +248,11 @@ const char *direct_exec_program(const struct request *req)
         return may_run_direct(req) && req->args[0][0] == '/' ? req->args[0] : NULL;
 }
 
+const char *direct_exec_name(const struct request *req)
+{
+        return may_run_direct(req) ? req->args[0] : NULL;
+}
+
 void direct_exec_try(const struct request *req)
 {
         struct sh_vars vars = {0};

@@ -30,4 +30,8 @@ void direct_exec_try(const struct request *req);
  * by an absolute path (for the FUSE server's prefetch), else NULL. */
 const char *direct_exec_program(const struct request *req);
 
+/* The same, also when it is a name the container's PATH will resolve
+ * (for the kernel path's read-ahead, which guesses with the default PATH). */
+const char *direct_exec_name(const struct request *req);
+
 #endif

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "elf_deps.h"
+#include "env_contract.h"
 #include "lib_dirs.h"
 
 #define START "/bin/sh" /* the action script's interpreter */
@@ -117,11 +118,41 @@ static bool seen(struct prefetch *pf, const struct stat *st)
         return false;
 }
 
+/* A name without a "/" as the container's PATH would most likely find it:
+ * the first regular file of that name in the default PATH. */
+static void queue_program(struct prefetch *pf, const char *name)
+{
+        char path[ELF_DEPS_PATH_MAX];
+        struct stat st;
+        if (!name || (name[0] != '/' && strchr(name, '/'))) {
+                queue(pf, START, 0); /* none, or relative to the working directory */
+                return;
+        }
+        if (name[0] == '/') {
+                queue(pf, name, 0);
+                return;
+        }
+        for (const char *dir = SING_DEFAULT_PATH;;) {
+                size_t len = strcspn(dir, ":");
+                int n = snprintf(path, sizeof(path), "%.*s/%s", (int)len, dir, name);
+                int fd = n > 0 && (size_t)n < sizeof(path) ? open_in_image(pf, path, &st) : -1;
+                if (fd >= 0) {
+                        close(fd);
+                        queue(pf, path, 0);
+                        return;
+                }
+                if (!dir[len])
+                        break;
+                dir += len + 1;
+        }
+        queue(pf, START, 0); /* not there: its libc is still a good guess */
+}
+
 static void prefetch_all(struct prefetch *pf, const char *program)
 {
         int first = -1;
         off_t first_size = 0;
-        queue(pf, program ? program : START, 0);
+        queue_program(pf, program);
         while (pf->next < pf->n && pf->budget > 0) {
                 struct file *f = &pf->queue[pf->next++];
                 struct stat st;

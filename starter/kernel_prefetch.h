@@ -23,8 +23,9 @@
 
 #include "privileges.h"
 
-/* mnt: the squashfs mount (its root is the image's root); program: an
- * absolute path in the image run without the shell, or NULL (/bin/sh). */
+/* mnt: the squashfs mount (its root is the image's root); program: what
+ * exec runs without the shell (an absolute path in the image, or a name the
+ * default PATH finds), or NULL (/bin/sh). */
 void kernel_prefetch_start(int mnt, const struct user_info *u, const char *program);
 
 #endif

@@ -323,7 +323,7 @@ int main(int argc, char **argv)
                                    .userns = !privileged,
                                    .fuse_server = &srv,
                                    .prefetch = !req.pid,
-                                   .prefetch_program = direct_exec_program(&req)};
+                                   .prefetch_program = direct_exec_name(&req)};
         mount_plan_execute(&plan, &ctx);
         close(img.fd);
         if (req.pid || srv.pid > 0) {

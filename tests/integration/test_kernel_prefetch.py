@@ -59,6 +59,7 @@ def make_image(d, links=None, files=None):
     for path, target in (links or {}).items():
         os.symlink(target, os.path.join(root, path.lstrip("/")))
     for path, (size, mode) in (files or {}).items():
+        os.makedirs(os.path.dirname(os.path.join(root, path.lstrip("/"))), exist_ok=True)
         with open(os.path.join(root, path.lstrip("/")), "wb") as f:
             f.write(os.urandom(size))
         os.chmod(os.path.join(root, path.lstrip("/")), mode)
@@ -152,6 +153,24 @@ def test_read_ahead_reads_with_the_users_rights(kernel_shared, image_dir, stack_
         time.sleep(0.5)
         assert resident_bytes(root + "/opt/public") >= 2 * MIB
         assert resident_bytes(root + "/opt/secret") == 0
+    finally:
+        stop(holder)
+
+
+def test_read_ahead_finds_a_name_in_the_default_path(kernel_shared, image_dir):
+    """`exec IMAGE NAME`: the read-ahead looks NAME up in the default PATH
+    (the first regular file wins), as the container will most likely find
+    it. NAME is not executable, so the container itself never reads it."""
+    image = make_image(image_dir, files={"/usr/local/bin/tool": (4 * MIB, 0o644),
+                                         "/usr/bin/tool": (4 * MIB, 0o644)})
+    holder, pid = hold(image)
+    try:
+        root = f"/proc/{pid}/root"
+        r = run_as_user(["singularity", "exec", image, "tool"])
+        assert r.returncode != 0, r.stdout
+        time.sleep(0.5)
+        assert resident_bytes(root + "/usr/local/bin/tool") >= 2 * MIB
+        assert resident_bytes(root + "/usr/bin/tool") == 0
     finally:
         stop(holder)
 
