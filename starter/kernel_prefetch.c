@@ -86,23 +86,28 @@ static void read_ahead(struct prefetch *pf, int fd, off_t from, off_t to)
         }
 }
 
+/* Queues path if the image has a regular file there. */
+static bool queue_if_there(struct prefetch *pf, const char *path, int depth)
+{
+        struct stat st;
+        int fd = open_in_image(pf, path, &st);
+        if (fd < 0)
+                return false;
+        close(fd);
+        queue(pf, path, depth);
+        return true;
+}
+
 /* The first library of that name in ld.so's default directories. */
 static void queue_library(struct prefetch *pf, const char *name, int depth)
 {
         char path[ELF_DEPS_PATH_MAX];
-        struct stat st;
         if (!name[0] || strchr(name, '/') || pf->n >= MAX_FILES)
                 return;
         for (unsigned i = 0;; i++) {
                 int got = lib_default_path(pf->deps.machine, i, name, path, sizeof(path));
-                if (got == 0)
+                if (got == 0 || (got > 0 && queue_if_there(pf, path, depth)))
                         return;
-                int fd = got > 0 ? open_in_image(pf, path, &st) : -1;
-                if (fd >= 0) {
-                        close(fd);
-                        queue(pf, path, depth);
-                        return;
-                }
         }
 }
 
@@ -123,7 +128,6 @@ static bool seen(struct prefetch *pf, const struct stat *st)
 static void queue_program(struct prefetch *pf, const char *name)
 {
         char path[ELF_DEPS_PATH_MAX];
-        struct stat st;
         if (!name || (name[0] != '/' && strchr(name, '/'))) {
                 queue(pf, START, 0); /* none, or relative to the working directory */
                 return;
@@ -135,12 +139,8 @@ static void queue_program(struct prefetch *pf, const char *name)
         for (const char *dir = SING_DEFAULT_PATH;;) {
                 size_t len = strcspn(dir, ":");
                 int n = snprintf(path, sizeof(path), "%.*s/%s", (int)len, dir, name);
-                int fd = n > 0 && (size_t)n < sizeof(path) ? open_in_image(pf, path, &st) : -1;
-                if (fd >= 0) {
-                        close(fd);
-                        queue(pf, path, 0);
+                if (n > 0 && (size_t)n < sizeof(path) && queue_if_there(pf, path, 0))
                         return;
-                }
                 if (!dir[len])
                         break;
                 dir += len + 1;

@@ -6,6 +6,7 @@ child of the container's process. The image's squashfs superblock is kept
 alive by a second container on the same shared loop device, so that what
 the read-ahead left in the page cache can be looked at afterwards (fincore
 through that container's /proc/PID/root)."""
+import contextlib
 import os
 import shutil
 import subprocess
@@ -84,32 +85,33 @@ def kernel_shared(sing_config):
     sing_config.set(**{"allow setuid-mount squashfs": "yes", "shared loop devices": "yes"})
 
 
-def hold(image):
-    """A container of image that sleeps (the superblock stays): (its
-    process, the pid of the container's program as the host sees it)."""
+@contextlib.contextmanager
+def held(image):
+    """A container of image that sleeps while the block runs (the superblock
+    stays): yields the pid of the container's program as the host sees it."""
     info = ensure_user()
     p = subprocess.Popen(["setpriv", f"--reuid={info.name}", f"--regid={info.name}",
                           "--init-groups", "--", "singularity", "exec", image,
                           "/probe/busybox", "sleep", "60"],
                          env=user_env(), cwd=info.home, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if p.poll() is not None:
-            pytest.fail(f"the holding container ended: {p.stderr.read()}")
-        try:
-            with open(f"/proc/{p.pid}/cmdline", "rb") as f:
-                if f.read().split(b"\0")[0] == b"/probe/busybox":
-                    return p, p.pid  # the starter execs the program in its place
-        except OSError:
-            pass
-        time.sleep(0.05)
-    p.kill()
-    pytest.fail("the holding container did not start")
-
-
-def stop(p):
-    p.kill()
-    p.wait(timeout=60)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if p.poll() is not None:
+                pytest.fail(f"the holding container ended: {p.stderr.read()}")
+            if time.monotonic() > deadline:
+                pytest.fail("the holding container did not start")
+            try:
+                with open(f"/proc/{p.pid}/cmdline", "rb") as f:
+                    if f.read().split(b"\0")[0] == b"/probe/busybox":
+                        break  # the starter execs the program in its place
+            except OSError:
+                pass
+            time.sleep(0.05)
+        yield p.pid
+    finally:
+        p.kill()
+        p.wait(timeout=60)
 
 
 @pytest.mark.parametrize("target", ["relative", "absolute", "magic"])
@@ -140,8 +142,7 @@ def test_read_ahead_reads_with_the_users_rights(kernel_shared, image_dir, stack_
     image = make_image(image_dir, links={"/bin/public": "/opt/public",
                                          "/bin/secret": "/opt/secret"},
                        files={"/opt/public": (4 * MIB, 0o644), "/opt/secret": (4 * MIB, 0o600)})
-    holder, pid = hold(image)
-    try:
+    with held(image) as pid:
         root = f"/proc/{pid}/root"
         # The holder's own read-ahead read busybox only.
         assert resident_bytes(root + "/opt/public") == 0
@@ -153,8 +154,6 @@ def test_read_ahead_reads_with_the_users_rights(kernel_shared, image_dir, stack_
         time.sleep(0.5)
         assert resident_bytes(root + "/opt/public") >= 2 * MIB
         assert resident_bytes(root + "/opt/secret") == 0
-    finally:
-        stop(holder)
 
 
 def test_read_ahead_finds_a_name_in_the_default_path(kernel_shared, image_dir):
@@ -163,26 +162,21 @@ def test_read_ahead_finds_a_name_in_the_default_path(kernel_shared, image_dir):
     it. NAME is not executable, so the container itself never reads it."""
     image = make_image(image_dir, files={"/usr/local/bin/tool": (4 * MIB, 0o644),
                                          "/usr/bin/tool": (4 * MIB, 0o644)})
-    holder, pid = hold(image)
-    try:
+    with held(image) as pid:
         root = f"/proc/{pid}/root"
+        assert resident_bytes(root + "/usr/local/bin/tool") == 0
         r = run_as_user(["singularity", "exec", image, "tool"])
         assert r.returncode != 0, r.stdout
         time.sleep(0.5)
         assert resident_bytes(root + "/usr/local/bin/tool") >= 2 * MIB
         assert resident_bytes(root + "/usr/bin/tool") == 0
-    finally:
-        stop(holder)
 
 
 def test_read_ahead_is_no_child_of_the_container(kernel_shared, image_dir):
     """The container's process (the starter, exec'd into the program) has no
     child: the read-ahead process is a grandchild, reparented away."""
     image = make_image(image_dir)
-    holder, pid = hold(image)
-    try:
+    with held(image) as pid:
         time.sleep(0.5)
         with open(f"/proc/{pid}/task/{pid}/children") as f:
             assert f.read().split() == []
-    finally:
-        stop(holder)
