@@ -45,6 +45,7 @@ static const struct directive directives[] = {
     {"allow setuid", K_BOOL, F(allow_setuid), 0, 0, NULL},
     {"max loop devices", K_NUMBER, F(max_loop_devices), 1, 1048576, NULL},
     {"shared loop devices", K_BOOL, F(shared_loop_devices), 0, 0, NULL},
+    {"squashfs mount linger", K_NUMBER, F(squashfs_mount_linger), 0, 600, NULL},
     {"allow pid ns", K_BOOL, F(allow_pid_ns), 0, 0, NULL},
     {"config passwd", K_BOOL, F(config_passwd), 0, 0, NULL},
     {"config group", K_BOOL, F(config_group), 0, 0, NULL},

@@ -52,6 +52,9 @@ struct sing_config {
         bool allow_setuid;               /* allow setuid = yes */
         int max_loop_devices;            /* max loop devices = 256 */
         bool shared_loop_devices;        /* shared loop devices = no */
+        int squashfs_mount_linger;       /* squashfs mount linger = 0 (seconds the kernel
+                                            squashfs mount of an image outlives its container,
+                                            with shared loop devices) */
         bool allow_pid_ns;               /* allow pid ns = yes */
         bool config_passwd;              /* config passwd = yes */
         bool config_group;               /* config group = yes */

@@ -4,10 +4,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -177,8 +181,10 @@ static void prefetch_all(struct prefetch *pf, const char *program)
                         close(fd);
                 }
         }
-        if (first >= 0)
+        if (first >= 0) {
                 read_ahead(pf, first, HEAD, first_size);
+                close(first);
+        }
 }
 
 /* After the drop: its ~80 KiB of state are allocated only now, not in the
@@ -191,30 +197,58 @@ static void prefetch_files(const char *program)
                 return;
         pf->budget = BUDGET;
         pf->root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
-        if (pf->root >= 0)
+        if (pf->root >= 0) {
                 prefetch_all(pf, program);
+                close(pf->root);
+        }
+        free(pf);
 }
 
-static _Noreturn void prefetch_as_user(int mnt, const struct user_info *u, const char *program)
+/* One holder per mount is enough: the first takes a lock on the image's
+ * root directory (an inode of this superblock alone) and keeps it; the
+ * others leave when their read-ahead is done. */
+static bool first_holder(void)
 {
+        int fd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        return fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0;
+}
+
+/* Holds only a clone of the image's mount, outside the container's mount
+ * namespace: keeping that namespace would keep every mount of the container
+ * (a writable overlay image among them) alive after the container is gone. */
+static _Noreturn void prefetch_as_user(const struct kernel_prefetch *kp)
+{
+        int tree = open_tree(kp->mnt, "", OPEN_TREE_CLONE | AT_EMPTY_PATH);
         /* Nothing but the image from here on: it becomes our root, and no fd
-         * of the starter's stays open (close_range also takes mnt). */
-        if (fchdir(mnt) < 0 || chroot(".") < 0 || syscall(SYS_close_range, 0, ~0U, 0) < 0)
+         * of the starter's stays open (close_range also takes the tree). */
+        if (tree < 0 || setns(kp->host_mntns, CLONE_NEWNS) < 0 || fchdir(tree) < 0 ||
+            chroot(".") < 0 || syscall(SYS_close_range, 0, ~0U, 0) < 0)
                 _exit(0);
-        drop_privileges(u, false);
+        prctl(PR_SET_NAME, "squashfs-hold");
+        drop_privileges(kp->user, false);
         alarm(LIFETIME);
-        prefetch_files(program);
+        prefetch_files(kp->program);
+        /* The mount, and with it the superblock's page cache and the loop
+         * device, lasts while we do: the image's next container on that
+         * shared device finds the files already read. */
+        if (kp->linger > 0 && first_holder()) {
+                alarm((unsigned)kp->linger);
+                for (;;)
+                        pause();
+        }
         _exit(0);
 }
 
-void kernel_prefetch_start(int mnt, const struct user_info *u, const char *program)
+void kernel_prefetch_start(const struct kernel_prefetch *kp)
 {
+        if (kp->host_mntns < 0)
+                return;
         pid_t mid = fork();
         if (mid < 0)
                 return; /* only an optimisation */
         if (mid == 0) {
                 if (fork() == 0)
-                        prefetch_as_user(mnt, u, program);
+                        prefetch_as_user(kp);
                 _exit(0);
         }
         while (waitpid(mid, NULL, 0) < 0 && errno == EINTR)

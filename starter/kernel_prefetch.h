@@ -8,24 +8,38 @@
  * while the starter builds the rest of the container.
  *
  * It is an optimisation only, and holds nothing the container lacks: it is
- * forked, chroots into the image's mount, closes every fd, drops privileges
- * for good (privileges.c) and then opens files only as the user, relative
- * to that root (openat2 RESOLVE_IN_ROOT, no magic links, no other mount),
- * non-blocking, regular files only. Bounded in files and bytes, it reports
- * nothing and fails silently; SIGALRM ends it after 2 s in any case. It is
- * a grandchild (the child between exits at once): the container's process
- * never sees it as its own child. Like any daemon it is reparented to init,
- * or to the caller's nearest PR_SET_CHILD_SUBREAPER, which reaps it (before
- * or after the container: a subreaper must tell its own child's exit from an
- * orphan's). */
+ * forked, clones the image's mount alone (not the container's other
+ * mounts), goes back to the caller's mount namespace, chroots into the
+ * clone, closes every fd, drops privileges for good (privileges.c) and
+ * then opens files only as the user, relative to that root (openat2
+ * RESOLVE_IN_ROOT, no magic links, no other mount), non-blocking, regular
+ * files only. Bounded in files and bytes, it reports nothing and fails
+ * silently; SIGALRM ends it after 2 s in any case. It is a grandchild (the
+ * child between exits at once): the container's process never sees it as
+ * its own child. Like any daemon it is reparented to init, or to the
+ * caller's nearest PR_SET_CHILD_SUBREAPER, which reaps it (before or after
+ * the container: a subreaper must tell its own child's exit from an
+ * orphan's).
+ *
+ * With `squashfs mount linger` (config.h) it then keeps the mount that many
+ * seconds more, one such holder per mount: the superblock, its page cache
+ * and the shared loop device outlive the container, and the image's next
+ * container finds the files already read. */
 #ifndef STARTER_KERNEL_PREFETCH_H
 #define STARTER_KERNEL_PREFETCH_H
 
 #include "privileges.h"
 
-/* mnt: the squashfs mount (its root is the image's root); program: what
- * exec runs without the shell (an absolute path in the image, or a name the
- * default PATH finds), or NULL (/bin/sh). */
-void kernel_prefetch_start(int mnt, const struct user_info *u, const char *program);
+struct kernel_prefetch {
+        int mnt;        /* the squashfs mount (its root: the image's root) */
+        int host_mntns; /* the mount namespace to hold it in; < 0: no read-ahead */
+        const struct user_info *user;
+        const char *program; /* what exec runs without the shell (an absolute path in
+                                the image, or a name the default PATH finds), or NULL
+                                (/bin/sh) */
+        int linger;          /* seconds to hold the mount after the read-ahead */
+};
+
+void kernel_prefetch_start(const struct kernel_prefetch *kp);
 
 #endif

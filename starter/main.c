@@ -289,6 +289,12 @@ int main(int argc, char **argv)
                 if (plan.entries[i].op == OP_SQUASHFS_FUSE)
                         fuse_server_start(&srv, &plan.entries[i], &user, img.fd, !privileged,
                                           direct_exec_program(&req));
+        /* The read-ahead process goes back here, holding the image's mount
+         * alone (kernel_prefetch.h). Not with --pid: it would show in its
+         * process table. */
+        int host_mntns = in.image_src == IMGSRC_LOOP && !req.pid
+                             ? open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC)
+                             : -1;
         int ns = CLONE_NEWNS | (req.ipc ? CLONE_NEWIPC : 0) | (req.pid ? CLONE_NEWPID : 0) |
                  (req.net ? CLONE_NEWNET : 0);
         if (unshare(ns) < 0)
@@ -317,15 +323,19 @@ int main(int argc, char **argv)
                 die_with_parent(supervisor);
         }
 
-        /* Not with --pid: the read-ahead process would show in its process table. */
         struct exec_context ctx = {.user = &user,
                                    .image_fd = img.fd,
                                    .userns = !privileged,
                                    .fuse_server = &srv,
-                                   .prefetch = !req.pid,
-                                   .prefetch_program = direct_exec_name(&req)};
+                                   .prefetch = host_mntns >= 0,
+                                   .prefetch_program = direct_exec_name(&req),
+                                   .host_mntns = host_mntns,
+                                   .linger =
+                                       cfg.shared_loop_devices ? cfg.squashfs_mount_linger : 0};
         mount_plan_execute(&plan, &ctx);
         close(img.fd);
+        if (host_mntns >= 0)
+                close(host_mntns);
         if (req.pid || srv.pid > 0) {
                 /* pid 1 with --pid; without, the parent of the FUSE server. */
                 pid_t parent = getpid(), child = fork();

@@ -357,7 +357,11 @@ static void do_new_fs(struct run *r, const struct mount_entry *e, const char *ty
         attach(mnt, dst, e->dest);
         /* As early as the image is there: the rest of the plan runs beside it. */
         if (e->op == OP_SQUASHFS_LOOP && r->ctx->prefetch)
-                kernel_prefetch_start(mnt, r->ctx->user, r->ctx->prefetch_program);
+                kernel_prefetch_start(&(struct kernel_prefetch){.mnt = mnt,
+                                                                .host_mntns = r->ctx->host_mntns,
+                                                                .user = r->ctx->user,
+                                                                .program = r->ctx->prefetch_program,
+                                                                .linger = r->ctx->linger});
         if (e->op == OP_TMPFS && (e->flags & MP_IN_ROOT))
                 mark_writable(r, mnt);
         struct mount_attr unbindable = {.propagation = MS_UNBINDABLE};

@@ -17,6 +17,8 @@ struct exec_context {
         struct fuse_server *fuse_server; /* started for an OP_SQUASHFS_FUSE entry */
         bool prefetch;                   /* read ahead after a kernel squashfs mount */
         const char *prefetch_program;    /* what it reads first (NULL: /bin/sh) */
+        int host_mntns;                  /* where the read-ahead holds the image (< 0: none) */
+        int linger;                      /* seconds it holds it after (squashfs mount linger) */
 };
 
 void mount_plan_execute(const struct mount_plan *plan, struct exec_context *ctx);

@@ -180,3 +180,94 @@ def test_read_ahead_is_no_child_of_the_container(kernel_shared, image_dir):
         time.sleep(0.5)
         with open(f"/proc/{pid}/task/{pid}/children") as f:
             assert f.read().split() == []
+
+
+def holders(image):
+    """Live squashfs-hold processes of image (forked from a starter given
+    it; zombies not counted): {pid: status text}."""
+    found = {}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                status = f.read()
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                args = f.read().split(b"\0")
+        except OSError:
+            continue
+        if ("Name:\tsquashfs-hold\n" in status and "State:\tZ" not in status
+                and image.encode() in args):
+            found[int(pid)] = status
+    return found
+
+
+def in_mount_ns(ns):
+    """Pids of every process whose mount namespace is ns ("mnt:[N]")."""
+    pids = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if os.readlink(f"/proc/{pid}/ns/mnt") == ns:
+                pids.append(int(pid))
+        except OSError:
+            pass
+    return pids
+
+
+def loop_devices(image):
+    out = subprocess.run(["losetup", "--noheadings", "--output", "NAME", "-j", image],
+                         capture_output=True, text=True, check=True).stdout
+    return out.split()
+
+
+LINGER = 3
+
+
+def test_linger_holds_the_image_mount_alone(sing_config, image_dir):
+    """`squashfs mount linger`: after the container is gone, one process of
+    the user (no capabilities, no fd but its own root, in the host's mount
+    namespace) holds the image's mount, so the next container on the shared
+    loop device finds what the first one read in the page cache. Nothing
+    holds the container's mount namespace (its other mounts: binds, an
+    overlay), and after the linger the loop device is gone."""
+    sing_config.set(**{"allow setuid-mount squashfs": "yes", "shared loop devices": "yes",
+                       "squashfs mount linger": str(LINGER)})
+    image = make_image(image_dir, files={"/opt/data": (4 * MIB, 0o644)})
+    info = ensure_user()
+    r = run_as_user(["singularity", "exec", image, "/probe/busybox", "sh", "-c",
+                     "readlink /proc/self/ns/mnt; /probe/busybox cat /opt/data >/dev/null"])
+    assert r.returncode == 0, r.stderr
+    container_ns = r.stdout.strip()
+    assert container_ns.startswith("mnt:[") and container_ns != os.readlink("/proc/self/ns/mnt")
+    assert in_mount_ns(container_ns) == []
+    [loop] = loop_devices(image)
+    [(pid, status)] = holders(image).items()
+    assert f"Uid:\t{info.uid}\t{info.uid}\t{info.uid}\t{info.uid}\n" in status, status
+    assert "CapEff:\t0000000000000000\n" in status and "CapPrm:\t0000000000000000\n" in status
+    assert os.readlink(f"/proc/{pid}/ns/mnt") == os.readlink("/proc/self/ns/mnt")
+    assert [os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")] in ([], ["/"])
+    assert resident_bytes(f"/proc/{pid}/root/opt/data") >= 2 * MIB
+    # The next container shares the device and the holder; still one of each.
+    r = run_as_user(["singularity", "exec", image, "/probe/busybox", "true"])
+    assert r.returncode == 0, r.stderr
+    time.sleep(0.5)  # the second read-ahead ends when it sees the first holder
+    assert loop_devices(image) == [loop]
+    assert list(holders(image)) == [pid]
+    deadline = time.monotonic() + LINGER + 10
+    while (holders(image) or loop_devices(image)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert holders(image) == {} and loop_devices(image) == []
+
+
+@pytest.mark.parametrize("shared,linger", [("no", str(LINGER)), ("yes", "0")])
+def test_no_linger_without_shared_loop_devices_or_by_default(sing_config, image_dir, shared, linger):
+    """Without shared loop devices nothing could find a lingering mount (each
+    container attaches a device of its own), and linger 0 is the default:
+    either way the image's mount and loop device go with the container."""
+    sing_config.set(**{"allow setuid-mount squashfs": "yes", "shared loop devices": shared,
+                       "squashfs mount linger": linger})
+    image = make_image(image_dir)
+    r = run_as_user(["singularity", "exec", image, "/probe/busybox", "true"])
+    assert r.returncode == 0, r.stderr
+    deadline = time.monotonic() + 5  # the read-ahead is done long before
+    while (holders(image) or loop_devices(image)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert holders(image) == {} and loop_devices(image) == []

@@ -64,6 +64,7 @@ static void check_defaults(const struct sing_config *c)
         CHECK(c->seccomp_profile == NULL);
         CHECK(c->squashfs_compressor == CONFIG_COMP_ZSTD);
         CHECK(c->squashfs_compression_level == 3);
+        CHECK(c->squashfs_mount_linger == 0);
 }
 
 /* Every directive set away from its default. */
@@ -72,6 +73,7 @@ static const char all_set[] = "# every directive, none at its default\n"
                               "allow setuid = no\n"
                               "max loop devices = 17\n"
                               "shared loop devices = yes\n"
+                              "squashfs mount linger = 600\n"
                               "allow pid ns = no\n"
                               "config passwd = no\n"
                               "config group = NO\n"
@@ -115,6 +117,7 @@ static void check_all_set(void)
         CHECK(!c.allow_setuid);
         CHECK(c.max_loop_devices == 17);
         CHECK(c.shared_loop_devices);
+        CHECK(c.squashfs_mount_linger == 600);
         CHECK(!c.allow_pid_ns);
         CHECK(!c.config_passwd && !c.config_group && !c.config_resolv_conf);
         CHECK(!c.mount_proc && !c.mount_sys);
@@ -227,6 +230,9 @@ static const struct {
     {"max loop devices = -1\n",
      "1: invalid value \"-1\" for \"max loop devices\" (expected a number from 1 to 1048576)"},
     {"max loop devices = 0\n", "1: invalid value \"0\""},
+    {"squashfs mount linger = 601\n",
+     "1: invalid value \"601\" for \"squashfs mount linger\" (expected a number from 0 to 600)"},
+    {"squashfs mount linger = -1\n", "1: invalid value \"-1\""},
     {"max loop devices = 12abc\n", "1: invalid value \"12abc\""},
     {"max loop devices = 0x10\n", "1: invalid value \"0x10\""},
     {"max loop devices = +5\n", "1: invalid value \"+5\""},
