@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
+#include <poll.h>
 #include <sched.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -26,7 +27,7 @@
 #define MAX_DEPTH 3     /* program -> library -> library */
 #define BUDGET (16u << 20)
 #define LOOKUPS 256 /* openat2 calls in all: a crafted image's misses are cheap */
-#define LIFETIME 2  /* seconds: then SIGALRM ends it, done or not (slow storage) */
+#define LIFETIME 2  /* seconds: then SIGALRM ends the read-ahead, done or not (slow storage) */
 /* readahead(2) reads at most the device's read-ahead window per call: step
  * through the file in pieces no larger than it. */
 #define STEP (128u << 10)
@@ -204,38 +205,53 @@ static void prefetch_files(const char *program)
         free(pf);
 }
 
-/* One holder per mount is enough: the first takes a lock on the image's
- * root directory (an inode of this superblock alone) and keeps it; the
- * others leave when their read-ahead is done. */
+/* One holder per mount is enough: the first whose container has ended
+ * takes a lock on the image's root directory (an inode of this superblock
+ * alone) and keeps it; the others leave. */
 static bool first_holder(void)
 {
         int fd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         return fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0;
 }
 
+/* The linger counts from the container's end: fd 0 is a pidfd of the
+ * starter, which becomes the container's process. */
+static void linger(int seconds)
+{
+        struct pollfd ended = {.fd = 0, .events = POLLIN};
+        while (poll(&ended, 1, -1) < 0 && errno == EINTR)
+                ;
+        close(0);
+        if (!first_holder())
+                return;
+        alarm((unsigned)seconds);
+        for (;;)
+                pause();
+}
+
 /* Holds only a clone of the image's mount, outside the container's mount
  * namespace: keeping that namespace would keep every mount of the container
  * (a writable overlay image among them) alive after the container is gone. */
-static _Noreturn void prefetch_as_user(const struct kernel_prefetch *kp)
+static _Noreturn void prefetch_as_user(const struct kernel_prefetch *kp, int pidfd)
 {
         int tree = open_tree(kp->mnt, "", OPEN_TREE_CLONE | AT_EMPTY_PATH);
         /* Nothing but the image from here on: it becomes our root, and no fd
-         * of the starter's stays open (close_range also takes the tree). */
+         * of the starter's stays open (close_range also takes the tree), but
+         * the pidfd, as fd 0. */
         if (tree < 0 || setns(kp->host_mntns, CLONE_NEWNS) < 0 || fchdir(tree) < 0 ||
-            chroot(".") < 0 || syscall(SYS_close_range, 0, ~0U, 0) < 0)
+            chroot(".") < 0 || (pidfd >= 0 && dup2(pidfd, 0) < 0) ||
+            syscall(SYS_close_range, pidfd >= 0 ? 1 : 0, ~0U, 0) < 0)
                 _exit(0);
         prctl(PR_SET_NAME, "squashfs-hold");
         drop_privileges(kp->user, false);
         alarm(LIFETIME);
         prefetch_files(kp->program);
+        alarm(0);
         /* The mount, and with it the superblock's page cache and the loop
          * device, lasts while we do: the image's next container on that
          * shared device finds the files already read. */
-        if (kp->linger > 0 && first_holder()) {
-                alarm((unsigned)kp->linger);
-                for (;;)
-                        pause();
-        }
+        if (pidfd >= 0)
+                linger(kp->linger);
         _exit(0);
 }
 
@@ -243,14 +259,17 @@ void kernel_prefetch_start(const struct kernel_prefetch *kp)
 {
         if (kp->host_mntns < 0)
                 return;
+        int pidfd = kp->linger > 0 ? (int)syscall(SYS_pidfd_open, getpid(), 0) : -1;
         pid_t mid = fork();
-        if (mid < 0)
-                return; /* only an optimisation */
         if (mid == 0) {
                 if (fork() == 0)
-                        prefetch_as_user(kp);
+                        prefetch_as_user(kp, pidfd);
                 _exit(0);
         }
+        if (pidfd >= 0)
+                close(pidfd);
+        if (mid < 0)
+                return; /* only an optimisation */
         while (waitpid(mid, NULL, 0) < 0 && errno == EINTR)
                 ;
 }

@@ -14,17 +14,18 @@
  * then opens files only as the user, relative to that root (openat2
  * RESOLVE_IN_ROOT, no magic links, no other mount), non-blocking, regular
  * files only. Bounded in files and bytes, it reports nothing and fails
- * silently; SIGALRM ends it after 2 s in any case. It is a grandchild (the
+ * silently; SIGALRM ends it after 2 s (without a linger). It is a grandchild (the
  * child between exits at once): the container's process never sees it as
  * its own child. Like any daemon it is reparented to init, or to the
  * caller's nearest PR_SET_CHILD_SUBREAPER, which reaps it (before or after
  * the container: a subreaper must tell its own child's exit from an
  * orphan's).
  *
- * With `squashfs mount linger` (config.h) it then keeps the mount that many
- * seconds more, one such holder per mount: the superblock, its page cache
- * and the shared loop device outlive the container, and the image's next
- * container finds the files already read. */
+ * With `squashfs mount linger` (config.h) it then waits for the end of the
+ * container's process (a pidfd) and keeps the mount that many seconds more,
+ * one such holder per mount: the superblock, its page cache and the shared
+ * loop device outlive the container, and the image's next container finds
+ * the files already read. */
 #ifndef STARTER_KERNEL_PREFETCH_H
 #define STARTER_KERNEL_PREFETCH_H
 
@@ -37,7 +38,7 @@ struct kernel_prefetch {
         const char *program; /* what exec runs without the shell (an absolute path in
                                 the image, or a name the default PATH finds), or NULL
                                 (/bin/sh) */
-        int linger;          /* seconds to hold the mount after the read-ahead */
+        int linger;          /* seconds to hold the mount after the container ends */
 };
 
 void kernel_prefetch_start(const struct kernel_prefetch *kp);

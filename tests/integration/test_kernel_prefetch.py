@@ -257,6 +257,27 @@ def test_linger_holds_the_image_mount_alone(sing_config, image_dir):
     assert holders(image) == {} and loop_devices(image) == []
 
 
+def test_linger_counts_from_the_containers_end(sing_config, image_dir):
+    """A container that runs longer than the linger: its image's mount is
+    still held after it ends, for the linger, and then goes. While the
+    container runs, the holder's one fd is a pidfd (of the container's
+    process, to see its end)."""
+    sing_config.set(**{"allow setuid-mount squashfs": "yes", "shared loop devices": "yes",
+                       "squashfs mount linger": str(LINGER)})
+    image = make_image(image_dir)
+    with held(image):
+        time.sleep(LINGER + 1)
+        [pid] = holders(image)
+        assert [os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")] \
+            == ["anon_inode:[pidfd]"]
+    time.sleep(0.5)
+    assert list(holders(image)) == [pid] and len(loop_devices(image)) == 1
+    deadline = time.monotonic() + LINGER + 10
+    while (holders(image) or loop_devices(image)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert holders(image) == {} and loop_devices(image) == []
+
+
 @pytest.mark.parametrize("shared,linger", [("no", str(LINGER)), ("yes", "0")])
 def test_no_linger_without_shared_loop_devices_or_by_default(sing_config, image_dir, shared, linger):
     """Without shared loop devices nothing could find a lingering mount (each
