@@ -6,6 +6,7 @@
 #include <linux/openat2.h>
 #include <poll.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "elf_deps.h"
@@ -224,9 +226,12 @@ static void linger(int seconds)
         close(0);
         if (!first_holder())
                 return;
-        alarm((unsigned)seconds);
-        for (;;)
-                pause();
+        /* A sleep to a deadline, not a signal: see prefetch_as_user. */
+        struct timespec end;
+        clock_gettime(CLOCK_MONOTONIC, &end);
+        end.tv_sec += seconds;
+        while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &end, NULL) == EINTR)
+                ;
 }
 
 /* Holds only a clone of the image's mount, outside the container's mount
@@ -244,6 +249,12 @@ static _Noreturn void prefetch_as_user(const struct kernel_prefetch *kp, int pid
                 _exit(0);
         prctl(PR_SET_NAME, "squashfs-hold");
         drop_privileges(kp->user, false);
+        /* The caller's signal mask and ignored signals survive the setuid
+         * exec: SIGALRM may be blocked or ignored here. */
+        sigset_t none;
+        sigemptyset(&none);
+        signal(SIGALRM, SIG_DFL);
+        sigprocmask(SIG_SETMASK, &none, NULL);
         alarm(LIFETIME);
         prefetch_files(kp->program);
         alarm(0);

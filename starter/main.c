@@ -85,6 +85,7 @@
 #include <unistd.h>
 
 #include "args.h"
+#include "argv_hide.h"
 #include "cleanup.h"
 #include "config_check.h"
 #include "direct_env.h"
@@ -171,6 +172,7 @@ int main(int argc, char **argv)
         struct fuse_server srv = {.pid = -1, .sock = -1};
 
         sanitize_process();
+        argv = argv_hide(argc, argv);
         mode_t user_umask = umask(022);
         if (args_parse(argc, argv, &req, &err) < 0)
                 die("%s", err.msg);

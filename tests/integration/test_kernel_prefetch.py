@@ -183,20 +183,19 @@ def test_read_ahead_is_no_child_of_the_container(kernel_shared, image_dir):
 
 
 def holders(image):
-    """Live squashfs-hold processes of image (forked from a starter given
-    it; zombies not counted): {pid: status text}."""
+    """Live squashfs-hold processes of image (their root is on one of the
+    image's loop devices; zombies not counted): {pid: status text}."""
+    devs = {os.stat(loop).st_rdev for loop in loop_devices(image)}
     found = {}
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             with open(f"/proc/{pid}/status") as f:
                 status = f.read()
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                args = f.read().split(b"\0")
+            if ("Name:\tsquashfs-hold\n" in status and "State:\tZ" not in status
+                    and os.stat(f"/proc/{pid}/root").st_dev in devs):
+                found[int(pid)] = status
         except OSError:
             continue
-        if ("Name:\tsquashfs-hold\n" in status and "State:\tZ" not in status
-                and image.encode() in args):
-            found[int(pid)] = status
     return found
 
 
@@ -272,6 +271,26 @@ def test_linger_counts_from_the_containers_end(sing_config, image_dir):
             == ["anon_inode:[pidfd]"]
     time.sleep(0.5)
     assert list(holders(image)) == [pid] and len(loop_devices(image)) == 1
+    deadline = time.monotonic() + LINGER + 10
+    while (holders(image) or loop_devices(image)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert holders(image) == {} and loop_devices(image) == []
+
+
+@pytest.mark.parametrize("how", ["block", "ignore"])
+def test_linger_ends_whatever_the_callers_signals(sing_config, image_dir, how):
+    """A caller that blocks or ignores SIGALRM (both survive the setuid
+    exec) cannot keep the image's mount past the linger."""
+    sing_config.set(**{"allow setuid-mount squashfs": "yes", "shared loop devices": "yes",
+                       "squashfs mount linger": str(LINGER)})
+    image = make_image(image_dir)
+    setup = {"block": "signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGALRM])",
+             "ignore": "signal.signal(signal.SIGALRM, signal.SIG_IGN)"}[how]
+    r = run_as_user(["/usr/bin/python3", "-c", f"import os, signal, sys; {setup}; "
+                     "os.execvp('singularity', sys.argv[1:])",
+                     "singularity", "exec", image, "/probe/busybox", "true"])
+    assert r.returncode == 0, r.stderr
+    assert len(holders(image)) == 1
     deadline = time.monotonic() + LINGER + 10
     while (holders(image) or loop_devices(image)) and time.monotonic() < deadline:
         time.sleep(0.2)
