@@ -12,4 +12,10 @@
  * argv[0] is overwritten with NUL bytes. Dies when out of memory. */
 char **argv_hide(int argc, char **argv);
 
+/* Names this process `name` in /proc/PID/cmdline (within the bytes of the
+ * original arguments) and in /proc/PID/comm: the container's init is
+ * "sinit", as SingularityCE's is, so that ps inside a --pid container shows
+ * what pid 1 is. Call after argv_hide. */
+void argv_set_title(const char *name);
+
 #endif

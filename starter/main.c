@@ -349,6 +349,8 @@ int main(int argc, char **argv)
                                                       .parent = supervisor,
                                                       .helper = srv.pid,
                                                       .extract_dir = NULL};
+                        if (req.pid)
+                                argv_set_title("sinit");
                         supervise(child, &init);
                 }
                 supervisor = parent;

@@ -237,9 +237,13 @@ def test_pid_namespace(images, instances):
     assert int(lines[0]) < 100 and int(lines[0]) != info["pid"]
     assert any("startscript-p1" in l for l in lines), r.stdout
     assert not any("pytest" in l for l in lines)
-    # pid 1 of the instance is its process, not one from the host.
-    r = sing("exec", "instance://pidns", "cat", "/proc/1/cmdline")
-    assert r.returncode == 0 and "sh" in r.stdout
+    # pid 1 of the instance is its init, named as SingularityCE names it,
+    # not a process from the host, and it shows none of the starter's
+    # arguments.
+    r = sing("exec", "instance://pidns", "cat", "/proc/1/cmdline", "/proc/1/comm")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split("\0")[0] == "sinit" and r.stdout.endswith("sinit\n"), r.stdout
+    assert "--" not in r.stdout, r.stdout
 
 
 def test_stop_wedged_instance_with_timeout(images, instances):
