@@ -115,18 +115,30 @@ def _children_map():
     return kids
 
 
-def _tree_rss(root):
+def _tree_rss(root, hwm):
+    """The summed RSS of root's process tree now, and the sum of each live
+    process's own peak (VmHWM), an upper bound on the tree's peak between
+    samples that a short spike cannot slip past. hwm (pid -> (name, bytes))
+    collects each process's peak."""
     kids = _children_map()
-    total, todo = 0, [root]
+    total, bound, todo = 0, 0, [root]
     while todo:
         pid = todo.pop()
         try:
-            with open(f"/proc/{pid}/statm") as f:
-                total += int(f.read().split()[1]) * PAGE
-        except OSError:
-            pass
+            with open(f"/proc/{pid}/status") as f:
+                st = dict(line.split(":", 1) for line in f if ":" in line)
+            rss = int(st["VmRSS"].split()[0]) * 1024
+            peak = int(st["VmHWM"].split()[0]) * 1024
+        except (OSError, KeyError, ValueError):
+            todo.extend(kids.get(pid, []))
+            continue  # gone, or a kernel thread / zombie without an mm
+        total += rss
+        bound += peak
+        name = st.get("Name", "?").strip()
+        if peak > hwm.get(pid, ("", 0))[1]:
+            hwm[pid] = (name, peak)
         todo.extend(kids.get(pid, []))
-    return total
+    return total, bound
 
 
 def dir_bytes(paths):
@@ -154,11 +166,13 @@ def dir_bytes(paths):
 def run_sampled(args, env, disk_paths=(), interval=0.05):
     """Run as the bench user while sampling every `interval` s: the summed
     RSS of the whole process tree and the disk used under disk_paths.
-    Returns a dict: secs, peak_rss, max_rss_one (largest single process,
-    from wait4), cpu (user+sys s of the tree), disk_before, disk_peak,
+    Returns a dict: secs, peak_rss, peak_rss_bound (the sum of the live
+    processes' own peaks, an upper bound), max_rss_one and max_rss_one_name
+    (the largest single process by its VmHWM), cpu (user+sys s of the tree), disk_before, disk_peak,
     disk_after."""
     before = dir_bytes(disk_paths)
-    peak = {"rss": 0, "disk": before}
+    peak = {"rss": 0, "bound": 0, "disk": before}
+    hwm = {}
     t0 = time.perf_counter()
     p = subprocess.Popen(as_user(args), env=env, stdout=subprocess.DEVNULL,
                          stderr=subprocess.PIPE)
@@ -166,7 +180,8 @@ def run_sampled(args, env, disk_paths=(), interval=0.05):
 
     def sampler():
         while not done.is_set():
-            peak["rss"] = max(peak["rss"], _tree_rss(p.pid))
+            rss, bound = _tree_rss(p.pid, hwm)
+            peak["rss"], peak["bound"] = max(peak["rss"], rss), max(peak["bound"], bound)
             peak["disk"] = max(peak["disk"], dir_bytes(disk_paths))
             done.wait(interval)
 
@@ -182,7 +197,12 @@ def run_sampled(args, env, disk_paths=(), interval=0.05):
         raise CommandFailed(f"{' '.join(args)} exited {p.returncode}: "
                             + err.decode(errors="replace")[-800:])
     after = dir_bytes(disk_paths)
-    return {"secs": secs, "peak_rss": peak["rss"], "max_rss_one": ru.ru_maxrss * 1024,
+    # The largest process by its own VmHWM as sampled (wait4's ru_maxrss is
+    # not used: a forked child that execs reports its parent's resident
+    # memory at the fork as its own peak).
+    name, one = max(hwm.values(), key=lambda v: v[1], default=("?", 0))
+    return {"secs": secs, "peak_rss": peak["rss"], "peak_rss_bound": peak["bound"],
+            "max_rss_one": one, "max_rss_one_name": name,
             "cpu": ru.ru_utime + ru.ru_stime, "disk_before": before,
             "disk_peak": max(peak["disk"], after), "disk_after": after}
 

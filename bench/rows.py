@@ -152,7 +152,8 @@ def pull_resources(c, repo, name, runs):
     os.unlink(out)
     pick = lambda k: Stat([r[k] for r in res], unit="B")  # noqa: E731
     return {"secs": Stat([r["secs"] for r in res]), "peak_rss": pick("peak_rss"),
-            "max_rss_one": pick("max_rss_one"),
+            "peak_rss_bound": pick("peak_rss_bound"), "max_rss_one": pick("max_rss_one"),
+            "max_rss_one_name": sorted({r["max_rss_one_name"] for r in res}),
             "temp_disk": Stat([r["disk_peak"] - r["disk_after"] for r in res], unit="B"),
             "disk_growth_peak": Stat([r["disk_peak"] - r["disk_before"] for r in res], unit="B"),
             "cpu_busy": Stat([r["cpu"] / r["secs"] for r in res], unit="cores")}
