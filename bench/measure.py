@@ -117,9 +117,10 @@ def _children_map():
 
 def _tree_rss(root, hwm):
     """The summed RSS of root's process tree now, and the sum of each live
-    process's own peak (VmHWM), an upper bound on the tree's peak between
-    samples that a short spike cannot slip past. hwm (pid -> (name, bytes))
-    collects each process's peak."""
+    process's own peak (VmHWM): an upper bound on the tree's peak that a
+    spike between samples does not escape, unless its process exits before
+    the next sample. hwm (pid -> (name, bytes)) collects each process's
+    peak."""
     kids = _children_map()
     total, bound, todo = 0, 0, [root]
     while todo:

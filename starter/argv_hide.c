@@ -38,7 +38,7 @@ void argv_set_title(const char *name)
 {
         size_t n = strlen(name);
         prctl(PR_SET_NAME, name);
-        if (!title_area || title_size == 0)
+        if (!title_area)
                 return;
         if (n >= title_size)
                 n = title_size - 1;
