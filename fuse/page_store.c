@@ -1,6 +1,7 @@
 /* The page-cache push after OPEN (see page_store.h). */
 #include "page_store.h"
 
+#include <sched.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -76,6 +77,7 @@ static void store(sqfs_ll *ll, pthread_mutex_t *lock, struct fuse_session *se,
                 bv.buf[0].mem = buf;
                 if (fuse_lowlevel_notify_store(se, job->ino, (off_t)off, &bv, 0) != 0)
                         return; /* forgotten meanwhile, or the connection is gone */
+                sched_yield();  /* see prefetch.h */
         }
 }
 

@@ -9,6 +9,7 @@
  * handed over, not copied: the cache entry takes the pointer. */
 #include "prefetch.h"
 
+#include <sched.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +61,7 @@ static int warm_block(struct prefetch *pf, sqfs_cache *cache, uint64_t pos, uint
         sqfs_block *block;
         if (sqfs_data_block_read(&pf->fs, (sqfs_off_t)pos, hdr, &block) != SQFS_OK)
                 return -1;
+        sched_yield(); /* see prefetch.h */
         pthread_mutex_lock(pf->lock);
         /* The request thread may have needed it meanwhile. */
         if (!sqfs_cache_get(cache, pos)) {
