@@ -10,7 +10,7 @@
  * Both jobs call sched_yield() after each block (a decompression, a push;
  * never under the library lock). On 2 CPUs the thread often shares one
  * with the starter, the request thread or the container, and after their
- * wake-up the scheduler let it run on for up to a tick (1.4 to 3.5 ms seen
+ * wake-up the scheduler let it run on for up to a tick (0.4 to 3.5 ms seen
  * per wait, the other CPU idle). Yielding bounds that wait by one block.
  * Measured in turn with ch-run on the same squashfs (10 rounds of 30):
  * 1.21x ch-run's time without, 1.11x with; no change with the CPUs busy.
