@@ -57,6 +57,7 @@
 #include "page_store.h"
 #include "prefetch.h"
 #include "receive_fuse_fd.h"
+#include "zstd_block.h"
 
 /* How long the kernel may trust an answer: the image never changes. */
 #define FOREVER 1e9
@@ -279,6 +280,7 @@ int main(int argc, char **argv)
                         argv[1], ll->fs.sb.block_size);
                 return 255;
         }
+        zstd_block_install(&ll->fs);
         if (grow_cache(&ll->fs.md_cache, MD_CACHE_BYTES, SQUASHFS_METADATA_SIZE) < 0 ||
             grow_cache(&ll->fs.data_cache, DATA_CACHE_BYTES, ll->fs.sb.block_size) < 0 ||
             grow_cache(&ll->fs.frag_cache, FRAG_CACHE_BYTES, ll->fs.sb.block_size) < 0) {

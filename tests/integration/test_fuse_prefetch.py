@@ -4,6 +4,7 @@ container runs: all untrusted. Whatever an image holds there, the container
 must behave exactly as with the kernel squashfs driver (no FUSE server, no
 prefetch): the same exit status, output and errors, and no server crashed
 (the supervisor would say so), hung or left behind."""
+import hashlib
 import os
 import shutil
 import struct
@@ -640,3 +641,98 @@ def test_superblock_block_size_refused(sing_config, block_size, mode):
         assert no_server_left()
     finally:
         shutil.rmtree(d, ignore_errors=True)
+
+
+# fuse/zstd_block.c: the server decompresses zstd blocks itself, with one
+# context per thread, instead of libsquashfuse's call per block.
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+
+
+def text_block(i):
+    """128 KiB of compressible text, different for each block."""
+    line = f"block {i:03d}: the quick brown fox jumps over the lazy dog\n".encode()
+    return (line * (131072 // len(line) + 1))[:131072]
+
+
+def zstd_first_block_header(data, frame):
+    """Offset of the first block header of the zstd frame at frame: after the
+    magic, the frame header descriptor and the fields it says are there
+    (window descriptor, dictionary id, content size). Its bits 1-2 are the
+    block type; 3 is reserved, which every decoder must refuse (squashfs
+    frames carry no checksum: damaged literals would decode silently)."""
+    fhd = data[frame + 4]
+    single = (fhd >> 5) & 1
+    window = 0 if single else 1
+    dict_id = (0, 1, 2, 4)[fhd & 3]
+    content = ((1 if single else 0), 2, 4, 8)[fhd >> 6]
+    return frame + 5 + window + dict_id + content
+
+
+def zstd_image(d, comp, corrupt):
+    """/data/text (3 blocks of text, its data written first) and /data/good, with
+    `comp`; corrupt: the second data block's zstd frame given a reserved
+    block type. Returns (image, the text's sha256)."""
+    root = base_root(d)
+    os.makedirs(os.path.join(root, "data"))
+    text = b"".join(text_block(i) for i in range(3))
+    with open(os.path.join(root, "data", "text"), "wb") as f:
+        f.write(text)
+    with open(os.path.join(root, "data", "good"), "wb") as f:
+        f.write(b"G" * 999)
+    image = os.path.join(d, "image.sqfs")
+    subprocess.run(["mksquashfs", root, image, "-noappend", "-quiet", "-no-progress",
+                    "-all-root", "-comp", comp], check=True, stdout=subprocess.DEVNULL)
+    if corrupt:
+        data = bytearray(open(image, "rb").read())
+        frames = [i for i in range(96, len(data) - 4) if data[i:i + 4] == ZSTD_MAGIC]
+        # The text's blocks come first (directory order: data/ before probe/);
+        # check that the frame damaged is the text's second block.
+        second = frames[1]
+        r = subprocess.run(["zstd", "-dcq"], input=bytes(data[second:frames[2]]),
+                           capture_output=True)
+        assert r.stdout == text_block(1), "layout: the second frame is not the text's block 1"
+        data[zstd_first_block_header(data, second)] |= 0x06  # block type 3: reserved
+        with open(image, "wb") as f:
+            f.write(data)
+    os.chmod(image, 0o644)
+    return image, hashlib.sha256(text).hexdigest()
+
+
+@pytest.mark.parametrize("comp,corrupt", [("zstd", False), ("zstd", True), ("gzip", False)],
+                         ids=["zstd", "zstd-corrupt-block", "gzip"])
+@pytest.mark.parametrize("mode", ["setuid-fuse", "userns"])
+def test_zstd_blocks_read_as_with_the_kernel_driver(sing_config, comp, corrupt, mode):
+    """Every block reads back byte for byte; a corrupt one is EIO for that
+    file, as from the kernel's driver, and the server goes on serving the
+    rest (gzip: the library's own decompressor, unchanged)."""
+    if comp == "zstd" and corrupt and not shutil.which("zstd"):
+        pytest.skip("the zstd command is not installed (tools/deps.sh --test)")
+    d, works = images_dir("sing-zstd-", ["image"])
+    try:
+        zstd_blocks_case(works["image"], sing_config, comp, corrupt, mode)
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def zstd_blocks_case(work, sing_config, comp, corrupt, mode):
+    image, sha = zstd_image(work, comp, corrupt)
+    script = ("/probe/busybox sha256sum /data/text; echo rc=$?; "
+              "/probe/busybox md5sum /data/good")
+    cmd = ["setpriv", f"--reuid={USER}", f"--regid={USER}", "--init-groups", "--",
+           "singularity", "exec", image, "/probe/busybox", "sh", "-c", script]
+    info = ensure_user()
+    sing_config.set(**{"allow setuid-mount squashfs": "yes"})  # the kernel driver
+    want = subprocess.run(cmd, env=user_env(None), cwd=info.home, timeout=120,
+                          capture_output=True)
+    assert b"596263b7447b5dcea7563e606d73f901" in want.stdout, want  # /data/good
+    assert (sha.encode() in want.stdout) != corrupt, want
+    assert (b"rc=1" in want.stdout) == corrupt, want
+    if mode == "userns":
+        sing_config.set(**{"allow setuid": "no", "allow setuid-mount squashfs": "iflimited"})
+    else:
+        sing_config.set(**{"allow setuid-mount squashfs": "iflimited"})
+    got = subprocess.run(cmd, env=user_env(None), cwd=info.home, timeout=120,
+                         capture_output=True)
+    assert (got.returncode, got.stdout, got.stderr) == (want.returncode, want.stdout,
+                                                        want.stderr)
+    assert no_server_left()
