@@ -41,8 +41,17 @@ void fuse_server_start(struct fuse_server *srv, const struct mount_entry *e,
                     dup2(img, 4) < 0)
                         _exit(127);
                 close_range(5, ~0U, 0);
-                execl(FUSE_SERVER_PATH, "squashfs-serve", "/proc/self/fd/4", e->data,
-                      "fuse-socket=3", hint, (char *)NULL);
+                /* An environment of its own, not the user's: glibc's malloc
+                 * asks for transparent huge pages for its heaps (in
+                 * squashfs_serve.c: why). */
+                char *const envp[] = {"GLIBC_TUNABLES=glibc.malloc.hugetlb=1", NULL};
+                char *const argv[] = {"squashfs-serve",
+                                      "/proc/self/fd/4",
+                                      e->data,
+                                      "fuse-socket=3",
+                                      hint, /* may be NULL: the end */
+                                      NULL};
+                execve(FUSE_SERVER_PATH, argv, envp);
                 _exit(127);
         }
         free(hint);

@@ -95,16 +95,18 @@ def fuse_server_path(prefix=None):
     return os.path.join(prefix or install_prefix(), "libexec", "singularity", FUSE_SERVER)
 
 
-def exec_with_fuse_server_replaced(replacement, *exec_args):
+def exec_with_fuse_server_replaced(replacement, *exec_args, env=None):
     """`singularity exec EXEC_ARGS...` as the test user, with the file
     replacement bound over the installed squashfs-serve in a private mount
-    namespace of this call only (the starter runs whatever is there)."""
+    namespace of this call only (the starter runs whatever is there); env:
+    variables added to the user's environment."""
     import shlex
     cmd = (f"mount --bind {shlex.quote(replacement)} {shlex.quote(fuse_server_path())} && "
            f"exec setpriv --reuid={USER} --regid={USER} --init-groups singularity exec "
            + " ".join(shlex.quote(a) for a in exec_args))
     return subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", cmd],
-                          env=user_env(), cwd="/", capture_output=True, text=True, timeout=120)
+                          env=user_env(env), cwd="/", capture_output=True, text=True,
+                          timeout=120)
 
 UserInfo = collections.namedtuple("UserInfo", "name uid gid home")
 

@@ -96,16 +96,17 @@ def test_server_dead_before_the_hand_over(images, run_mode, user_tmp, opts, no_s
     assert wait_no_servers() == []
 
 
-def stand_in_exec(images, script, *opts):
+def stand_in_exec(images, script, *opts, env=None):
     """`singularity exec` as the user with `script` (sh) bound over the
-    installed squashfs-serve, in a private mount namespace of this test only."""
+    installed squashfs-serve, in a private mount namespace of this test only;
+    env: variables added to the user's environment."""
     user = ensure_user()
     d = os.path.join(user.home, f"stand-in-{time.monotonic_ns()}")
     with open(d, "w") as f:
         f.write("#!/bin/sh\n" + script + "\n")
     os.chmod(d, 0o755)
     try:
-        return exec_with_fuse_server_replaced(d, *opts, images["sif"], "true")
+        return exec_with_fuse_server_replaced(d, *opts, images["sif"], "true", env=env)
     finally:
         os.unlink(d)
 
@@ -130,6 +131,74 @@ def test_server_that_cannot_start(images, run_mode, no_servers_before):
     no_fuse(run_mode)
     r = stand_in_exec(images, "exit 1")
     one_error(r, "squashfs-serve")
+    assert wait_no_servers() == []
+
+
+def test_server_gets_its_own_environment_not_the_users(images, run_mode, user_tmp,
+                                                        no_servers_before):
+    """The starter execs the server with one variable only (glibc's malloc
+    tunable for huge pages, starter/fuse_server.c): nothing of the user's
+    environment, SINGULARITYENV_ and LD_ variables included."""
+    no_fuse(run_mode)
+    out = os.path.join(user_tmp, "server-env")
+    real = os.path.join(user_tmp, "real-server")
+    shutil.copy(fuse_server_path(), real)
+    os.chmod(real, 0o755)
+    r = stand_in_exec(images, f"tr '\\0' '\\n' < /proc/$$/environ > {out}; exec {real} \"$@\"",
+                      env={"SINGULARITYENV_FOO": "bar", "LD_BIND_NOW": "1", "SECRET": "x"})
+    assert r.returncode == 0, r.stderr
+    with open(out) as f:
+        assert f.read().split("\n") == ["GLIBC_TUNABLES=glibc.malloc.hugetlb=1", ""]
+    assert wait_no_servers() == []
+
+
+def thp_mode():
+    try:
+        with open("/sys/kernel/mm/transparent_hugepage/enabled") as f:
+            return f.read().split("[", 1)[1].split("]", 1)[0]
+    except (OSError, IndexError):
+        return "absent"
+
+
+def heap_flags(pid):
+    """VmFlags of the [heap] mapping of pid."""
+    with open(f"/proc/{pid}/smaps") as f:
+        lines = f.read().splitlines()
+    for i, line in enumerate(lines):
+        if line.endswith("[heap]"):
+            for flags in lines[i + 1:]:
+                if flags.startswith("VmFlags:"):
+                    return flags.split()[1:]
+    return None
+
+
+def test_server_heap_asks_for_huge_pages(images, run_mode, no_servers_before):
+    """Under THP's `madvise` mode (Debian's default), glibc's malloc in the
+    server marks its heap MADV_HUGEPAGE (`hg`): the tunable the starter
+    passes arrives and takes effect (whether the kernel then finds free
+    huge pages is its business)."""
+    no_fuse(run_mode)
+    if thp_mode() != "madvise":
+        pytest.skip(f"transparent huge pages are in mode {thp_mode()!r} here, not madvise")
+    info = ensure_user()
+    p = subprocess.Popen(["setpriv", f"--reuid={info.name}", f"--regid={info.name}",
+                          "--init-groups", "--", "singularity", "exec", images["sif"], "sleep",
+                          "3"], env=user_env(), cwd="/", stdout=subprocess.DEVNULL,
+                         stderr=subprocess.PIPE, text=True)
+    try:
+        flags, deadline = None, time.monotonic() + 30
+        while flags is None and time.monotonic() < deadline and p.poll() is None:
+            for pid in user_servers():
+                try:
+                    flags = heap_flags(pid)
+                except OSError:
+                    pass
+            time.sleep(0.05)
+        assert flags is not None, "no FUSE server with a heap seen"
+        assert "hg" in flags, flags
+    finally:
+        _, err = p.communicate(timeout=60)
+    assert p.returncode == 0, err
     assert wait_no_servers() == []
 
 
