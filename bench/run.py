@@ -174,11 +174,15 @@ def run_rows(res, c, images, smoke):
         res.measure("disk_pull", rows.disk_after_pull, c, repo)
     res.measure("ch_run", rows.ch_run, c, tree, ours=False)
     # The peer under the 64-concurrent target: what the 2 cores allow it.
-    if isinstance(res.get("conc_n"), int) and shutil.which("ch-run"):
+    if not shutil.which("ch-run"):
+        res.r["conc_ch_run"] = res.r["conc_ch_run_cpu"] = "n/a: ch-run not installed"
+    elif isinstance(res.get("conc_n"), int):
         res.measure("conc_ch_run", rows.concurrent_execs, c, ["ch-run", tree, "--", "/bin/true"],
                     res.r["conc_n"], ours=False)
         if isinstance(res.get("conc_ch_run"), tuple):
             res.r["conc_ch_run"], res.r["conc_ch_run_cpu"] = res.r["conc_ch_run"]
+        else:
+            res.r["conc_ch_run_cpu"] = res.r["conc_ch_run"]
     if not hasattr(rows, "recipe_build"):  # the apps helper's row, if merged, wins
         res.measure("recipe", rows.recipe_vs_pull, c, repo)
     if "big" in images:

@@ -20,6 +20,7 @@
 #include "image_check.h"
 #include "lib_search.h"
 #include "page_store.h"
+#include "zstd_block.h"
 
 #define START "/bin/sh"  /* the starter runs the action script with it */
 #define PROGRAM_MAX 1024 /* a longer program hint is ignored */
@@ -179,6 +180,7 @@ static void *run(void *arg)
          * metadata cache is grown as the server's: the library's 8 blocks
          * are fewer than the lookups below walk. */
         if (sqfs_init(&pf->fs, pf->ll->fs.fd, pf->ll->fs.offset) == SQFS_OK) {
+                zstd_block_install(&pf->fs); /* sqfs_init set the library's */
                 sqfs_cache_destroy(&pf->fs.md_cache);
                 if (sqfs_block_cache_init(&pf->fs.md_cache, MD_BLOCKS) == SQFS_OK) {
                         enqueue(pf, pf->start, 0);

@@ -18,7 +18,9 @@
 #include <squashfuse/squashfuse.h>
 
 /* For a zstd image, makes fs use the per-thread context decompressor;
- * any other compressor stays the library's. */
+ * any other compressor stays the library's. Every sqfs instance of the
+ * server needs it after its sqfs_init: the request thread's (main, after
+ * sqfs_ll_open) and the prefetch thread's own (prefetch.c). */
 void zstd_block_install(sqfs *fs);
 
 /* The decompressor itself (sqfs_decompressor): *outsz is the room at out

@@ -680,8 +680,11 @@ def zstd_image(d, comp, corrupt):
     with open(os.path.join(root, "data", "good"), "wb") as f:
         f.write(b"G" * 999)
     image = os.path.join(d, "image.sqfs")
-    subprocess.run(["mksquashfs", root, image, "-noappend", "-quiet", "-no-progress",
-                    "-all-root", "-comp", comp], check=True, stdout=subprocess.DEVNULL)
+    r = subprocess.run(["mksquashfs", root, image, "-noappend", "-quiet", "-no-progress",
+                        "-all-root", "-comp", comp], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.PIPE, text=True)
+    if r.returncode != 0:
+        pytest.skip(f"mksquashfs cannot make a {comp} image here: {r.stderr.strip()[:200]}")
     if corrupt:
         data = bytearray(open(image, "rb").read())
         frames = [i for i in range(96, len(data) - 4) if data[i:i + 4] == ZSTD_MAGIC]
@@ -724,6 +727,9 @@ def zstd_blocks_case(work, sing_config, comp, corrupt, mode):
     sing_config.set(**{"allow setuid-mount squashfs": "yes"})  # the kernel driver
     want = subprocess.run(cmd, env=user_env(None), cwd=info.home, timeout=120,
                           capture_output=True)
+    if want.returncode != 0 and not want.stdout:  # the container never ran
+        pytest.skip(f"the kernel squashfs driver cannot mount a {comp} image here: "
+                    f"{want.stderr.decode(errors='replace').strip()[:200]}")
     assert b"596263b7447b5dcea7563e606d73f901" in want.stdout, want  # /data/good
     assert (sha.encode() in want.stdout) != corrupt, want
     assert (b"rc=1" in want.stdout) == corrupt, want

@@ -70,37 +70,72 @@ static void test_corrupt_then_good(void)
 
 /* A block that decompresses to more than the room given is refused (the
  * server's buffers are one block long: a crafted image must not overrun
- * them). */
+ * them), whether its frame declares its size or not (then only the
+ * decoding finds out). */
 static void test_no_room(void)
 {
         static uint8_t plain[BLOCK], packed[BLOCK + 1024], out[BLOCK];
         fill(plain, BLOCK, 5);
-        size_t z = compress(packed, sizeof(packed), plain, BLOCK);
-        size_t outsz = BLOCK - 1;
-        out[BLOCK - 1] = 0x5a;
-        CHECK(zstd_block_decompress(packed, z, out, &outsz) == SQFS_ERR);
-        CHECK(out[BLOCK - 1] == 0x5a);
+        for (int declared = 1; declared >= 0; declared--) {
+                ZSTD_CCtx *c = ZSTD_createCCtx();
+                CHECK(c != NULL);
+                if (!c)
+                        return;
+                ZSTD_CCtx_setParameter(c, ZSTD_c_contentSizeFlag, declared);
+                size_t z = ZSTD_compress2(c, packed, sizeof(packed), plain, BLOCK);
+                ZSTD_freeCCtx(c);
+                CHECK(!ZSTD_isError(z) && z > 0);
+                CHECK(ZSTD_getFrameContentSize(packed, z) ==
+                      (declared ? BLOCK : ZSTD_CONTENTSIZE_UNKNOWN));
+                size_t outsz = BLOCK - 1;
+                out[BLOCK - 1] = 0x5a;
+                CHECK(zstd_block_decompress(packed, z, out, &outsz) == SQFS_ERR);
+                CHECK(out[BLOCK - 1] == 0x5a);
+                outsz = BLOCK; /* and with room, it is the block */
+                CHECK(zstd_block_decompress(packed, z, out, &outsz) == SQFS_OK);
+                CHECK(outsz == BLOCK && memcmp(out, plain, BLOCK) == 0);
+        }
 }
+
+/* Two threads decompress at once, many blocks each: with one context shared
+ * between them, their blocks would corrupt each other. */
+#define ROUNDS 200
+static pthread_barrier_t start_together;
 
 static void *on_thread(void *arg)
 {
-        static uint8_t plain[BLOCK], packed[BLOCK + 1024], out[BLOCK];
-        fill(plain, BLOCK, 42);
-        size_t z = compress(packed, sizeof(packed), plain, BLOCK), outsz = sizeof(out);
-        bool ok = zstd_block_decompress(packed, z, out, &outsz) == SQFS_OK && outsz == BLOCK &&
-                  memcmp(out, plain, BLOCK) == 0;
-        *(bool *)arg = ok;
+        unsigned seed = *(unsigned *)arg;
+        uint8_t *plain = malloc(BLOCK), *packed = malloc(BLOCK + 1024), *out = malloc(BLOCK);
+        bool ok = plain && packed && out;
+        if (ok)
+                fill(plain, BLOCK, seed);
+        size_t z = ok ? compress(packed, BLOCK + 1024, plain, BLOCK) : 0;
+        ok = ok && z > 0;
+        pthread_barrier_wait(&start_together);
+        for (int i = 0; ok && i < ROUNDS; i++) {
+                size_t outsz = BLOCK;
+                ok = zstd_block_decompress(packed, z, out, &outsz) == SQFS_OK && outsz == BLOCK &&
+                     memcmp(out, plain, BLOCK) == 0;
+        }
+        free(plain);
+        free(packed);
+        free(out);
+        *(unsigned *)arg = ok;
         return NULL;
 }
 
-/* The prefetch thread gets a context of its own. */
-static void test_second_thread(void)
+/* The request thread and the prefetch thread each get a context. */
+static void test_threads_at_once(void)
 {
-        pthread_t t;
-        bool ok = false;
-        CHECK(pthread_create(&t, NULL, on_thread, &ok) == 0);
-        CHECK(pthread_join(t, NULL) == 0);
-        CHECK(ok);
+        pthread_t t[2];
+        unsigned arg[2] = {42, 43};
+        CHECK(pthread_barrier_init(&start_together, NULL, 2) == 0);
+        for (int i = 0; i < 2; i++)
+                CHECK(pthread_create(&t[i], NULL, on_thread, &arg[i]) == 0);
+        for (int i = 0; i < 2; i++)
+                CHECK(pthread_join(t[i], NULL) == 0);
+        pthread_barrier_destroy(&start_together);
+        CHECK(arg[0] == 1 && arg[1] == 1);
 }
 
 /* zstd images get this decompressor; gzip, xz, lz4, lzo keep the library's. */
@@ -126,7 +161,7 @@ int main(void)
         RUN(test_round_trip);
         RUN(test_corrupt_then_good);
         RUN(test_no_room);
-        RUN(test_second_thread);
+        RUN(test_threads_at_once);
         RUN(test_install);
         CHECK_DONE();
 }
