@@ -5,11 +5,12 @@
  * the bench host): perf put ZSTD_initDCtx_internal at 0.7 ms of the
  * server's CPU per `exec /bin/true` (39 blocks), much of it on the request
  * thread while a page fault of the container waits. One context per thread,
- * made once, does the same decompression without: 0.5 ms left there (two
- * contexts, their first touch of fresh memory), the server's CPU per exec
- * 10.8 -> 10.5 ms (sched_stat_runtime, medians of 6 x 100 execs taken in
- * turn); the exec's wall time moved within its noise (1.09x -> 1.08x of
- * ch-run's, 8 rounds of 30 in turn). */
+ * made once, does the same decompression without: no samples left there
+ * (50 execs), but the server's samples in all stayed within their noise
+ * (15383 against 15450), as did its CPU per exec (sched_stat_runtime) and
+ * the exec's wall time (1.09x -> 1.08x of ch-run's, 8 rounds of 30 in
+ * turn): the first touch of fresh memory, which the new context no longer
+ * does per block, moved to the blocks' own buffers. */
 #ifndef SING_ZSTD_BLOCK_H
 #define SING_ZSTD_BLOCK_H
 
