@@ -29,9 +29,15 @@ def error_lines(stderr):
 
 def test_light_binary_needs_only_libc_and_json(prefix):
     # json-c reads a SIF's OCI config for images without /bin/sh
-    # (frontend/oci_runtime.c): ~0.07 ms of loader time, measured.
-    assert sorted(needed_libs(os.path.join(prefix, "bin", "singularity"))) == \
-        ["libc.so.6", "libjson-c.so.5"]
+    # (frontend/oci_runtime.c); it is linked statically where Debian's .a
+    # exists (frontend/meson.build), so the loader maps libc alone.
+    needed = sorted(needed_libs(os.path.join(prefix, "bin", "singularity")))
+    if os.path.exists(f"/usr/lib/{os.uname().machine}-linux-gnu/libjson-c.a"):
+        # json-c's thread-local state names the dynamic loader itself (for
+        # __tls_get_addr): the program's interpreter, mapped in any case.
+        assert [n for n in needed if not n.startswith("ld-linux")] == ["libc.so.6"], needed
+    else:
+        assert needed == ["libc.so.6", "libjson-c.so.5"], needed
     tool = os.path.join(prefix, "libexec", "singularity", "singularity-image")
     assert "libcurl.so.4" in needed_libs(tool)
 
