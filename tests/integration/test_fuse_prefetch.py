@@ -458,6 +458,29 @@ def bad_indexes():
     shutil.rmtree(d, ignore_errors=True)
 
 
+def as_the_kernel_driver_does(sing_config, image, script, mode, check):
+    """busybox sh -c script in image as the user, first through the kernel
+    squashfs driver (whose result check(want) judges), then through the
+    FUSE server in mode (setuid-fuse, userns): the same exit status,
+    output and errors, and no server left."""
+    cmd = ["setpriv", f"--reuid={USER}", f"--regid={USER}", "--init-groups", "--",
+           "singularity", "exec", image, "/probe/busybox", "sh", "-c", script]
+    info = ensure_user()
+    sing_config.set(**{"allow setuid-mount squashfs": "yes"})  # the kernel driver
+    want = subprocess.run(cmd, env=user_env(None), cwd=info.home, timeout=120,
+                          capture_output=True)
+    check(want)
+    if mode == "userns":
+        sing_config.set(**{"allow setuid": "no", "allow setuid-mount squashfs": "iflimited"})
+    else:
+        sing_config.set(**{"allow setuid-mount squashfs": "iflimited"})
+    got = subprocess.run(cmd, env=user_env(None), cwd=info.home, timeout=120,
+                         capture_output=True)
+    assert (got.returncode, got.stdout, got.stderr) == (want.returncode, want.stdout,
+                                                        want.stderr)
+    assert no_server_left()
+
+
 @pytest.mark.parametrize("field", sorted(TABLE_INDEXES))
 @pytest.mark.parametrize("mode", ["setuid-fuse", "userns"])
 def test_inode_table_index_past_its_table(bad_indexes, sing_config, field, mode):
@@ -469,22 +492,9 @@ def test_inode_table_index_past_its_table(bad_indexes, sing_config, field, mode)
     script = ("/probe/busybox stat -c '%n %s' /data/bad /data/good; /probe/busybox md5sum "
               "/data/bad; echo rc=$?; "
               "/probe/busybox md5sum /data/good")
-    cmd = ["setpriv", f"--reuid={USER}", f"--regid={USER}", "--init-groups", "--",
-           "singularity", "exec", image, "/probe/busybox", "sh", "-c", script]
-    info = ensure_user()
-    sing_config.set(**{"allow setuid-mount squashfs": "yes"})  # the kernel driver
-    want = subprocess.run(cmd, env=user_env(None), cwd=info.home, timeout=120,
-                          capture_output=True)
-    assert b"596263b7447b5dcea7563e606d73f901" in want.stdout, want  # /data/good
-    if mode == "userns":
-        sing_config.set(**{"allow setuid": "no", "allow setuid-mount squashfs": "iflimited"})
-    else:
-        sing_config.set(**{"allow setuid-mount squashfs": "iflimited"})
-    got = subprocess.run(cmd, env=user_env(None), cwd=info.home, timeout=120,
-                         capture_output=True)
-    assert (got.returncode, got.stdout, got.stderr) == (want.returncode, want.stdout,
-                                                        want.stderr)
-    assert no_server_left()
+    def check(want):
+        assert b"596263b7447b5dcea7563e606d73f901" in want.stdout, want  # /data/good
+    as_the_kernel_driver_does(sing_config, image, script, mode, check)
 
 
 MAPCAT = r"""
@@ -721,24 +731,11 @@ def zstd_blocks_case(work, sing_config, comp, corrupt, mode):
     image, sha = zstd_image(work, comp, corrupt)
     script = ("/probe/busybox sha256sum /data/text; echo rc=$?; "
               "/probe/busybox md5sum /data/good")
-    cmd = ["setpriv", f"--reuid={USER}", f"--regid={USER}", "--init-groups", "--",
-           "singularity", "exec", image, "/probe/busybox", "sh", "-c", script]
-    info = ensure_user()
-    sing_config.set(**{"allow setuid-mount squashfs": "yes"})  # the kernel driver
-    want = subprocess.run(cmd, env=user_env(None), cwd=info.home, timeout=120,
-                          capture_output=True)
-    if want.returncode != 0 and not want.stdout:  # the container never ran
-        pytest.skip(f"the kernel squashfs driver cannot mount a {comp} image here: "
-                    f"{want.stderr.decode(errors='replace').strip()[:200]}")
-    assert b"596263b7447b5dcea7563e606d73f901" in want.stdout, want  # /data/good
-    assert (sha.encode() in want.stdout) != corrupt, want
-    assert (b"rc=1" in want.stdout) == corrupt, want
-    if mode == "userns":
-        sing_config.set(**{"allow setuid": "no", "allow setuid-mount squashfs": "iflimited"})
-    else:
-        sing_config.set(**{"allow setuid-mount squashfs": "iflimited"})
-    got = subprocess.run(cmd, env=user_env(None), cwd=info.home, timeout=120,
-                         capture_output=True)
-    assert (got.returncode, got.stdout, got.stderr) == (want.returncode, want.stdout,
-                                                        want.stderr)
-    assert no_server_left()
+    def check(want):
+        if want.returncode != 0 and not want.stdout:  # the container never ran
+            pytest.skip(f"the kernel squashfs driver cannot mount a {comp} image here: "
+                        f"{want.stderr.decode(errors='replace').strip()[:200]}")
+        assert b"596263b7447b5dcea7563e606d73f901" in want.stdout, want  # /data/good
+        assert (sha.encode() in want.stdout) != corrupt, want
+        assert (b"rc=1" in want.stdout) == corrupt, want
+    as_the_kernel_driver_does(sing_config, image, script, mode, check)
