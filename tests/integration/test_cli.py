@@ -42,6 +42,21 @@ def test_light_binary_needs_only_libc_and_json(prefix):
     assert "libcurl.so.4" in needed_libs(tool)
 
 
+def test_fuse_server_is_static_pie(prefix):
+    # fuse/meson.build: where libsquashfuse and its compressors have their
+    # .a, the server links libc statically too (one file to map on every
+    # FUSE exec), as a static PIE so that ASLR still moves it.
+    server = os.path.join(prefix, "libexec", "singularity", "squashfs-serve")
+    arch = f"/usr/lib/{os.uname().machine}-linux-gnu"
+    if not all(os.path.exists(f"{arch}/lib{n}.a") for n in ("squashfuse_ll", "fuse3", "zstd", "c")):
+        pytest.skip("no static libsquashfuse_ll, libfuse3, libzstd or libc here: linked shared")
+    headers = subprocess.run(["readelf", "-h", "-l", server], capture_output=True, text=True,
+                             check=True).stdout
+    assert re.search(r"Type:\s+DYN ", headers), headers  # position-independent
+    assert "INTERP" not in headers, headers  # no dynamic loader
+    assert needed_libs(server) == []
+
+
 def test_version_strings(singularity):
     r = run_as_user([singularity, "--version"])
     assert r.returncode == 0, r.stderr
