@@ -22,6 +22,7 @@ import registry as registry_mod  # noqa: E402
 import report  # noqa: E402
 import rows  # noqa: E402
 import setup_env  # noqa: E402
+import startup_trace  # noqa: E402
 from report import cells, ratio, table, Target  # noqa: E402
 
 WORK = os.environ.get("SING_BENCH_WORK", "/tmp/sing-bench-work")
@@ -171,6 +172,7 @@ def run_rows(res, c, images, smoke):
         res.measure("exec_unpriv", unpriv)
         res.measure("run_hit", rows.run_cache_hit, c, repo, img.manifest_digest)
         startup_paths(res, c, sif, repo, smoke)
+        trace_rows(res, c, sif, smoke)
         res.measure("disk_pull", rows.disk_after_pull, c, repo)
     res.measure("ch_run", rows.ch_run, c, tree, ours=False)
     # The peer under the 64-concurrent target: what the 2 cores allow it.
@@ -216,7 +218,10 @@ ONLY = {"env": "the environment evaluation: exec against the same file system wi
         "recipe": "the cold pull and the recipe build rows (empty cache, blobs cached, after "
                   "a pull), with the recipe target",
         "rss": "the sampled cold pulls of the small and the big image (peak RSS, disk, "
-               "cores), with the RSS targets"}
+               "cores), with the RSS targets",
+        "trace": "where a start-up's time goes, from tracefs: each process's start, the FUSE "
+                 "requests by kind and their waits, the loop device's requests (FUSE setuid, "
+                 "kernel squashfs, FUSE unprivileged)"}
 
 
 def run_only(group, res, c, images):
@@ -227,6 +232,8 @@ def run_only(group, res, c, images):
         if isinstance(res.measure("pull_cold", rows.pull_cold, c, repo, "small"), tuple):
             res.r["pull_cold"] = res.r["pull_cold"][0]
         res.measure("recipe_build", rows.recipe_build, c, repo, "small")
+    elif group == "trace":
+        trace_rows(res, c, pull_sif(c, repo, "small"), False)
     elif group == "rss":
         res.measure("res_small", rows.pull_resources, c, repo, "small", min(c.runs, 2))
         if "big" in images:
@@ -239,6 +246,7 @@ def render_only(group, res, images, c, a, drop, elapsed):
     what = (f"Image `{repo}`, and its file system without /.singularity.d/env. "
             f"Start-up rows: {c.startups} invocations each, the variants in turn. "
             if group == "env" else
+            f"Image `{repo}`. " if group == "trace" else
             f"Image `{repo}`, {c.runs} runs per row, page cache dropped before each: "
             f"{'yes' if drop else 'NO'}. ")
     L = [f"# Benchmark results, rows `{group}` only{' (smoke)' if a.smoke else ''}\n",
@@ -250,6 +258,8 @@ def render_only(group, res, images, c, a, drop, elapsed):
         L.append("")
         L.append(table(["target", "measured", "limit", "verdict"],
                        [t.row() for t in env_targets(res)]))
+    elif group == "trace":
+        L += trace_section(res)
     elif group == "rss":
         L += resources_section(res, repo, images)
         L.append(table(["target", "measured", "limit", "verdict"],
@@ -337,6 +347,63 @@ def startup_paths(res, c, sif, repo, smoke):
     with setup_env.Conf(c.prefix, linger):
         res.measure("exec_kernel_linger", rows.startup, c, exe)
     time.sleep(3)  # the last run's mount goes before the next rows
+
+
+# Where a start-up's time goes (bench/startup_trace.py): one traced batch per
+# mount path, after the timed rows (tracing slows what it watches).
+TRACED = (("trace_fuse", "FUSE, setuid default"), ("trace_kernel", "kernel squashfs"),
+          ("trace_unpriv", "FUSE, unprivileged"))
+
+
+def trace_rows(res, c, sif, smoke):
+    exe = [c.sing(), "exec", sif, "/bin/true"]
+    n = 3 if smoke else 20
+
+    def traced():
+        try:
+            return startup_trace.trace_execs(exe, c.env(), n, cwd=c.out)
+        except startup_trace.Unavailable as e:
+            raise rows.NA(str(e)) from None
+    res.measure("trace_fuse", traced)
+    with setup_env.Conf(c.prefix, {"limit container paths": c.work}):
+        res.measure("trace_kernel", traced)
+    with setup_env.Unprivileged(c.prefix):
+        res.measure("trace_unpriv", traced)
+
+
+def trace_section(res):
+    """The traced batches side by side: medians per exec."""
+    got = [(k, name, res.get(k)) for k, name in TRACED]
+    if not any(isinstance(v, dict) for _, _, v in got):
+        return []
+    sums = {k: {what: (v, unit) for what, v, unit in startup_trace.summary(t)}
+            for k, _, t in got if isinstance(t, dict)}
+    order = []
+    for k, _, _ in got:
+        for what in sums.get(k, {}):
+            if what not in order:
+                order.append(what)
+    # Each column lists its own FUSE kinds: all of them after the totals, the
+    # loop device's rows last.
+    order.sort(key=lambda w: 2 if w.startswith("loop") else 1 if w.startswith("  ") else 0)
+
+    def cell(k, what):
+        if k not in sums:
+            return str(res.get(k))[:60]
+        if what not in sums[k]:
+            return ""
+        v, unit = sums[k][what]
+        return f"{v:.2f} {unit}" if unit else f"{v:g}"
+    n = max(len(t["runs"]) for _, _, t in got if isinstance(t, dict))
+    L = ["## Where a start-up's time goes (tracefs, `bench/startup_trace.py`)\n",
+         f"`exec SIF /bin/true`, {n} traced runs per mount path, medians per exec; tracing "
+         "slows the start-up, so these are counts and shares, not the timed rows. A FUSE "
+         "request waits from the kernel's send to the server's reply; FUSE_INIT is the "
+         "starter's wait for the server to start; RELEASE is sent asynchronously, its wait blocks "
+         "no one.\n",
+         table(["what"] + [name for _, name, _ in got],
+               [[w] + [cell(k, w) for k, _, _ in got] for w in order]), ""]
+    return L
 
 
 def render(res, images, c, a, missing_peers, drop, elapsed):
@@ -492,6 +559,7 @@ def render(res, images, c, a, missing_peers, drop, elapsed):
     floor = process_floor_text(res)
     if floor:
         L.append(floor + "\n")
+    L += trace_section(res)
     return "\n".join(L) + "\n"
 
 
