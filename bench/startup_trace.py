@@ -1,9 +1,14 @@
 """Where a start-up's time goes, from the kernel's own trace events (issue
 17's report): each process's exec, the FUSE requests of the exec by kind
 with how long each waited for its reply, and the requests the loop device
-served. Read from tracefs while the commands run as the bench user; root
-only. Tracing makes the start-ups slower: these are proportions and counts,
-never the timed rows.
+served. Read from a tracefs instance of its own (the global trace buffer
+and its settings stay as they were) while the commands run as the bench
+user; root only. Tracing makes the start-ups slower: these are proportions
+and counts, never the timed rows.
+
+Only the commands' own processes count: each run is the process tree of
+the command started (sched_process_fork), the FUSE connections whose
+FUSE_INIT came from that tree, and the loop devices it read.
 
     trace_execs(argv, env, runs, cwd) -> {"runs": [one dict per run]}
     summary(trace) -> [(what, median over runs, unit)]
@@ -15,15 +20,17 @@ import subprocess
 
 import measure
 
-EVENTS = ("sched/sched_process_exec", "sched/sched_process_exit", "fuse/fuse_request_send",
-          "fuse/fuse_request_end", "block/block_rq_issue", "block/block_rq_complete")
+EVENTS = ("sched/sched_process_fork", "sched/sched_process_exec", "sched/sched_process_exit",
+          "fuse/fuse_request_send", "fuse/fuse_request_end", "block/block_rq_issue",
+          "block/block_rq_complete")
 LOOP_MAJOR = "7"  # Documentation/admin-guide/devices.txt
 
-# "comm-pid [cpu] flags ts: event: rest"; a comm may hold spaces and dashes.
+# "comm-pid [cpu] flags ts: event: rest"; a comm may hold spaces and dashes
+# (at most 15 characters), the pid is the thread's.
 LINE = re.compile(r"^\s*(?P<comm>.*?)-(?P<pid>\d+)\s+\[\d+\]\s+\S+\s+(?P<ts>\d+\.\d+): "
                   r"(?P<event>\w+): (?P<rest>.*)$")
-EXEC = re.compile(r"filename=(\S+) pid=(\d+)")
-EXIT = re.compile(r"comm=(.*) pid=(\d+)")
+FORK = re.compile(r"child_pid=(\d+)")
+EXEC = re.compile(r"filename=(.*) pid=(\d+) old_pid=\d+$")
 FUSE_SEND = re.compile(r"connection (\d+) req (\d+) opcode \d+ \((\w+)\)")
 FUSE_END = re.compile(r"connection (\d+) req (\d+) ")
 RQ_ISSUE = re.compile(r"^(\d+),(\d+) \S+ (\d+) \(.*?\) (\d+) \+ (\d+)")
@@ -50,86 +57,131 @@ def _write(path, text):
         f.write(text)
 
 
-def _set_events(root, on):
-    for e in EVENTS:
-        p = os.path.join(root, "events", e, "enable")
-        if not os.path.exists(p):
-            raise Unavailable(f"this kernel has no trace event {e}")
-        _write(p, "1" if on else "0")
+class Instance:
+    """A tracefs instance of our own (instances/NAME: its own buffer,
+    events, clock and switch), removed with everything in it on exit."""
+
+    def __init__(self):
+        self.root = os.path.join(tracefs(), "instances", f"sing-bench-{os.getpid()}")
+
+    def __enter__(self):
+        try:
+            os.mkdir(self.root)
+        except OSError as e:
+            raise Unavailable(f"cannot make a tracefs instance: {e}") from None
+        try:
+            for e in EVENTS:
+                if not os.path.exists(os.path.join(self.root, "events", e)):
+                    raise Unavailable(f"this kernel has no trace event {e}")
+            _write(self.path("tracing_on"), "0")
+            _write(self.path("buffer_size_kb"), "8192")
+            _write(self.path("trace_clock"), "mono")  # one clock for every CPU
+            for e in EVENTS:
+                _write(os.path.join(self.root, "events", e, "enable"), "1")
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def path(self, name):
+        return os.path.join(self.root, name)
+
+    def __exit__(self, *exc):
+        # rmdir takes the instance's events and buffer with it; it is refused
+        # while they are on.
+        if os.path.isdir(self.root):
+            _write(self.path("tracing_on"), "0")
+            _write(self.path("events/enable"), "0")
+            os.rmdir(self.root)
 
 
 def trace_execs(argv, env, runs, cwd="/", as_user=measure.as_user):
     """Runs argv (an exec of the installed singularity) `runs` times as the
     bench user (as_user wraps argv) with the events on; returns the parsed
-    runs. Each run begins at its own exec of argv[0]."""
-    root = tracefs()
-    _write(os.path.join(root, "tracing_on"), "0")
-    _write(os.path.join(root, "buffer_size_kb"), "8192")
-    _write(os.path.join(root, "trace"), "")
-    _set_events(root, True)
-    try:
-        _write(os.path.join(root, "tracing_on"), "1")
+    runs."""
+    roots = []
+    with Instance() as t:
+        _write(t.path("tracing_on"), "1")
         for _ in range(runs):
-            r = subprocess.run(as_user(argv), env=env, cwd=cwd, capture_output=True,
-                               text=True, timeout=120)
-            if r.returncode != 0:
-                raise measure.CommandFailed(f"{argv}: exit {r.returncode}: {r.stderr[-300:]}")
-        _write(os.path.join(root, "tracing_on"), "0")
-        with open(os.path.join(root, "trace")) as f:
+            p = subprocess.Popen(as_user(argv), env=env, cwd=cwd, stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.PIPE, text=True)
+            _, err = p.communicate(timeout=120)
+            if p.returncode != 0:
+                raise measure.CommandFailed(f"{argv}: exit {p.returncode}: {err[-300:]}")
+            roots.append(p.pid)
+        _write(t.path("tracing_on"), "0")
+        with open(t.path("trace")) as f:
             text = f.read()
-    finally:
-        _write(os.path.join(root, "tracing_on"), "0")
-        _set_events(root, False)
-        _write(os.path.join(root, "trace"), "")
-    return {"runs": parse(text, argv[0])}
+    if "LOST" in text and re.search(r"\[LOST \d+ EVENTS\]", text):
+        raise Unavailable("the trace buffer overflowed (events lost)")
+    return {"runs": parse(text, argv[0], roots)}
 
 
-def parse(text, frontend):
-    """The trace split at each exec of frontend: per run, the first exec of
-    each program (µs from the frontend's), the program's exit, and the FUSE
-    and loop requests with their waits."""
-    runs, cur = [], None
+def parse(text, frontend, roots):
+    """Per root (the pid of one run's command): the first exec of each
+    program in its process tree (µs from the tree's exec of frontend), the
+    tree's last exit, and the FUSE and loop requests of the tree."""
+    runs = {r: {"t0": None, "execs": {}, "last_exit": None, "fuse": [], "loop": []}
+            for r in roots}
+    owner = {r: runs[r] for r in roots}  # pid -> its run
+    conn_owner, minor_owner = {}, {}  # FUSE connection, loop minor -> the run using it now
     fuse_open, rq_open = {}, {}
     for line in text.splitlines():
         m = LINE.match(line)
         if not m:
             continue
-        ts, ev, rest = float(m["ts"]) * 1e6, m["event"], m["rest"]
+        pid, ts, ev, rest = int(m["pid"]), float(m["ts"]) * 1e6, m["event"], m["rest"]
+        run = owner.get(pid)
+        if ev == "sched_process_fork":
+            f = FORK.search(rest)
+            if run and f:
+                owner[int(f[1])] = run
+            continue
         if ev == "sched_process_exec":
             e = EXEC.search(rest)
-            if e and e[1] == frontend:
-                cur = {"t0": ts, "execs": {}, "last_exit": ts, "fuse": [], "loop": []}
-                runs.append(cur)
-                fuse_open.clear()
-                rq_open.clear()
-            if cur is not None and e:
-                cur["execs"].setdefault(os.path.basename(e[1]), ts - cur["t0"])
-            continue
-        if cur is None:
+            if run and e:
+                if run["t0"] is None and e[1] == frontend:
+                    run["t0"] = ts
+                if run["t0"] is not None:
+                    run["execs"].setdefault(os.path.basename(e[1]), ts - run["t0"])
             continue
         if ev == "sched_process_exit":
-            cur["last_exit"] = ts
+            if run and run["t0"] is not None:
+                run["last_exit"] = ts
         elif ev == "fuse_request_send":
             f = FUSE_SEND.search(rest)
-            if f:
-                fuse_open[(f[1], f[2])] = (ts, f[3].replace("FUSE_", ""))
+            if not f:
+                continue
+            if f[3] == "FUSE_INIT":  # a new connection (numbers are reused)
+                conn_owner[f[1]] = run if run and run["t0"] is not None else None
+            if conn_owner.get(f[1]):  # the connection's run, whoever asks
+                fuse_open[(f[1], f[2])] = (conn_owner[f[1]], ts, f[3].replace("FUSE_", ""))
         elif ev == "fuse_request_end":
             f = FUSE_END.search(rest)
             if f and (f[1], f[2]) in fuse_open:
-                t, op = fuse_open.pop((f[1], f[2]))
-                cur["fuse"].append((op, ts - t))
+                r, t, op = fuse_open.pop((f[1], f[2]))
+                r["fuse"].append((op, ts - t))
         elif ev == "block_rq_issue":
             b = RQ_ISSUE.match(rest)
-            if b and b[1] == LOOP_MAJOR:
-                rq_open[(b[2], b[4])] = (ts, int(b[5]) * 512)
+            if not b or b[1] != LOOP_MAJOR:
+                continue
+            if run and run["t0"] is not None:
+                minor_owner[b[2]] = run
+            if minor_owner.get(b[2]):  # read-ahead issued by kernel threads too
+                rq_open[(b[2], b[4])] = (minor_owner[b[2]], ts, int(b[5]) * 512)
         elif ev == "block_rq_complete":
             b = RQ_DONE.match(rest)
             if b and b[1] == LOOP_MAJOR and (b[2], b[3]) in rq_open:
-                t, size = rq_open.pop((b[2], b[3]))
-                cur["loop"].append((size, ts - t))
-    for r in runs:
-        r["wall"] = r.pop("last_exit") - r.pop("t0")
-    return runs
+                r, t, size = rq_open.pop((b[2], b[3]))
+                r["loop"].append((size, ts - t))
+    out = []
+    for r in roots:
+        run = runs[r]
+        if run["t0"] is None or run["last_exit"] is None:
+            continue  # no exec of frontend seen (a lost start)
+        out.append({"execs": run["execs"], "wall": run["last_exit"] - run["t0"],
+                    "fuse": run["fuse"], "loop": run["loop"]})
+    return out
 
 
 def summary(trace, top=6):
@@ -150,7 +202,8 @@ def summary(trace, top=6):
     for n in names:
         seen = [r["execs"][n] for r in runs if n in r["execs"]]
         if len(seen) == len(runs):
-            out.append((f"`{n}` starts (exec) after", med(seen) / 1e3, "ms"))
+            shown = re.sub(r"[^\w.+-]", "?", n)  # a cell of a markdown table
+            out.append((f"`{shown}` starts (exec) after", med(seen) / 1e3, "ms"))
     if any(r["fuse"] for r in runs):
         out.append(("FUSE requests", per_run(lambda r: len(r["fuse"])), ""))
         out.append(("FUSE requests: waited for their replies, in all",

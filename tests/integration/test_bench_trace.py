@@ -1,8 +1,8 @@
 """bench/startup_trace.py, the bench's report of where a start-up's time goes:
-it reads the kernel's trace events as the kernel prints them (the lines
-below were recorded from traced execs of the bench image on Debian 12's
-kernel, trimmed), and on a live exec in each mode it finds the processes
-and the requests that mode has."""
+it reads the kernel's trace events as the kernel prints them, keeps each run
+to its own processes (other users' execs, FUSE mounts and loop devices stay
+out), and on a live exec in each mode finds the processes and requests that
+mode has, leaving the global trace as it was."""
 import os
 import sys
 
@@ -16,65 +16,108 @@ import startup_trace  # noqa: E402
 
 FRONTEND = "/tmp/sing-prefix-bench/bin/singularity"
 
-# A FUSE exec (setuid default): two FUSE requests, the block device of the
-# host's disk (254,0: not a loop device), a cached superblock read of the
-# loop device of another container (7,1), every process's exit.
+# A FUSE exec (setuid default) started as pid 12141: setpriv's exec before
+# the frontend's, the server (12142) and its thread (12143), the container
+# (12144), every exit; FUSE_INIT and two requests on connection 42. Recorded
+# from traced execs of the bench image (Debian 12, kernel 6.18), trimmed.
 FUSE_RUN = """\
-         starter-2824    [001] .....  2765.086295: sched_process_exec: filename=/usr/bin/setpriv pid=2824 old_pid=2824
-         starter-2824    [001] .....  2765.089735: sched_process_exec: filename=/tmp/sing-prefix-bench/bin/singularity pid=2824 old_pid=2824
-         starter-2824    [001] .....  2765.090342: block_rq_issue: 254,0 RA 4096 () 350685712 + 8 be,0,4 [singularity]
-          <idle>-0       [001] ..s1.  2765.090440: block_rq_complete: 254,0 RA () 350685712 + 8 be,0,4 [0]
-         starter-2824    [001] .....  2765.091447: sched_process_exec: filename=/tmp/sing-prefix-bench/libexec/singularity/starter pid=2824 old_pid=2824
-         starter-2824    [001] ...2.  2765.093334: fuse_request_send: connection 42 req 2 opcode 26 (FUSE_INIT) len 104 
-  squashfs-serve-2825    [001] .....  2765.093732: sched_process_exec: filename=/tmp/sing-prefix-bench/libexec/singularity/squashfs-serve pid=2825 old_pid=2825
-  squashfs-serve-2825    [001] .....  2765.094855: fuse_request_end: connection 42 req 2 len 80 error 0
-         starter-2824    [001] ...1.  2765.094930: fuse_request_send: connection 42 req 6 opcode 1 (FUSE_LOOKUP) len 45 
-  squashfs-serve-2825    [001] .....  2765.094975: fuse_request_end: connection 42 req 6 len 144 error 0
-            true-2827    [000] .....  2765.104782: sched_process_exec: filename=/bin/true pid=2827 old_pid=2827
-            true-2827    [000] .....  2765.106654: sched_process_exit: comm=true pid=2827 prio=120 group_dead=true
-  squashfs-serve-2825    [001] .....  2765.106872: sched_process_exit: comm=squashfs-serve pid=2825 prio=120 group_dead=false
-         starter-2824    [000] .N...  2765.107177: sched_process_exit: comm=starter pid=2824 prio=120 group_dead=true
+         python3-12140   [001] .....  3271.239158: sched_process_fork: comm=python3 pid=12140 child_comm=python3 child_pid=12141
+         starter-12141   [001] .....  3271.239642: sched_process_exec: filename=/usr/bin/setpriv pid=12141 old_pid=12141
+         starter-12141   [001] .....  3271.242219: sched_process_exec: filename=/tmp/sing-prefix-bench/bin/singularity pid=12141 old_pid=12141
+         starter-12141   [001] .....  3271.243524: sched_process_exec: filename=/tmp/sing-prefix-bench/libexec/singularity/starter pid=12141 old_pid=12141
+         starter-12141   [001] .....  3271.244554: sched_process_fork: comm=starter pid=12141 child_comm=starter child_pid=12142
+         starter-12141   [001] ...2.  3271.244790: fuse_request_send: connection 42 req 2 opcode 26 (FUSE_INIT) len 104 
+  squashfs-serve-12142   [001] .....  3271.245107: sched_process_exec: filename=/tmp/sing-prefix-bench/libexec/singularity/squashfs-serve pid=12142 old_pid=12142
+  squashfs-serve-12142   [001] .....  3271.246975: sched_process_fork: comm=squashfs-serve pid=12142 child_comm=squashfs-serve child_pid=12143
+  squashfs-serve-12142   [001] .....  3271.247042: fuse_request_end: connection 42 req 2 len 80 error 0
+         starter-12141   [001] ...1.  3271.247051: fuse_request_send: connection 42 req 4 opcode 3 (FUSE_GETATTR) len 56 
+  squashfs-serve-12142   [001] .....  3271.247067: fuse_request_end: connection 42 req 4 len 120 error 0
+         starter-12141   [001] ...1.  3271.247112: fuse_request_send: connection 42 req 6 opcode 1 (FUSE_LOOKUP) len 45 
+  squashfs-serve-12142   [001] .....  3271.247351: fuse_request_end: connection 42 req 6 len 144 error 0
+         starter-12141   [001] .....  3271.249830: sched_process_fork: comm=starter pid=12141 child_comm=starter child_pid=12144
+            true-12144   [000] .....  3271.256132: sched_process_exec: filename=/bin/true pid=12144 old_pid=12144
+            true-12144   [000] .....  3271.258005: sched_process_exit: comm=true pid=12144 prio=120 group_dead=true
+  squashfs-serve-12143   [001] .....  3271.258243: sched_process_exit: comm=squashfs-serve pid=12143 prio=120 group_dead=false
+  squashfs-serve-12142   [001] .....  3271.258265: sched_process_exit: comm=squashfs-serve pid=12142 prio=120 group_dead=true
+         starter-12141   [001] .N...  3271.258542: sched_process_exit: comm=starter pid=12141 prio=120 group_dead=true
 """
 
-# A kernel-driver exec: the superblock read three times through /dev/loop0,
-# a flush of the host's disk in between.
+# A kernel-driver exec started as pid 12148: the superblock read twice
+# through /dev/loop0 by the starter, then a read-ahead that a kernel worker
+# issued for it; the read-ahead process (12150) forked by a child (12149).
 KERNEL_RUN = """\
-            true-20294   [000] .....  2101.554350: sched_process_exec: filename=/tmp/sing-prefix-bench/bin/singularity pid=20294 old_pid=20294
-            true-20294   [000] .....  2101.554993: sched_process_exec: filename=/tmp/sing-prefix-bench/libexec/singularity/starter pid=20294 old_pid=20294
-    kworker/0:0H-10      [000] .....  2101.555898: block_rq_issue: 254,0 FF 0 () 0 + 0 none,0,0 [kworker/0:0H]
-            true-20294   [001] .....  2101.556217: block_rq_issue: 7,0 RS 1024 () 0 + 2 be,0,4 [starter]
-     ksoftirqd/0-14      [000] ..s..  2101.556267: block_rq_complete: 7,0 RS () 0 + 2 be,0,4 [0]
-            true-20294   [001] .....  2101.556313: block_rq_issue: 7,0 RS 1024 () 0 + 2 be,0,4 [starter]
-     ksoftirqd/0-14      [000] ..s..  2101.556338: block_rq_complete: 7,0 RS () 0 + 2 be,0,4 [0]
-            true-20294   [001] .....  2101.556361: block_rq_issue: 7,0 RS 1024 () 0 + 2 be,0,4 [starter]
-     ksoftirqd/0-14      [000] ..s..  2101.556386: block_rq_complete: 7,0 RS () 0 + 2 be,0,4 [0]
-            true-20294   [001] .....  2101.560100: sched_process_exec: filename=/usr/bin/true pid=20294 old_pid=20294
-            true-20294   [001] .....  2101.561000: sched_process_exit: comm=true pid=20294 prio=120 group_dead=true
+         python3-12147   [000] .....  3271.394236: sched_process_fork: comm=python3 pid=12147 child_comm=python3 child_pid=12148
+            true-12148   [001] .....  3271.394505: sched_process_exec: filename=/usr/bin/setpriv pid=12148 old_pid=12148
+            true-12148   [001] .....  3271.396530: sched_process_exec: filename=/tmp/sing-prefix-bench/bin/singularity pid=12148 old_pid=12148
+            true-12148   [001] .....  3271.397444: sched_process_exec: filename=/tmp/sing-prefix-bench/libexec/singularity/starter pid=12148 old_pid=12148
+            true-12148   [001] .....  3271.399058: block_rq_issue: 7,0 RS 1024 () 0 + 2 be,0,4 [starter]
+     ksoftirqd/1-24      [001] ..s..  3271.399081: block_rq_complete: 7,0 RS () 0 + 2 be,0,4 [0]
+            true-12148   [001] .....  3271.399107: block_rq_issue: 7,0 RS 1024 () 0 + 2 be,0,4 [starter]
+     ksoftirqd/1-24      [001] ..s..  3271.399116: block_rq_complete: 7,0 RS () 0 + 2 be,0,4 [0]
+            true-12148   [000] .....  3271.399593: sched_process_fork: comm=starter pid=12148 child_comm=starter child_pid=12149
+         starter-12149   [001] .....  3271.399716: sched_process_fork: comm=starter pid=12149 child_comm=starter child_pid=12150
+         starter-12149   [001] .....  3271.399732: sched_process_exit: comm=starter pid=12149 prio=120 group_dead=true
+    kworker/1:1H-46      [001] .....  3271.400696: block_rq_issue: 7,0 RS 30720 () 47312 + 60 be,0,4 [kworker/1:1H]
+     ksoftirqd/1-24      [001] ..s..  3271.400712: block_rq_complete: 7,0 RS () 47312 + 60 be,0,4 [0]
+            true-12148   [000] .....  3271.405561: sched_process_exec: filename=/bin/true pid=12148 old_pid=12148
+   squashfs-hold-12150   [001] .....  3271.406437: sched_process_exit: comm=squashfs-hold pid=12150 prio=120 group_dead=true
+            true-12148   [000] .....  3271.406547: sched_process_exit: comm=true pid=12148 prio=120 group_dead=true
+"""
+
+# The same lines from processes outside the runs: a user's exec of the
+# frontend, a FUSE mount of their own (connection 43), their loop device
+# (7,1), a comm with a space and dashes, and an exit after the run's.
+FOREIGN = """\
+     my job-x-1-9001    [000] .....  3271.242300: sched_process_exec: filename=/tmp/sing-prefix-bench/bin/singularity pid=9001 old_pid=9001
+     my job-x-1-9001    [000] ...2.  3271.244800: fuse_request_send: connection 43 req 2 opcode 26 (FUSE_INIT) len 104 
+     my job-x-1-9001    [000] ...1.  3271.247060: fuse_request_send: connection 43 req 4 opcode 1 (FUSE_LOOKUP) len 45 
+      sshfs-9002        [000] .....  3271.247300: fuse_request_end: connection 43 req 4 len 144 error 0
+     my job-x-1-9001    [000] .....  3271.247400: block_rq_issue: 7,1 RS 1024 () 0 + 2 be,0,4 [my job-x-1]
+     ksoftirqd/0-14     [000] ..s..  3271.247450: block_rq_complete: 7,1 RS () 0 + 2 be,0,4 [0]
+     my job-x-1-9001    [000] .....  3271.300000: sched_process_exit: comm=my job-x-1 pid=9001 prio=120 group_dead=true
 """
 
 
-def test_parse_splits_runs_at_the_frontend_and_pairs_requests():
-    runs = startup_trace.parse(FUSE_RUN + KERNEL_RUN, FRONTEND)
-    assert len(runs) == 2  # setpriv's exec before the first one belongs to no run
+def merged(*texts):
+    """Lines of several traces in time order, as the kernel prints them."""
+    lines = [line for t in texts for line in t.splitlines()]
+    return "\n".join(sorted(lines, key=lambda line: float(line.split(": ")[0].split()[-1])))
+
+
+def test_parse_keeps_each_run_to_its_own_processes_and_requests():
+    runs = startup_trace.parse(merged(FUSE_RUN, KERNEL_RUN, FOREIGN), FRONTEND, [12141, 12148])
+    assert len(runs) == 2
     fuse, kernel = runs
-    assert fuse["execs"] == pytest.approx({"singularity": 0, "starter": 1712,
-                                           "squashfs-serve": 3997, "true": 15047})
-    assert [op for op, _ in fuse["fuse"]] == ["INIT", "LOOKUP"]
-    assert [w for _, w in fuse["fuse"]] == pytest.approx([1521, 45])
-    assert fuse["loop"] == []  # 254,0 is the host's disk
-    assert fuse["wall"] == pytest.approx(17442)
-    assert kernel["fuse"] == []
-    assert [s for s, _ in kernel["loop"]] == [1024] * 3
-    assert [w for _, w in kernel["loop"]] == pytest.approx([50, 25, 25])
-    assert kernel["execs"]["true"] == pytest.approx(5750)
+    assert fuse["execs"] == pytest.approx({"singularity": 0, "starter": 1305,
+                                           "squashfs-serve": 2888, "true": 13913})
+    assert [op for op, _ in fuse["fuse"]] == ["INIT", "GETATTR", "LOOKUP"]
+    assert [w for _, w in fuse["fuse"]] == pytest.approx([2252, 16, 239])
+    assert fuse["loop"] == [] and kernel["fuse"] == []
+    assert fuse["wall"] == pytest.approx(16323)  # the foreign exit comes later
+    assert kernel["execs"] == pytest.approx({"singularity": 0, "starter": 914, "true": 9031})
+    assert [s for s, _ in kernel["loop"]] == [1024, 1024, 30720]  # the worker's for it too
+    assert [w for _, w in kernel["loop"]] == pytest.approx([23, 9, 16])
+    assert kernel["wall"] == pytest.approx(10017)
+
+
+def test_parse_a_reused_connection_belongs_to_the_run_that_mounted_it():
+    second = FUSE_RUN.replace("3271.2", "3272.2").replace("1214", "1314")
+    runs = startup_trace.parse(merged(FUSE_RUN, second), FRONTEND, [12141, 13141])
+    assert [len(r["fuse"]) for r in runs] == [3, 3]
+    assert [w for _, w in runs[1]["fuse"]] == pytest.approx([2252, 16, 239])
+
+
+def test_parse_a_run_without_the_frontend_exec_is_left_out():
+    assert startup_trace.parse(FUSE_RUN, "/usr/bin/other", [12141]) == []
 
 
 def test_summary_is_the_median_over_runs():
-    runs = startup_trace.parse(FUSE_RUN * 3, FRONTEND)
+    second = FUSE_RUN.replace("3271.2", "3272.2").replace("1214", "1314")
+    runs = startup_trace.parse(merged(FUSE_RUN, second), FRONTEND, [12141, 13141])
     s = {what: v for what, v, _ in startup_trace.summary({"runs": runs})}
-    assert s["FUSE requests"] == 2
-    assert s["  INIT: waited, in all"] == pytest.approx(1.521)
-    assert s["`squashfs-serve` starts (exec) after"] == pytest.approx(3.997)
+    assert s["FUSE requests"] == 3
+    assert s["  INIT: waited, in all"] == pytest.approx(2.252)
+    assert s["`squashfs-serve` starts (exec) after"] == pytest.approx(2.888)
     assert "loop device requests" not in s
 
 
@@ -86,6 +129,8 @@ def live_trace(images, n=2):
     for e in startup_trace.EVENTS:
         if not os.path.exists(os.path.join(root, "events", e)):
             pytest.skip(f"this kernel has no trace event {e}")
+    if not os.path.isdir(os.path.join(root, "instances")):
+        pytest.skip("this tracefs has no instances")
     info = ensure_user()
 
     def as_user(argv):
@@ -112,19 +157,26 @@ def test_live_trace_of_each_mode(images, run_mode):
             assert all(w >= 0 for _, w in r["fuse"])
 
 
-def test_trace_leaves_the_events_off(images):
-    live_trace(images, n=1)
+def global_state():
     root = startup_trace.tracefs()
-    for e in startup_trace.EVENTS:
-        with open(os.path.join(root, "events", e, "enable")) as f:
-            assert f.read().strip() == "0", e
-    with open(os.path.join(root, "tracing_on")) as f:
-        assert f.read().strip() == "0"
+    files = ["tracing_on", "buffer_size_kb", "trace_clock"] + [
+        os.path.join("events", e, "enable") for e in startup_trace.EVENTS]
+    state = {}
+    for f in files:
+        with open(os.path.join(root, f)) as fh:
+            state[f] = fh.read()
+    state["instances"] = sorted(os.listdir(os.path.join(root, "instances")))
+    return state
 
 
-def test_a_failing_command_is_an_error_and_the_events_go_off(images):
+def test_trace_leaves_the_global_trace_as_it_was(images):
+    before = global_state()
+    live_trace(images, n=1)
+    assert global_state() == before
+
+
+def test_a_failing_command_is_an_error_and_leaves_no_instance(images):
+    before = global_state()
     with pytest.raises(startup_trace.measure.CommandFailed, match="exit 255"):
         live_trace({"sif": "/nonexistent.sif"}, n=1)
-    root = startup_trace.tracefs()
-    with open(os.path.join(root, "tracing_on")) as f:
-        assert f.read().strip() == "0"
+    assert global_state() == before
