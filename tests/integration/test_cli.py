@@ -52,6 +52,8 @@ def test_fuse_server_is_static_pie(prefix):
     missing = [n for n in archives if not os.path.exists(f"{arch}/lib{n}.a")]
     if missing:
         pytest.skip(f"no lib{missing[0]}.a in {arch}: the server is linked shared")
+    if any(n.startswith(("libasan", "libubsan")) for n in needed_libs(server)):
+        pytest.skip("a sanitizer build (tools/sanitize-integration.sh): linked shared")
     headers = subprocess.run(["readelf", "-h", "-l", server], capture_output=True, text=True,
                              check=True).stdout
     assert re.search(r"Type:\s+DYN ", headers), headers  # position-independent
