@@ -383,9 +383,14 @@ def trace_section(res):
         for what in sums.get(k, {}):
             if what not in order:
                 order.append(what)
-    # Each column lists its own FUSE kinds: all of them after the totals, the
-    # loop device's rows last.
-    order.sort(key=lambda w: 2 if w.startswith("loop") else 1 if w.startswith("  ") else 0)
+    # Each column lists its own processes and FUSE kinds: the starts first,
+    # then the CPU rows, the FUSE totals, the kinds, the loop device's rows.
+    def rank(what):
+        for i, prefix in enumerate(("CPU", "FUSE", "  ", "loop")):
+            if what.startswith(prefix):
+                return i + 1
+        return 0
+    order.sort(key=rank)
 
     def cell(k, what):
         if k not in sums:
@@ -400,7 +405,10 @@ def trace_section(res):
          "slows the start-up, so these are counts and shares, not the timed rows. A FUSE "
          "request waits from the kernel's send to the server's reply; FUSE_INIT is the "
          "starter's wait for the server to start; RELEASE is sent asynchronously, its wait blocks "
-         "no one.\n",
+         "no one. CPU is the scheduler's runtime updates charged to the program each task "
+         "ran: the frontend, which usually ends without a tick or a switch, is charged to the "
+         "starter it execs, and a forked child that never execs (the kernel path's read-ahead) "
+         "to its parent's program.\n",
          table(["what"] + [name for _, name, _ in got],
                [[w] + [cell(k, w) for k, _, _ in got] for w in order]), ""]
     return L

@@ -1,7 +1,7 @@
 """Where a start-up's time goes, from the kernel's own trace events (issue
-17's report): each process's exec, the FUSE requests of the exec by kind
-with how long each waited for its reply, and the requests the loop device
-served. Read from a tracefs instance of its own (the global trace buffer
+17's report): each process's exec and CPU time, the FUSE requests of the
+exec by kind with how long each waited for its reply, and the requests the
+loop device served. Read from a tracefs instance of its own (the global trace buffer
 and its settings stay as they were) while the commands run as the bench
 user; root only. Tracing makes the start-ups slower: these are proportions
 and counts, never the timed rows.
@@ -21,7 +21,7 @@ import subprocess
 import measure
 
 EVENTS = ("sched/sched_process_fork", "sched/sched_process_exec", "sched/sched_process_exit",
-          "fuse/fuse_request_send", "fuse/fuse_request_end", "block/block_rq_issue",
+          "sched/sched_stat_runtime", "fuse/fuse_request_send", "fuse/fuse_request_end", "block/block_rq_issue",
           "block/block_rq_complete")
 LOOP_MAJOR = "7"  # Documentation/admin-guide/devices.txt
 
@@ -30,6 +30,7 @@ LOOP_MAJOR = "7"  # Documentation/admin-guide/devices.txt
 LINE = re.compile(r"^\s*(?P<comm>.*?)-(?P<pid>\d+)\s+\[\d+\]\s+\S+\s+(?P<ts>\d+\.\d+): "
                   r"(?P<event>\w+): (?P<rest>.*)$")
 FORK = re.compile(r"child_pid=(\d+)")
+RUNTIME = re.compile(r"pid=(\d+) runtime=(\d+) \[ns\]$")
 EXEC = re.compile(r"filename=(.*) pid=(\d+) old_pid=\d+$")
 FUSE_SEND = re.compile(r"connection (\d+) req (\d+) opcode \d+ \((\w+)\)")
 FUSE_END = re.compile(r"connection (\d+) req (\d+) ")
@@ -121,9 +122,15 @@ def parse(text, frontend, roots):
     """Per root (the pid of one run's command): the first exec of each
     program in its process tree (µs from the tree's exec of frontend), the
     tree's last exit, and the FUSE and loop requests of the tree."""
-    runs = {r: {"t0": None, "execs": {}, "last_exit": None, "fuse": [], "loop": []}
+    runs = {r: {"t0": None, "execs": {}, "last_exit": None, "fuse": [], "loop": [], "cpu": {}}
             for r in roots}
     owner = {r: runs[r] for r in roots}  # pid -> its run
+    # CPU time: the scheduler's updates of each task's runtime
+    # (sched_stat_runtime), charged to the program the task ran at the update:
+    # its last exec, or its parent's. An update is the CPU used since the one
+    # before, so a program that ends without a tick or a switch is charged to
+    # the next one of its process (and an execve's work to the caller's).
+    program = {}
     conn_owner, minor_owner = {}, {}  # FUSE connection, loop minor -> the run using it now
     fuse_open, rq_open = {}, {}
     for line in text.splitlines():
@@ -132,10 +139,19 @@ def parse(text, frontend, roots):
             continue
         pid, ts, ev, rest = int(m["pid"]), float(m["ts"]) * 1e6, m["event"], m["rest"]
         run = owner.get(pid)
+        if ev == "sched_stat_runtime":
+            c = RUNTIME.search(rest)
+            who = owner.get(int(c[1])) if c else None
+            if who and who["t0"] is not None and int(c[1]) in program:
+                name = program[int(c[1])]
+                who["cpu"][name] = who["cpu"].get(name, 0) + int(c[2]) / 1e3  # µs
+            continue
         if ev == "sched_process_fork":
             f = FORK.search(rest)
             if run and f:
                 owner[int(f[1])] = run
+                if pid in program:
+                    program[int(f[1])] = program[pid]
             continue
         if ev == "sched_process_exec":
             e = EXEC.search(rest)
@@ -144,6 +160,7 @@ def parse(text, frontend, roots):
                     run["t0"] = ts
                 if run["t0"] is not None:
                     run["execs"].setdefault(os.path.basename(e[1]), ts - run["t0"])
+                    program[pid] = os.path.basename(e[1])
             continue
         if ev == "sched_process_exit":
             if run and run["t0"] is not None:
@@ -180,13 +197,14 @@ def parse(text, frontend, roots):
         if run["t0"] is None or run["last_exit"] is None:
             continue  # no exec of frontend seen (a lost start)
         out.append({"execs": run["execs"], "wall": run["last_exit"] - run["t0"],
-                    "fuse": run["fuse"], "loop": run["loop"]})
+                    "fuse": run["fuse"], "loop": run["loop"], "cpu": run["cpu"]})
     return out
 
 
 def summary(trace, top=6):
     """[(what, median per run, unit)]: the wall time, when each process
-    started, the FUSE requests (all, FUSE_INIT's wait, the kinds that waited
+    started, the CPU time by program (a forked child counts as its parent's
+    program until it execs another), the FUSE requests (all, FUSE_INIT's wait, the kinds that waited
     longest in all) and the loop device's requests."""
     runs = trace["runs"]
     if not runs:
@@ -204,6 +222,11 @@ def summary(trace, top=6):
         if len(seen) == len(runs):
             shown = re.sub(r"[^\w.+-]", "?", n)  # a cell of a markdown table
             out.append((f"`{shown}` starts (exec) after", med(seen) / 1e3, "ms"))
+    out.append(("CPU, all processes", per_run(lambda r: sum(r["cpu"].values())) / 1e3, "ms"))
+    for n in sorted({n for r in runs for n in r["cpu"]},
+                    key=lambda n: -med([r["cpu"].get(n, 0) for r in runs])):
+        shown = re.sub(r"[^\w.+-]", "?", n)
+        out.append((f"CPU of `{shown}`", per_run(lambda r, n=n: r["cpu"].get(n, 0)) / 1e3, "ms"))
     if any(r["fuse"] for r in runs):
         out.append(("FUSE requests", per_run(lambda r: len(r["fuse"])), ""))
         out.append(("FUSE requests: waited for their replies, in all",

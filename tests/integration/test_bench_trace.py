@@ -78,6 +78,58 @@ FOREIGN = """\
 """
 
 
+# CPU accounting (sched_stat_runtime), from another traced FUSE exec (pid
+# 8492) while a compiler ran beside it (clang, 8491). A child is its
+# parent's program until its exec event (the server's and the container's
+# children are "starter" until then); what setpriv used before the
+# frontend's exec, and the compiler's, is no run's.
+RUNTIME_RUN = """\
+         python3-8488    [001] .....  4022.100575: sched_process_fork: comm=python3 pid=8488 child_comm=python3 child_pid=8492
+         starter-8492    [001] d..2.  4022.100695: sched_stat_runtime: comm=python3 pid=8492 runtime=112767 [ns]
+           clang-8491    [001] d.s4.  4022.100770: sched_stat_runtime: comm=clang pid=8491 runtime=75612 [ns]
+         starter-8492    [001] d..5.  4022.100795: sched_stat_runtime: comm=python3 pid=8492 runtime=25228 [ns]
+         starter-8492    [001] .....  4022.100937: sched_process_exec: filename=/usr/bin/setpriv pid=8492 old_pid=8492
+         starter-8492    [001] d..2.  4022.101182: sched_stat_runtime: comm=setpriv pid=8492 runtime=327286 [ns]
+           clang-8491    [001] d.s4.  4022.101276: sched_stat_runtime: comm=clang pid=8491 runtime=93648 [ns]
+         starter-8492    [001] d..2.  4022.101372: sched_stat_runtime: comm=setpriv pid=8492 runtime=96263 [ns]
+         starter-8492    [001] d..2.  4022.104851: sched_stat_runtime: comm=singularity pid=8492 runtime=325212 [ns]
+         starter-8492    [001] .....  4022.105349: sched_process_exec: filename=/tmp/sing-prefix-bench/bin/singularity pid=8492 old_pid=8492
+         starter-8492    [001] d..2.  4022.105859: sched_stat_runtime: comm=singularity pid=8492 runtime=553390 [ns]
+         starter-8492    [001] d..2.  4022.109098: sched_stat_runtime: comm=starter pid=8492 runtime=285814 [ns]
+         starter-8492    [001] .....  4022.109672: sched_process_exec: filename=/tmp/sing-prefix-bench/libexec/singularity/starter pid=8492 old_pid=8492
+         starter-8492    [001] .....  4022.110706: sched_process_fork: comm=starter pid=8492 child_comm=starter child_pid=8493
+  squashfs-serve-8493    [000] d..3.  4022.110801: sched_stat_runtime: comm=starter pid=8493 runtime=91780 [ns]
+  squashfs-serve-8493    [000] dN.2.  4022.110806: sched_stat_runtime: comm=starter pid=8493 runtime=5098 [ns]
+         starter-8492    [001] d..2.  4022.110987: sched_stat_runtime: comm=starter pid=8492 runtime=1377282 [ns]
+  squashfs-serve-8493    [000] d..2.  4022.113030: sched_stat_runtime: comm=squashfs-serve pid=8493 runtime=692392 [ns]
+  squashfs-serve-8493    [000] .....  4022.114193: sched_process_exec: filename=/tmp/sing-prefix-bench/libexec/singularity/squashfs-serve pid=8493 old_pid=8493
+  squashfs-serve-8493    [000] d..2.  4022.114606: sched_stat_runtime: comm=squashfs-serve pid=8493 runtime=488759 [ns]
+  squashfs-serve-8493    [000] .....  4022.114910: sched_process_fork: comm=squashfs-serve pid=8493 child_comm=squashfs-serve child_pid=8496
+  squashfs-serve-8496    [001] d..2.  4022.115536: sched_stat_runtime: comm=squashfs-serve pid=8496 runtime=562409 [ns]
+  squashfs-serve-8496    [001] d..2.  4022.120086: sched_stat_runtime: comm=squashfs-serve pid=8496 runtime=40580 [ns]
+         starter-8492    [000] .....  4022.123474: sched_process_fork: comm=starter pid=8492 child_comm=starter child_pid=8497
+            true-8497    [000] dN.2.  4022.123727: sched_stat_runtime: comm=starter pid=8497 runtime=89653 [ns]
+            true-8497    [000] dN.2.  4022.123981: sched_stat_runtime: comm=starter pid=8497 runtime=215981 [ns]
+            true-8497    [000] .....  4022.132336: sched_process_exec: filename=/bin/true pid=8497 old_pid=8497
+            true-8497    [000] dN.2.  4022.132570: sched_stat_runtime: comm=true pid=8497 runtime=400844 [ns]
+            true-8497    [000] dN.2.  4022.132606: sched_stat_runtime: comm=true pid=8497 runtime=18728 [ns]
+            true-8497    [000] .N...  4022.133570: sched_process_exit: comm=true pid=8497 prio=120 group_dead=true
+  squashfs-serve-8493    [000] .....  4022.133762: sched_process_exit: comm=squashfs-serve pid=8493 prio=120 group_dead=false
+  squashfs-serve-8496    [001] .....  4022.133805: sched_process_exit: comm=squashfs-serve pid=8496 prio=120 group_dead=true
+         starter-8492    [000] .N...  4022.134061: sched_process_exit: comm=starter pid=8492 prio=120 group_dead=true
+"""
+
+
+def test_parse_charges_cpu_by_command_to_its_own_run():
+    runs = startup_trace.parse(RUNTIME_RUN, FRONTEND, [8492])
+    # An update inside an execve (after the comm changed) is the caller's.
+    assert {k: round(v, 3) for k, v in runs[0]["cpu"].items()} == {
+        "singularity": 839.204, "starter": 2472.186, "squashfs-serve": 1091.748, "true": 419.572}
+    s = {what: v for what, v, _ in startup_trace.summary({"runs": runs})}
+    assert s["CPU, all processes"] == pytest.approx(4.82271)
+    assert s["CPU of `squashfs-serve`"] == pytest.approx(1.091748)
+
+
 def merged(*texts):
     """Lines of several traces in time order, as the kernel prints them."""
     lines = [line for t in texts for line in t.splitlines()]
