@@ -219,8 +219,8 @@ ONLY = {"env": "the environment evaluation: exec against the same file system wi
                   "a pull), with the recipe target",
         "rss": "the sampled cold pulls of the small and the big image (peak RSS, disk, "
                "cores), with the RSS targets",
-        "trace": "where a start-up's time goes, from tracefs: each process's start, the FUSE "
-                 "requests by kind and their waits, the loop device's requests (FUSE setuid, "
+        "trace": "where a start-up's time goes, from tracefs: each process's start and CPU, "
+                 "the FUSE requests by kind and their waits, the loop device's requests (FUSE setuid, "
                  "kernel squashfs, FUSE unprivileged)"}
 
 

@@ -120,7 +120,7 @@ RUNTIME_RUN = """\
 """
 
 
-def test_parse_charges_cpu_by_command_to_its_own_run():
+def test_parse_charges_cpu_by_program_to_its_own_run():
     runs = startup_trace.parse(RUNTIME_RUN, FRONTEND, [8492])
     # An update inside an execve (after the comm changed) is the caller's.
     assert {k: round(v, 3) for k, v in runs[0]["cpu"].items()} == {
@@ -173,24 +173,26 @@ def test_summary_is_the_median_over_runs():
     assert "loop device requests" not in s
 
 
-def live_trace(images, n=2):
+def require_tracefs():
     try:
-        root = startup_trace.tracefs()
+        startup_trace.tracefs()
     except startup_trace.Unavailable as e:
         pytest.skip(str(e))
-    for e in startup_trace.EVENTS:
-        if not os.path.exists(os.path.join(root, "events", e)):
-            pytest.skip(f"this kernel has no trace event {e}")
-    if not os.path.isdir(os.path.join(root, "instances")):
-        pytest.skip("this tracefs has no instances")
+
+
+def live_trace(images, n=2):
+    require_tracefs()
     info = ensure_user()
 
     def as_user(argv):
         return ["setpriv", f"--reuid={info.name}", f"--regid={info.name}", "--init-groups",
                 "--"] + list(argv)
     sing = os.path.join(install_prefix(), "bin", "singularity")
-    return startup_trace.trace_execs([sing, "exec", images["sif"], "/bin/true"], user_env(), n,
-                                     cwd=info.home, as_user=as_user)["runs"]
+    try:
+        return startup_trace.trace_execs([sing, "exec", images["sif"], "/bin/true"], user_env(),
+                                         n, cwd=info.home, as_user=as_user)["runs"]
+    except startup_trace.Unavailable as e:  # no instances, or an event this kernel lacks
+        pytest.skip(str(e))
 
 
 def test_live_trace_of_each_mode(images, run_mode):
@@ -217,17 +219,20 @@ def global_state():
     for f in files:
         with open(os.path.join(root, f)) as fh:
             state[f] = fh.read()
-    state["instances"] = sorted(os.listdir(os.path.join(root, "instances")))
+    instances = os.path.join(root, "instances")
+    state["instances"] = sorted(os.listdir(instances)) if os.path.isdir(instances) else None
     return state
 
 
 def test_trace_leaves_the_global_trace_as_it_was(images):
+    require_tracefs()
     before = global_state()
     live_trace(images, n=1)
     assert global_state() == before
 
 
 def test_a_failing_command_is_an_error_and_leaves_no_instance(images):
+    require_tracefs()
     before = global_state()
     with pytest.raises(startup_trace.measure.CommandFailed, match="exit 255"):
         live_trace({"sif": "/nonexistent.sif"}, n=1)
