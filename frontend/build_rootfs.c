@@ -22,6 +22,7 @@
 #include "convert.h"
 #include "dir_sink.h"
 #include "image.h"
+#include "layer_feed.h"
 #include "layers.h"
 #include "log.h"
 #include "tempfile.h"
@@ -31,9 +32,17 @@ int rootfs_from_layers(const char *rootfs, const struct pulled_image *img,
 {
         struct synth_list top = {0}, bottom = {0};
         _cleanup_close_ int rootfd = -1;
+        struct layer_feed *feed = NULL;
+        struct layer_wait w;
         struct merge_sink sink;
         int rc = -1;
 
+        /* Layers still to download come while the merge runs: it starts on
+         * the top layer as soon as that one is there. */
+        if (pulled_image_feed_start(img, &feed, e) < 0)
+                return -1;
+        if (feed)
+                w = layer_feed_waiter(feed);
         if (metadata_from_oci_config(img->config_json, img->config_len, mo, &top, &bottom, e) < 0) {
                 err_prefix(e, "image config");
                 goto out;
@@ -53,11 +62,20 @@ int rootfs_from_layers(const char *rootfs, const struct pulled_image *img,
         struct squash_settings sq;
         squash_settings_default(&sq); /* "max layer expansion" is read with them */
         struct merge_opts mopts = {.max_expansion = sq.max_expansion};
-        rc = layers_merge((const char *const *)img->layers, img->nlayers, &top, &bottom, &mopts,
-                          &sink, e);
+        rc = layers_merge_waiting((const char *const *)img->layers, img->nlayers, &top, &bottom,
+                                  &mopts, &sink, feed ? &w : NULL, e);
         if (dir_sink_close(&sink, rc == 0 ? e : NULL) < 0)
                 rc = -1;
 out:
+        /* A failed merge abandons the downloads; its error is the one
+         * reported (the download's when a layer never came). */
+        if (feed) {
+                sing_err_t fe;
+                if (layer_feed_finish(feed, rc < 0, &fe) < 0 && rc == 0) {
+                        *e = fe;
+                        rc = -1;
+                }
+        }
         synth_list_free(&top);
         synth_list_free(&bottom);
         return rc;

@@ -379,7 +379,8 @@ int fetch_blobs_hooked(struct registry *r, const struct cache *c, struct blob_jo
         int rc = -1;
         if (!mine || !theirs || !lockfds)
                 return err_set(e, "out of memory");
-        for (size_t i = 0; i < n; i++) {
+        for (size_t k = 0; k < n; k++) {
+                size_t i = h && h->last_first ? n - 1 - k : k;
                 int fd, got;
                 if (!digest_is_valid(jobs[i].digest))
                         return err_set(e, "invalid blob digest \"%s\"", jobs[i].digest);

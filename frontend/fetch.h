@@ -29,6 +29,10 @@ struct fetch_hooks {
         void (*ready)(void *ctx, size_t index);
         bool (*cancelled)(void *ctx);
         void *ctx;
+        /* Start the transfers from jobs[n-1] down: a top-down merge needs
+         * the top layer first, and with more layers than parallel
+         * transfers it would otherwise start last. */
+        bool last_first;
 };
 
 int fetch_blobs_hooked(struct registry *r, const struct cache *c, struct blob_job *jobs, size_t n,

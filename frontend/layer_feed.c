@@ -44,7 +44,8 @@ static bool on_cancelled(void *ctx)
 static void *run(void *arg)
 {
         struct layer_feed *f = arg;
-        struct fetch_hooks h = {.ready = on_ready, .cancelled = on_cancelled, .ctx = f};
+        struct fetch_hooks h = {
+            .ready = on_ready, .cancelled = on_cancelled, .ctx = f, .last_first = true};
         sing_err_t err;
         int rc = fetch_blobs_hooked(f->reg, f->cache, f->jobs, f->n, f->parallel, &h, &err);
         pthread_mutex_lock(&f->mu);

@@ -13,8 +13,9 @@
 
 struct layer_feed;
 
-/* Start fetching jobs[0..n) (the layers, bottom to top). The registry
- * session belongs to the feed's thread until layer_feed_finish. */
+/* Start fetching jobs[0..n) (the layers, bottom to top), the top layer's
+ * transfer first. The registry session belongs to the feed's thread until
+ * layer_feed_finish. */
 int layer_feed_start(struct layer_feed **f, struct registry *r, const struct cache *c,
                      struct blob_job *jobs, size_t n, int parallel, sing_err_t *e);
 

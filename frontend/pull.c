@@ -383,17 +383,105 @@ static char *cached_for_tag(struct pull_ctx *p, const char *key, const char *why
         return path;
 }
 
+/* The session and cache of a lookup, kept past it for the layers it left
+ * to download (pulled_image_feed_start). */
+struct pull_pending {
+        struct pull_ctx p;
+        struct blob_job *jobs; /* the layers, bottom to top */
+        size_t n;
+        bool started;
+};
+
+static void pending_free(struct pull_pending *pp)
+{
+        if (!pp)
+                return;
+        for (size_t i = 0; i < pp->n; i++)
+                free(pp->jobs[i].path);
+        free(pp->jobs);
+        pull_ctx_free(&pp->p);
+        free(pp);
+}
+
+/* The config into img now (the build's metadata comes from it), and where
+ * each layer will be in the cache; the layers themselves later. *p moves
+ * into img->pending (what is left in *p frees nothing). */
+static int defer_layers(struct pull_ctx *p, struct pulled_image *img, sing_err_t *e)
+{
+        if (whole_manifest(p, e) < 0)
+                return -1;
+        size_t n = p->man.nlayers, len = 0;
+        struct blob_job cfg = {
+            .digest = p->man.config.digest, .size = p->man.config.size, .what = "config"};
+        struct pull_pending *pp = calloc(1, sizeof(*pp));
+        int rc = -1;
+        if (!pp || !(pp->jobs = calloc(n ? n : 1, sizeof(*pp->jobs))) ||
+            !(img->layers = calloc(n ? n : 1, sizeof(*img->layers)))) {
+                err_set(e, "out of memory");
+                goto out;
+        }
+        if (p->man.config.size > CONFIG_MAX_BYTES) {
+                err_set(e, "image config is larger than %d bytes", CONFIG_MAX_BYTES);
+                goto out;
+        }
+        if (fetch_blobs(&p->reg, &p->cache, &cfg, 1, 1, e) < 0 ||
+            read_small_file(cfg.path, CONFIG_MAX_BYTES, &img->config_json, &len, e) < 0)
+                goto out;
+        img->config_len = len;
+        for (size_t i = 0; i < n; i++) {
+                pp->jobs[i] = (struct blob_job){.digest = p->man.layers[i].digest,
+                                                .size = p->man.layers[i].size,
+                                                .what = "layer"};
+                if (!(img->layers[i] = cache_blob_path(&p->cache, pp->jobs[i].digest))) {
+                        err_set(e, "out of memory");
+                        goto out;
+                }
+                img->nlayers = i + 1; /* what pulled_image_free frees */
+        }
+        pp->n = n;
+        /* The jobs point into p->man, which moves with the context. */
+        pp->p = *p;
+        memset(p, 0, sizeof(*p));
+        img->pending = steal_ptr(&pp);
+        rc = 0;
+out:
+        free(cfg.path);
+        if (pp) {
+                free(pp->jobs);
+                free(pp);
+        }
+        return rc;
+}
+
+int pulled_image_feed_start(const struct pulled_image *img, struct layer_feed **feed, sing_err_t *e)
+{
+        struct pull_pending *pp = img->pending;
+        *feed = NULL;
+        if (!pp)
+                return 0;
+        if (pp->started)
+                return err_set(e, "internal error: the layers' download started twice");
+        pp->started = true;
+        return layer_feed_start(feed, &pp->p.reg, &pp->p.cache, pp->jobs, pp->n, PARALLEL_DOWNLOADS,
+                                e);
+}
+
 /* The resolved image's blobs into the cache and img (pull_fetch, and a
- * lookup's miss). */
-static int pulled_from_ctx(struct pull_ctx *p, struct pulled_image *img, sing_err_t *e)
+ * lookup's miss, which with `defer` leaves the layers to download to
+ * pulled_image_feed_start). */
+static int pulled_from_ctx(struct pull_ctx *p, struct pulled_image *img, bool defer, sing_err_t *e)
 {
         size_t len = 0;
+        if (!(img->digest = strdup(p->man.top_digest)))
+                return err_set(e, "out of memory");
+        /* A temporary cache goes when img does, so never with a context
+         * that outlives it: its downloads happen now. */
+        if (defer && !p->cache.temporary)
+                return defer_layers(p, img, e);
         if (pull_blobs(p, &img->config_json, &len, &img->layers, e) < 0)
                 return -1;
         img->config_len = len;
         img->nlayers = p->man.nlayers;
-        if (!(img->digest = strdup(p->man.top_digest)))
-                return err_set(e, "out of memory");
         /* A temporary cache must outlive the context: the caller removes it. */
         img->cache_root = steal_ptr(&p->cache.root);
         img->cache_temporary = p->cache.temporary;
@@ -454,7 +542,7 @@ static int to_cache(const char *uri, const struct pull_opts *o, char **sif_path,
                         /* No conversion; no tag record either: it names
                          * a SIF for offline runs, and there is none. */
                         cache_lookup_say_miss(&p.cache);
-                        if (pulled_from_ctx(&p, miss_img, e) < 0)
+                        if (pulled_from_ctx(&p, miss_img, true, e) < 0)
                                 goto out;
                         goto found;
                 } else {
@@ -512,7 +600,7 @@ int pull_fetch(const char *uri, const struct pull_opts *o, struct pulled_image *
         struct pull_ctx p;
         int rc = -1;
         memset(img, 0, sizeof(*img));
-        if (pull_resolve(&p, uri, o, e) < 0 || pulled_from_ctx(&p, img, e) < 0)
+        if (pull_resolve(&p, uri, o, e) < 0 || pulled_from_ctx(&p, img, false, e) < 0)
                 goto out;
         rc = 0;
 out:
@@ -524,6 +612,7 @@ out:
 
 void pulled_image_free(struct pulled_image *img)
 {
+        pending_free(img->pending);
         free(img->config_json);
         free_paths(img->layers, img->nlayers);
         free(img->digest);

@@ -1130,3 +1130,73 @@ def test_docker_recipe_takes_the_cached_sif_only_on_a_hit(singularity, registry,
     assert b"echo from the recipe" in cold["runscript"]
     for key in cold:
         assert cold[key] == hit[key], key
+
+
+def slow_base_image(registry, unique_repo, make_fault_proxy):
+    """busybox, then a 1 MiB layer of random bytes the proxy streams slowly
+    (4 s or more), then a small top layer: (recipe's From and Registry
+    lines, the image, the slow layer's digest, the proxy)."""
+    img = imagetools.busybox_image(extra_layers=[
+        [Dir("opt"), File("opt/base.bin", os.urandom(1 << 20))],
+        [Dir("opt"), File("opt/top-marker", "top\n")]])
+    imagetools.push_image(registry, unique_repo, "slow", img)
+    slow = img.layer_digests[1]
+    proxy = make_fault_proxy(registry)
+    header = f"Bootstrap: docker\nRegistry: http://{proxy.hostport}\nFrom: {unique_repo}:slow\n"
+    return header, img, slow, proxy
+
+
+def test_docker_recipe_merges_layers_while_the_base_downloads(singularity, registry, user_dir,
+                                                             test_user, clean_user_cache,
+                                                             unique_repo, make_fault_proxy):
+    """Bootstrap docker from layers (issue 17): the build merges each layer
+    as it arrives, top-down as a pull does, so the top layer is in the build
+    tree while a lower one is still downloading."""
+    from conftest import user_env
+    import time
+    header, img, slow, proxy = slow_base_image(registry, unique_repo, make_fault_proxy)
+    proxy.slow_blob(0.25, pattern=rf"/blobs/{slow}$")
+    recipe = user_write(test_user, user_dir / "overlap.def", header + "%post\n    touch /post-ran\n")
+    out = user_dir / "overlap.sif"
+    slow_blob = os.path.join(clean_user_cache, "blobs", "sha256", slow.split(":")[1])
+    p = subprocess.Popen(["setpriv", f"--reuid={USER}", f"--regid={USER}", "--init-groups",
+                          singularity, "build", str(out), str(recipe)],
+                         cwd=str(user_dir), env=user_env(), stderr=subprocess.PIPE, text=True)
+    seen, slow_there = None, None
+    deadline = time.time() + 120
+    while time.time() < deadline and p.poll() is None and seen is None:
+        for root, _, files in os.walk(user_dir):
+            if "top-marker" in files and root.endswith("/rootfs/opt"):
+                seen = os.path.join(root, "top-marker")
+                slow_there = os.path.exists(slow_blob)
+        time.sleep(0.02)
+    _, err = p.communicate(timeout=180)
+    assert p.returncode == 0, err
+    assert seen, "the top layer never showed in the build tree:\n" + err
+    assert slow_there is False, "the top layer was merged only after the base's download"
+    assert os.path.exists(slow_blob)  # kept for the next build
+    for inner, want in (("/opt/top-marker", b"top\n"), ("/post-ran", b"")):
+        assert squashfs_cat(str(out), inner) == want
+    assert len(squashfs_cat(str(out), "/opt/base.bin")) == 1 << 20
+    assert leftovers(user_dir, ["overlap.def", "overlap.sif"]) == []
+
+
+def test_docker_recipe_base_download_failing_under_the_merge(singularity, registry, user_dir,
+                                                            test_user, run_as_user,
+                                                            clean_user_cache, unique_repo,
+                                                            make_fault_proxy):
+    """A layer that fails its digest while the merge waits for it: the
+    build ends with the download's own error, status 255, and leaves no
+    output, no build tree and no blob of that digest."""
+    header, img, slow, proxy = slow_base_image(registry, unique_repo, make_fault_proxy)
+    proxy.corrupt_blob(pattern=rf"/blobs/{slow}$")
+    recipe = user_write(test_user, user_dir / "bad.def", header + "%post\n    touch /post-ran\n")
+    r = run_as_user([singularity, "build", user_dir / "bad.sif", recipe], cwd=str(user_dir))
+    assert r.returncode == 255, r.stderr
+    errors = [l for l in r.stderr.splitlines() if l.startswith(("ERROR", "FATAL"))]
+    assert len(errors) == 1 and slow.split(":")[1][:12] in errors[0], r.stderr
+    assert "digest" in errors[0].lower(), errors
+    assert leftovers(user_dir, ["bad.def"]) == []
+    blobs = os.path.join(clean_user_cache, "blobs", "sha256")
+    assert slow.split(":")[1] not in os.listdir(blobs)
+    assert all(not n.startswith(".") for n in os.listdir(blobs)), os.listdir(blobs)

@@ -132,6 +132,28 @@ def test_progress_without_a_terminal_every_few_seconds(singularity, slow_image, 
     assert "(100%)" in lines[-1], lines
 
 
+def test_pull_starts_the_top_layers_downloads_first(singularity, registry, unique_repo,
+                                                     make_fault_proxy, user_tmp,
+                                                     clean_user_cache):
+    """The merge goes top-down and waits for the layer it needs next, so
+    with more layers than parallel transfers (4) the top layers' downloads
+    start first and the bottom ones wait for a free transfer."""
+    layers = [[File(f"l{i}", os.urandom(512 << 10))] for i in range(6)]
+    img = imagetools.busybox_image(extra_layers=layers)
+    imagetools.push_image(registry, unique_repo, "order", img)
+    proxy = make_fault_proxy(registry)
+    proxy.slow_blob(0.1)  # a layer lasts 0.8 s: no transfer ends before the 4 start
+    r = pull(singularity, f"docker://{proxy.hostport}/{unique_repo}:order", cwd=user_tmp)
+    assert r.returncode == 0, r.stderr
+    index = {d: i for i, d in enumerate(img.layer_digests)}
+    got = [index[m.group(1)] for q in proxy.requests if q.method == "GET"
+           for m in [re.search(r"/blobs/(sha256:[0-9a-f]{64})$", q.path)]
+           if m and m.group(1) in index]
+    n = len(img.layer_digests)
+    assert sorted(got) == list(range(n)), got
+    assert sorted(got[:4]) == list(range(n - 4, n)), got
+
+
 def test_pull_name_force_and_pullfolder(singularity, registry, pushed_busybox, user_tmp):
     uri = f"docker://{registry.hostport}/library/busybox:latest"
     r = pull(singularity, uri, "--name", "mine.sif", cwd=user_tmp)
