@@ -1200,3 +1200,56 @@ def test_docker_recipe_base_download_failing_under_the_merge(singularity, regist
     blobs = os.path.join(clean_user_cache, "blobs", "sha256")
     assert slow.split(":")[1] not in os.listdir(blobs)
     assert all(not n.startswith(".") for n in os.listdir(blobs)), os.listdir(blobs)
+
+
+def test_docker_recipe_layers_from_a_token_registry_renewing_its_token(
+        singularity, make_registry, make_fault_proxy, user_dir, test_user, run_as_user,
+        clean_user_cache, unique_repo):
+    """The layers download in the build's own process (the --fakeroot
+    child, since issue 17's overlap): it still answers the token server when
+    the token expires mid-download (1 s tokens, a layer failing 3 times so
+    that the retries outlast one), with the credentials of the environment."""
+    reg = make_registry("token", token_kwargs={"expires_in": 1})
+    img = imagetools.busybox_image(extra_layers=[[File("opt/x", "x\n")]])
+    pushed = imagetools.push_image(reg, unique_repo, "t", img)
+    proxy = make_fault_proxy(reg)
+    proxy.fail(500, times=3, pattern=r"/blobs/" + pushed.layer_digests[-1] + "$")
+    recipe = user_write(test_user, user_dir / "tok.def", f"""
+        Bootstrap: docker
+        Registry: http://{proxy.hostport}
+        From: {unique_repo}:t
+        %post
+            touch /post-ran
+        """)
+    user, password = reg.credentials()
+    reg.token_server.reset_counters()
+    r = run_as_user([singularity, "build", user_dir / "tok.sif", recipe], cwd=str(user_dir),
+                    env={"SINGULARITY_DOCKER_USERNAME": user,
+                         "SINGULARITY_DOCKER_PASSWORD": password})
+    assert r.returncode == 0, r.stderr
+    assert "--fakeroot" in r.stderr  # the layers came to the user namespace's child
+    assert reg.token_server.tokens_issued >= 2
+    assert squashfs_cat(str(user_dir / "tok.sif"), "/opt/x") == b"x\n"
+    assert leftovers(user_dir, ["tok.def", "tok.sif"]) == []
+
+
+def test_docker_recipe_layers_over_tls(singularity, registry_tls, user_dir, test_user,
+                                       run_as_user, clean_user_cache, unique_repo):
+    """The same child downloads over HTTPS with the user's SSL_CERT_FILE."""
+    img = imagetools.busybox_image(extra_layers=[[File("opt/tls", "tls\n")]])
+    imagetools.push_image(registry_tls, unique_repo, "t", img)
+    ca = user_dir / "ca.pem"
+    shutil.copy(registry_tls.ca_file, ca)
+    os.chmod(ca, 0o644)
+    recipe = user_write(test_user, user_dir / "tls.def", f"""
+        Bootstrap: docker
+        Registry: {registry_tls.hostport}
+        From: {unique_repo}:t
+        %post
+            touch /post-ran
+        """)
+    r = run_as_user([singularity, "build", user_dir / "tls.sif", recipe], cwd=str(user_dir),
+                    env={"SSL_CERT_FILE": str(ca)})
+    assert r.returncode == 0, r.stderr
+    assert squashfs_cat(str(user_dir / "tls.sif"), "/opt/tls") == b"tls\n"
+    assert registry_tls.count(rf"/{unique_repo}/blobs/sha256:", method="GET") >= 2
