@@ -122,7 +122,7 @@ int userns_run_fakeroot(userns_fn fn, void *arg, sing_err_t *e)
                         child_die(err[1], "becoming root in the user namespace");
                 child_finish(fn, arg, err[1]);
         }
-        tempfile_register_child(pid);
+        tempfile_register_cleaning_child(pid);
         close(ready[1]);
         close(go[0]);
         close(err[1]);
@@ -175,7 +175,7 @@ int userns_run_self(userns_fn fn, void *arg, sing_err_t *e)
                         child_die(err[1], "cannot map ids in the user namespace");
                 child_finish(fn, arg, err[1]);
         }
-        tempfile_register_child(pid);
+        tempfile_register_cleaning_child(pid);
         close(err[1]);
         int rc = wait_child(pid, err[0], e);
         close(err[0]);

@@ -2,7 +2,8 @@
  *
  * Everything that can be refused is refused before any download: bad
  * recipe, missing %files source, existing OUT, %post without privileges.
- * Then the source is fetched (as the user, into the user's cache) and the
+ * Then the source is fetched (as the user, into the user's cache; a
+ * one-stage recipe's docker layers only later, beside their merge) and the
  * rest runs in build_pipeline: directly as root or for simple builds, or in
  * a --fakeroot user namespace, so that extraction, %post and mksquashfs all
  * see the same (namespaced) owners. */
@@ -544,18 +545,21 @@ out:
  * (a SIF only to unsquash it again would double the build): the layers of
  * the manifest that lookup resolved are fetched into the blob cache and
  * merged straight into the rootfs, so a later pull of the same reference
- * downloads nothing and only converts. IncludeCmd (a runscript made from
- * the config with the recipe's rules) and a disabled cache always take the
- * layers. `build OUT docker://REF` without a recipe is a pull (cmd_build)
- * and goes through the SIF cache. */
-static int fetch_base(struct build *b, const char *out, sing_err_t *e)
+ * downloads nothing and only converts. With `defer` (a one-stage recipe)
+ * they download in the build process while it merges them, as a pull's
+ * do; a multi-stage recipe fetches every stage's layers here, so that a
+ * later stage's registry error comes before the earlier stages' %post.
+ * IncludeCmd (a runscript made from the config with the recipe's rules)
+ * and a disabled cache always take the layers. `build OUT docker://REF`
+ * without a recipe is a pull (cmd_build) and goes through the SIF cache. */
+static int fetch_base(struct build *b, const char *out, bool defer, sing_err_t *e)
 {
         if (!b->from_layers)
                 return 0;
         if (b->have_recipe && b->lsrc.kind == SOURCE_DOCKER && !b->rec.include_cmd &&
             !b->po.cache.disable) {
-                if (pull_cached_or_blobs(b->lsrc.uri, &b->po, &b->cached_base, &b->base_digest,
-                                         &b->img, e) < 0)
+                if (pull_cached_or_blobs(b->lsrc.uri, &b->po, defer, &b->cached_base,
+                                         &b->base_digest, &b->img, e) < 0)
                         return -1;
                 if (b->cached_base) {
                         b->base = b->cached_base;
@@ -689,9 +693,9 @@ int cmd_build(int argc, char **argv)
                 goto out;
         }
         for (size_t i = 0; i < b.nstages; i++)
-                if (fetch_base(&b.stages[i], b.out, &e) < 0)
+                if (fetch_base(&b.stages[i], b.out, false, &e) < 0)
                         goto out;
-        if (fetch_base(&b, b.out, &e) < 0)
+        if (fetch_base(&b, b.out, b.nstages == 0, &e) < 0)
                 goto out;
         /* The temp dir is made here, before a --fakeroot build forks into its
          * user namespace, so that this process can remove it if interrupted. */

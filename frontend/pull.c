@@ -492,7 +492,7 @@ static int pulled_from_ctx(struct pull_ctx *p, struct pulled_image *img, bool de
 /* pull_to_cache_digest, and with miss_img pull_cached_or_blobs: a SIF not
  * in the cache is then not converted; its blobs go to *miss_img. */
 static int to_cache(const char *uri, const struct pull_opts *o, char **sif_path, char **digest,
-                    struct pulled_image *miss_img, sing_err_t *e)
+                    struct pulled_image *miss_img, bool defer, sing_err_t *e)
 {
         struct pull_ctx p;
         char key[64];
@@ -542,7 +542,7 @@ static int to_cache(const char *uri, const struct pull_opts *o, char **sif_path,
                         /* No conversion; no tag record either: it names
                          * a SIF for offline runs, and there is none. */
                         cache_lookup_say_miss(&p.cache);
-                        if (pulled_from_ctx(&p, miss_img, true, e) < 0)
+                        if (pulled_from_ctx(&p, miss_img, defer, e) < 0)
                                 goto out;
                         goto found;
                 } else {
@@ -577,19 +577,19 @@ out:
 int pull_to_cache_digest(const char *uri, const struct pull_opts *o, char **sif_path, char **digest,
                          sing_err_t *e)
 {
-        return to_cache(uri, o, sif_path, digest, NULL, e);
+        return to_cache(uri, o, sif_path, digest, NULL, false, e);
 }
 
 int pull_to_cache(const char *uri, const struct pull_opts *o, char **sif_path, sing_err_t *e)
 {
-        return to_cache(uri, o, sif_path, NULL, NULL, e);
+        return to_cache(uri, o, sif_path, NULL, NULL, false, e);
 }
 
-int pull_cached_or_blobs(const char *uri, const struct pull_opts *o, char **sif_path, char **digest,
-                         struct pulled_image *img, sing_err_t *e)
+int pull_cached_or_blobs(const char *uri, const struct pull_opts *o, bool defer, char **sif_path,
+                         char **digest, struct pulled_image *img, sing_err_t *e)
 {
         memset(img, 0, sizeof(*img));
-        int rc = to_cache(uri, o, sif_path, digest, img, e);
+        int rc = to_cache(uri, o, sif_path, digest, img, defer, e);
         if (rc < 0)
                 pulled_image_free(img);
         return rc;

@@ -40,8 +40,9 @@ int pull_to_cache(const char *uri, const struct pull_opts *o, char **sif_path, s
 int pull_to_cache_digest(const char *uri, const struct pull_opts *o, char **sif_path, char **digest,
                          sing_err_t *e);
 
-/* The blobs of an image, fetched into the cache, for stages that want the
- * layers themselves (build: sandboxes, recipes). */
+/* The blobs of an image, in the cache (or, with `pending`, still to be
+ * downloaded), for stages that want the layers themselves (build:
+ * sandboxes, recipes). */
 struct pull_pending;
 struct pulled_image {
         char *config_json; /* the image config, NUL-terminated */
@@ -60,19 +61,21 @@ int pull_fetch(const char *uri, const struct pull_opts *o, struct pulled_image *
 
 /* A recipe's Bootstrap docker base: the cached SIF when the cache already
  * holds it (*sif_path, found as pull_to_cache_digest finds it), else
- * nothing converted: *sif_path NULL, the config of the manifest that lookup
- * resolved fetched, and its layers left to download (*img, which the
- * caller frees; img->pending, pulled_image_feed_start), so that the build's
+ * nothing converted: *sif_path NULL and the blobs of the manifest that
+ * lookup resolved in the cache (*img, which the caller frees). With
+ * `defer`, only the config is fetched now and the layers are left to
+ * download (img->pending, pulled_image_feed_start), so that the build's
  * merge takes each layer as it arrives, as a pull does. *digest (malloc'd):
  * what the reference resolved to. */
-int pull_cached_or_blobs(const char *uri, const struct pull_opts *o, char **sif_path, char **digest,
-                         struct pulled_image *img, sing_err_t *e);
+int pull_cached_or_blobs(const char *uri, const struct pull_opts *o, bool defer, char **sif_path,
+                         char **digest, struct pulled_image *img, sing_err_t *e);
 
 /* The layers of an image with img->pending: start downloading them in a
  * thread of this process (the forked build child that merges them) and
  * return the feed (layer_feed.h: its waiter for layers_merge_waiting, then
  * layer_feed_finish). *feed NULL: the layers are all in the cache already.
- * Once per image. */
+ * Once per image: it marks img->pending started (a const img, as the
+ * merge's callers hold it, with state of its own behind that pointer). */
 struct layer_feed;
 int pulled_image_feed_start(const struct pulled_image *img, struct layer_feed **feed,
                             sing_err_t *e);

@@ -4,17 +4,42 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include <errno.h>
 
 #define MAX_TEMP 64
+/* How long a cleaning child gets for its own cleanup (its temp files and
+ * the build tree, which only it may remove when a user namespace owns
+ * it): a batch system's grace between SIGTERM and SIGKILL. */
+#define CLEANING_WAIT_MS 30000
 
 static const char *volatile paths[MAX_TEMP];
 static const char *volatile dirs[8];
 static volatile pid_t children[8];
+static volatile pid_t cleaning[4];
+
+/* The same signal first, then SIGKILL if it is not gone in time; reaped.
+ * waitpid(WNOHANG), nanosleep and kill are async-signal-safe. */
+static void stop_cleaning_child(pid_t pid, int sig)
+{
+        kill(pid, sig);
+        for (int ms = 0; ms < CLEANING_WAIT_MS; ms += 10) {
+                pid_t got = waitpid(pid, NULL, WNOHANG);
+                if (got == pid || (got < 0 && errno != EINTR))
+                        return;
+                nanosleep(&(struct timespec){.tv_nsec = 10 * 1000 * 1000}, NULL);
+        }
+        kill(pid, SIGKILL);
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+                ;
+}
 
 static void on_signal(int sig)
 {
+        for (size_t i = 0; i < sizeof(cleaning) / sizeof(cleaning[0]); i++)
+                if (cleaning[i] > 0)
+                        stop_cleaning_child(cleaning[i], sig);
         /* Children first, and reaped: a dying mksquashfs must not re-create
          * the file we are about to remove. */
         for (size_t i = 0; i < sizeof(children) / sizeof(children[0]); i++)
@@ -161,4 +186,17 @@ void tempfile_forget_child(pid_t pid)
         for (size_t i = 0; i < sizeof(children) / sizeof(children[0]); i++)
                 if (children[i] == pid)
                         children[i] = 0;
+        for (size_t i = 0; i < sizeof(cleaning) / sizeof(cleaning[0]); i++)
+                if (cleaning[i] == pid)
+                        cleaning[i] = 0;
+}
+
+void tempfile_register_cleaning_child(pid_t pid)
+{
+        for (size_t i = 0; i < sizeof(cleaning) / sizeof(cleaning[0]); i++)
+                if (cleaning[i] <= 0) {
+                        cleaning[i] = pid;
+                        return;
+                }
+        tempfile_register_child(pid); /* no slot left: killed at once, as before */
 }

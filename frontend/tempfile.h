@@ -21,6 +21,12 @@ void tempfile_forget_dir(const char *path);
 void tempfile_block_signals(sigset_t *old);
 void tempfile_restore_signals(const sigset_t *old);
 void tempfile_register_child(pid_t pid);
+/* A forked child that keeps these handlers and registers temp files of its
+ * own (the build's user-namespace child: the blobs it downloads, the tree
+ * it owns): on a signal it gets the same signal first and up to 30 s to
+ * clean up, then SIGKILL. */
+void tempfile_register_cleaning_child(pid_t pid);
+/* Either kind, once reaped (its pid may be reused). */
 void tempfile_forget_child(pid_t pid);
 
 #endif

@@ -1253,3 +1253,99 @@ def test_docker_recipe_layers_over_tls(singularity, registry_tls, user_dir, test
     assert r.returncode == 0, r.stderr
     assert squashfs_cat(str(user_dir / "tls.sif"), "/opt/tls") == b"tls\n"
     assert registry_tls.count(rf"/{unique_repo}/blobs/sha256:", method="GET") >= 2
+
+
+NO_TMPFILE_C = r"""
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+/* A file system without O_TMPFILE (NFS): temp files get names. */
+static int refuse(int flags) { return (flags & O_TMPFILE) == O_TMPFILE; }
+#define WRAP(name, ...)                                                        \
+    va_list ap; va_start(ap, flags); mode_t m = va_arg(ap, mode_t); va_end(ap); \
+    if (refuse(flags)) { errno = EOPNOTSUPP; return -1; }                      \
+    static int (*real)(); if (!real) real = (int (*)())dlsym(RTLD_NEXT, name); \
+    return real(__VA_ARGS__, flags, m);
+int open(const char *p, int flags, ...) { WRAP("open", p) }
+int open64(const char *p, int flags, ...) { WRAP("open64", p) }
+int openat(int d, const char *p, int flags, ...) { WRAP("openat", d, p) }
+int openat64(int d, const char *p, int flags, ...) { WRAP("openat64", d, p) }
+"""
+
+
+def test_docker_recipe_interrupted_while_the_child_downloads(singularity, registry, user_dir,
+                                                            test_user, clean_user_cache,
+                                                            unique_repo, make_fault_proxy):
+    """SIGTERM to the build (not its process group, as a batch system may
+    send it) while its user-namespace child downloads a layer, on a file
+    system without O_TMPFILE: the child gets the signal and removes its
+    named temp blob before it goes; no output, no build tree, no temp file."""
+    from conftest import user_env
+    import signal
+    import time
+    shim_dir = tempfile.mkdtemp(prefix="sing-notmpfile-")
+    os.chmod(shim_dir, 0o755)
+    src, shim = os.path.join(shim_dir, "s.c"), os.path.join(shim_dir, "notmpfile.so")
+    with open(src, "w") as f:
+        f.write(NO_TMPFILE_C)
+    subprocess.run(["cc", "-shared", "-fPIC", "-o", shim, src, "-ldl"], check=True)
+    header, img, slow, proxy = slow_base_image(registry, unique_repo, make_fault_proxy)
+    proxy.slow_blob(0.25, pattern=rf"/blobs/{slow}$")
+    recipe = user_write(test_user, user_dir / "int.def", header + "%post\n    touch /post-ran\n")
+    blobs = os.path.join(clean_user_cache, "blobs", "sha256")
+    temps = lambda: [n for n in os.listdir(blobs) if n.startswith(".")] \
+        if os.path.isdir(blobs) else []
+    p = subprocess.Popen(["setpriv", f"--reuid={USER}", f"--regid={USER}", "--init-groups",
+                          singularity, "build", str(user_dir / "int.sif"), str(recipe)],
+                         cwd=str(user_dir), env=user_env({"LD_PRELOAD": shim}),
+                         stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline and p.poll() is None and not temps():
+            time.sleep(0.02)
+        assert temps(), "no named temp blob appeared (is O_TMPFILE still used?)"
+        os.kill(p.pid, signal.SIGTERM)  # the parent (setpriv execs it) only
+        _, err = p.communicate(timeout=60)
+    finally:
+        shutil.rmtree(shim_dir)
+    assert p.returncode != 0
+    assert temps() == [], err
+    assert slow.split(":")[1] not in os.listdir(blobs)
+    assert leftovers(user_dir, ["int.def"]) == [], err
+
+
+def test_multi_stage_recipe_fetches_every_stage_before_any_post(singularity, registry,
+                                                               user_dir, test_user,
+                                                               run_as_user, clean_user_cache,
+                                                               unique_repo, make_fault_proxy):
+    """A multi-stage recipe downloads all its stages' layers before it
+    builds any: a later stage's bad blob fails the build before the first
+    stage's %post runs (one-stage recipes download beside the merge)."""
+    first = imagetools.busybox_image(extra_layers=[[File("first", "1\n")]])
+    second = imagetools.busybox_image(extra_layers=[[File("second", "2\n")]])
+    imagetools.push_image(registry, unique_repo, "first", first)
+    imagetools.push_image(registry, unique_repo, "second", second)
+    proxy = make_fault_proxy(registry)
+    proxy.corrupt_blob(pattern=rf"/blobs/{second.layer_digests[-1]}$")
+    recipe = user_write(test_user, user_dir / "ms.def", f"""
+        Bootstrap: docker
+        Registry: http://{proxy.hostport}
+        From: {unique_repo}:first
+        Stage: one
+        %post
+            touch /post-one
+
+        Bootstrap: docker
+        Registry: http://{proxy.hostport}
+        From: {unique_repo}:second
+        Stage: two
+        %files from one
+            /post-one /post-one
+        """)
+    r = run_as_user([singularity, "build", user_dir / "ms.sif", recipe], cwd=str(user_dir))
+    assert r.returncode == 255, r.stderr
+    assert second.layer_digests[-1].split(":")[1][:12] in r.stderr
+    assert "Running %post" not in r.stderr and "Building stage" not in r.stderr, r.stderr
+    assert leftovers(user_dir, ["ms.def"]) == []
