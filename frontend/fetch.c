@@ -179,22 +179,35 @@ static int xfer_finish(struct xfer *x, sing_err_t *e)
         return 0;
 }
 
-static void backoff(int retries)
+static bool cancelled(const struct fetch_hooks *h)
 {
-        struct timespec ts = {0, 250L * 1000 * 1000};
-        for (int i = 1; i < retries && ts.tv_sec < 4; i++) {
-                ts.tv_nsec *= 2;
-                if (ts.tv_nsec >= 1000L * 1000 * 1000) {
-                        ts.tv_sec += ts.tv_nsec / (1000L * 1000 * 1000);
-                        ts.tv_nsec %= 1000L * 1000 * 1000;
-                }
+        return h && h->cancelled && h->cancelled(h->ctx);
+}
+
+/* Sleep ms in slices of at most 100 ms; false as soon as the consumer gave
+ * up (a failed merge should not wait out a Retry-After of 30 s). */
+static bool nap(const struct fetch_hooks *h, long ms)
+{
+        for (; ms > 0 && !cancelled(h); ms -= 100) {
+                long slice = ms < 100 ? ms : 100;
+                nanosleep(&(struct timespec){.tv_nsec = slice * 1000 * 1000}, NULL);
         }
-        nanosleep(&ts, NULL);
+        return !cancelled(h);
+}
+
+/* 250 ms, doubling with each retry, at most 4 s. */
+static bool backoff(const struct fetch_hooks *h, int retries)
+{
+        long ms = 250;
+        for (int i = 1; i < retries && ms < 4000; i++)
+                ms *= 2;
+        return nap(h, ms);
 }
 
 /* Decide what a finished request means: done, retry, or failure.
  * Returns 1 when the transfer must be re-armed, 0 when complete, -1 on error. */
-static int xfer_done(struct registry *r, struct xfer *x, CURLcode rc, sing_err_t *e)
+static int xfer_done(struct registry *r, struct xfer *x, CURLcode rc, const struct fetch_hooks *h,
+                     sing_err_t *e)
 {
         long status = 0;
         curl_easy_getinfo(x->h, CURLINFO_RESPONSE_CODE, &status);
@@ -213,8 +226,7 @@ static int xfer_done(struct registry *r, struct xfer *x, CURLcode rc, sing_err_t
                         return http_curl_error(e, rc, x->url, x->errbuf);
                 log_warn("download of %s interrupted at %lld bytes (%s); resuming", x->job->digest,
                          (long long)x->done, x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc));
-                backoff(x->retries);
-                return 1;
+                return backoff(h, x->retries) ? 1 : err_set(e, "download cancelled");
         }
         if (status == 401) {
                 if (registry_authenticate(r, x->hdr.www_authenticate, x->auth_tries++ > 0, e) < 0)
@@ -252,14 +264,13 @@ static int xfer_done(struct registry *r, struct xfer *x, CURLcode rc, sing_err_t
                 }
                 log_warn("%s answered HTTP 429 for blob %s; asking again in %ld s", r->display,
                          x->job->digest, wait);
-                sleep((unsigned)wait);
+                if (!nap(h, wait * 1000))
+                        return err_set(e, "download cancelled");
                 x->limited_wait += wait;
                 return 1;
         }
-        if (status >= 500 && ++x->retries <= MAX_RETRIES) {
-                backoff(x->retries);
-                return 1;
-        }
+        if (status >= 500 && ++x->retries <= MAX_RETRIES)
+                return backoff(h, x->retries) ? 1 : err_set(e, "download cancelled");
         return err_set(e, "%s answered HTTP %ld for blob %s", r->display, status, x->job->digest);
 }
 
@@ -301,7 +312,7 @@ static int download(struct registry *r, const struct cache *c, struct blob_job *
         while (rc == 0 && (next < n || active > 0)) {
                 int running, left;
                 CURLMsg *msg;
-                if (h && h->cancelled && h->cancelled(h->ctx)) {
+                if (cancelled(h)) {
                         rc = err_set(e, "download cancelled");
                         break;
                 }
@@ -326,7 +337,7 @@ static int download(struct registry *r, const struct cache *c, struct blob_job *
                                 continue;
                         curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
                         curl_multi_remove_handle(m, msg->easy_handle);
-                        st = xfer_done(r, x, msg->data.result, e);
+                        st = xfer_done(r, x, msg->data.result, h, e);
                         if (st < 0) {
                                 rc = -1;
                                 break;
@@ -418,9 +429,17 @@ int fetch_blobs_hooked(struct registry *r, const struct cache *c, struct blob_jo
         /* Blobs another pull is fetching: wait for its lock, then take what it
          * stored, or fetch it ourselves if it failed. */
         for (size_t i = 0; i < ntheirs; i++) {
-                int fd;
+                int fd, got;
                 log_verbose("waiting for another pull to fetch %s", theirs[i]->digest);
-                if (cache_lock(c, digest_hex(theirs[i]->digest), true, &fd, e) < 0)
+                /* A consumer that may give up: polled, so that it need not
+                 * wait for the other pull's whole download. */
+                bool poll = h && h->cancelled;
+                while ((got = cache_lock(c, digest_hex(theirs[i]->digest), !poll, &fd, e)) == 0)
+                        if (!nap(h, 100)) {
+                                err_set(e, "download cancelled");
+                                goto out;
+                        }
+                if (got < 0)
                         goto out;
                 if (cache_blob_usable(c, theirs[i]->digest, theirs[i]->size)) {
                         close(fd);

@@ -154,6 +154,40 @@ def test_pull_starts_the_top_layers_downloads_first(singularity, registry, uniqu
     assert sorted(got[:4]) == list(range(n - 4, n)), got
 
 
+def test_failed_merge_does_not_wait_for_another_pulls_blob(singularity, registry, unique_repo,
+                                                          user_tmp, clean_user_cache):
+    """The base layer's lock is held (as by another pull downloading it),
+    and the top layer is no tar (its digest is right), so the merge fails
+    at once: the pull stops with the merge's error instead of waiting for
+    the other pull's download (the timeout fails the test if it waits)."""
+    import fcntl
+    base = imagetools.busybox_image()
+    bad = Layer(tar_bytes=b"this is not a tar archive\n" * 64)
+    img = Image(base.layers + [bad], env=["PATH=/bin"], cmd=["/bin/sh"])
+    imagetools.push_image(registry, unique_repo, "held", img)
+    info = os.stat(clean_user_cache)
+    locks = os.path.join(clean_user_cache, "locks")
+    os.makedirs(locks, mode=0o700, exist_ok=True)
+    os.chown(locks, info.st_uid, info.st_gid)
+    lock = os.path.join(locks, img.layer_digests[0].split(":")[1] + ".lock")
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        os.fchown(fd, info.st_uid, info.st_gid)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        base_gets = lambda: registry.count(rf"/blobs/{img.layer_digests[0]}$", method="GET")
+        before = base_gets()  # the session registry serves this busybox layer to others too
+        r = pull(singularity, f"docker://{registry.hostport}/{unique_repo}:held", cwd=user_tmp,
+                 timeout=30)
+    finally:
+        os.close(fd)
+    assert r.returncode == 255, r.stderr
+    errors = [l for l in r.stderr.splitlines() if l.startswith("ERROR:")]
+    assert len(errors) == 1 and img.layer_digests[1].split(":")[1][:12] in errors[0], r.stderr
+    assert "cancelled" not in errors[0]
+    assert base_gets() == before
+    assert os.listdir(user_tmp) == []
+
+
 def test_pull_name_force_and_pullfolder(singularity, registry, pushed_busybox, user_tmp):
     uri = f"docker://{registry.hostport}/library/busybox:latest"
     r = pull(singularity, uri, "--name", "mine.sif", cwd=user_tmp)
