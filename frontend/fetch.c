@@ -43,6 +43,9 @@ struct xfer {
         int retries, redirects, auth_tries;
         int limited;       /* 429 answers so far */
         long limited_wait; /* seconds waited for them */
+        /* Out of the multi handle until then (CLOCK_MONOTONIC ms), for a
+         * retry's backoff or a 429's wait; 0: transferring. */
+        int64_t retry_at;
         struct http_response hdr;
         char errbuf[CURL_ERROR_SIZE];
 };
@@ -185,7 +188,7 @@ static bool cancelled(const struct fetch_hooks *h)
 }
 
 /* Sleep ms in slices of at most 100 ms; false as soon as the consumer gave
- * up (a failed merge should not wait out a Retry-After of 30 s). */
+ * up (a failed merge need not wait for another pull's download). */
 static bool nap(const struct fetch_hooks *h, long ms)
 {
         for (; ms > 0 && !cancelled(h); ms -= 100) {
@@ -195,19 +198,34 @@ static bool nap(const struct fetch_hooks *h, long ms)
         return !cancelled(h);
 }
 
+static int64_t now_ms(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Asks again in ms: the transfer leaves the multi handle until then, while
+ * the others go on (and a consumer may take what they finish, or give up). */
+static int retry_in(struct xfer *x, long ms)
+{
+        x->retry_at = now_ms() + (ms > 0 ? ms : 0);
+        return 1;
+}
+
 /* 250 ms, doubling with each retry, at most 4 s. */
-static bool backoff(const struct fetch_hooks *h, int retries)
+static int backoff(struct xfer *x)
 {
         long ms = 250;
-        for (int i = 1; i < retries && ms < 4000; i++)
+        for (int i = 1; i < x->retries && ms < 4000; i++)
                 ms *= 2;
-        return nap(h, ms);
+        return retry_in(x, ms);
 }
 
 /* Decide what a finished request means: done, retry, or failure.
- * Returns 1 when the transfer must be re-armed, 0 when complete, -1 on error. */
-static int xfer_done(struct registry *r, struct xfer *x, CURLcode rc, const struct fetch_hooks *h,
-                     sing_err_t *e)
+ * Returns 1 when the transfer must be re-armed at x->retry_at, 0 when
+ * complete, -1 on error. */
+static int xfer_done(struct registry *r, struct xfer *x, CURLcode rc, sing_err_t *e)
 {
         long status = 0;
         curl_easy_getinfo(x->h, CURLINFO_RESPONSE_CODE, &status);
@@ -226,12 +244,12 @@ static int xfer_done(struct registry *r, struct xfer *x, CURLcode rc, const stru
                         return http_curl_error(e, rc, x->url, x->errbuf);
                 log_warn("download of %s interrupted at %lld bytes (%s); resuming", x->job->digest,
                          (long long)x->done, x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc));
-                return backoff(h, x->retries) ? 1 : err_set(e, "download cancelled");
+                return backoff(x);
         }
         if (status == 401) {
                 if (registry_authenticate(r, x->hdr.www_authenticate, x->auth_tries++ > 0, e) < 0)
                         return -1;
-                return 1;
+                return retry_in(x, 0);
         }
         if ((status == 301 || status == 302 || status == 303 || status == 307 || status == 308) &&
             x->hdr.location) {
@@ -243,7 +261,7 @@ static int xfer_done(struct registry *r, struct xfer *x, CURLcode rc, const stru
                         return err_set(e, "bad redirect for blob %s", x->job->digest);
                 free(x->url);
                 x->url = next;
-                return 1;
+                return retry_in(x, 0);
         }
         if (status == 404)
                 return err_set(e, "blob %s not found in %s/%s", x->job->digest, r->display,
@@ -251,8 +269,9 @@ static int xfer_done(struct registry *r, struct xfer *x, CURLcode rc, const stru
         if (status == 429) {
                 /* Rate limited: as for manifests (registry.c), the
                  * registry's Retry-After or a backoff, within the same
-                 * bounds; the other downloads wait too, as they would be
-                 * limited the same. The last answer is explained. */
+                 * bounds. The other downloads go on meanwhile (a limited
+                 * one waits for its own answer), so the merge keeps taking
+                 * the layers they finish. The last answer is explained. */
                 long wait =
                     ++x->limited < REGISTRY_TRIES
                         ? registry_retry_delay(x->hdr.retry_after, x->limited + 1,
@@ -264,13 +283,11 @@ static int xfer_done(struct registry *r, struct xfer *x, CURLcode rc, const stru
                 }
                 log_warn("%s answered HTTP 429 for blob %s; asking again in %ld s", r->display,
                          x->job->digest, wait);
-                if (!nap(h, wait * 1000))
-                        return err_set(e, "download cancelled");
                 x->limited_wait += wait;
-                return 1;
+                return retry_in(x, wait * 1000);
         }
         if (status >= 500 && ++x->retries <= MAX_RETRIES)
-                return backoff(h, x->retries) ? 1 : err_set(e, "download cancelled");
+                return backoff(x);
         return err_set(e, "%s answered HTTP %ld for blob %s", r->display, status, x->job->digest);
 }
 
@@ -288,6 +305,33 @@ static void announce(const struct fetch_hooks *h, const struct blob_job *base,
 {
         if (h && h->ready)
                 h->ready(h->ctx, (size_t)(job - base));
+}
+
+/* Transfers whose wait is over go back into the multi handle. */
+static int rearm_due(struct registry *r, CURLM *m, struct xfer *xs, size_t n, sing_err_t *e)
+{
+        int64_t now = now_ms();
+        for (size_t i = 0; i < n; i++) {
+                struct xfer *x = &xs[i];
+                if (!x->job || !x->retry_at || x->retry_at > now)
+                        continue;
+                x->retry_at = 0;
+                if (xfer_arm(r, x, e) < 0)
+                        return -1;
+                curl_multi_add_handle(m, x->h);
+        }
+        return 0;
+}
+
+/* How long the poll may wait: until the next waiting transfer is due, at
+ * most 1 s (the progress line's and the cancel check's period). */
+static int poll_ms(const struct xfer *xs, size_t n)
+{
+        int64_t now = now_ms(), ms = 1000;
+        for (size_t i = 0; i < n; i++)
+                if (xs[i].job && xs[i].retry_at && xs[i].retry_at - now < ms)
+                        ms = xs[i].retry_at - now;
+        return ms > 0 ? (int)ms : 0;
 }
 
 static int download(struct registry *r, const struct cache *c, struct blob_job **jobs, size_t n,
@@ -316,6 +360,10 @@ static int download(struct registry *r, const struct cache *c, struct blob_job *
                         rc = err_set(e, "download cancelled");
                         break;
                 }
+                if (rearm_due(r, m, xs, n, e) < 0) {
+                        rc = -1;
+                        break;
+                }
                 while (next < n && active < (size_t)parallel) {
                         if (xfer_start(r, c, &xs[next], jobs[next], e) < 0) {
                                 rc = -1;
@@ -337,26 +385,20 @@ static int download(struct registry *r, const struct cache *c, struct blob_job *
                                 continue;
                         curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
                         curl_multi_remove_handle(m, msg->easy_handle);
-                        st = xfer_done(r, x, msg->data.result, h, e);
+                        st = xfer_done(r, x, msg->data.result, e);
                         if (st < 0) {
                                 rc = -1;
                                 break;
                         }
-                        if (st == 1) {
-                                if (xfer_arm(r, x, e) < 0) {
-                                        rc = -1;
-                                        break;
-                                }
-                                curl_multi_add_handle(m, x->h);
-                                continue;
-                        }
+                        if (st == 1)
+                                continue; /* back in at x->retry_at (rearm_due) */
                         finished += x->done;
                         announce(h, base, x->job);
                         xfer_free(x); /* unlocks */
                         active--;
                 }
                 if (rc == 0 && active > 0) {
-                        curl_multi_poll(m, NULL, 0, 1000, NULL);
+                        curl_multi_poll(m, NULL, 0, poll_ms(xs, n), NULL);
                         /* Freed transfers are counted in `finished`. */
                         progress_update(bytes_done(xs, n, finished), false);
                 }

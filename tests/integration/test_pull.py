@@ -188,6 +188,30 @@ def test_failed_merge_does_not_wait_for_another_pulls_blob(singularity, registry
     assert os.listdir(user_tmp) == []
 
 
+def test_rate_limited_blob_waits_alone(singularity, registry, unique_repo, make_fault_proxy,
+                                       user_tmp, clean_user_cache):
+    """While the base layer waits out a 429 (Retry-After: 25), the other
+    downloads go on and the merge takes what they finish: here the top
+    layer, which is no tar (its digest is right), so the pull fails at once
+    with the merge's error, asking for the base only once (the timeout
+    fails the test if the pull sleeps out the wait)."""
+    base = imagetools.busybox_image()
+    bad = Layer(tar_bytes=b"this is not a tar archive\n" * 64)
+    img = Image(base.layers + [bad], env=["PATH=/bin"], cmd=["/bin/sh"])
+    imagetools.push_image(registry, unique_repo, "rl", img)
+    proxy = make_fault_proxy(registry)
+    proxy.fail(429, times=None, pattern=rf"/blobs/{img.layer_digests[0]}$",
+               headers=[("Retry-After", "25")])
+    r = pull(singularity, f"docker://{proxy.hostport}/{unique_repo}:rl", cwd=user_tmp,
+             timeout=15)
+    assert r.returncode == 255, r.stderr
+    errors = [l for l in r.stderr.splitlines() if l.startswith("ERROR:")]
+    assert len(errors) == 1 and img.layer_digests[1].split(":")[1][:12] in errors[0], r.stderr
+    assert "asking again in 25 s" in r.stderr, r.stderr
+    assert proxy.count(rf"/blobs/{img.layer_digests[0]}$", method="GET") == 1
+    assert os.listdir(user_tmp) == []
+
+
 def test_pull_name_force_and_pullfolder(singularity, registry, pushed_busybox, user_tmp):
     uri = f"docker://{registry.hostport}/library/busybox:latest"
     r = pull(singularity, uri, "--name", "mine.sif", cwd=user_tmp)
