@@ -318,7 +318,8 @@ static int rearm_due(struct registry *r, CURLM *m, struct xfer *xs, size_t n, si
                 x->retry_at = 0;
                 if (xfer_arm(r, x, e) < 0)
                         return -1;
-                curl_multi_add_handle(m, x->h);
+                if (curl_multi_add_handle(m, x->h) != CURLM_OK)
+                        return err_set(e, "libcurl: cannot add a transfer");
         }
         return 0;
 }
@@ -371,7 +372,10 @@ static int download(struct registry *r, const struct cache *c, struct blob_job *
                         }
                         xs[next].lockfd = lockfds[next];
                         lockfds[next] = -1;
-                        curl_multi_add_handle(m, xs[next].h);
+                        if (curl_multi_add_handle(m, xs[next].h) != CURLM_OK) {
+                                rc = err_set(e, "libcurl: cannot add a transfer");
+                                break; /* xs[next] is freed below, its lock with it */
+                        }
                         next++;
                         active++;
                 }
@@ -435,12 +439,16 @@ int fetch_blobs_hooked(struct registry *r, const struct cache *c, struct blob_jo
         for (size_t k = 0; k < n; k++) {
                 size_t i = h && h->last_first ? n - 1 - k : k;
                 int fd, got;
-                if (!digest_is_valid(jobs[i].digest))
-                        return err_set(e, "invalid blob digest \"%s\"", jobs[i].digest);
+                if (!digest_is_valid(jobs[i].digest)) {
+                        err_set(e, "invalid blob digest \"%s\"", jobs[i].digest);
+                        goto out; /* the locks taken so far are closed there */
+                }
                 free(jobs[i].path);
                 jobs[i].path = cache_blob_path(c, jobs[i].digest);
-                if (!jobs[i].path)
-                        return err_set(e, "out of memory");
+                if (!jobs[i].path) {
+                        err_set(e, "out of memory");
+                        goto out;
+                }
                 if (cache_blob_usable(c, jobs[i].digest, jobs[i].size)) {
                         jobs[i].was_cached = true;
                         log_info("Using cached %s %s", jobs[i].what, jobs[i].digest);
@@ -490,7 +498,10 @@ int fetch_blobs_hooked(struct registry *r, const struct cache *c, struct blob_jo
                         announce(h, jobs, theirs[i]);
                         continue;
                 }
-                if (download(r, c, &theirs[i], 1, &fd, 1, h, jobs, e) < 0)
+                int got_blob = download(r, c, &theirs[i], 1, &fd, 1, h, jobs, e);
+                if (fd >= 0) /* download() had not taken it yet */
+                        close(fd);
+                if (got_blob < 0)
                         goto out;
         }
         rc = 0;

@@ -207,7 +207,6 @@ def test_rate_limited_blob_waits_alone(singularity, registry, unique_repo, make_
     assert r.returncode == 255, r.stderr
     errors = [l for l in r.stderr.splitlines() if l.startswith("ERROR:")]
     assert len(errors) == 1 and img.layer_digests[1].split(":")[1][:12] in errors[0], r.stderr
-    assert "asking again in 25 s" in r.stderr, r.stderr
     assert proxy.count(rf"/blobs/{img.layer_digests[0]}$", method="GET") == 1
     assert os.listdir(user_tmp) == []
 
