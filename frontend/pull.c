@@ -156,16 +156,43 @@ static void free_paths(char **paths, size_t n)
         free(paths);
 }
 
-/* The config first (the metadata comes from it), then the layers in a
- * background thread while the merge squashes them top-down, so that
- * conversion overlaps the download. */
+/* The config into memory now (the metadata comes from it), and each
+ * layer's job with the path its blob will have, known before it is there:
+ * the layers download later, beside the merge (pull_convert, defer_layers).
+ * jobs and paths hold man.nlayers entries; the paths are malloc'd. */
+static int config_and_layer_plan(struct pull_ctx *p, char **config, size_t *config_len,
+                                 struct blob_job *jobs, char **paths, sing_err_t *e)
+{
+        struct blob_job cfg = {
+            .digest = p->man.config.digest, .size = p->man.config.size, .what = "config"};
+        int rc = -1;
+        if (p->man.config.size > CONFIG_MAX_BYTES)
+                return err_set(e, "image config is larger than %d bytes", CONFIG_MAX_BYTES);
+        if (fetch_blobs(&p->reg, &p->cache, &cfg, 1, 1, e) < 0 ||
+            read_small_file(cfg.path, CONFIG_MAX_BYTES, config, config_len, e) < 0)
+                goto out;
+        for (size_t i = 0; i < p->man.nlayers; i++) {
+                jobs[i] = (struct blob_job){.digest = p->man.layers[i].digest,
+                                            .size = p->man.layers[i].size,
+                                            .what = "layer"};
+                if (!(paths[i] = cache_blob_path(&p->cache, jobs[i].digest))) {
+                        err_set(e, "out of memory");
+                        goto out;
+                }
+        }
+        rc = 0;
+out:
+        free(cfg.path);
+        return rc;
+}
+
+/* The config first, then the layers in a background thread while the merge
+ * squashes them top-down, so that conversion overlaps the download. */
 static int pull_convert(struct pull_ctx *p, const char *out, bool force, sing_err_t *e)
 {
         if (whole_manifest(p, e) < 0)
                 return -1;
         size_t n = p->man.nlayers;
-        struct blob_job cfg = {
-            .digest = p->man.config.digest, .size = p->man.config.size, .what = "config"};
         _cleanup_free_ struct blob_job *jobs = calloc(n ? n : 1, sizeof(*jobs));
         _cleanup_free_ char **paths = calloc(n ? n : 1, sizeof(*paths));
         _cleanup_free_ char *config = NULL;
@@ -181,21 +208,8 @@ static int pull_convert(struct pull_ctx *p, const char *out, bool force, sing_er
         if (!jobs || !paths || !display || asprintf(&name, "docker://%s", display) < 0)
                 return err_set(e, "out of memory");
         mo.source_name = name;
-        if (p->man.config.size > CONFIG_MAX_BYTES)
-                return err_set(e, "image config is larger than %d bytes", CONFIG_MAX_BYTES);
-        if (fetch_blobs(&p->reg, &p->cache, &cfg, 1, 1, e) < 0 ||
-            read_small_file(cfg.path, CONFIG_MAX_BYTES, &config, &config_len, e) < 0)
+        if (config_and_layer_plan(p, &config, &config_len, jobs, paths, e) < 0)
                 goto out;
-        for (size_t i = 0; i < n; i++) {
-                jobs[i] = (struct blob_job){.digest = p->man.layers[i].digest,
-                                            .size = p->man.layers[i].size,
-                                            .what = "layer"};
-                /* Where each blob will be, known before it is there. */
-                if (!(paths[i] = cache_blob_path(&p->cache, jobs[i].digest))) {
-                        err_set(e, "out of memory");
-                        goto out;
-                }
-        }
         if (layer_feed_start(&feed, &p->reg, &p->cache, jobs, n, PARALLEL_DOWNLOADS, e) < 0)
                 goto out;
         w = layer_feed_waiter(feed);
@@ -209,7 +223,6 @@ static int pull_convert(struct pull_ctx *p, const char *out, bool force, sing_er
                 rc = -1;
         }
 out:
-        free(cfg.path);
         for (size_t i = 0; i < n; i++) {
                 free(jobs[i].path);
                 free(paths[i]);
@@ -411,8 +424,6 @@ static int defer_layers(struct pull_ctx *p, struct pulled_image *img, sing_err_t
         if (whole_manifest(p, e) < 0)
                 return -1;
         size_t n = p->man.nlayers, len = 0;
-        struct blob_job cfg = {
-            .digest = p->man.config.digest, .size = p->man.config.size, .what = "config"};
         struct pull_pending *pp = calloc(1, sizeof(*pp));
         int rc = -1;
         if (!pp || !(pp->jobs = calloc(n ? n : 1, sizeof(*pp->jobs))) ||
@@ -420,24 +431,10 @@ static int defer_layers(struct pull_ctx *p, struct pulled_image *img, sing_err_t
                 err_set(e, "out of memory");
                 goto out;
         }
-        if (p->man.config.size > CONFIG_MAX_BYTES) {
-                err_set(e, "image config is larger than %d bytes", CONFIG_MAX_BYTES);
-                goto out;
-        }
-        if (fetch_blobs(&p->reg, &p->cache, &cfg, 1, 1, e) < 0 ||
-            read_small_file(cfg.path, CONFIG_MAX_BYTES, &img->config_json, &len, e) < 0)
+        img->nlayers = n; /* pulled_image_free frees the paths set, NULL or not */
+        if (config_and_layer_plan(p, &img->config_json, &len, pp->jobs, img->layers, e) < 0)
                 goto out;
         img->config_len = len;
-        for (size_t i = 0; i < n; i++) {
-                pp->jobs[i] = (struct blob_job){.digest = p->man.layers[i].digest,
-                                                .size = p->man.layers[i].size,
-                                                .what = "layer"};
-                if (!(img->layers[i] = cache_blob_path(&p->cache, pp->jobs[i].digest))) {
-                        err_set(e, "out of memory");
-                        goto out;
-                }
-                img->nlayers = i + 1; /* what pulled_image_free frees */
-        }
         pp->n = n;
         /* The jobs point into p->man, which moves with the context. */
         pp->p = *p;
@@ -445,7 +442,6 @@ static int defer_layers(struct pull_ctx *p, struct pulled_image *img, sing_err_t
         img->pending = steal_ptr(&pp);
         rc = 0;
 out:
-        free(cfg.path);
         if (pp) {
                 free(pp->jobs);
                 free(pp);
