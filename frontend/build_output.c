@@ -18,6 +18,7 @@
 #include "log.h"
 #include "sif.h"
 #include "squash.h"
+#include "tree_hint.h"
 
 int sandbox_to_sif(const char *rootfs, const struct sif_object *objs, size_t nobjs,
                    const char *arch_code, const char *tmp, sing_err_t *e)
@@ -84,5 +85,6 @@ char *make_build_dir(const char *out, sing_err_t *e)
                 free(dir);
                 return NULL;
         }
+        tree_hint_spread(dir);
         return dir;
 }

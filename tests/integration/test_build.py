@@ -756,6 +756,99 @@ def test_interrupted_build_leaves_nothing(singularity, images, user_dir, test_us
     assert leftovers(user_dir, ["slow.def"]) == []
 
 
+FS_IOC_GETFLAGS = 0x80086601  # _IOR('f', 1, long) on a 64-bit host
+FS_TOPDIR_FL = 0x00020000
+
+
+def _inode_flags(path):
+    import fcntl
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        return int.from_bytes(fcntl.ioctl(fd, FS_IOC_GETFLAGS, bytes(8))[:4], "little")
+    finally:
+        os.close(fd)
+
+
+def _build_held_in_post(singularity, images, test_user, where, name):
+    """Start a user's recipe build in WHERE whose %post waits for /go; return
+    the process and the build's temporary directory once %post runs."""
+    from conftest import user_env
+    import time
+    recipe = user_write(test_user, where / f"{name}.def", f"""
+        Bootstrap: docker
+        From: {images['cmd']}
+
+        %post
+            touch /post-started
+            while [ ! -e /go ]; do sleep 0.05; done
+    """)
+    p = subprocess.Popen(["setpriv", f"--reuid={USER}", f"--regid={USER}", "--init-groups",
+                          singularity, "build", "--nohttps", "--fakeroot",
+                          str(where / f"{name}.sif"), str(recipe)],
+                         cwd=str(where), env=user_env(), stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and p.poll() is None:
+        tmp = [d for d in where.glob(f".{name}.sif.tmp-*") if (d / "rootfs/post-started").exists()]
+        if tmp:
+            return p, tmp[0]
+        time.sleep(0.05)
+    p.kill()
+    raise AssertionError(f"the %post section never started: {p.communicate()[1][-2000:]}")
+
+
+def _release(p, tmp, test_user):
+    go = tmp / "rootfs/go"
+    go.touch()
+    os.chown(go, test_user.uid, test_user.gid)
+    _, err = p.communicate(timeout=120)
+    return err
+
+
+def test_build_tree_gets_top_directory_hint(singularity, images, user_dir, test_user,
+                                            clean_user_cache):
+    """On ext4 the build's temporary directory carries FS_TOPDIR_FL, so the
+    rootfs made in it is spread by the Orlov allocator instead of landing on
+    the inodes the previous build just freed (see frontend/tree_hint.c)."""
+    fstype = subprocess.run(["stat", "-f", "-c", "%T", str(user_dir)], capture_output=True,
+                            text=True, check=True).stdout.strip()
+    if fstype not in ("ext2/ext3", "ext4"):
+        pytest.skip(f"the hint is an ext4 one; the test directory is on {fstype}")
+    p, tmp = _build_held_in_post(singularity, images, test_user, user_dir, "hint")
+    try:
+        flags = _inode_flags(tmp)
+    finally:
+        err = _release(p, tmp, test_user)
+    assert flags & FS_TOPDIR_FL, f"{tmp} flags {flags:#x}"
+    assert p.returncode == 0, err
+    assert (user_dir / "hint.sif").is_file()
+    assert not _inode_flags(user_dir) & FS_TOPDIR_FL, "the user's own directory was changed"
+    assert leftovers(user_dir, ["hint.def", "hint.sif"]) == []
+
+
+def test_build_where_the_hint_is_refused(singularity, images, user_dir, test_user,
+                                         clean_user_cache):
+    """On a filesystem without the flag (tmpfs) the build goes on unchanged."""
+    where = user_dir / "tmpfs"
+    where.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256m", "none", str(where)], check=True)
+    try:
+        os.chown(where, test_user.uid, test_user.gid)
+        p, tmp = _build_held_in_post(singularity, images, test_user, where, "refused")
+        try:
+            try:
+                flags = _inode_flags(tmp)
+            except OSError:
+                flags = 0
+        finally:
+            err = _release(p, tmp, test_user)
+        assert not flags & FS_TOPDIR_FL
+        assert p.returncode == 0, err
+        assert (where / "refused.sif").is_file()
+        assert leftovers(where, ["refused.def", "refused.sif"]) == []
+    finally:
+        subprocess.run(["umount", str(where)], check=True)
+
+
 # --------------------------------------------------------------------------
 # As a normal user, end to end with the runtime
 
