@@ -728,28 +728,8 @@ def test_force(singularity, images, docker_sif, tmp_path):
 def test_interrupted_build_leaves_nothing(singularity, images, user_dir, test_user,
                                           clean_user_cache):
     """SIGTERM during %post: no output, no temp directory, no temp file."""
-    from conftest import user_env
     import signal
-    import time
-    recipe = user_write(test_user, user_dir / "slow.def", f"""
-        Bootstrap: docker
-        From: {images['cmd']}
-
-        %post
-            touch /post-started
-            sleep 30
-    """)
-    out = user_dir / "slow.sif"
-    p = subprocess.Popen(["setpriv", f"--reuid={USER}", f"--regid={USER}", "--init-groups",
-                          singularity, "build", "--nohttps", "--fakeroot", str(out), str(recipe)],
-                         cwd=str(user_dir), env=user_env(), stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 120
-    started = False
-    while time.time() < deadline and p.poll() is None and not started:
-        started = any(os.path.exists(os.path.join(root, "post-started"))
-                      for root, _, _ in os.walk(user_dir))
-        time.sleep(0.05)
-    assert started, "the %post section never started"
+    p, _ = _build_held_in_post(singularity, images, test_user, user_dir, "slow")
     p.send_signal(signal.SIGTERM)
     p.communicate(timeout=60)
     assert p.returncode != 0
