@@ -522,6 +522,20 @@ def process_floor(c, src):
     return res
 
 
+def kernel_mount_floor(c, src, sqfs):
+    """The least a start on the kernel squashfs path costs here
+    (bench/kernel_mount_floor.c, as root): a loop device on sqfs, a fresh
+    squashfs mount of it (a new superblock: the program and libc are
+    decompressed again), chroot, exec /bin/true; nothing else."""
+    exe = os.path.join(c.work, "kernel-mount-floor")
+    r = subprocess.run(["cc", "-O2", os.path.join(src, "bench", "kernel_mount_floor.c"), "-o",
+                        exe], capture_output=True, text=True)
+    if r.returncode != 0:
+        raise NA("cannot build bench/kernel_mount_floor.c: " + r.stderr.strip()[-200:])
+    return Stat(measure.spawn_times([exe, sqfs, "/bin/true"], c.startups, c.env(), cwd=c.out,
+                                    root=True))
+
+
 def concurrent_execs(c, args, n=64):
     """n simultaneous `args` as the bench user: the wall time of each from
     its own spawn to its exit (median over all n of all runs), and the CPU

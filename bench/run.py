@@ -327,6 +327,7 @@ def startup_paths(res, c, sif, repo, smoke):
     env_rows(res, c, sif)
     sqfs = rows.squashfs_of_sif(sif, os.path.join(c.out, "same.sqfs"))
     res.measure("ch_run_sqfs", rows.ch_run_sqfs, c, sqfs, ours=False)
+    res.measure("kernel_floor", rows.kernel_mount_floor, c, setup_env.SRC, sqfs, ours=False)
     # The FUSE targets again, each exec run in turn with ch-run.
     res.measure("fuse_in_turn", rows.in_turn_with_ch_run_sqfs, c, sif, sqfs)
 
@@ -496,6 +497,9 @@ def render(res, images, c, a, missing_peers, drop, elapsed):
            g("exec_setuid")),
           ("**exec SIF, setuid, kernel squashfs (`limit container paths` set)**",
            g("exec_kernel")),
+          ("floor of the kernel path: loop device, fresh squashfs mount of the same file "
+           "system, chroot, exec /bin/true, as root, nothing else (bench/kernel_mount_floor.c)",
+           g("kernel_floor")),
           ("**exec SIF, setuid, kernel squashfs, `shared loop devices = yes`, "
            "`squashfs mount linger = 2`**", g("exec_kernel_linger")),
           (f"{g('conc_n')} concurrent exec SIF, kernel squashfs, `shared loop devices = yes`: "
@@ -567,6 +571,9 @@ def render(res, images, c, a, missing_peers, drop, elapsed):
     floor = process_floor_text(res)
     if floor:
         L.append(floor + "\n")
+    kfloor = kernel_floor_text(res, chr_)
+    if kfloor:
+        L.append(kfloor + "\n")
     L += trace_section(res)
     return "\n".join(L) + "\n"
 
@@ -711,6 +718,19 @@ def process_floor_text(res):
             f"start-up probes the CPU with CPUID{cpuid}. `exec` through the kernel driver runs "
             f"three glibc processes (frontend, starter, program), through FUSE four (the "
             f"server beside the starter); `ch-run` runs two.")
+
+
+def kernel_floor_text(res, chr_):
+    """How much of the kernel target the kernel's own work leaves."""
+    kf, ours = res.get("kernel_floor"), res.get("exec_kernel")
+    if isinstance(kf, str) or isinstance(ours, str) or isinstance(chr_, str):
+        return ""
+    return (f"The kernel path's floor (a fresh squashfs mount and exec, nothing else) is "
+            f"{kf.median * 1000:.1f} ms, {kf.median / chr_.median:.2f}x `ch-run DIR`: of the "
+            f"target's 3x, {(3 * chr_.median - kf.median) * 1000:.1f} ms are left for "
+            f"everything else (frontend, starter, checks, binds, environment); the exec takes "
+            f"{(ours.median - kf.median) * 1000:.1f} ms more than the floor "
+            f"({ours.median / kf.median:.2f}x it).")
 
 
 def concurrent_bound(res):

@@ -12,3 +12,9 @@ bool env_file_listed(const char *const *list, const char *name)
                         return true;
         return false;
 }
+
+bool env_file_name(const char *name)
+{
+        size_t n = strlen(name);
+        return name[0] != '.' && n >= 3 && strcmp(name + n - 3, ".sh") == 0;
+}

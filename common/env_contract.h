@@ -19,6 +19,9 @@
 #define ENV_FILES_DIR "/.singularity.d/env"
 #define ENV_FILE_LEGACY "/environment"
 #define ENV_FILE_INJECT_AFTER "99-base.sh"
+/* An env file is a few lines: the starter reads none bigger (the shell
+ * sources it instead). */
+#define ENV_FILE_MAX ((size_t)256 << 10)
 
 /* NULL-terminated file names (not paths). */
 extern const char *const env_files_skipped[];
@@ -26,5 +29,8 @@ extern const char *const env_files_fixpath_after[];
 
 /* name is in list (a NULL-terminated array of file names). */
 bool env_file_listed(const char *const *list, const char *name);
+
+/* What the glob *.sh matches: no leading dot, a ".sh" ending. */
+bool env_file_name(const char *name);
 
 #endif

@@ -20,8 +20,6 @@
 
 extern char **environ;
 
-/* An env file is a few lines; a bigger one goes to the shell. */
-#define ENV_FILE_MAX ((size_t)256 << 10)
 #define ENV_FILES_MAX 256
 
 static bool is_regular(const char *path)
@@ -93,11 +91,9 @@ static int name_cmp(const struct dirent **a, const struct dirent **b)
         return strcmp((*a)->d_name, (*b)->d_name);
 }
 
-/* What the glob *.sh matches: no leading dot, a ".sh" ending. */
 static int is_env_file_name(const struct dirent *d)
 {
-        size_t n = strlen(d->d_name);
-        return d->d_name[0] != '.' && n >= 3 && strcmp(d->d_name + n - 3, ".sh") == 0;
+        return env_file_name(d->d_name);
 }
 
 /* Step 1 and 2 (the script's __sing_env without an app). */

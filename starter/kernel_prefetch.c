@@ -1,6 +1,7 @@
 /* The kernel path's read-ahead process (see kernel_prefetch.h). */
 #include "kernel_prefetch.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
@@ -28,8 +29,10 @@
 #define MAX_FILES 16    /* the program, its loader, libc and a few more */
 #define MAX_DEPTH 3     /* program -> library -> library */
 #define BUDGET (16u << 20)
-#define LOOKUPS 256 /* openat2 calls in all: a crafted image's misses are cheap */
-#define LIFETIME 2  /* seconds: then SIGALRM ends the read-ahead, done or not (slow storage) */
+#define LOOKUPS 256         /* openat2 calls in all: a crafted image's misses are cheap */
+#define ENV_FILES 32        /* env files read at most */
+#define ENV_DIR_ENTRIES 256 /* entries of their directory looked at */
+#define LIFETIME 2 /* seconds: then SIGALRM ends the read-ahead, done or not (slow storage) */
 /* readahead(2) reads at most the device's read-ahead window per call: step
  * through the file in pieces no larger than it. */
 #define STEP (128u << 10)
@@ -44,6 +47,8 @@ struct file {
 
 struct prefetch {
         int root;
+        bool fuse;      /* kernel_prefetch.h */
+        char buf[STEP]; /* what a read on FUSE reads into */
         size_t budget;
         struct file queue[MAX_FILES];
         size_t n, next;
@@ -55,21 +60,28 @@ struct prefetch {
 };
 
 /* Opens an absolute image path as the kernel would resolve it inside the
- * container (whose root the image is); regular files only. */
-static int open_in_image(struct prefetch *pf, const char *path, struct stat *st)
+ * container (whose root the image is), if it is of that type (S_IFREG,
+ * S_IFDIR). */
+static int open_typed(struct prefetch *pf, const char *path, mode_t type, struct stat *st)
 {
         if (pf->lookups >= LOOKUPS)
                 return -1;
         pf->lookups++;
-        struct open_how how = {.flags = O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC,
+        struct open_how how = {.flags = O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC |
+                                        (type == S_IFDIR ? O_DIRECTORY : 0),
                                .resolve =
                                    RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV};
         int fd = (int)syscall(SYS_openat2, pf->root, path, &how, sizeof(how));
-        if (fd >= 0 && (fstat(fd, st) != 0 || !S_ISREG(st->st_mode))) {
+        if (fd >= 0 && (fstat(fd, st) != 0 || (st->st_mode & S_IFMT) != type)) {
                 close(fd);
                 return -1;
         }
         return fd;
+}
+
+static int open_in_image(struct prefetch *pf, const char *path, struct stat *st)
+{
+        return open_typed(pf, path, S_IFREG, st);
 }
 
 static void queue(struct prefetch *pf, const char *path, int depth)
@@ -80,13 +92,16 @@ static void queue(struct prefetch *pf, const char *path, int depth)
         }
 }
 
-/* Reads [from, to) of fd into the page cache, within the budget. */
+/* Reads [from, to) of fd into the page cache, within the budget. On FUSE
+ * by reading it: the kernel drops a FUSE read-ahead while the connection
+ * has many requests in the background (it did, now and then, for a whole
+ * file). */
 static void read_ahead(struct prefetch *pf, int fd, off_t from, off_t to)
 {
         for (off_t off = from; off < to && pf->budget > 0;) {
                 size_t len = (size_t)(to - off) < STEP ? (size_t)(to - off) : STEP;
                 len = len < pf->budget ? len : pf->budget;
-                if (readahead(fd, off, len) != 0)
+                if (pf->fuse ? pread(fd, pf->buf, len, off) <= 0 : readahead(fd, off, len) != 0)
                         return;
                 pf->budget -= len;
                 off += (off_t)len;
@@ -155,10 +170,69 @@ static void queue_program(struct prefetch *pf, const char *name)
         queue(pf, START, 0); /* not there: its libc is still a good guess */
 }
 
+/* The first max bytes of the file at path (max 0: all of it). */
+static void read_file(struct prefetch *pf, const char *path, off_t max)
+{
+        struct stat st;
+        int fd = open_in_image(pf, path, &st);
+        if (fd < 0)
+                return;
+        read_ahead(pf, fd, 0, max && st.st_size > max ? max : st.st_size);
+        close(fd);
+}
+
+/* The env files env_contract.h names (the starter or the shell sources
+ * them before the program runs): the first ENV_FILES among the directory's
+ * first ENV_DIR_ENTRIES, in the directory's order, or the legacy file. */
+static void read_env_files(struct prefetch *pf)
+{
+        struct stat st;
+        int fd = open_typed(pf, ENV_FILES_DIR, S_IFDIR, &st);
+        DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+        if (!d) {
+                if (fd >= 0)
+                        close(fd);
+                read_file(pf, ENV_FILE_LEGACY, (off_t)ENV_FILE_MAX);
+                return;
+        }
+        struct dirent *de;
+        for (int files = 0, entries = 0;
+             files < ENV_FILES && entries++ < ENV_DIR_ENTRIES && (de = readdir(d));) {
+                char path[sizeof(ENV_FILES_DIR) + sizeof(de->d_name) + 1];
+                if (!env_file_name(de->d_name) || env_file_listed(env_files_skipped, de->d_name))
+                        continue;
+                snprintf(path, sizeof(path), ENV_FILES_DIR "/%s", de->d_name);
+                read_file(pf, path, (off_t)ENV_FILE_MAX);
+                files++;
+        }
+        closedir(d);
+}
+
+/* What the starter itself reads from the image before the exec, in its
+ * order: /etc/passwd and /etc/group (the container's get the user added),
+ * the heads of /bin/sh and of its loader (would the shell run?
+ * direct_env.c), the env files. */
+static void read_starter_files(struct prefetch *pf)
+{
+        read_file(pf, "/etc/passwd", 0);
+        read_file(pf, "/etc/group", 0);
+        struct stat st;
+        int sh = open_in_image(pf, START, &st);
+        if (sh >= 0) {
+                read_ahead(pf, sh, 0, st.st_size > HEAD ? HEAD : st.st_size);
+                if (elf_deps_read_fd(sh, &pf->deps) == 0 && pf->deps.interp[0])
+                        read_file(pf, pf->deps.interp, HEAD);
+                close(sh);
+        }
+        read_env_files(pf);
+}
+
 static void prefetch_all(struct prefetch *pf, const char *program)
 {
         int first = -1;
         off_t first_size = 0;
+        if (pf->fuse)
+                read_starter_files(pf);
         queue_program(pf, program);
         while (pf->next < pf->n && pf->budget > 0) {
                 struct file *f = &pf->queue[pf->next++];
@@ -170,7 +244,9 @@ static void prefetch_all(struct prefetch *pf, const char *program)
                         continue;
                 }
                 bool program_file = first < 0;
-                read_ahead(pf, fd, 0, program_file && st.st_size > HEAD ? HEAD : st.st_size);
+                if (!pf->fuse)
+                        read_ahead(pf, fd, 0,
+                                   program_file && st.st_size > HEAD ? HEAD : st.st_size);
                 if (elf_deps_read_fd(fd, &pf->deps) == 0) {
                         if (pf->deps.interp[0])
                                 queue(pf, pf->deps.interp, f->depth + 1);
@@ -185,20 +261,22 @@ static void prefetch_all(struct prefetch *pf, const char *program)
                 }
         }
         if (first >= 0) {
-                read_ahead(pf, first, HEAD, first_size);
+                if (!pf->fuse)
+                        read_ahead(pf, first, HEAD, first_size);
                 close(first);
         }
 }
 
-/* After the drop: its ~80 KiB of state are allocated only now, not in the
+/* After the drop: its ~210 KiB of state are allocated only now, not in the
  * frame of the function that still runs as root (a small stack limit would
  * fault there). */
-static void prefetch_files(const char *program)
+static void prefetch_files(const char *program, bool fuse)
 {
         struct prefetch *pf = calloc(1, sizeof(*pf));
         if (!pf)
                 return;
         pf->budget = BUDGET;
+        pf->fuse = fuse;
         pf->root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
         if (pf->root >= 0) {
                 prefetch_all(pf, program);
@@ -237,14 +315,13 @@ static void linger(int seconds)
 /* Holds only a clone of the image's mount, outside the container's mount
  * namespace: keeping that namespace would keep every mount of the container
  * (a writable overlay image among them) alive after the container is gone. */
-static _Noreturn void prefetch_as_user(const struct kernel_prefetch *kp, int pidfd)
+static _Noreturn void prefetch_as_user(const struct kernel_prefetch *kp, int tree, int pidfd)
 {
-        int tree = open_tree(kp->mnt, "", OPEN_TREE_CLONE | AT_EMPTY_PATH);
         /* Nothing but the image from here on: it becomes our root, and no fd
          * of the starter's stays open (close_range also takes the tree), but
          * the pidfd, as fd 0. */
-        if (tree < 0 || setns(kp->host_mntns, CLONE_NEWNS) < 0 || fchdir(tree) < 0 ||
-            chroot(".") < 0 || (pidfd >= 0 && dup2(pidfd, 0) < 0) ||
+        if (setns(kp->host_mntns, CLONE_NEWNS) < 0 || fchdir(tree) < 0 || chroot(".") < 0 ||
+            (pidfd >= 0 && dup2(pidfd, 0) < 0) ||
             syscall(SYS_close_range, pidfd >= 0 ? 1 : 0, ~0U, 0) < 0)
                 _exit(0);
         prctl(PR_SET_NAME, "squashfs-hold");
@@ -256,7 +333,7 @@ static _Noreturn void prefetch_as_user(const struct kernel_prefetch *kp, int pid
         signal(SIGALRM, SIG_DFL);
         sigprocmask(SIG_SETMASK, &none, NULL);
         alarm(LIFETIME);
-        prefetch_files(kp->program);
+        prefetch_files(kp->program, kp->fuse);
         alarm(0);
         /* The mount, and with it the superblock's page cache and the loop
          * device, lasts while we do: the image's next container on that
@@ -270,13 +347,21 @@ void kernel_prefetch_start(const struct kernel_prefetch *kp)
 {
         if (kp->host_mntns < 0)
                 return;
+        /* Cloned here, not in the child: the container's pivot_root may
+         * detach the mount from this namespace before a late child came to
+         * it (open_tree then fails, EINVAL; seen on the FUSE path, whose
+         * container process is forked as soon as the plan is done). */
+        int tree = open_tree(kp->mnt, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
+        if (tree < 0)
+                return; /* only an optimisation */
         int pidfd = kp->linger > 0 ? (int)syscall(SYS_pidfd_open, getpid(), 0) : -1;
         pid_t mid = fork();
         if (mid == 0) {
                 if (fork() == 0)
-                        prefetch_as_user(kp, pidfd);
+                        prefetch_as_user(kp, tree, pidfd);
                 _exit(0);
         }
+        close(tree);
         if (pidfd >= 0)
                 close(pidfd);
         if (mid < 0)

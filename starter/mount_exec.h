@@ -15,7 +15,7 @@ struct exec_context {
         int image_fd;                    /* opened and checked image (file or directory) */
         bool userns;                     /* unprivileged mode */
         struct fuse_server *fuse_server; /* started for an OP_SQUASHFS_FUSE entry */
-        bool prefetch;                   /* read ahead after a kernel squashfs mount */
+        bool prefetch;                   /* read ahead after the image's mount */
         const char *prefetch_program;    /* what it reads first (NULL: /bin/sh) */
         int host_mntns;                  /* where the read-ahead holds the image (< 0: none) */
         int linger;                      /* seconds it holds it after (squashfs mount linger) */

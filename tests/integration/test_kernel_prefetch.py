@@ -1,11 +1,15 @@
-"""The kernel squashfs path's read-ahead process (starter/kernel_prefetch.c):
-forked by the setuid starter right after the squashfs mount, it reads the
-program the container will run into the page cache. It must read only
-inside the image, only with the user's rights, and must not show up as a
-child of the container's process. The image's squashfs superblock is kept
-alive by a second container on the same shared loop device, so that what
-the read-ahead left in the page cache can be looked at afterwards (fincore
-through that container's /proc/PID/root)."""
+"""The read-ahead process of the setuid starter (starter/kernel_prefetch.c):
+forked right after the image's mount, on the kernel squashfs path it reads
+the program the container will run into the page cache; on the FUSE path
+(squashfs-serve) it reads first the files the starter itself reads from the
+image (/etc/passwd, /etc/group, /bin/sh, the env files) and opens the
+program's. It must read only inside the image, only with the user's rights,
+and must not show up as a child of the container's process. On the kernel
+path the image's squashfs superblock is kept alive by a second container on
+the same shared loop device, so that what the read-ahead left in the page
+cache can be looked at afterwards (fincore through that container's
+/proc/PID/root); on the FUSE path, each container has its own connection:
+what the read-ahead of the holding container itself read is looked at."""
 import contextlib
 import os
 import shutil
@@ -85,6 +89,36 @@ def kernel_shared(sing_config):
     sing_config.set(**{"allow setuid-mount squashfs": "yes", "shared loop devices": "yes"})
 
 
+@pytest.fixture(params=["kernel", "fuse"])
+def mount_path(request, sing_config):
+    """The setuid starter's two mount paths: the kernel driver (on a shared
+    loop device) and the FUSE server."""
+    if request.param == "kernel":
+        sing_config.set(**{"allow setuid-mount squashfs": "yes", "shared loop devices": "yes"})
+    else:
+        sing_config.set(**{"allow setuid-mount squashfs": "no"})
+    return request.param
+
+
+def program_pid(starter):
+    """The container's program: the starter exec'd into it (kernel path), or
+    the starter's child (FUSE path, where the starter stays the server's
+    parent); None while neither runs /probe/busybox yet."""
+    try:
+        with open(f"/proc/{starter}/task/{starter}/children") as f:
+            pids = [starter] + [int(c) for c in f.read().split()]
+    except OSError:
+        return None
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if f.read().split(b"\0")[0] == b"/probe/busybox":
+                    return pid
+        except OSError:
+            pass
+    return None
+
+
 @contextlib.contextmanager
 def held(image):
     """A container of image that sleeps while the block runs (the superblock
@@ -101,28 +135,29 @@ def held(image):
                 pytest.fail(f"the holding container ended: {p.stderr.read()}")
             if time.monotonic() > deadline:
                 pytest.fail("the holding container did not start")
-            try:
-                with open(f"/proc/{p.pid}/cmdline", "rb") as f:
-                    if f.read().split(b"\0")[0] == b"/probe/busybox":
-                        break  # the starter execs the program in its place
-            except OSError:
-                pass
+            pid = program_pid(p.pid)
+            if pid:
+                break
             time.sleep(0.05)
-        yield p.pid
+        yield pid
     finally:
         p.kill()
         p.wait(timeout=60)
 
 
 @pytest.mark.parametrize("target", ["relative", "absolute", "magic"])
-def test_read_ahead_stays_inside_the_image(kernel_shared, image_dir, host_victim, target):
-    """The program is a symlink out of the image to a host file the user may
-    read: the container cannot reach it (the path is not bound), and neither
-    may the read-ahead (chrooted into the image, RESOLVE_IN_ROOT)."""
+def test_read_ahead_stays_inside_the_image(mount_path, sing_config, image_dir, host_victim,
+                                           target):
+    """The program, and on the FUSE path the image's /etc/group too, are
+    symlinks out of the image to a host file the user may read: the
+    container cannot reach it (the path is not bound), and neither may the
+    read-ahead (chrooted into the image, RESOLVE_IN_ROOT). (`config group =
+    no`: the starter refuses a symlink as the mount point of its own.)"""
+    sing_config.set(**{"config group": "no"})
     to = {"relative": "../" * 8 + host_victim.lstrip("/"),
           "absolute": host_victim,
           "magic": "/proc/1/root" + host_victim}[target]
-    image = make_image(image_dir, links={"/bin/prog": to})
+    image = make_image(image_dir, links={"/bin/prog": to, "/etc/group": to})
     ok = run_as_user(["singularity", "exec", image, "/probe/busybox", "true"])
     assert ok.returncode == 0, ok.stderr
     r = run_as_user(["singularity", "exec", image, "/bin/prog"])
@@ -156,6 +191,27 @@ def test_read_ahead_reads_with_the_users_rights(kernel_shared, image_dir, stack_
         assert resident_bytes(root + "/opt/secret") == 0
 
 
+def test_fuse_read_ahead_reads_the_starters_files(sing_config, image_dir):
+    """On the FUSE path the read-ahead reads /etc/group and /etc/passwd
+    before the starter would (here it does not: `config group = no`,
+    `config passwd = no`, so what is in the page cache was read by the
+    read-ahead alone): the group file, which the user may read, is there;
+    the passwd file, which only root may, is not (fincore, as root, opens
+    both: this also shows that its own open reads nothing). 6 MiB each,
+    larger than what squashfs-serve pushes into the page cache on an open.
+    Without the read-ahead (the starter before it) the group file stayed
+    out too."""
+    sing_config.set(**{"allow setuid-mount squashfs": "no", "config group": "no",
+                       "config passwd": "no"})
+    image = make_image(image_dir, files={"/etc/group": (6 * MIB, 0o644),
+                                         "/etc/passwd": (6 * MIB, 0o600)})
+    with held(image) as pid:
+        time.sleep(0.5)
+        root = f"/proc/{pid}/root"
+        assert resident_bytes(root + "/etc/group") >= 2 * MIB
+        assert resident_bytes(root + "/etc/passwd") == 0
+
+
 def test_read_ahead_finds_a_name_in_the_default_path(kernel_shared, image_dir):
     """`exec IMAGE NAME`: the read-ahead looks NAME up in the default PATH
     (the first regular file wins), as the container will most likely find
@@ -172,9 +228,10 @@ def test_read_ahead_finds_a_name_in_the_default_path(kernel_shared, image_dir):
         assert resident_bytes(root + "/usr/bin/tool") == 0
 
 
-def test_read_ahead_is_no_child_of_the_container(kernel_shared, image_dir):
-    """The container's process (the starter, exec'd into the program) has no
-    child: the read-ahead process is a grandchild, reparented away."""
+def test_read_ahead_is_no_child_of_the_container(mount_path, image_dir):
+    """The container's process (the starter exec'd into the program, or on
+    the FUSE path its child) has no child: the read-ahead process is a
+    grandchild of the starter, reparented away."""
     image = make_image(image_dir)
     with held(image) as pid:
         time.sleep(0.5)
