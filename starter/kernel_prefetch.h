@@ -26,8 +26,8 @@
  * clone, closes every fd, drops privileges for good (privileges.c) and
  * then opens files only as the user, relative to that root (openat2
  * RESOLVE_IN_ROOT, no magic links, no other mount), non-blocking, regular
- * files only (and the env files' directory, to list it). Bounded in files and bytes, it reports nothing and fails
- * silently; SIGALRM ends it after 2 s (without a linger). It is a grandchild (the
+ * files only (and the env files' directory, to list it). Bounded in files and bytes, it reports
+ * nothing and fails silently; SIGALRM ends it after 2 s (without a linger). It is a grandchild (the
  * child between exits at once): the container's process never sees it as
  * its own child. Like any daemon it is reparented to init, or to the
  * caller's nearest PR_SET_CHILD_SUBREAPER, which reaps it (before or after
