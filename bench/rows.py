@@ -359,7 +359,10 @@ def sif_size(path):
 
 def squashfs_of_sif(sif, out):
     """The SIF's squashfs partition as a plain .sqfs file (for ch-run on the
-    very same file system): the first squashfs superblock, bytes_used long."""
+    very same file system): the first squashfs superblock, bytes_used long,
+    padded with zeros to 4 KiB as mksquashfs pads its own (a loop device
+    is a whole number of sectors: the kernel refuses a file system longer
+    than its device, EINVAL)."""
     import struct
     with open(sif, "rb") as f:
         data = f.read()
@@ -369,6 +372,7 @@ def squashfs_of_sif(sif, out):
     used = struct.unpack_from("<Q", data, at + 40)[0]
     with open(out, "wb") as f:
         f.write(data[at:at + used])
+        f.write(bytes(-used % 4096))
     measure.chown_user(out)
     return out
 

@@ -62,8 +62,9 @@ class Instance:
     """A tracefs instance of our own (instances/NAME: its own buffer,
     events, clock and switch), removed with everything in it on exit."""
 
-    def __init__(self):
+    def __init__(self, events=EVENTS):
         self.root = os.path.join(tracefs(), "instances", f"sing-bench-{os.getpid()}")
+        self.events = events
 
     def __enter__(self):
         try:
@@ -71,13 +72,13 @@ class Instance:
         except OSError as e:
             raise Unavailable(f"cannot make a tracefs instance: {e}") from None
         try:
-            for e in EVENTS:
+            for e in self.events:
                 if not os.path.exists(os.path.join(self.root, "events", e)):
                     raise Unavailable(f"this kernel has no trace event {e}")
             _write(self.path("tracing_on"), "0")
             _write(self.path("buffer_size_kb"), "8192")
             _write(self.path("trace_clock"), "mono")  # one clock for every CPU
-            for e in EVENTS:
+            for e in self.events:
                 _write(os.path.join(self.root, "events", e, "enable"), "1")
         except BaseException:
             self.__exit__()

@@ -24,6 +24,7 @@
 #include "elf_deps.h"
 #include "env_contract.h"
 #include "lib_dirs.h"
+#include "mount_exec.h"
 
 #define START "/bin/sh" /* the action script's interpreter */
 #define MAX_FILES 16    /* the program, its loader, libc and a few more */
@@ -39,6 +40,10 @@
 /* What exec reads first (headers, the entry's pages): before the loader and
  * libraries, the rest of the program after them. */
 #define HEAD STEP
+
+/* The read-ahead process's only fds (prefetch_as_user). */
+#define TREE_FD 0  /* the clone of the image's mount: the root of every lookup */
+#define PIDFD_FD 1 /* the container's process, with a linger */
 
 struct file {
         char path[ELF_DEPS_PATH_MAX];
@@ -181,6 +186,18 @@ static void read_file(struct prefetch *pf, const char *path, off_t max)
         close(fd);
 }
 
+/* A file the starter reads whole or not at all (mount_exec.c). */
+static void read_whole_file(struct prefetch *pf, const char *path, off_t limit)
+{
+        struct stat st;
+        int fd = open_in_image(pf, path, &st);
+        if (fd < 0)
+                return;
+        if (st.st_size <= limit)
+                read_ahead(pf, fd, 0, st.st_size);
+        close(fd);
+}
+
 /* The env files env_contract.h names (the starter or the shell sources
  * them before the program runs): the first ENV_FILES among the directory's
  * first ENV_DIR_ENTRIES, in the directory's order, or the legacy file. */
@@ -214,8 +231,8 @@ static void read_env_files(struct prefetch *pf)
  * direct_env.c), the env files. */
 static void read_starter_files(struct prefetch *pf)
 {
-        read_file(pf, "/etc/passwd", 0);
-        read_file(pf, "/etc/group", 0);
+        read_whole_file(pf, "/etc/passwd", MAX_GENERATED_BASE);
+        read_whole_file(pf, "/etc/group", MAX_GENERATED_BASE);
         struct stat st;
         int sh = open_in_image(pf, START, &st);
         if (sh >= 0) {
@@ -277,11 +294,8 @@ static void prefetch_files(const char *program, bool fuse)
                 return;
         pf->budget = BUDGET;
         pf->fuse = fuse;
-        pf->root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
-        if (pf->root >= 0) {
-                prefetch_all(pf, program);
-                close(pf->root);
-        }
+        pf->root = TREE_FD;
+        prefetch_all(pf, program);
         free(pf);
 }
 
@@ -290,18 +304,26 @@ static void prefetch_files(const char *program, bool fuse)
  * alone) and keeps it; the others leave. */
 static bool first_holder(void)
 {
-        int fd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        return fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0;
+        int fd = openat(TREE_FD, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return false;
+        if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+                close(fd);
+                return false;
+        }
+        /* The locked fd holds the mount as well as TREE_FD (O_PATH: no
+         * lock on it) did: one fd is left. */
+        return dup2(fd, TREE_FD) == TREE_FD && close(fd) == 0;
 }
 
-/* The linger counts from the container's end: fd 0 is a pidfd of the
+/* The linger counts from the container's end: PIDFD_FD is a pidfd of the
  * starter, which becomes the container's process. */
 static void linger(int seconds)
 {
-        struct pollfd ended = {.fd = 0, .events = POLLIN};
+        struct pollfd ended = {.fd = PIDFD_FD, .events = POLLIN};
         while (poll(&ended, 1, -1) < 0 && errno == EINTR)
                 ;
-        close(0);
+        close(PIDFD_FD);
         if (!first_holder())
                 return;
         /* A sleep to a deadline, not a signal: see prefetch_as_user. */
@@ -317,12 +339,19 @@ static void linger(int seconds)
  * (a writable overlay image among them) alive after the container is gone. */
 static _Noreturn void prefetch_as_user(const struct kernel_prefetch *kp, int tree, int pidfd)
 {
-        /* Nothing but the image from here on: it becomes our root, and no fd
-         * of the starter's stays open (close_range also takes the tree), but
-         * the pidfd, as fd 0. */
-        if (setns(kp->host_mntns, CLONE_NEWNS) < 0 || fchdir(tree) < 0 || chroot(".") < 0 ||
-            (pidfd >= 0 && dup2(pidfd, 0) < 0) ||
-            syscall(SYS_close_range, pidfd >= 0 ? 1 : 0, ~0U, 0) < 0)
+        /* Nothing of the starter's from here on but the image's mount, as
+         * TREE_FD, and the pidfd, as PIDFD_FD (moved above both first, so
+         * neither dup2 overwrites the other). Nothing here touches the
+         * tree: no chdir, no chroot into it. Root must not walk a FUSE mount
+         * the user's server answers (a request it reads and never answers
+         * holds its caller in an uninterruptible wait); the walks below are
+         * the user's, relative to TREE_FD with RESOLVE_IN_ROOT. setns also
+         * moves our root and cwd to the caller's namespace's root. */
+        int t = fcntl(tree, F_DUPFD_CLOEXEC, PIDFD_FD + 1);
+        int p = pidfd >= 0 ? fcntl(pidfd, F_DUPFD_CLOEXEC, PIDFD_FD + 1) : -1;
+        if (t < 0 || (pidfd >= 0 && p < 0) || setns(kp->host_mntns, CLONE_NEWNS) < 0 ||
+            dup2(t, TREE_FD) < 0 || (p >= 0 && dup2(p, PIDFD_FD) < 0) ||
+            syscall(SYS_close_range, p >= 0 ? PIDFD_FD + 1 : TREE_FD + 1, ~0U, 0) < 0)
                 _exit(0);
         prctl(PR_SET_NAME, "squashfs-hold");
         drop_privileges(kp->user, false);

@@ -22,12 +22,18 @@
  *
  * It is an optimisation only, and holds nothing the container lacks: it is
  * forked, clones the image's mount alone (not the container's other
- * mounts), goes back to the caller's mount namespace, chroots into the
- * clone, closes every fd, drops privileges for good (privileges.c) and
- * then opens files only as the user, relative to that root (openat2
- * RESOLVE_IN_ROOT, no magic links, no other mount), non-blocking, regular
- * files only (and the env files' directory, to list it). Bounded in files and bytes, it reports
- * nothing and fails silently; SIGALRM ends it after 2 s (without a linger). It is a grandchild (the
+ * mounts), goes back to the caller's mount namespace, closes every fd but
+ * that clone, drops privileges for good (privileges.c) and then opens
+ * files only as the user, relative to the clone (openat2 RESOLVE_IN_ROOT,
+ * no magic links, no other mount), non-blocking, regular files only (and
+ * the env files' directory, to list it). As root it does not touch the
+ * image at all (no chdir or chroot into it): on FUSE the user's server
+ * could hold a root process in a request it never answers. Bounded in
+ * files and bytes, it reports nothing and fails silently; SIGALRM ends it
+ * after 2 s (without a linger), except while the kernel waits for an
+ * answer of the user's FUSE server (uninterruptible: then it lasts as long
+ * as the user's server lets it, the user's own process holding the user's
+ * own mount). It is a grandchild (the
  * child between exits at once): the container's process never sees it as
  * its own child. Like any daemon it is reparented to init, or to the
  * caller's nearest PR_SET_CHILD_SUBREAPER, which reaps it (before or after

@@ -27,7 +27,6 @@
 
 #define MAX_WRITABLE_FS 16
 #define MAX_USER_BIND_MOUNTS 256
-#define MAX_GENERATED_BASE (4 << 20) /* container /etc/passwd or /etc/group */
 
 struct run {
         const struct mount_plan *plan;

@@ -10,6 +10,11 @@
 #include "mount_plan.h"
 #include "privileges.h"
 
+/* The largest /etc/passwd or /etc/group of the image the container's get
+ * the user added to: a larger one is left out (kernel_prefetch.c skips it
+ * too). */
+#define MAX_GENERATED_BASE (4 << 20)
+
 struct exec_context {
         const struct user_info *user;
         int image_fd;                    /* opened and checked image (file or directory) */

@@ -12,14 +12,19 @@ cache can be looked at afterwards (fincore through that container's
 what the read-ahead of the holding container itself read is looked at."""
 import contextlib
 import os
+import re
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 
 import pytest
 
 from conftest import ensure_user, run_as_user, user_env
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "bench"))
+import startup_trace  # noqa: E402
 
 BUSYBOX = "/bin/busybox"  # static
 MIB = 1 << 20
@@ -151,7 +156,7 @@ def test_read_ahead_stays_inside_the_image(mount_path, sing_config, image_dir, h
     """The program, and on the FUSE path the image's /etc/group too, are
     symlinks out of the image to a host file the user may read: the
     container cannot reach it (the path is not bound), and neither may the
-    read-ahead (chrooted into the image, RESOLVE_IN_ROOT). (`config group =
+    read-ahead (its lookups relative to the image's mount, RESOLVE_IN_ROOT). (`config group =
     no`: the starter refuses a symlink as the mount point of its own.)"""
     sing_config.set(**{"config group": "no"})
     to = {"relative": "../" * 8 + host_victim.lstrip("/"),
@@ -191,24 +196,35 @@ def test_read_ahead_reads_with_the_users_rights(kernel_shared, image_dir, stack_
         assert resident_bytes(root + "/opt/secret") == 0
 
 
+STORE_MAX_SEEN = 512  # fuse/page_store.c: files it pushes at most, then none
+
+
 def test_fuse_read_ahead_reads_the_starters_files(sing_config, image_dir):
     """On the FUSE path the read-ahead reads /etc/group and /etc/passwd
     before the starter would (here it does not: `config group = no`,
     `config passwd = no`, so what is in the page cache was read by the
-    read-ahead alone): the group file, which the user may read, is there;
-    the passwd file, which only root may, is not (fincore, as root, opens
-    both: this also shows that its own open reads nothing). 6 MiB each,
-    larger than what squashfs-serve pushes into the page cache on an open.
-    Without the read-ahead (the starter before it) the group file stayed
-    out too."""
+    read-ahead alone): the 3 MiB group file is there. fincore's own open
+    would have squashfs-serve push a file into the page cache: so first
+    the test opens STORE_MAX_SEEN tiny files, after which the server
+    pushes no more, and a 3 MiB control file nobody else opened shows that
+    (it stays out). A 6 MiB passwd file, over the 4 MiB the starter reads
+    of it, is left alone. Without the read-ahead (the starter before it)
+    the group file stayed out; the one of round 14 read the 6 MiB passwd
+    file."""
     sing_config.set(**{"allow setuid-mount squashfs": "no", "config group": "no",
                        "config passwd": "no"})
-    image = make_image(image_dir, files={"/etc/group": (6 * MIB, 0o644),
-                                         "/etc/passwd": (6 * MIB, 0o600)})
+    tiny = {f"/opt/tiny/{i}": (1, 0o644) for i in range(STORE_MAX_SEEN)}
+    image = make_image(image_dir, files={"/etc/group": (3 * MIB, 0o644),
+                                         "/etc/passwd": (6 * MIB, 0o644),
+                                         "/opt/control": (3 * MIB, 0o644), **tiny})
     with held(image) as pid:
         time.sleep(0.5)
         root = f"/proc/{pid}/root"
+        for path in tiny:
+            with open(root + path, "rb"):
+                time.sleep(0.001)  # the server's queue of pushes never fills
         assert resident_bytes(root + "/etc/group") >= 2 * MIB
+        assert resident_bytes(root + "/opt/control") == 0
         assert resident_bytes(root + "/etc/passwd") == 0
 
 
@@ -228,6 +244,65 @@ def test_read_ahead_finds_a_name_in_the_default_path(kernel_shared, image_dir):
         assert resident_bytes(root + "/usr/bin/tool") == 0
 
 
+# What would touch the image while still root: a walk of a path, a change
+# of directory or root, a look at an inode. On FUSE each can be a request
+# to the user's server, which can hold the caller in it for good.
+WALKS = ("chroot", "fchdir", "chdir", "open", "openat", "openat2", "newfstatat", "statx",
+         "faccessat2", "readlinkat", "getdents64")
+
+
+# startup_trace.LINE, also for a syscall's entry: "sys_NAME(arg: value, ...)".
+TRACE_LINE = re.compile(r"^\s*(?P<comm>.*?)-(?P<pid>\d+)\s+\[\d+\]\s+\S+\s+\d+\.\d+: "
+                        r"(?P<event>\w+)(?::|(?=\())\s*(?P<rest>.*)$")
+
+
+def read_ahead_events(image):
+    """One exec of image as the user, traced: the read-ahead process's
+    events in order, [(event name, text)]. It is the process that renamed
+    itself squashfs-hold (task_rename: the trace's own names of a task
+    are not those it had at each event)."""
+    events = (["task/task_rename", "fuse/fuse_request_send", "syscalls/sys_enter_setresuid"]
+              + [f"syscalls/sys_enter_{w}" for w in WALKS])
+    try:
+        with startup_trace.Instance(events) as t:
+            with open(t.path("tracing_on"), "w") as f:
+                f.write("1")
+            r = run_as_user(["singularity", "exec", image, "/probe/busybox", "true"])
+            time.sleep(0.5)  # the read-ahead is done by now
+            with open(t.path("tracing_on"), "w") as f:
+                f.write("0")
+            with open(t.path("trace")) as f:
+                text = f.read()
+    except startup_trace.Unavailable as e:
+        pytest.skip(str(e))
+    assert r.returncode == 0, r.stderr
+    assert "LOST" not in text
+    lines = [m for m in map(TRACE_LINE.match, text.splitlines()) if m]
+    [pid] = {re.search(r"pid=(\d+)", m["rest"])[1] for m in lines
+             if m["event"] == "task_rename" and "newcomm=squashfs-hold" in m["rest"]}
+    return [(m["event"], m["rest"]) for m in lines if m["pid"] == pid]
+
+
+def test_read_ahead_touches_the_image_only_as_the_user(mount_path, image_dir):
+    """The read-ahead process, while still root, walks no path and sends no
+    FUSE request: everything it does to the image comes after its
+    setresuid to the user (an earlier version chdir'd and chrooted into
+    the image's mount first, which on FUSE could let the user's server
+    hold a root process that still had the starter's fds). After the
+    setresuid it does look the image up (openat2): the trace sees it."""
+    image = make_image(image_dir)
+    events = read_ahead_events(image)
+    names = [e for e, _ in events]
+    assert "sys_setresuid" in names, events
+    # (the trace names a syscall's entry event sys_NAME)
+    before = names[:names.index("sys_setresuid")]
+    assert [e for e in before if e != "task_rename"] == [], events
+    after = names[names.index("sys_setresuid"):]
+    assert "sys_openat2" in after, events
+    if mount_path == "fuse":
+        assert "fuse_request_send" in after, events
+
+
 def test_read_ahead_is_no_child_of_the_container(mount_path, image_dir):
     """The container's process (the starter exec'd into the program, or on
     the FUSE path its child) has no child: the read-ahead process is a
@@ -240,8 +315,9 @@ def test_read_ahead_is_no_child_of_the_container(mount_path, image_dir):
 
 
 def holders(image):
-    """Live squashfs-hold processes of image (their root is on one of the
-    image's loop devices; zombies not counted): {pid: status text}."""
+    """Live squashfs-hold processes of image (their fd 0 is the image's
+    root, on one of its loop devices; zombies not counted): {pid: status
+    text}."""
     devs = {os.stat(loop).st_rdev for loop in loop_devices(image)}
     found = {}
     for pid in filter(str.isdigit, os.listdir("/proc")):
@@ -249,7 +325,7 @@ def holders(image):
             with open(f"/proc/{pid}/status") as f:
                 status = f.read()
             if ("Name:\tsquashfs-hold\n" in status and "State:\tZ" not in status
-                    and os.stat(f"/proc/{pid}/root").st_dev in devs):
+                    and os.stat(f"/proc/{pid}/fd/0").st_dev in devs):
                 found[int(pid)] = status
         except OSError:
             continue
@@ -279,8 +355,8 @@ LINGER = 3
 
 def test_linger_holds_the_image_mount_alone(sing_config, image_dir):
     """`squashfs mount linger`: after the container is gone, one process of
-    the user (no capabilities, no fd but its own root, in the host's mount
-    namespace) holds the image's mount, so the next container on the shared
+    the user (no capabilities, no fd but one of the image's root, in the
+    host's mount namespace, its own root the host's) holds the image's mount, so the next container on the shared
     loop device finds what the first one read in the page cache. Nothing
     holds the container's mount namespace (its other mounts: binds, an
     overlay), and after the linger the loop device is gone."""
@@ -299,8 +375,9 @@ def test_linger_holds_the_image_mount_alone(sing_config, image_dir):
     assert f"Uid:\t{info.uid}\t{info.uid}\t{info.uid}\t{info.uid}\n" in status, status
     assert "CapEff:\t0000000000000000\n" in status and "CapPrm:\t0000000000000000\n" in status
     assert os.readlink(f"/proc/{pid}/ns/mnt") == os.readlink("/proc/self/ns/mnt")
-    assert [os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")] in ([], ["/"])
-    assert resident_bytes(f"/proc/{pid}/root/opt/data") >= 2 * MIB
+    assert os.listdir(f"/proc/{pid}/fd") == ["0"]
+    assert os.path.samefile(f"/proc/{pid}/root", "/")
+    assert resident_bytes(f"/proc/{pid}/fd/0/opt/data") >= 2 * MIB
     # The next container shares the device and the holder; still one of each.
     r = run_as_user(["singularity", "exec", image, "/probe/busybox", "true"])
     assert r.returncode == 0, r.stderr
@@ -316,16 +393,16 @@ def test_linger_holds_the_image_mount_alone(sing_config, image_dir):
 def test_linger_counts_from_the_containers_end(sing_config, image_dir):
     """A container that runs longer than the linger: its image's mount is
     still held after it ends, for the linger, and then goes. While the
-    container runs, the holder's one fd is a pidfd (of the container's
-    process, to see its end)."""
+    container runs, the holder's fds are the image's root and a pidfd (of
+    the container's process, to see its end)."""
     sing_config.set(**{"allow setuid-mount squashfs": "yes", "shared loop devices": "yes",
                        "squashfs mount linger": str(LINGER)})
     image = make_image(image_dir)
     with held(image):
         time.sleep(LINGER + 1)
         [pid] = holders(image)
-        assert [os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")] \
-            == ["anon_inode:[pidfd]"]
+        assert sorted(os.listdir(f"/proc/{pid}/fd")) == ["0", "1"]
+        assert os.readlink(f"/proc/{pid}/fd/1") == "anon_inode:[pidfd]"
     time.sleep(0.5)
     assert list(holders(image)) == [pid] and len(loop_devices(image)) == 1
     deadline = time.monotonic() + LINGER + 10
