@@ -1,7 +1,6 @@
 /* The kernel path's read-ahead process (see kernel_prefetch.h). */
 #include "kernel_prefetch.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
@@ -24,16 +23,13 @@
 #include "elf_deps.h"
 #include "env_contract.h"
 #include "lib_dirs.h"
-#include "mount_exec.h"
 
 #define START "/bin/sh" /* the action script's interpreter */
 #define MAX_FILES 16    /* the program, its loader, libc and a few more */
 #define MAX_DEPTH 3     /* program -> library -> library */
 #define BUDGET (16u << 20)
-#define LOOKUPS 256         /* openat2 calls in all: a crafted image's misses are cheap */
-#define ENV_FILES 32        /* env files read at most */
-#define ENV_DIR_ENTRIES 256 /* entries of their directory looked at */
-#define LIFETIME 2 /* seconds: then SIGALRM ends the read-ahead, done or not (slow storage) */
+#define LOOKUPS 256 /* openat2 calls in all: a crafted image's misses are cheap */
+#define LIFETIME 2  /* seconds: then SIGALRM ends the read-ahead, done or not (slow storage) */
 /* readahead(2) reads at most the device's read-ahead window per call: step
  * through the file in pieces no larger than it. */
 #define STEP (128u << 10)
@@ -52,8 +48,6 @@ struct file {
 
 struct prefetch {
         int root;
-        bool fuse;      /* kernel_prefetch.h */
-        char buf[STEP]; /* what a read on FUSE reads into */
         size_t budget;
         struct file queue[MAX_FILES];
         size_t n, next;
@@ -97,16 +91,13 @@ static void queue(struct prefetch *pf, const char *path, int depth)
         }
 }
 
-/* Reads [from, to) of fd into the page cache, within the budget. On FUSE
- * by reading it: the kernel drops a FUSE read-ahead while the connection
- * has many requests in the background (it did, now and then, for a whole
- * file). */
+/* Reads [from, to) of fd into the page cache, within the budget. */
 static void read_ahead(struct prefetch *pf, int fd, off_t from, off_t to)
 {
         for (off_t off = from; off < to && pf->budget > 0;) {
                 size_t len = (size_t)(to - off) < STEP ? (size_t)(to - off) : STEP;
                 len = len < pf->budget ? len : pf->budget;
-                if (pf->fuse ? pread(fd, pf->buf, len, off) <= 0 : readahead(fd, off, len) != 0)
+                if (readahead(fd, off, len) != 0)
                         return;
                 pf->budget -= len;
                 off += (off_t)len;
@@ -175,81 +166,10 @@ static void queue_program(struct prefetch *pf, const char *name)
         queue(pf, START, 0); /* not there: its libc is still a good guess */
 }
 
-/* The first max bytes of the file at path (max 0: all of it). */
-static void read_file(struct prefetch *pf, const char *path, off_t max)
-{
-        struct stat st;
-        int fd = open_in_image(pf, path, &st);
-        if (fd < 0)
-                return;
-        read_ahead(pf, fd, 0, max && st.st_size > max ? max : st.st_size);
-        close(fd);
-}
-
-/* A file the starter reads whole or not at all (mount_exec.c). */
-static void read_whole_file(struct prefetch *pf, const char *path, off_t limit)
-{
-        struct stat st;
-        int fd = open_in_image(pf, path, &st);
-        if (fd < 0)
-                return;
-        if (st.st_size <= limit)
-                read_ahead(pf, fd, 0, st.st_size);
-        close(fd);
-}
-
-/* The env files env_contract.h names (the starter or the shell sources
- * them before the program runs): the first ENV_FILES among the directory's
- * first ENV_DIR_ENTRIES, in the directory's order, or the legacy file. */
-static void read_env_files(struct prefetch *pf)
-{
-        struct stat st;
-        int fd = open_typed(pf, ENV_FILES_DIR, S_IFDIR, &st);
-        DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-        if (!d) {
-                if (fd >= 0)
-                        close(fd);
-                read_file(pf, ENV_FILE_LEGACY, (off_t)ENV_FILE_MAX);
-                return;
-        }
-        struct dirent *de;
-        for (int files = 0, entries = 0;
-             files < ENV_FILES && entries++ < ENV_DIR_ENTRIES && (de = readdir(d));) {
-                char path[sizeof(ENV_FILES_DIR) + sizeof(de->d_name) + 1];
-                if (!env_file_name(de->d_name) || env_file_listed(env_files_skipped, de->d_name))
-                        continue;
-                snprintf(path, sizeof(path), ENV_FILES_DIR "/%s", de->d_name);
-                read_file(pf, path, (off_t)ENV_FILE_MAX);
-                files++;
-        }
-        closedir(d);
-}
-
-/* What the starter itself reads from the image before the exec, in its
- * order: /etc/passwd and /etc/group (the container's get the user added),
- * the heads of /bin/sh and of its loader (would the shell run?
- * direct_env.c), the env files. */
-static void read_starter_files(struct prefetch *pf)
-{
-        read_whole_file(pf, "/etc/passwd", MAX_GENERATED_BASE);
-        read_whole_file(pf, "/etc/group", MAX_GENERATED_BASE);
-        struct stat st;
-        int sh = open_in_image(pf, START, &st);
-        if (sh >= 0) {
-                read_ahead(pf, sh, 0, st.st_size > HEAD ? HEAD : st.st_size);
-                if (elf_deps_read_fd(sh, &pf->deps) == 0 && pf->deps.interp[0])
-                        read_file(pf, pf->deps.interp, HEAD);
-                close(sh);
-        }
-        read_env_files(pf);
-}
-
 static void prefetch_all(struct prefetch *pf, const char *program)
 {
         int first = -1;
         off_t first_size = 0;
-        if (pf->fuse)
-                read_starter_files(pf);
         queue_program(pf, program);
         while (pf->next < pf->n && pf->budget > 0) {
                 struct file *f = &pf->queue[pf->next++];
@@ -261,9 +181,7 @@ static void prefetch_all(struct prefetch *pf, const char *program)
                         continue;
                 }
                 bool program_file = first < 0;
-                if (!pf->fuse)
-                        read_ahead(pf, fd, 0,
-                                   program_file && st.st_size > HEAD ? HEAD : st.st_size);
+                read_ahead(pf, fd, 0, program_file && st.st_size > HEAD ? HEAD : st.st_size);
                 if (elf_deps_read_fd(fd, &pf->deps) == 0) {
                         if (pf->deps.interp[0])
                                 queue(pf, pf->deps.interp, f->depth + 1);
@@ -278,8 +196,7 @@ static void prefetch_all(struct prefetch *pf, const char *program)
                 }
         }
         if (first >= 0) {
-                if (!pf->fuse)
-                        read_ahead(pf, first, HEAD, first_size);
+                read_ahead(pf, first, HEAD, first_size);
                 close(first);
         }
 }
@@ -287,13 +204,12 @@ static void prefetch_all(struct prefetch *pf, const char *program)
 /* After the drop: its ~210 KiB of state are allocated only now, not in the
  * frame of the function that still runs as root (a small stack limit would
  * fault there). */
-static void prefetch_files(const char *program, bool fuse)
+static void prefetch_files(const char *program)
 {
         struct prefetch *pf = calloc(1, sizeof(*pf));
         if (!pf)
                 return;
         pf->budget = BUDGET;
-        pf->fuse = fuse;
         pf->root = TREE_FD;
         prefetch_all(pf, program);
         free(pf);
@@ -342,11 +258,10 @@ static _Noreturn void prefetch_as_user(const struct kernel_prefetch *kp, int tre
         /* Nothing of the starter's from here on but the image's mount, as
          * TREE_FD, and the pidfd, as PIDFD_FD (moved above both first, so
          * neither dup2 overwrites the other). Nothing here touches the
-         * tree: no chdir, no chroot into it. Root must not walk a FUSE mount
-         * the user's server answers (a request it reads and never answers
-         * holds its caller in an uninterruptible wait); the walks below are
-         * the user's, relative to TREE_FD with RESOLVE_IN_ROOT. setns also
-         * moves our root and cwd to the caller's namespace's root. */
+         * tree: no chdir, no chroot into it. The image is the user's input,
+         * so every walk of it is the user's, below, relative to TREE_FD
+         * with RESOLVE_IN_ROOT. setns also moves our root and cwd to the
+         * caller's namespace's root. */
         int t = fcntl(tree, F_DUPFD_CLOEXEC, PIDFD_FD + 1);
         int p = pidfd >= 0 ? fcntl(pidfd, F_DUPFD_CLOEXEC, PIDFD_FD + 1) : -1;
         if (t < 0 || (pidfd >= 0 && p < 0) || setns(kp->host_mntns, CLONE_NEWNS) < 0 ||
@@ -362,7 +277,7 @@ static _Noreturn void prefetch_as_user(const struct kernel_prefetch *kp, int tre
         signal(SIGALRM, SIG_DFL);
         sigprocmask(SIG_SETMASK, &none, NULL);
         alarm(LIFETIME);
-        prefetch_files(kp->program, kp->fuse);
+        prefetch_files(kp->program);
         alarm(0);
         /* The mount, and with it the superblock's page cache and the loop
          * device, lasts while we do: the image's next container on that
@@ -378,8 +293,9 @@ void kernel_prefetch_start(const struct kernel_prefetch *kp)
                 return;
         /* Cloned here, not in the child: the container's pivot_root may
          * detach the mount from this namespace before a late child came to
-         * it (open_tree then fails, EINVAL; seen on the FUSE path, whose
-         * container process is forked as soon as the plan is done). */
+         * it (open_tree then fails, EINVAL; seen when this also ran on the
+         * FUSE path, whose container process is forked as soon as the plan
+         * is done). */
         int tree = open_tree(kp->mnt, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
         if (tree < 0)
                 return; /* only an optimisation */

@@ -7,38 +7,27 @@
  * interpreter; the libraries it names, in ld.so's default directories),
  * while the starter builds the rest of the container.
  *
- * On the FUSE path (setuid mode) the same process runs after the server
- * answers: there every first access is a round trip to squashfs-serve, so
- * it first reads what the starter itself reads from the image before the
- * exec (/etc/passwd, /etc/group, the heads of /bin/sh and its loader, the
- * env files; read, not read ahead: the kernel drops a FUSE read-ahead when
- * the connection is busy), then only opens the program, its loader and
- * libraries (the server pushes a file the kernel opens into the page
- * cache, page_store.h). Measured on the bench VM, random order, 200-300
- * runs each: `exec /bin/true` of the Debian image 0.2 to 0.5 ms faster
- * (of 13 to 16), python3 -c pass 1.5 ms (of 49). Not on the kernel path:
- * its reads wait for the superblock's one decompressor, and reading these
- * first only moved the wait to the libraries (no change end to end).
+ * Not on the FUSE path: there it once read what the starter reads from
+ * the image (/etc/passwd, /etc/group, /bin/sh, the env files) and opened
+ * the program's files: `exec /bin/true` 0.2 to 0.5 ms faster on a VM
+ * where a process without libc starts in 0.25 ms, 4 to 5 ms slower on
+ * one where it takes 1.4 ms and a fork of a small process 0.55 ms (two
+ * forks, and its reads beside the server's on two cores); squashfs-serve
+ * prefetches there itself.
  *
  * It is an optimisation only, and holds nothing the container lacks: it is
  * forked, clones the image's mount alone (not the container's other
  * mounts), goes back to the caller's mount namespace, closes every fd but
  * that clone, drops privileges for good (privileges.c) and then opens
  * files only as the user, relative to the clone (openat2 RESOLVE_IN_ROOT,
- * no magic links, no other mount), non-blocking, regular files only (and
- * the env files' directory, to list it). As root it does not touch the
- * image at all (no chdir or chroot into it): on FUSE the user's server
- * could hold a root process in a request it never answers. Bounded in
- * files and bytes, it reports nothing and fails silently; SIGALRM ends it
- * after 2 s (without a linger), except while the kernel waits for an
- * answer of the user's FUSE server (uninterruptible: then it lasts as long
- * as the user's server lets it, the user's own process holding the user's
- * own mount). It is a grandchild (the
- * child between exits at once): the container's process never sees it as
- * its own child. Like any daemon it is reparented to init, or to the
- * caller's nearest PR_SET_CHILD_SUBREAPER, which reaps it (before or after
- * the container: a subreaper must tell its own child's exit from an
- * orphan's).
+ * no magic links, no other mount), non-blocking, regular files only. As
+ * root it does not touch the image at all (no chdir or chroot into it:
+ * the image is the user's input). Bounded in files and bytes, it reports
+ * nothing and fails silently; SIGALRM ends it after 2 s (without a
+ * linger). It is a grandchild (the child between exits at once): the container's process never sees
+ * it as its own child. Like any daemon it is reparented to init, or to the caller's nearest
+ * PR_SET_CHILD_SUBREAPER, which reaps it (before or after the container: a subreaper must tell its
+ * own child's exit from an orphan's).
  *
  * With `squashfs mount linger` (config.h) it then waits for the end of the
  * container's process (a pidfd) and keeps the mount that many seconds more,
@@ -57,7 +46,6 @@ struct kernel_prefetch {
         const char *program; /* what exec runs without the shell (an absolute path in
                                 the image, or a name the default PATH finds), or NULL
                                 (/bin/sh) */
-        bool fuse;           /* a FUSE mount (squashfs-serve): open, do not read ahead */
         int linger;          /* seconds to hold the mount after the container ends */
 };
 

@@ -294,10 +294,9 @@ int main(int argc, char **argv)
         /* The read-ahead process goes back here, holding the image's mount
          * alone (kernel_prefetch.h). Not with --pid: it would show in its
          * process table. */
-        int host_mntns =
-            (in.image_src == IMGSRC_LOOP || (in.image_src == IMGSRC_FUSE && privileged)) && !req.pid
-                ? open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC)
-                : -1;
+        int host_mntns = in.image_src == IMGSRC_LOOP && !req.pid
+                             ? open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC)
+                             : -1;
         int ns = CLONE_NEWNS | (req.ipc ? CLONE_NEWIPC : 0) | (req.pid ? CLONE_NEWPID : 0) |
                  (req.net ? CLONE_NEWNET : 0);
         if (unshare(ns) < 0)

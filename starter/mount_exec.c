@@ -27,6 +27,7 @@
 
 #define MAX_WRITABLE_FS 16
 #define MAX_USER_BIND_MOUNTS 256
+#define MAX_GENERATED_BASE (4 << 20) /* container /etc/passwd or /etc/group */
 
 struct run {
         const struct mount_plan *plan;
@@ -347,18 +348,6 @@ static void do_bind(struct run *r, const struct mount_entry *e, bool devices)
                 mark_user_bind(r, tree);
 }
 
-static void prefetch(const struct run *r, int mnt, bool fuse)
-{
-        if (r->ctx->prefetch)
-                kernel_prefetch_start(
-                    &(struct kernel_prefetch){.mnt = mnt,
-                                              .host_mntns = r->ctx->host_mntns,
-                                              .user = r->ctx->user,
-                                              .program = r->ctx->prefetch_program,
-                                              .fuse = fuse,
-                                              .linger = fuse ? 0 : r->ctx->linger});
-}
-
 static void do_new_fs(struct run *r, const struct mount_entry *e, const char *type, unsigned attrs)
 {
         _cleanup_close_ int dst = open_dest(r, e, true);
@@ -367,8 +356,12 @@ static void do_new_fs(struct run *r, const struct mount_entry *e, const char *ty
         _cleanup_close_ int mnt = fs_new_or_die(type, e->source ? e->source : type, e->data, attrs);
         attach(mnt, dst, e->dest);
         /* As early as the image is there: the rest of the plan runs beside it. */
-        if (e->op == OP_SQUASHFS_LOOP)
-                prefetch(r, mnt, false);
+        if (e->op == OP_SQUASHFS_LOOP && r->ctx->prefetch)
+                kernel_prefetch_start(&(struct kernel_prefetch){.mnt = mnt,
+                                                                .host_mntns = r->ctx->host_mntns,
+                                                                .user = r->ctx->user,
+                                                                .program = r->ctx->prefetch_program,
+                                                                .linger = r->ctx->linger});
         if (e->op == OP_TMPFS && (e->flags & MP_IN_ROOT))
                 mark_writable(r, mnt);
         struct mount_attr unbindable = {.propagation = MS_UNBINDABLE};
@@ -408,7 +401,6 @@ static void do_fuse_server(struct run *r, const struct mount_entry *e)
         struct stat st;
         if (fstatat(dst, "", &st, AT_EMPTY_PATH) < 0 || stat(e->dest, &st) < 0)
                 die_errno("squashfs-serve did not serve %s", e->source);
-        prefetch(r, mnt, true);
 }
 
 static bool exists_in(int rootfd, const char *path)

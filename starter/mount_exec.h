@@ -10,17 +10,12 @@
 #include "mount_plan.h"
 #include "privileges.h"
 
-/* The largest /etc/passwd or /etc/group of the image the container's get
- * the user added to: a larger one is left out (kernel_prefetch.c skips it
- * too). */
-#define MAX_GENERATED_BASE (4 << 20)
-
 struct exec_context {
         const struct user_info *user;
         int image_fd;                    /* opened and checked image (file or directory) */
         bool userns;                     /* unprivileged mode */
         struct fuse_server *fuse_server; /* started for an OP_SQUASHFS_FUSE entry */
-        bool prefetch;                   /* read ahead after the image's mount */
+        bool prefetch;                   /* read ahead after a kernel squashfs mount */
         const char *prefetch_program;    /* what it reads first (NULL: /bin/sh) */
         int host_mntns;                  /* where the read-ahead holds the image (< 0: none) */
         int linger;                      /* seconds it holds it after (squashfs mount linger) */

@@ -1,15 +1,11 @@
 """The read-ahead process of the setuid starter (starter/kernel_prefetch.c):
-forked right after the image's mount, on the kernel squashfs path it reads
-the program the container will run into the page cache; on the FUSE path
-(squashfs-serve) it reads first the files the starter itself reads from the
-image (/etc/passwd, /etc/group, /bin/sh, the env files) and opens the
-program's. It must read only inside the image, only with the user's rights,
-and must not show up as a child of the container's process. On the kernel
-path the image's squashfs superblock is kept alive by a second container on
-the same shared loop device, so that what the read-ahead left in the page
-cache can be looked at afterwards (fincore through that container's
-/proc/PID/root); on the FUSE path, each container has its own connection:
-what the read-ahead of the holding container itself read is looked at."""
+forked right after the image's kernel squashfs mount, it reads the program
+the container will run into the page cache (not on the FUSE path). It must
+read only inside the image, only with the user's rights, and must not show
+up as a child of the container's process. The image's squashfs superblock
+is kept alive by a second container on the same shared loop device, so that
+what the read-ahead left in the page cache can be looked at afterwards
+(fincore through that container's /proc/PID/root)."""
 import contextlib
 import os
 import re
@@ -94,34 +90,14 @@ def kernel_shared(sing_config):
     sing_config.set(**{"allow setuid-mount squashfs": "yes", "shared loop devices": "yes"})
 
 
-@pytest.fixture(params=["kernel", "fuse"])
-def mount_path(request, sing_config):
-    """The setuid starter's two mount paths: the kernel driver (on a shared
-    loop device) and the FUSE server."""
-    if request.param == "kernel":
-        sing_config.set(**{"allow setuid-mount squashfs": "yes", "shared loop devices": "yes"})
-    else:
-        sing_config.set(**{"allow setuid-mount squashfs": "no"})
-    return request.param
-
-
 def program_pid(starter):
-    """The container's program: the starter exec'd into it (kernel path), or
-    the starter's child (FUSE path, where the starter stays the server's
-    parent); None while neither runs /probe/busybox yet."""
+    """The container's program: the starter exec'd into it (the kernel
+    path); None while it does not run /probe/busybox yet."""
     try:
-        with open(f"/proc/{starter}/task/{starter}/children") as f:
-            pids = [starter] + [int(c) for c in f.read().split()]
+        with open(f"/proc/{starter}/cmdline", "rb") as f:
+            return starter if f.read().split(b"\0")[0] == b"/probe/busybox" else None
     except OSError:
         return None
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                if f.read().split(b"\0")[0] == b"/probe/busybox":
-                    return pid
-        except OSError:
-            pass
-    return None
 
 
 @contextlib.contextmanager
@@ -151,18 +127,15 @@ def held(image):
 
 
 @pytest.mark.parametrize("target", ["relative", "absolute", "magic"])
-def test_read_ahead_stays_inside_the_image(mount_path, sing_config, image_dir, host_victim,
-                                           target):
-    """The program, and on the FUSE path the image's /etc/group too, are
-    symlinks out of the image to a host file the user may read: the
-    container cannot reach it (the path is not bound), and neither may the
-    read-ahead (its lookups relative to the image's mount, RESOLVE_IN_ROOT). (`config group =
-    no`: the starter refuses a symlink as the mount point of its own.)"""
-    sing_config.set(**{"config group": "no"})
+def test_read_ahead_stays_inside_the_image(kernel_shared, image_dir, host_victim, target):
+    """The program is a symlink out of the image to a host file the user may
+    read: the container cannot reach it (the path is not bound), and
+    neither may the read-ahead (its lookups relative to the image's mount,
+    RESOLVE_IN_ROOT)."""
     to = {"relative": "../" * 8 + host_victim.lstrip("/"),
           "absolute": host_victim,
           "magic": "/proc/1/root" + host_victim}[target]
-    image = make_image(image_dir, links={"/bin/prog": to, "/etc/group": to})
+    image = make_image(image_dir, links={"/bin/prog": to})
     ok = run_as_user(["singularity", "exec", image, "/probe/busybox", "true"])
     assert ok.returncode == 0, ok.stderr
     r = run_as_user(["singularity", "exec", image, "/bin/prog"])
@@ -196,38 +169,6 @@ def test_read_ahead_reads_with_the_users_rights(kernel_shared, image_dir, stack_
         assert resident_bytes(root + "/opt/secret") == 0
 
 
-STORE_MAX_SEEN = 512  # fuse/page_store.c: files it pushes at most, then none
-
-
-def test_fuse_read_ahead_reads_the_starters_files(sing_config, image_dir):
-    """On the FUSE path the read-ahead reads /etc/group and /etc/passwd
-    before the starter would (here it does not: `config group = no`,
-    `config passwd = no`, so what is in the page cache was read by the
-    read-ahead alone): the 3 MiB group file is there. fincore's own open
-    would have squashfs-serve push a file into the page cache: so first
-    the test opens STORE_MAX_SEEN tiny files, after which the server
-    pushes no more, and a 3 MiB control file nobody else opened shows that
-    (it stays out). A 6 MiB passwd file, over the 4 MiB the starter reads
-    of it, is left alone. Without the read-ahead (the starter before it)
-    the group file stayed out; the one of round 14 read the 6 MiB passwd
-    file."""
-    sing_config.set(**{"allow setuid-mount squashfs": "no", "config group": "no",
-                       "config passwd": "no"})
-    tiny = {f"/opt/tiny/{i}": (1, 0o644) for i in range(STORE_MAX_SEEN)}
-    image = make_image(image_dir, files={"/etc/group": (3 * MIB, 0o644),
-                                         "/etc/passwd": (6 * MIB, 0o644),
-                                         "/opt/control": (3 * MIB, 0o644), **tiny})
-    with held(image) as pid:
-        time.sleep(0.5)
-        root = f"/proc/{pid}/root"
-        for path in tiny:
-            with open(root + path, "rb"):
-                time.sleep(0.001)  # the server's queue of pushes never fills
-        assert resident_bytes(root + "/etc/group") >= 2 * MIB
-        assert resident_bytes(root + "/opt/control") == 0
-        assert resident_bytes(root + "/etc/passwd") == 0
-
-
 def test_read_ahead_finds_a_name_in_the_default_path(kernel_shared, image_dir):
     """`exec IMAGE NAME`: the read-ahead looks NAME up in the default PATH
     (the first regular file wins), as the container will most likely find
@@ -245,8 +186,7 @@ def test_read_ahead_finds_a_name_in_the_default_path(kernel_shared, image_dir):
 
 
 # What would touch the image while still root: a walk of a path, a change
-# of directory or root, a look at an inode. On FUSE each can be a request
-# to the user's server, which can hold the caller in it for good.
+# of directory or root, a look at an inode.
 WALKS = ("chroot", "fchdir", "chdir", "open", "openat", "openat2", "newfstatat", "statx",
          "faccessat2", "readlinkat", "getdents64")
 
@@ -256,12 +196,9 @@ TRACE_LINE = re.compile(r"^\s*(?P<comm>.*?)-(?P<pid>\d+)\s+\[\d+\]\s+\S+\s+\d+\.
                         r"(?P<event>\w+)(?::|(?=\())\s*(?P<rest>.*)$")
 
 
-def read_ahead_events(image):
-    """One exec of image as the user, traced: the read-ahead process's
-    events in order, [(event name, text)]. It is the process that renamed
-    itself squashfs-hold (task_rename: the trace's own names of a task
-    are not those it had at each event)."""
-    events = (["task/task_rename", "fuse/fuse_request_send", "syscalls/sys_enter_setresuid"]
+def traced_exec(image):
+    """One exec of image as the user, traced: [(pid, event name, text)]."""
+    events = (["task/task_rename", "syscalls/sys_enter_setresuid"]
               + [f"syscalls/sys_enter_{w}" for w in WALKS])
     try:
         with startup_trace.Instance(events) as t:
@@ -277,19 +214,32 @@ def read_ahead_events(image):
         pytest.skip(str(e))
     assert r.returncode == 0, r.stderr
     assert "LOST" not in text
-    lines = [m for m in map(TRACE_LINE.match, text.splitlines()) if m]
-    [pid] = {re.search(r"pid=(\d+)", m["rest"])[1] for m in lines
-             if m["event"] == "task_rename" and "newcomm=squashfs-hold" in m["rest"]}
-    return [(m["event"], m["rest"]) for m in lines if m["pid"] == pid]
+    return [(m["pid"], m["event"], m["rest"])
+            for m in map(TRACE_LINE.match, text.splitlines()) if m]
 
 
-def test_read_ahead_touches_the_image_only_as_the_user(mount_path, image_dir):
-    """The read-ahead process, while still root, walks no path and sends no
-    FUSE request: everything it does to the image comes after its
-    setresuid to the user (an earlier version chdir'd and chrooted into
-    the image's mount first, which on FUSE could let the user's server
-    hold a root process that still had the starter's fds). After the
-    setresuid it does look the image up (openat2): the trace sees it."""
+def read_ahead_pids(lines):
+    """The processes that renamed themselves squashfs-hold (task_rename: the
+    trace's own names of a task are not those it had at each event)."""
+    return {re.search(r"pid=(\d+)", rest)[1] for _, event, rest in lines
+            if event == "task_rename" and "newcomm=squashfs-hold" in rest}
+
+
+def read_ahead_events(image):
+    """The read-ahead process's events of one traced exec, in order,
+    [(event name, text)]."""
+    lines = traced_exec(image)
+    [pid] = read_ahead_pids(lines)
+    return [(event, rest) for p, event, rest in lines if p == pid]
+
+
+def test_read_ahead_touches_the_image_only_as_the_user(kernel_shared, image_dir):
+    """The read-ahead process, while still root, walks no path: everything
+    it does to the image comes after its setresuid to the user (an earlier
+    version chdir'd and chrooted into the image's mount first; on FUSE the
+    user's server could have held that root process, with the starter's
+    fds, in a request never answered). After the setresuid it does look
+    the image up (openat2): the trace sees it."""
     image = make_image(image_dir)
     events = read_ahead_events(image)
     names = [e for e, _ in events]
@@ -299,14 +249,23 @@ def test_read_ahead_touches_the_image_only_as_the_user(mount_path, image_dir):
     assert [e for e in before if e != "task_rename"] == [], events
     after = names[names.index("sys_setresuid"):]
     assert "sys_openat2" in after, events
-    if mount_path == "fuse":
-        assert "fuse_request_send" in after, events
 
 
-def test_read_ahead_is_no_child_of_the_container(mount_path, image_dir):
-    """The container's process (the starter exec'd into the program, or on
-    the FUSE path its child) has no child: the read-ahead process is a
-    grandchild of the starter, reparented away."""
+def test_no_read_ahead_on_the_fuse_path(sing_config, image_dir):
+    """The setuid FUSE path forks no read-ahead process (it cost more than
+    it saved where a fork is slow: kernel_prefetch.h); the kernel path's
+    does show in the same trace."""
+    image = make_image(image_dir)
+    sing_config.set(**{"allow setuid-mount squashfs": "no"})
+    assert read_ahead_pids(traced_exec(image)) == set()
+    sing_config.set(**{"allow setuid-mount squashfs": "yes"})
+    assert len(read_ahead_pids(traced_exec(image))) == 1
+
+
+def test_read_ahead_is_no_child_of_the_container(kernel_shared, image_dir):
+    """The container's process (the starter exec'd into the program) has
+    no child: the read-ahead process is a grandchild of the starter,
+    reparented away."""
     image = make_image(image_dir)
     with held(image) as pid:
         time.sleep(0.5)
