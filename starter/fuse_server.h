@@ -24,7 +24,7 @@ struct fuse_server {
         int sock;  /* our end of the socket the connection is sent on, or -1 */
 };
 
-/* Fork and exec the server for the plan's OP_SQUASHFS_FUSE entry `e`, as
+/* Start (clone, exec) the server for the plan's OP_SQUASHFS_FUSE entry `e`, as
  * `u` with every privilege dropped (`userns`: in our user namespace, where
  * it can drop the bounding set too) and the default seccomp filter, in a
  * session of its own, dying with us (PR_SET_PDEATHSIG). It gets the image

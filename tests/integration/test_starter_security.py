@@ -626,6 +626,9 @@ def test_fuse_server_runs_as_the_user_without_privileges(lab, run_mode, user_tmp
         for cap in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"):
             assert int(st[cap], 16) == 0, (cap, st[cap])
         assert st["NoNewPrivs"].strip() == "1"
+        # Started by a clone sharing the starter's memory, with every signal
+        # blocked until its exec: it runs with the caller's mask (none).
+        assert int(st["SigBlk"], 16) == 0, st["SigBlk"]
         parent = int(st["PPid"])
         # The shell running the loop (the starter's own command line has it too).
         program = [pid for pid in (int(x) for x in subprocess.run(
