@@ -39,15 +39,19 @@
  * holds it for a whole request. The prefetcher's own instance is its alone.
  *
  * Usage (by the starter only, as the user, after the privilege drop and
- * the seccomp filter): squashfs-serve IMAGE offset=BYTES fuse-socket=FD */
+ * the seccomp filter): squashfs-serve IMAGE offset=BYTES fuse-socket=FD
+ * [watch-pidfd=FD] [prefetch=PROGRAM] */
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <malloc.h>
 #include <pthread.h>
@@ -243,12 +247,46 @@ static int grow_cache(sqfs_cache *cache, size_t bytes, size_t block_size)
         return sqfs_block_cache_init(cache, count ? count : 1) == SQFS_OK ? 0 : -1;
 }
 
+/* The starter's process ended (the container's program, or its monitor):
+ * so does the server, as it did as that process's child (what the program
+ * left running in the container loses its files, as after a kill). */
+static void *watch_starter(void *arg)
+{
+        struct pollfd ended = {.fd = (int)(intptr_t)arg, .events = POLLIN};
+        while (poll(&ended, 1, -1) < 0 && errno == EINTR)
+                ;
+        _exit(0);
+}
+
+/* A number after `key` in arg, >= 0 and an int, or -1. */
+static long option_fd(const char *arg, const char *key)
+{
+        size_t n = strlen(key);
+        if (strncmp(arg, key, n) != 0)
+                return -1;
+        char *end;
+        errno = 0;
+        long v = strtol(arg + n, &end, 10);
+        return errno || end == arg + n || *end || v < 0 || v > INT_MAX ? -1 : v;
+}
+
 int main(int argc, char **argv)
 {
-        if (argc != 4 && !(argc == 5 && strncmp(argv[4], "prefetch=", 9) == 0)) {
+        const char *prefetch = NULL;
+        long watch = -1;
+        bool ok = argc >= 4;
+        for (int i = 4; ok && i < argc; i++) {
+                if (strncmp(argv[i], "prefetch=", 9) == 0 && !prefetch)
+                        prefetch = argv[i] + 9;
+                else if (watch < 0 && (watch = option_fd(argv[i], "watch-pidfd=")) >= 0)
+                        ;
+                else
+                        ok = false;
+        }
+        if (!ok) {
                 fprintf(stderr,
-                        "usage: %s IMAGE offset=BYTES fuse-socket=FD [prefetch=PROGRAM] "
-                        "(run by the starter)\n",
+                        "usage: %s IMAGE offset=BYTES fuse-socket=FD [watch-pidfd=FD] "
+                        "[prefetch=PROGRAM] (run by the starter)\n",
                         argv[0]);
                 return 255;
         }
@@ -260,10 +298,8 @@ int main(int argc, char **argv)
                 fprintf(stderr, "squashfs-serve: bad offset %s\n", argv[2]);
                 return 255;
         }
-        num = strncmp(argv[3], "fuse-socket=", 12) == 0 ? argv[3] + 12 : "";
-        errno = 0;
-        long sock = strtol(num, &end, 10);
-        if (errno || end == num || *end || sock < 0 || sock > INT_MAX) {
+        long sock = option_fd(argv[3], "fuse-socket=");
+        if (sock < 0) {
                 fprintf(stderr, "squashfs-serve: bad %s\n", argv[3]);
                 return 255;
         }
@@ -309,7 +345,13 @@ int main(int argc, char **argv)
         }
         no_xattrs = ll->fs.sb.xattr_id_table_start == (uint64_t)SQUASHFS_INVALID_BLK;
         /* or serve without */
-        prefetch_start(ll, &library_lock, PREFETCH_BYTES, argc == 5 ? argv[4] + 9 : NULL);
+        prefetch_start(ll, &library_lock, PREFETCH_BYTES, prefetch);
+        pthread_t watcher;
+        if (watch >= 0 &&
+            pthread_create(&watcher, NULL, watch_starter, (void *)(intptr_t)watch) != 0) {
+                fprintf(stderr, "squashfs-serve: cannot watch the starter\n");
+                return 255;
+        }
 
         char *fuse_argv[] = {argv[0], NULL};
         struct fuse_args args = FUSE_ARGS_INIT(1, fuse_argv);

@@ -20,15 +20,18 @@
 #endif
 
 struct fuse_server {
-        pid_t pid; /* our child, or -1 (none, or another process's child) */
-        int sock;  /* our end of the socket the connection is sent on, or -1 */
+        int sock; /* our end of the socket the connection is sent on, or -1 */
 };
 
 /* Start (clone, exec) the server for the plan's OP_SQUASHFS_FUSE entry `e`, as
  * `u` with every privilege dropped (`userns`: in our user namespace, where
  * it can drop the bounding set too) and the default seccomp filter, in a
- * session of its own, dying with us (PR_SET_PDEATHSIG). It gets the image
- * as fd 4, the socket as fd 3, /dev/null as 0 and 1, and nothing else.
+ * session of its own, as our grandchild (never the container program's
+ * child: the starter execs the program in place). It ends with our
+ * process (a pidfd of it: after the exec, the program's), with the socket
+ * (we died before the hand-over) or with the connection. It gets the image
+ * as fd 4, the socket as fd 3, the pidfd as fd 5, /dev/null as 0 and 1, and
+ * nothing else.
  * prefetch: the program the container will run first when it is not
  * /bin/sh (an absolute path in the image, a hint for its prefetch), or NULL. */
 void fuse_server_start(struct fuse_server *srv, const struct mount_entry *e,

@@ -169,7 +169,7 @@ int main(int argc, char **argv)
         static struct sock_filter profile[BPF_MAXINSNS];
         size_t profile_len = 0;
         _cleanup_free_ char *extract_dir = NULL, *extract_root = NULL;
-        struct fuse_server srv = {.pid = -1, .sock = -1};
+        struct fuse_server srv = {.sock = -1};
 
         sanitize_process();
         argv = argv_hide(argc, argv);
@@ -285,9 +285,9 @@ int main(int argc, char **argv)
                 enter_user_namespace(&user);
         /* The FUSE server starts now, before our namespaces and mounts, so that
          * its start-up runs beside ours; the plan's mount hands it the
-         * connection. In a user namespace it is forked inside (its bounding
+         * connection. In a user namespace it is started inside (its bounding
          * set can only be dropped there), before the pid namespace. */
-        for (size_t i = 0; i < plan.n && srv.pid < 0; i++)
+        for (size_t i = 0; i < plan.n && srv.sock < 0; i++)
                 if (plan.entries[i].op == OP_SQUASHFS_FUSE)
                         fuse_server_start(&srv, &plan.entries[i], &user, img.fd, !privileged,
                                           direct_exec_program(&req));
@@ -314,11 +314,9 @@ int main(int argc, char **argv)
                         struct supervise_opts mon = {.user = &user,
                                                      .userns = !privileged,
                                                      .parent = -1,
-                                                     .helper = srv.pid,
                                                      .extract_dir = extract_dir};
                         supervise(child, &mon);
                 }
-                srv.pid = -1; /* the monitor's child, not ours */
                 /* The container dies with its monitor (set again after the drop,
                  * which clears it). Outside our pid namespace the parent is 0. */
                 supervisor = req.pid ? 0 : parent;
@@ -338,8 +336,8 @@ int main(int argc, char **argv)
         close(img.fd);
         if (host_mntns >= 0)
                 close(host_mntns);
-        if (req.pid || srv.pid > 0) {
-                /* pid 1 with --pid; without, the parent of the FUSE server. */
+        if (req.pid) {
+                /* pid 1. */
                 pid_t parent = getpid(), child = fork();
                 if (child < 0)
                         die_errno("fork");
@@ -347,10 +345,8 @@ int main(int argc, char **argv)
                         struct supervise_opts init = {.user = &user,
                                                       .userns = !privileged,
                                                       .parent = supervisor,
-                                                      .helper = srv.pid,
                                                       .extract_dir = NULL};
-                        if (req.pid)
-                                argv_set_title("sinit");
+                        argv_set_title("sinit");
                         supervise(child, &init);
                 }
                 supervisor = parent;

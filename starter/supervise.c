@@ -32,17 +32,10 @@ void die_with_parent(pid_t parent)
                 die("the starter's monitor process exited");
 }
 
-static void reap(pid_t pid)
-{
-        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-                ;
-}
-
 void supervise(pid_t program, const struct supervise_opts *o)
 {
         static const int forwarded[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
         struct sigaction sa = {.sa_sigaction = forward_signal, .sa_flags = SA_SIGINFO | SA_RESTART};
-        pid_t helper = o->helper;
         int status = 0;
 
         /* The image, loop and FUSE fds belong to the others; so do the
@@ -72,15 +65,6 @@ void supervise(pid_t program, const struct supervise_opts *o)
                         status = st;
                         break;
                 }
-                if (pid == helper) {
-                        log_warn("the FUSE server (squashfs-serve) exited before the container");
-                        helper = -1;
-                }
-        }
-        if (helper > 0) {
-                /* Read-only, no state to save: the container has ended. */
-                kill(helper, SIGKILL);
-                reap(helper);
         }
         if (o->extract_dir)
                 image_remove_extracted(o->extract_dir);

@@ -91,6 +91,36 @@ DEFAULT_PREFIX = "/tmp/sing-prefix"
 FUSE_SERVER = "squashfs-serve"
 
 
+def live_fuse_servers(user=USER):
+    """The user's running FUSE servers (pids as strings). Not zombies: the
+    server is the starter's grandchild, reparented, and whoever reaps it
+    (init, a subreaper) may take its time."""
+    out = subprocess.run(["pgrep", "-u", user, "-x", FUSE_SERVER], capture_output=True,
+                         text=True).stdout.split()
+    live = []
+    for pid in out:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                if f.read().rsplit(")", 1)[1].split()[0] != "Z":
+                    live.append(pid)
+        except OSError:
+            pass
+    return live
+
+
+def fuse_servers_of(image, user=USER):
+    """The user's live FUSE servers serving image (their fd 4), as ints. No
+    process tree finds them: the starter's grandchildren, reparented."""
+    found = []
+    for pid in map(int, live_fuse_servers(user)):
+        try:
+            if os.path.samefile(f"/proc/{pid}/fd/4", image):
+                found.append(pid)
+        except OSError:
+            pass
+    return found
+
+
 def fuse_server_path(prefix=None):
     return os.path.join(prefix or install_prefix(), "libexec", "singularity", FUSE_SERVER)
 

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from conftest import FUSE_SERVER, USER, ensure_user, run_as_user, user_env
+from conftest import USER, ensure_user, fuse_servers_of, live_fuse_servers, run_as_user, user_env
 
 BUSYBOX = "/bin/busybox"  # static
 LIBDIR = "/lib/x86_64-linux-gnu"
@@ -279,8 +279,11 @@ def exec_in(image):
 
 
 def no_server_left():
-    r = subprocess.run(["pgrep", "-u", USER, "-x", FUSE_SERVER], capture_output=True, text=True)
-    return r.stdout.strip() == ""
+    for _ in range(100):  # it ends with the starter's process, asynchronously
+        if not live_fuse_servers():
+            return True
+        time.sleep(0.05)
+    return False
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
@@ -300,27 +303,6 @@ def test_crafted_shell_behaves_as_without_the_server(crafted, sing_config, case,
                                                         want.stderr)
     assert b"FUSE server" not in got.stderr
     assert no_server_left()
-
-
-def parent_of(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        return int(f.read().rsplit(")", 1)[1].split()[1])
-
-
-def servers_under(ancestor):
-    """The user's FUSE servers under process ancestor."""
-    r = subprocess.run(["pgrep", "-u", USER, "-x", FUSE_SERVER], capture_output=True, text=True)
-    found = []
-    for pid in (int(p) for p in r.stdout.split()):
-        try:
-            up = pid
-            while up > 1 and up != ancestor:
-                up = parent_of(up)
-            if up == ancestor:
-                found.append(pid)
-        except OSError:
-            pass  # gone meanwhile
-    return found
 
 
 def cpu_ticks(pid):
@@ -353,7 +335,7 @@ def test_crafted_image_with_a_working_shell_runs(crafted, sing_config, case, mod
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert p.stdout.readline() == "ok\n", p.stderr.read()
-        servers = servers_under(p.pid)
+        servers = fuse_servers_of(crafted[case])
         assert len(servers) == 1, servers
         # Once the prefetch is done its thread only waits for files to push
         # into the page cache: no thread of the server may keep using CPU
@@ -369,7 +351,8 @@ def test_crafted_image_with_a_working_shell_runs(crafted, sing_config, case, mod
                 break
             before = after
         assert idle, (before, after)
-        assert len(after) <= 2, after  # the request thread and the prefetch thread
+        # the request thread, the prefetch thread, the starter's watcher
+        assert len(after) <= 3, after
         out, err = p.communicate("\n", timeout=60)
         assert (p.returncode, out) == (0, "still-served\n"), err
     finally:

@@ -18,20 +18,18 @@ import time
 
 import pytest
 
-from conftest import (FUSE_SERVER, USER, ensure_user, exec_with_fuse_server_replaced,
-                      fuse_server_path, user_env)
+from conftest import (USER, ensure_user, exec_with_fuse_server_replaced, fuse_server_path,
+                      live_fuse_servers, user_env)
 from test_run import images, one_error  # noqa: F401 (fixture)
 
 
 def user_servers():
-    out = subprocess.run(["pgrep", "-u", USER, "-x", FUSE_SERVER], capture_output=True,
-                         text=True).stdout
-    return out.split()
+    return live_fuse_servers()
 
 
 def wait_no_servers():
-    """A killed process's server dies with it, asynchronously (its parent's
-    death signal, or the monitor's kill)."""
+    """A killed process's server ends with it, asynchronously (it watches
+    the starter's process: fuse_server.h)."""
     for _ in range(100):
         if not user_servers():
             return []

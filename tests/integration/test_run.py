@@ -14,7 +14,7 @@ import pytest
 
 import imagetools
 import siftools
-from conftest import FUSE_SERVER, USER, ensure_user, run_as_user, user_env
+from conftest import USER, ensure_user, live_fuse_servers, run_as_user, user_env
 from cprobe import build_probe
 from imagetools import File, Hardlink
 
@@ -641,9 +641,13 @@ def probe_dir():
 
 
 def user_fuse_servers():
-    out = subprocess.run(["pgrep", "-u", USER, "-x", FUSE_SERVER], capture_output=True,
-                         text=True).stdout
-    return out.split()
+    """The user's live FUSE servers, once a just-ended one has gone (it ends
+    with the starter's process, asynchronously)."""
+    for _ in range(100):
+        if not live_fuse_servers():
+            break
+        time.sleep(0.05)
+    return live_fuse_servers()
 
 
 @pytest.mark.parametrize("opts", [(), ("--pid",)], ids=["plain", "pid"])

@@ -13,7 +13,8 @@ import time
 
 import pytest
 
-from conftest import FUSE_SERVER, USER, ensure_user, install_prefix, run_as_user
+from conftest import (FUSE_SERVER, USER, ensure_user, fuse_servers_of, install_prefix,
+                      live_fuse_servers, run_as_user)
 from test_run import images, no_leftovers, one_error, sing  # noqa: F401 (fixtures)
 
 STARTER_REL = "libexec/singularity/starter"
@@ -566,10 +567,7 @@ def test_killing_any_process_leaves_nothing(lab, run_mode, user_tmp, victim):
         target = [c for c in children(p.pid)
                   if open(f"/proc/{c}/comm").read().strip() != FUSE_SERVER][0]
     else:
-        out = subprocess.run(["pgrep", "-x", FUSE_SERVER, "-u", USER],
-                             capture_output=True, text=True).stdout.split()
-        mine = [int(x) for x in out if int(x) in children(p.pid) or
-                any(int(x) in children(c) for c in children(p.pid))]
+        mine = fuse_servers_of(lab["good"])
         assert mine, "no FUSE server process found"
         target = mine[0]
     os.kill(target, signal.SIGKILL)
@@ -587,14 +585,13 @@ def test_killing_any_process_leaves_nothing(lab, run_mode, user_tmp, victim):
     assert our_loops(lab["good"]) == []
     assert subprocess.run(["pgrep", "-u", USER, "-f", CONTAINER_LOOP],
                           capture_output=True, text=True).stdout.strip() == ""
-    # The FUSE server too: it dies with its parent, whichever process was killed.
+    # The FUSE server too: it ends with its connection, whichever process
+    # was killed.
     for _ in range(100):
-        if not subprocess.run(["pgrep", "-u", USER, "-x", FUSE_SERVER],
-                              capture_output=True).stdout:
+        if not live_fuse_servers():
             break
         time.sleep(0.1)
-    assert subprocess.run(["pgrep", "-u", USER, "-x", FUSE_SERVER], capture_output=True,
-                          text=True).stdout.strip() == "", "FUSE server left behind"
+    assert live_fuse_servers() == [], "FUSE server left behind"
 
 
 def proc_status(pid):
@@ -608,17 +605,17 @@ def test_fuse_server_runs_as_the_user_without_privileges(lab, run_mode, user_tmp
                                                         opts):
     """In setuid mode without limits (and in user-namespace mode) the image
     is served by the FUSE server (squashfs-serve): the user's uid and gids, no capability, no way
-    back (no_new_privs), and a child of the starter's own process (the
-    starter or its init), never of the container program. With --fakeroot
-    it is root of the container's user namespace (the user, seen from
-    here) and still holds nothing: it is forked there before the other
-    namespaces are made and drops its bounding set there."""
+    back (no_new_privs), and the starter's grandchild, reparented: no
+    child of the container program, nor of the starter or its monitor and
+    init. With --fakeroot it is root of the container's user namespace
+    (the user, seen from here) and still holds nothing: it is started
+    there before the other namespaces are made and drops its bounding set
+    there."""
     if run_mode == "setuid" and "--fakeroot" not in opts:
         pytest.skip("the kernel squashfs driver serves the image")
     p = start_container(lab, user_tmp, *opts)
     try:
-        fuse = [int(x) for x in subprocess.run(["pgrep", "-u", USER, "-x", FUSE_SERVER],
-                                               capture_output=True, text=True).stdout.split()]
+        fuse = fuse_servers_of(lab["good"])
         assert len(fuse) == 1, fuse
         st = proc_status(fuse[0])
         assert st["Uid"].split() == [str(test_user.uid)] * 4
@@ -635,17 +632,16 @@ def test_fuse_server_runs_as_the_user_without_privileges(lab, run_mode, user_tmp
             ["pgrep", "-u", USER, "-f", CONTAINER_LOOP], capture_output=True,
             text=True).stdout.split()) if open(f"/proc/{pid}/comm").read().strip() == "sh"]
         assert program and parent not in program, "the FUSE server is the program's child"
-        assert parent == p.pid or parent in children(p.pid)
+        assert parent != p.pid and parent not in children(p.pid), parent
         # Every process of ours the container could ptrace carries the
         # TIOCSTI filter too (Seccomp: 2 is filter mode).
-        for pid in (fuse[0], parent, p.pid, *program):
+        for pid in (fuse[0], p.pid, *children(p.pid), *program):
             assert proc_status(pid)["Seccomp"].strip() == "2", pid
     finally:
         p.kill()
         p.wait()
-        for _ in range(100):  # the server dies with its parent, asynchronously
-            if not subprocess.run(["pgrep", "-u", USER, "-x", FUSE_SERVER],
-                                  capture_output=True).stdout:
+        for _ in range(100):  # the server ends with its connection, asynchronously
+            if not live_fuse_servers():
                 break
             time.sleep(0.1)
 
@@ -667,8 +663,7 @@ def test_fuse_server_holds_only_its_own_fds(lab, run_mode, user_tmp, opts):
         os.fchown(fd, ensure_user().uid, ensure_user().gid)
     p = start_container(lab, user_tmp, *opts, pass_fds=caller)
     try:
-        fuse = [int(x) for x in subprocess.run(["pgrep", "-u", USER, "-x", FUSE_SERVER],
-                                               capture_output=True, text=True).stdout.split()]
+        fuse = fuse_servers_of(lab["good"])
         assert len(fuse) == 1, fuse
         fds = {}
         for fd in os.listdir(f"/proc/{fuse[0]}/fd"):
@@ -676,6 +671,8 @@ def test_fuse_server_holds_only_its_own_fds(lab, run_mode, user_tmp, opts):
         stderr = os.readlink(f"/proc/{p.pid}/fd/2")
         assert fds.pop(0) == fds.pop(1) == "/dev/null", fds
         assert fds.pop(2) == stderr, fds
+        # The starter's process, to end with it.
+        assert fds.pop(5) == "anon_inode:[pidfd]", fds
         # The image (its fd 4, and the library's own open of it), and the
         # connection: /dev/fuse, opened in the container's mount namespace
         # in setuid mode (its path there is not ours: "/fuse").
@@ -697,9 +694,8 @@ def test_fuse_server_holds_only_its_own_fds(lab, run_mode, user_tmp, opts):
 
 
 def wait_no_user_servers():
-    for _ in range(100):  # the server dies with its parent, asynchronously
-        if not subprocess.run(["pgrep", "-u", USER, "-x", FUSE_SERVER],
-                              capture_output=True).stdout:
+    for _ in range(100):  # the server ends with the starter's process, asynchronously
+        if not live_fuse_servers():
             return
         time.sleep(0.1)
 
