@@ -24,9 +24,10 @@
  * root it does not touch the image at all (no chdir or chroot into it:
  * the image is the user's input). Bounded in files and bytes, it reports
  * nothing and fails silently; SIGALRM ends it after 2 s (without a
- * linger). It is a grandchild (the child between exits at once): the container's process never sees
- * it as its own child. Like any daemon it is reparented to init, or to the caller's nearest
- * PR_SET_CHILD_SUBREAPER, which reaps it (before or after the container: a subreaper must tell its
+ * linger). It is a grandchild (the child between exits at once): the
+ * container's process never sees it as its own child. Like any daemon it
+ * is reparented to init, or to the caller's nearest PR_SET_CHILD_SUBREAPER,
+ * which reaps it (before or after the container: a subreaper must tell its
  * own child's exit from an orphan's).
  *
  * With `squashfs mount linger` (config.h) it then waits for the end of the
